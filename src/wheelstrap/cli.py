@@ -1,0 +1,204 @@
+"""The command line.  The only module that prints."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+
+from .client import DEFAULT_INDEX
+from .errors import BuildFailure, WheelstrapError
+from .report import Reporter
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class PlainReporter(Reporter):
+    """Plain log lines, for logs and pipes."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def _line(self, text: str) -> None:
+        self.console.print(f"wheelstrap: {text}", markup=False)
+
+    def resolving(self, name: str) -> None:
+        self._line(f"resolving {name}")
+
+    def starting(self, node: str, action: str) -> None:
+        if action != "fetch":
+            self._line(f"{action} {node}")
+
+    def finished(self, node: str, action: str, detail: str = "") -> None:
+        if action == "build":
+            self._line(f"{'reused' if detail else 'built'} {node}")
+
+    def warning(self, message: str) -> None:
+        self.console.print(f"[yellow]warning:[/] {message}")
+
+    def info(self, message: str) -> None:
+        self._line(message)
+
+
+class LiveReporter(PlainReporter):
+    """A live progress display for terminals."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(console)
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+            MofNCompleteColumn(), TextColumn("{task.fields[now]}"),
+            console=console, transient=False,
+        )
+        self.task = self.progress.add_task("bootstrapping", total=0, now="")
+        self.lock = threading.Lock()
+        self.active: dict[str, str] = {}
+        self.known = 0
+
+    def _refresh(self) -> None:
+        now = ", ".join(f"{a} {n}" for n, a in list(self.active.items())[:3])
+        self.progress.update(self.task, total=self.known, now=now)
+
+    def resolving(self, name: str) -> None:
+        with self.lock:
+            self.active[name] = "resolving"
+            self._refresh()
+
+    def discovered(self, node: str) -> None:
+        with self.lock:
+            self.known += 1
+            self.active.pop(node.split(" ")[0], None)
+            self._refresh()
+
+    def starting(self, node: str, action: str) -> None:
+        with self.lock:
+            self.active[node] = action
+            self._refresh()
+
+    def finished(self, node: str, action: str, detail: str = "") -> None:
+        with self.lock:
+            self.active.pop(node, None)
+            if action == "build":
+                self.progress.advance(self.task)
+                self.progress.console.print(
+                    f"  {'reused' if detail else 'built '} {node}", markup=False)
+            self._refresh()
+
+
+def render_error(exc: WheelstrapError, debug: bool) -> None:
+    err.print(f"[bold red]error:[/] {exc.message}", markup=True)
+    if exc.chain:
+        err.print("  required by:", markup=False)
+        for link in exc.chain:
+            err.print(f"    {link}", markup=False)
+    if isinstance(exc, BuildFailure) and exc.tail:
+        err.print(f"  last lines of {exc.log}:", markup=False)
+        for line in exc.tail.splitlines():
+            err.print(f"    | {line}", markup=False)
+    if exc.hint:
+        err.print(f"[bold]hint:[/] {exc.hint}", markup=True)
+    if debug:
+        err.print("".join(traceback.format_exception(exc)), markup=False)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        debug = "--debug" in sys.argv or bool(os.environ.get("WHEELSTRAP_DEBUG"))
+        try:
+            return super().invoke(ctx)
+        except WheelstrapError as exc:
+            render_error(exc, debug)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            err.print("interrupted; finished work is kept", markup=False)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group)
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(package_name="wheelstrap")
+def main(debug: bool) -> None:
+    """Build a whole tree of Python packages from source, build cycles included."""
+
+
+@main.command()
+@click.argument("requirements", nargs=-1)
+@click.option("-r", "--requirement", "req_files", multiple=True, type=click.Path(path_type=Path),
+              help="Read requirements from a file (repeatable).")
+@click.option("-c", "--constraint", "con_files", multiple=True, type=click.Path(path_type=Path),
+              help="Apply the constraints in a file (repeatable).")
+@click.option("--index-url", envvar="WHEELSTRAP_INDEX_URL", default=DEFAULT_INDEX,
+              show_default=True, help="Simple repository API root (http(s) or file://).")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              default=Path("wheelstrap-output"), show_default=True, help="Output directory.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=os.cpu_count() or 1,
+              show_default="number of cores", help="Builds to run at once.")
+@click.option("--python", "python", default=None,
+              help="Target interpreter for builds, markers and requires-python "
+              "(default: the one running wheelstrap).")
+@click.option("--no-network-isolation", is_flag=True,
+              help="Let build backends reach the network.")
+def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files: Sequence[Path],
+              index_url: str, output: Path, jobs: int, python: str | None,
+              no_network_isolation: bool) -> None:
+    """Bootstrap REQUIREMENTS (and -r files) from sdists into OUTPUT."""
+    from .backend import network_isolation_available
+    from .bootstrap import Options
+    from .bootstrap import bootstrap as run
+    from .errors import UserInputError
+    from .reqfiles import parse_requirement, read_files
+    from .target import Target
+
+    reqs = read_files(req_files, con_files)
+    top = [parse_requirement(r) for r in requirements] + reqs.requirements
+    if not top:
+        raise UserInputError("Nothing to bootstrap: no requirement was given.",
+                             hint="Name packages (wheelstrap bootstrap hatchling) or pass -r FILE.")
+    target = Target.for_interpreter(python) if python else Target.current()
+    live = err.is_terminal
+    reporter: PlainReporter = LiveReporter(err) if live else PlainReporter(err)
+    if not no_network_isolation and not network_isolation_available():
+        reporter.warning("'unshare -rn' is not available here: build backends run with "
+                         "network access.")
+    options = Options(tuple(top), tuple(reqs.constraints), output, index_url, target, jobs,
+                      not no_network_isolation)
+    if isinstance(reporter, LiveReporter):
+        with reporter.progress:
+            result = run(options, reporter)
+    else:
+        result = run(options, reporter)
+    err.print(f"done: {result.built} built, {result.reused} reused; wheels in "
+              f"{output / 'wheels'}", markup=False)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+def serve(directory: Path, host: str, port: int) -> None:
+    """Serve the wheels of a bootstrap output (or any folder of wheels/sdists) as an index."""
+    from .errors import UserInputError
+    from .server import IndexServer
+
+    folder = directory / "wheels" if (directory / "wheels").is_dir() else directory
+    if not folder.is_dir():
+        raise UserInputError(f"{directory} is not a directory.",
+                             hint="Pass the output directory of a bootstrap run.")
+    try:
+        server = IndexServer(folder, host, port)
+    except OSError as exc:
+        raise UserInputError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.",
+                             hint="Choose another --port.") from exc
+    err.print(f"serving {folder} at {server.url} (Ctrl-C stops)", markup=False)
+    try:
+        server.serve_forever()
+    finally:
+        server.httpd.server_close()

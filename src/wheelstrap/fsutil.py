@@ -1,0 +1,92 @@
+"""Atomic file writes and the output-directory lock."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import LockedError
+
+TMP_PREFIX = ".wheelstrap-tmp-"
+
+
+@contextlib.contextmanager
+def atomic_destination(dest: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``dest``; on success it replaces ``dest``.
+
+    On any exception the temporary file is removed and ``dest`` is left as it was.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, dir=dest.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(dest: Path, text: str) -> None:
+    with atomic_destination(dest) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def atomic_copy(src: Path, dest: Path) -> None:
+    with atomic_destination(dest) as tmp, open(src, "rb") as s, open(tmp, "wb") as d:
+        while chunk := s.read(1 << 20):
+            d.write(chunk)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Drop temporary files a killed run left behind (they never replaced anything)."""
+    if folder.is_dir():
+        for leftover in folder.glob(TMP_PREFIX + "*"):
+            leftover.unlink(missing_ok=True)
+
+
+class DirectoryLock:
+    """An exclusive, non-blocking lock on a directory, released on exit or process death."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / ".wheelstrap.lock"
+        self._fd: int | None = None
+
+    def __enter__(self) -> DirectoryLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(fd)
+            raise LockedError(
+                f"Another wheelstrap run is using {self.path.parent} right now.",
+                hint="Wait for it to finish, or choose another output directory with -o.",
+            ) from exc
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,186 @@
+"""The output directory: its layout, its JSON documents, and the static wheel index.
+
+Layout of ``OUT``::
+
+    wheels/*.whl            wheels built here (never seeds, never downloaded binaries)
+    wheels/simple/          a static PEP 503 index of them (relative links, #sha256=)
+    sdists/                 verified source archives
+    logs/<name>-<ver>.log   full backend output of each build
+    graph.json              schema wheelstrap-graph v1 (see graph.py)
+    build-order.json        schema wheelstrap-build-order v1 (see BuildRecord)
+    constraints.txt         name==version of the top-level install closure
+    .wheelstrap/            private state: build cache, work directories
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name, parse_wheel_filename
+
+from .fsutil import atomic_write_text, remove_stale_temporaries, sha256_file
+from .simple import IndexEntry, render_project_html, render_root_html
+
+BUILD_ORDER_SCHEMA = "wheelstrap-build-order"
+BUILD_ORDER_VERSION = 1
+CACHE_SCHEMA = "wheelstrap-build-cache-v1"
+RECIPE_VERSION = 1  # bump when wheelstrap changes how it builds
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    root: Path
+
+    @property
+    def wheels(self) -> Path:
+        return self.root / "wheels"
+
+    @property
+    def sdists(self) -> Path:
+        return self.root / "sdists"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def state(self) -> Path:
+        return self.root / ".wheelstrap"
+
+    @property
+    def cache(self) -> Path:
+        return self.state / "cache"
+
+    @property
+    def work(self) -> Path:
+        return self.state / "work"
+
+    def prepare(self) -> None:
+        for d in (self.wheels, self.sdists, self.logs, self.cache, self.work):
+            d.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(d)
+        remove_stale_temporaries(self.root)
+        remove_stale_temporaries(self.wheels / "simple")
+
+
+@dataclass(frozen=True, slots=True)
+class EnvWheel:
+    filename: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuildRecord:
+    """One entry of build-order.json."""
+
+    name: str
+    version: str
+    wheel: str
+    sha256: str
+    sdist: str
+    sdist_sha256: str
+    reused: bool
+    build_env: tuple[EnvWheel, ...]
+    dynamic_requires: tuple[str, ...]
+    source_date_epoch: int
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["build_env"] = [asdict(w) for w in self.build_env]
+        data["dynamic_requires"] = list(self.dynamic_requires)
+        return data
+
+
+def write_build_order(path: Path, records: Sequence[BuildRecord], target: dict[str, str]) -> None:
+    doc = {
+        "schema": BUILD_ORDER_SCHEMA,
+        "version": BUILD_ORDER_VERSION,
+        "target": target,
+        "builds": [r.to_json() for r in records],
+    }
+    atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
+
+
+def write_json(path: Path, doc: Any) -> None:
+    atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
+
+
+def write_constraints(path: Path, pins: Iterable[tuple[str, str]]) -> None:
+    lines = sorted(f"{name}=={version}" for name, version in pins)
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+
+
+def wheel_requires_python(wheel: Path) -> str | None:
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            for n in zf.namelist():
+                if n.count("/") == 1 and n.endswith(".dist-info/METADATA"):
+                    for line in zf.read(n).decode("utf-8", "replace").splitlines():
+                        if not line.strip():
+                            break
+                        if line.lower().startswith("requires-python:"):
+                            return line.split(":", 1)[1].strip() or None
+    except (zipfile.BadZipFile, OSError):
+        return None
+    return None
+
+
+def index_entries(folder: Path, href_prefix: str) -> dict[str, list[IndexEntry]]:
+    """The wheels in ``folder`` grouped by normalized project name."""
+    projects: dict[str, list[IndexEntry]] = {}
+    for wheel in sorted(folder.glob("*.whl")):
+        try:
+            name = parse_wheel_filename(wheel.name)[0]
+        except ValueError:
+            continue
+        projects.setdefault(name, []).append(
+            IndexEntry(wheel.name, href_prefix + wheel.name, sha256_file(wheel),
+                       wheel_requires_python(wheel))
+        )
+    return projects
+
+
+def write_static_index(wheels: Path) -> None:
+    """(Re)write ``wheels/simple/`` for the wheels in ``wheels``, each page atomically."""
+    simple = wheels / "simple"
+    projects = index_entries(wheels, "../../")
+    for name, entries in projects.items():
+        atomic_write_text(simple / name / "index.html", render_project_html(name, entries))
+    atomic_write_text(simple / "index.html", render_root_html(projects))
+    if simple.is_dir():
+        for stale in simple.iterdir():
+            if stale.is_dir() and canonicalize_name(stale.name) not in projects:
+                (stale / "index.html").unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    stale.rmdir()
+
+
+def cache_key(parts: dict[str, Any]) -> str:
+    blob = json.dumps({"schema": CACHE_SCHEMA, "recipe": RECIPE_VERSION, **parts},
+                      sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+class BuildCache:
+    """Content-addressed records: a key over every build input maps to what it produced."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        path = self.folder / key[:2] / f"{key}.json"
+        try:
+            data = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        write_json(self.folder / key[:2] / f"{key}.json", value)
