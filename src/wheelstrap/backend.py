@@ -194,7 +194,8 @@ def hook_caller(source: Path, system: BuildSystem, env: BuildEnv) -> BuildBacken
 
 def _backend_error(what: str, exc: Exception, runner: Runner) -> BuildFailure:
     if isinstance(exc, BackendUnavailable):
-        detail = f"the build backend could not be imported ({exc.traceback.strip().splitlines()[-1] if exc.traceback.strip() else exc})"
+        last = exc.traceback.strip().splitlines()[-1:] or [str(exc)]
+        detail = f"the build backend could not be imported ({last[0]})"
     elif isinstance(exc, HookMissing):
         detail = f"the build backend has no {exc.hook_name} hook"
     else:

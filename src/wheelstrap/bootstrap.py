@@ -62,6 +62,7 @@ class Options:
     target: Target
     jobs: int = max(os.cpu_count() or 1, 1)
     isolate_network: bool = True
+    retries: int = 4
 
 
 class Status(Enum):
@@ -127,7 +128,7 @@ class Bootstrap:
                  client: IndexClient | None = None) -> None:
         self.o = options
         self.reporter = reporter
-        self.client = client or IndexClient(options.index_url)
+        self.client = client or IndexClient(options.index_url, retries=options.retries)
         self.layout = Layout(options.output.absolute())
         self.cache = BuildCache(self.layout.cache)
         self.graph = Graph()
@@ -550,7 +551,7 @@ def _parse_dynamic(raw: Iterable[str], st: NodeState) -> tuple[Requirement, ...]
 
 def bootstrap(options: Options, reporter: Reporter = NULL_REPORTER) -> Result:
     """Build every wheel of the tree rooted at ``options.requirements`` from source."""
-    client = IndexClient(options.index_url)
+    client = IndexClient(options.index_url, retries=options.retries)
     try:
         return Bootstrap(options, reporter, client).run()
     finally:

@@ -146,9 +146,11 @@ def main(debug: bool) -> None:
               "(default: the one running wheelstrap).")
 @click.option("--no-network-isolation", is_flag=True,
               help="Let build backends reach the network.")
+@click.option("--retries", type=click.IntRange(min=0), default=4, show_default=True,
+              help="Retries of a failed index request (with exponential backoff).")
 def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files: Sequence[Path],
               index_url: str, output: Path, jobs: int, python: str | None,
-              no_network_isolation: bool) -> None:
+              no_network_isolation: bool, retries: int) -> None:
     """Bootstrap REQUIREMENTS (and -r files) from sdists into OUTPUT."""
     from .backend import network_isolation_available
     from .bootstrap import Options
@@ -169,7 +171,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
         reporter.warning("'unshare -rn' is not available here: build backends run with "
                          "network access.")
     options = Options(tuple(top), tuple(reqs.constraints), output, index_url, target, jobs,
-                      not no_network_isolation)
+                      not no_network_isolation, retries)
     if isinstance(reporter, LiveReporter):
         with reporter.progress:
             result = run(options, reporter)

@@ -1,0 +1,125 @@
+"""Synthetic sdists with tiny PEP 517 backends, and indexes that serve them."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import io
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BACKEND_SOURCE = (Path(__file__).parent / "tinybackend.py").read_text()
+EPOCH = 1700000000
+
+
+@dataclass
+class Pkg:
+    """One synthetic project version.
+
+    ``backend=None``: builds with its own in-tree tiny backend (``backend-path``).
+    Otherwise ``backend`` names the module of an installed backend package.
+    ``build_requires`` is what ``[build-system].requires`` says.
+    ``provides_backend``: the package's importable module *is* a tiny backend, which
+    imports ``backend_imports`` when loaded (so those must be in the build environment).
+    """
+
+    name: str
+    version: str = "1.0"
+    deps: list[str] = field(default_factory=list)
+    build_requires: list[str] = field(default_factory=list)
+    backend: str | None = None
+    dynamic: list[str] = field(default_factory=list)
+    provides_backend: bool = False
+    backend_imports: list[str] = field(default_factory=list)
+    requires_python: str | None = None
+    extras: dict[str, list[str]] = field(default_factory=dict)
+    extra_files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def module(self) -> str:
+        return self.name.replace("-", "_").replace(".", "_")
+
+    @property
+    def filename(self) -> str:
+        return f"{self.module}-{self.version}.tar.gz"
+
+    def pyproject(self) -> str:
+        lines = ["[build-system]"]
+        reqs = ", ".join(f'"{r}"' for r in self.build_requires)
+        lines.append(f"requires = [{reqs}]")
+        if self.backend is None:
+            lines += ['build-backend = "tinybackend"', 'backend-path = ["_backend"]']
+        else:
+            lines.append(f'build-backend = "{self.backend}"')
+        deps = ", ".join(f'"{d}"' for d in self.deps)
+        lines += ["", "[project]", f'name = "{self.name}"', f'version = "{self.version}"',
+                  f"dependencies = [{deps}]"]
+        if self.requires_python:
+            lines.append(f'requires-python = "{self.requires_python}"')
+        if self.extras:
+            lines.append("[project.optional-dependencies]")
+            for extra, reqs in self.extras.items():
+                lines.append(f"{extra} = [{', '.join(repr(r) for r in reqs)}]".replace("'", '"'))
+        lines += ["", "[tool.tiny]", f'packages = ["{self.module}"]']
+        if self.dynamic:
+            lines.append(f"dynamic-requires = [{', '.join(repr(r) for r in self.dynamic)}]"
+                         .replace("'", '"'))
+        return "\n".join(lines) + "\n"
+
+    def tree(self) -> dict[str, str]:
+        files = {"pyproject.toml": self.pyproject(),
+                 "PKG-INFO": f"Metadata-Version: 2.1\nName: {self.name}\n"
+                             f"Version: {self.version}\n"}
+        if self.backend is None:
+            files["_backend/tinybackend.py"] = BACKEND_SOURCE
+        if self.provides_backend:
+            imports = "".join(f"import {m}  # noqa\n" for m in self.backend_imports)
+            files[f"{self.module}/__init__.py"] = imports + BACKEND_SOURCE
+        else:
+            files[f"{self.module}/__init__.py"] = f"NAME = {self.name!r}\n"
+        files.update(self.extra_files)
+        return files
+
+
+def make_sdist(pkg: Pkg, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / pkg.filename
+    top = f"{pkg.module}-{pkg.version}"
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        for rel, text in sorted(pkg.tree().items()):
+            data = text.encode()
+            info = tarfile.TarInfo(f"{top}/{rel}")
+            info.size, info.mtime, info.mode = len(data), EPOCH, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def make_dists(pkgs: list[Pkg], folder: Path) -> Path:
+    for p in pkgs:
+        make_sdist(p, folder)
+    return folder
+
+
+def write_static_index(folder: Path, pkgs: list[Pkg], *, yanked: set[str] = frozenset(),
+                       requires_python: dict[str, str] | None = None) -> Path:
+    """A file:// simple index for the sdists in ``folder`` (which must exist)."""
+    requires_python = requires_python or {}
+    simple = folder / "simple"
+    by_name: dict[str, list[Pkg]] = {}
+    for p in pkgs:
+        by_name.setdefault(p.name.lower().replace("_", "-").replace(".", "-"), []).append(p)
+    for name, versions in by_name.items():
+        links = []
+        for p in versions:
+            sha = hashlib.sha256((folder / p.filename).read_bytes()).hexdigest()
+            attrs = ""
+            if p.filename in requires_python:
+                attrs += f' data-requires-python="{html.escape(requires_python[p.filename])}"'
+            if p.filename in yanked:
+                attrs += ' data-yanked=""'
+            links.append(f'<a href="../../{p.filename}#sha256={sha}"{attrs}>{p.filename}</a>')
+        (simple / name).mkdir(parents=True, exist_ok=True)
+        (simple / name / "index.html").write_text(
+            "<!DOCTYPE html><html><body>\n" + "\n".join(links) + "\n</body></html>\n")
+    return simple

@@ -1,0 +1,93 @@
+"""A tiny PEP 517 backend used by the test scenarios.
+
+It is shipped inside synthetic sdists, either in-tree (``backend-path``) or as the
+importable module of a backend package that other packages build with.  It reads
+``[project]`` (name, version, dependencies, requires-python) and ``[tool.tiny]``:
+``dynamic-requires`` (returned by ``get_requires_for_build_wheel``) and
+``packages`` (folders or modules to put in the wheel).  Wheels are deterministic:
+entries sorted, timestamps from ``SOURCE_DATE_EPOCH``.
+"""
+
+import base64
+import hashlib
+import os
+import time
+import tomllib
+import zipfile
+
+_INJECT = None  # a tampered copy sets this to (path, text) added to every wheel it builds
+
+
+def _config():
+    with open("pyproject.toml", "rb") as fh:
+        data = tomllib.load(fh)
+    return data["project"], data.get("tool", {}).get("tiny", {})
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return list(_config()[1].get("dynamic-requires", []))
+
+
+def get_requires_for_build_sdist(config_settings=None):
+    return []
+
+
+def _files(packages):
+    out = {}
+    for entry in packages:
+        if os.path.isfile(entry):
+            out[entry] = open(entry, "rb").read()
+            continue
+        for root, dirs, files in os.walk(entry):
+            dirs.sort()
+            for f in sorted(files):
+                if f.endswith(".pyc"):
+                    continue
+                path = os.path.join(root, f)
+                out[path.replace(os.sep, "/")] = open(path, "rb").read()
+    return out
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    project, tiny = _config()
+    name = project["name"]
+    dist = name.replace("-", "_").replace(".", "_")
+    version = project["version"]
+    files = _files(tiny.get("packages", []))
+    if _INJECT is not None:
+        files[_INJECT[0]] = _INJECT[1].encode()
+    meta = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    if project.get("requires-python"):
+        meta.append(f"Requires-Python: {project['requires-python']}")
+    for dep in project.get("dependencies", []):
+        meta.append(f"Requires-Dist: {dep}")
+    for extra, deps in sorted(project.get("optional-dependencies", {}).items()):
+        meta.append(f"Provides-Extra: {extra}")
+        for dep in deps:
+            marker = f'extra == "{extra}"'
+            meta.append(f"Requires-Dist: {dep}; {marker}" if ";" not in dep
+                        else f"Requires-Dist: {dep} and {marker}")
+    di = f"{dist}-{version}.dist-info"
+    files[f"{di}/METADATA"] = ("\n".join(meta) + "\n").encode()
+    files[f"{di}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: tinybackend\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    eps = tiny.get("entry-points")
+    if eps:
+        text = "".join(f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in sorted(items.items()))
+                       for group, items in sorted(eps.items()))
+        files[f"{di}/entry_points.txt"] = text.encode()
+    record = []
+    for path, data in sorted(files.items()):
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    record.append(f"{di}/RECORD,,")
+    files[f"{di}/RECORD"] = ("\n".join(record) + "\n").encode()
+    epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "315532800"))
+    stamp = time.gmtime(max(epoch, 315532800))[:6]
+    filename = f"{dist}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, filename), "w") as zf:
+        for path in sorted(files):
+            info = zipfile.ZipInfo(path, stamp)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, files[path])
+    return filename
