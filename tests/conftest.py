@@ -11,10 +11,10 @@ from click.testing import CliRunner, Result
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from scenario import Pkg, make_dists  # noqa: E402
+from scenario import Pkg, make_dists
 
-from wheelstrap.cli import main  # noqa: E402
-from wheelstrap.server import IndexServer  # noqa: E402
+from wheelstrap.cli import main
+from wheelstrap.server import IndexServer
 
 
 @pytest.fixture(autouse=True, scope="session")

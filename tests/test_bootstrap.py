@@ -233,7 +233,8 @@ def test_yanked_and_requires_python_excluded_files_are_skipped(tmp_path, run_boo
 
 def test_user_errors_are_clear(serve_index, run_bootstrap, tmp_path):
     index = serve_index([Pkg("there", "1.0"), Pkg("app", deps=["missing-dep"]),
-                         Pkg("broken", extra_files={"_backend/tinybackend.py": "raise SystemExit(3)"})])
+                         Pkg("broken",
+                             extra_files={"_backend/tinybackend.py": "raise SystemExit(3)"})])
     cases = [
         (["nothere"], "has no project named 'nothere'"),
         (["there>=5"], "No source distribution of there satisfies '>=5'"),

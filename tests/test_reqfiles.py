@@ -11,7 +11,8 @@ def test_nested_files_continuations_and_comments(tmp_path):
     (tmp_path / "cons.txt").write_text("alpha==2.0  # pinned\n")
     (tmp_path / "req.txt").write_text("-r base.txt\nbeta[x]; python_version >= '3'\n")
     result = read_files([tmp_path / "req.txt"], [])
-    assert [str(r) for r in result.requirements] == ["alpha<3,>=1", 'beta[x]; python_version >= "3"']
+    assert [str(r) for r in result.requirements] == [
+        "alpha<3,>=1", 'beta[x]; python_version >= "3"']
     assert [str(r) for r in result.constraints] == ["alpha==2.0"]
 
 

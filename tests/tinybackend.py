@@ -32,11 +32,16 @@ def get_requires_for_build_sdist(config_settings=None):
     return []
 
 
+def _read(path):
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
 def _files(packages):
     out = {}
     for entry in packages:
         if os.path.isfile(entry):
-            out[entry] = open(entry, "rb").read()
+            out[entry] = _read(entry)
             continue
         for root, dirs, files in os.walk(entry):
             dirs.sort()
@@ -44,7 +49,7 @@ def _files(packages):
                 if f.endswith(".pyc"):
                     continue
                 path = os.path.join(root, f)
-                out[path.replace(os.sep, "/")] = open(path, "rb").read()
+                out[path.replace(os.sep, "/")] = _read(path)
     return out
 
 
@@ -69,7 +74,8 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
                         else f"Requires-Dist: {dep} and {marker}")
     di = f"{dist}-{version}.dist-info"
     files[f"{di}/METADATA"] = ("\n".join(meta) + "\n").encode()
-    files[f"{di}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: tinybackend\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    files[f"{di}/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: tinybackend\n"
+                            b"Root-Is-Purelib: true\nTag: py3-none-any\n")
     eps = tiny.get("entry-points")
     if eps:
         text = "".join(f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in sorted(items.items()))
