@@ -123,3 +123,36 @@ def write_static_index(folder: Path, pkgs: list[Pkg], *, yanked: set[str] = froz
         (simple / name / "index.html").write_text(
             "<!DOCTYPE html><html><body>\n" + "\n".join(links) + "\n</body></html>\n")
     return simple
+
+
+def build_wheel(pkg: Pkg, dest: Path, inject: tuple[str, str] | None = None,
+                self_inject: bool = False) -> Path:
+    """Build ``pkg`` the way its tiny backend would, outside wheelstrap: a stand-in for a
+    wheel published by someone else.  ``inject`` adds a file to this wheel only;
+    ``self_inject`` makes the wheel's backend add that file to every wheel it builds."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    import zipfile
+
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        sdist = make_sdist(pkg, Path(tmp))
+        with tarfile.open(sdist) as tar:
+            tar.extractall(tmp, filter="data")
+        tree = Path(tmp) / f"{pkg.module}-{pkg.version}"
+        if self_inject and inject is not None:
+            init = tree / pkg.module / "__init__.py"
+            init.write_text(init.read_text() + f"\n_INJECT = {inject!r}\n")
+        env = {**os.environ, "SOURCE_DATE_EPOCH": str(EPOCH),
+               "PYTHONPATH": str(Path(__file__).parent)}
+        out = subprocess.run(
+            [sys.executable, "-c", "import sys, tinybackend; "
+             "print(tinybackend.build_wheel(sys.argv[1]))", str(dest)],
+            cwd=tree, env=env, check=True, capture_output=True, text=True).stdout.strip()
+    wheel = dest / out
+    if inject is not None and not self_inject:
+        with zipfile.ZipFile(wheel, "a") as zf:
+            zf.writestr(zipfile.ZipInfo(inject[0], (1980, 1, 1, 0, 0, 0)), inject[1])
+    return wheel

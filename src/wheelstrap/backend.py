@@ -38,7 +38,7 @@ def uv_binary() -> str:
         from uv import find_uv_bin
 
         return str(find_uv_bin())
-    except (ImportError, FileNotFoundError):
+    except (ImportError, FileNotFoundError, TypeError):
         found = shutil.which("uv")
         if found:
             return found

@@ -2,9 +2,11 @@
 
 The main thread owns every piece of state.  Workers run I/O tasks (index pages,
 downloads, PEP 517 hooks) and hand back results; the main thread applies them and
-plans again.  Nothing recurses: a package waits until wheels exist for the install
-closure of its build requirements, and when nothing can move, the graph is analysed
-for build cycles, which are reported edge by edge.
+plans again.  Nothing recurses: a build *unit* (a package, or one stage of a cycle
+member) starts as soon as wheels exist for the install closure of its build
+requirements.  When nothing can move, the graph is analysed for build cycles; each is
+broken with the fewest seeds (see :mod:`wheelstrap.cycles`) and rebuilt stage after
+stage until two consecutive stages are byte-identical, or reported edge by edge.
 """
 
 from __future__ import annotations
@@ -13,8 +15,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from . import backend
 from .client import IndexClient
+from .cycles import breaking_set
 from .errors import (
     BuildFailure,
     CycleError,
@@ -33,7 +35,7 @@ from .errors import (
     WheelstrapError,
 )
 from .fsutil import DirectoryLock, atomic_copy, sha256_file
-from .graph import Edge, EdgeKind, Graph, NodeId, SdistRef, find_cycles
+from .graph import Cycle, Edge, EdgeKind, Graph, NodeId, SdistRef, build_before, find_cycles
 from .output import (
     BuildCache,
     BuildRecord,
@@ -42,15 +44,17 @@ from .output import (
     cache_key,
     write_build_order,
     write_constraints,
+    write_cycles,
     write_json,
     write_static_index,
 )
 from .report import NULL_REPORTER, Reporter
 from .resolve import Absence, Candidate, choose, sdist_candidates
+from .seeds import SeedIndex, VerifiedSeed
 from .simple import ProjectPage
 from .sources import BuildSystem, parse_build_system, read_pyproject, unpack
 from .target import Target
-from .wheels import WheelFormatError, WheelInfo, read_metadata
+from .wheels import WheelFormatError, WheelInfo, diff_wheels, read_metadata
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,13 +67,52 @@ class Options:
     jobs: int = max(os.cpu_count() or 1, 1)
     isolate_network: bool = True
     retries: int = 4
+    seed_stores: tuple[Path, ...] = ()
+    max_stages: int = 3
+    strict: bool = False
 
 
-class Status(Enum):
-    NEW = "new"
-    SOURCED = "sourced"  # sdist verified, [build-system] known
-    PREPARED = "prepared"  # dynamic build requirements known
-    BUILT = "built"
+@dataclass(frozen=True, slots=True)
+class Avail:
+    """A wheel that can go into a build environment."""
+
+    path: Path
+    sha256: str
+    info: WheelInfo
+    seed: VerifiedSeed | None = None
+
+
+@dataclass(slots=True)
+class Unit:
+    """One build of a node: stage 0 is an ordinary build, stage N a cycle's stage N."""
+
+    stage: int
+    busy: bool = False
+    dynamic: tuple[Requirement, ...] | None = None
+    env_installed: tuple[Path, ...] | None = None
+    built: Avail | None = None
+    record: BuildRecord | None = None
+
+
+@dataclass(slots=True)
+class CycleRun:
+    """The stage rebuild of one build cycle."""
+
+    id: str
+    cycle: Cycle
+    seeds: dict[NodeId, VerifiedSeed]
+    checkable: dict[NodeId, VerifiedSeed]
+    stage: int = 1
+    stages: list[dict[NodeId, Avail]] = field(default_factory=list)
+    report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def members(self) -> tuple[NodeId, ...]:
+        return self.cycle.members
+
+    @property
+    def key(self) -> str:
+        return cache_key({"cycle": [str(m) for m in self.members]})[:16]
 
 
 @dataclass(slots=True)
@@ -77,18 +120,22 @@ class NodeState:
     id: NodeId
     candidate: Candidate
     chain: tuple[str, ...]
-    status: Status = Status.NEW
-    busy: bool = False
+    fetching: bool = False
     sdist_path: Path | None = None
     sdist_sha256: str | None = None
     system: BuildSystem | None = None
     source_date_epoch: int = 0
-    source_root: Path | None = None
-    static_env: tuple[EnvWheel, ...] = ()
-    dynamic: tuple[Requirement, ...] | None = None
-    env_installed: tuple[Path, ...] | None = None
-    wheel: Path | None = None
-    info: WheelInfo | None = None
+    units: dict[int, Unit] = field(default_factory=dict)
+    final: Avail | None = None
+    cycle: CycleRun | None = None
+
+    @property
+    def sourced(self) -> bool:
+        return self.system is not None
+
+    @property
+    def stage(self) -> int:
+        return self.cycle.stage if self.cycle is not None else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +148,7 @@ class Root:
 
 @dataclass(slots=True)
 class Closure:
-    nodes: dict[NodeId, None] = field(default_factory=dict)
+    nodes: dict[NodeId, Avail | None] = field(default_factory=dict)
     missing_pages: set[NormalizedName] = field(default_factory=set)
     unbuilt: set[NodeId] = field(default_factory=set)
     edges: list[Edge] = field(default_factory=list)
@@ -110,6 +157,10 @@ class Closure:
     def complete(self) -> bool:
         return not self.missing_pages and not self.unbuilt
 
+    def env(self) -> tuple[Avail, ...]:
+        avails = [a for a in self.nodes.values() if a is not None]
+        return tuple(sorted(avails, key=lambda a: a.path.name))
+
 
 @dataclass(frozen=True, slots=True)
 class Result:
@@ -117,6 +168,10 @@ class Result:
     graph: Graph
     built: int
     reused: int
+    cycles: tuple[dict[str, Any], ...]
+
+
+Provider = Callable[[NodeId], Avail | None]
 
 
 def _safe(node: NodeId) -> str:
@@ -130,7 +185,9 @@ class Bootstrap:
         self.reporter = reporter
         self.client = client or IndexClient(options.index_url, retries=options.retries)
         self.layout = Layout(options.output.absolute())
+        backend.uv_binary()  # locate uv once, before worker threads exist
         self.cache = BuildCache(self.layout.cache)
+        self.seeds = SeedIndex.load(options.seed_stores)
         self.graph = Graph()
         self.states: dict[NodeId, NodeState] = {}
         self.pages: dict[NormalizedName, ProjectPage | None] = {}
@@ -139,11 +196,14 @@ class Bootstrap:
             if options.target.wants(c):
                 self.constraints.setdefault(canonicalize_name(c.name), []).append(c.specifier)
         self.records: list[BuildRecord] = []
+        self.runs: list[CycleRun] = []
         self.built = 0
         self.reused = 0
+        self._top: Closure | None = None
         self._inflight: dict[Future[Any], tuple[str, Any]] = {}
         self._page_requests: set[NormalizedName] = set()
         self._choices: dict[tuple[NormalizedName, str], Candidate | Absence] = {}
+        self._unbroken: list[dict[str, Any]] = []
 
     # -- entry point -------------------------------------------------------------------
 
@@ -157,16 +217,19 @@ class Bootstrap:
             self._io, self._builders = io, builders
             try:
                 with backend.backend_warnings_to_logs():
-                    self._loop()
-            except BaseException:
-                for f in self._inflight:
-                    f.cancel()
-                raise
+                    try:
+                        self._loop()
+                    finally:
+                        # Builds already running finish (their logs stay complete);
+                        # queued ones are dropped.
+                        for f in self._inflight:
+                            f.cancel()
+                        io.shutdown(wait=True, cancel_futures=True)
+                        builders.shutdown(wait=True, cancel_futures=True)
             finally:
-                io.shutdown(wait=True, cancel_futures=True)
-                builders.shutdown(wait=True, cancel_futures=True)
                 self._write_outputs()
-        return Result(tuple(self.records), self.graph, self.built, self.reused)
+        return Result(tuple(self.records), self.graph, self.built, self.reused,
+                      tuple(r.report for r in self.runs))
 
     def _loop(self) -> None:
         top_roots = [Root(None, frozenset(), "toplevel", r) for r in self.o.requirements]
@@ -177,6 +240,7 @@ class Bootstrap:
                 return
             if not self._inflight:
                 self._deadlock()
+                continue
             done, _ = wait(list(self._inflight), return_when=FIRST_COMPLETED)
             for fut in done:
                 kind, subject = self._inflight.pop(fut)
@@ -184,35 +248,61 @@ class Bootstrap:
 
     # -- planning ----------------------------------------------------------------------
 
+    def _final(self, node: NodeId) -> Avail | None:
+        return self.states[node].final
+
+    def _provider(self, run: CycleRun | None, stage: int) -> Provider:
+        """What a build unit of ``stage`` in ``run`` installs for each node."""
+        if run is None:
+            return self._final
+        members = set(run.members)
+
+        def provide(node: NodeId) -> Avail | None:
+            if node not in members:
+                return self.states[node].final
+            if stage == 1:
+                seed = run.seeds.get(node)
+                if seed is not None:
+                    return Avail(seed.seed.path, seed.seed.sha256, seed.info, seed)
+                unit = self.states[node].units.get(1)
+                return unit.built if unit else None
+            return run.stages[stage - 2][node]
+
+        return provide
+
     def _plan(self, top_roots: list[Root]) -> Closure:
         """Walk from the top-level requirements, start every task whose inputs exist."""
-        top = self._closure(top_roots, ())
-        wanted: dict[NodeId, None] = {}
+        top = self._closure(top_roots, (), self._final)
+        wanted: set[NodeId] = set()
         frontier = list(top.nodes)
         missing = set(top.missing_pages)
         while frontier:
             node = frontier.pop()
             if node in wanted:
                 continue
-            wanted[node] = None
+            wanted.add(node)
             st = self.states[node]
-            if st.status is Status.BUILT or st.busy:
-                if st.status is not Status.BUILT and st.system is not None:
-                    frontier.extend(self._closure(self._build_roots(st), st.chain).nodes)
+            if st.final is not None:
                 continue
-            if st.status is Status.NEW:
-                self._submit(self._io, "fetch", node, self._task_fetch, st.id, st.candidate)
+            if not st.sourced:
+                if not st.fetching:
+                    st.fetching = True
+                    self._submit(self._io, "fetch", node, self._task_fetch, st.id, st.candidate)
                 continue
-            closure = self._closure(self._build_roots(st), st.chain)
+            unit = st.units.setdefault(st.stage, Unit(st.stage))
+            provider = self._provider(st.cycle, st.stage)
+            closure = self._closure(self._build_roots(st, unit), st.chain, provider)
             missing |= closure.missing_pages
             frontier.extend(closure.nodes)
-            if not closure.complete:
+            if unit.busy or unit.built is not None or not closure.complete:
                 continue
-            env = self._env_of(closure)
-            if st.status is Status.SOURCED:
-                self._submit(self._builders, "prepare", node, self._task_prepare, st, env)
-            elif st.status is Status.PREPARED:
-                self._submit(self._builders, "build", node, self._task_build, st, env)
+            unit.busy = True
+            if unit.dynamic is None:
+                self._submit(self._builders, "prepare", (node, unit.stage), self._task_prepare,
+                             st, unit.stage, closure.env())
+            else:
+                self._submit(self._builders, "build", (node, unit.stage), self._task_build,
+                             st, unit.stage, closure.env())
         for name in sorted(missing - self._page_requests):
             self._page_requests.add(name)
             self.reporter.resolving(name)
@@ -221,25 +311,17 @@ class Bootstrap:
 
     def _submit(self, pool: ThreadPoolExecutor, kind: str, subject: Any,
                 fn: Callable[..., Any], *args: Any) -> None:
-        if isinstance(subject, NodeId):
-            self.states[subject].busy = True
-            self.reporter.starting(str(subject), kind)
+        if kind != "page":
+            node, stage = subject if isinstance(subject, tuple) else (subject, 0)
+            self.reporter.starting(_label(node, stage), kind)
         self._inflight[pool.submit(fn, *args)] = (kind, subject)
 
-    def _build_roots(self, st: NodeState) -> list[Root]:
+    def _build_roots(self, st: NodeState, unit: Unit) -> list[Root]:
         assert st.system is not None
         roots = [Root(st.id, frozenset(), "build-system", r) for r in st.system.requires]
-        if st.dynamic is not None:
-            roots += [Root(st.id, frozenset(), "build-backend", r) for r in st.dynamic]
+        if unit.dynamic is not None:
+            roots += [Root(st.id, frozenset(), "build-backend", r) for r in unit.dynamic]
         return roots
-
-    def _env_of(self, closure: Closure) -> tuple[Path, ...]:
-        wheels = []
-        for node in closure.nodes:
-            wheel = self.states[node].wheel
-            assert wheel is not None
-            wheels.append(wheel)
-        return tuple(sorted(wheels, key=lambda p: p.name))
 
     def _choose(self, name: NormalizedName, spec: SpecifierSet) -> Candidate | Absence:
         key = (name, str(spec))
@@ -252,14 +334,16 @@ class Bootstrap:
                                             self.constraints.get(name, []))
         return self._choices[key]
 
-    def _closure(self, roots: Iterable[Root], chain: tuple[str, ...]) -> Closure:
-        """The install closure of ``roots``, as far as it is known."""
+    def _closure(self, roots: Iterable[Root], chain: tuple[str, ...],
+                 provider: Provider) -> Closure:
+        """The install closure of ``roots`` under ``provider``, as far as it is known."""
         overrides: dict[NormalizedName, SpecifierSet] = {}
         for _ in range(20):
             result = Closure()
             specs: dict[NormalizedName, list[Requirement]] = {}
             chosen: dict[NormalizedName, set[NodeId]] = {}
             seen: set[tuple[NodeId, frozenset[str]]] = set()
+            seeded: set[NodeId] = set()
             chains: dict[NodeId | None, tuple[str, ...]] = {None: chain}
             queue = list(roots)
             while queue:
@@ -284,18 +368,21 @@ class Bootstrap:
                     self._add_node(choice, here)
                 chains.setdefault(node, here)
                 chosen.setdefault(name, set()).add(node)
-                result.nodes[node] = None
-                result.edges.append(Edge(item.src, node, item.kind, str(req)))
+                if item.src not in seeded:  # a seed's own claims are not graph edges
+                    result.edges.append(Edge(item.src, node, item.kind, str(req)))
+                avail = provider(node)
+                result.nodes[node] = avail
                 key = (node, frozenset(req.extras))
                 if key in seen:
                     continue
                 seen.add(key)
-                st = self.states[node]
-                if st.status is not Status.BUILT or st.info is None:
+                if avail is None:
                     result.unbuilt.add(node)
                     continue
+                if avail.seed is not None:
+                    seeded.add(node)
                 queue.extend(Root(node, frozenset(req.extras), "install", r)
-                             for r in st.info.requires_dist)
+                             for r in avail.info.requires_dist)
             conflicts = {n for n, nodes in chosen.items() if len(nodes) > 1 and n not in overrides}
             if not conflicts:
                 for e in result.edges:
@@ -342,19 +429,183 @@ class Bootstrap:
         self.graph.add_node(node, SdistRef(c.file.url, c.file.filename, c.file.sha256))
         self.reporter.discovered(str(node))
 
+    # -- cycles --------------------------------------------------------------------------
+
+    def _seed_graph(self) -> Graph:
+        """The graph plus the install edges that available seeds declare for unbuilt
+        members: what installing those seeds would bring along."""
+        g = Graph(dict(self.graph.nodes))
+        for e in self.graph.edges:
+            g.add_edge(e)
+        for node, st in self.states.items():
+            seed = self.seeds.get(node.name, node.version)
+            if seed is None or st.final is not None:
+                continue
+            for req in seed.info.requires_dist:
+                name = canonicalize_name(req.name)
+                if not self.o.target.wants(req) or self.pages.get(name) is None:
+                    continue
+                choice = self._choose(name, req.specifier)
+                if isinstance(choice, Candidate):
+                    dst = NodeId(name, str(choice.version))
+                    if dst in g.nodes:
+                        g.add_edge(Edge(node, dst, "install", str(req)))
+        return g
+
     def _deadlock(self) -> None:
-        stuck = {n for n, st in self.states.items() if st.status is not Status.BUILT}
-        cycles = [c for c in find_cycles(self.graph) if set(c.members) & stuck]
-        if cycles:
-            lines = "\n".join(f"  {c.explain()}" for c in cycles)
+        """Nothing can move: find the build cycles in the way and start breaking them."""
+        stuck = {n for n, st in self.states.items() if st.final is None}
+        running = {m for r in self.runs for m in r.members if self.states[m].final is None}
+        graph = self._seed_graph() if self.seeds else self.graph
+        cycles = [c for c in find_cycles(graph) if set(c.members) & stuck]
+        fresh = [c for c in cycles if not set(c.members) <= running]
+        if not fresh:
+            names = ", ".join(sorted(str(n) for n in stuck)) or "nothing"
+            raise InternalError(f"The bootstrap stalled without a cycle; waiting: {names}.")
+        relation = build_before(graph)
+        unbroken: list[tuple[Cycle, frozenset[NodeId]]] = []
+        for cycle in fresh:
+            if set(cycle.members) & running:
+                raise CycleError(
+                    "A build cycle grew while it was being rebuilt (a backend asked for new "
+                    f"build requirements):\n  {cycle.explain()}",
+                    hint="Pin the versions involved with a constraints file and run again.")
+            members = set(cycle.members)
+            rel = {x: [y for y in relation.get(x, {}) if y in members] for x in members}
+            available = {m: s for m in cycle.members
+                         if (s := self.seeds.get(m.name, m.version)) is not None}
+            chosen = breaking_set(cycle.members, rel, available)
+            if chosen is None:
+                needed = breaking_set(cycle.members, rel, cycle.members) or frozenset()
+                unbroken.append((cycle, needed))
+                continue
+            self._start_run(cycle, {m: available[m] for m in chosen}, available)
+        if unbroken:
+            self._record_unbroken(unbroken)
+            lines = []
+            for cycle, needed in unbroken:
+                lines.append(f"  {cycle.explain()}")
+                lines.append("    would be broken by seeds for: "
+                             + ", ".join(str(n) for n in sorted(needed)))
+                if len(needed) == 1 and len(cycle.members) > 1:
+                    members = set(cycle.members)
+                    rel = {x: [y for y in relation.get(x, {}) if y in members] for x in members}
+                    alone = [m for m in cycle.members if breaking_set(members, rel, [m])]
+                    if len(alone) > 1:
+                        lines[-1] += " (any one of: " + ", ".join(map(str, alone)) + " would do)"
             raise CycleError(
-                f"The build graph has {len(cycles)} build cycle(s); no order builds "
-                f"everything from source:\n{lines}",
-                hint="Each line lists the cycle edge by edge. Break it with a seed for one of "
-                "its members (or constrain a version whose build does not need the cycle).",
+                f"The build graph has {len(unbroken)} build cycle(s) that no available seed "
+                "breaks; no order builds everything from source:\n" + "\n".join(lines),
+                hint="Each cycle is listed edge by edge. Add the named wheels to a seed store "
+                "(wheelstrap seeds add STORE WHEEL --origin ...) and pass --seeds STORE.",
             )
-        names = ", ".join(sorted(str(n) for n in stuck)) or "nothing"
-        raise InternalError(f"The bootstrap stalled without a cycle; waiting: {names}.")
+
+    def _start_run(self, cycle: Cycle, seeds: dict[NodeId, VerifiedSeed],
+                   checkable: dict[NodeId, VerifiedSeed]) -> None:
+        run = CycleRun(f"cycle-{len(self.runs) + 1}", cycle, seeds, checkable)
+        self.runs.append(run)
+        for m in cycle.members:
+            self.states[m].cycle = run
+        used = ", ".join(f"{s.seed.wheel} (sha256 {s.seed.sha256[:12]}…)" for s in seeds.values())
+        self.reporter.info(f"{run.id}: {cycle.explain()}; breaking it with seeds: {used}")
+        run.report = self._cycle_report(run, status="building")
+
+    def _cycle_report(self, run: CycleRun, *, status: str, fixed: bool = False,
+                      checks: list[dict[str, Any]] | None = None,
+                      warnings: list[str] | None = None) -> dict[str, Any]:
+        return {
+            "id": run.id,
+            "members": [m.to_json() for m in run.members],
+            "edges": [e.to_json() for e in run.cycle.walk],
+            "explanation": run.cycle.explain(),
+            "broken_by": {"method": "seeds",
+                          "seeds": [s.seed.to_json() for _, s in sorted(run.seeds.items())]},
+            "stages": len(run.stages),
+            "max_rebuilds": self.o.max_stages,
+            "fixed_point": fixed,
+            "stage_wheels": [{"stage": i + 1,
+                              "wheels": {str(m): {"wheel": a.path.name, "sha256": a.sha256}
+                                         for m, a in sorted(stage.items())}}
+                             for i, stage in enumerate(run.stages)],
+            "seed_checks": checks or [],
+            "status": status,
+            "warnings": warnings or [],
+        }
+
+    def _stage_done(self, run: CycleRun) -> None:
+        """Every member has a wheel of the current stage: compare, advance or finish."""
+        current = {}
+        for m in run.members:
+            built = self.states[m].units[run.stage].built
+            assert built is not None
+            current[m] = built
+        run.stages.append(current)
+        fixed = len(run.stages) >= 2 and all(
+            current[m].sha256 == run.stages[-2][m].sha256 for m in run.members)
+        if fixed or run.stage - 1 >= self.o.max_stages:
+            self._finish_run(run, fixed)
+        else:
+            run.stage += 1
+            self.reporter.info(f"{run.id}: stage {run.stage - 1} built; starting stage "
+                               f"{run.stage} from stage-{run.stage - 1} wheels only")
+            run.report = self._cycle_report(run, status="building")
+
+    def _finish_run(self, run: CycleRun, fixed: bool) -> None:
+        final = run.stages[-1]
+        checks, warnings = [], []
+        for m, vs in sorted(run.checkable.items()):
+            rebuilt = final[m]
+            same = rebuilt.sha256 == vs.seed.sha256
+            # what the seed has that its from-source rebuild has not (added), lacks
+            # (removed), or has with other contents (changed)
+            diff = None if same else diff_wheels(rebuilt.path, vs.seed.path)
+            checks.append({"name": m.name, "version": m.version, "seed_wheel": vs.seed.wheel,
+                           "seed_sha256": vs.seed.sha256, "rebuilt_sha256": rebuilt.sha256,
+                           "reproduced": same,
+                           "differences": diff.to_json() if diff else None,
+                           "used": m in run.seeds})
+            if diff is not None:
+                warnings.append(f"seed {vs.seed.wheel} differs from its from-source rebuild: "
+                                f"{diff.summary()}")
+        if not fixed:
+            warnings.append(f"no fixed point after {self.o.max_stages} rebuilds: the last two "
+                            "stages differ")
+        refused = self.o.strict and bool(warnings)
+        run.report = self._cycle_report(run, status="refused" if refused else "shipped",
+                                        fixed=fixed, checks=checks, warnings=warnings)
+        if refused:
+            raise CycleError(
+                f"{run.id} ({run.cycle.explain()}) was refused in strict mode:\n  "
+                + "\n  ".join(warnings),
+                hint="Its wheels were kept out of the output. Inspect cycles.json; replace the "
+                "seed with a trusted one, or run without --strict to ship the rebuild anyway.")
+        for w in warnings:
+            self.reporter.warning(f"{run.id}: {w}")
+        stage = len(run.stages)
+        for m in run.members:
+            st = self.states[m]
+            avail = final[m]
+            dest = self.layout.wheels / avail.path.name
+            atomic_copy(avail.path, dest)
+            st.final = Avail(dest, avail.sha256, avail.info)
+            unit = st.units[stage]
+            assert unit.record is not None
+            self.records.append(replace(unit.record, wheel=dest.name, cycle=run.id, stage=stage))
+            stage_log = self.layout.logs / f"{_safe(m)}.stage-{stage}.log"
+            if stage_log.is_file():
+                atomic_copy(stage_log, self.layout.logs / f"{_safe(m)}.log")
+            shutil.rmtree(self.layout.work / _safe(m), ignore_errors=True)
+        self.reporter.info(f"{run.id}: {'fixed point at' if fixed else 'stopped at'} stage "
+                           f"{stage}; its wheels are in the output")
+
+    def _record_unbroken(self, unbroken: list[tuple[Cycle, frozenset[NodeId]]]) -> None:
+        for i, (cycle, needed) in enumerate(unbroken, len(self.runs) + 1):
+            self._unbroken.append({
+                "id": f"cycle-{i}", "members": [m.to_json() for m in cycle.members],
+                "edges": [e.to_json() for e in cycle.walk], "explanation": cycle.explain(),
+                "broken_by": None, "seeds_needed": [n.to_json() for n in sorted(needed)],
+                "stages": 0, "fixed_point": False, "seed_checks": [], "status": "unbroken",
+                "warnings": []})
 
     # -- applying results --------------------------------------------------------------
 
@@ -362,34 +613,42 @@ class Bootstrap:
         if kind == "page":
             self.pages[subject] = value
             return
-        st = self.states[subject]
-        st.busy = False
         if kind == "fetch":
-            st.sdist_path, st.sdist_sha256, st.system, st.source_date_epoch, st.source_root = \
-                value
+            st = self.states[subject]
+            st.fetching = False
+            st.sdist_path, st.sdist_sha256, st.system, st.source_date_epoch = value
             self.graph.add_node(st.id, SdistRef(st.candidate.file.url,
                                                 st.candidate.file.filename, st.sdist_sha256))
-            st.status = Status.SOURCED
-        elif kind == "prepare":
-            st.static_env, dynamic, st.env_installed, st.source_root = value
-            st.dynamic = tuple(dynamic)
-            st.status = Status.PREPARED
-        elif kind == "build":
-            record, info, wheel = value
-            st.info, st.wheel = info, wheel
-            st.status = Status.BUILT
+            self.reporter.finished(str(st.id), kind)
+            return
+        node, stage = subject
+        st = self.states[node]
+        unit = st.units[stage]
+        unit.busy = False
+        if kind == "prepare":
+            unit.dynamic, unit.env_installed = value
+            self.reporter.finished(_label(node, stage), kind)
+            return
+        record, avail = value
+        unit.built, unit.record = avail, record
+        if stage == 0:
+            st.final = avail
             self.records.append(record)
-            if record.reused:
-                self.reused += 1
-            else:
-                self.built += 1
-        self.reporter.finished(str(st.id), kind, "reused" if kind == "build" and
-                               self.records[-1].reused else "")
+        if record.reused:
+            self.reused += 1
+        else:
+            self.built += 1
+        self.reporter.finished(_label(node, stage), kind, "reused" if record.reused else "")
+        run = st.cycle
+        if run is not None and stage == run.stage and all(
+                self.states[m].units.get(stage) is not None
+                and self.states[m].units[stage].built is not None for m in run.members):
+            self._stage_done(run)
 
-    # -- tasks (run in worker threads; they touch only their own node's files) -----------
+    # -- tasks (run in worker threads; they touch only their own unit's files) ---------
 
-    def _node_work(self, node: NodeId) -> Path:
-        return self.layout.work / _safe(node)
+    def _unit_dir(self, node: NodeId, stage: int) -> Path:
+        return self.layout.work / _safe(node) / f"stage-{stage}"
 
     def _task_fetch(self, node: NodeId, cand: Candidate) -> tuple[Any, ...]:
         dest = self.layout.sdists / cand.file.filename
@@ -408,8 +667,8 @@ class Bootstrap:
                                      cached["backend"],
                                      tuple(cached["backend_path"])
                                      if cached["backend_path"] is not None else None)
-                return dest, digest, system, int(cached["source_date_epoch"]), None
-            src = unpack(dest, self._node_work(node) / "src")
+                return dest, digest, system, int(cached["source_date_epoch"])
+            src = unpack(dest, self._unit_dir(node, 0) / "src")
             system = parse_build_system(read_pyproject(src.root), cand.file.filename)
         except WheelstrapError as exc:
             raise exc.with_chain(self.states[node].chain) from None
@@ -417,16 +676,27 @@ class Bootstrap:
             "requires": [str(r) for r in system.requires], "backend": system.backend,
             "backend_path": list(system.backend_path) if system.backend_path is not None
             else None, "source_date_epoch": src.source_date_epoch})
-        return dest, digest, system, src.source_date_epoch, src.root
+        return dest, digest, system, src.source_date_epoch
 
-    def _source_root(self, st: NodeState) -> Path:
-        if st.source_root is not None and st.source_root.is_dir():
-            return st.source_root
+    def _source_root(self, st: NodeState, stage: int) -> Path:
+        """The unit's own unpacked tree (fresh for every unit: builds may write into it)."""
+        folder = self._unit_dir(st.id, stage) / "src"
+        if folder.is_dir():
+            entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+            if len(entries) == 1 and entries[0].is_dir():
+                return entries[0]
         assert st.sdist_path is not None
-        return unpack(st.sdist_path, self._node_work(st.id) / "src").root
+        return unpack(st.sdist_path, folder).root
 
-    def _env_wheels(self, env: tuple[Path, ...]) -> tuple[EnvWheel, ...]:
-        return tuple(EnvWheel(w.name, sha256_file(w)) for w in env)
+    def _env_wheels(self, env: tuple[Avail, ...]) -> tuple[EnvWheel, ...]:
+        out = []
+        for a in env:
+            if a.seed is not None and sha256_file(a.path) != a.sha256:
+                raise SourceError(f"The seed {a.path} changed after it was verified "
+                                  f"(pinned sha256 {a.sha256}).",
+                                  hint="Someone is modifying the seed store; investigate.")
+            out.append(EnvWheel(a.path.name, a.sha256, a.seed is not None))
+        return tuple(out)
 
     def _key(self, kind: str, st: NodeState, env: tuple[EnvWheel, ...]) -> str:
         return cache_key({
@@ -434,95 +704,110 @@ class Bootstrap:
             "target": self.o.target.describe(), "source_date_epoch": st.source_date_epoch,
         })
 
-    def _runner(self, st: NodeState) -> backend.Runner:
-        work = self._node_work(st.id)
+    def _runner(self, st: NodeState, stage: int) -> backend.Runner:
+        work = self._unit_dir(st.id, stage)
         work.mkdir(parents=True, exist_ok=True)
         settings = backend.BuildSettings(st.source_date_epoch, self.o.isolate_network)
         return backend.Runner(work / "env", work / "build.log", settings)
 
-    def _publish_log(self, runner: backend.Runner, st: NodeState) -> Path:
-        final = self.layout.logs / f"{_safe(st.id)}.log"
+    def _log_path(self, node: NodeId, stage: int) -> Path:
+        suffix = f".stage-{stage}" if stage else ""
+        return self.layout.logs / f"{_safe(node)}{suffix}.log"
+
+    def _publish_log(self, runner: backend.Runner, st: NodeState, stage: int) -> Path:
+        final = self._log_path(st.id, stage)
         if runner.log.is_file():
             atomic_copy(runner.log, final)
         return final
 
-    def _failure(self, exc: BuildFailure, st: NodeState, runner: backend.Runner,
+    def _failure(self, exc: BuildFailure, st: NodeState, stage: int, runner: backend.Runner,
                  phase: str) -> BuildFailure:
-        log = self._publish_log(runner, st)
+        log = self._publish_log(runner, st, stage)
+        what = f"{st.id} (stage {stage} of its build cycle)" if stage else str(st.id)
         return BuildFailure(
-            f"Building {st.id} failed in {phase}: {exc.message}.",
+            f"Building {what} failed in {phase}: {exc.message}.",
             hint=f"The full backend output is in {log}.",
             chain=st.chain, log=str(log), tail=backend.tail(log),
         )
 
-    def _task_prepare(self, st: NodeState, env: tuple[Path, ...]) -> tuple[Any, ...]:
+    def _task_prepare(self, st: NodeState, stage: int, env: tuple[Avail, ...]
+                      ) -> tuple[Any, ...]:
         assert st.system is not None
         env_wheels = self._env_wheels(env)
         key = self._key("dynamic-requires", st, env_wheels)
         cached = self.cache.get(key)
         if cached is not None:
-            dynamic = _parse_dynamic(cached["requires"], st)
-            return env_wheels, dynamic, None, st.source_root
-        runner = self._runner(st)
+            return _parse_dynamic(cached["requires"], st), None
+        runner = self._runner(st, stage)
         runner.log.unlink(missing_ok=True)
         venv = backend.BuildEnv(runner.env_dir, self.o.target.python, runner)
+        paths = tuple(a.path for a in env)
         try:
-            root = self._source_root(st)
+            root = self._source_root(st, stage)
             venv.create()
-            venv.install(env)
+            venv.install(paths)
             raw = backend.get_requires_for_build_wheel(root, st.system, venv)
         except BuildFailure as exc:
-            raise self._failure(exc, st, runner, "get_requires_for_build_wheel") from None
+            raise self._failure(exc, st, stage, runner, "get_requires_for_build_wheel") from None
         dynamic = _parse_dynamic(raw, st)
         self.cache.put(key, {"requires": [str(r) for r in dynamic]})
-        return env_wheels, dynamic, env, root
+        return dynamic, paths
 
-    def _task_build(self, st: NodeState, env: tuple[Path, ...]) -> tuple[Any, ...]:
+    def _task_build(self, st: NodeState, stage: int, env: tuple[Avail, ...]
+                    ) -> tuple[BuildRecord, Avail]:
         assert st.system is not None and st.sdist_sha256 is not None
+        unit = st.units[stage]
         env_wheels = self._env_wheels(env)
         key = self._key("wheel", st, env_wheels)
         cached = self.cache.get(key)
         if cached is not None:
-            wheel = self.layout.wheels / cached["wheel"]
+            wheel = self.layout.root / cached["path"]
             if wheel.is_file() and sha256_file(wheel) == cached["sha256"]:
-                info = read_metadata(wheel)
-                return self._record(st, wheel, cached["sha256"], env_wheels, True), info, wheel
-        runner = self._runner(st)
+                avail = Avail(wheel, cached["sha256"], read_metadata(wheel))
+                return self._record(st, unit, avail, env_wheels, True), avail
+        runner = self._runner(st, stage)
         venv = backend.BuildEnv(runner.env_dir, self.o.target.python, runner)
-        outdir = self._node_work(st.id) / "dist"
+        outdir = self._unit_dir(st.id, stage) / "dist"
         shutil.rmtree(outdir, ignore_errors=True)
+        paths = tuple(a.path for a in env)
         try:
-            root = self._source_root(st)
-            installed = st.env_installed
-            if installed is not None and set(installed) <= set(env) and venv.path.is_dir():
-                venv.install([w for w in env if w not in set(installed)])
+            root = self._source_root(st, stage)
+            installed = unit.env_installed
+            if installed is not None and set(installed) <= set(paths) and venv.path.is_dir():
+                venv.install([w for w in paths if w not in set(installed)])
             else:
                 venv.create()
-                venv.install(env)
+                venv.install(paths)
             built = backend.build_wheel(root, st.system, venv, outdir)
             info = read_metadata(built)
         except BuildFailure as exc:
-            raise self._failure(exc, st, runner, "build_wheel") from None
+            raise self._failure(exc, st, stage, runner, "build_wheel") from None
         except WheelFormatError as exc:
-            raise self._failure(BuildFailure(str(exc)), st, runner, "build_wheel") from None
+            raise self._failure(BuildFailure(str(exc)), st, stage, runner,
+                                "build_wheel") from None
         if (info.name, str(info.version)) != (st.id.name, st.id.version):
-            raise self._failure(BuildFailure(
-                f"the backend built {built.name}, not {st.id}"), st, runner, "build_wheel")
-        final = self.layout.wheels / built.name
+            raise self._failure(BuildFailure(f"the backend built {built.name}, not {st.id}"),
+                                st, stage, runner, "build_wheel")
+        if stage == 0:
+            final = self.layout.wheels / built.name
+        else:
+            assert st.cycle is not None
+            final = self.layout.stages / st.cycle.key / f"stage-{stage}" / built.name
         atomic_copy(built, final)
         digest = sha256_file(final)
-        self._publish_log(runner, st)
-        self.cache.put(key, {"wheel": final.name, "sha256": digest})
-        shutil.rmtree(self._node_work(st.id), ignore_errors=True)
-        return self._record(st, final, digest, env_wheels, False), info, final
+        self._publish_log(runner, st, stage)
+        self.cache.put(key, {"path": str(final.relative_to(self.layout.root)), "sha256": digest})
+        shutil.rmtree(self._unit_dir(st.id, stage), ignore_errors=True)
+        avail = Avail(final, digest, info)
+        return self._record(st, unit, avail, env_wheels, False), avail
 
-    def _record(self, st: NodeState, wheel: Path, digest: str, env: tuple[EnvWheel, ...],
+    def _record(self, st: NodeState, unit: Unit, avail: Avail, env: tuple[EnvWheel, ...],
                 reused: bool) -> BuildRecord:
         assert st.sdist_path is not None and st.sdist_sha256 is not None
         return BuildRecord(
-            name=st.id.name, version=st.id.version, wheel=wheel.name, sha256=digest,
+            name=st.id.name, version=st.id.version, wheel=avail.path.name, sha256=avail.sha256,
             sdist=st.sdist_path.name, sdist_sha256=st.sdist_sha256, reused=reused,
-            build_env=env, dynamic_requires=tuple(str(r) for r in st.dynamic or ()),
+            build_env=env, dynamic_requires=tuple(str(r) for r in unit.dynamic or ()),
             source_date_epoch=st.source_date_epoch,
         )
 
@@ -532,11 +817,17 @@ class Bootstrap:
         write_json(self.layout.root / "graph.json", self.graph.to_json())
         write_build_order(self.layout.root / "build-order.json", self.records,
                           self.o.target.describe())
+        reports = [r.report for r in self.runs] + self._unbroken
+        if reports or (self.layout.root / "cycles.json").exists():
+            write_cycles(self.layout.root / "cycles.json", reports)
         write_static_index(self.layout.wheels)
-        top = getattr(self, "_top", None)
-        if top is not None:
+        if self._top is not None:
             write_constraints(self.layout.root / "constraints.txt",
-                              [(n.name, n.version) for n in top.nodes])
+                              [(n.name, n.version) for n in self._top.nodes])
+
+
+def _label(node: NodeId, stage: int) -> str:
+    return f"{node} (stage {stage})" if stage else str(node)
 
 
 def _parse_dynamic(raw: Iterable[str], st: NodeState) -> tuple[Requirement, ...]:

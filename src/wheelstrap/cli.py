@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
 from .client import DEFAULT_INDEX
-from .errors import BuildFailure, WheelstrapError
+from .errors import BuildFailure, InternalError, WheelstrapError
 from .report import Reporter
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -120,6 +120,16 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             err.print("interrupted; finished work is kept", markup=False)
             ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # a bug of ours: say so plainly, trace only on request
+            render_error(InternalError(
+                f"wheelstrap hit an internal error: {type(exc).__name__}: {exc}.",
+                hint="Finished work is kept. Re-run with --debug for the traceback and "
+                "report it."), debug=False)
+            if debug:
+                err.print("".join(traceback.format_exception(exc)), markup=False)
+            ctx.exit(2)
 
 
 @click.group(cls=_Group)
@@ -148,9 +158,16 @@ def main(debug: bool) -> None:
               help="Let build backends reach the network.")
 @click.option("--retries", type=click.IntRange(min=0), default=4, show_default=True,
               help="Retries of a failed index request (with exponential backoff).")
+@click.option("--seeds", "seed_stores", multiple=True, type=click.Path(path_type=Path),
+              help="Seed store that may break build cycles (repeatable).")
+@click.option("--max-stages", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Most rebuilds of a cycle after its seeded stage, looking for a fixed point.")
+@click.option("--strict", is_flag=True,
+              help="Fail when a seed differs from its rebuild or a cycle has no fixed point.")
 def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files: Sequence[Path],
               index_url: str, output: Path, jobs: int, python: str | None,
-              no_network_isolation: bool, retries: int) -> None:
+              no_network_isolation: bool, retries: int, seed_stores: Sequence[Path],
+              max_stages: int, strict: bool) -> None:
     """Bootstrap REQUIREMENTS (and -r files) from sdists into OUTPUT."""
     from .backend import network_isolation_available
     from .bootstrap import Options
@@ -171,12 +188,20 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
         reporter.warning("'unshare -rn' is not available here: build backends run with "
                          "network access.")
     options = Options(tuple(top), tuple(reqs.constraints), output, index_url, target, jobs,
-                      not no_network_isolation, retries)
+                      not no_network_isolation, retries, tuple(seed_stores), max_stages, strict)
     if isinstance(reporter, LiveReporter):
         with reporter.progress:
             result = run(options, reporter)
     else:
         result = run(options, reporter)
+    for cycle in result.cycles:
+        seeds = ", ".join(s["wheel"] for s in cycle["broken_by"]["seeds"])
+        fixed = "fixed point" if cycle["fixed_point"] else "NO fixed point"
+        err.print(f"{cycle['id']}: {cycle['explanation']}\n  broken by {seeds}; "
+                  f"{cycle['stages']} stages, {fixed}", markup=False)
+        for check in cycle["seed_checks"]:
+            verdict = "reproduced" if check["reproduced"] else "DIFFERS"
+            err.print(f"  seed {check['seed_wheel']}: {verdict}", markup=False)
     err.print(f"done: {result.built} built, {result.reused} reused; wheels in "
               f"{output / 'wheels'}", markup=False)
 
@@ -204,3 +229,77 @@ def serve(directory: Path, host: str, port: int) -> None:
         server.serve_forever()
     finally:
         server.httpd.server_close()
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+def cycles(directory: Path) -> None:
+    """Explain every build cycle of a finished or failed run, edge by edge."""
+    import json
+
+    from .errors import UserInputError
+    from .graph import Graph, find_cycles
+
+    path = directory / "graph.json"
+    try:
+        graph = Graph.from_json(json.loads(path.read_text("utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserInputError(f"{path} cannot be read as a wheelstrap graph: {exc}.",
+                             hint="Pass the output directory of a bootstrap run.") from exc
+    reports = {}
+    cycles_json = directory / "cycles.json"
+    if cycles_json.is_file():
+        try:
+            for c in json.loads(cycles_json.read_text("utf-8")).get("cycles", []):
+                reports[c["explanation"]] = c
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            err.print(f"warning: {cycles_json} is unreadable; showing the graph only",
+                      markup=False)
+    found = find_cycles(graph)
+    if not found:
+        click.echo("no build cycles")
+        return
+    for i, cycle in enumerate(found, 1):
+        click.echo(f"cycle {i}: {', '.join(str(m) for m in cycle.members)}")
+        for edge in cycle.walk:
+            click.echo(f"  {edge.src} -({edge.kind}: {edge.requirement})-> {edge.dst}")
+        report = reports.get(cycle.explain())
+        if report is not None:
+            broken = report.get("broken_by") or {}
+            seeds = ", ".join(s["wheel"] for s in broken.get("seeds", [])) or "nothing"
+            click.echo(f"  status: {report['status']}; broken by: {seeds}; "
+                       f"stages: {report['stages']}; fixed point: {report['fixed_point']}")
+
+
+@main.group()
+def seeds() -> None:
+    """Manage seed stores: trusted wheels pinned by sha256, used only to break cycles."""
+
+
+@seeds.command("add")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.argument("wheels", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--origin", required=True, help="Where these wheels came from (text or URL).")
+@click.option("--replace", is_flag=True, help="Re-pin a wheel already pinned with another hash.")
+def seeds_add(store: Path, wheels: Sequence[Path], origin: str, replace: bool) -> None:
+    """Copy WHEELS into STORE and pin each by sha256 with its origin."""
+    from .seeds import add_wheels
+
+    for seed in add_wheels(store, list(wheels), origin, replace=replace):
+        click.echo(f"pinned {seed.wheel} sha256={seed.sha256}")
+
+
+@seeds.command("list")
+@click.argument("store", type=click.Path(path_type=Path))
+def seeds_list(store: Path) -> None:
+    """Show the seeds of STORE (verifying every pin)."""
+    from .seeds import load_store
+
+    verified = load_store(store)
+    if not verified:
+        click.echo("the store is empty")
+    for v in verified:
+        s = v.seed
+        kind = "promoted" if s.provenance else "imported"
+        click.echo(f"{s.name} {s.version}  {s.wheel}\n  sha256 {s.sha256}\n"
+                   f"  origin ({kind}): {s.origin}")

@@ -30,6 +30,8 @@ from .simple import IndexEntry, render_project_html, render_root_html
 
 BUILD_ORDER_SCHEMA = "wheelstrap-build-order"
 BUILD_ORDER_VERSION = 1
+CYCLES_SCHEMA = "wheelstrap-cycles"
+CYCLES_VERSION = 1
 CACHE_SCHEMA = "wheelstrap-build-cache-v1"
 RECIPE_VERSION = 1  # bump when wheelstrap changes how it builds
 
@@ -62,6 +64,10 @@ class Layout:
     def work(self) -> Path:
         return self.state / "work"
 
+    @property
+    def stages(self) -> Path:
+        return self.state / "stages"
+
     def prepare(self) -> None:
         for d in (self.wheels, self.sdists, self.logs, self.cache, self.work):
             d.mkdir(parents=True, exist_ok=True)
@@ -72,8 +78,11 @@ class Layout:
 
 @dataclass(frozen=True, slots=True)
 class EnvWheel:
+    """A wheel installed in a build environment; ``seed`` when it came from a seed store."""
+
     filename: str
     sha256: str
+    seed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +99,8 @@ class BuildRecord:
     build_env: tuple[EnvWheel, ...]
     dynamic_requires: tuple[str, ...]
     source_date_epoch: int
+    cycle: str | None = None  # the cycle (cycles.json id) whose stage build produced it
+    stage: int | None = None  # which stage of that cycle
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -106,6 +117,11 @@ def write_build_order(path: Path, records: Sequence[BuildRecord], target: dict[s
         "builds": [r.to_json() for r in records],
     }
     atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
+
+
+def write_cycles(path: Path, cycles: Sequence[dict[str, Any]]) -> None:
+    write_json(path, {"schema": CYCLES_SCHEMA, "version": CYCLES_VERSION,
+                      "cycles": list(cycles)})
 
 
 def write_json(path: Path, doc: Any) -> None:

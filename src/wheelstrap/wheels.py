@@ -57,3 +57,34 @@ def read_metadata(wheel: Path) -> WheelInfo:
             f"{wheel.name}: METADATA says {name} {version}, the filename disagrees"
         )
     return WheelInfo(name, version, reqs, raw.get("requires_python"))
+
+
+@dataclass(frozen=True, slots=True)
+class WheelDiff:
+    """How wheel ``b`` differs from wheel ``a``, file by file."""
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    changed: tuple[str, ...]
+
+    @property
+    def identical(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {"added": list(self.added), "removed": list(self.removed),
+                "changed": list(self.changed)}
+
+    def summary(self) -> str:
+        parts = [f"{label} {', '.join(names)}" for label, names in
+                 (("added", self.added), ("removed", self.removed), ("changed", self.changed))
+                 if names]
+        return "; ".join(parts) or "archives differ only in their zip structure"
+
+
+def diff_wheels(a: Path, b: Path) -> WheelDiff:
+    """Compare the files inside two wheels (what a byte-level difference consists of)."""
+    with zipfile.ZipFile(a) as za, zipfile.ZipFile(b) as zb:
+        na, nb = set(za.namelist()), set(zb.namelist())
+        changed = tuple(sorted(n for n in na & nb if za.read(n) != zb.read(n)))
+    return WheelDiff(tuple(sorted(nb - na)), tuple(sorted(na - nb)), changed)

@@ -1,0 +1,196 @@
+"""Seed stores: trusted wheels pinned by sha256, used only to break build cycles.
+
+A store is a directory of wheels plus ``seeds.toml``::
+
+    version = 1
+
+    [[seed]]
+    name = "cycback"              # normalized project name
+    version = "1.0"
+    wheel = "cycback-1.0-py3-none-any.whl"
+    sha256 = "<hex>"
+    origin = "free text or URL saying where the wheel came from"
+    # provenance = { ... }        # for promoted seeds (written by `seeds export`)
+
+Every wheel in the directory must be pinned in the manifest, and every pinned wheel must
+match its hash, or loading the store fails.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from .errors import UserInputError
+from .fsutil import atomic_copy, atomic_write_text, sha256_file
+from .wheels import WheelFormatError, WheelInfo, read_metadata
+
+MANIFEST = "seeds.toml"
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Seed:
+    name: NormalizedName
+    version: str
+    wheel: str
+    sha256: str
+    origin: str
+    store: Path
+    provenance: dict[str, Any] | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.store / self.wheel
+
+    def to_toml(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"name": self.name, "version": self.version,
+                                 "wheel": self.wheel, "sha256": self.sha256,
+                                 "origin": self.origin}
+        if self.provenance is not None:
+            entry["provenance"] = self.provenance
+        return entry
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "wheel": self.wheel,
+                "sha256": self.sha256, "origin": self.origin, "store": str(self.store)}
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedSeed:
+    seed: Seed
+    info: WheelInfo
+
+
+def _bad_store(store: Path, problems: Sequence[str]) -> UserInputError:
+    return UserInputError(
+        f"The seed store {store} cannot be trusted:\n  " + "\n  ".join(problems),
+        hint="Re-add the wheels with 'wheelstrap seeds add' (which pins their sha256), or "
+        "remove what is not pinned; never edit a pinned hash by hand.",
+    )
+
+
+def read_manifest(store: Path) -> list[Seed]:
+    """Read ``seeds.toml`` (an absent manifest is an empty store)."""
+    path = store / MANIFEST
+    if not path.exists():
+        return []
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise _bad_store(store, [f"{MANIFEST} cannot be read: {exc}"]) from exc
+    if data.get("version") != MANIFEST_VERSION:
+        raise _bad_store(store, [f"{MANIFEST} has version {data.get('version')!r}, "
+                                 f"expected {MANIFEST_VERSION}"])
+    seeds, problems = [], []
+    for i, entry in enumerate(data.get("seed", [])):
+        try:
+            seeds.append(Seed(canonicalize_name(entry["name"]), str(Version(entry["version"])),
+                              entry["wheel"], str(entry["sha256"]).lower(),
+                              str(entry.get("origin", "")), store, entry.get("provenance")))
+        except (KeyError, TypeError, ValueError) as exc:
+            problems.append(f"seed entry {i + 1} is malformed ({exc})")
+    if problems:
+        raise _bad_store(store, problems)
+    return seeds
+
+
+def write_manifest(store: Path, seeds: Iterable[Seed]) -> None:
+    doc = {"version": MANIFEST_VERSION,
+           "seed": [s.to_toml() for s in sorted(seeds, key=lambda s: (s.name, s.wheel))]}
+    atomic_write_text(store / MANIFEST, tomli_w.dumps(doc))
+
+
+def load_store(store: Path) -> list[VerifiedSeed]:
+    """Load and verify a store: every wheel pinned, every pin matching.  All problems at once."""
+    if not store.is_dir():
+        raise UserInputError(f"The seed store {store} does not exist.",
+                             hint="Create it with 'wheelstrap seeds add STORE WHEEL...'.")
+    seeds = read_manifest(store)
+    problems = []
+    pinned = {s.wheel for s in seeds}
+    for stray in sorted(p.name for p in store.glob("*.whl")):
+        if stray not in pinned:
+            problems.append(f"{stray} is in the store but not pinned in {MANIFEST}")
+    verified = []
+    for s in seeds:
+        if not s.path.is_file():
+            problems.append(f"{s.wheel} is pinned but missing")
+            continue
+        actual = sha256_file(s.path)
+        if actual != s.sha256:
+            problems.append(f"{s.wheel} has sha256 {actual}, but is pinned as {s.sha256}")
+            continue
+        try:
+            info = read_metadata(s.path)
+        except WheelFormatError as exc:
+            problems.append(str(exc))
+            continue
+        if info.name != s.name or info.version != Version(s.version):
+            problems.append(f"{s.wheel} is {info.name} {info.version}, pinned as "
+                            f"{s.name} {s.version}")
+            continue
+        verified.append(VerifiedSeed(s, info))
+    if problems:
+        raise _bad_store(store, problems)
+    return verified
+
+
+def add_wheels(store: Path, wheels: Sequence[Path], origin: str,
+               provenance: dict[str, dict[str, Any]] | None = None,
+               replace: bool = False) -> list[Seed]:
+    """Copy ``wheels`` into ``store`` and pin them; return the new entries."""
+    store.mkdir(parents=True, exist_ok=True)
+    existing = {s.wheel: s for s in read_manifest(store)}
+    added, problems = [], []
+    for wheel in wheels:
+        try:
+            info = read_metadata(wheel)
+        except (WheelFormatError, FileNotFoundError) as exc:
+            problems.append(str(exc))
+            continue
+        digest = sha256_file(wheel)
+        old = existing.get(wheel.name)
+        if old is not None and old.sha256 != digest and not replace:
+            problems.append(f"{wheel.name} is already pinned with another sha256 ({old.sha256})")
+            continue
+        seed = Seed(info.name, str(info.version), wheel.name, digest, origin, store,
+                    (provenance or {}).get(wheel.name))
+        added.append((wheel, seed))
+    if problems:
+        raise UserInputError("Nothing was added to the seed store:\n  " + "\n  ".join(problems),
+                             hint="Pass wheel files; use a new store to pin a different build.")
+    for wheel, seed in added:
+        if wheel.resolve() != seed.path.resolve():
+            atomic_copy(wheel, seed.path)
+        existing[seed.wheel] = seed
+    write_manifest(store, existing.values())
+    return [s for _, s in added]
+
+
+@dataclass(slots=True)
+class SeedIndex:
+    """Verified seeds of several stores, looked up by (name, version); first store wins."""
+
+    by_node: dict[tuple[NormalizedName, str], VerifiedSeed] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, stores: Sequence[Path]) -> SeedIndex:
+        index = cls()
+        for store in stores:
+            for v in load_store(store):
+                index.by_node.setdefault((v.seed.name, v.seed.version), v)
+        return index
+
+    def get(self, name: NormalizedName, version: str) -> VerifiedSeed | None:
+        return self.by_node.get((name, str(Version(version))))
+
+    def __bool__(self) -> bool:
+        return bool(self.by_node)
