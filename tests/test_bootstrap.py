@@ -162,7 +162,7 @@ CYCLE = [
 
 def test_build_cycle_stops_with_edge_by_edge_explanation(serve_index, run_bootstrap):
     index = serve_index(CYCLE)
-    run = run_bootstrap("app", index=index.url)
+    run = run_bootstrap("app", "--no-source-bootstrap", index=index.url)
     assert run.code == 1
     assert ("cycback 1.0 -(build-system: cychelper)-> cychelper 1.0 "
             "-(build-system: cycback)-> cycback 1.0") in run.stderr

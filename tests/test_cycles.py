@@ -95,7 +95,7 @@ def test_cycle_without_usable_seed_names_the_seeds_that_would_break_it(
         serve_index, run_bootstrap, tmp_path):
     index = serve_index(TWO)
     store = _seed_store(tmp_path, TWO[:1])  # a hostback seed alone cannot break it
-    run = run_bootstrap("app", "--seeds", str(store), index=index.url)
+    run = run_bootstrap("app", "--seeds", str(store), "--no-source-bootstrap", index=index.url)
     assert run.code == 1
     assert "would be broken by seeds for: hosthelper 1.0" in run.stderr
     assert "hostback 1.0 -(build-system: hosthelper)-> hosthelper 1.0" in run.stderr
@@ -115,7 +115,7 @@ THREE = [
 def test_three_cycle_closing_through_a_runtime_dependency(serve_index, run_bootstrap, tmp_path):
     pkgs = THREE
     index = serve_index(pkgs)
-    run = run_bootstrap("xa", index=index.url, out=tmp_path / "noseed")
+    run = run_bootstrap("xa", "--no-source-bootstrap", index=index.url, out=tmp_path / "noseed")
     assert run.code == 1
     assert ("wd 1.0 -(build-system: xa)-> xa 1.0 -(build-system: yb)-> yb 1.0 "
             "-(install: zc)-> zc 1.0 -(build-system: wd)-> wd 1.0") in run.stderr
@@ -135,7 +135,8 @@ DYN = [Pkg("pdyn", dynamic=["qdyn"]), Pkg("qdyn", dynamic=["pdyn"])]
 
 def test_cycle_hidden_in_get_requires_for_build_wheel(serve_index, run_bootstrap, tmp_path):
     index = serve_index(DYN)
-    run = run_bootstrap("pdyn", index=index.url, out=tmp_path / "noseed")
+    run = run_bootstrap("pdyn", "--no-source-bootstrap", index=index.url,
+                        out=tmp_path / "noseed")
     assert run.code == 1
     assert "-(build-backend: qdyn)->" in run.stderr and "-(build-backend: pdyn)->" in run.stderr
     store = _seed_store(tmp_path, DYN[1:])

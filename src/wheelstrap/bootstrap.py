@@ -5,8 +5,10 @@ downloads, PEP 517 hooks) and hand back results; the main thread applies them an
 plans again.  Nothing recurses: a build *unit* (a package, or one stage of a cycle
 member) starts as soon as wheels exist for the install closure of its build
 requirements.  When nothing can move, the graph is analysed for build cycles; each is
-broken with the fewest seeds (see :mod:`wheelstrap.cycles`) and rebuilt stage after
-stage until two consecutive stages are byte-identical, or reported edge by edge.
+entered through the fewest seeds, or with no binary at all through stage-0 wheels
+packed from the sources of its pure-Python members (:mod:`wheelstrap.srcpack`), and
+rebuilt stage after stage until two consecutive stages are byte-identical
+(:mod:`wheelstrap.stages`).  A cycle that cannot be entered is reported edge by edge.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
-from . import backend
+from . import backend, srcpack
 from .client import IndexClient
 from .cycles import breaking_set
 from .errors import (
@@ -48,13 +50,24 @@ from .output import (
     write_json,
     write_static_index,
 )
+from .provenance import ProvenanceWriter
 from .report import NULL_REPORTER, Reporter
 from .resolve import Absence, Candidate, choose, sdist_candidates
-from .seeds import SeedIndex, VerifiedSeed
+from .seeds import SeedIndex
 from .simple import ProjectPage
 from .sources import BuildSystem, parse_build_system, read_pyproject, unpack
+from .stages import (
+    Avail,
+    CycleRun,
+    Method,
+    compare_runs,
+    cycle_entry,
+    describe_run,
+    seed_checks,
+    unbroken_entry,
+)
 from .target import Target
-from .wheels import WheelFormatError, WheelInfo, diff_wheels, read_metadata
+from .wheels import WheelFormatError, read_metadata
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,49 +83,29 @@ class Options:
     seed_stores: tuple[Path, ...] = ()
     max_stages: int = 3
     strict: bool = False
+    source_bootstrap: bool = True
+    cross_check: bool = False
+    keep_going: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Avail:
-    """A wheel that can go into a build environment."""
-
-    path: Path
-    sha256: str
-    info: WheelInfo
-    seed: VerifiedSeed | None = None
+UnitKey = tuple[str, int]  # (cycle run key, stage); ("", 0) is an ordinary build
+ORDINARY: UnitKey = ("", 0)
 
 
 @dataclass(slots=True)
 class Unit:
-    """One build of a node: stage 0 is an ordinary build, stage N a cycle's stage N."""
+    """One build of a node."""
 
-    stage: int
+    key: UnitKey
     busy: bool = False
     dynamic: tuple[Requirement, ...] | None = None
     env_installed: tuple[Path, ...] | None = None
     built: Avail | None = None
     record: BuildRecord | None = None
 
-
-@dataclass(slots=True)
-class CycleRun:
-    """The stage rebuild of one build cycle."""
-
-    id: str
-    cycle: Cycle
-    seeds: dict[NodeId, VerifiedSeed]
-    checkable: dict[NodeId, VerifiedSeed]
-    stage: int = 1
-    stages: list[dict[NodeId, Avail]] = field(default_factory=list)
-    report: dict[str, Any] = field(default_factory=dict)
-
     @property
-    def members(self) -> tuple[NodeId, ...]:
-        return self.cycle.members
-
-    @property
-    def key(self) -> str:
-        return cache_key({"cycle": [str(m) for m in self.members]})[:16]
+    def stage(self) -> int:
+        return self.key[1]
 
 
 @dataclass(slots=True)
@@ -125,17 +118,18 @@ class NodeState:
     sdist_sha256: str | None = None
     system: BuildSystem | None = None
     source_date_epoch: int = 0
-    units: dict[int, Unit] = field(default_factory=dict)
+    units: dict[UnitKey, Unit] = field(default_factory=dict)
     final: Avail | None = None
     cycle: CycleRun | None = None
+    pack: srcpack.PackPlan | srcpack.NotPure | None = None
 
     @property
     def sourced(self) -> bool:
         return self.system is not None
 
     @property
-    def stage(self) -> int:
-        return self.cycle.stage if self.cycle is not None else 0
+    def unit_key(self) -> UnitKey:
+        return (self.cycle.key, self.cycle.stage) if self.cycle is not None else ORDINARY
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +172,10 @@ def _safe(node: NodeId) -> str:
     return f"{node.name}-{node.version}"
 
 
+def _label(node: NodeId, key: UnitKey) -> str:
+    return f"{node} (stage {key[1]})" if key[0] else str(node)
+
+
 class Bootstrap:
     def __init__(self, options: Options, reporter: Reporter = NULL_REPORTER,
                  client: IndexClient | None = None) -> None:
@@ -197,6 +195,9 @@ class Bootstrap:
                 self.constraints.setdefault(canonicalize_name(c.name), []).append(c.specifier)
         self.records: list[BuildRecord] = []
         self.runs: list[CycleRun] = []
+        self.provenance = ProvenanceWriter(self.layout, options.index_url, options.target)
+        self.failed: dict[NodeId, WheelstrapError] = {}
+        self.blocked: dict[NodeId, NodeId] = {}
         self.built = 0
         self.reused = 0
         self._top: Closure | None = None
@@ -229,7 +230,7 @@ class Bootstrap:
             finally:
                 self._write_outputs()
         return Result(tuple(self.records), self.graph, self.built, self.reused,
-                      tuple(r.report for r in self.runs))
+                      tuple(r.report for r in self.runs if r.twin is None))
 
     def _loop(self) -> None:
         top_roots = [Root(None, frozenset(), "toplevel", r) for r in self.o.requirements]
@@ -244,7 +245,14 @@ class Bootstrap:
             done, _ = wait(list(self._inflight), return_when=FIRST_COMPLETED)
             for fut in done:
                 kind, subject = self._inflight.pop(fut)
-                self._apply(kind, subject, fut.result())
+                try:
+                    value = fut.result()
+                except WheelstrapError as exc:
+                    if not self.o.keep_going or kind == "page":
+                        raise
+                    self._fail(kind, subject, exc)
+                    continue
+                self._apply(kind, subject, value)
 
     # -- planning ----------------------------------------------------------------------
 
@@ -261,10 +269,10 @@ class Bootstrap:
             if node not in members:
                 return self.states[node].final
             if stage == 1:
-                seed = run.seeds.get(node)
-                if seed is not None:
-                    return Avail(seed.seed.path, seed.seed.sha256, seed.info, seed)
-                unit = self.states[node].units.get(1)
+                entry = run.entry(node)
+                if entry is not None:
+                    return entry
+                unit = self.states[node].units.get((run.key, 1))
                 return unit.built if unit else None
             return run.stages[stage - 2][node]
 
@@ -282,27 +290,29 @@ class Bootstrap:
                 continue
             wanted.add(node)
             st = self.states[node]
-            if st.final is not None:
+            if st.final is not None or node in self.failed or node in self.blocked:
                 continue
             if not st.sourced:
                 if not st.fetching:
                     st.fetching = True
                     self._submit(self._io, "fetch", node, self._task_fetch, st.id, st.candidate)
                 continue
-            unit = st.units.setdefault(st.stage, Unit(st.stage))
-            provider = self._provider(st.cycle, st.stage)
+            key = st.unit_key
+            unit = st.units.setdefault(key, Unit(key))
+            provider = self._provider(st.cycle, key[1])
             closure = self._closure(self._build_roots(st, unit), st.chain, provider)
             missing |= closure.missing_pages
             frontier.extend(closure.nodes)
+            broken = [n for n in closure.nodes if n in self.failed or n in self.blocked]
+            if broken:
+                self.blocked[node] = broken[0]
+                continue
             if unit.busy or unit.built is not None or not closure.complete:
                 continue
             unit.busy = True
-            if unit.dynamic is None:
-                self._submit(self._builders, "prepare", (node, unit.stage), self._task_prepare,
-                             st, unit.stage, closure.env())
-            else:
-                self._submit(self._builders, "build", (node, unit.stage), self._task_build,
-                             st, unit.stage, closure.env())
+            task = self._task_prepare if unit.dynamic is None else self._task_build
+            self._submit(self._builders, "prepare" if unit.dynamic is None else "build",
+                         (node, key), task, st, key, closure.env())
         for name in sorted(missing - self._page_requests):
             self._page_requests.add(name)
             self.reporter.resolving(name)
@@ -312,8 +322,8 @@ class Bootstrap:
     def _submit(self, pool: ThreadPoolExecutor, kind: str, subject: Any,
                 fn: Callable[..., Any], *args: Any) -> None:
         if kind != "page":
-            node, stage = subject if isinstance(subject, tuple) else (subject, 0)
-            self.reporter.starting(_label(node, stage), kind)
+            node, key = subject if isinstance(subject, tuple) else (subject, ORDINARY)
+            self.reporter.starting(_label(node, key), kind)
         self._inflight[pool.submit(fn, *args)] = (kind, subject)
 
     def _build_roots(self, st: NodeState, unit: Unit) -> list[Root]:
@@ -431,17 +441,36 @@ class Bootstrap:
 
     # -- cycles --------------------------------------------------------------------------
 
-    def _seed_graph(self) -> Graph:
-        """The graph plus the install edges that available seeds declare for unbuilt
-        members: what installing those seeds would bring along."""
+    def _pack_plan(self, node: NodeId) -> srcpack.PackPlan | srcpack.NotPure:
+        """Can ``node`` be packed as a stage-0 wheel from its sources?  (Cached.)"""
+        st = self.states[node]
+        if st.pack is None:
+            assert st.sdist_path is not None
+            root = unpack(st.sdist_path, self.layout.work / _safe(node) / "stage-0" / "src").root
+            st.pack = srcpack.inspect(root, node.name, node.version)
+        return st.pack
+
+    def _claims(self, node: NodeId) -> Iterable[Requirement]:
+        """The runtime requirements a cycle-entry wheel of ``node`` would bring along."""
+        seed = self.seeds.get(node.name, node.version)
+        if seed is not None:
+            return seed.info.requires_dist
+        if self.o.source_bootstrap and self.states[node].sourced:
+            plan = self._pack_plan(node)
+            if isinstance(plan, srcpack.PackPlan):
+                return [Requirement(r) for r in plan.requires_dist]
+        return ()
+
+    def _entry_graph(self, members: Iterable[NodeId]) -> Graph:
+        """The graph plus the install edges that entry wheels (seeds or stage-0 wheels)
+        of unbuilt ``members`` declare: what installing them would bring along."""
         g = Graph(dict(self.graph.nodes))
         for e in self.graph.edges:
             g.add_edge(e)
-        for node, st in self.states.items():
-            seed = self.seeds.get(node.name, node.version)
-            if seed is None or st.final is not None:
+        for node in members:
+            if self.states[node].final is not None:
                 continue
-            for req in seed.info.requires_dist:
+            for req in self._claims(node):
                 name = canonicalize_name(req.name)
                 if not self.o.target.wants(req) or self.pages.get(name) is None:
                     continue
@@ -454,16 +483,20 @@ class Bootstrap:
 
     def _deadlock(self) -> None:
         """Nothing can move: find the build cycles in the way and start breaking them."""
-        stuck = {n for n, st in self.states.items() if st.final is None}
+        stuck = {n for n, st in self.states.items()
+                 if st.final is None and n not in self.failed and n not in self.blocked}
         running = {m for r in self.runs for m in r.members if self.states[m].final is None}
-        graph = self._seed_graph() if self.seeds else self.graph
+        first = [c for c in find_cycles(self.graph) if set(c.members) & stuck]
+        graph = self._entry_graph({m for c in first for m in c.members})
         cycles = [c for c in find_cycles(graph) if set(c.members) & stuck]
         fresh = [c for c in cycles if not set(c.members) <= running]
         if not fresh:
+            if self.failed:
+                raise self._failure_summary()
             names = ", ".join(sorted(str(n) for n in stuck)) or "nothing"
             raise InternalError(f"The bootstrap stalled without a cycle; waiting: {names}.")
         relation = build_before(graph)
-        unbroken: list[tuple[Cycle, frozenset[NodeId]]] = []
+        unbroken: list[tuple[Cycle, frozenset[NodeId], dict[NodeId, tuple[str, ...]]]] = []
         for cycle in fresh:
             if set(cycle.members) & running:
                 raise CycleError(
@@ -475,104 +508,143 @@ class Bootstrap:
             available = {m: s for m in cycle.members
                          if (s := self.seeds.get(m.name, m.version)) is not None}
             chosen = breaking_set(cycle.members, rel, available)
-            if chosen is None:
-                needed = breaking_set(cycle.members, rel, cycle.members) or frozenset()
-                unbroken.append((cycle, needed))
+            if chosen is not None and available:
+                run = self._new_run(cycle, "seeds")
+                run.seeds = {m: available[m] for m in chosen}
+                run.checkable = available
+                run.cross_check = self.o.cross_check
+                self._start(run)
                 continue
-            self._start_run(cycle, {m: available[m] for m in chosen}, available)
+            reasons: dict[NodeId, tuple[str, ...]] = {}
+            if self.o.source_bootstrap:
+                plans = {m: self._pack_plan(m) for m in cycle.members}
+                packable = [m for m, p in plans.items() if isinstance(p, srcpack.PackPlan)]
+                reasons = {m: p.reasons for m, p in plans.items()
+                           if isinstance(p, srcpack.NotPure)}
+                chosen = breaking_set(cycle.members, rel, packable)
+                if chosen is not None:
+                    run = self._new_run(cycle, "source")
+                    self._pack_stage0(run, chosen)
+                    self._start(run)
+                    continue
+            needed = breaking_set(cycle.members, rel, cycle.members) or frozenset()
+            unbroken.append((cycle, needed, reasons))
         if unbroken:
-            self._record_unbroken(unbroken)
-            lines = []
-            for cycle, needed in unbroken:
-                lines.append(f"  {cycle.explain()}")
-                lines.append("    would be broken by seeds for: "
-                             + ", ".join(str(n) for n in sorted(needed)))
-                if len(needed) == 1 and len(cycle.members) > 1:
-                    members = set(cycle.members)
-                    rel = {x: [y for y in relation.get(x, {}) if y in members] for x in members}
-                    alone = [m for m in cycle.members if breaking_set(members, rel, [m])]
-                    if len(alone) > 1:
-                        lines[-1] += " (any one of: " + ", ".join(map(str, alone)) + " would do)"
-            raise CycleError(
-                f"The build graph has {len(unbroken)} build cycle(s) that no available seed "
-                "breaks; no order builds everything from source:\n" + "\n".join(lines),
-                hint="Each cycle is listed edge by edge. Add the named wheels to a seed store "
-                "(wheelstrap seeds add STORE WHEEL --origin ...) and pass --seeds STORE.",
-            )
+            raise self._unbroken_error(unbroken, relation)
 
-    def _start_run(self, cycle: Cycle, seeds: dict[NodeId, VerifiedSeed],
-                   checkable: dict[NodeId, VerifiedSeed]) -> None:
-        run = CycleRun(f"cycle-{len(self.runs) + 1}", cycle, seeds, checkable)
+    def _unbroken_error(self, unbroken: list[tuple[Cycle, frozenset[NodeId],
+                                                   dict[NodeId, tuple[str, ...]]]],
+                        relation: dict[NodeId, dict[NodeId, Any]]) -> CycleError:
+        lines = []
+        for i, (cycle, needed, reasons) in enumerate(unbroken, len(self.runs) + 1):
+            self._unbroken.append(unbroken_entry(f"cycle-{i}", cycle, needed, reasons))
+            lines.append(f"  {cycle.explain()}")
+            lines.append("    would be broken by seeds for: "
+                         + ", ".join(str(n) for n in sorted(needed)))
+            if len(needed) == 1 and len(cycle.members) > 1:
+                members = set(cycle.members)
+                rel = {x: [y for y in relation.get(x, {}) if y in members] for x in members}
+                alone = [m for m in cycle.members if breaking_set(members, rel, [m])]
+                if len(alone) > 1:
+                    lines[-1] += " (any one of: " + ", ".join(map(str, alone)) + " would do)"
+            for node, why in sorted(reasons.items()):
+                lines.append(f"    {node} cannot be packed from source: {'; '.join(why)}")
+        source = ("" if not self.o.source_bootstrap else
+                  " and the members that would have to be broken are not pure Python")
+        return CycleError(
+            f"The build graph has {len(unbroken)} build cycle(s) that no available seed "
+            f"breaks{source}; no order builds everything from source:\n" + "\n".join(lines),
+            hint="Each cycle is listed edge by edge. Add the named wheels to a seed store "
+            "(wheelstrap seeds add STORE WHEEL --origin ...) and pass --seeds STORE.",
+        )
+
+    def _new_run(self, cycle: Cycle, method: Method) -> CycleRun:
+        run = CycleRun(f"cycle-{len(self.runs) + 1}", cycle, method)
         self.runs.append(run)
-        for m in cycle.members:
-            self.states[m].cycle = run
-        used = ", ".join(f"{s.seed.wheel} (sha256 {s.seed.sha256[:12]}…)" for s in seeds.values())
-        self.reporter.info(f"{run.id}: {cycle.explain()}; breaking it with seeds: {used}")
-        run.report = self._cycle_report(run, status="building")
+        return run
 
-    def _cycle_report(self, run: CycleRun, *, status: str, fixed: bool = False,
-                      checks: list[dict[str, Any]] | None = None,
-                      warnings: list[str] | None = None) -> dict[str, Any]:
-        return {
-            "id": run.id,
-            "members": [m.to_json() for m in run.members],
-            "edges": [e.to_json() for e in run.cycle.walk],
-            "explanation": run.cycle.explain(),
-            "broken_by": {"method": "seeds",
-                          "seeds": [s.seed.to_json() for _, s in sorted(run.seeds.items())]},
-            "stages": len(run.stages),
-            "max_rebuilds": self.o.max_stages,
-            "fixed_point": fixed,
-            "stage_wheels": [{"stage": i + 1,
-                              "wheels": {str(m): {"wheel": a.path.name, "sha256": a.sha256}
-                                         for m, a in sorted(stage.items())}}
-                             for i, stage in enumerate(run.stages)],
-            "seed_checks": checks or [],
-            "status": status,
-            "warnings": warnings or [],
-        }
+    def _pack_stage0(self, run: CycleRun, chosen: Iterable[NodeId]) -> None:
+        for m in sorted(chosen):
+            plan = self._pack_plan(m)
+            assert isinstance(plan, srcpack.PackPlan)
+            dest = self.layout.stages / run.key / "stage-0"
+            wheel = srcpack.pack(plan, dest, self.states[m].source_date_epoch)
+            run.stage0[m] = Avail(wheel, sha256_file(wheel), read_metadata(wheel), stage0=True)
+
+    def _start(self, run: CycleRun) -> None:
+        for m in run.members:
+            self.states[m].cycle = run
+        if run.method == "seeds":
+            how = "seeds " + ", ".join(f"{s.seed.wheel} (sha256 {s.seed.sha256[:12]}…)"
+                                       for s in run.seeds.values())
+        else:
+            how = "stage-0 wheels packed from the sources of " + ", ".join(
+                str(m) for m in sorted(run.stage0))
+        self.reporter.info(f"{run.id}: {run.cycle.explain()}; breaking it with {how}")
+        run.report = cycle_entry(run, self.o.max_stages, status="building")
 
     def _stage_done(self, run: CycleRun) -> None:
-        """Every member has a wheel of the current stage: compare, advance or finish."""
+        """Every member has a wheel of the current stage: compare, advance or conclude."""
         current = {}
         for m in run.members:
-            built = self.states[m].units[run.stage].built
+            built = self.states[m].units[(run.key, run.stage)].built
             assert built is not None
             current[m] = built
-        run.stages.append(current)
-        fixed = len(run.stages) >= 2 and all(
-            current[m].sha256 == run.stages[-2][m].sha256 for m in run.members)
+        fixed = run.record_stage(current)
         if fixed or run.stage - 1 >= self.o.max_stages:
-            self._finish_run(run, fixed)
+            self._conclude(run)
         else:
             run.stage += 1
             self.reporter.info(f"{run.id}: stage {run.stage - 1} built; starting stage "
                                f"{run.stage} from stage-{run.stage - 1} wheels only")
-            run.report = self._cycle_report(run, status="building")
+            run.report = cycle_entry(run, self.o.max_stages, status="building")
 
-    def _finish_run(self, run: CycleRun, fixed: bool) -> None:
-        final = run.stages[-1]
-        checks, warnings = [], []
-        for m, vs in sorted(run.checkable.items()):
-            rebuilt = final[m]
-            same = rebuilt.sha256 == vs.seed.sha256
-            # what the seed has that its from-source rebuild has not (added), lacks
-            # (removed), or has with other contents (changed)
-            diff = None if same else diff_wheels(rebuilt.path, vs.seed.path)
-            checks.append({"name": m.name, "version": m.version, "seed_wheel": vs.seed.wheel,
-                           "seed_sha256": vs.seed.sha256, "rebuilt_sha256": rebuilt.sha256,
-                           "reproduced": same,
-                           "differences": diff.to_json() if diff else None,
-                           "used": m in run.seeds})
-            if diff is not None:
-                warnings.append(f"seed {vs.seed.wheel} differs from its from-source rebuild: "
-                                f"{diff.summary()}")
-        if not fixed:
+    def _conclude(self, run: CycleRun) -> None:
+        """A run reached its fixed point or its last stage: check, cross-check, ship."""
+        if run.twin is not None:  # the seedless half of a cross-check
+            self._conclude_cross_check(run.twin, run)
+            return
+        checks, warnings = seed_checks(run)
+        if not run.fixed_point:
             warnings.append(f"no fixed point after {self.o.max_stages} rebuilds: the last two "
                             "stages differ")
+        if run.cross_check:
+            twin = CycleRun(run.id, run.cycle, "source", twin=run)
+            packable = [m for m in run.members
+                        if isinstance(self._pack_plan(m), srcpack.PackPlan)]
+            relation = build_before(self._entry_graph(run.members))
+            members = set(run.members)
+            rel = {x: [y for y in relation.get(x, {}) if y in members] for x in members}
+            chosen = breaking_set(run.members, rel, packable)
+            if chosen is not None:
+                self._pack_stage0(twin, chosen)
+                self._start(twin)
+                run.report = cycle_entry(run, self.o.max_stages, status="building",
+                                         checks=checks, warnings=warnings)
+                return
+            warnings.append("cross-check impossible: the members that would have to be broken "
+                            "are not pure Python, so there is no seedless build to compare")
+        self._ship(run, run, checks, None, warnings)
+
+    def _conclude_cross_check(self, seeded: CycleRun, source: CycleRun) -> None:
+        checks, warnings = seed_checks(seeded)
+        if not seeded.fixed_point:
+            warnings.append(f"no fixed point after {self.o.max_stages} rebuilds (seeded build)")
+        if not source.fixed_point:
+            warnings.append(f"no fixed point after {self.o.max_stages} rebuilds (seedless build)")
+        cross, differences = compare_runs(seeded, source)
+        cross["source_run"] = describe_run(source, self.o.max_stages)
+        warnings += differences
+        # When the two differ, the seedless build is the one that owes nothing to a binary.
+        self._ship(seeded, source if differences else seeded, checks, cross, warnings)
+
+    def _ship(self, run: CycleRun, chosen: CycleRun, checks: list[dict[str, Any]],
+              cross: dict[str, Any] | None, warnings: list[str]) -> None:
         refused = self.o.strict and bool(warnings)
-        run.report = self._cycle_report(run, status="refused" if refused else "shipped",
-                                        fixed=fixed, checks=checks, warnings=warnings)
+        run.report = cycle_entry(run, self.o.max_stages,
+                                 status="refused" if refused else "shipped", checks=checks,
+                                 cross=cross, shipped=None if refused else chosen.method,
+                                 warnings=warnings)
         if refused:
             raise CycleError(
                 f"{run.id} ({run.cycle.explain()}) was refused in strict mode:\n  "
@@ -581,33 +653,46 @@ class Bootstrap:
                 "seed with a trusted one, or run without --strict to ship the rebuild anyway.")
         for w in warnings:
             self.reporter.warning(f"{run.id}: {w}")
-        stage = len(run.stages)
-        for m in run.members:
+        stage = len(chosen.stages)
+        for m in chosen.members:
             st = self.states[m]
-            avail = final[m]
+            avail = chosen.final[m]
             dest = self.layout.wheels / avail.path.name
             atomic_copy(avail.path, dest)
             st.final = Avail(dest, avail.sha256, avail.info)
-            unit = st.units[stage]
+            st.cycle = None
+            unit = st.units[(chosen.key, stage)]
             assert unit.record is not None
-            self.records.append(replace(unit.record, wheel=dest.name, cycle=run.id, stage=stage))
-            stage_log = self.layout.logs / f"{_safe(m)}.stage-{stage}.log"
+            record = replace(unit.record, wheel=dest.name, cycle=run.id, stage=stage)
+            self.records.append(record)
+            self.provenance.shipped(record, run.report)
+            stage_log = self._log_path(m, (chosen.key, stage))
             if stage_log.is_file():
                 atomic_copy(stage_log, self.layout.logs / f"{_safe(m)}.log")
             shutil.rmtree(self.layout.work / _safe(m), ignore_errors=True)
-        self.reporter.info(f"{run.id}: {'fixed point at' if fixed else 'stopped at'} stage "
-                           f"{stage}; its wheels are in the output")
-
-    def _record_unbroken(self, unbroken: list[tuple[Cycle, frozenset[NodeId]]]) -> None:
-        for i, (cycle, needed) in enumerate(unbroken, len(self.runs) + 1):
-            self._unbroken.append({
-                "id": f"cycle-{i}", "members": [m.to_json() for m in cycle.members],
-                "edges": [e.to_json() for e in cycle.walk], "explanation": cycle.explain(),
-                "broken_by": None, "seeds_needed": [n.to_json() for n in sorted(needed)],
-                "stages": 0, "fixed_point": False, "seed_checks": [], "status": "unbroken",
-                "warnings": []})
+        how = "fixed point at" if chosen.fixed_point else "stopped at"
+        self.reporter.info(f"{run.id}: {how} stage {stage} ({chosen.method}); its wheels are "
+                           "in the output")
 
     # -- applying results --------------------------------------------------------------
+
+    def _fail(self, kind: str, subject: Any, exc: WheelstrapError) -> None:
+        node = subject[0] if isinstance(subject, tuple) else subject
+        st = self.states[node]
+        st.fetching = False
+        if isinstance(subject, tuple):
+            st.units[subject[1]].busy = False
+        self.failed[node] = exc
+        self.reporter.warning(f"{node} failed ({exc.message}); continuing with the rest")
+
+    def _failure_summary(self) -> WheelstrapError:
+        lines = [f"  {n}: {e.message}" for n, e in sorted(self.failed.items())]
+        for n, dep in sorted(self.blocked.items()):
+            lines.append(f"  {n}: not built, because {dep} could not be")
+        return BuildFailure(
+            f"{len(self.failed)} package(s) failed and {len(self.blocked)} could not be built "
+            "because of them:\n" + "\n".join(lines),
+            hint=f"Every other wheel was built. The logs are in {self.layout.logs}.")
 
     def _apply(self, kind: str, subject: Any, value: Any) -> None:
         if kind == "page":
@@ -621,34 +706,37 @@ class Bootstrap:
                                                 st.candidate.file.filename, st.sdist_sha256))
             self.reporter.finished(str(st.id), kind)
             return
-        node, stage = subject
+        node, key = subject
         st = self.states[node]
-        unit = st.units[stage]
+        unit = st.units[key]
         unit.busy = False
         if kind == "prepare":
             unit.dynamic, unit.env_installed = value
-            self.reporter.finished(_label(node, stage), kind)
+            self.reporter.finished(_label(node, key), kind)
             return
         record, avail = value
         unit.built, unit.record = avail, record
-        if stage == 0:
+        self.provenance.built(record, avail)
+        if key == ORDINARY:
             st.final = avail
             self.records.append(record)
+            self.provenance.shipped(record, None)
         if record.reused:
             self.reused += 1
         else:
             self.built += 1
-        self.reporter.finished(_label(node, stage), kind, "reused" if record.reused else "")
+        self.reporter.finished(_label(node, key), kind, "reused" if record.reused else "")
         run = st.cycle
-        if run is not None and stage == run.stage and all(
-                self.states[m].units.get(stage) is not None
-                and self.states[m].units[stage].built is not None for m in run.members):
+        if run is not None and key == (run.key, run.stage) and all(
+                (u := self.states[m].units.get(key)) is not None and u.built is not None
+                for m in run.members):
             self._stage_done(run)
 
     # -- tasks (run in worker threads; they touch only their own unit's files) ---------
 
-    def _unit_dir(self, node: NodeId, stage: int) -> Path:
-        return self.layout.work / _safe(node) / f"stage-{stage}"
+    def _unit_dir(self, node: NodeId, key: UnitKey) -> Path:
+        return self.layout.work / _safe(node) / (f"{key[0]}-stage-{key[1]}" if key[0]
+                                                  else "stage-0")
 
     def _task_fetch(self, node: NodeId, cand: Candidate) -> tuple[Any, ...]:
         dest = self.layout.sdists / cand.file.filename
@@ -668,7 +756,7 @@ class Bootstrap:
                                      tuple(cached["backend_path"])
                                      if cached["backend_path"] is not None else None)
                 return dest, digest, system, int(cached["source_date_epoch"])
-            src = unpack(dest, self._unit_dir(node, 0) / "src")
+            src = unpack(dest, self._unit_dir(node, ORDINARY) / "src")
             system = parse_build_system(read_pyproject(src.root), cand.file.filename)
         except WheelstrapError as exc:
             raise exc.with_chain(self.states[node].chain) from None
@@ -678,9 +766,9 @@ class Bootstrap:
             else None, "source_date_epoch": src.source_date_epoch})
         return dest, digest, system, src.source_date_epoch
 
-    def _source_root(self, st: NodeState, stage: int) -> Path:
+    def _source_root(self, st: NodeState, key: UnitKey) -> Path:
         """The unit's own unpacked tree (fresh for every unit: builds may write into it)."""
-        folder = self._unit_dir(st.id, stage) / "src"
+        folder = self._unit_dir(st.id, key) / "src"
         if folder.is_dir():
             entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
             if len(entries) == 1 and entries[0].is_dir():
@@ -695,7 +783,7 @@ class Bootstrap:
                 raise SourceError(f"The seed {a.path} changed after it was verified "
                                   f"(pinned sha256 {a.sha256}).",
                                   hint="Someone is modifying the seed store; investigate.")
-            out.append(EnvWheel(a.path.name, a.sha256, a.seed is not None))
+            out.append(EnvWheel(a.path.name, a.sha256, a.seed is not None, a.stage0))
         return tuple(out)
 
     def _key(self, kind: str, st: NodeState, env: tuple[EnvWheel, ...]) -> str:
@@ -704,74 +792,74 @@ class Bootstrap:
             "target": self.o.target.describe(), "source_date_epoch": st.source_date_epoch,
         })
 
-    def _runner(self, st: NodeState, stage: int) -> backend.Runner:
-        work = self._unit_dir(st.id, stage)
+    def _runner(self, st: NodeState, key: UnitKey) -> backend.Runner:
+        work = self._unit_dir(st.id, key)
         work.mkdir(parents=True, exist_ok=True)
         settings = backend.BuildSettings(st.source_date_epoch, self.o.isolate_network)
         return backend.Runner(work / "env", work / "build.log", settings)
 
-    def _log_path(self, node: NodeId, stage: int) -> Path:
-        suffix = f".stage-{stage}" if stage else ""
+    def _log_path(self, node: NodeId, key: UnitKey) -> Path:
+        suffix = f".{key[0]}-stage-{key[1]}" if key[0] else ""
         return self.layout.logs / f"{_safe(node)}{suffix}.log"
 
-    def _publish_log(self, runner: backend.Runner, st: NodeState, stage: int) -> Path:
-        final = self._log_path(st.id, stage)
+    def _publish_log(self, runner: backend.Runner, st: NodeState, key: UnitKey) -> Path:
+        final = self._log_path(st.id, key)
         if runner.log.is_file():
             atomic_copy(runner.log, final)
         return final
 
-    def _failure(self, exc: BuildFailure, st: NodeState, stage: int, runner: backend.Runner,
+    def _failure(self, exc: BuildFailure, st: NodeState, key: UnitKey, runner: backend.Runner,
                  phase: str) -> BuildFailure:
-        log = self._publish_log(runner, st, stage)
-        what = f"{st.id} (stage {stage} of its build cycle)" if stage else str(st.id)
+        log = self._publish_log(runner, st, key)
+        what = f"{st.id} (stage {key[1]} of its build cycle)" if key[0] else str(st.id)
         return BuildFailure(
             f"Building {what} failed in {phase}: {exc.message}.",
             hint=f"The full backend output is in {log}.",
             chain=st.chain, log=str(log), tail=backend.tail(log),
         )
 
-    def _task_prepare(self, st: NodeState, stage: int, env: tuple[Avail, ...]
+    def _task_prepare(self, st: NodeState, key: UnitKey, env: tuple[Avail, ...]
                       ) -> tuple[Any, ...]:
         assert st.system is not None
         env_wheels = self._env_wheels(env)
-        key = self._key("dynamic-requires", st, env_wheels)
-        cached = self.cache.get(key)
+        cache = self._key("dynamic-requires", st, env_wheels)
+        cached = self.cache.get(cache)
         if cached is not None:
             return _parse_dynamic(cached["requires"], st), None
-        runner = self._runner(st, stage)
+        runner = self._runner(st, key)
         runner.log.unlink(missing_ok=True)
         venv = backend.BuildEnv(runner.env_dir, self.o.target.python, runner)
         paths = tuple(a.path for a in env)
         try:
-            root = self._source_root(st, stage)
+            root = self._source_root(st, key)
             venv.create()
             venv.install(paths)
             raw = backend.get_requires_for_build_wheel(root, st.system, venv)
         except BuildFailure as exc:
-            raise self._failure(exc, st, stage, runner, "get_requires_for_build_wheel") from None
+            raise self._failure(exc, st, key, runner, "get_requires_for_build_wheel") from None
         dynamic = _parse_dynamic(raw, st)
-        self.cache.put(key, {"requires": [str(r) for r in dynamic]})
+        self.cache.put(cache, {"requires": [str(r) for r in dynamic]})
         return dynamic, paths
 
-    def _task_build(self, st: NodeState, stage: int, env: tuple[Avail, ...]
+    def _task_build(self, st: NodeState, key: UnitKey, env: tuple[Avail, ...]
                     ) -> tuple[BuildRecord, Avail]:
         assert st.system is not None and st.sdist_sha256 is not None
-        unit = st.units[stage]
+        unit = st.units[key]
         env_wheels = self._env_wheels(env)
-        key = self._key("wheel", st, env_wheels)
-        cached = self.cache.get(key)
+        cache = self._key("wheel", st, env_wheels)
+        cached = self.cache.get(cache)
         if cached is not None:
             wheel = self.layout.root / cached["path"]
             if wheel.is_file() and sha256_file(wheel) == cached["sha256"]:
                 avail = Avail(wheel, cached["sha256"], read_metadata(wheel))
                 return self._record(st, unit, avail, env_wheels, True), avail
-        runner = self._runner(st, stage)
+        runner = self._runner(st, key)
         venv = backend.BuildEnv(runner.env_dir, self.o.target.python, runner)
-        outdir = self._unit_dir(st.id, stage) / "dist"
+        outdir = self._unit_dir(st.id, key) / "dist"
         shutil.rmtree(outdir, ignore_errors=True)
         paths = tuple(a.path for a in env)
         try:
-            root = self._source_root(st, stage)
+            root = self._source_root(st, key)
             installed = unit.env_installed
             if installed is not None and set(installed) <= set(paths) and venv.path.is_dir():
                 venv.install([w for w in paths if w not in set(installed)])
@@ -781,23 +869,23 @@ class Bootstrap:
             built = backend.build_wheel(root, st.system, venv, outdir)
             info = read_metadata(built)
         except BuildFailure as exc:
-            raise self._failure(exc, st, stage, runner, "build_wheel") from None
+            raise self._failure(exc, st, key, runner, "build_wheel") from None
         except WheelFormatError as exc:
-            raise self._failure(BuildFailure(str(exc)), st, stage, runner,
+            raise self._failure(BuildFailure(str(exc)), st, key, runner,
                                 "build_wheel") from None
         if (info.name, str(info.version)) != (st.id.name, st.id.version):
             raise self._failure(BuildFailure(f"the backend built {built.name}, not {st.id}"),
-                                st, stage, runner, "build_wheel")
-        if stage == 0:
+                                st, key, runner, "build_wheel")
+        if key == ORDINARY:
             final = self.layout.wheels / built.name
         else:
-            assert st.cycle is not None
-            final = self.layout.stages / st.cycle.key / f"stage-{stage}" / built.name
+            final = self.layout.stages / key[0] / f"stage-{key[1]}" / built.name
         atomic_copy(built, final)
         digest = sha256_file(final)
-        self._publish_log(runner, st, stage)
-        self.cache.put(key, {"path": str(final.relative_to(self.layout.root)), "sha256": digest})
-        shutil.rmtree(self._unit_dir(st.id, stage), ignore_errors=True)
+        self._publish_log(runner, st, key)
+        self.cache.put(cache, {"path": str(final.relative_to(self.layout.root)),
+                               "sha256": digest})
+        shutil.rmtree(self._unit_dir(st.id, key), ignore_errors=True)
         avail = Avail(final, digest, info)
         return self._record(st, unit, avail, env_wheels, False), avail
 
@@ -808,7 +896,8 @@ class Bootstrap:
             name=st.id.name, version=st.id.version, wheel=avail.path.name, sha256=avail.sha256,
             sdist=st.sdist_path.name, sdist_sha256=st.sdist_sha256, reused=reused,
             build_env=env, dynamic_requires=tuple(str(r) for r in unit.dynamic or ()),
-            source_date_epoch=st.source_date_epoch,
+            source_date_epoch=st.source_date_epoch, sdist_url=st.candidate.file.url,
+            stage=unit.stage if unit.key[0] else None,
         )
 
     # -- outputs -----------------------------------------------------------------------
@@ -817,17 +906,14 @@ class Bootstrap:
         write_json(self.layout.root / "graph.json", self.graph.to_json())
         write_build_order(self.layout.root / "build-order.json", self.records,
                           self.o.target.describe())
-        reports = [r.report for r in self.runs] + self._unbroken
+        reports = [r.report for r in self.runs if r.twin is None] + self._unbroken
         if reports or (self.layout.root / "cycles.json").exists():
             write_cycles(self.layout.root / "cycles.json", reports)
         write_static_index(self.layout.wheels)
+        self.provenance.write(self.seeds)
         if self._top is not None:
             write_constraints(self.layout.root / "constraints.txt",
                               [(n.name, n.version) for n in self._top.nodes])
-
-
-def _label(node: NodeId, stage: int) -> str:
-    return f"{node} (stage {stage})" if stage else str(node)
 
 
 def _parse_dynamic(raw: Iterable[str], st: NodeState) -> tuple[Requirement, ...]:

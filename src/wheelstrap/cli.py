@@ -93,6 +93,30 @@ class LiveReporter(PlainReporter):
             self._refresh()
 
 
+def describe_cycle(cycle: dict[str, Any]) -> str:
+    """A few lines about one cycles.json entry."""
+    broken = cycle.get("broken_by") or {}
+    if broken.get("method") == "seeds":
+        how = "seeds " + ", ".join(s["wheel"] for s in broken.get("seeds", []))
+    elif broken.get("method") == "source":
+        how = "stage-0 wheels packed from the sources of " + ", ".join(
+            f"{s['name']} {s['version']}" for s in broken.get("stage0", []))
+    else:
+        how = "nothing (unbroken)"
+    fixed = "fixed point" if cycle.get("fixed_point") else "NO fixed point"
+    lines = [f"{cycle['id']}: {cycle['explanation']}",
+             f"  broken by {how}; {cycle.get('stages', 0)} stages, {fixed}; "
+             f"status: {cycle.get('status')}"]
+    for check in cycle.get("seed_checks", []):
+        verdict = "reproduced" if check["reproduced"] else "DIFFERS"
+        lines.append(f"  seed {check['seed_wheel']}: {verdict}")
+    cross = cycle.get("cross_check")
+    if cross is not None:
+        verdict = "identical" if cross["identical"] else "DIFFERENT"
+        lines.append(f"  cross-check against a seedless build: {verdict}")
+    return "\n".join(lines)
+
+
 def render_error(exc: WheelstrapError, debug: bool) -> None:
     err.print(f"[bold red]error:[/] {exc.message}", markup=True)
     if exc.chain:
@@ -163,11 +187,19 @@ def main(debug: bool) -> None:
 @click.option("--max-stages", type=click.IntRange(min=1), default=3, show_default=True,
               help="Most rebuilds of a cycle after its seeded stage, looking for a fixed point.")
 @click.option("--strict", is_flag=True,
-              help="Fail when a seed differs from its rebuild or a cycle has no fixed point.")
+              help="Fail when a seed differs from its rebuild, a cross-check differs, or a "
+              "cycle has no fixed point.")
+@click.option("--no-source-bootstrap", is_flag=True,
+              help="Never enter a cycle through stage-0 wheels packed from sources.")
+@click.option("--cross-check", is_flag=True,
+              help="Build every seeded cycle a second time from source only and compare.")
+@click.option("--keep-going", is_flag=True,
+              help="On a failed build, build everything that does not depend on it.")
 def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files: Sequence[Path],
               index_url: str, output: Path, jobs: int, python: str | None,
               no_network_isolation: bool, retries: int, seed_stores: Sequence[Path],
-              max_stages: int, strict: bool) -> None:
+              max_stages: int, strict: bool, no_source_bootstrap: bool, cross_check: bool,
+              keep_going: bool) -> None:
     """Bootstrap REQUIREMENTS (and -r files) from sdists into OUTPUT."""
     from .backend import network_isolation_available
     from .bootstrap import Options
@@ -188,20 +220,15 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
         reporter.warning("'unshare -rn' is not available here: build backends run with "
                          "network access.")
     options = Options(tuple(top), tuple(reqs.constraints), output, index_url, target, jobs,
-                      not no_network_isolation, retries, tuple(seed_stores), max_stages, strict)
+                      not no_network_isolation, retries, tuple(seed_stores), max_stages, strict,
+                      not no_source_bootstrap, cross_check, keep_going)
     if isinstance(reporter, LiveReporter):
         with reporter.progress:
             result = run(options, reporter)
     else:
         result = run(options, reporter)
     for cycle in result.cycles:
-        seeds = ", ".join(s["wheel"] for s in cycle["broken_by"]["seeds"])
-        fixed = "fixed point" if cycle["fixed_point"] else "NO fixed point"
-        err.print(f"{cycle['id']}: {cycle['explanation']}\n  broken by {seeds}; "
-                  f"{cycle['stages']} stages, {fixed}", markup=False)
-        for check in cycle["seed_checks"]:
-            verdict = "reproduced" if check["reproduced"] else "DIFFERS"
-            err.print(f"  seed {check['seed_wheel']}: {verdict}", markup=False)
+        err.print(describe_cycle(cycle), markup=False)
     err.print(f"done: {result.built} built, {result.reused} reused; wheels in "
               f"{output / 'wheels'}", markup=False)
 
@@ -265,10 +292,7 @@ def cycles(directory: Path) -> None:
             click.echo(f"  {edge.src} -({edge.kind}: {edge.requirement})-> {edge.dst}")
         report = reports.get(cycle.explain())
         if report is not None:
-            broken = report.get("broken_by") or {}
-            seeds = ", ".join(s["wheel"] for s in broken.get("seeds", [])) or "nothing"
-            click.echo(f"  status: {report['status']}; broken by: {seeds}; "
-                       f"stages: {report['stages']}; fixed point: {report['fixed_point']}")
+            click.echo("\n".join(describe_cycle(report).splitlines()[1:]))
 
 
 @main.group()
@@ -303,3 +327,39 @@ def seeds_list(store: Path) -> None:
         kind = "promoted" if s.provenance else "imported"
         click.echo(f"{s.name} {s.version}  {s.wheel}\n  sha256 {s.sha256}\n"
                    f"  origin ({kind}): {s.origin}")
+
+
+@seeds.command("export")
+@click.argument("output", type=click.Path(path_type=Path))
+@click.argument("store", type=click.Path(path_type=Path))
+def seeds_export(output: Path, store: Path) -> None:
+    """Promote the final-stage wheels of every cycle member in OUTPUT into STORE."""
+    from .promote import export
+
+    for seed in export(output, store):
+        click.echo(f"promoted {seed.wheel} sha256={seed.sha256}")
+
+
+@seeds.command("verify")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--index-url", default=None,
+              help="Index to fetch the recorded sdists from (default: the recorded index).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Where to rebuild (default: a temporary directory).")
+def seeds_verify(store: Path, index_url: str | None, output: Path | None) -> None:
+    """Rebuild every promoted seed of STORE from its recorded sdist and compare bit for bit."""
+    from .promote import verify
+
+    live = err.is_terminal
+    reporter: PlainReporter = LiveReporter(err) if live else PlainReporter(err)
+    results = verify(store, index_url, output, reporter)
+    bad = 0
+    for r in results:
+        verdict = "reproduced" if r.reproduced else "DIFFERS"
+        click.echo(f"{r.seed.wheel}: {verdict} (pinned {r.seed.sha256[:16]}…, "
+                   f"rebuilt {r.rebuilt_sha256[:16] if r.rebuilt_sha256 else 'nothing'}…)")
+        if r.detail:
+            click.echo(f"  {r.detail}")
+        bad += not r.reproduced
+    if bad:
+        raise SystemExit(1)

@@ -83,6 +83,7 @@ class EnvWheel:
     filename: str
     sha256: str
     seed: bool = False
+    stage0: bool = False  # packed from sources by wheelstrap to enter a build cycle
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,7 @@ class BuildRecord:
     build_env: tuple[EnvWheel, ...]
     dynamic_requires: tuple[str, ...]
     source_date_epoch: int
+    sdist_url: str = ""
     cycle: str | None = None  # the cycle (cycles.json id) whose stage build produced it
     stage: int | None = None  # which stage of that cycle
 
