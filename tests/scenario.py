@@ -35,6 +35,8 @@ class Pkg:
     requires_python: str | None = None
     extras: dict[str, list[str]] = field(default_factory=dict)
     extra_files: dict[str, str] = field(default_factory=dict)
+    entry_points: dict[str, dict[str, str]] = field(default_factory=dict)
+    code: str | None = None  # the module's __init__.py, instead of the default
 
     @property
     def module(self) -> str:
@@ -61,6 +63,9 @@ class Pkg:
             lines.append("[project.optional-dependencies]")
             for extra, reqs in self.extras.items():
                 lines.append(f"{extra} = [{', '.join(repr(r) for r in reqs)}]".replace("'", '"'))
+        for group, items in self.entry_points.items():
+            lines.append(f'[project.entry-points."{group}"]')
+            lines += [f'{k} = "{v}"' for k, v in items.items()]
         lines += ["", "[tool.tiny]", f'packages = ["{self.module}"]']
         if self.dynamic:
             lines.append(f"dynamic-requires = [{', '.join(repr(r) for r in self.dynamic)}]"
@@ -73,7 +78,9 @@ class Pkg:
                              f"Version: {self.version}\n"}
         if self.backend is None:
             files["_backend/tinybackend.py"] = BACKEND_SOURCE
-        if self.provides_backend:
+        if self.code is not None:
+            files[f"{self.module}/__init__.py"] = self.code
+        elif self.provides_backend:
             imports = "".join(f"import {m}  # noqa\n" for m in self.backend_imports)
             files[f"{self.module}/__init__.py"] = imports + BACKEND_SOURCE
         else:
@@ -125,11 +132,13 @@ def write_static_index(folder: Path, pkgs: list[Pkg], *, yanked: set[str] = froz
     return simple
 
 
-def build_wheel(pkg: Pkg, dest: Path, inject: tuple[str, str] | None = None,
-                self_inject: bool = False) -> Path:
+def build_wheel(pkg: Pkg, dest: Path, inject: list[tuple[str, str]] | None = None,
+                by_backend: bool = False) -> Path:
     """Build ``pkg`` the way its tiny backend would, outside wheelstrap: a stand-in for a
-    wheel published by someone else.  ``inject`` adds a file to this wheel only;
-    ``self_inject`` makes the wheel's backend add that file to every wheel it builds."""
+    wheel published by someone else.  ``inject`` adds files: appended to the finished zip
+    (a crude tampering), or, with ``by_backend``, added by the backend itself while it
+    builds, so that the wheel is self-consistent (a careful tampering)."""
+    import json
     import os
     import subprocess
     import sys
@@ -137,22 +146,23 @@ def build_wheel(pkg: Pkg, dest: Path, inject: tuple[str, str] | None = None,
     import zipfile
 
     dest.mkdir(parents=True, exist_ok=True)
+    inject = inject or []
     with tempfile.TemporaryDirectory() as tmp:
         sdist = make_sdist(pkg, Path(tmp))
         with tarfile.open(sdist) as tar:
             tar.extractall(tmp, filter="data")
         tree = Path(tmp) / f"{pkg.module}-{pkg.version}"
-        if self_inject and inject is not None:
-            init = tree / pkg.module / "__init__.py"
-            init.write_text(init.read_text() + f"\n_INJECT = {inject!r}\n")
         env = {**os.environ, "SOURCE_DATE_EPOCH": str(EPOCH),
                "PYTHONPATH": str(Path(__file__).parent)}
+        files = json.dumps(inject if by_backend else [])
         out = subprocess.run(
-            [sys.executable, "-c", "import sys, tinybackend; "
-             "print(tinybackend.build_wheel(sys.argv[1]))", str(dest)],
+            [sys.executable, "-c", "import json, sys, tinybackend; "
+             "tinybackend._INJECT = [tuple(x) for x in json.loads(sys.argv[2])]; "
+             "print(tinybackend.build_wheel(sys.argv[1]))", str(dest), files],
             cwd=tree, env=env, check=True, capture_output=True, text=True).stdout.strip()
     wheel = dest / out
-    if inject is not None and not self_inject:
+    if inject and not by_backend:
         with zipfile.ZipFile(wheel, "a") as zf:
-            zf.writestr(zipfile.ZipInfo(inject[0], (1980, 1, 1, 0, 0, 0)), inject[1])
+            for path, text in inject:
+                zf.writestr(zipfile.ZipInfo(path, (1980, 1, 1, 0, 0, 0)), text)
     return wheel

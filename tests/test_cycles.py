@@ -13,11 +13,13 @@ from scenario import Pkg, build_wheel
 from wheelstrap.cli import main
 
 
-def _seed_store(tmp_path: Path, pkgs: list[Pkg], name: str = "store",
-                inject: dict[str, tuple[str, str]] | None = None) -> Path:
+def seed_store(tmp_path: Path, pkgs: list[Pkg], name: str = "store",
+                inject: dict[str, list[tuple[str, str]]] | None = None,
+                by_backend: bool = False) -> Path:
     inject = inject or {}
     store = tmp_path / name
-    wheels = [build_wheel(p, tmp_path / f"{name}-src", inject.get(p.name)) for p in pkgs]
+    wheels = [build_wheel(p, tmp_path / f"{name}-src", inject.get(p.name), by_backend)
+              for p in pkgs]
     result = CliRunner().invoke(main, ["seeds", "add", str(store), *map(str, wheels),
                                        "--origin", "built by the test suite"])
     assert result.exit_code == 0, result.output
@@ -46,7 +48,7 @@ SELF = [Pkg("selfback", provides_backend=True, backend="selfback", build_require
 
 def test_self_cycle_broken_by_a_seed_reaches_a_fixed_point(serve_index, run_bootstrap, tmp_path):
     index = serve_index(SELF)
-    store = _seed_store(tmp_path, SELF[:1])
+    store = seed_store(tmp_path, SELF[:1])
     run = run_bootstrap("user", "--seeds", str(store), index=index.url)
     assert run.code == 0, run.stderr
     (cycle,) = _cycles(run.out)
@@ -76,7 +78,7 @@ TWO = [
 
 def test_two_cycle_takes_the_fewest_seeds(serve_index, run_bootstrap, tmp_path):
     index = serve_index(TWO)
-    store = _seed_store(tmp_path, TWO[:2])
+    store = seed_store(tmp_path, TWO[:2])
     run = run_bootstrap("app", "--seeds", str(store), index=index.url)
     assert run.code == 0, run.stderr
     (cycle,) = _cycles(run.out)
@@ -94,7 +96,7 @@ def test_two_cycle_takes_the_fewest_seeds(serve_index, run_bootstrap, tmp_path):
 def test_cycle_without_usable_seed_names_the_seeds_that_would_break_it(
         serve_index, run_bootstrap, tmp_path):
     index = serve_index(TWO)
-    store = _seed_store(tmp_path, TWO[:1])  # a hostback seed alone cannot break it
+    store = seed_store(tmp_path, TWO[:1])  # a hostback seed alone cannot break it
     run = run_bootstrap("app", "--seeds", str(store), "--no-source-bootstrap", index=index.url)
     assert run.code == 1
     assert "would be broken by seeds for: hosthelper 1.0" in run.stderr
@@ -120,7 +122,7 @@ def test_three_cycle_closing_through_a_runtime_dependency(serve_index, run_boots
     assert ("wd 1.0 -(build-system: xa)-> xa 1.0 -(build-system: yb)-> yb 1.0 "
             "-(install: zc)-> zc 1.0 -(build-system: wd)-> wd 1.0") in run.stderr
     assert "any one of: wd 1.0, xa 1.0, zc 1.0" in run.stderr
-    store = _seed_store(tmp_path, [pkgs[0], pkgs[3]])
+    store = seed_store(tmp_path, [pkgs[0], pkgs[3]])
     run = run_bootstrap("xa", "--seeds", str(store), index=index.url)
     assert run.code == 0, run.stderr
     (cycle,) = _cycles(run.out)
@@ -139,7 +141,7 @@ def test_cycle_hidden_in_get_requires_for_build_wheel(serve_index, run_bootstrap
                         out=tmp_path / "noseed")
     assert run.code == 1
     assert "-(build-backend: qdyn)->" in run.stderr and "-(build-backend: pdyn)->" in run.stderr
-    store = _seed_store(tmp_path, DYN[1:])
+    store = seed_store(tmp_path, DYN[1:])
     run = run_bootstrap("pdyn", "--seeds", str(store), index=index.url)
     assert run.code == 0, run.stderr
     (cycle,) = _cycles(run.out)
@@ -154,7 +156,7 @@ def test_runtime_cycle_is_not_a_build_cycle_and_unrelated_seeds_are_unused(
         serve_index, run_bootstrap, tmp_path):
     pkgs = [Pkg("ping", deps=["pong"]), Pkg("pong", deps=["ping"])]
     index = serve_index(pkgs)
-    store = _seed_store(tmp_path, pkgs)
+    store = seed_store(tmp_path, pkgs)
     run = run_bootstrap("ping", "--seeds", str(store), index=index.url)
     assert run.code == 0, run.stderr
     assert not (run.out / "cycles.json").exists()
@@ -165,7 +167,7 @@ def test_runtime_cycle_is_not_a_build_cycle_and_unrelated_seeds_are_unused(
 
 def test_seed_with_wrong_pin_or_unpinned_wheel_is_refused(serve_index, run_bootstrap, tmp_path):
     index = serve_index(SELF)
-    store = _seed_store(tmp_path, SELF[:1])
+    store = seed_store(tmp_path, SELF[:1])
     manifest = store / "seeds.toml"
     text = manifest.read_text()
     sha = tomllib.loads(text)["seed"][0]["sha256"]
@@ -182,7 +184,7 @@ def test_seed_with_wrong_pin_or_unpinned_wheel_is_refused(serve_index, run_boots
 def test_tampered_seed_is_reported_and_refused_in_strict_mode(
         serve_index, run_bootstrap, tmp_path):
     index = serve_index(SELF)
-    store = _seed_store(tmp_path, SELF[:1], inject={"selfback": ("selfback_evil.py", "1\n")})
+    store = seed_store(tmp_path, SELF[:1], inject={"selfback": [("selfback_evil.py", "1\n")]})
     run = run_bootstrap("user", "--seeds", str(store), index=index.url, out=tmp_path / "lax")
     assert run.code == 0, run.stderr
     assert "differs" in run.stderr
@@ -207,7 +209,7 @@ def test_tampered_seed_is_reported_and_refused_in_strict_mode(
 
 
 def test_seeds_list_shows_pins(tmp_path):
-    store = _seed_store(tmp_path, SELF[:1])
+    store = seed_store(tmp_path, SELF[:1])
     result = CliRunner().invoke(main, ["seeds", "list", str(store)])
     assert result.exit_code == 0
     assert "selfback 1.0" in result.output and "built by the test suite" in result.output

@@ -74,3 +74,26 @@ def test_coherent_build_self_cycle_with_its_published_wheel_as_seed(tmp_path):
         assert "coherent-build 0.31.1 -(build-system: coherent.build)-> coherent-build 0.31.1" \
             in proc.stderr
         assert "crates.io" in proc.stderr or "hint:" in proc.stderr
+
+
+def test_coherent_build_self_cycle_with_no_seed(tmp_path):
+    """The same real self-cycle, entered with no binary at all: coherent.build is pure
+    Python, so wheelstrap packs a stage-0 wheel from its sdist.  The run then needs the
+    same install closure as above, so it either reaches a fixed point or stops precisely
+    (here: maturin's Rust crates cannot be fetched with the network cut off)."""
+    import json
+
+    cons = tmp_path / "constraints.txt"
+    cons.write_text("coherent.build==0.31.1\nplatformdirs<4.10\n")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "wheelstrap", "bootstrap", "coherent.build",
+                           "-c", str(cons), "-o", str(out)], capture_output=True, text=True)
+    assert ("coherent-build 0.31.1 -(build-system: coherent.build)-> coherent-build 0.31.1; "
+            "breaking it with stage-0 wheels packed from the sources of coherent-build 0.31.1"
+            ) in proc.stderr
+    assert "Traceback" not in proc.stderr
+    if proc.returncode == 0:
+        (cycle,) = json.loads((out / "cycles.json").read_text())["cycles"]
+        assert cycle["fixed_point"] is True and cycle["broken_by"]["method"] == "source"
+    else:
+        assert "error: Building " in proc.stderr

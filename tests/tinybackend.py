@@ -4,7 +4,8 @@ It is shipped inside synthetic sdists, either in-tree (``backend-path``) or as t
 importable module of a backend package that other packages build with.  It reads
 ``[project]`` (name, version, dependencies, requires-python) and ``[tool.tiny]``:
 ``dynamic-requires`` (returned by ``get_requires_for_build_wheel``) and
-``packages`` (folders or modules to put in the wheel).  Wheels are deterministic:
+``packages`` (folders or modules to put in the wheel); entry points come from
+``[project.entry-points]`` and ``[project.scripts]``.  Wheels are deterministic:
 entries sorted, timestamps from ``SOURCE_DATE_EPOCH``.
 """
 
@@ -15,7 +16,7 @@ import time
 import tomllib
 import zipfile
 
-_INJECT = None  # a tampered copy sets this to (path, text) added to every wheel it builds
+_INJECT = []  # (path, text) pairs a tampered copy adds to every wheel it builds
 
 
 def _config():
@@ -59,8 +60,8 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     dist = name.replace("-", "_").replace(".", "_")
     version = project["version"]
     files = _files(tiny.get("packages", []))
-    if _INJECT is not None:
-        files[_INJECT[0]] = _INJECT[1].encode()
+    for path, text in _INJECT:
+        files[path] = text.encode()
     meta = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     if project.get("requires-python"):
         meta.append(f"Requires-Python: {project['requires-python']}")
@@ -76,7 +77,9 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     files[f"{di}/METADATA"] = ("\n".join(meta) + "\n").encode()
     files[f"{di}/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: tinybackend\n"
                             b"Root-Is-Purelib: true\nTag: py3-none-any\n")
-    eps = tiny.get("entry-points")
+    eps = dict(project.get("entry-points", {}))
+    if project.get("scripts"):
+        eps["console_scripts"] = project["scripts"]
     if eps:
         text = "".join(f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in sorted(items.items()))
                        for group, items in sorted(eps.items()))

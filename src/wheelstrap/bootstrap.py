@@ -205,6 +205,7 @@ class Bootstrap:
         self._page_requests: set[NormalizedName] = set()
         self._choices: dict[tuple[NormalizedName, str], Candidate | Absence] = {}
         self._unbroken: list[dict[str, Any]] = []
+        self._explore: set[NodeId] = set()  # runtime needs of cycle-entry wheels
 
     # -- entry point -------------------------------------------------------------------
 
@@ -282,7 +283,7 @@ class Bootstrap:
         """Walk from the top-level requirements, start every task whose inputs exist."""
         top = self._closure(top_roots, (), self._final)
         wanted: set[NodeId] = set()
-        frontier = list(top.nodes)
+        frontier = [*top.nodes, *self._explore]
         missing = set(top.missing_pages)
         while frontier:
             node = frontier.pop()
@@ -481,14 +482,51 @@ class Bootstrap:
                         g.add_edge(Edge(node, dst, "install", str(req)))
         return g
 
+    def _explore_claims(self, members: Iterable[NodeId]) -> bool:
+        """Resolve and fetch what the entry wheels of ``members`` would bring along, so a
+        cycle is judged on its whole extent.  True while something is still on its way."""
+        pending = False
+        for node in sorted(members):
+            for req in self._claims(node):
+                name = canonicalize_name(req.name)
+                if not self.o.target.wants(req):
+                    continue
+                if name not in self.pages:
+                    if name not in self._page_requests:
+                        self._page_requests.add(name)
+                        self.reporter.resolving(name)
+                        self._submit(self._io, "page", name, self.client.project_page, name)
+                    pending = True
+                    continue
+                choice = self._choose(name, req.specifier)
+                if not isinstance(choice, Candidate):
+                    continue
+                dst = NodeId(name, str(choice.version))
+                if dst not in self.states:
+                    self._add_node(choice, (*self.states[node].chain,
+                                            f"{node} -(install: {req})-> {dst}"))
+                self._explore.add(dst)
+                st = self.states[dst]
+                if not st.sourced and dst not in self.failed:
+                    pending = True
+        return pending
+
     def _deadlock(self) -> None:
         """Nothing can move: find the build cycles in the way and start breaking them."""
         stuck = {n for n, st in self.states.items()
                  if st.final is None and n not in self.failed and n not in self.blocked}
         running = {m for r in self.runs for m in r.members if self.states[m].final is None}
-        first = [c for c in find_cycles(self.graph) if set(c.members) & stuck]
-        graph = self._entry_graph({m for c in first for m in c.members})
-        cycles = [c for c in find_cycles(graph) if set(c.members) & stuck]
+        members = {m for c in find_cycles(self.graph) if set(c.members) & stuck
+                   for m in c.members}
+        while True:
+            if self._explore_claims(members - running):
+                return  # decide once what the entry wheels need is known
+            graph = self._entry_graph(members)
+            cycles = [c for c in find_cycles(graph) if set(c.members) & stuck]
+            grown = {m for c in cycles for m in c.members}
+            if grown <= members:
+                break
+            members |= grown
         fresh = [c for c in cycles if not set(c.members) <= running]
         if not fresh:
             if self.failed:

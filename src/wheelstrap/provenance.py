@@ -52,8 +52,11 @@ class ProvenanceWriter:
     _shipped: list[tuple[BuildRecord, dict[str, Any] | None]] = field(default_factory=list)
 
     def built(self, record: BuildRecord, avail: Avail) -> None:
-        """Any unit's wheel (stages included), so descent can be traced through it."""
-        self._by_sha[avail.sha256] = record
+        """Any unit's wheel (stages included), so descent can be traced through it.
+
+        The first build that produced given bytes is kept: at a fixed point stage N+1
+        reproduces stage N exactly, and the descent runs through the earlier build."""
+        self._by_sha.setdefault(avail.sha256, record)
 
     def shipped(self, record: BuildRecord, cycle: dict[str, Any] | None) -> None:
         self._shipped.append((record, cycle))
@@ -63,14 +66,14 @@ class ProvenanceWriter:
         """Seeds and stage-0 wheels ``record`` descends from, through build environments."""
         found_seeds: dict[str, dict[str, Any]] = {}
         found_stage0: dict[str, dict[str, Any]] = {}
-        seen: set[str] = set()
+        seen: set[tuple[str, bool, bool]] = set()  # the same bytes may be a seed and a build
         todo = [record]
         while todo:
             rec = todo.pop()
             for w in rec.build_env:
-                if w.sha256 in seen:
+                if (w.sha256, w.seed, w.stage0) in seen:
                     continue
-                seen.add(w.sha256)
+                seen.add((w.sha256, w.seed, w.stage0))
                 if w.seed:
                     seed = seeds.get(w.sha256)
                     found_seeds[w.sha256] = {
