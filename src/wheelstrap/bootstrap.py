@@ -37,7 +37,7 @@ from .errors import (
     WheelstrapError,
 )
 from .fsutil import DirectoryLock, atomic_copy, sha256_file
-from .graph import Cycle, Edge, EdgeKind, Graph, NodeId, SdistRef, build_before, find_cycles
+from .graph import Cycle, Edge, EdgeKind, Graph, NodeId, SdistRef, find_cycles
 from .output import (
     BuildCache,
     BuildRecord,
@@ -533,7 +533,6 @@ class Bootstrap:
                 raise self._failure_summary()
             names = ", ".join(sorted(str(n) for n in stuck)) or "nothing"
             raise InternalError(f"The bootstrap stalled without a cycle; waiting: {names}.")
-        relation = build_before(graph)
         unbroken: list[tuple[Cycle, frozenset[NodeId], dict[NodeId, tuple[str, ...]]]] = []
         for cycle in fresh:
             if set(cycle.members) & running:
@@ -541,8 +540,7 @@ class Bootstrap:
                     "A build cycle grew while it was being rebuilt (a backend asked for new "
                     f"build requirements):\n  {cycle.explain()}",
                     hint="Pin the versions involved with a constraints file and run again.")
-            members = set(cycle.members)
-            rel = {x: [y for y in relation.get(x, {}) if y in members] for x in members}
+            rel = cycle.relation
             available = {m: s for m in cycle.members
                          if (s := self.seeds.get(m.name, m.version)) is not None}
             chosen = breaking_set(cycle.members, rel, available)
@@ -568,11 +566,11 @@ class Bootstrap:
             needed = breaking_set(cycle.members, rel, cycle.members) or frozenset()
             unbroken.append((cycle, needed, reasons))
         if unbroken:
-            raise self._unbroken_error(unbroken, relation)
+            raise self._unbroken_error(unbroken)
 
     def _unbroken_error(self, unbroken: list[tuple[Cycle, frozenset[NodeId],
-                                                   dict[NodeId, tuple[str, ...]]]],
-                        relation: dict[NodeId, dict[NodeId, Any]]) -> CycleError:
+                                                   dict[NodeId, tuple[str, ...]]]]
+                        ) -> CycleError:
         lines = []
         for i, (cycle, needed, reasons) in enumerate(unbroken, len(self.runs) + 1):
             self._unbroken.append(unbroken_entry(f"cycle-{i}", cycle, needed, reasons))
@@ -580,9 +578,8 @@ class Bootstrap:
             lines.append("    would be broken by seeds for: "
                          + ", ".join(str(n) for n in sorted(needed)))
             if len(needed) == 1 and len(cycle.members) > 1:
-                members = set(cycle.members)
-                rel = {x: [y for y in relation.get(x, {}) if y in members] for x in members}
-                alone = [m for m in cycle.members if breaking_set(members, rel, [m])]
+                alone = [m for m in cycle.members
+                         if breaking_set(cycle.members, cycle.relation, [m])]
                 if len(alone) > 1:
                     lines[-1] += " (any one of: " + ", ".join(map(str, alone)) + " would do)"
             for node, why in sorted(reasons.items()):
@@ -650,10 +647,7 @@ class Bootstrap:
             twin = CycleRun(run.id, run.cycle, "source", twin=run)
             packable = [m for m in run.members
                         if isinstance(self._pack_plan(m), srcpack.PackPlan)]
-            relation = build_before(self._entry_graph(run.members))
-            members = set(run.members)
-            rel = {x: [y for y in relation.get(x, {}) if y in members] for x in members}
-            chosen = breaking_set(run.members, rel, packable)
+            chosen = breaking_set(run.members, run.cycle.relation, packable)
             if chosen is not None:
                 self._pack_stage0(twin, chosen)
                 self._start(twin)

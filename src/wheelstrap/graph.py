@@ -126,8 +126,35 @@ class Graph:
 
 
 # -- the "must be built before" relation -----------------------------------------------
+#
+# X must be built before Y when X is in the install closure of Y's build requirements.
+# Rather than materialise that relation (quadratic), wheelstrap works on a graph with two
+# vertices per package: B(x), "x built", and I(x), "x installed".  A build edge x->y
+# gives B(x) -> I(y); an install edge x->y gives I(x) -> I(y); and I(x) -> B(x), since
+# installing x needs its wheel.  B(x) reaches B(y) exactly when y must be built before x,
+# so the build cycles are the strongly connected components of this graph that hold a
+# B vertex (a component of I vertices alone is a harmless runtime-only cycle).  All of it
+# is linear in the size of the graph.
 
 Path_ = tuple[Edge, ...]
+_V = tuple[bool, NodeId]  # (is "built" vertex, node)
+
+
+def _split_graph(graph: Graph) -> dict[_V, list[tuple[_V, Edge | None]]]:
+    adj: dict[_V, list[tuple[_V, Edge | None]]] = {}
+    for node in graph.nodes:
+        adj.setdefault((True, node), [])
+        adj.setdefault((False, node), []).append(((True, node), None))
+    for e in graph.edges:
+        if e.src is None:
+            continue
+        if e.kind in BUILD_KINDS:
+            adj.setdefault((True, e.src), []).append(((False, e.dst), e))
+        elif e.kind == "install":
+            adj.setdefault((False, e.src), []).append(((False, e.dst), e))
+        adj.setdefault((False, e.dst), [((True, e.dst), None)])
+        adj.setdefault((True, e.dst), [])
+    return adj
 
 
 def install_closure(graph: Graph, roots: Iterable[NodeId]) -> dict[NodeId, Path_]:
@@ -145,7 +172,8 @@ def install_closure(graph: Graph, roots: Iterable[NodeId]) -> dict[NodeId, Path_
 
 def build_before(graph: Graph) -> dict[NodeId, dict[NodeId, Path_]]:
     """For each node X, the nodes that must be built before X, each with the edge path
-    (one build edge, then install edges) that makes it so."""
+    (one build edge, then install edges) that makes it so.  Quadratic: for small graphs
+    and tests; :func:`find_cycles` does not need it."""
     relation: dict[NodeId, dict[NodeId, Path_]] = {}
     for x in graph.nodes:
         deps: dict[NodeId, Path_] = {}
@@ -159,23 +187,23 @@ def build_before(graph: Graph) -> dict[NodeId, dict[NodeId, Path_]]:
     return relation
 
 
-def strongly_connected(adjacency: Mapping[NodeId, Iterable[NodeId]]) -> list[list[NodeId]]:
+def strongly_connected(adjacency: Mapping[Any, Iterable[Any]]) -> list[list[Any]]:
     """Tarjan's algorithm, iterative; components in reverse topological order."""
-    index: dict[NodeId, int] = {}
-    low: dict[NodeId, int] = {}
-    on_stack: set[NodeId] = set()
-    stack: list[NodeId] = []
-    out: list[list[NodeId]] = []
+    index: dict[Any, int] = {}
+    low: dict[Any, int] = {}
+    on_stack: set[Any] = set()
+    stack: list[Any] = []
+    out: list[list[Any]] = []
     counter = 0
-    for start in sorted(adjacency):
+    for start in adjacency:
         if start in index:
             continue
-        work: list[tuple[NodeId, Iterator[NodeId]]] = []
+        work: list[tuple[Any, Iterator[Any]]] = []
         index[start] = low[start] = counter
         counter += 1
         stack.append(start)
         on_stack.add(start)
-        work.append((start, iter(sorted(adjacency.get(start, ())))))
+        work.append((start, iter(adjacency.get(start, ()))))
         while work:
             node, it = work[-1]
             advanced = False
@@ -185,7 +213,7 @@ def strongly_connected(adjacency: Mapping[NodeId, Iterable[NodeId]]) -> list[lis
                     counter += 1
                     stack.append(nxt)
                     on_stack.add(nxt)
-                    work.append((nxt, iter(sorted(adjacency.get(nxt, ())))))
+                    work.append((nxt, iter(adjacency.get(nxt, ()))))
                     advanced = True
                     break
                 if nxt in on_stack:
@@ -197,14 +225,14 @@ def strongly_connected(adjacency: Mapping[NodeId, Iterable[NodeId]]) -> list[lis
                 parent = work[-1][0]
                 low[parent] = min(low[parent], low[node])
             if low[node] == index[node]:
-                comp: list[NodeId] = []
+                comp: list[Any] = []
                 while True:
                     top = stack.pop()
                     on_stack.discard(top)
                     comp.append(top)
                     if top == node:
                         break
-                out.append(sorted(comp))
+                out.append(comp)
     return out
 
 
@@ -214,6 +242,8 @@ class Cycle:
 
     members: tuple[NodeId, ...]
     walk: tuple[Edge, ...]  # a closed walk through every member, edge by edge
+    # member -> the members that must be built before it (the relation inside the cycle)
+    relation: Mapping[NodeId, frozenset[NodeId]] = field(default_factory=dict, compare=False)
 
     def explain(self) -> str:
         if not self.walk:
@@ -231,51 +261,68 @@ class Cycle:
         }
 
 
-def _shortest(
-    relation: Mapping[NodeId, Mapping[NodeId, Path_]],
-    start: NodeId,
-    goal: NodeId,
-    within: set[NodeId],
-) -> Path_:
-    """Shortest path in the build-before relation from start to goal (goal may be start)."""
-    prev: dict[NodeId, tuple[NodeId, Path_]] = {}
+def _bfs(adj: Mapping[_V, list[tuple[_V, Edge | None]]], start: _V, goal: _V,
+         inside: set[_V], through_built: bool = True) -> list[Edge] | None:
+    """Shortest path start -> goal inside a component; the raw edges along it.  With
+    ``through_built=False`` the path may not pass through another B vertex."""
+    prev: dict[_V, tuple[_V, Edge | None]] = {}
     queue = deque([start])
-    seen: set[NodeId] = {start}
+    seen = {start}
     while queue:
-        node = queue.popleft()
-        for nxt, path in sorted(relation.get(node, {}).items()):
-            if nxt not in within:
+        v = queue.popleft()
+        for w, e in adj.get(v, ()):
+            if w not in inside:
                 continue
-            if nxt == goal:
-                result = list(path)
-                cur = node
+            if w == goal:
+                path = [e] if e is not None else []
+                cur = v
                 while cur != start:
-                    p, seg = prev[cur]
-                    result = [*seg, *result]
+                    p, pe = prev[cur]
+                    if pe is not None:
+                        path.append(pe)
                     cur = p
-                return tuple(result)
-            if nxt not in seen:
-                seen.add(nxt)
-                prev[nxt] = (node, path)
-                queue.append(nxt)
-    return ()
+                path.reverse()
+                return path
+            if w in seen or (w[0] and not through_built):
+                continue
+            seen.add(w)
+            prev[w] = (v, e)
+            queue.append(w)
+    return None
 
 
 def find_cycles(graph: Graph) -> list[Cycle]:
-    """Every build cycle of ``graph``, each with a closed explanatory walk."""
-    relation = build_before(graph)
-    adjacency = {x: list(deps) for x, deps in relation.items()}
+    """Every build cycle of ``graph``, each with a closed explanatory walk and the
+    build-before relation among its members.  Linear in the graph, plus a breadth-first
+    search per member inside its own cycle."""
+    adj = _split_graph(graph)
+    adjacency = {v: [w for w, _ in out] for v, out in adj.items()}
     cycles = []
     for comp in strongly_connected(adjacency):
-        members = set(comp)
-        if len(comp) == 1 and comp[0] not in relation.get(comp[0], {}):
+        members = sorted(v[1] for v in comp if v[0])
+        if not members:
             continue
-        start = comp[0]
+        inside = set(comp)
+        if len(comp) == 1:
+            continue  # a lone B vertex: B(x) -> I(x) -> B(x) needs I(x) in it too
+        relation: dict[NodeId, frozenset[NodeId]] = {}
+        for m in members:
+            reach: set[NodeId] = set()
+            queue = deque(w for w, _ in adj[(True, m)] if w in inside)
+            seen = set(queue)
+            while queue:
+                v = queue.popleft()
+                for w, _ in adj.get(v, ()):
+                    if w not in inside:
+                        continue
+                    if w[0]:
+                        reach.add(w[1])
+                    elif w not in seen:
+                        seen.add(w)
+                        queue.append(w)
+            relation[m] = frozenset(reach)
         walk: list[Edge] = []
-        current = start
-        for target in comp[1:]:
-            walk.extend(_shortest(relation, current, target, members))
-            current = target
-        walk.extend(_shortest(relation, current, start, members))
-        cycles.append(Cycle(tuple(comp), tuple(walk)))
+        for a, b in zip(members, [*members[1:], members[0]], strict=True):
+            walk += _bfs(adj, (True, a), (True, b), inside) or []
+        cycles.append(Cycle(tuple(members), tuple(walk), relation))
     return sorted(cycles, key=lambda c: c.members)
