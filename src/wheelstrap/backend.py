@@ -17,13 +17,10 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pyproject_hooks import (
-    BackendUnavailable,
-    BuildBackendHookCaller,
-    BuildBackendWarning,
-    HookMissing,
-)
+if TYPE_CHECKING:  # pyproject-hooks is imported when the first hook is called
+    from pyproject_hooks import BuildBackendHookCaller
 
 from .errors import BuildFailure, InternalError
 from .sources import BuildSystem
@@ -68,6 +65,8 @@ _current_log = threading.local()
 def backend_warnings_to_logs() -> Iterator[None]:
     """Route the warnings pyproject-hooks re-raises from backends into the log of the
     build (thread) they came from, instead of the terminal."""
+    from pyproject_hooks import BuildBackendWarning
+
     original = warnings.showwarning
 
     def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
@@ -183,6 +182,8 @@ class BuildEnv:
 
 
 def hook_caller(source: Path, system: BuildSystem, env: BuildEnv) -> BuildBackendHookCaller:
+    from pyproject_hooks import BuildBackendHookCaller
+
     return BuildBackendHookCaller(
         str(source),
         system.backend,
@@ -193,6 +194,8 @@ def hook_caller(source: Path, system: BuildSystem, env: BuildEnv) -> BuildBacken
 
 
 def _backend_error(what: str, exc: Exception, runner: Runner) -> BuildFailure:
+    from pyproject_hooks import BackendUnavailable, HookMissing
+
     if isinstance(exc, BackendUnavailable):
         last = exc.traceback.strip().splitlines()[-1:] or [str(exc)]
         detail = f"the build backend could not be imported ({last[0]})"
@@ -204,6 +207,8 @@ def _backend_error(what: str, exc: Exception, runner: Runner) -> BuildFailure:
 
 
 def get_requires_for_build_wheel(source: Path, system: BuildSystem, env: BuildEnv) -> list[str]:
+    from pyproject_hooks import BackendUnavailable, HookMissing
+
     caller = hook_caller(source, system, env)
     try:
         with env.runner.logging_warnings():
@@ -218,6 +223,8 @@ def get_requires_for_build_wheel(source: Path, system: BuildSystem, env: BuildEn
 
 
 def build_wheel(source: Path, system: BuildSystem, env: BuildEnv, outdir: Path) -> Path:
+    from pyproject_hooks import BackendUnavailable, HookMissing
+
     caller = hook_caller(source, system, env)
     outdir.mkdir(parents=True, exist_ok=True)
     try:

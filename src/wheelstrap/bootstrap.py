@@ -19,13 +19,13 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
-from . import backend, srcpack
+from . import backend
 from .client import IndexClient
 from .cycles import breaking_set
 from .errors import (
@@ -52,7 +52,7 @@ from .output import (
 )
 from .provenance import ProvenanceWriter
 from .report import NULL_REPORTER, Reporter
-from .resolve import Absence, Candidate, choose, sdist_candidates
+from .resolve import Absence, Candidate, PinnedCandidates, choose, sdist_candidates
 from .seeds import SeedIndex
 from .simple import ProjectPage
 from .sources import BuildSystem, parse_build_system, read_pyproject, unpack
@@ -67,7 +67,10 @@ from .stages import (
     unbroken_entry,
 )
 from .target import Target
-from .wheels import WheelFormatError, read_metadata
+
+if TYPE_CHECKING:
+    from . import srcpack
+from .wheels import WheelFormatError, WheelInfo, read_metadata
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +189,8 @@ class Bootstrap:
         backend.uv_binary()  # locate uv once, before worker threads exist
         self.cache = BuildCache(self.layout.cache)
         self.seeds = SeedIndex.load(options.seed_stores)
+        self.pins = PinnedCandidates.load(self.layout.state / "resolved.json", options.index_url,
+                                          self.layout.sdists)
         self.graph = Graph()
         self.states: dict[NodeId, NodeState] = {}
         self.pages: dict[NormalizedName, ProjectPage | None] = {}
@@ -300,6 +305,8 @@ class Bootstrap:
                 continue
             key = st.unit_key
             unit = st.units.setdefault(key, Unit(key))
+            if unit.busy or unit.built is not None:
+                continue  # its inputs were complete when it started, so nothing to discover
             provider = self._provider(st.cycle, key[1])
             closure = self._closure(self._build_roots(st, unit), st.chain, provider)
             missing |= closure.missing_pages
@@ -308,17 +315,21 @@ class Bootstrap:
             if broken:
                 self.blocked[node] = broken[0]
                 continue
-            if unit.busy or unit.built is not None or not closure.complete:
+            if not closure.complete:
                 continue
             unit.busy = True
             task = self._task_prepare if unit.dynamic is None else self._task_build
             self._submit(self._builders, "prepare" if unit.dynamic is None else "build",
                          (node, key), task, st, key, closure.env())
-        for name in sorted(missing - self._page_requests):
+        for name in sorted(missing):
+            self._request_page(name)
+        return top
+
+    def _request_page(self, name: NormalizedName) -> None:
+        if name not in self._page_requests:
             self._page_requests.add(name)
             self.reporter.resolving(name)
             self._submit(self._io, "page", name, self.client.project_page, name)
-        return top
 
     def _submit(self, pool: ThreadPoolExecutor, kind: str, subject: Any,
                 fn: Callable[..., Any], *args: Any) -> None:
@@ -333,6 +344,23 @@ class Bootstrap:
         if unit.dynamic is not None:
             roots += [Root(st.id, frozenset(), "build-backend", r) for r in unit.dynamic]
         return roots
+
+    def _resolve(self, name: NormalizedName, spec: SpecifierSet) -> Candidate | Absence | None:
+        """The candidate for ``name`` under ``spec``; None until its index page is known.
+
+        A version pinned exactly (by ``==`` in the requirement or a constraint) that an
+        earlier run into the same output resolved from the same index, and whose verified
+        sdist is still there, needs no index query: that is what makes a re-run with a
+        constraints file free of network traffic."""
+        if name in self.pages:
+            return self._choose(name, spec)
+        key = (name, str(spec))
+        if key not in self._choices:
+            found = self.pins.lookup(name, [spec, *self.constraints.get(name, [])])
+            if found is None:
+                return None
+            self._choices[key] = found
+        return self._choices[key]
 
     def _choose(self, name: NormalizedName, spec: SpecifierSet) -> Candidate | Absence:
         key = (name, str(spec))
@@ -363,13 +391,13 @@ class Bootstrap:
                 if not self.o.target.wants(req, item.src_extras):
                     continue
                 name = canonicalize_name(req.name)
-                if name not in self.pages:
+                choice = self._resolve(name, overrides.get(name, req.specifier))
+                if choice is None:
                     result.missing_pages.add(name)
                     continue
                 specs.setdefault(name, []).append(req)
                 link = f"{item.src or 'requested'} -({item.kind}: {req})->"
                 before = chains.get(item.src, chain)
-                choice = self._choose(name, overrides.get(name, req.specifier))
                 if isinstance(choice, Absence):
                     raise self._absence_error(name, req, choice, (*before, f"{link} ?"),
                                               overrides.get(name))
@@ -436,6 +464,7 @@ class Bootstrap:
 
     def _add_node(self, c: Candidate, chain: tuple[str, ...]) -> None:
         node = NodeId(c.name, str(c.version))
+        self.pins.remember(c)
         self.states[node] = NodeState(node, c, chain)
         self.graph.add_node(node, SdistRef(c.file.url, c.file.filename, c.file.sha256))
         self.reporter.discovered(str(node))
@@ -444,6 +473,8 @@ class Bootstrap:
 
     def _pack_plan(self, node: NodeId) -> srcpack.PackPlan | srcpack.NotPure:
         """Can ``node`` be packed as a stage-0 wheel from its sources?  (Cached.)"""
+        from . import srcpack
+
         st = self.states[node]
         if st.pack is None:
             assert st.sdist_path is not None
@@ -453,6 +484,8 @@ class Bootstrap:
 
     def _claims(self, node: NodeId) -> Iterable[Requirement]:
         """The runtime requirements a cycle-entry wheel of ``node`` would bring along."""
+        from . import srcpack
+
         seed = self.seeds.get(node.name, node.version)
         if seed is not None:
             return seed.info.requires_dist
@@ -473,9 +506,9 @@ class Bootstrap:
                 continue
             for req in self._claims(node):
                 name = canonicalize_name(req.name)
-                if not self.o.target.wants(req) or self.pages.get(name) is None:
+                if not self.o.target.wants(req):
                     continue
-                choice = self._choose(name, req.specifier)
+                choice = self._resolve(name, req.specifier)
                 if isinstance(choice, Candidate):
                     dst = NodeId(name, str(choice.version))
                     if dst in g.nodes:
@@ -491,14 +524,11 @@ class Bootstrap:
                 name = canonicalize_name(req.name)
                 if not self.o.target.wants(req):
                     continue
-                if name not in self.pages:
-                    if name not in self._page_requests:
-                        self._page_requests.add(name)
-                        self.reporter.resolving(name)
-                        self._submit(self._io, "page", name, self.client.project_page, name)
+                choice = self._resolve(name, req.specifier)
+                if choice is None:
+                    self._request_page(name)
                     pending = True
                     continue
-                choice = self._choose(name, req.specifier)
                 if not isinstance(choice, Candidate):
                     continue
                 dst = NodeId(name, str(choice.version))
@@ -513,6 +543,8 @@ class Bootstrap:
 
     def _deadlock(self) -> None:
         """Nothing can move: find the build cycles in the way and start breaking them."""
+        from . import srcpack
+
         stuck = {n for n, st in self.states.items()
                  if st.final is None and n not in self.failed and n not in self.blocked}
         running = {m for r in self.runs for m in r.members if self.states[m].final is None}
@@ -599,6 +631,8 @@ class Bootstrap:
         return run
 
     def _pack_stage0(self, run: CycleRun, chosen: Iterable[NodeId]) -> None:
+        from . import srcpack
+
         for m in sorted(chosen):
             plan = self._pack_plan(m)
             assert isinstance(plan, srcpack.PackPlan)
@@ -636,6 +670,8 @@ class Bootstrap:
 
     def _conclude(self, run: CycleRun) -> None:
         """A run reached its fixed point or its last stage: check, cross-check, ship."""
+        from . import srcpack
+
         if run.twin is not None:  # the seedless half of a cross-check
             self._conclude_cross_check(run.twin, run)
             return
@@ -883,7 +919,8 @@ class Bootstrap:
         if cached is not None:
             wheel = self.layout.root / cached["path"]
             if wheel.is_file() and sha256_file(wheel) == cached["sha256"]:
-                avail = Avail(wheel, cached["sha256"], read_metadata(wheel))
+                info = _cached_info(cached, st.id) or read_metadata(wheel)
+                avail = Avail(wheel, cached["sha256"], info)
                 return self._record(st, unit, avail, env_wheels, True), avail
         runner = self._runner(st, key)
         venv = backend.BuildEnv(runner.env_dir, self.o.target.python, runner)
@@ -916,7 +953,9 @@ class Bootstrap:
         digest = sha256_file(final)
         self._publish_log(runner, st, key)
         self.cache.put(cache, {"path": str(final.relative_to(self.layout.root)),
-                               "sha256": digest})
+                               "sha256": digest,
+                               "requires_dist": [str(r) for r in info.requires_dist],
+                               "requires_python": info.requires_python})
         shutil.rmtree(self._unit_dir(st.id, key), ignore_errors=True)
         avail = Avail(final, digest, info)
         return self._record(st, unit, avail, env_wheels, False), avail
@@ -941,11 +980,27 @@ class Bootstrap:
         reports = [r.report for r in self.runs if r.twin is None] + self._unbroken
         if reports or (self.layout.root / "cycles.json").exists():
             write_cycles(self.layout.root / "cycles.json", reports)
-        write_static_index(self.layout.wheels)
+        write_static_index(self.layout.wheels, {
+            r.wheel: (r.sha256, st.final.info.requires_python)
+            for r in self.records
+            if (st := self.states.get(NodeId(canonicalize_name(r.name), r.version)))
+            and st.final is not None})
+        self.pins.save()
         self.provenance.write(self.seeds)
         if self._top is not None:
             write_constraints(self.layout.root / "constraints.txt",
                               [(n.name, n.version) for n in self._top.nodes])
+
+
+def _cached_info(cached: dict[str, Any], node: NodeId) -> WheelInfo | None:
+    """The wheel's metadata as the build cache recorded it (None for older records)."""
+    if "requires_dist" not in cached:
+        return None
+    from packaging.version import Version
+
+    return WheelInfo(node.name, Version(node.version),
+                     tuple(Requirement(r) for r in cached["requires_dist"]),
+                     cached.get("requires_python"))
 
 
 def _parse_dynamic(raw: Iterable[str], st: NodeState) -> tuple[Requirement, ...]:

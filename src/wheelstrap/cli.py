@@ -11,24 +11,27 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
-from .client import DEFAULT_INDEX
 from .errors import BuildFailure, InternalError, WheelstrapError
 from .report import Reporter
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+DEFAULT_INDEX = "https://pypi.org/simple/"  # the client's default, without importing it
+
+
+def say(text: str, *, fg: str | None = None, bold: bool = False) -> None:
+    """One line to stderr (colour only on a terminal)."""
+    click.echo(click.style(text, fg=fg, bold=bold) if fg or bold else text, err=True)
+
+
+def stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()
 
 
 class PlainReporter(Reporter):
     """Plain log lines, for logs and pipes."""
 
-    def __init__(self, console: Console) -> None:
-        self.console = console
-
     def _line(self, text: str) -> None:
-        self.console.print(f"wheelstrap: {text}", markup=False)
+        say(f"wheelstrap: {text}")
 
     def resolving(self, name: str) -> None:
         self._line(f"resolving {name}")
@@ -42,26 +45,41 @@ class PlainReporter(Reporter):
             self._line(f"{'reused' if detail else 'built'} {node}")
 
     def warning(self, message: str) -> None:
-        self.console.print(f"[yellow]warning:[/] {message}")
+        say(f"warning: {message}", fg="yellow")
 
     def info(self, message: str) -> None:
         self._line(message)
 
 
 class LiveReporter(PlainReporter):
-    """A live progress display for terminals."""
+    """A live progress display for terminals (rich)."""
 
-    def __init__(self, console: Console) -> None:
-        super().__init__(console)
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+        )
+
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
         self.progress = Progress(
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
             MofNCompleteColumn(), TextColumn("{task.fields[now]}"),
-            console=console, transient=False,
+            console=self.console, transient=False,
         )
         self.task = self.progress.add_task("bootstrapping", total=0, now="")
         self.lock = threading.Lock()
         self.active: dict[str, str] = {}
         self.known = 0
+
+    def _line(self, text: str) -> None:
+        self.console.print(f"wheelstrap: {text}", markup=False, highlight=False)
+
+    def warning(self, message: str) -> None:
+        self.console.print(f"[yellow]warning:[/] {message}", highlight=False)
 
     def _refresh(self) -> None:
         now = ", ".join(f"{a} {n}" for n, a in list(self.active.items())[:3])
@@ -118,19 +136,20 @@ def describe_cycle(cycle: dict[str, Any]) -> str:
 
 
 def render_error(exc: WheelstrapError, debug: bool) -> None:
-    err.print(f"[bold red]error:[/] {exc.message}", markup=True)
+    color = stderr_is_terminal()
+    say("error: " + exc.message, fg="red" if color else None, bold=color)
     if exc.chain:
-        err.print("  required by:", markup=False)
+        say("  required by:")
         for link in exc.chain:
-            err.print(f"    {link}", markup=False)
+            say(f"    {link}")
     if isinstance(exc, BuildFailure) and exc.tail:
-        err.print(f"  last lines of {exc.log}:", markup=False)
+        say(f"  last lines of {exc.log}:")
         for line in exc.tail.splitlines():
-            err.print(f"    | {line}", markup=False)
+            say(f"    | {line}")
     if exc.hint:
-        err.print(f"[bold]hint:[/] {exc.hint}", markup=True)
+        say(f"hint: {exc.hint}", bold=color)
     if debug:
-        err.print("".join(traceback.format_exception(exc)), markup=False)
+        say("".join(traceback.format_exception(exc)))
 
 
 class _Group(click.Group):
@@ -142,7 +161,7 @@ class _Group(click.Group):
             render_error(exc, debug)
             ctx.exit(1)
         except KeyboardInterrupt:
-            err.print("interrupted; finished work is kept", markup=False)
+            say("interrupted; finished work is kept")
             ctx.exit(130)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
@@ -152,7 +171,7 @@ class _Group(click.Group):
                 hint="Finished work is kept. Re-run with --debug for the traceback and "
                 "report it."), debug=False)
             if debug:
-                err.print("".join(traceback.format_exception(exc)), markup=False)
+                say("".join(traceback.format_exception(exc)))
             ctx.exit(2)
 
 
@@ -214,8 +233,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
         raise UserInputError("Nothing to bootstrap: no requirement was given.",
                              hint="Name packages (wheelstrap bootstrap hatchling) or pass -r FILE.")
     target = Target.for_interpreter(python) if python else Target.current()
-    live = err.is_terminal
-    reporter: PlainReporter = LiveReporter(err) if live else PlainReporter(err)
+    reporter: PlainReporter = LiveReporter() if stderr_is_terminal() else PlainReporter()
     if not no_network_isolation and not network_isolation_available():
         reporter.warning("'unshare -rn' is not available here: build backends run with "
                          "network access.")
@@ -228,9 +246,8 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
     else:
         result = run(options, reporter)
     for cycle in result.cycles:
-        err.print(describe_cycle(cycle), markup=False)
-    err.print(f"done: {result.built} built, {result.reused} reused; wheels in "
-              f"{output / 'wheels'}", markup=False)
+        say(describe_cycle(cycle))
+    say(f"done: {result.built} built, {result.reused} reused; wheels in {output / 'wheels'}")
 
 
 @main.command()
@@ -251,7 +268,7 @@ def serve(directory: Path, host: str, port: int) -> None:
     except OSError as exc:
         raise UserInputError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.",
                              hint="Choose another --port.") from exc
-    err.print(f"serving {folder} at {server.url} (Ctrl-C stops)", markup=False)
+    say(f"serving {folder} at {server.url} (Ctrl-C stops)")
     try:
         server.serve_forever()
     finally:
@@ -280,8 +297,7 @@ def cycles(directory: Path) -> None:
             for c in json.loads(cycles_json.read_text("utf-8")).get("cycles", []):
                 reports[c["explanation"]] = c
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            err.print(f"warning: {cycles_json} is unreadable; showing the graph only",
-                      markup=False)
+            say(f"warning: {cycles_json} is unreadable; showing the graph only")
     found = find_cycles(graph)
     if not found:
         click.echo("no build cycles")
@@ -350,8 +366,7 @@ def seeds_verify(store: Path, index_url: str | None, output: Path | None) -> Non
     """Rebuild every promoted seed of STORE from its recorded sdist and compare bit for bit."""
     from .promote import verify
 
-    live = err.is_terminal
-    reporter: PlainReporter = LiveReporter(err) if live else PlainReporter(err)
+    reporter: PlainReporter = LiveReporter() if stderr_is_terminal() else PlainReporter()
     results = verify(store, index_url, output, reporter)
     bad = 0
     for r in results:

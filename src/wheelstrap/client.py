@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
-from urllib.request import url2pathname
 
-import httpx
 from packaging.utils import canonicalize_name
 
 from .errors import IndexAccessError, SourceError
 from .fsutil import atomic_destination
 from .simple import ACCEPT, JSON_TYPE, ProjectPage, parse_html, parse_json
 
+if TYPE_CHECKING:
+    import httpx
+
 DEFAULT_INDEX = "https://pypi.org/simple/"
-_TRANSIENT = (httpx.TransportError,)
 
 
 def _file_path(url: str) -> Path:
     parsed = urlparse(url)
-    return Path(url2pathname(unquote(parsed.path)))
+    return Path(unquote(parsed.path))
 
 
 class IndexClient:
@@ -50,24 +52,37 @@ class IndexClient:
         self._retries = retries
         self._backoff = backoff
         self._sleep = sleep
-        self._http = httpx.Client(
-            timeout=timeout,
-            follow_redirects=True,
-            headers={"User-Agent": "wheelstrap"},
-        )
+        self._timeout = timeout
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def _http(self) -> httpx.Client:
+        """The HTTP client, created (and httpx imported) on first use: a run whose every
+        version is pinned and known needs no network and pays nothing for it."""
+        with self._lock:
+            if self._client is None:
+                import httpx
+
+                self._client = httpx.Client(timeout=self._timeout, follow_redirects=True,
+                                            headers={"User-Agent": "wheelstrap"})
+            return self._client
 
     def close(self) -> None:
-        self._http.close()
+        if self._client is not None:
+            self._client.close()
 
     # -- generic retrying GET --------------------------------------------------------
 
     def _with_retries(self, what: str, fn: Callable[[], httpx.Response]) -> httpx.Response:
+        import httpx
+
         delay = self._backoff
         last: str = ""
         for attempt in range(self._retries + 1):
             try:
                 response = fn()
-            except _TRANSIENT as exc:
+            except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}: {exc}"
             else:
                 if response.status_code < 500 and response.status_code != 429:
@@ -163,7 +178,7 @@ class IndexClient:
                         for chunk in response.iter_bytes(1 << 16):
                             hasher.update(chunk)
                             fh.write(chunk)
-                    except httpx.TransportError as exc:
+                    except _transport_error() as exc:
                         raise IndexAccessError(
                             f"Downloading {url} was interrupted: {exc}."
                         ) from exc
@@ -171,6 +186,12 @@ class IndexClient:
         finally:
             response.close()
         return hasher.hexdigest()
+
+
+def _transport_error() -> type[Exception]:
+    import httpx
+
+    return httpx.TransportError
 
 
 def _check_hash(name: str, url: str, expected: str | None, actual: str) -> None:

@@ -150,25 +150,29 @@ def wheel_requires_python(wheel: Path) -> str | None:
     return None
 
 
-def index_entries(folder: Path, href_prefix: str) -> dict[str, list[IndexEntry]]:
-    """The wheels in ``folder`` grouped by normalized project name."""
+def index_entries(folder: Path, href_prefix: str,
+                  known: dict[str, tuple[str, str | None]] | None = None
+                  ) -> dict[str, list[IndexEntry]]:
+    """The wheels in ``folder`` grouped by normalized project name (``known`` digests by
+    filename spare hashing files this run has just hashed)."""
     projects: dict[str, list[IndexEntry]] = {}
     for wheel in sorted(folder.glob("*.whl")):
         try:
             name = parse_wheel_filename(wheel.name)[0]
         except ValueError:
             continue
+        hit = (known or {}).get(wheel.name)
+        digest, rp = hit if hit else (sha256_file(wheel), wheel_requires_python(wheel))
         projects.setdefault(name, []).append(
-            IndexEntry(wheel.name, href_prefix + wheel.name, sha256_file(wheel),
-                       wheel_requires_python(wheel))
-        )
+            IndexEntry(wheel.name, href_prefix + wheel.name, digest, rp))
     return projects
 
 
-def write_static_index(wheels: Path) -> None:
+def write_static_index(wheels: Path,
+                       known: dict[str, tuple[str, str | None]] | None = None) -> None:
     """(Re)write ``wheels/simple/`` for the wheels in ``wheels``, each page atomically."""
     simple = wheels / "simple"
-    projects = index_entries(wheels, "../../")
+    projects = index_entries(wheels, "../../", known)
     for name, entries in projects.items():
         atomic_write_text(simple / name / "index.html", render_project_html(name, entries))
     atomic_write_text(simple / "index.html", render_root_html(projects))

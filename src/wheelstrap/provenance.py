@@ -21,9 +21,9 @@ Documents hold no timestamps, so the same build writes the same provenance.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from .output import RECIPE_VERSION, BuildRecord, Layout
@@ -36,7 +36,10 @@ PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
 BUILD_TYPE = "urn:wheelstrap:build-type:pep517-wheel-from-sdist:v1"
 
 
+@functools.cache
 def _wheelstrap_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("wheelstrap")
     except PackageNotFoundError:

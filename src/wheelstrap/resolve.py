@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import (
@@ -13,7 +16,7 @@ from packaging.utils import (
     canonicalize_name,
     parse_sdist_filename,
 )
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from .simple import ProjectFile, ProjectPage
 from .target import Target
@@ -87,3 +90,71 @@ def constraint_specifiers(
     name: str, constraints: dict[NormalizedName, list[SpecifierSet]]
 ) -> list[SpecifierSet]:
     return constraints.get(canonicalize_name(name), [])
+
+
+def exact_pin(specs: Sequence[SpecifierSet]) -> Version | None:
+    """The one version that ``==`` (without wildcard) or ``===`` in ``specs`` pins."""
+    pinned: set[Version] = set()
+    for spec in specs:
+        for s in spec:
+            if s.operator in ("==", "===") and not s.version.endswith(".*"):
+                try:
+                    pinned.add(Version(s.version))
+                except InvalidVersion:
+                    return None
+    return pinned.pop() if len(pinned) == 1 else None
+
+
+class PinnedCandidates:
+    """Candidates that earlier runs into one output directory chose from one index,
+    remembered so that exactly pinned versions resolve without an index query.  I/O is
+    confined to :meth:`load` and :meth:`save`; the file is ``OUT/.wheelstrap/resolved.json``
+    (schema ``wheelstrap-resolved`` version 1)."""
+
+    SCHEMA = "wheelstrap-resolved"
+
+    def __init__(self, path: Path, index_url: str, sdists: Path,
+                 known: dict[str, dict[str, dict[str, object]]]) -> None:
+        self.path = path
+        self.index_url = index_url
+        self.sdists = sdists
+        self.known = known
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, path: Path, index_url: str, sdists: Path) -> PinnedCandidates:
+        known: dict[str, dict[str, dict[str, object]]] = {}
+        try:
+            data = json.loads(path.read_text("utf-8"))
+            if data.get("schema") == cls.SCHEMA and data.get("index") == index_url:
+                known = data["projects"]
+        except (OSError, ValueError, KeyError, AttributeError):
+            pass
+        return cls(path, index_url, sdists, known)
+
+    def lookup(self, name: NormalizedName, specs: Sequence[SpecifierSet]) -> Candidate | None:
+        version = exact_pin(specs)
+        if version is None:
+            return None
+        entry = self.known.get(name, {}).get(str(version))
+        if entry is None or not (self.sdists / str(entry["filename"])).is_file():
+            return None
+        if not all(s.contains(version, prereleases=True) for s in specs):
+            return None
+        f = ProjectFile(str(entry["filename"]), str(entry["url"]), str(entry["sha256"]),
+                        None, False)
+        return Candidate(name, version, f)
+
+    def remember(self, c: Candidate) -> None:
+        if c.file.sha256 is None:
+            return
+        with self._lock:
+            self.known.setdefault(c.name, {})[str(c.version)] = {
+                "filename": c.file.filename, "url": c.file.url, "sha256": c.file.sha256}
+
+    def save(self) -> None:
+        from .fsutil import atomic_write_text
+
+        doc = {"schema": self.SCHEMA, "version": 1, "index": self.index_url,
+               "projects": self.known}
+        atomic_write_text(self.path, json.dumps(doc, indent=1, sort_keys=True) + "\n")

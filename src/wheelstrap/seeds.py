@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomli_w
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
@@ -103,6 +102,8 @@ def read_manifest(store: Path) -> list[Seed]:
 
 
 def write_manifest(store: Path, seeds: Iterable[Seed]) -> None:
+    import tomli_w
+
     doc = {"version": MANIFEST_VERSION,
            "seed": [s.to_toml() for s in sorted(seeds, key=lambda s: (s.name, s.wheel))]}
     atomic_write_text(store / MANIFEST, tomli_w.dumps(doc))

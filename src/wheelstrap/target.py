@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
@@ -46,6 +47,8 @@ class Target:
 
     python: str
     markers: Mapping[str, str] = field(hash=False)
+    _memo: dict[tuple[str, frozenset[str]], bool] = field(
+        default_factory=dict, hash=False, compare=False, repr=False)
 
     @classmethod
     def current(cls) -> Target:
@@ -74,12 +77,18 @@ class Target:
         """Evaluate ``marker`` for this target with each of ``extras`` (and none)."""
         if marker is None:
             return True
-        env = dict(self.markers)
-        for extra in ("", *extras):
-            env["extra"] = extra
-            if marker.evaluate(env):
-                return True
-        return False
+        key = (str(marker), frozenset(extras))
+        cached = self._memo.get(key)
+        if cached is None:
+            env = dict(self.markers)
+            cached = False
+            for extra in ("", *key[1]):
+                env["extra"] = extra
+                if marker.evaluate(env):
+                    cached = True
+                    break
+            self._memo[key] = cached
+        return cached
 
     def wants(self, req: Requirement, extras: Iterable[str] = ()) -> bool:
         return self.matches(req.marker, extras)
@@ -95,4 +104,5 @@ class Target:
         return spec.contains(self.python_version, prereleases=True)
 
     def describe(self) -> dict[str, str]:
-        return {"python": self.python, **dict(self.markers)}
+        """The target's identity: the interpreter (symlinks resolved) and its markers."""
+        return {"python": os.path.realpath(self.python), **dict(self.markers)}

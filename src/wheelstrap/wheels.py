@@ -6,7 +6,6 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import (
     InvalidWheelFilename,
@@ -35,6 +34,8 @@ def read_metadata(wheel: Path) -> WheelInfo:
         fname_name, fname_version, _, _ = parse_wheel_filename(wheel.name)
     except InvalidWheelFilename as exc:
         raise WheelFormatError(f"{wheel.name} is not a valid wheel filename: {exc}") from exc
+    from packaging.metadata import parse_email
+
     try:
         with zipfile.ZipFile(wheel) as zf:
             candidates = [
