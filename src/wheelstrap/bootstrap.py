@@ -105,6 +105,7 @@ class Unit:
     env_installed: tuple[Path, ...] | None = None
     built: Avail | None = None
     record: BuildRecord | None = None
+    inputs: tuple[NodeId, ...] = ()  # the nodes of its build environment
 
     @property
     def stage(self) -> int:
@@ -306,7 +307,9 @@ class Bootstrap:
             key = st.unit_key
             unit = st.units.setdefault(key, Unit(key))
             if unit.busy or unit.built is not None:
-                continue  # its inputs were complete when it started, so nothing to discover
+                # its inputs were complete when it started: walk on from what they were
+                frontier.extend(unit.inputs)
+                continue
             provider = self._provider(st.cycle, key[1])
             closure = self._closure(self._build_roots(st, unit), st.chain, provider)
             missing |= closure.missing_pages
@@ -318,6 +321,7 @@ class Bootstrap:
             if not closure.complete:
                 continue
             unit.busy = True
+            unit.inputs = tuple(closure.nodes)
             task = self._task_prepare if unit.dynamic is None else self._task_build
             self._submit(self._builders, "prepare" if unit.dynamic is None else "build",
                          (node, key), task, st, key, closure.env())

@@ -1,0 +1,71 @@
+"""Content-addressed reuse, runs with no index at all, and --keep-going."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from scenario import Pkg, make_sdist
+from test_bootstrap import TREE
+
+from wheelstrap.server import IndexServer
+
+
+def _builds(out: Path) -> dict[str, dict[str, object]]:
+    return {f"{b['name']} {b['version']}": b
+            for b in json.loads((out / "build-order.json").read_text())["builds"]}
+
+
+def test_pinned_rerun_needs_no_index_and_one_change_rebuilds_only_what_it_affects(
+        run_bootstrap, tmp_path):
+    folder = tmp_path / "dists"
+    for p in TREE:
+        make_sdist(p, folder)
+    cons = tmp_path / "constraints.txt"
+    cons.write_text("app==1.0\nlib-one==1.0\nlib-two==1.0\nspeedup==1.0\ntinyback==1.0\n"
+                    "backhelper==1.0\n")
+    out = tmp_path / "out"
+    with IndexServer(folder) as server:
+        url = server.url
+        first = run_bootstrap("app", "-c", str(cons), index=url, out=out)
+        assert first.code == 0, first.stderr
+    # The index is gone: every version is pinned and was resolved before, so nothing
+    # needs it, and nothing is rebuilt.
+    second = run_bootstrap("app", "-c", str(cons), index=url, out=out)
+    assert second.code == 0, second.stderr
+    assert "0 built, 6 reused" in second.stderr
+    assert "resolving" not in second.stderr
+
+    # One input changes: a new backhelper, which only lib-one's build environment holds.
+    make_sdist(Pkg("backhelper", "1.1"), folder)
+    cons.write_text(cons.read_text().replace("backhelper==1.0", "backhelper==1.1"))
+    with IndexServer(folder) as server:
+        third = run_bootstrap("app", "-c", str(cons), index=server.url, out=out)
+    assert third.code == 0, third.stderr
+    fresh = {k for k, b in _builds(out).items() if not b["reused"]}
+    assert fresh == {"backhelper 1.1", "lib-one 1.0"}
+    assert _builds(out)["tinyback 1.0"]["reused"] is True
+
+
+def test_keep_going_builds_everything_that_does_not_depend_on_a_failure(
+        serve_index, run_bootstrap):
+    pkgs = [
+        Pkg("app", deps=["good", "bad", "needsbad"]),
+        Pkg("good"),
+        Pkg("bad", extra_files={"_backend/tinybackend.py": "raise SystemExit('broken')"}),
+        Pkg("needsbad", backend="badback", build_requires=["badback"]),
+        Pkg("badback", provides_backend=True, deps=["bad"]),
+    ]
+    index = serve_index(pkgs)
+    run = run_bootstrap("app", "--keep-going", index=index.url)
+    assert run.code == 1
+    assert "1 package(s) failed" in run.stderr
+    assert "bad 1.0: Building bad 1.0 failed" in run.stderr
+    assert "needsbad 1.0: not built, because" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert "good-1.0-py3-none-any.whl" in run.wheels
+    assert "app-1.0-py3-none-any.whl" in run.wheels
+    assert not any(w.startswith("needsbad") for w in run.wheels)
+    # without --keep-going the first failure stops the run
+    run = run_bootstrap("app", index=index.url, out=run.out.parent / "strict")
+    assert run.code == 1 and "Building bad 1.0 failed" in run.stderr
