@@ -137,6 +137,7 @@ class Graph:
 # is linear in the size of the graph.
 
 Path_ = tuple[Edge, ...]
+WALK_ALL_LIMIT = 12  # cycles up to this many members are explained through every member
 _V = tuple[bool, NodeId]  # (is "built" vertex, node)
 
 
@@ -252,6 +253,11 @@ class Cycle:
         parts = [str(first)]
         for e in self.walk:
             parts.append(f"{e.label()} {e.dst}")
+        shown = {e.dst for e in self.walk}
+        rest = [str(m) for m in self.members if m not in shown]
+        if rest:
+            more = ", ".join(rest[:20]) + (", ..." if len(rest) > 20 else "")
+            parts.append(f"[and {len(rest)} more members of the same cycle: {more}]")
         return " ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
@@ -321,8 +327,12 @@ def find_cycles(graph: Graph) -> list[Cycle]:
                         seen.add(w)
                         queue.append(w)
             relation[m] = frozenset(reach)
+        # Small cycles are walked through every member; a large component (rare, and
+        # unreadable edge by edge anyway) is shown by its shortest cycle through the
+        # first member, which keeps this linear.
+        stops = members if len(members) <= WALK_ALL_LIMIT else members[:1]
         walk: list[Edge] = []
-        for a, b in zip(members, [*members[1:], members[0]], strict=True):
+        for a, b in zip(stops, [*stops[1:], stops[0]], strict=True):
             walk += _bfs(adj, (True, a), (True, b), inside) or []
         cycles.append(Cycle(tuple(members), tuple(walk), relation))
     return sorted(cycles, key=lambda c: c.members)

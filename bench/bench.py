@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""wheelstrap against fromager 0.101.0, side by side, on the same inputs.
+
+Run from the project root with wheelstrap installed (the README's first command):
+
+    .venv/bin/python bench/bench.py                       # all workloads, 3 runs each
+    .venv/bin/python bench/bench.py --runs 5 --workloads W1,W1-warm,W4
+
+Workloads:
+  W1       cold `bootstrap hatchling` (fresh output directory, fresh uv cache), PyPI
+  W1-warm  the same again in the same output directory
+  W2       cold `bootstrap requests`, PyPI
+  W3       a synthetic tree of 200 tiny packages (backends that do almost nothing),
+           served on 127.0.0.1: the per-package overhead
+  W4       wheelstrap only: planning a synthetic graph of 10,000 nodes with cycles,
+           in-process (find the cycles, choose what breaks them, order the builds)
+
+Both tools get the same index and the same pinned versions (a constraints file made
+from one untimed wheelstrap run), run alternately, each run in a fresh process whose
+resource usage is read with getrusage: wall time, CPU time (user + system of the whole
+process tree), CPU utilisation (CPU / wall), and peak memory (the largest resident set
+of any process of the tree).  Medians are printed, with the ratio wheelstrap/fromager.
+fromager is installed in its own virtual environment (Python 3.12, found on PATH, in
+pyenv, or given with --fromager-python).  Timing lives here, never in the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FROMAGER = "fromager==0.101.0"
+WRAPPER = r"""
+import json, resource, subprocess, sys
+code = subprocess.run(sys.argv[2:], stdout=open(sys.argv[1], "w"), stderr=subprocess.STDOUT).returncode
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"code": code, "cpu": r.ru_utime + r.ru_stime, "rss_mb": r.ru_maxrss / 1024}))
+"""
+
+
+def find_python312(given: str | None) -> str:
+    if given:
+        return given
+    found = shutil.which("python3.12")
+    if found:
+        try:
+            real = subprocess.run([found, "-c", "import sys; print(sys.executable)"],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+            return real
+        except subprocess.CalledProcessError:
+            pass
+    for candidate in sorted(Path.home().glob(".pyenv/versions/3.12*/bin/python3.12")):
+        return str(candidate)
+    sys.exit("fromager needs Python 3.12: pass --fromager-python PATH")
+
+
+def ensure_fromager(cache: Path, python: str) -> Path:
+    venv = cache / "fromager-venv"
+    exe = venv / "bin" / "fromager"
+    if not exe.exists():
+        print(f"installing {FROMAGER} into {venv} ...", flush=True)
+        subprocess.run([python, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", FROMAGER], check=True)
+    return venv
+
+
+def measure(cmd: list[str], env: dict[str, str], cwd: Path, log: Path) -> dict[str, float]:
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", WRAPPER, str(log), *cmd], env=env, cwd=cwd,
+                         capture_output=True, text=True, check=True).stdout
+    wall = time.perf_counter() - start
+    data = json.loads(out)
+    if data["code"] != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        raise SystemExit(f"command failed ({data['code']}): {' '.join(cmd)}\n{tail}")
+    return {"wall": wall, "cpu": data["cpu"], "util": data["cpu"] / wall, "rss": data["rss_mb"]}
+
+
+class Tools:
+    def __init__(self, work: Path, fromager_venv: Path, jobs: int) -> None:
+        self.work = work
+        self.fromager_venv = fromager_venv
+        self.jobs = jobs
+        self.wheelstrap = [sys.executable, "-m", "wheelstrap"]
+
+    def env(self, cache: Path) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("PIP_", "UV_", "WHEELSTRAP_"))}
+        env["UV_CACHE_DIR"] = str(cache / "uv")
+        env["PIP_CACHE_DIR"] = str(cache / "pip")
+        env["PIP_CONFIG_FILE"] = os.devnull
+        env["PATH"] = f"{self.fromager_venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+        return env
+
+    def wheelstrap_cmd(self, top: list[str], cons: Path, out: Path, index: str) -> list[str]:
+        return [*self.wheelstrap, "bootstrap", *top, "-c", str(cons), "-o", str(out),
+                "--index-url", index, "-j", str(self.jobs)]
+
+    def fromager_cmd(self, top: list[str], cons: Path, out: Path, settings: Path | None
+                     ) -> list[str]:
+        cmd = [str(self.fromager_venv / "bin" / "fromager"), "-c", str(cons),
+               "-O", str(out), "--no-cleanup"]
+        if settings is not None:
+            cmd += ["--settings-dir", str(settings)]
+        return [*cmd, "bootstrap", *top]
+
+
+def pins_for(top: list[str], index: str, work: Path) -> Path:
+    """One untimed wheelstrap run, whose build order pins every version for both tools."""
+    out = work / "pins-run"
+    subprocess.run([sys.executable, "-m", "wheelstrap", "bootstrap", *top, "-o", str(out),
+                    "--index-url", index], check=True, capture_output=True)
+    builds = json.loads((out / "build-order.json").read_text())["builds"]
+    seen: dict[str, set[str]] = {}
+    for b in builds:
+        seen.setdefault(b["name"], set()).add(b["version"])
+    cons = work / f"constraints-{'-'.join(top)}.txt"
+    cons.write_text("".join(f"{n}=={v.pop()}\n" for n, v in sorted(seen.items()) if len(v) == 1))
+    return cons
+
+
+def run_pair(name: str, tools: Tools, top: list[str], cons: Path, index: str, runs: int,
+             warm: bool, settings: Path | None, results: dict[str, dict[str, list[dict]]]
+             ) -> None:
+    for i in range(runs):
+        order = ["wheelstrap", "fromager"] if i % 2 == 0 else ["fromager", "wheelstrap"]
+        for tool in order:
+            base = Path(tempfile.mkdtemp(prefix=f"{name}-{tool}-", dir=tools.work))
+            env = tools.env(base / "cache")
+            out = base / "out"
+            out.mkdir()
+            cmd = (tools.wheelstrap_cmd(top, cons, out, index) if tool == "wheelstrap"
+                   else tools.fromager_cmd(top, cons, out, settings))
+            cold = measure(cmd, env, out, base / "cold.log")
+            results.setdefault(name, {}).setdefault(tool, []).append(cold)
+            print(f"  {name} run {i + 1} {tool}: {cold['wall']:.2f} s", flush=True)
+            if warm:
+                again = measure(cmd, env, out, base / "warm.log")
+                results.setdefault(f"{name}-warm", {}).setdefault(tool, []).append(again)
+                print(f"  {name}-warm run {i + 1} {tool}: {again['wall']:.3f} s", flush=True)
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def synthetic_index(work: Path, count: int) -> tuple[Path, list[str]]:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from scenario import Pkg, make_sdist  # the test suite's tiny in-tree backend
+
+    folder = work / "w3-dists"
+    leaves = [f"w3-p{i:03d}" for i in range(count)]
+    for name in leaves:
+        make_sdist(Pkg(name), folder)
+    make_sdist(Pkg("w3-root", deps=leaves), folder)
+    return folder, ["w3-root", *leaves]
+
+
+def w4_planning(repeats: int) -> list[float]:
+    """Plan a synthetic graph of 10,000 nodes with cycles, in-process."""
+    from packaging.utils import canonicalize_name
+
+    from wheelstrap.cycles import breaking_set
+    from wheelstrap.graph import Edge, Graph, NodeId, SdistRef, find_cycles, strongly_connected
+
+    rng = random.Random(42)
+    nodes = [NodeId(canonicalize_name(f"pkg{i}"), "1.0") for i in range(10_000)]
+    g = Graph()
+    for n in nodes:
+        g.add_node(n, SdistRef("", "", None))
+    for i, n in enumerate(nodes):  # a DAG: edges point to lower indices
+        for _ in range(rng.randint(0, 3)):
+            if i:
+                j = rng.randrange(0, i)
+                g.add_edge(Edge(n, nodes[j], "install", nodes[j].name))
+        if i:
+            j = rng.randrange(0, i)
+            g.add_edge(Edge(n, nodes[j], rng.choice(["build-system", "build-backend"]),
+                            nodes[j].name))
+    # 100 cycles of 1 to 5 members, closed by build edges upward.  Members are drawn
+    # from a window of 30 neighbouring nodes, as real cycles are small and local (a
+    # backend, its helpers, their plugins); any node between them that a path joins is
+    # drawn into the cycle too.
+    for _ in range(100):
+        start = rng.randrange(0, 10_000 - 30)
+        members = rng.sample(nodes[start:start + 30], rng.randint(1, 5))
+        for a, b in zip(members, [*members[1:], members[0]], strict=True):
+            g.add_edge(Edge(a, b, "build-system", b.name))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        cycles = find_cycles(g)
+        breakers = [breaking_set(c.members, c.relation, c.members) for c in cycles]
+        # the build order: components of the build-before relation, dependencies first
+        adjacency: dict[NodeId, list[NodeId]] = {n: [] for n in nodes}
+        for e in g.edges:
+            if e.src is not None and e.kind != "install":
+                adjacency[e.src].append(e.dst)
+        order = strongly_connected(adjacency)
+        times.append(time.perf_counter() - start)
+        assert cycles and all(b is not None for b in breakers) and order
+    largest = max(len(c.members) for c in cycles)
+    print(f"  W4: {len(cycles)} build cycles (largest {largest} members) in 10,000 nodes, "
+          f"{len(g.edges)} edges", flush=True)
+    return times
+
+
+def table(results: dict[str, dict[str, list[dict]]], w3_count: int) -> str:
+    lines = ["| workload | tool | wall s | CPU s | CPU util | peak MB | wall ratio ws/fromager |",
+             "|---|---|---|---|---|---|---|"]
+    for name, per_tool in results.items():
+        med = {tool: {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+               for tool, runs in per_tool.items()}
+        for tool, m in med.items():
+            ratio = ""
+            if tool == "wheelstrap" and "fromager" in med:
+                ratio = f"{m['wall'] / med['fromager']['wall']:.3f}"
+            extra = ""
+            if name == "W3":
+                extra = f" ({1000 * m['wall'] / w3_count:.0f} ms/package)"
+            lines.append(f"| {name} | {tool} | {m['wall']:.3f}{extra} | {m['cpu']:.2f} | "
+                         f"{100 * m['util']:.0f} % | {m['rss']:.0f} | {ratio} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workloads", default="W1,W1-warm,W2,W3,W4")
+    parser.add_argument("--fromager-python")
+    parser.add_argument("--index-url", default="https://pypi.org/simple/")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--w3-packages", type=int, default=200)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+    wanted = set(args.workloads.split(","))
+    cache = ROOT / "bench" / ".cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="wheelstrap-bench-", dir=args.workdir))
+    results: dict[str, dict[str, list[dict]]] = {}
+    try:
+        needs_fromager = bool(wanted & {"W1", "W1-warm", "W2", "W3"})
+        venv = ensure_fromager(cache, find_python312(args.fromager_python)) \
+            if needs_fromager else cache
+        tools = Tools(work, venv, args.jobs)
+        if wanted & {"W1", "W1-warm"}:
+            print("W1: bootstrap hatchling", flush=True)
+            cons = pins_for(["hatchling"], args.index_url, work)
+            run_pair("W1", tools, ["hatchling"], cons, args.index_url, args.runs,
+                     "W1-warm" in wanted, None, results)
+        if "W2" in wanted:
+            print("W2: bootstrap requests", flush=True)
+            cons = pins_for(["requests"], args.index_url, work)
+            run_pair("W2", tools, ["requests"], cons, args.index_url, args.runs, False, None,
+                     results)
+        if "W3" in wanted:
+            print(f"W3: {args.w3_packages} tiny packages on 127.0.0.1", flush=True)
+            from wheelstrap.server import IndexServer
+
+            folder, names = synthetic_index(work, args.w3_packages)
+            with IndexServer(folder) as server:
+                settings = work / "w3-settings"
+                settings.mkdir()
+                for n in names:  # fromager takes a per-package index from its settings
+                    (settings / f"{n.replace('-', '_')}.yaml").write_text(
+                        f"resolver_dist:\n  sdist_server_url: {server.url}\n")
+                cons = work / "w3-constraints.txt"
+                cons.write_text("".join(f"{n}==1.0\n" for n in names))
+                run_pair("W3", tools, ["w3-root"], cons, server.url, max(1, args.runs - 2),
+                         False, settings, results)
+        if "W4" in wanted:
+            print("W4: planning 10,000 nodes", flush=True)
+            times = w4_planning(max(args.runs, 3))
+            results["W4"] = {"wheelstrap": [{"wall": t, "cpu": t, "util": 1.0, "rss": 0.0}
+                                            for t in times]}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print()
+    print(f"medians of {args.runs} runs (W3: {max(1, args.runs - 2)}), -j {args.jobs}, "
+          f"{os.cpu_count()} cores")
+    print(table(results, args.w3_packages))
+
+
+if __name__ == "__main__":
+    main()
