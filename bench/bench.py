@@ -42,7 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FROMAGER = "fromager==0.101.0"
 WRAPPER = r"""
 import json, resource, subprocess, sys
-code = subprocess.run(sys.argv[2:], stdout=open(sys.argv[1], "w"), stderr=subprocess.STDOUT).returncode
+with open(sys.argv[1], "w") as log:
+    code = subprocess.run(sys.argv[2:], stdout=log, stderr=subprocess.STDOUT).returncode
 r = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"code": code, "cpu": r.ru_utime + r.ru_stime, "rss_mb": r.ru_maxrss / 1024}))
 """
