@@ -290,12 +290,12 @@ def cycles(directory: Path) -> None:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UserInputError(f"{path} cannot be read as a wheelstrap graph: {exc}.",
                              hint="Pass the output directory of a bootstrap run.") from exc
-    reports = {}
+    reports: dict[tuple[str, ...], dict[str, Any]] = {}
     cycles_json = directory / "cycles.json"
     if cycles_json.is_file():
         try:
             for c in json.loads(cycles_json.read_text("utf-8")).get("cycles", []):
-                reports[c["explanation"]] = c
+                reports[tuple(sorted(f"{m['name']} {m['version']}" for m in c["members"]))] = c
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             say(f"warning: {cycles_json} is unreadable; showing the graph only")
     found = find_cycles(graph)
@@ -306,7 +306,7 @@ def cycles(directory: Path) -> None:
         click.echo(f"cycle {i}: {', '.join(str(m) for m in cycle.members)}")
         for edge in cycle.walk:
             click.echo(f"  {edge.src} -({edge.kind}: {edge.requirement})-> {edge.dst}")
-        report = reports.get(cycle.explain())
+        report = reports.get(tuple(sorted(str(m) for m in cycle.members)))
         if report is not None:
             click.echo("\n".join(describe_cycle(report).splitlines()[1:]))
 

@@ -204,8 +204,4 @@ def _check_hash(name: str, url: str, expected: str | None, actual: str) -> None:
         )
 
 
-def local_file_url(path: Path) -> str:
-    return path.resolve().as_uri()
-
-
-__all__ = ["DEFAULT_INDEX", "IndexClient", "local_file_url"]
+__all__ = ["DEFAULT_INDEX", "IndexClient"]

@@ -136,7 +136,6 @@ class Graph:
 # B vertex (a component of I vertices alone is a harmless runtime-only cycle).  All of it
 # is linear in the size of the graph.
 
-Path_ = tuple[Edge, ...]
 WALK_ALL_LIMIT = 12  # cycles up to this many members are explained through every member
 _V = tuple[bool, NodeId]  # (is "built" vertex, node)
 
@@ -156,36 +155,6 @@ def _split_graph(graph: Graph) -> dict[_V, list[tuple[_V, Edge | None]]]:
         adj.setdefault((False, e.dst), [((True, e.dst), None)])
         adj.setdefault((True, e.dst), [])
     return adj
-
-
-def install_closure(graph: Graph, roots: Iterable[NodeId]) -> dict[NodeId, Path_]:
-    """Every node reachable from ``roots`` by install edges, with the path reaching it."""
-    paths: dict[NodeId, Path_] = {r: () for r in roots}
-    queue = deque(paths)
-    while queue:
-        node = queue.popleft()
-        for e in graph.out_edges(node):
-            if e.kind == "install" and e.dst not in paths:
-                paths[e.dst] = (*paths[node], e)
-                queue.append(e.dst)
-    return paths
-
-
-def build_before(graph: Graph) -> dict[NodeId, dict[NodeId, Path_]]:
-    """For each node X, the nodes that must be built before X, each with the edge path
-    (one build edge, then install edges) that makes it so.  Quadratic: for small graphs
-    and tests; :func:`find_cycles` does not need it."""
-    relation: dict[NodeId, dict[NodeId, Path_]] = {}
-    for x in graph.nodes:
-        deps: dict[NodeId, Path_] = {}
-        for b in graph.out_edges(x):
-            if b.kind not in BUILD_KINDS:
-                continue
-            for y, p in install_closure(graph, [b.dst]).items():
-                if y not in deps or len(p) + 1 < len(deps[y]):
-                    deps[y] = (b, *p)
-        relation[x] = deps
-    return relation
 
 
 def strongly_connected(adjacency: Mapping[Any, Iterable[Any]]) -> list[list[Any]]:

@@ -13,7 +13,6 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import (
     InvalidSdistFilename,
     NormalizedName,
-    canonicalize_name,
     parse_sdist_filename,
 )
 from packaging.version import InvalidVersion, Version
@@ -84,12 +83,6 @@ def choose(
     if constraints and any(ok(c.version, [specifier]) for c in candidates):
         return Absence.CONFLICT
     return Absence.NO_MATCH
-
-
-def constraint_specifiers(
-    name: str, constraints: dict[NormalizedName, list[SpecifierSet]]
-) -> list[SpecifierSet]:
-    return constraints.get(canonicalize_name(name), [])
 
 
 def exact_pin(specs: Sequence[SpecifierSet]) -> Version | None:

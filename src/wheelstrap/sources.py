@@ -150,8 +150,3 @@ def parse_build_system(pyproject: dict[str, Any], where: str) -> BuildSystem:
             raise SourceError(f"{where}: [build-system].backend-path is not a list of strings.")
         backend_path = tuple(backend_path)
     return BuildSystem(requires, str(backend), backend_path)
-
-
-def remove_tree(path: Path) -> None:
-    if path.exists():
-        shutil.rmtree(path, ignore_errors=True)
