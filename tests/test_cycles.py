@@ -161,6 +161,7 @@ def test_runtime_cycle_is_not_a_build_cycle_and_unrelated_seeds_are_unused(
     assert run.code == 0, run.stderr
     assert not (run.out / "cycles.json").exists()
     assert all(b.get("cycle") is None for b in _order(run.out).values())
+    assert not any(w["seed"] for b in _order(run.out).values() for w in b["build_env"])
     result = CliRunner().invoke(main, ["cycles", str(run.out)])
     assert result.output.strip() == "no build cycles"
 

@@ -1,0 +1,127 @@
+"""Stage-0 packing: layouts, metadata, entry points, purity."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from wheelstrap.srcpack import NotPure, PackPlan, inspect, pack
+
+
+def tree(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def arcs(plan: PackPlan | NotPure) -> list[str]:
+    assert isinstance(plan, PackPlan), plan
+    return [a for a, _ in plan.files]
+
+
+@pytest.mark.parametrize("files, expected", [
+    # setuptools, src layout through packages.find
+    ({"pyproject.toml": '[project]\nname = "a"\nversion = "1"\n'
+                        '[tool.setuptools.packages.find]\nwhere = ["src"]\n',
+      "src/a/__init__.py": "", "src/a/sub/m.py": "", "tests/test_a.py": ""},
+     ["a/__init__.py", "a/sub/m.py"]),
+    # setup.cfg with package_dir and find:
+    ({"setup.cfg": "[options]\npackages = find:\npackage_dir =\n    =lib\n"
+                   "[options.packages.find]\nwhere = lib\n",
+      "lib/b/__init__.py": "", "setup.py": "from setuptools import setup\nsetup()\n"},
+     ["b/__init__.py"]),
+    # flit module name differing from the project name
+    ({"pyproject.toml": '[build-system]\nbuild-backend = "flit_core.buildapi"\n'
+                        '[project]\nname = "c-dist"\nversion = "1"\n'
+                        '[tool.flit.module]\nname = "cmod"\n', "cmod.py": ""},
+     ["cmod.py"]),
+    # hatch packages under src
+    ({"pyproject.toml": '[project]\nname = "d"\nversion = "1"\n'
+                        '[tool.hatch.build.targets.wheel]\npackages = ["src/d"]\n',
+      "src/d/__init__.py": "", "src/d/data.json": "{}"},
+     ["d/__init__.py", "d/data.json"]),
+    # poetry include/from
+    ({"pyproject.toml": '[tool.poetry]\nname = "e"\nversion = "1"\n'
+                        'packages = [{include = "e", from = "src"}]\n',
+      "src/e/__init__.py": ""},
+     ["e/__init__.py"]),
+    # pdm package-dir
+    ({"pyproject.toml": '[project]\nname = "f"\nversion = "1"\n'
+                        '[tool.pdm.build]\npackage-dir = "src"\n', "src/f/__init__.py": ""},
+     ["f/__init__.py"]),
+    # namespace package with no __init__ anywhere, named by egg-info/top_level.txt
+    ({"PKG-INFO": "Metadata-Version: 2.1\nName: jaraco.g\nVersion: 1\n",
+      "jaraco/g/core.py": "", "jaraco.g.egg-info/top_level.txt": "jaraco\n"},
+     ["jaraco/g/core.py"]),
+    # a flat sdist: the root is the package; the import path comes from the name
+    ({"pyproject.toml": "[build-system]\nrequires = ['h.build']\nbuild-backend = 'h.build'\n",
+      "PKG-INFO": "Metadata-Version: 2.1\nName: h.build\nVersion: 1\n",
+      "__init__.py": "", "backend.py": "", "README.md": "x"},
+     ["h/build/__init__.py", "h/build/backend.py"]),
+])
+def test_layouts(tmp_path, files, expected):
+    root = tree(tmp_path / "src-tree", files)
+    assert arcs(inspect(root, "x", "1")) == expected
+
+
+def test_metadata_and_entry_points_from_every_source(tmp_path):
+    root = tree(tmp_path / "t", {
+        "pyproject.toml": '[project]\nname = "ep"\nversion = "2.0"\nrequires-python = ">=3.8"\n'
+                          'dependencies = ["dep>=1"]\n'
+                          '[project.optional-dependencies]\nfast = ["speed; os_name == \'posix\'"]\n'
+                          '[project.scripts]\nep = "ep:main"\n'
+                          '[project.entry-points."ep.plugins"]\none = "ep.one"\n',
+        "ep/__init__.py": "", "setup.cfg": "[options.entry_points]\ngroup.x =\n  y = ep:y\n"})
+    plan = inspect(root, "ep", "2.0")
+    assert isinstance(plan, PackPlan)
+    assert plan.requires_dist == ("dep>=1",
+                                  'speed; (os_name == "posix") and extra == "fast"')
+    wheel = pack(plan, tmp_path / "out", 1700000000)
+    again = pack(plan, tmp_path / "out2", 1700000000)
+    assert wheel.read_bytes() == again.read_bytes()  # deterministic
+    with zipfile.ZipFile(wheel) as zf:
+        meta = zf.read("ep-2.0.dist-info/METADATA").decode()
+        eps = zf.read("ep-2.0.dist-info/entry_points.txt").decode()
+        record = zf.read("ep-2.0.dist-info/RECORD").decode()
+    assert "Requires-Python: >=3.8" in meta and "Requires-Dist: dep>=1" in meta
+    assert "[console_scripts]\nep = ep:main" in eps
+    assert "[ep.plugins]\none = ep.one" in eps and "[group.x]\ny = ep:y" in eps
+    assert "ep/__init__.py,sha256=" in record
+
+
+def test_dynamic_dependencies_come_from_pkg_info_or_requires_txt(tmp_path):
+    root = tree(tmp_path / "t", {
+        "pyproject.toml": '[project]\nname = "dyn"\ndynamic = ["dependencies", "version"]\n',
+        "dyn.egg-info/requires.txt": "base\n\n[extra1]\nopt\n\n[:python_version < '3.9']\nold\n",
+        "dyn/__init__.py": ""})
+    plan = inspect(root, "dyn", "1")
+    assert isinstance(plan, PackPlan)
+    assert plan.requires_dist == ("base", 'opt; extra == "extra1"',
+                                  "old; (python_version < '3.9')")
+
+
+@pytest.mark.parametrize("files, reason", [
+    ({"pyproject.toml": '[project]\nname = "n"\nversion = "1"\n', "n/__init__.py": "",
+      "n/_speed.c": "int x;"}, "native sources (n/_speed.c)"),
+    ({"setup.py": "from setuptools import Extension, setup\n"
+                  "setup(ext_modules=[Extension('n._s', ['s.c'])])\n", "n/__init__.py": ""},
+     "declares extension modules"),
+    ({"pyproject.toml": '[build-system]\nbuild-backend = "maturin"\n', "n/__init__.py": ""},
+     "compiles native code"),
+    ({"pyproject.toml": '[project]\nname = "n"\nversion = "1"\n', "README": "x"},
+     "no importable Python package"),
+])
+def test_not_pure(tmp_path, files, reason):
+    plan = inspect(tree(tmp_path / "t", files), "n", "1")
+    assert isinstance(plan, NotPure)
+    assert any(reason in r for r in plan.reasons), plan.reasons
+
+
+def test_a_stray_c_file_outside_the_package_does_not_count(tmp_path):
+    root = tree(tmp_path / "t", {"pyproject.toml": '[project]\nname = "s"\nversion = "1"\n',
+                                 "s/__init__.py": "", "launcher.c": "int main;"})
+    assert arcs(inspect(root, "s", "1")) == ["s/__init__.py"]
