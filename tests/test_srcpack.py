@@ -72,7 +72,8 @@ def test_metadata_and_entry_points_from_every_source(tmp_path):
     root = tree(tmp_path / "t", {
         "pyproject.toml": '[project]\nname = "ep"\nversion = "2.0"\nrequires-python = ">=3.8"\n'
                           'dependencies = ["dep>=1"]\n'
-                          '[project.optional-dependencies]\nfast = ["speed; os_name == \'posix\'"]\n'
+                          '[project.optional-dependencies]\n'
+                          'fast = ["speed; os_name == \'posix\'"]\n'
                           '[project.scripts]\nep = "ep:main"\n'
                           '[project.entry-points."ep.plugins"]\none = "ep.one"\n',
         "ep/__init__.py": "", "setup.cfg": "[options.entry_points]\ngroup.x =\n  y = ep:y\n"})
