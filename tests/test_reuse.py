@@ -35,6 +35,17 @@ def test_pinned_rerun_needs_no_index_and_one_change_rebuilds_only_what_it_affect
     assert second.code == 0, second.stderr
     assert "0 built, 6 reused" in second.stderr
     assert "resolving" not in second.stderr
+    assert "nothing changed since the last run" in second.stderr  # the stamp matched
+
+    # A damaged output is noticed by its hash: the stamp no longer matches, the full
+    # bootstrap runs (still without the index) and rebuilds exactly that wheel.
+    damaged = out / "wheels" / "speedup-1.0-py3-none-any.whl"
+    damaged.write_bytes(b"not a wheel")
+    repaired = run_bootstrap("app", "-c", str(cons), index=url, out=out)
+    assert repaired.code == 0, repaired.stderr
+    assert "1 built, 5 reused" in repaired.stderr
+    assert "nothing changed" not in repaired.stderr
+    assert damaged.read_bytes()[:2] == b"PK"
 
     # One input changes: a new backhelper, which only lib-one's build environment holds.
     make_sdist(Pkg("backhelper", "1.1"), folder)
@@ -69,3 +80,14 @@ def test_keep_going_builds_everything_that_does_not_depend_on_a_failure(
     # without --keep-going the first failure stops the run
     run = run_bootstrap("app", index=index.url, out=run.out.parent / "strict")
     assert run.code == 1 and "Building bad 1.0 failed" in run.stderr
+
+
+def test_an_unpinned_run_is_never_taken_as_unchanged(serve_index, run_bootstrap):
+    index = serve_index([Pkg("solo")])
+    first = run_bootstrap("solo", index=index.url)
+    assert first.code == 0, first.stderr
+    again = run_bootstrap("solo", index=index.url)
+    assert again.code == 0, again.stderr
+    assert "0 built, 1 reused" in again.stderr
+    assert "nothing changed" not in again.stderr  # the index was asked again
+    assert "resolving solo" in again.stderr

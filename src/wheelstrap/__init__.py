@@ -2,6 +2,8 @@
 
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
+
 if TYPE_CHECKING:
     from .bootstrap import Options, Result, bootstrap
     from .errors import (
@@ -52,6 +54,7 @@ __all__ = [
     "Target",
     "UserInputError",
     "WheelstrapError",
+    "__version__",
     "bootstrap",
     "find_cycles",
 ]

@@ -25,7 +25,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
-from . import backend
+from . import backend, fastpath
 from .client import IndexClient
 from .cycles import breaking_set
 from .errors import (
@@ -52,7 +52,14 @@ from .output import (
 )
 from .provenance import ProvenanceWriter
 from .report import NULL_REPORTER, Reporter
-from .resolve import Absence, Candidate, PinnedCandidates, choose, sdist_candidates
+from .resolve import (
+    Absence,
+    Candidate,
+    PinnedCandidates,
+    choose,
+    exact_pin,
+    sdist_candidates,
+)
 from .seeds import SeedIndex
 from .simple import ProjectPage
 from .sources import BuildSystem, parse_build_system, read_pyproject, unpack
@@ -89,6 +96,7 @@ class Options:
     source_bootstrap: bool = True
     cross_check: bool = False
     keep_going: bool = False
+    stamp_key: str | None = None  # see fastpath: stamp a fully pinned, successful run
 
 
 UnitKey = tuple[str, int]  # (cycle run key, stage); ("", 0) is an ordinary build
@@ -212,6 +220,7 @@ class Bootstrap:
         self._choices: dict[tuple[NormalizedName, str], Candidate | Absence] = {}
         self._unbroken: list[dict[str, Any]] = []
         self._explore: set[NodeId] = set()  # runtime needs of cycle-entry wheels
+        self._unpinned = False  # some version was chosen by the index, not by a pin
 
     # -- entry point -------------------------------------------------------------------
 
@@ -219,6 +228,7 @@ class Bootstrap:
         self.layout.root.mkdir(parents=True, exist_ok=True)
         with DirectoryLock(self.layout.root):
             self.layout.prepare()
+            fastpath.forget(self.layout.root)
             io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="io")
             builders = ThreadPoolExecutor(max_workers=max(self.o.jobs, 1),
                                           thread_name_prefix="build")
@@ -236,6 +246,8 @@ class Bootstrap:
                         builders.shutdown(wait=True, cancel_futures=True)
             finally:
                 self._write_outputs()
+            if self.o.stamp_key is not None and not self._unpinned:
+                fastpath.write(self.layout.root, self.o.stamp_key, len(self.records))
         return Result(tuple(self.records), self.graph, self.built, self.reused,
                       tuple(r.report for r in self.runs if r.twin is None))
 
@@ -357,7 +369,10 @@ class Bootstrap:
         sdist is still there, needs no index query: that is what makes a re-run with a
         constraints file free of network traffic."""
         if name in self.pages:
-            return self._choose(name, spec)
+            choice = self._choose(name, spec)
+            if not self._unpinned and exact_pin([spec, *self.constraints.get(name, [])]) is None:
+                self._unpinned = True  # the index may answer differently another day
+            return choice
         key = (name, str(spec))
         if key not in self._choices:
             found = self.pins.lookup(name, [spec, *self.constraints.get(name, [])])

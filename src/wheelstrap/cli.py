@@ -220,6 +220,23 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
               max_stages: int, strict: bool, no_source_bootstrap: bool, cross_check: bool,
               keep_going: bool) -> None:
     """Bootstrap REQUIREMENTS (and -r files) from sdists into OUTPUT."""
+    from . import fastpath
+
+    key = fastpath.invocation_key(
+        requirements=list(requirements), files=[*req_files, *con_files], index_url=index_url,
+        python=python, seed_stores=list(seed_stores),
+        options={"isolate": not no_network_isolation, "max_stages": max_stages,
+                 "strict": strict, "source_bootstrap": not no_source_bootstrap,
+                 "cross_check": cross_check, "req_files": [str(p) for p in req_files],
+                 "con_files": [str(p) for p in con_files]})
+    unchanged = fastpath.check(output, key)
+    if unchanged is not None:
+        wheels, files = unchanged
+        say(f"done: 0 built, {wheels} reused; nothing changed since the last run (every "
+            f"version pinned; {files} output files verified by sha256); wheels in "
+            f"{output / 'wheels'}")
+        return
+
     from .backend import network_isolation_available
     from .bootstrap import Options
     from .bootstrap import bootstrap as run
@@ -239,7 +256,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
                          "network access.")
     options = Options(tuple(top), tuple(reqs.constraints), output, index_url, target, jobs,
                       not no_network_isolation, retries, tuple(seed_stores), max_stages, strict,
-                      not no_source_bootstrap, cross_check, keep_going)
+                      not no_source_bootstrap, cross_check, keep_going, key)
     if isinstance(reporter, LiveReporter):
         with reporter.progress:
             result = run(options, reporter)
