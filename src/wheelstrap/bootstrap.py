@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -219,8 +220,10 @@ class Bootstrap:
         self._page_requests: set[NormalizedName] = set()
         self._choices: dict[tuple[NormalizedName, str], Candidate | Absence] = {}
         self._unbroken: list[dict[str, Any]] = []
-        self._explore: set[NodeId] = set()  # runtime needs of cycle-entry wheels
         self._unpinned = False  # some version was chosen by the index, not by a pin
+        self._dirty: set[NodeId] = set()  # nodes to plan again
+        self._top_dirty = True
+        self._waiters: dict[NodeId | NormalizedName, set[NodeId | None]] = {}
 
     # -- entry point -------------------------------------------------------------------
 
@@ -256,10 +259,15 @@ class Bootstrap:
         while True:
             top = self._plan(top_roots)
             if top.complete and not self._inflight:
-                self._top = top
                 return
             if not self._inflight:
-                self._deadlock()
+                self._replan_all()  # nothing is running: make sure nothing was missed
+                top = self._plan(top_roots)
+                if top.complete and not self._inflight:
+                    return
+                if not self._inflight:
+                    self._deadlock()
+                    self._replan_all()
                 continue
             done, _ = wait(list(self._inflight), return_when=FIRST_COMPLETED)
             for fut in done:
@@ -298,48 +306,56 @@ class Bootstrap:
         return provide
 
     def _plan(self, top_roots: list[Root]) -> Closure:
-        """Walk from the top-level requirements, start every task whose inputs exist."""
-        top = self._closure(top_roots, (), self._final)
-        wanted: set[NodeId] = set()
-        frontier = [*top.nodes, *self._explore]
-        missing = set(top.missing_pages)
-        while frontier:
-            node = frontier.pop()
-            if node in wanted:
-                continue
-            wanted.add(node)
-            st = self.states[node]
-            if st.final is not None or node in self.failed or node in self.blocked:
-                continue
-            if not st.sourced:
-                if not st.fetching:
-                    st.fetching = True
-                    self._submit(self._io, "fetch", node, self._task_fetch, st.id, st.candidate)
-                continue
-            key = st.unit_key
-            unit = st.units.setdefault(key, Unit(key))
-            if unit.busy or unit.built is not None:
-                # its inputs were complete when it started: walk on from what they were
-                frontier.extend(unit.inputs)
-                continue
-            provider = self._provider(st.cycle, key[1])
-            closure = self._closure(self._build_roots(st, unit), st.chain, provider)
-            missing |= closure.missing_pages
-            frontier.extend(closure.nodes)
-            broken = [n for n in closure.nodes if n in self.failed or n in self.blocked]
-            if broken:
-                self.blocked[node] = broken[0]
-                continue
-            if not closure.complete:
-                continue
-            unit.busy = True
-            unit.inputs = tuple(closure.nodes)
-            task = self._task_prepare if unit.dynamic is None else self._task_build
-            self._submit(self._builders, "prepare" if unit.dynamic is None else "build",
-                         (node, key), task, st, key, closure.env())
-        for name in sorted(missing):
-            self._request_page(name)
-        return top
+        """Start every task whose inputs exist.  Planning is incremental: only nodes that
+        something relevant happened to (see :meth:`_wake`) are looked at again."""
+        if self._top is None or self._top_dirty:
+            self._top_dirty = False
+            self._top = self._closure(top_roots, (), self._final, owner=None)
+        while self._dirty:
+            self._plan_node(self._dirty.pop())
+        return self._top
+
+    def _plan_node(self, node: NodeId) -> None:
+        st = self.states[node]
+        if st.final is not None or node in self.failed or node in self.blocked:
+            return
+        if not st.sourced:
+            if not st.fetching:
+                st.fetching = True
+                self._submit(self._io, "fetch", node, self._task_fetch, st.id, st.candidate)
+            return
+        key = st.unit_key
+        unit = st.units.setdefault(key, Unit(key))
+        if unit.busy or unit.built is not None:
+            return
+        provider = self._provider(st.cycle, key[1])
+        closure = self._closure(self._build_roots(st, unit), st.chain, provider, owner=node)
+        broken = [n for n in closure.nodes if n in self.failed or n in self.blocked]
+        if broken:
+            self.blocked[node] = broken[0]
+            self._wake(node)
+            return
+        if not closure.complete:
+            return
+        unit.busy = True
+        task = self._task_prepare if unit.dynamic is None else self._task_build
+        self._submit(self._builders, "prepare" if unit.dynamic is None else "build",
+                     (node, key), task, st, key, closure.env())
+
+    def _wake(self, subject: NodeId | NormalizedName) -> None:
+        """Something happened to ``subject`` (a node built, failed or blocked, a page
+        arrived): plan again whatever was waiting for it."""
+        for waiter in self._waiters.pop(subject, ()):
+            if waiter is None:
+                self._top_dirty = True
+            else:
+                self._dirty.add(waiter)
+
+    def _replan_all(self) -> None:
+        """Forget what is known to wait for what, and look at everything again."""
+        self._waiters.clear()
+        self._top_dirty = True
+        self._dirty.update(self.states)
 
     def _request_page(self, name: NormalizedName) -> None:
         if name not in self._page_requests:
@@ -393,8 +409,12 @@ class Bootstrap:
         return self._choices[key]
 
     def _closure(self, roots: Iterable[Root], chain: tuple[str, ...],
-                 provider: Provider) -> Closure:
-        """The install closure of ``roots`` under ``provider``, as far as it is known."""
+                 provider: Provider, owner: NodeId | None) -> Closure:
+        """The install closure of ``roots`` under ``provider``, as far as it is known.
+
+        New nodes join the graph (and get planned) only once the versions have settled;
+        ``owner`` (None: the top level) is woken when a missing page or an unbuilt node
+        of this closure changes."""
         overrides: dict[NormalizedName, SpecifierSet] = {}
         for _ in range(20):
             result = Closure()
@@ -403,9 +423,10 @@ class Bootstrap:
             seen: set[tuple[NodeId, frozenset[str]]] = set()
             seeded: set[NodeId] = set()
             chains: dict[NodeId | None, tuple[str, ...]] = {None: chain}
-            queue = list(roots)
+            candidates: dict[NodeId, Candidate] = {}
+            queue = deque(roots)
             while queue:
-                item = queue.pop(0)
+                item = queue.popleft()
                 req = item.req
                 if not self.o.target.wants(req, item.src_extras):
                     continue
@@ -422,13 +443,12 @@ class Bootstrap:
                                               overrides.get(name))
                 node = NodeId(name, str(choice.version))
                 here = (*before, f"{link} {node}")
-                if node not in self.states:
-                    self._add_node(choice, here)
+                candidates.setdefault(node, choice)
                 chains.setdefault(node, here)
                 chosen.setdefault(name, set()).add(node)
                 if item.src not in seeded:  # a seed's own claims are not graph edges
                     result.edges.append(Edge(item.src, node, item.kind, str(req)))
-                avail = provider(node)
+                avail = provider(node) if node in self.states else None
                 result.nodes[node] = avail
                 key = (node, frozenset(req.extras))
                 if key in seen:
@@ -443,8 +463,16 @@ class Bootstrap:
                              for r in avail.info.requires_dist)
             conflicts = {n for n, nodes in chosen.items() if len(nodes) > 1 and n not in overrides}
             if not conflicts:
+                for node in result.nodes:
+                    if node not in self.states:
+                        self._add_node(candidates[node], chains[node])
                 for e in result.edges:
                     self.graph.add_edge(e)
+                for name in result.missing_pages:
+                    self._waiters.setdefault(name, set()).add(owner)
+                    self._request_page(name)
+                for node in result.unbuilt:
+                    self._waiters.setdefault(node, set()).add(owner)
                 return result
             for n in conflicts:
                 combined = SpecifierSet()
@@ -485,6 +513,7 @@ class Bootstrap:
         node = NodeId(c.name, str(c.version))
         self.pins.remember(c)
         self.states[node] = NodeState(node, c, chain)
+        self._dirty.add(node)
         self.graph.add_node(node, SdistRef(c.file.url, c.file.filename, c.file.sha256))
         self.reporter.discovered(str(node))
 
@@ -554,7 +583,6 @@ class Bootstrap:
                 if dst not in self.states:
                     self._add_node(choice, (*self.states[node].chain,
                                             f"{node} -(install: {req})-> {dst}"))
-                self._explore.add(dst)
                 st = self.states[dst]
                 if not st.sourced and dst not in self.failed:
                     pending = True
@@ -662,6 +690,7 @@ class Bootstrap:
     def _start(self, run: CycleRun) -> None:
         for m in run.members:
             self.states[m].cycle = run
+            self._dirty.add(m)
         if run.method == "seeds":
             how = "seeds " + ", ".join(f"{s.seed.wheel} (sha256 {s.seed.sha256[:12]}…)"
                                        for s in run.seeds.values())
@@ -683,6 +712,7 @@ class Bootstrap:
             self._conclude(run)
         else:
             run.stage += 1
+            self._dirty.update(run.members)
             self.reporter.info(f"{run.id}: stage {run.stage - 1} built; starting stage "
                                f"{run.stage} from stage-{run.stage - 1} wheels only")
             run.report = cycle_entry(run, self.o.max_stages, status="building")
@@ -748,6 +778,7 @@ class Bootstrap:
             atomic_copy(avail.path, dest)
             st.final = Avail(dest, avail.sha256, avail.info)
             st.cycle = None
+            self._wake(m)
             unit = st.units[(chosen.key, stage)]
             assert unit.record is not None
             record = replace(unit.record, wheel=dest.name, cycle=run.id, stage=stage)
@@ -770,6 +801,7 @@ class Bootstrap:
         if isinstance(subject, tuple):
             st.units[subject[1]].busy = False
         self.failed[node] = exc
+        self._wake(node)
         self.reporter.warning(f"{node} failed ({exc.message}); continuing with the rest")
 
     def _failure_summary(self) -> WheelstrapError:
@@ -784,9 +816,11 @@ class Bootstrap:
     def _apply(self, kind: str, subject: Any, value: Any) -> None:
         if kind == "page":
             self.pages[subject] = value
+            self._wake(subject)
             return
         if kind == "fetch":
             st = self.states[subject]
+            self._dirty.add(subject)
             st.fetching = False
             st.sdist_path, st.sdist_sha256, st.system, st.source_date_epoch = value
             self.graph.add_node(st.id, SdistRef(st.candidate.file.url,
@@ -797,12 +831,14 @@ class Bootstrap:
         st = self.states[node]
         unit = st.units[key]
         unit.busy = False
+        self._dirty.add(node)
         if kind == "prepare":
             unit.dynamic, unit.env_installed = value
             self.reporter.finished(_label(node, key), kind)
             return
         record, avail = value
         unit.built, unit.record = avail, record
+        self._wake(node)
         self.provenance.built(record, avail)
         if key == ORDINARY:
             st.final = avail
@@ -1006,7 +1042,7 @@ class Bootstrap:
             and st.final is not None})
         self.pins.save()
         self.provenance.write(self.seeds)
-        if self._top is not None:
+        if self._top is not None and self._top.complete:
             write_constraints(self.layout.root / "constraints.txt",
                               [(n.name, n.version) for n in self._top.nodes])
 
