@@ -224,6 +224,7 @@ class Bootstrap:
         self._dirty: set[NodeId] = set()  # nodes to plan again
         self._top_dirty = True
         self._waiters: dict[NodeId | NormalizedName, set[NodeId | None]] = {}
+        self._waiting_on: dict[NodeId | None, set[NodeId | NormalizedName]] = {}
 
     # -- entry point -------------------------------------------------------------------
 
@@ -342,10 +343,19 @@ class Bootstrap:
         self._submit(self._builders, "prepare" if unit.dynamic is None else "build",
                      (node, key), task, st, key, closure.env())
 
-    def _wake(self, subject: NodeId | NormalizedName) -> None:
+    def _wake(self, subject: NodeId | NormalizedName, discovers: bool = True) -> None:
         """Something happened to ``subject`` (a node built, failed or blocked, a page
-        arrived): plan again whatever was waiting for it."""
+        arrived): plan again whatever was waiting for it.  A node built with no runtime
+        requirement cannot extend anyone's closure (``discovers=False``), so its waiters
+        are planned again only once nothing else holds them up: this keeps planning
+        linear when hundreds of packages wait on hundreds of others."""
         for waiter in self._waiters.pop(subject, ()):
+            remaining = self._waiting_on.get(waiter)
+            if remaining is not None:
+                remaining.discard(subject)
+                if remaining and not discovers:
+                    continue
+                del self._waiting_on[waiter]
             if waiter is None:
                 self._top_dirty = True
             else:
@@ -354,6 +364,7 @@ class Bootstrap:
     def _replan_all(self) -> None:
         """Forget what is known to wait for what, and look at everything again."""
         self._waiters.clear()
+        self._waiting_on.clear()
         self._top_dirty = True
         self._dirty.update(self.states)
 
@@ -473,6 +484,7 @@ class Bootstrap:
                     self._request_page(name)
                 for node in result.unbuilt:
                     self._waiters.setdefault(node, set()).add(owner)
+                self._waiting_on[owner] = {*result.missing_pages, *result.unbuilt}
                 return result
             for n in conflicts:
                 combined = SpecifierSet()
@@ -838,7 +850,7 @@ class Bootstrap:
             return
         record, avail = value
         unit.built, unit.record = avail, record
-        self._wake(node)
+        self._wake(node, discovers=bool(avail.info.requires_dist) or key != ORDINARY)
         self.provenance.built(record, avail)
         if key == ORDINARY:
             st.final = avail
