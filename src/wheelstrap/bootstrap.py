@@ -37,7 +37,7 @@ from .errors import (
     SourceError,
     WheelstrapError,
 )
-from .fsutil import DirectoryLock, atomic_copy, sha256_file
+from .fsutil import DirectoryLock, atomic_copy, atomic_destination, sha256_file
 from .graph import Cycle, Edge, EdgeKind, Graph, NodeId, SdistRef, find_cycles
 from .output import (
     BuildCache,
@@ -225,6 +225,8 @@ class Bootstrap:
         self._top_dirty = True
         self._waiters: dict[NodeId | NormalizedName, set[NodeId | None]] = {}
         self._waiting_on: dict[NodeId | None, set[NodeId | NormalizedName]] = {}
+        self._ready: list[tuple[str, Any, Callable[..., Any], tuple[Any, ...]]] = []
+        self._building = 0
 
     # -- entry point -------------------------------------------------------------------
 
@@ -259,11 +261,13 @@ class Bootstrap:
         top_roots = [Root(None, frozenset(), "toplevel", r) for r in self.o.requirements]
         while True:
             top = self._plan(top_roots)
+            self._dispatch()
             if top.complete and not self._inflight:
                 return
             if not self._inflight:
                 self._replan_all()  # nothing is running: make sure nothing was missed
                 top = self._plan(top_roots)
+                self._dispatch()
                 if top.complete and not self._inflight:
                     return
                 if not self._inflight:
@@ -273,6 +277,8 @@ class Bootstrap:
             done, _ = wait(list(self._inflight), return_when=FIRST_COMPLETED)
             for fut in done:
                 kind, subject = self._inflight.pop(fut)
+                if kind in ("prepare", "build"):
+                    self._building -= 1
                 try:
                     value = fut.result()
                 except WheelstrapError as exc:
@@ -376,10 +382,39 @@ class Bootstrap:
 
     def _submit(self, pool: ThreadPoolExecutor, kind: str, subject: Any,
                 fn: Callable[..., Any], *args: Any) -> None:
+        if pool is self._builders:  # builds wait their turn: see _dispatch
+            self._ready.append((kind, subject, fn, args))
+            return
         if kind != "page":
-            node, key = subject if isinstance(subject, tuple) else (subject, ORDINARY)
-            self.reporter.starting(_label(node, key), kind)
+            self.reporter.starting(_label(subject, ORDINARY), kind)
         self._inflight[pool.submit(fn, *args)] = (kind, subject)
+
+    def _weight(self, node: NodeId) -> int:
+        """How many units wait, directly or not, for ``node``: the critical-path proxy."""
+        seen: set[NodeId | None] = set()
+        todo: list[NodeId | NormalizedName] = [node]
+        while todo:
+            for waiter in self._waiters.get(todo.pop(), ()):
+                if waiter not in seen:
+                    seen.add(waiter)
+                    if waiter is not None:
+                        todo.append(waiter)
+        return len(seen)
+
+    def _dispatch(self) -> None:
+        """Start ready builds while workers are free, those that most others wait for
+        first (a FIFO would let leaves delay the chain every other build depends on)."""
+        if not self._ready:
+            return
+        free = self.o.jobs - self._building
+        if free <= 0:
+            return
+        self._ready.sort(key=lambda item: -self._weight(item[1][0]))
+        for kind, subject, fn, args in self._ready[:free]:
+            self._building += 1
+            self.reporter.starting(_label(*subject), kind)
+            self._inflight[self._builders.submit(fn, *args)] = (kind, subject)
+        del self._ready[:free]
 
     def _build_roots(self, st: NodeState, unit: Unit) -> list[Root]:
         assert st.system is not None
@@ -981,22 +1016,47 @@ class Bootstrap:
         assert st.system is not None and st.sdist_sha256 is not None
         unit = st.units[key]
         env_wheels = self._env_wheels(env)
-        cache = self._key("wheel", st, env_wheels)
-        cached = self.cache.get(cache)
+        cached = self._cached_wheel(st, unit, env_wheels)
+        if cached is not None:
+            return cached
+        work = self._unit_dir(st.id, key)
+        built, info, runner = self._run_build(st, key, env, work, unit.env_installed)
+        return self._finish_build(st, key, unit, env_wheels, built, info, [runner.log], work)
+
+    def _task_speculate(self, st: NodeState, key: UnitKey, env: tuple[Avail, ...]
+                        ) -> tuple[Path, WheelInfo, backend.Runner]:
+        """Build in the static build environment while ``get_requires_for_build_wheel``
+        runs in another: when the backend asks for nothing beyond it (the usual case),
+        this is the build, and the chain of builds waits one hook less per package."""
+        work = self._unit_dir(st.id, key).with_name(self._unit_dir(st.id, key).name + "-spec")
+        return self._run_build(st, key, env, work, None)
+
+    def _cached_wheel(self, st: NodeState, unit: Unit, env_wheels: tuple[EnvWheel, ...]
+                      ) -> tuple[BuildRecord, Avail] | None:
+        cached = self.cache.get(self._key("wheel", st, env_wheels))
         if cached is not None:
             wheel = self.layout.root / cached["path"]
             if wheel.is_file() and sha256_file(wheel) == cached["sha256"]:
                 info = _cached_info(cached, st.id) or read_metadata(wheel)
                 avail = Avail(wheel, cached["sha256"], info)
                 return self._record(st, unit, avail, env_wheels, True), avail
-        runner = self._runner(st, key)
+        return None
+
+    def _run_build(self, st: NodeState, key: UnitKey, env: tuple[Avail, ...], work: Path,
+                   installed: tuple[Path, ...] | None) -> tuple[Path, WheelInfo, backend.Runner]:
+        """``build_wheel`` in ``work`` (reusing an environment holding ``installed``)."""
+        assert st.system is not None
+        work.mkdir(parents=True, exist_ok=True)
+        settings = backend.BuildSettings(st.source_date_epoch, self.o.isolate_network)
+        runner = backend.Runner(work / "env", work / "build.log", settings)
         venv = backend.BuildEnv(runner.env_dir, self.o.target.python, runner)
-        outdir = self._unit_dir(st.id, key) / "dist"
+        outdir = work / "dist"
         shutil.rmtree(outdir, ignore_errors=True)
         paths = tuple(a.path for a in env)
         try:
-            root = self._source_root(st, key)
-            installed = unit.env_installed
+            src = work / "src"
+            root = (self._source_root(st, key) if work == self._unit_dir(st.id, key)
+                    else unpack(st.sdist_path, src).root)  # type: ignore[arg-type]
             if installed is not None and set(installed) <= set(paths) and venv.path.is_dir():
                 venv.install([w for w in paths if w not in set(installed)])
             else:
@@ -1012,18 +1072,28 @@ class Bootstrap:
         if (info.name, str(info.version)) != (st.id.name, st.id.version):
             raise self._failure(BuildFailure(f"the backend built {built.name}, not {st.id}"),
                                 st, key, runner, "build_wheel")
+        return built, info, runner
+
+    def _finish_build(self, st: NodeState, key: UnitKey, unit: Unit,
+                      env_wheels: tuple[EnvWheel, ...], built: Path, info: WheelInfo,
+                      logs: list[Path], *workdirs: Path) -> tuple[BuildRecord, Avail]:
+        """Publish a built wheel: its place, its log, its build record."""
         if key == ORDINARY:
             final = self.layout.wheels / built.name
         else:
             final = self.layout.stages / key[0] / f"stage-{key[1]}" / built.name
         atomic_copy(built, final)
         digest = sha256_file(final)
-        self._publish_log(runner, st, key)
-        self.cache.put(cache, {"path": str(final.relative_to(self.layout.root)),
-                               "sha256": digest,
-                               "requires_dist": [str(r) for r in info.requires_dist],
-                               "requires_python": info.requires_python})
-        shutil.rmtree(self._unit_dir(st.id, key), ignore_errors=True)
+        with atomic_destination(self._log_path(st.id, key)) as tmp, open(tmp, "wb") as out:
+            for log in dict.fromkeys(logs):
+                if log.is_file():
+                    out.write(log.read_bytes())
+        self.cache.put(self._key("wheel", st, env_wheels), {
+            "path": str(final.relative_to(self.layout.root)), "sha256": digest,
+            "requires_dist": [str(r) for r in info.requires_dist],
+            "requires_python": info.requires_python})
+        for work in workdirs:
+            shutil.rmtree(work, ignore_errors=True)
         avail = Avail(final, digest, info)
         return self._record(st, unit, avail, env_wheels, False), avail
 
