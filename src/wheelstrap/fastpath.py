@@ -8,7 +8,7 @@ manifests, the options, and wheelstrap's version.  Such a run leaves a stamp,
 every file it wrote.  A later run with the same invocation digest only checks those
 hashes; if every one matches, there is nothing to build or write.  Any difference, a
 missing file, or a run that was not fully pinned falls through to the full bootstrap,
-which deletes the stamp before it starts.  Standard library only.
+which deletes the stamp before it starts.  Light imports only.
 """
 
 from __future__ import annotations
@@ -23,17 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
+from .fsutil import sha256_file
 
 STAMP = Path(".wheelstrap") / "stamp.json"
 SCHEMA = "wheelstrap-stamp-v1"
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _requirement_files(paths: Iterable[Path]) -> list[list[str]]:
@@ -77,7 +70,7 @@ def invocation_key(*, requirements: Sequence[str], files: Sequence[Path], index_
     for store in seed_stores:
         manifest = Path(store) / "seeds.toml"
         seeds.append([str(Path(store).resolve()),
-                      _file_digest(manifest) if manifest.is_file() else "none"])
+                      sha256_file(manifest) if manifest.is_file() else "none"])
     doc = {"schema": SCHEMA, "wheelstrap": __version__, "requirements": list(requirements),
            "files": _requirement_files(files), "index": index_url, "target": target,
            "seeds": seeds, "options": options}
@@ -96,7 +89,7 @@ def check(out: Path, key: str) -> tuple[int, int] | None:
     for rel, digest in files.items():
         path = out / rel
         try:
-            if _file_digest(path) != digest:
+            if sha256_file(path) != digest:
                 return None
         except OSError:
             return None
@@ -113,7 +106,7 @@ def write(out: Path, key: str, wheels: int) -> None:
     for path in sorted(out.rglob("*")):
         rel = path.relative_to(out)
         if path.is_file() and rel.parts[0] != ".wheelstrap" and not rel.name.startswith("."):
-            files[rel.as_posix()] = _file_digest(path)
+            files[rel.as_posix()] = sha256_file(path)
     doc = {"schema": SCHEMA, "key": key, "wheels": wheels, "files": files}
     tmp = out / STAMP.with_suffix(".tmp")
     tmp.parent.mkdir(parents=True, exist_ok=True)

@@ -238,6 +238,13 @@ def _module(path: Path) -> list[tuple[str, Path]]:
     return [(path.name, path)] if path.is_file() else []
 
 
+def _include(target: Path, arc: str) -> list[tuple[str, Path]]:
+    """A folder (every file below it) or a single file, placed at ``arc`` in the wheel."""
+    if target.is_dir():
+        return _package_files(target, arc)
+    return [(arc, target)] if target.is_file() else []
+
+
 def _find_packages(where: Path, include: Iterable[str] = ("*",),
                    exclude: Iterable[str] = (), namespaces: bool = True) -> list[str]:
     """Dotted names of the packages under ``where`` (setuptools' find, roughly)."""
@@ -366,10 +373,7 @@ def _hatch_layout(root: Path, pyproject: dict[str, Any]) -> list[tuple[str, Path
                     arc = (repl + entry[len(prefix):]).lstrip("/")
         if wheel.get("packages") and not sources:
             arc = PurePosixPath(entry).name
-        if src.is_dir():
-            files += _package_files(src, arc)
-        elif src.is_file():
-            files.append((arc, src))
+        files += _include(src, arc)
     return files
 
 
@@ -379,13 +383,7 @@ def _poetry_layout(root: Path, pyproject: dict[str, Any]) -> list[tuple[str, Pat
         return None
     files: list[tuple[str, Path]] = []
     for p in packages:
-        base = root / p.get("from", "")
-        inc = p["include"]
-        target = base / inc
-        if target.is_dir():
-            files += _package_files(target, inc)
-        elif target.is_file():
-            files.append((inc, target))
+        files += _include(root / p.get("from", "") / p["include"], p["include"])
     return files
 
 
@@ -399,11 +397,7 @@ def _pdm_layout(root: Path, pyproject: dict[str, Any]) -> list[tuple[str, Path]]
     for inc in includes:
         inc = inc[len(conf.get("package-dir", "")):].lstrip("/") if inc.startswith(
             conf.get("package-dir", "") + "/") else inc
-        target = base / inc
-        if target.is_dir():
-            files += _package_files(target, inc)
-        elif target.is_file():
-            files.append((inc, target))
+        files += _include(base / inc, inc)
     return files
 
 
