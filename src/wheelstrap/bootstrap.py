@@ -114,11 +114,7 @@ class Unit:
     env_installed: tuple[Path, ...] | None = None
     built: Avail | None = None
     record: BuildRecord | None = None
-    # speculative build in the static environment: None, queued, running, done, failed
-    spec: str | None = None
-    spec_env: tuple[Path, ...] = ()
-    spec_result: tuple[Path, WheelInfo, backend.Runner] | None = None
-    awaiting_spec: bool = False
+    inputs: tuple[NodeId, ...] = ()  # the nodes of its build environment
 
     @property
     def stage(self) -> int:
@@ -281,14 +277,8 @@ class Bootstrap:
             done, _ = wait(list(self._inflight), return_when=FIRST_COMPLETED)
             for fut in done:
                 kind, subject = self._inflight.pop(fut)
-                if kind in ("prepare", "build", "speculate"):
+                if kind in ("prepare", "build"):
                     self._building -= 1
-                if kind == "speculate":  # its failure is not the build's: that one reruns
-                    try:
-                        self._speculated(subject, fut.result())
-                    except WheelstrapError:
-                        self._speculated(subject, None)
-                    continue
                 try:
                     value = fut.result()
                 except WheelstrapError as exc:
@@ -354,61 +344,10 @@ class Bootstrap:
             return
         if not closure.complete:
             return
-        env = closure.env()
-        paths = tuple(a.path for a in env)
-        if unit.dynamic is None:
-            unit.busy = True
-            self._submit(self._builders, "prepare", (node, key), self._task_prepare,
-                         st, key, env)
-            if unit.spec is None and self._worth_speculating(st, env):
-                unit.spec, unit.spec_env = "queued", paths
-                self._submit(self._builders, "speculate", (node, key), self._task_speculate,
-                             st, key, env)
-            return
-        if unit.spec is not None and unit.spec != "failed" and paths == unit.spec_env:
-            if unit.spec == "done":
-                self._adopt(st, key, unit, env)
-                return
-            if unit.spec == "running":
-                unit.busy = unit.awaiting_spec = True
-                return
-        if unit.spec == "queued":  # not started, and not needed any more
-            self._ready = [r for r in self._ready if not (r[0] == "speculate"
-                                                           and r[1] == (node, key))]
-            unit.spec = None
         unit.busy = True
-        self._submit(self._builders, "build", (node, key), self._task_build, st, key, env)
-
-    def _worth_speculating(self, st: NodeState, env: tuple[Avail, ...]) -> bool:
-        """Speculate only when the backend's answer is not already known."""
-        return self.cache.get(self._key("dynamic-requires", st, self._env_wheels(env))) is None
-
-    def _adopt(self, st: NodeState, key: UnitKey, unit: Unit, env: tuple[Avail, ...]) -> None:
-        """The speculative build had exactly the environment the backend asked for."""
-        assert unit.spec_result is not None
-        built, info, runner = unit.spec_result
-        unit.spec, unit.spec_result = None, None
-        self.reporter.starting(_label(st.id, key), "build")
-        prepare_log = self._unit_dir(st.id, key) / "build.log"
-        value = self._finish_build(st, key, unit, self._env_wheels(env), built, info,
-                                   [prepare_log, runner.log], runner.log.parent,
-                                   self._unit_dir(st.id, key))
-        self._apply("build", (st.id, key), value)
-
-    def _speculated(self, subject: tuple[NodeId, UnitKey],
-                    value: tuple[Path, WheelInfo, backend.Runner] | None) -> None:
-        node, key = subject
-        unit = self.states[node].units[key]
-        unneeded = unit.built is not None or (unit.dynamic is not None and not unit.awaiting_spec)
-        if value is None or unneeded:  # failed, or the backend asked for more: discard it
-            unit.spec, unit.spec_result = "failed", None
-            shutil.rmtree(self._unit_dir(node, key).with_name(
-                self._unit_dir(node, key).name + "-spec"), ignore_errors=True)
-        else:
-            unit.spec, unit.spec_result = "done", value
-        if unit.awaiting_spec:
-            unit.busy = unit.awaiting_spec = False
-        self._dirty.add(node)
+        task = self._task_prepare if unit.dynamic is None else self._task_build
+        self._submit(self._builders, "prepare" if unit.dynamic is None else "build",
+                     (node, key), task, st, key, closure.env())
 
     def _wake(self, subject: NodeId | NormalizedName, discovers: bool = True) -> None:
         """Something happened to ``subject`` (a node built, failed or blocked, a page
@@ -470,15 +409,10 @@ class Bootstrap:
         free = self.o.jobs - self._building
         if free <= 0:
             return
-        # speculative builds only take workers nothing else wants
-        self._ready.sort(key=lambda item: (item[0] == "speculate", -self._weight(item[1][0])))
+        self._ready.sort(key=lambda item: -self._weight(item[1][0]))
         for kind, subject, fn, args in self._ready[:free]:
             self._building += 1
-            if kind == "speculate":
-                node, key = subject
-                self.states[node].units[key].spec = "running"
-            else:
-                self.reporter.starting(_label(*subject), kind)
+            self.reporter.starting(_label(*subject), kind)
             self._inflight[self._builders.submit(fn, *args)] = (kind, subject)
         del self._ready[:free]
 
