@@ -142,6 +142,7 @@ def test_dynamic_build_requirement_is_built_first(serve_index, run_bootstrap):
     order = _order(run.out)
     assert [b["name"] for b in order] == ["dynhelper", "dyn"]
     assert order[1]["dynamic_requires"] == ["dynhelper>=1"]
+    assert [w["filename"] for w in order[1]["build_env"]] == ["dynhelper-1.0-py3-none-any.whl"]
     assert ("dyn 1.0", "dynhelper 1.0", "build-backend", "dynhelper>=1") in _edges(run.out)
     assert (run.out / "constraints.txt").read_text().split() == ["dyn==1.0"]
 
