@@ -1019,17 +1019,9 @@ class Bootstrap:
         cached = self._cached_wheel(st, unit, env_wheels)
         if cached is not None:
             return cached
-        work = self._unit_dir(st.id, key)
-        built, info, runner = self._run_build(st, key, env, work, unit.env_installed)
-        return self._finish_build(st, key, unit, env_wheels, built, info, [runner.log], work)
-
-    def _task_speculate(self, st: NodeState, key: UnitKey, env: tuple[Avail, ...]
-                        ) -> tuple[Path, WheelInfo, backend.Runner]:
-        """Build in the static build environment while ``get_requires_for_build_wheel``
-        runs in another: when the backend asks for nothing beyond it (the usual case),
-        this is the build, and the chain of builds waits one hook less per package."""
-        work = self._unit_dir(st.id, key).with_name(self._unit_dir(st.id, key).name + "-spec")
-        return self._run_build(st, key, env, work, None)
+        built, info, runner = self._run_build(st, key, env, unit.env_installed)
+        return self._finish_build(st, key, unit, env_wheels, built, info, [runner.log],
+                                  self._unit_dir(st.id, key))
 
     def _cached_wheel(self, st: NodeState, unit: Unit, env_wheels: tuple[EnvWheel, ...]
                       ) -> tuple[BuildRecord, Avail] | None:
@@ -1042,21 +1034,18 @@ class Bootstrap:
                 return self._record(st, unit, avail, env_wheels, True), avail
         return None
 
-    def _run_build(self, st: NodeState, key: UnitKey, env: tuple[Avail, ...], work: Path,
+    def _run_build(self, st: NodeState, key: UnitKey, env: tuple[Avail, ...],
                    installed: tuple[Path, ...] | None) -> tuple[Path, WheelInfo, backend.Runner]:
-        """``build_wheel`` in ``work`` (reusing an environment holding ``installed``)."""
+        """``build_wheel`` in the unit's folder (reusing its environment when it holds
+        ``installed``, a subset of ``env``)."""
         assert st.system is not None
-        work.mkdir(parents=True, exist_ok=True)
-        settings = backend.BuildSettings(st.source_date_epoch, self.o.isolate_network)
-        runner = backend.Runner(work / "env", work / "build.log", settings)
+        runner = self._runner(st, key)
         venv = backend.BuildEnv(runner.env_dir, self.o.target.python, runner)
-        outdir = work / "dist"
+        outdir = self._unit_dir(st.id, key) / "dist"
         shutil.rmtree(outdir, ignore_errors=True)
         paths = tuple(a.path for a in env)
         try:
-            src = work / "src"
-            root = (self._source_root(st, key) if work == self._unit_dir(st.id, key)
-                    else unpack(st.sdist_path, src).root)  # type: ignore[arg-type]
+            root = self._source_root(st, key)
             if installed is not None and set(installed) <= set(paths) and venv.path.is_dir():
                 venv.install([w for w in paths if w not in set(installed)])
             else:
