@@ -91,3 +91,55 @@ def test_an_unpinned_run_is_never_taken_as_unchanged(serve_index, run_bootstrap)
     assert "0 built, 1 reused" in again.stderr
     assert "nothing changed" not in again.stderr  # the index was asked again
     assert "resolving solo" in again.stderr
+
+
+def test_a_killed_run_leaves_no_partial_file_and_the_next_run_finishes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    import zipfile
+
+    slow = ("import time, tinybackend_impl as _t\n"
+            "get_requires_for_build_wheel = _t.get_requires_for_build_wheel\n"
+            "def build_wheel(d, c=None, m=None):\n"
+            "    time.sleep(30)\n"
+            "    return _t.build_wheel(d, c, m)\n")
+    from scenario import BACKEND_SOURCE
+
+    pkgs = [Pkg("quick"), Pkg("app", deps=["quick", "slow"]),
+            Pkg("slow", extra_files={"_backend/tinybackend.py": slow,
+                                     "_backend/tinybackend_impl.py": BACKEND_SOURCE})]
+    folder = tmp_path / "dists"
+    for p in pkgs:
+        make_sdist(p, folder)
+    out = tmp_path / "out"
+    with IndexServer(folder) as server:
+        cmd = [sys.executable, "-m", "wheelstrap", "bootstrap", "app", "-o", str(out),
+               "--index-url", server.url]
+        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+        assert proc.stderr is not None
+        for line in proc.stderr:  # wait until the slow build is under way
+            if "build slow" in line:
+                break
+        time.sleep(1)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        for wheel in (out / "wheels").glob("*.whl"):  # whatever is there is whole
+            with zipfile.ZipFile(wheel) as zf:
+                assert zf.testzip() is None
+        for doc in ("graph.json", "build-order.json"):
+            assert not (out / doc).exists() or json.loads((out / doc).read_text())
+        # the backend died with wheelstrap: no build goes on writing behind its back
+        time.sleep(0.5)
+        ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        assert str(out) not in ps
+        # the next run is not blocked by the dead one's lock, and finishes the job
+        fast = [*pkgs[:2], Pkg("slow")]
+        for p in fast:
+            make_sdist(p, folder)
+        done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert not list(out.rglob(".wheelstrap-tmp-*"))
+    assert sorted(p.name for p in (out / "wheels").glob("*.whl")) == [
+        "app-1.0-py3-none-any.whl", "quick-1.0-py3-none-any.whl", "slow-1.0-py3-none-any.whl"]

@@ -87,6 +87,21 @@ def backend_warnings_to_logs() -> Iterator[None]:
             warnings.showwarning = original
 
 
+@functools.cache
+def _death_wrapper() -> tuple[str, ...]:
+    """A prefix that ends the backend process when wheelstrap dies, even by SIGKILL, so a
+    killed run leaves no build writing behind it (util-linux ``setpriv``)."""
+    setpriv = shutil.which("setpriv")
+    if not setpriv:
+        return ()
+    try:
+        ok = subprocess.run([setpriv, "--pdeathsig", "KILL", "true"], capture_output=True,
+                            timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        ok = False
+    return (setpriv, "--pdeathsig", "KILL") if ok else ()
+
+
 @dataclass(frozen=True, slots=True)
 class BuildSettings:
     source_date_epoch: int
@@ -126,7 +141,8 @@ class Runner:
         env.update(extra or {})
         argv = list(cmd)
         if isolate and self.settings.isolate_network and network_isolation_available():
-            argv = ["unshare", "-rn", *argv]
+            argv = ["unshare", "-rn", "--kill-child", *argv]
+        argv = [*_death_wrapper(), *argv]
         with open(self.log, "a", encoding="utf-8") as fh:
             fh.write(f"$ {' '.join(argv)}\n")
             fh.flush()
