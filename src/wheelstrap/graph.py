@@ -70,7 +70,6 @@ class Edge:
 class Graph:
     nodes: dict[NodeId, SdistRef] = field(default_factory=dict)
     _edges: dict[Edge, None] = field(default_factory=dict)
-    _out: dict[NodeId | None, list[Edge]] = field(default_factory=dict)
 
     def add_node(self, node: NodeId, sdist: SdistRef) -> bool:
         new = node not in self.nodes
@@ -81,15 +80,11 @@ class Graph:
         if edge in self._edges:
             return False
         self._edges[edge] = None
-        self._out.setdefault(edge.src, []).append(edge)
         return True
 
     @property
     def edges(self) -> list[Edge]:
         return list(self._edges)
-
-    def out_edges(self, node: NodeId | None) -> list[Edge]:
-        return self._out.get(node, [])
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -68,10 +68,6 @@ class WheelDiff:
     removed: tuple[str, ...]
     changed: tuple[str, ...]
 
-    @property
-    def identical(self) -> bool:
-        return not (self.added or self.removed or self.changed)
-
     def to_json(self) -> dict[str, list[str]]:
         return {"added": list(self.added), "removed": list(self.removed),
                 "changed": list(self.changed)}
