@@ -60,6 +60,11 @@ class BuildFailure(WheelstrapError):
         self.tail = tail
 
 
+class ClusterError(WheelstrapError):
+    """A Dask cluster cannot be reached, has no worker that can build for the target, or
+    its workers cannot fetch their inputs from the coordinator."""
+
+
 class CycleError(WheelstrapError):
     """The build graph contains build cycles that this run cannot break."""
 
