@@ -20,6 +20,8 @@ Which workers, and how that stays true while workers come and go:
   worker died runs again on any suitable worker, even one that joined after the task
   was submitted.  (Restricting tasks to a list of worker addresses would leave them
   waiting forever once those workers restarted on new addresses.)
+- The scheduler unpickles task graphs, so it too must have wheelstrap (same version);
+  the probe checks that as well.
 - ``refresh()`` probes workers not seen before; ``capacity`` calls it when its last
   answer is older than :data:`REFRESH_SECONDS`: one scheduler call, plus a probe of the
   new workers only.
@@ -258,7 +260,10 @@ class Cluster:
                 ) from exc
             address = self._local.scheduler_address
         try:
-            self._client = dist.Client(address, timeout=timeout, set_as_default=False)
+            with warnings.catch_warnings():
+                # Workers of another Python are expected: the probe reports them.
+                warnings.filterwarnings("ignore", message="Mismatched versions found")
+                self._client = dist.Client(address, timeout=timeout, set_as_default=False)
         except (OSError, ValueError) as exc:
             raise ClusterError(
                 f"Could not connect to the Dask scheduler at {address} within {timeout:g} s: "
@@ -280,6 +285,7 @@ class Cluster:
                 hint=f"Start workers with `dask worker {self.spec}` on machines running "
                      f"{describe_target(self.target)} with wheelstrap {__version__}.",
             ) from exc
+        self._check_scheduler()
         # A worker without wheelstrap cannot load the plugin: the probe says why.
         with contextlib.suppress(Exception):
             client.register_plugin(TargetPlugin(self.resource, self.target, __version__),
@@ -292,6 +298,24 @@ class Cluster:
                 f"{describe_target(self.target)}: {listed}.",
                 hint=f"Start workers that run {describe_target(self.target)} with "
                      f"wheelstrap {__version__} installed.",
+            )
+
+    def _check_scheduler(self) -> None:
+        """The scheduler unpickles task graphs, so it must import wheelstrap's tasks."""
+        try:
+            answer = self.client.run_on_scheduler(  # type: ignore[no-untyped-call]
+                eval, _PROBE_EXPR, {"SRC": _PROBE, "NS": {}})
+        except Exception as exc:
+            raise ClusterError(f"The Dask scheduler at {self.spec} did not answer the probe: "
+                               f"{type(exc).__name__}: {exc}.") from exc
+        have = answer.get("wheelstrap") if isinstance(answer, dict) else None
+        if have != __version__:
+            found = "is not installed" if have is None else f"{have} is installed"
+            raise ClusterError(
+                f"The Dask scheduler at {self.spec} cannot load wheelstrap's build tasks: "
+                f"wheelstrap {__version__} is needed there, and {found}.",
+                hint=f"Install wheelstrap {__version__} in the scheduler's environment "
+                     "(Dask's rule: client, scheduler and workers share their software).",
             )
 
     def refresh(self, force: bool = False) -> None:

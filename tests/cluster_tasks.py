@@ -1,0 +1,35 @@
+"""Task functions for tests/test_cluster.py; workers import this module (PYTHONPATH)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from wheelstrap.cluster import worker_python
+from wheelstrap.transfer import Inputs
+
+
+def read_input(inputs: Inputs, sha256: str, filename: str) -> tuple[str, bytes]:
+    """Fetch one input into a fresh directory and return (worker python, its bytes)."""
+    with tempfile.TemporaryDirectory() as work:
+        path = inputs.fetch(sha256, filename, Path(work))
+        return worker_python(), path.read_bytes()
+
+
+def read_input_when_released(inputs: Inputs, sha256: str, filename: str,
+                             sync_dir: str) -> tuple[int, bytes]:
+    """Announce this process in ``sync_dir/started.PID``, wait for ``sync_dir/release``,
+    then fetch and read the input."""
+    sync = Path(sync_dir)
+    (sync / f"started.{os.getpid()}").write_text("")
+    while not (sync / "release").exists():
+        time.sleep(0.02)
+    _, data = read_input(inputs, sha256, filename)
+    return os.getpid(), data
+
+
+def where() -> tuple[int, str, str]:
+    """(pid, cwd, HOME) of the process running the task."""
+    return os.getpid(), os.getcwd(), os.environ.get("HOME", "")

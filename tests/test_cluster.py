@@ -1,0 +1,341 @@
+"""Builds on Dask: a real scheduler and two real workers on 127.0.0.1, sharing no directory.
+
+One scheduler and two workers (``--nthreads 1``, each with its own empty cwd, HOME and
+local directory) serve the whole module.  Tasks come from tests/cluster_tasks.py, which
+the workers import through PYTHONPATH; their inputs come over HTTP from an InputServer.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cluster_tasks
+import pytest
+from distributed import Client
+from packaging.markers import default_environment
+
+from wheelstrap.cluster import (
+    MATCH_KEYS,
+    Cluster,
+    SchedulerSpec,
+    parse_scheduler,
+    probe_here,
+    unsuitable,
+)
+from wheelstrap.errors import ClusterError, UserInputError
+from wheelstrap.target import Target
+from wheelstrap.transfer import InputServer
+
+TESTS = Path(__file__).parent
+MARKERS: dict[str, str] = dict(default_environment())  # type: ignore[arg-type]
+GUARD = 120.0  # seconds; only a guard against hanging forever, never a pass/fail timing
+
+
+def _wait_for(what: str, check, proc: subprocess.Popen[bytes] | None = None):
+    deadline = time.monotonic() + GUARD
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"{what}: the process exited with {proc.returncode}")
+        time.sleep(0.02)
+    pytest.fail(f"gave up waiting for {what}")
+
+
+@dataclass
+class DaskProcesses:
+    """A scheduler and workers started as processes in their own process groups."""
+
+    root: Path
+    address: str = ""
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def _spawn(self, argv: list[str], name: str) -> subprocess.Popen[bytes]:
+        """Run ``argv`` with its own empty cwd and HOME; tests/ is on its PYTHONPATH
+        (the scheduler unpickles task graphs too, so it must import the task module)."""
+        home = self.root / name / "home"
+        cwd = self.root / name / "cwd"
+        for d in (home, cwd):
+            d.mkdir(parents=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DASK_", "PYTHON"))}
+        env.update(HOME=str(home), PYTHONPATH=str(TESTS))
+        log = open(self.root / f"{name}.log", "wb")  # noqa: SIM115 - lives with the process
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                cwd=cwd, start_new_session=True)
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def start_scheduler(self) -> None:
+        file = self.root / "scheduler.json"  # outside its cwd: the coordinator reads it
+        proc = self._spawn([sys.executable, "-m", "distributed.cli.dask_scheduler",
+                            "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                            "--scheduler-file", str(file)], "scheduler")
+        _wait_for("the scheduler file", file.exists, proc)
+        self.address = _wait_for("the scheduler address",
+                                 lambda: json.loads(file.read_text() or "{}").get("address"),
+                                 proc)
+
+    def start_worker(self, name: str, python: str = sys.executable) -> subprocess.Popen[bytes]:
+        local = self.root / name / "local"
+        local.mkdir(parents=True)
+        return self._spawn([python, "-m", "distributed.cli.dask_worker", self.address,
+                            "--nthreads", "1", "--nworkers", "1", "--host", "127.0.0.1",
+                            "--no-dashboard", "--local-directory", str(local)], name)
+
+    def wait_for_workers(self, n: int) -> None:
+        with Client(self.address, timeout=30, set_as_default=False) as client:
+            _wait_for(f"{n} workers", lambda: len(client.nthreads()) == n)
+
+    def stop(self, proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        # A nanny's worker process is in the same group; make sure nothing is left.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def dask(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskProcesses]:
+    cluster = DaskProcesses(tmp_path_factory.mktemp("dask"))
+    try:
+        cluster.start_scheduler()
+        cluster.start_worker("w1")
+        cluster.start_worker("w2")
+        cluster.wait_for_workers(2)
+        yield cluster
+    finally:
+        for proc in reversed(cluster.procs):
+            cluster.stop(proc)
+
+
+@pytest.fixture
+def offered(tmp_path: Path) -> Iterator[tuple[InputServer, str, str, bytes]]:
+    """An InputServer offering one sdist: (server, sha256, filename, bytes)."""
+    data = os.urandom(200_000)
+    path = tmp_path / "coordinator" / "pkg-1.0.tar.gz"
+    path.parent.mkdir()
+    path.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    with InputServer() as server:
+        server.offer(digest, path)
+        yield server, digest, path.name, data
+
+
+# -- offline, without processes ---------------------------------------------------------
+
+def test_parse_scheduler():
+    assert parse_scheduler("tcp://10.0.0.5:8786") == SchedulerSpec(address="tcp://10.0.0.5:8786")
+    assert parse_scheduler("tls://sched.example:8786").address == "tls://sched.example:8786"
+    assert parse_scheduler("tcp://[::1]:8786").address == "tcp://[::1]:8786"
+    assert parse_scheduler("local:3") == SchedulerSpec(local_workers=3)
+    assert str(parse_scheduler("local:3")) == "local:3"
+    for bad in ("", "local:0", "local:", "local:two", "10.0.0.5:8786", "tcp://host",
+                "tcp://host:99999", "http://host:8786", "tcp://host:8786/x", "ucx://h:1"):
+        with pytest.raises(UserInputError) as info:
+            parse_scheduler(bad)
+        assert info.value.hint and "tcp://HOST:PORT" in info.value.hint and "local:N" in \
+            info.value.hint
+
+
+def test_without_distributed_the_hint_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(UserInputError) as info:
+        Cluster(parse_scheduler("local:1"), MARKERS)
+    assert "distributed" in info.value.message
+    assert info.value.hint and "pip install 'wheelstrap[dask]'" in info.value.hint
+
+
+def test_probe_agrees_with_the_target_probe():
+    here = probe_here()
+    target = Target.for_interpreter(sys.executable).markers
+    assert set(target) <= set(here)
+    assert {k: here[k] for k in target} == dict(target)
+    assert here["sys_executable"] == sys.executable
+    assert unsuitable(here, MARKERS, here["wheelstrap"]) == []
+
+
+def test_unsuitable_says_why():
+    target = {k: MARKERS[k] for k in MATCH_KEYS}
+    other = dict(target, python_full_version="3.12.1", implementation_version="3.12.1",
+                 wheelstrap="0.1.0")
+    (why,) = unsuitable(other, target, "0.1.0")
+    assert why == f"Python 3.12.1 != target {target['python_full_version']}"
+    arm = dict(target, platform_machine="aarch64", platform_release="other-kernel",
+               platform_version="#1 SMP other", wheelstrap=None)
+    assert unsuitable(arm, target, "0.1.0") == [
+        f"machine aarch64 != target {target['platform_machine']}",
+        "wheelstrap is not installed"]
+    assert unsuitable(dict(target, wheelstrap="0.0.9"), target, "0.1.0") == [
+        "wheelstrap 0.0.9 != coordinator's 0.1.0"]
+
+
+def test_unreachable_scheduler_is_a_clear_error():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ClusterError, match=rf"Could not connect to the Dask scheduler at "
+                                           rf"tcp://127\.0\.0\.1:{port}") as info:
+        Cluster(parse_scheduler(f"tcp://127.0.0.1:{port}"), MARKERS, connect_timeout=1)
+    assert info.value.hint and "dask scheduler" in info.value.hint
+
+
+# -- a scheduler and two workers as processes -------------------------------------------
+
+def test_tasks_fetch_inputs_over_http_on_the_workers(dask, offered, tmp_path):
+    server, digest, filename, data = offered
+    with Cluster(parse_scheduler(dask.address), MARKERS) as cluster:
+        assert len(cluster.workers) == 2 and cluster.skipped == []
+        assert cluster.capacity == 2
+        pool = cluster.executor()
+        futures = [pool.submit(cluster_tasks.read_input, server.inputs(), digest, filename)
+                   for _ in range(4)]
+        assert all(isinstance(f, concurrent.futures.Future) for f in futures)
+        for future in futures:
+            python, got = future.result()
+            assert got == data
+            assert python == sys.executable  # the worker's own interpreter
+        places = cluster.client.run(cluster_tasks.where)
+        assert sorted(home for _, _, home in places.values()) == [
+            str(dask.root / "w1" / "home"), str(dask.root / "w2" / "home")]
+        assert all(cwd.startswith(str(dask.root)) for _, cwd, _ in places.values())
+        # A task's errors come back as they were raised, hint included.
+        bad = pool.submit(cluster_tasks.read_input, server.inputs(), "0" * 64, filename)
+        with pytest.raises(ClusterError, match="HTTP 404") as info:
+            bad.result()
+        assert info.value.hint
+
+
+def test_input_server_must_be_reachable_from_the_workers(dask):
+    with Cluster(parse_scheduler(dask.address), MARKERS) as cluster, \
+            cluster.input_server() as server:
+        assert server.url.startswith("http://127.0.0.1:")
+    with Cluster(parse_scheduler(dask.address), MARKERS,
+                 advertise_host="127.0.0.3") as cluster, \
+            pytest.raises(ClusterError, match=r"cannot reach this machine's input server "
+                                              r"at http://127\.0\.0\.3:\d+") as info:
+        cluster.input_server(bind="127.0.0.1")
+    assert info.value.hint and "reach" in info.value.hint
+
+
+def test_no_suitable_worker_is_a_clear_error(dask):
+    target = dict(MARKERS, python_full_version="3.99.0", implementation_version="3.99.0")
+    with pytest.raises(ClusterError, match=r"No worker of the Dask scheduler at tcp://") as info:
+        Cluster(parse_scheduler(dask.address), target)
+    assert info.value.message.count(
+        f"Python {MARKERS['python_full_version']} != target 3.99.0") == 2  # both workers
+    assert info.value.hint and "3.99.0" in info.value.hint
+
+
+def test_a_killed_worker_task_runs_again(dask, offered, tmp_path):
+    server, digest, filename, data = offered
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    dask.wait_for_workers(2)
+    with Cluster(parse_scheduler(dask.address), MARKERS) as cluster:
+        future = cluster.executor().submit(cluster_tasks.read_input_when_released,
+                                           server.inputs(), digest, filename, str(sync))
+        started = _wait_for("the task to start", lambda: list(sync.glob("started.*")))
+        victim = int(started[0].name.split(".")[1])
+        os.kill(victim, signal.SIGKILL)
+        (sync / "release").write_text("")
+        pid, got = future.result()
+        assert got == data
+        assert pid != victim
+    dask.wait_for_workers(2)  # the nanny restarted the killed worker
+
+
+# -- local:N --------------------------------------------------------------------------
+
+def test_local_cluster(offered):
+    server, digest, filename, data = offered
+    with Cluster(parse_scheduler("local:2"), MARKERS) as cluster:
+        assert len(cluster.workers) == 2 and cluster.capacity == 2
+        pool = cluster.executor()
+        results = [f.result() for f in [
+            pool.submit(cluster_tasks.read_input, server.inputs(), digest, filename)
+            for _ in range(3)]]
+        assert results == [(sys.executable, data)] * 3
+
+
+def test_a_single_restarted_worker_takes_the_task_back(offered, tmp_path):
+    """The only worker dies and comes back on a new address: the task still runs,
+    because tasks ask for the target's resource, not for worker addresses."""
+    server, digest, filename, data = offered
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    with Cluster(parse_scheduler("local:1"), MARKERS) as cluster:
+        (first,) = cluster.workers
+        future = cluster.executor().submit(cluster_tasks.read_input_when_released,
+                                           server.inputs(), digest, filename, str(sync))
+        started = _wait_for("the task to start", lambda: list(sync.glob("started.*")))
+        victim = int(started[0].name.split(".")[1])
+        os.kill(victim, signal.SIGKILL)
+        (sync / "release").write_text("")
+        pid, got = future.result()
+        assert got == data and pid != victim
+        cluster.refresh(force=True)
+        assert cluster.workers and cluster.workers != [first]
+
+
+# -- a worker running another Python ----------------------------------------------------
+
+OTHER_PYTHON = Path("/root/.pyenv/versions/3.12.1/bin/python")
+
+
+@pytest.fixture(scope="session")
+def other_python_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Python 3.12 venv with this run's distributed version (from PyPI)."""
+    import distributed
+
+    from wheelstrap.backend import uv_binary
+
+    if not OTHER_PYTHON.exists():
+        pytest.skip(f"{OTHER_PYTHON} is not installed")
+    venv = tmp_path_factory.mktemp("py312") / "venv"
+    uv = uv_binary()
+    subprocess.run([uv, "venv", "-q", "--python", str(OTHER_PYTHON), str(venv)], check=True)
+    subprocess.run([uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"),
+                    f"distributed=={distributed.__version__}"], check=True)
+    return venv / "bin" / "python"
+
+
+@pytest.mark.network
+def test_a_worker_with_another_python_is_refused(dask, other_python_venv, offered):
+    server, digest, filename, data = offered
+    dask.wait_for_workers(2)
+    proc = dask.start_worker("w312", python=str(other_python_venv))
+    try:
+        dask.wait_for_workers(3)
+        with Cluster(parse_scheduler(dask.address), MARKERS) as cluster:
+            assert len(cluster.workers) == 2
+            ((address, why),) = cluster.skipped
+            assert address not in cluster.workers
+            assert why.startswith(f"Python 3.12.1 != target {MARKERS['python_full_version']}")
+            assert "wheelstrap is not installed" in why
+            assert cluster.capacity == 2
+            pool = cluster.executor()
+            results = [f.result() for f in [
+                pool.submit(cluster_tasks.read_input, server.inputs(), digest, filename)
+                for _ in range(6)]]
+            assert results == [(sys.executable, data)] * 6
+    finally:
+        dask.stop(proc)
