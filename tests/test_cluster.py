@@ -23,6 +23,7 @@ from pathlib import Path
 
 import cluster_tasks
 import pytest
+from dask import config as dask_config
 from distributed import Client
 from packaging.markers import default_environment
 
@@ -32,7 +33,9 @@ from wheelstrap.cluster import (
     SchedulerSpec,
     parse_scheduler,
     probe_here,
+    task_failure,
     unsuitable,
+    worker_address,
 )
 from wheelstrap.errors import ClusterError, UserInputError
 from wheelstrap.target import Target
@@ -213,6 +216,8 @@ def test_tasks_fetch_inputs_over_http_on_the_workers(dask, offered, tmp_path):
             python, got = future.result()
             assert got == data
             assert python == sys.executable  # the worker's own interpreter
+        assert pool.submit(worker_address).result() in cluster.workers
+        assert worker_address() is None
         places = cluster.client.run(cluster_tasks.where)
         assert sorted(home for _, _, home in places.values()) == [
             str(dask.root / "w1" / "home"), str(dask.root / "w2" / "home")]
@@ -261,6 +266,47 @@ def test_a_killed_worker_task_runs_again(dask, offered, tmp_path):
         assert got == data
         assert pid != victim
     dask.wait_for_workers(2)  # the nanny restarted the killed worker
+
+
+def test_a_worker_that_joins_later_is_probed_and_admitted(dask):
+    dask.wait_for_workers(2)
+    with Cluster(parse_scheduler(dask.address), MARKERS) as cluster:
+        assert cluster.capacity == 2
+        proc = dask.start_worker("w3")
+        try:
+            dask.wait_for_workers(3)
+            cluster.refresh(force=True)
+            assert len(cluster.workers) == 3 and cluster.capacity == 3
+            homes = cluster.client.run(cluster_tasks.where)
+            (late,) = [w for w, (_, _, home) in homes.items() if home.endswith("w3/home")]
+            # The plugin gave the late worker the target's resource: it takes build tasks.
+            future = cluster.client.submit(worker_address, workers=[late], pure=False,
+                                           resources={cluster.resource: 1})
+            assert future.result(timeout=GUARD) == late
+        finally:
+            dask.stop(proc)
+        dask.wait_for_workers(2)
+        cluster.refresh(force=True)
+        assert len(cluster.workers) == 2 and late not in cluster.workers
+
+
+def test_a_task_that_kills_every_worker_is_a_clear_error(offered, tmp_path):
+    server, digest, filename, _ = offered
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    with dask_config.set({"distributed.scheduler.allowed-failures": 0}), \
+            Cluster(parse_scheduler("local:1"), MARKERS) as cluster:
+        future = cluster.executor().submit(cluster_tasks.read_input_when_released,
+                                           server.inputs(), digest, filename, str(sync))
+        started = _wait_for("the task to start", lambda: list(sync.glob("started.*")))
+        os.kill(int(started[0].name.split(".")[1]), signal.SIGKILL)
+        with pytest.raises(Exception) as info:
+            future.result()
+    error = task_failure(info.value, "The build of pkg 1.0")
+    assert isinstance(error, ClusterError)
+    assert error.message.startswith("The build of pkg 1.0 was running on every Dask worker")
+    assert error.hint and "allowed-failures" in error.hint
+    assert task_failure(ValueError("the task's own"), "x") is None
 
 
 # -- local:N --------------------------------------------------------------------------

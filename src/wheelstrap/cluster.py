@@ -141,6 +141,40 @@ def unsuitable(worker: Mapping[str, Any], target: Mapping[str, str], version: st
     return reasons
 
 
+def worker_address() -> str | None:
+    """The address of the Dask worker running the calling task; None outside Dask.
+
+    For a task to record where it ran."""
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):
+        return None
+
+
+def task_failure(exc: BaseException, what: str) -> ClusterError | None:
+    """The error to report when the future of the task ``what`` raised ``exc`` because of
+    the cluster rather than the task; None when ``exc`` is the task's own exception.
+
+    Dask runs a task again when its worker dies; after ``allowed-failures`` deaths it
+    gives up with ``KilledWorker``."""
+    try:
+        from distributed import KilledWorker
+    except ImportError:
+        return None
+    if isinstance(exc, KilledWorker):
+        return ClusterError(
+            f"{what} was running on every Dask worker that died while running it; Dask "
+            f"gave up after {exc.allowed_failures + 1} attempts (the last on "
+            f"{getattr(exc.last_worker, 'address', exc.last_worker)}).",
+            hint="A build that exhausts a worker's memory or crashes its interpreter does "
+                 "this: give the workers more memory, or raise the scheduler's "
+                 "distributed.scheduler.allowed-failures.",
+        )
+    return None
+
+
 def describe_target(target: Mapping[str, str]) -> str:
     return (f"{target.get('implementation_name')} {target.get('python_full_version')} "
             f"on {target.get('sys_platform')} {target.get('platform_machine')}")
