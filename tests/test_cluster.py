@@ -31,6 +31,7 @@ from wheelstrap.cluster import (
     MATCH_KEYS,
     Cluster,
     SchedulerSpec,
+    default_advertise_host,
     parse_scheduler,
     probe_here,
     task_failure,
@@ -157,6 +158,19 @@ def test_parse_scheduler():
             parse_scheduler(bad)
         assert info.value.hint and "tcp://HOST:PORT" in info.value.hint and "local:N" in \
             info.value.hint
+
+
+def test_default_advertise_host(monkeypatch):
+    assert default_advertise_host(parse_scheduler("local:2")) == "127.0.0.1"
+    assert default_advertise_host(parse_scheduler("tcp://127.0.0.1:8786")) == "127.0.0.1"
+
+    def unknown(*args: object, **kwargs: object) -> None:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unknown)  # no DNS query from a test
+    with pytest.raises(ClusterError, match="Could not find this machine's address on the "
+                                           "way to tcp://sched.example:8786"):
+        default_advertise_host(parse_scheduler("tcp://sched.example:8786"))
 
 
 def test_without_distributed_the_hint_names_the_extra(monkeypatch):

@@ -35,6 +35,7 @@ import concurrent.futures
 import contextlib
 import hashlib
 import json
+import socket
 import sys
 import time
 import uuid
@@ -214,6 +215,27 @@ def parse_scheduler(text: str) -> SchedulerSpec:
             or parts.username or parts.password):
         raise UserInputError(f"{text!r} is not a Dask scheduler address.", hint=hint)
     return SchedulerSpec(address=f"{parts.scheme}://{parts.netloc}")
+
+
+def default_advertise_host(spec: SchedulerSpec) -> str:
+    """This machine's address on its route to the scheduler: where workers most likely
+    reach the coordinator.  ``127.0.0.1`` for ``local:N``.  No packet is sent (a UDP
+    socket is connected, which only picks the route); the host name is resolved."""
+    if spec.address is None:
+        return "127.0.0.1"
+    parts = urlsplit(spec.address)
+    try:
+        family, _, _, _, sockaddr = socket.getaddrinfo(
+            parts.hostname, parts.port, type=socket.SOCK_DGRAM)[0]
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect(sockaddr)
+            return str(probe.getsockname()[0])
+    except OSError as exc:
+        raise ClusterError(
+            f"Could not find this machine's address on the way to {spec.address}: {exc}.",
+            hint="Check the scheduler's host name, or give the address of this machine "
+                 "that the workers reach explicitly.",
+        ) from exc
 
 
 def _import_distributed() -> ModuleType:
