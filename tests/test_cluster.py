@@ -168,8 +168,8 @@ def test_default_advertise_host(monkeypatch):
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     monkeypatch.setattr(socket, "getaddrinfo", unknown)  # no DNS query from a test
-    with pytest.raises(ClusterError, match="Could not find this machine's address on the "
-                                           "way to tcp://sched.example:8786"):
+    with pytest.raises(ClusterError, match=r"Could not find this machine's address on the "
+                                           r"way to tcp://sched\.example:8786"):
         default_advertise_host(parse_scheduler("tcp://sched.example:8786"))
 
 
