@@ -33,3 +33,20 @@ def read_input_when_released(inputs: Inputs, sha256: str, filename: str,
 def where() -> tuple[int, str, str]:
     """(pid, cwd, HOME) of the process running the task."""
     return os.getpid(), os.getcwd(), os.environ.get("HOME", "")
+
+
+def build_sdist(inputs: Inputs, sha256: str, filename: str) -> tuple[str, str, bytes]:
+    """Fetch an sdist with an in-tree backend, build it with this machine's interpreter in
+    a fresh build environment: (the interpreter, the wheel's name, its bytes)."""
+    from wheelstrap.backend import BuildEnv, BuildSettings, Runner, build_wheel
+    from wheelstrap.sources import parse_build_system, read_pyproject, unpack
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        source = unpack(inputs.fetch(sha256, filename, work / "in"), work / "src")
+        system = parse_build_system(read_pyproject(source.root), filename)
+        runner = Runner(work / "env", work / "build.log", BuildSettings(source.source_date_epoch))
+        env = BuildEnv(work / "env", worker_python(), runner)
+        env.create()
+        wheel = build_wheel(source.root, system, env, work / "out")
+        return worker_python(), wheel.name, wheel.read_bytes()

@@ -26,6 +26,7 @@ import pytest
 from dask import config as dask_config
 from distributed import Client
 from packaging.markers import default_environment
+from scenario import Pkg, make_sdist
 
 from wheelstrap.cluster import (
     MATCH_KEYS,
@@ -40,7 +41,7 @@ from wheelstrap.cluster import (
 )
 from wheelstrap.errors import ClusterError, UserInputError
 from wheelstrap.target import Target
-from wheelstrap.transfer import InputServer
+from wheelstrap.transfer import InputServer, LocalInputs
 
 TESTS = Path(__file__).parent
 MARKERS: dict[str, str] = dict(default_environment())  # type: ignore[arg-type]
@@ -74,7 +75,8 @@ class DaskProcesses:
         cwd = self.root / name / "cwd"
         for d in (home, cwd):
             d.mkdir(parents=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DASK_", "PYTHON"))}
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("DASK_", "PYTHON", "UV_", "PIP_", "WHEELSTRAP_"))}
         env.update(HOME=str(home), PYTHONPATH=str(TESTS))
         log = open(self.root / f"{name}.log", "wb")  # noqa: SIM115 - lives with the process
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -241,6 +243,21 @@ def test_tasks_fetch_inputs_over_http_on_the_workers(dask, offered, tmp_path):
         with pytest.raises(ClusterError, match="HTTP 404") as info:
             bad.result()
         assert info.value.hint
+
+
+def test_a_wheel_built_on_a_worker_is_the_wheel_built_here(dask, tmp_path):
+    """A real build on the workers, with inputs over HTTP and the worker's interpreter,
+    gives the same bytes as the same build in this process."""
+    sdist = make_sdist(Pkg("remote-built", deps=["dep"]), tmp_path / "sdists")
+    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    here = cluster_tasks.build_sdist(LocalInputs({digest: str(sdist)}), digest, sdist.name)
+    with InputServer() as server, Cluster(parse_scheduler(dask.address), MARKERS) as cluster:
+        server.offer(digest, sdist)
+        pool = cluster.executor()
+        there = [pool.submit(cluster_tasks.build_sdist, server.inputs(), digest, sdist.name)
+                 for _ in range(2)]
+        assert [f.result() for f in there] == [here, here]
+    assert here[1] == "remote_built-1.0-py3-none-any.whl"
 
 
 def test_input_server_must_be_reachable_from_the_workers(dask):
