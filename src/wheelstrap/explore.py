@@ -23,7 +23,7 @@ from .errors import UserInputError
 from .schema import CyclesDoc, GraphDoc, node_key
 
 BUILD_KINDS = frozenset({"build-system", "build-backend"})
-DEFAULT_MAX_CHAINS = 50
+DEFAULT_MAX_CHAINS = 20
 _MAX_STEPS = 200_000
 
 
@@ -118,9 +118,9 @@ def find_nodes(graph: GraphDoc, query: str) -> list[str]:
 def why(graph: GraphDoc, node: str, *, max_chains: int = DEFAULT_MAX_CHAINS) -> Why:
     """Chains from the targets to ``node`` (a ``"name version"`` key), shortest first.
 
-    Depth-first enumeration of simple paths backwards from ``node``, bounded by
-    ``max_chains`` and a step budget; the shortest chain from every target that reaches
-    ``node`` is added first, so a bounded answer still names every target involved."""
+    The shortest chain from every target that reaches ``node`` comes first, so a bounded
+    answer still names every target involved; then simple paths in order of length,
+    bounded by ``max_chains`` and by the number of partial paths ever queued."""
     idx = _index(graph)
     found: dict[tuple[str, ...], Chain] = {}
 
@@ -146,20 +146,27 @@ def why(graph: GraphDoc, node: str, *, max_chains: int = DEFAULT_MAX_CHAINS) -> 
             path.append(nxt[path[-1]])
         add(path)
 
+    # Then every other chain, shortest first: a breadth-first search over simple paths
+    # (backwards from ``node``), within the bounds.
     truncated = False
-    steps = 0
-    stack: list[tuple[str, list[str]]] = [(node, [node])]
-    while stack:
-        cur, rev = stack.pop()
-        steps += 1
-        if steps > _MAX_STEPS or len(found) >= max_chains:
-            truncated = bool(stack)
+    queued = 1
+    paths: deque[list[str]] = deque([[node]])
+    while paths:
+        if len(found) >= max_chains:
+            truncated = True
             break
+        rev = paths.popleft()
+        cur = rev[-1]
         if cur in idx.roots and cur != node:
             add(list(reversed(rev)))
-        for src in sorted(idx.links_in.get(cur, {}), reverse=True):
-            if src not in rev:
-                stack.append((src, [*rev, src]))
+        for src in sorted(idx.links_in.get(cur, {})):
+            if src in rev:
+                continue
+            if queued >= _MAX_STEPS:
+                truncated = True
+                break
+            queued += 1
+            paths.append([*rev, src])
     chains = sorted(found.values(), key=lambda c: (len(c.links), c.nodes()))[:max_chains]
     return Why(node, tuple(chains), tuple(idx.roots.get(node, ())), truncated)
 
