@@ -445,6 +445,7 @@ svg text{font:11px system-ui,sans-serif;pointer-events:none}
 .node.reused rect{fill:#f4f4f4}.node.sel rect{stroke:#f39c12;stroke-width:4}
 .edge{fill:none;stroke:#999;stroke-width:1}.edge.build{stroke:#2c6fbb;stroke-dasharray:5 3}
 .edge.cyc{stroke:#c0392b;stroke-width:2.5}.edge.hl{stroke:#f39c12;stroke-width:2.5}
+.edge.cyc.hl{stroke:#c0392b;stroke-width:4}
 .legend .sw{display:inline-block;width:24px;height:0;border-top:2px solid #999;
 vertical-align:middle;margin:0 4px 0 12px}.legend .sw.build{border-top:2px dashed #2c6fbb}
 .legend .sw.cyc{border-top:3px solid #c0392b}
@@ -517,8 +518,10 @@ function renderSummary() {
       "</code> (packed from source, never shipped)").join("<br>") : "none"],
     ["Prebuilt wheels", S.prebuilt.length ? S.prebuilt.map((w) => "<code>" + esc(w) +
       "</code>").join("<br>") : "none"],
-    ["Interpreter", S.interpreter ? "<code>" + esc(JSON.stringify(S.interpreter)) +
-      "</code>" : "unknown"],
+    ["Interpreter", !S.interpreter ? "unknown" : S.interpreter.python_full_version ?
+      esc([S.interpreter.implementation_name, S.interpreter.python_full_version,
+        S.interpreter.sys_platform, S.interpreter.platform_machine].filter((x) => x)
+        .join(" ")) : "<code>" + esc(JSON.stringify(S.interpreter)) + "</code>"],
   ];
   $("summary-body").innerHTML = "<table>" + rows.map((r) => "<tr><th>" + r[0] +
     "</th><td>" + r[1] + "</td></tr>").join("") + "</table>";
