@@ -67,6 +67,21 @@ def test_optional_documents_may_be_missing(tmp_path: Path) -> None:
     assert data["bars"] == [] and data["cycles"] == []
 
 
+def test_fields_no_reader_checks_cannot_break_the_payload(tmp_path: Path) -> None:
+    out = write_out(tmp_path / "out", small_run())
+    doc = json.loads((out / "cycles.json").read_text())
+    doc["cycles"][0].update(broken_by={"method": "seeds", "seeds": "x", "stage0": [1]},
+                            stage_wheels=[3, {"stage": 1, "wheels": []}],
+                            seed_checks=[None], warnings=[1])
+    (out / "cycles.json").write_text(json.dumps(doc))
+    for prov in (out / "provenance").iterdir():
+        prov.write_text('{"predicate": {"buildDefinition": [], "runDetails": 3}}')
+    p = build_payload(load_docs(out))
+    (c,) = p["cycles"]
+    assert c["stage_wheels"] == [{"stage": 1, "wheels": {}}] and c["seed_checks"] == []
+    assert c["warnings"] == ["1"] and p["summary"]["stage0"] == []
+
+
 def test_page_is_self_contained_and_escapes_what_it_embeds(tmp_path: Path) -> None:
     out = write_out(tmp_path / "out", small_run())
     page = render(load_docs(out))

@@ -74,23 +74,30 @@ class RunDocs:
 
 # -- reading ------------------------------------------------------------------------------
 
+def _obj(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (for fields no reader checks)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _objs(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def _provenance_summary(doc: Any) -> dict[str, Any]:
     """What the report shows of a provenance statement (the rest is in the file)."""
-    pred = doc.get("predicate") if isinstance(doc, dict) else None
-    if not isinstance(pred, dict):
-        return {}
-    bdef = pred.get("buildDefinition") or {}
-    ext = bdef.get("externalParameters") or {}
-    internal = bdef.get("internalParameters") or {}
-    deps = bdef.get("resolvedDependencies") or []
-    builder = (pred.get("runDetails") or {}).get("builder") or {}
-    roots = [{"name": d.get("name"), "sha256": (d.get("digest") or {}).get("sha256"),
-              "role": (d.get("annotations") or {}).get("role"),
-              "origin": (d.get("annotations") or {}).get("origin")}
-             for d in deps if isinstance(d, dict)
-             and (d.get("annotations") or {}).get("role") in ("seed", "stage0")]
-    return {"index": ext.get("index"), "builder": builder.get("version"),
-            "descends_from": roots, "cycle": internal.get("cycle")}
+    pred = _obj(_obj(doc).get("predicate"))
+    bdef = _obj(pred.get("buildDefinition"))
+    roots = [{"name": d.get("name"), "sha256": _obj(d.get("digest")).get("sha256"),
+              "role": _obj(d.get("annotations")).get("role"),
+              "origin": _obj(d.get("annotations")).get("origin")}
+             for d in _objs(bdef.get("resolvedDependencies"))
+             if _obj(d.get("annotations")).get("role") in ("seed", "stage0")]
+    cycle = _obj(_obj(bdef.get("internalParameters")).get("cycle"))
+    return {"index": _obj(bdef.get("externalParameters")).get("index"),
+            "builder": _obj(_obj(pred.get("runDetails")).get("builder")).get("version"),
+            "descends_from": roots,
+            "cycle": {"id": cycle.get("id"), "fixed_point": cycle.get("fixed_point")}
+            if cycle else None}
 
 
 def load_docs(out: Path) -> RunDocs:
@@ -285,13 +292,13 @@ def build_payload(docs: RunDocs) -> dict[str, Any]:
                                index.get(node_key(e["to"]), -1), _KINDS.get(e["kind"], 0)))
             if hit is not None:
                 closing.append(hit)
-        broken = c.get("broken_by") or {}
-        for s in broken.get("seeds") or []:
-            seeds_used[str(s.get("wheel"))] = {"wheel": s.get("wheel"),
-                                               "sha256": s.get("sha256"),
-                                               "origin": s.get("origin"), "cycle": c["id"]}
-        for s in broken.get("stage0") or []:
-            stage0[str(s.get("wheel"))] = {"wheel": s.get("wheel"), "sha256": s.get("sha256"),
+        broken = _obj(c.get("broken_by"))
+        for x in _objs(broken.get("seeds")):
+            seeds_used[str(x.get("wheel"))] = {"wheel": x.get("wheel"),
+                                               "sha256": x.get("sha256"),
+                                               "origin": x.get("origin"), "cycle": c["id"]}
+        for x in _objs(broken.get("stage0")):
+            stage0[str(x.get("wheel"))] = {"wheel": x.get("wheel"), "sha256": x.get("sha256"),
                                            "cycle": c["id"]}
         cross = c.get("cross_check")
         cycles.append({
@@ -299,12 +306,13 @@ def build_payload(docs: RunDocs) -> dict[str, Any]:
             "explanation": c.get("explanation", ""), "method": broken.get("method"),
             "stages": c.get("stages"), "fixed_point": c.get("fixed_point"),
             "status": c.get("status"), "shipped": c.get("shipped"),
-            "seed_checks": [{"name": s.get("name"), "seed_wheel": s.get("seed_wheel"),
-                             "reproduced": s.get("reproduced"), "used": s.get("used")}
-                            for s in c.get("seed_checks") or [] if isinstance(s, dict)],
+            "seed_checks": [{"name": x.get("name"), "seed_wheel": x.get("seed_wheel"),
+                             "reproduced": x.get("reproduced"), "used": x.get("used")}
+                            for x in _objs(c.get("seed_checks"))],
             "cross_check": None if not isinstance(cross, dict) else bool(cross.get("identical")),
-            "stage_wheels": c.get("stage_wheels") or [],
-            "warnings": c.get("warnings") or [],
+            "stage_wheels": [{"stage": x.get("stage"), "wheels": _obj(x.get("wheels"))}
+                             for x in _objs(c.get("stage_wheels"))],
+            "warnings": [str(w) for w in c.get("warnings") or []],
         })
     for w in wheels:
         if w[2] == 1 and w[0] not in seeds_used:
@@ -357,7 +365,8 @@ def build_payload(docs: RunDocs) -> dict[str, Any]:
     built = sum(1 for b in order if not b["reused"])
     summary = {
         "title": docs.title,
-        "targets": (started or {}).get("targets") or sorted({t[0] for t in targets}),
+        "targets": [str(t) for t in (started or {}).get("targets") or []]
+        or sorted({t[0] for t in targets}),
         "packages": len(keys), "edges": len(edges), "built": built,
         "reused": len(order) - built, "failed": len(failures), "blocked": len(blocked),
         "cycles": len(cycles), "duration": duration,
