@@ -541,18 +541,15 @@ const NW = 150, NH = 24, GX = 18, GY = 56, PAD = 20;
 function layout(ids) {
   const inSet = new Map(ids.map((id, k) => [id, k]));
   const es = [];
-  const seenPair = new Set();
+  const byPair = new Map();
   ids.forEach((v) => OUT[v].forEach((ei) => {
     const w = EDGES[ei][1];
     if (!inSet.has(w) || w === v) return;
     const key = v + ">" + w;
-    if (seenPair.has(key)) {
-      const prev = es.find((x) => x.s === v && x.d === w);
-      prev.eis.push(ei);
-      return;
-    }
-    seenPair.add(key);
-    es.push({s: v, d: w, eis: [ei]});
+    if (byPair.has(key)) { byPair.get(key).eis.push(ei); return; }
+    const e = {s: v, d: w, eis: [ei]};
+    byPair.set(key, e);
+    es.push(e);
   }));
   const adj = new Map(ids.map((v) => [v, []]));
   es.forEach((e, k) => adj.get(e.s).push(k));
@@ -690,22 +687,34 @@ function overview() {
 }
 
 // -- details ----------------------------------------------------------------------------
-function chainTo(i) {
-  const steps = [];
-  let v = i, e = NODES[i].pa;
-  const seen = new Set([i]);
-  while (e !== null && e !== undefined) {
-    steps.unshift(e);
-    v = EDGES[e][0];
-    if (seen.has(v)) break;
-    seen.add(v);
-    e = NODES[v].pa;
+function chainsTo(i, most) {
+  // Simple chains of requirements from a target to i, shortest first: a breadth-first
+  // search over paths, backwards, bounded (parallel edges give one chain).
+  const found = [], seenSeq = new Set(), queue = [[]];
+  let queued = 1;
+  for (let qi = 0; qi < queue.length && found.length < most; qi++) {
+    const path = queue[qi];
+    const cur = path.length ? EDGES[path[path.length - 1]][0] : i;
+    if (path.length && TARGET.has(cur)) {
+      const seq = path.map((ei) => EDGES[ei][0]).join(",");
+      if (!seenSeq.has(seq)) { seenSeq.add(seq); found.push(path.slice().reverse()); }
+    }
+    const onPath = new Set(path.map((ei) => EDGES[ei][0]).concat([i]));
+    for (const ei of IN[cur]) {
+      if (onPath.has(EDGES[ei][0]) || queued >= 20000) continue;
+      queued++;
+      queue.push(path.concat([ei]));
+    }
   }
+  return found;
+}
+function renderChain(steps) {
+  const v = EDGES[steps[0]][0];
   const req = D.targets.filter((t) => t[1] === v).map((t) => t[0]);
   let s = (req.length ? "target <code>" + esc(req[0]) + "</code>: " : "") + pk(v);
   steps.forEach((ei) => { s += " \u2014(" + KIND[EDGES[ei][2]] + ": " + esc(EDGES[ei][3]) +
     ")\u2192 " + pk(EDGES[ei][1]); });
-  return s;
+  return '<div class="chain">' + s + "</div>";
 }
 function edgeList(eis, end) {
   if (!eis.length) return "none";
@@ -717,10 +726,12 @@ function details(i) {
   const n = NODES[i], b = n.b, rows = [];
   const add = (k, v) => rows.push("<tr><th>" + k + "</th><td>" + v + "</td></tr>");
   add("Status", esc(statusOf(i)) + (n.bl ? " by " + esc(n.bl) : ""));
-  add("Chain from a target", TARGET.has(i) && (n.pa === null || n.pa === undefined)
-    ? "a target: " + D.targets.filter((t) => t[1] === i).map((t) => "<code>" + esc(t[0]) +
-      "</code>").join(", ") : n.pa === null || n.pa === undefined ? "none recorded"
-      : '<span class="chain">' + chainTo(i) + "</span>");
+  const chains = chainsTo(i, 5);
+  add("Chains from the targets", (TARGET.has(i) ? "a target: " + D.targets.filter((t) =>
+    t[1] === i).map((t) => "<code>" + esc(t[0]) + "</code>").join(", ") : "") +
+    chains.map(renderChain).join("") + (chains.length === 5 ? '<span class="muted">the ' +
+    "five shortest; <code>wheelstrap why OUT " + esc(n.k.split(" ")[0]) + "</code> lists " +
+    "more</span>" : "") || "none recorded");
   add("Requires", edgeList(OUT[i], 1));
   add("Required by", edgeList(IN[i], 0));
   if (n.sd) add("Sdist", "<code>" + esc(n.sd[0]) + "</code><br>sha256 <code>" + esc(n.sd[1]) +
@@ -846,7 +857,9 @@ function renderTimeline() {
   const workers = Array.from(new Set(bars.map((b) => b[1]))).sort();
   const row = new Map(workers.map((w, k) => [w, k]));
   const end = Math.max(...bars.map((b) => b[3])) || 1;
-  const W = 1100, H = 16, LW = 90, sc = (W - LW - 50) / end;
+  const perWorker = Math.max(...workers.map((w) => bars.filter((b) => b[1] === w).length));
+  const W = Math.min(20000, Math.max(1100, perWorker * 4)), H = 16, LW = 90;
+  const sc = (W - LW - 50) / end;
   const crit = new Set(D.critical);
   const parts = ['<svg xmlns="http://www.w3.org/2000/svg" id="tl" width="' + W + '" height="' +
     (workers.length * (H + 4) + 30) + '">'];
