@@ -21,7 +21,11 @@ from test_cycles import TWO
 from wheelstrap.cli import main
 from wheelstrap.htmlreport import build_payload, load_docs, render, write_report
 
+# Read when the module is imported: conftest's hermetic fixture clears WHEELSTRAP_*
+# variables from the environment before any test runs.
 SKIP_ENV = "WHEELSTRAP_SKIP_BROWSER_TESTS"
+SKIP_BROWSER = os.environ.get(SKIP_ENV)
+ARTIFACTS = os.environ.get("WHEELSTRAP_TEST_ARTIFACTS")
 
 
 def test_payload_of_a_small_run(tmp_path: Path) -> None:
@@ -143,7 +147,7 @@ def test_report_command_on_broken_documents(tmp_path: Path, damage, expect) -> N
 
 @pytest.fixture(scope="session")
 def browser() -> str:
-    if os.environ.get(SKIP_ENV):
+    if SKIP_BROWSER:
         pytest.skip(f"{SKIP_ENV} is set")
     exe = chromium_path()
     if exe is None:
@@ -161,8 +165,7 @@ def page(browser: str, tmp_path: Path) -> Iterator[Page]:
 @pytest.fixture(scope="session")
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where screenshots are kept: $WHEELSTRAP_TEST_ARTIFACTS, else pytest's base temp."""
-    folder = Path(os.environ.get("WHEELSTRAP_TEST_ARTIFACTS") or
-                  tmp_path_factory.getbasetemp() / "artifacts")
+    folder = Path(ARTIFACTS or tmp_path_factory.getbasetemp() / "artifacts")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -208,6 +211,8 @@ def test_small_report_in_a_browser(page: Page, tmp_path: Path, artifacts: Path) 
     assert page.evaluate("document.querySelectorAll('#tl rect.bar').length") == 6
     assert "RuntimeError: <boom> & co" in page.evaluate(
         "document.getElementById('failures-body').innerText")
+    page.click("#wheels summary")
+    assert page.evaluate("document.querySelectorAll('#wheels tr').length") == 6
     page.screenshot(artifacts / "report-small.png")
     assert page.errors() == []
 

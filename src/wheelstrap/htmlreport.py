@@ -532,8 +532,24 @@ function renderSummary() {
         S.interpreter.sys_platform, S.interpreter.platform_machine].filter((x) => x)
         .join(" ")) : "<code>" + esc(JSON.stringify(S.interpreter)) + "</code>"],
   ];
+  const built = NODES.map((n, i) => i).filter((i) => NODES[i].b)
+    .sort((a, b) => NODES[a].b.pos - NODES[b].b.pos);
   $("summary-body").innerHTML = "<table>" + rows.map((r) => "<tr><th>" + r[0] +
-    "</th><td>" + r[1] + "</td></tr>").join("") + "</table>";
+    "</th><td>" + r[1] + "</td></tr>").join("") + "</table>" + (built.length ?
+    '<details id="wheels"><summary>Every wheel, in build order (' + built.length +
+    ")</summary><div></div></details>" : "");
+  if (built.length) $("wheels").addEventListener("toggle", () => {
+    const div = $("wheels").querySelector("div");
+    if (div.childNodes.length) return;
+    div.innerHTML = "<table><tr><th>#</th><th>package</th><th>wheel</th><th>sha256</th>" +
+      "<th></th></tr>" + built.map((i) => {
+        const b = NODES[i].b;
+        return "<tr><td>" + b.pos + "</td><td>" + pk(i) + "</td><td><code>" + esc(b.wheel) +
+          "</code></td><td><code>" + esc(b.sha256) + "</code></td><td>" + (b.reused ?
+          "reused" : "built") + (b.cycle ? ", " + esc(b.cycle) + " stage " + esc(b.stage) :
+          "") + "</td></tr>";
+      }).join("") + "</table>";
+  });
 }
 
 // -- layered layout ---------------------------------------------------------------------
