@@ -158,6 +158,16 @@ class Page:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
+    def poll(self, expression: str, timeout: float = 20.0) -> Any:
+        """The first truthy value of ``expression``, for what the page does after an event
+        (``toggle`` events, for one, are dispatched asynchronously)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.evaluate(expression)
+            if value or time.monotonic() > deadline:
+                return value
+            time.sleep(0.02)
+
     def click(self, selector: str) -> None:
         """A real mouse click (press and release) in the middle of the element."""
         box = self.evaluate(

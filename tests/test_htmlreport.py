@@ -203,7 +203,8 @@ def test_small_report_in_a_browser(page: Page, tmp_path: Path, artifacts: Path) 
     assert page.evaluate("document.querySelectorAll('#svg path.edge.build').length") == 3
     assert page.evaluate("document.querySelectorAll('#svg g.node.failed').length") == 1
     page.click('#svg g.node.cyc')
-    details = page.evaluate("document.getElementById('details').innerText")
+    details = page.poll("document.querySelector('#details h3') && "
+                        "document.getElementById('details').innerText")
     assert details.startswith("cyc-a 1.0")
     assert "Chains from the targets" in details and "lib 2.0" in details
     assert "seedy-1.0-py3-none-any.whl" in details and "stage 2" in details
@@ -212,7 +213,7 @@ def test_small_report_in_a_browser(page: Page, tmp_path: Path, artifacts: Path) 
     assert "RuntimeError: <boom> & co" in page.evaluate(
         "document.getElementById('failures-body').innerText")
     page.click("#wheels summary")
-    assert page.evaluate("document.querySelectorAll('#wheels tr').length") == 6
+    assert page.poll("document.querySelectorAll('#wheels tr').length") == 6
     page.screenshot(artifacts / "report-small.png")
     assert page.errors() == []
 
@@ -234,8 +235,8 @@ def test_three_thousand_package_report_in_a_browser(page: Page, tmp_path: Path,
                             ".filter(li => li.style.display !== 'none').length")
     assert visible == 1
     page.click("#pkgs li[data-i]:not([style*='none'])")
-    assert page.evaluate("document.querySelector('#details h3').textContent") == \
-        "pkg-2999 1.3"
+    assert page.poll("document.querySelector('#details h3') && "
+                     "document.querySelector('#details h3').textContent") == "pkg-2999 1.3"
     assert page.evaluate("document.querySelectorAll('#details .chain').length") == 5
     assert page.evaluate("document.querySelectorAll('#svg g.node.sel').length") == 1
     page.screenshot(artifacts / "report-3000.png")
@@ -256,7 +257,8 @@ def test_report_of_a_real_bootstrap_in_a_browser(serve_index, run_bootstrap, pag
         len(graph["nodes"])
     assert page.evaluate("document.querySelectorAll('#svg g.node.cyc').length") == 2
     page.click('#svg g.node.cyc')
-    details = page.evaluate("document.getElementById('details').innerText")
+    details = page.poll("document.querySelector('#details h3') && "
+                        "document.getElementById('details').innerText")
     assert details.split("\n", 1)[0] in {"hostback 1.0", "hosthelper 1.0"}
     assert "Build cycle" in details and "sha256" in details
     page.screenshot(artifacts / "report-bootstrap.png")

@@ -270,8 +270,8 @@ def build_payload(docs: RunDocs) -> dict[str, Any]:
             "stage": b.get("stage"), "sdist_sha256": b.get("sdist_sha256"),
             "prov": docs.provenance.get(b["wheel"]),
         }
-    if not needs:  # no build-order: fall back to the graph's direct requirements
-        for s, d, _k, _r in edges:
+    for s, d, _k, _r in edges:  # unbuilt packages: the graph's direct requirements
+        if s not in builds:
             needs.setdefault(s, set()).add(d)
 
     # Cycles.
@@ -637,8 +637,8 @@ function draw(ids, note) {
   const L = layout(ids);
   const parts = ['<svg xmlns="http://www.w3.org/2000/svg" id="svg" width="' + L.width +
     '" height="' + L.height + '"><defs><marker id="arr" viewBox="0 0 8 8" refX="8" refY="4"' +
-    ' markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0L8,4L0,8z" fill="#888"/>' +
-    "</marker></defs>"];
+    ' markerWidth="8" markerHeight="8" markerUnits="userSpaceOnUse" orient="auto">' +
+    '<path d="M0,0L8,4L0,8z" fill="#888"/></marker></defs>'];
   L.es.forEach((e) => {
     const a = L.xy.get(e.s), b = L.xy.get(e.d);
     const x1 = a[0] + NW / 2, y1 = a[1] + NH, x2 = b[0] + NW / 2, y2 = b[1];
