@@ -395,3 +395,48 @@ def seeds_verify(store: Path, index_url: str | None, output: Path | None) -> Non
         bad += not r.reproduced
     if bad:
         raise SystemExit(1)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+def report(directory: Path) -> None:
+    """Write DIRECTORY/report.html from the documents of a bootstrap run."""
+    from .htmlreport import write_report
+
+    click.echo(f"wrote {write_report(directory)}")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("name")
+@click.option("--max-chains", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Most chains to print.")
+def why(directory: Path, name: str, max_chains: int) -> None:
+    """Print the chains of requirements from a target to NAME (or NAME==VERSION)."""
+    from .explore import find_nodes, render_why
+    from .explore import why as explain
+    from .schema import read_graph
+
+    graph = read_graph(directory / "graph.json")
+    for node in find_nodes(graph, name):
+        click.echo(render_why(explain(graph, node, max_chains=max_chains)))
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["dot", "json"]), default="dot",
+              show_default=True, help="Graphviz DOT, or node-link JSON.")
+def graph(directory: Path, fmt: str) -> None:
+    """Print the dependency graph of a run (build cycles marked)."""
+    import json
+
+    from .explore import to_dot, to_node_link
+    from .schema import read_cycles, read_graph
+
+    doc = read_graph(directory / "graph.json")
+    cyc = read_cycles(directory / "cycles.json") if (directory / "cycles.json").exists() \
+        else None
+    if fmt == "dot":
+        click.echo(to_dot(doc, cyc), nl=False)
+    else:
+        click.echo(json.dumps(to_node_link(doc, cyc), indent=1))
