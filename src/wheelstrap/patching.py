@@ -138,6 +138,10 @@ def _failed_files(output: str) -> list[str]:
     for line in output.splitlines():
         if line.startswith(("patching file ", "checking file ")):
             current = line.split(" ", 2)[2].strip()
+        elif line.startswith("The next patch would create the file "):
+            current = line[len("The next patch would create the file "):].rstrip(",")
+            if current not in failed:
+                failed.append(current)
         elif ("FAILED" in line or "Reversed (or previously applied)" in line
               or "can't find file" in line or "No such file" in line) and current \
                 and current not in failed:

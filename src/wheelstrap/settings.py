@@ -25,7 +25,9 @@ Every matching table applies: tables without a specifier first, then tables with
 group in file order.  A later layer's ``env`` and ``config-settings`` keys override an
 earlier layer's; ``source``, ``prebuilt`` and ``plugin`` are replaced; ``patches`` and the
 requirement edits accumulate, the edits of each layer applied in turn (remove, then
-replace, then add).
+replace, then add).  When a layer sets ``prebuilt``, the package is not built, so the
+build-only settings of the other layers (build-requires, patches, env, config-settings,
+source) are dropped; ``requires`` edits and ``plugin`` remain.
 
 JSON form (``PackageSettings.to_json``), schema ``wheelstrap-package-settings`` version 1::
 
@@ -261,6 +263,10 @@ def _layer(layers: Sequence[PackageSettings]) -> PackageSettings:
         source = layer.source or source
         prebuilt = layer.prebuilt or prebuilt
         plugin = layer.plugin or plugin
+    if prebuilt is not None:  # not built here: what only a build uses does not apply
+        return PackageSettings(requires=tuple(e for layer in layers for e in layer.requires if e),
+                               prebuilt=prebuilt, plugin=plugin,
+                               tables=tuple(t for layer in layers for t in layer.tables))
     return PackageSettings(
         build_requires=tuple(e for layer in layers for e in layer.build_requires if e),
         requires=tuple(e for layer in layers for e in layer.requires if e),

@@ -1,0 +1,136 @@
+"""Patch files: header checks, application with GNU patch, failures."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from wheelstrap.errors import BuildFailure, UserInputError
+from wheelstrap.patching import PatchFile, UnsafePatch, apply_patches, patch_targets
+
+pytestmark = pytest.mark.skipif(shutil.which("patch") is None, reason="GNU patch missing")
+
+PYPROJECT = """\
+[build-system]
+requires = ["python-sbom", "hatchling"]
+build-backend = "hatchling.build"
+"""
+
+BUILD_SYSTEM = b"""\
+diff --git a/pyproject.toml b/pyproject.toml
+index 3b18e51..a8f9c2d 100644
+--- a/pyproject.toml
++++ b/pyproject.toml
+@@ -1,3 +1,3 @@
+ [build-system]
+-requires = ["python-sbom", "hatchling"]
++requires = ["hatchling"]
+ build-backend = "hatchling.build"
+--- a/src/new.py\t2024-01-01 00:00:00
++++ b/src/new.py\t2024-01-01 00:00:00
+@@ -0,0 +1,2 @@
++-- not a header: a line of the new file
++--- nor this
+"""
+
+
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "proj-1.0"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
+    return root
+
+
+def test_targets_are_read_from_the_headers() -> None:
+    assert patch_targets(BUILD_SYSTEM) == ("pyproject.toml", "src/new.py")
+    deleted = b"--- a/old.txt\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n"
+    assert patch_targets(deleted) == ("old.txt",)
+
+
+@pytest.mark.parametrize(("data", "why"), [
+    (b"--- /etc/passwd\n+++ /etc/passwd\n@@ -1 +1 @@\n-a\n+b\n", "absolute path"),
+    (b"--- a/../../x\n+++ b/../../x\n@@ -1 +1 @@\n-a\n+b\n", "contains '..'"),
+    (b"--- a/x\n+++ b/x/../../y\n@@ -1 +1 @@\n-a\n+b\n", "contains '..'"),
+    (b"diff --git a/x b/y\nrename from x\nrename to ../y\n", "contains '..'"),
+    (b"diff --git a/l b/l\nnew file mode 120000\n--- /dev/null\n+++ b/l\n@@ -0,0 +1 @@\n+/etc\n",
+     "symbolic link"),
+    (b"diff --git a/x b/x\nGIT binary patch\nliteral 0\n", "binary"),
+    (b"Index: /etc/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n", "absolute path"),
+    (b"just some text\n", "not a unified diff"),
+    (b"*** a/x\n--- b/x\n***************\n", "not a unified diff"),
+    (b"--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n a\n-b\n", "cut short"),
+    (b"--- x\n+++ x\n@@ -1 +1 @@\n-a\n+b\n", "nothing left after -p1"),
+])
+def test_unsafe_patches_are_refused(data: bytes, why: str) -> None:
+    with pytest.raises(UnsafePatch, match=why):
+        PatchFile.from_bytes("p.patch", data)
+
+
+def test_a_patch_applies_and_is_deterministic(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    log = tmp_path / "log" / "build.log"
+    patch = PatchFile.from_bytes("drop-sbom.patch", BUILD_SYSTEM)
+    apply_patches(root, [patch], log, package="proj 1.0", mtime=1_600_000_000)
+    assert (root / "pyproject.toml").read_text() == PYPROJECT.replace('"python-sbom", ', "")
+    assert (root / "src/new.py").read_text() == \
+        "-- not a header: a line of the new file\n--- nor this\n"
+    assert os.stat(root / "pyproject.toml").st_mtime == 1_600_000_000
+    assert sorted(p.name for p in root.iterdir()) == ["pyproject.toml", "src"]  # no .orig/.rej
+    text = log.read_text()
+    assert "drop-sbom.patch" in text and patch.sha256 in text and "patching file" in text
+    apply_patches(root, [], log, package="proj 1.0")  # nothing to do
+
+
+def test_a_patch_that_does_not_apply_names_the_patch_and_file(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    (root / "pyproject.toml").write_text("[project]\nname = 'other'\n", encoding="utf-8")
+    log = tmp_path / "build.log"
+    with pytest.raises(BuildFailure) as info:
+        apply_patches(root, [PatchFile.from_bytes("drop-sbom.patch", BUILD_SYSTEM)], log,
+                      package="proj 1.0")
+    err = info.value
+    assert "drop-sbom.patch" in err.message and "proj 1.0" in err.message
+    assert "pyproject.toml" in err.message
+    assert err.log == str(log) and "FAILED" in err.tail and err.hint
+    assert not list(root.glob("*.rej")) and not list(root.glob("*.orig"))
+
+
+def test_an_already_applied_patch_fails(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    patch = PatchFile.from_bytes("drop-sbom.patch", BUILD_SYSTEM.split(b"--- a/src")[0])
+    apply_patches(root, [patch], tmp_path / "log", package="proj 1.0")
+    with pytest.raises(BuildFailure, match=r"does not apply to pyproject\.toml"):
+        apply_patches(root, [patch], tmp_path / "log", package="proj 1.0")
+
+
+def test_a_patch_for_a_missing_file_fails(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    data = b"--- a/nope.txt\n+++ b/nope.txt\n@@ -1 +1 @@\n-a\n+b\n"
+    with pytest.raises(BuildFailure, match=r"nope\.patch does not apply"):
+        apply_patches(root, [PatchFile.from_bytes("nope.patch", data)], tmp_path / "log",
+                      package="proj 1.0")
+
+
+def test_unsafe_patches_are_refused_at_apply_time_too(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    data = b"--- a/../x\n+++ b/../x\n@@ -1 +1 @@\n-a\n+b\n"
+    forged = PatchFile("evil.patch", "0" * 64, ("x",), data)  # built without the check
+    with pytest.raises(UserInputError, match=r"evil\.patch for proj 1\.0 is refused"):
+        apply_patches(root, [forged], tmp_path / "log", package="proj 1.0")
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_symlink_in_the_tree_does_not_lead_patch_outside(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "f.txt").write_text("a\n")
+    (root / "link").symlink_to(outside)
+    data = b"--- a/link/f.txt\n+++ b/link/f.txt\n@@ -1 +1 @@\n-a\n+b\n"
+    with pytest.raises(UserInputError, match="outside the source tree"):
+        apply_patches(root, [PatchFile.from_bytes("l.patch", data)], tmp_path / "log",
+                      package="proj 1.0")
+    assert (outside / "f.txt").read_text() == "a\n"

@@ -1,0 +1,308 @@
+"""The settings file: validation (every problem at once), layering, digests, requirement
+edits."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from wheelstrap.errors import UserInputError
+from wheelstrap.settings import (
+    EMPTY,
+    PackageSettings,
+    RequirementEdits,
+    diff_requirements,
+    edit_requirements,
+    parse_settings,
+    read_settings,
+)
+
+PATCH = b"""\
+--- a/pyproject.toml
++++ b/pyproject.toml
+@@ -1,2 +1,2 @@
+ [build-system]
+-requires = ["python-sbom"]
++requires = []
+"""
+SHA = "a" * 64
+
+
+def reqs(*texts: str) -> tuple[Requirement, ...]:
+    return tuple(Requirement(t) for t in texts)
+
+
+def strs(rs: tuple[Requirement, ...]) -> list[str]:
+    return [str(r) for r in rs]
+
+
+def write(tmp_path: Path, text: str, patches: dict[str, bytes] | None = None) -> Path:
+    for name, data in (patches or {}).items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    path = tmp_path / "settings.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems(doc: dict[str, Any], tmp_path: Path) -> str:
+    with pytest.raises(UserInputError) as info:
+        parse_settings(doc, tmp_path)
+    return info.value.message
+
+
+ISSUE_EXAMPLE = """
+[packages.platformdirs]
+build-requires.remove = ["python-sbom"]
+build-requires.add = ["hatch-vcs>=0.5"]
+build-requires.replace = { "setuptools" = "setuptools<81" }
+patches = ["patches/platformdirs-no-sbom.patch"]
+
+[packages."setuptools-scm==10.0.2"]
+patches = ["patches/scm-backend-path.patch"]
+env = { SETUPTOOLS_SCM_PRETEND_VERSION = "10.0.2" }
+requires.remove = ["typing-extensions"]
+
+[packages.numpy]
+config-settings = { "setup-args" = ["-Dallow-noblas=true"] }
+"""
+
+
+def test_the_issue_example_reads(tmp_path: Path) -> None:
+    path = write(tmp_path, ISSUE_EXAMPLE, {"patches/platformdirs-no-sbom.patch": PATCH,
+                                           "patches/scm-backend-path.patch": PATCH})
+    settings = read_settings(path)
+    pd = settings.for_package(canonicalize_name("platformdirs"), "4.3.0")
+    assert [p.name for p in pd.patches] == ["patches/platformdirs-no-sbom.patch"]
+    assert pd.patches[0].files == ("pyproject.toml",)
+    assert strs(pd.edit_build_requires(reqs("hatchling", "python-sbom>=1", "setuptools>=61"))) \
+        == ["hatchling", "setuptools<81", "hatch-vcs>=0.5"]
+    scm = settings.for_package(canonicalize_name("setuptools_scm"), "10.0.2")
+    assert scm.environment() == {"SETUPTOOLS_SCM_PRETEND_VERSION": "10.0.2"}
+    assert strs(scm.edit_requires(reqs("packaging", "typing_extensions; python_version<'3.10'"))) \
+        == ["packaging"]
+    assert settings.for_package(canonicalize_name("setuptools-scm"), "10.0.1") == EMPTY
+    numpy = settings.for_package(canonicalize_name("numpy"), "2.1.0")
+    assert numpy.config_settings_dict() == {"setup-args": ["-Dallow-noblas=true"]}
+    assert settings.for_package(canonicalize_name("requests"), "2.0") == EMPTY
+    assert settings.for_package(canonicalize_name("requests"), "2.0").is_empty
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    (tmp_path / "bad.patch").write_bytes(b"--- /etc/passwd\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n")
+    doc = {
+        "plugins": [],
+        "packages": {
+            "foo": {
+                "unknown": 1,
+                "build-requires": {"remove": ["foo>=1"], "add": ["not a req!"], "drop": []},
+                "requires": {"replace": {"bar": 3}, "add": "baz"},
+                "patches": ["missing.patch", "bad.patch", 7],
+                "env": {"PATH": "/x", "1BAD": "x", "N": 1},
+                "config-settings": {"k": 1},
+                "source": {"url": "ftp://x/y.tar.gz", "sha256": "nothex"},
+                "plugin": "not a spec",
+            },
+            "bar[extra]": {},
+            "baz!!": {},
+            "qux": "not a table",
+            "pre": {"prebuilt": {}, "patches": []},
+            "pre2": {"prebuilt": {"sha256": ["zz"]}},
+            "src": {"source": {"url": "https://x/pkg.whl"}},
+        },
+    }
+    message = problems(doc, tmp_path)
+    expected = [
+        "plugins: unknown top-level key",
+        "packages.foo.unknown: unknown key",
+        "packages.foo.build-requires.drop: unknown key",
+        "packages.foo.build-requires.remove[0]: 'foo>=1' is not a project name",
+        "packages.foo.build-requires.add[0]: 'not a req!' is not a valid PEP 508",
+        "packages.foo.requires.add: must be an array",
+        "packages.foo.requires.replace.bar: must be a requirement string, not an integer",
+        "packages.foo.patches[0]: cannot read missing.patch",
+        "packages.foo.patches[1]: the patch bad.patch is refused: it names the absolute path",
+        "packages.foo.patches[2]: must be a file name",
+        "packages.foo.env.PATH: is set by wheelstrap",
+        "packages.foo.env.1BAD: is not a valid environment variable name",
+        "packages.foo.env.N: must be a string (quote numbers), not an integer",
+        "packages.foo.config-settings.k: must be a string or an array of strings",
+        "packages.foo.source.url: 'ftp://x/y.tar.gz' is not an https://",
+        "packages.foo.source.sha256: must be a sha256 digest",
+        "packages.foo.plugin: must be \"module:Class\"",
+        'packages."bar[extra]": \'bar[extra]\' may hold only a project name',
+        'packages."baz!!": \'baz!!\' is not a project name',
+        "packages.qux: must be a table, not a string",
+        "packages.pre.prebuilt.sha256: is required",
+        "packages.pre.prebuilt: a prebuilt package is not built, so patches cannot be set",
+        "packages.pre2.prebuilt.sha256: must be a sha256 digest",
+        "packages.src.source.url: 'https://x/pkg.whl' does not name an sdist archive",
+        "packages.src.source.sha256: is required",
+    ]
+    for line in expected:
+        assert line in message, line
+    assert f"has {len(expected)} problems" in message
+
+
+def test_duplicate_tables_are_refused(tmp_path: Path) -> None:
+    message = problems({"packages": {"Foo_Bar": {}, "foo-bar": {}}}, tmp_path)
+    assert "packages.foo-bar: repeats the table packages.Foo_Bar" in message
+
+
+def test_packages_must_be_a_table(tmp_path: Path) -> None:
+    assert "packages: must be a table of tables" in problems({"packages": []}, tmp_path)
+
+
+def test_a_patch_outside_the_tree_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    (tmp_path / "up.patch").write_bytes(b"--- a/../x\n+++ b/../x\n@@ -1 +1 @@\n-a\n+b\n")
+    message = problems({"packages": {"foo": {"patches": ["up.patch"]}}}, tmp_path)
+    assert "contains '..'" in message
+
+
+def test_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(UserInputError, match="cannot be read"):
+        read_settings(tmp_path / "nope.toml")
+    bad = tmp_path / "latin1.toml"
+    bad.write_bytes(b"# caf\xe9\n")
+    with pytest.raises(UserInputError, match="not UTF-8"):
+        read_settings(bad)
+    bad.write_text("[packages.foo\n", encoding="utf-8")
+    with pytest.raises(UserInputError, match="not valid TOML"):
+        read_settings(bad)
+    bad.write_text("[packages.foo]\nenv = { A = 1 }\n", encoding="utf-8")
+    with pytest.raises(UserInputError) as info:
+        read_settings(bad)
+    assert str(bad) in info.value.message and info.value.hint
+
+
+def test_patch_paths_are_relative_to_the_settings_file(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "conf"
+    path = write(folder, '[packages.foo]\npatches = ["p/x.patch"]\n', {"p/x.patch": PATCH})
+    monkeypatch.chdir(tmp_path)
+    settings = read_settings(Path("conf/settings.toml"))
+    assert settings.for_package(canonicalize_name("foo"), "1").patches[0].name == "p/x.patch"
+    assert path.is_file()
+
+
+def test_layering(tmp_path: Path) -> None:
+    doc = {"packages": {
+        "foo>=2": {"env": {"A": "2", "B": "2"}, "build-requires": {"add": ["two"]},
+                   "patches": ["b.patch"], "config-settings": {"k": "v2"}},
+        "foo": {"env": {"A": "1", "C": "1"}, "build-requires": {"add": ["one"]},
+                "patches": ["a.patch"], "config-settings": {"k": "v1", "j": ["x", "y"]},
+                "source": {"url": "https://h/foo-1.tar.gz", "sha256": SHA}},
+        "foo<3": {"env": {"B": "3"}, "build-requires": {"remove": ["one"]}},
+        "bar": {"env": {"A": "x"}},
+    }}
+    for name in ("a.patch", "b.patch"):
+        (tmp_path / name).write_bytes(PATCH.replace(b"[]", name.encode()))
+    settings = parse_settings(doc, tmp_path)
+    foo2 = settings.for_package(canonicalize_name("foo"), "2.5")
+    # name-only table first, then the specifier tables in file order
+    assert foo2.tables == ("packages.foo", 'packages."foo>=2"', 'packages."foo<3"')
+    assert foo2.environment() == {"A": "2", "B": "3", "C": "1"}
+    assert foo2.config_settings_dict() == {"k": "v2", "j": ["x", "y"]}
+    assert [p.name for p in foo2.patches] == ["a.patch", "b.patch"]
+    assert strs(foo2.edit_build_requires(reqs("base"))) == ["base", "two"]
+    assert foo2.source is not None and foo2.source.sha256 == SHA
+    foo1 = settings.for_package(canonicalize_name("foo"), "1.0")
+    assert foo1.tables == ("packages.foo", 'packages."foo<3"')
+    assert strs(foo1.edit_build_requires(reqs("base"))) == ["base"]
+    foo3 = settings.for_package(canonicalize_name("foo"), "3.0rc1")  # pre-releases match
+    assert foo3.tables == ("packages.foo", 'packages."foo>=2"')
+    odd = settings.for_package(canonicalize_name("foo"), "not-a-version")
+    assert odd.tables == ("packages.foo",)
+    assert settings.unused([(canonicalize_name("foo"), "1.0")]) == ['packages."foo>=2"',
+                                                                     "packages.bar"]
+    assert settings.unused([]) == [t.label for t in settings.tables]
+
+
+def test_settings_are_picklable(tmp_path: Path) -> None:
+    (tmp_path / "a.patch").write_bytes(PATCH)
+    settings = parse_settings({"packages": {
+        "foo": {"patches": ["a.patch"], "requires": {"replace": {"x": "x<2"}}},
+        "foo==1": {"prebuilt": {"sha256": SHA.upper()}}}}, tmp_path)
+    package = settings.for_package(canonicalize_name("foo"), "2")
+    copy = pickle.loads(pickle.dumps(package))
+    assert copy == package and copy.patches[0].data == PATCH
+    assert copy.digest() == package.digest()
+    # a prebuilt layer drops what only a build uses, keeps runtime edits
+    prebuilt = settings.for_package(canonicalize_name("foo"), "1.0")
+    assert prebuilt.prebuilt is not None and prebuilt.prebuilt.sha256 == (SHA,)
+    assert prebuilt.patches == () and prebuilt.requires == package.requires
+
+
+def test_digest_is_stable_and_covers_patch_contents(tmp_path: Path) -> None:
+    assert EMPTY.digest() == PackageSettings().digest()
+    doc = {"packages": {"foo": {"patches": ["a.patch"], "env": {"A": "1"}}}}
+    (tmp_path / "a.patch").write_bytes(PATCH)
+    first = parse_settings(doc, tmp_path).for_package(canonicalize_name("foo"), "1")
+    again = parse_settings(doc, tmp_path).for_package(canonicalize_name("foo"), "1")
+    assert first.digest() == again.digest() != EMPTY.digest()
+    (tmp_path / "a.patch").write_bytes(PATCH.replace(b"requires = []", b"requires = [ ]"))
+    changed = parse_settings(doc, tmp_path).for_package(canonicalize_name("foo"), "1")
+    assert changed.digest() != first.digest()
+    # the patch's name and the table's key do not matter, only what is applied
+    (tmp_path / "b.patch").write_bytes(PATCH)
+    renamed = parse_settings({"packages": {"foo>=0": {"patches": ["b.patch"],
+                                                      "env": {"A": "1"}}}}, tmp_path)
+    assert renamed.for_package(canonicalize_name("foo"), "1").digest() == first.digest()
+    for other in ({"env": {"A": "2"}}, {"config-settings": {"A": "1"}},
+                  {"requires": {"remove": ["x"]}}, {"build-requires": {"remove": ["x"]}},
+                  {"source": {"url": "https://h/foo.tar.gz", "sha256": SHA}},
+                  {"prebuilt": {"sha256": SHA}}, {"plugin": "mod:Cls"}):
+        value = parse_settings({"packages": {"foo": other}}, tmp_path)
+        assert value.for_package(canonicalize_name("foo"), "1").digest() != EMPTY.digest()
+
+
+def test_empty_digest_does_not_change_by_accident() -> None:
+    # The empty settings' digest is part of every content address: a change here rebuilds
+    # every package of every cache.  Update the constant only on purpose.
+    assert EMPTY.digest() == EMPTY_DIGEST
+
+
+EMPTY_DIGEST = "01e40db31c16222939a63567e226c45144b403e0578794fe3dd26035ab547a80"
+
+
+def test_to_json_records_what_provenance_needs(tmp_path: Path) -> None:
+    (tmp_path / "a.patch").write_bytes(PATCH)
+    settings = parse_settings({"packages": {"foo": {
+        "patches": ["a.patch"], "env": {"A": "1"}, "config-settings": {"k": ["a"]},
+        "build-requires": {"remove": ["X_y"]}, "plugin": "mod:Cls",
+        "source": {"url": "https://h/foo-1.tar.gz", "sha256": SHA}}}}, tmp_path)
+    data = settings.for_package(canonicalize_name("foo"), "1").to_json()
+    assert data["schema"] == "wheelstrap-package-settings" and data["version"] == 1
+    assert data["patches"] == [{"name": "a.patch", "sha256": data["patches"][0]["sha256"],
+                                "files": ["pyproject.toml"]}]
+    assert data["env"] == {"A": "1"} and data["config-settings"] == {"k": ["a"]}
+    assert data["build-requires"] == [{"remove": ["x-y"], "replace": {}, "add": []}]
+    assert data["source"] == {"url": "https://h/foo-1.tar.gz", "sha256": SHA}
+    assert data["plugin"] == "mod:Cls" and data["tables"] == ["packages.foo"]
+    assert len(data["digest"]) == 64
+
+
+def test_requirement_edits() -> None:
+    base = reqs("Foo_Bar[x]>=1; python_version<'3.12'", "baz", "tomli; python_version<'3.11'")
+    removed = edit_requirements(base, RequirementEdits(remove=(canonicalize_name("foo.bar"),)))
+    assert strs(removed) == ["baz", 'tomli; python_version < "3.11"']
+    swapped = edit_requirements(base, RequirementEdits(replace=(
+        (canonicalize_name("tomli"), Requirement("tomli>=2")),
+        (canonicalize_name("baz"), Requirement("qux; sys_platform == 'linux'")))))
+    # a replacement without a marker keeps the original's marker; one with a marker wins
+    assert strs(swapped)[1:] == ['qux; sys_platform == "linux"',
+                                 'tomli>=2; python_version < "3.11"']
+    added = edit_requirements(base, [RequirementEdits(add=(Requirement("new"),)),
+                                     RequirementEdits(remove=(canonicalize_name("new"),),
+                                                      add=(Requirement("baz"),))])
+    assert strs(added) == strs(base)  # a later layer removes what an earlier one added
+    assert edit_requirements(base, ()) == base
+    diff = diff_requirements(base, swapped)
+    assert strs(diff.removed) == ["baz", 'tomli; python_version < "3.11"']
+    assert strs(diff.added) == ['qux; sys_platform == "linux"',
+                                'tomli>=2; python_version < "3.11"']
