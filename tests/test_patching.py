@@ -134,3 +134,56 @@ def test_a_symlink_in_the_tree_does_not_lead_patch_outside(tmp_path: Path) -> No
         apply_patches(root, [PatchFile.from_bytes("l.patch", data)], tmp_path / "log",
                       package="proj 1.0")
     assert (outside / "f.txt").read_text() == "a\n"
+
+
+def make_wheel(path: Path, metadata: bytes) -> None:
+    import zipfile
+
+    members = [("pkg/__init__.py", b"x = 1\n"), ("pkg-1.0.dist-info/METADATA", metadata),
+               ("pkg-1.0.dist-info/WHEEL", b"Wheel-Version: 1.0\n")]
+    record = "".join(f"{name},sha256=old,{len(data)}\n" for name, data in members)
+    record += "pkg-1.0.dist-info/RECORD,,\n"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in [*members, ("pkg-1.0.dist-info/RECORD", record.encode())]:
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 2, 3, 4, 6))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, data)
+
+
+@pytest.mark.parametrize("body", [b"\nA description.\n", b""])
+def test_rewrite_requires_dist(tmp_path: Path, body: bytes) -> None:
+    import base64
+    import hashlib
+    import zipfile
+
+    from packaging.requirements import Requirement
+
+    from wheelstrap.patching import rewrite_requires_dist
+    from wheelstrap.wheels import read_metadata
+
+    metadata = (b"Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\n"
+                b"Requires-Dist: typing-extensions;\n python_version < '3.10'\n"
+                b"Requires-Dist: packaging\nRequires-Python: >=3.8\n" + body)
+    original = tmp_path / "in" / "pkg-1.0-py3-none-any.whl"
+    original.parent.mkdir()
+    make_wheel(original, metadata)
+    out = tmp_path / "pkg-1.0-py3-none-any.whl"
+    new_reqs = [Requirement("packaging>=20"), Requirement("tomli; python_version < '3.11'")]
+    rewrite_requires_dist(original, out, new_reqs)
+    info = read_metadata(out)
+    assert [str(r) for r in info.requires_dist] == [str(r) for r in new_reqs]
+    assert info.requires_python == ">=3.8"
+    with zipfile.ZipFile(original) as a, zipfile.ZipFile(out) as b:
+        assert a.namelist() == b.namelist()
+        assert a.read("pkg/__init__.py") == b.read("pkg/__init__.py")
+        assert [i.date_time for i in a.infolist()] == [i.date_time for i in b.infolist()]
+        new_meta = b.read("pkg-1.0.dist-info/METADATA")
+        assert new_meta.endswith(body or b"Requires-Python: >=3.8\n")
+        digest = base64.urlsafe_b64encode(hashlib.sha256(new_meta).digest()).rstrip(b"=")
+        record = b.read("pkg-1.0.dist-info/RECORD").decode()
+        assert f"pkg-1.0.dist-info/METADATA,sha256={digest.decode()},{len(new_meta)}" in record
+        assert "pkg/__init__.py,sha256=old,6" in record
+    again = tmp_path / "again.whl"
+    rewrite_requires_dist(original, again, new_reqs)
+    assert again.read_bytes() == out.read_bytes()

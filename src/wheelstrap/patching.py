@@ -1,4 +1,5 @@
-"""Patch files: reading their headers safely, and applying them with GNU ``patch``.
+"""Patch files: reading their headers safely, and applying them with GNU ``patch``; and
+rewriting a built wheel's Requires-Dist after the settings' runtime edits.
 
 A patch is a unified diff applied with ``-p1`` to the unpacked source tree, right after
 unpacking and before anything reads ``pyproject.toml``.  Its file names are checked here,
@@ -10,14 +11,18 @@ so that the bytes applied are exactly the bytes hashed into the build's content 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
 import shutil
 import subprocess
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from packaging.requirements import Requirement
 
 from .errors import BuildFailure, UserInputError
 
@@ -213,3 +218,64 @@ def apply_patches(root: Path, patches: Sequence[PatchFile], log: Path, *, packag
                 path = root / target
                 if path.exists() and not path.is_symlink():
                     os.utime(path, (mtime, mtime))
+
+
+def _record_hash(data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"sha256={digest}"
+
+
+def _replace_requires_dist(metadata: bytes, requires: Sequence[Requirement]) -> bytes:
+    head, sep, body = metadata.partition(b"\n\n")
+    lines = (head if sep else head.rstrip(b"\n")).split(b"\n")
+    kept: list[bytes] = []
+    at: int | None = None
+    skipping = False
+    for line in lines:
+        if skipping and line[:1] in (b" ", b"\t"):
+            continue  # a folded continuation of a Requires-Dist header
+        skipping = line.lower().startswith(b"requires-dist:")
+        if skipping:
+            at = len(kept) if at is None else at
+            continue
+        kept.append(line)
+    new = [f"Requires-Dist: {req}".encode() for req in requires]
+    position = len(kept) if at is None else at
+    kept[position:position] = new
+    return b"\n".join(kept) + b"\n" + (b"\n" + body if sep else b"")
+
+
+def rewrite_requires_dist(wheel: Path, dest: Path, requires: Sequence[Requirement]) -> None:
+    """Write to ``dest`` a copy of ``wheel`` whose METADATA lists exactly ``requires`` as
+    Requires-Dist (in that order) and whose RECORD has the new METADATA hash.
+
+    Every other member keeps its bytes, order, timestamp and attributes, so the result is
+    a function of the input wheel and ``requires`` alone.
+    """
+    with zipfile.ZipFile(wheel) as zin:
+        infos = zin.infolist()
+        dist_info = [i.filename for i in infos
+                     if i.filename.count("/") == 1 and i.filename.endswith(".dist-info/METADATA")]
+        if len(dist_info) != 1:
+            raise BuildFailure(f"{wheel.name} has {len(dist_info)} METADATA files; its "
+                               "requirements cannot be rewritten.")
+        metadata_name = dist_info[0]
+        record_name = metadata_name.rsplit("/", 1)[0] + "/RECORD"
+        metadata = _replace_requires_dist(zin.read(metadata_name), requires)
+        with zipfile.ZipFile(dest, "w") as zout:
+            for info in infos:
+                data = zin.read(info.filename)
+                if info.filename == metadata_name:
+                    data = metadata
+                elif info.filename == record_name:
+                    rows = []
+                    for row in data.decode("utf-8").splitlines():
+                        if row.split(",", 1)[0] == metadata_name:
+                            row = f"{metadata_name},{_record_hash(metadata)},{len(metadata)}"
+                        rows.append(row)
+                    data = ("\n".join(rows) + "\n").encode("utf-8")
+                copy = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+                copy.compress_type = info.compress_type
+                copy.external_attr = info.external_attr
+                copy.create_system = info.create_system
+                zout.writestr(copy, data)
