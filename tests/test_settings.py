@@ -45,6 +45,7 @@ def write(tmp_path: Path, text: str, patches: dict[str, bytes] | None = None) ->
     for name, data in (patches or {}).items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(data)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "settings.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -306,3 +307,25 @@ def test_requirement_edits() -> None:
     assert strs(diff.removed) == ["baz", 'tomli; python_version < "3.11"']
     assert strs(diff.added) == ['qux; sys_platform == "linux"',
                                 'tomli>=2; python_version < "3.11"']
+
+
+def test_the_settings_command_checks_a_file_and_shows_effective_settings(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from wheelstrap.cli import main
+
+    path = write(tmp_path, ISSUE_EXAMPLE, {"patches/platformdirs-no-sbom.patch": PATCH,
+                                           "patches/scm-backend-path.patch": PATCH})
+    result = CliRunner().invoke(main, ["settings", str(path), "setuptools_scm==10.0.2"])
+    assert result.exit_code == 0, result.output
+    assert "3 tables" in result.stdout and "no problems found" in result.stdout
+    assert '"SETUPTOOLS_SCM_PRETEND_VERSION": "10.0.2"' in result.stdout
+    assert '"name": "setuptools-scm"' in result.stdout
+    bad = write(tmp_path / "bad", "[packages.foo]\nenv = 1\npatches = ['gone.patch']\n")
+    result = CliRunner().invoke(main, ["settings", str(bad)])
+    assert result.exit_code == 1
+    assert "packages.foo.env: must be a table" in result.stderr
+    assert "packages.foo.patches[0]: cannot read gone.patch" in result.stderr
+    assert "Traceback" not in result.output
+    result = CliRunner().invoke(main, ["settings", str(path), "numpy"])
+    assert result.exit_code == 1 and "is not NAME==VERSION" in result.stderr
