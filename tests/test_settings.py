@@ -329,3 +329,28 @@ def test_the_settings_command_checks_a_file_and_shows_effective_settings(tmp_pat
     assert "Traceback" not in result.output
     result = CliRunner().invoke(main, ["settings", str(path), "numpy"])
     assert result.exit_code == 1 and "is not NAME==VERSION" in result.stderr
+
+
+def test_prebuilt_wheels_are_chosen_by_pinned_hash_only() -> None:
+    from wheelstrap.errors import SourceError
+    from wheelstrap.settings import Prebuilt, SourceOverride, check_prebuilt, prebuilt_wheels
+    from wheelstrap.simple import ProjectFile
+
+    other = "b" * 64
+
+    def f(name: str, sha: str | None, yanked: bool = False) -> ProjectFile:
+        return ProjectFile(name, f"https://h/{name}", sha, None, yanked)
+
+    files = [f("rusty-1.0.tar.gz", SHA), f("rusty-1.0-cp311-abi3-linux_x86_64.whl", other),
+             f("rusty-1.0-py3-none-any.whl", None), f("Rusty-1.0-cp39-abi3-any.whl", SHA),
+             f("rusty-1.1-py3-none-any.whl", SHA), f("rusty-1.0-cp38-none-any.whl", SHA, True),
+             f("not a wheel.whl", SHA)]
+    chosen = prebuilt_wheels(files, canonicalize_name("rusty"), "1.0", Prebuilt((SHA,)))
+    assert [c.filename for c in chosen] == ["Rusty-1.0-cp39-abi3-any.whl",
+                                            "rusty-1.0-py3-none-any.whl"]
+    assert prebuilt_wheels(files, canonicalize_name("rusty"), "bad!", Prebuilt((SHA,))) == []
+    check_prebuilt("x.whl", SHA.upper(), Prebuilt((SHA,)))
+    with pytest.raises(SourceError, match="does not pin"):
+        check_prebuilt("x.whl", other, Prebuilt((SHA,)))
+    assert SourceOverride("https://h/a/pkg%2B1-1.0.tar.gz?x=1", SHA).filename \
+        == "pkg+1-1.0.tar.gz"

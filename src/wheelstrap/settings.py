@@ -45,21 +45,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import (
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_wheel_filename,
+)
 from packaging.version import InvalidVersion, Version
 
-from .errors import UserInputError
+from .errors import SourceError, UserInputError
 from .patching import PatchFile, UnsafePatch
+from .simple import ProjectFile
 
 SCHEMA = "wheelstrap-package-settings"
 SCHEMA_VERSION = 1
@@ -163,12 +170,54 @@ class SourceOverride:
     url: str
     sha256: str
 
+    @property
+    def filename(self) -> str:
+        """The archive's file name (the last part of the URL's path)."""
+        return posixpath.basename(unquote(urlsplit(self.url).path))
+
 
 @dataclass(frozen=True, slots=True)
 class Prebuilt:
     """Take the wheel from the index instead of building it, if its sha256 is listed."""
 
     sha256: tuple[str, ...]
+
+
+def prebuilt_wheels(files: Iterable[ProjectFile], name: NormalizedName, version: str,
+                    prebuilt: Prebuilt) -> list[ProjectFile]:
+    """The wheels of ``name`` ``version`` on an index page that may be the pinned prebuilt
+    wheel, to try in order: those whose listed sha256 is pinned, then those listed without
+    a hash (download them and check with :func:`check_prebuilt`).  A wheel whose listed
+    hash is not pinned is never a candidate."""
+    try:
+        wanted = Version(version)
+    except InvalidVersion:
+        return []
+    pinned: list[ProjectFile] = []
+    unknown: list[ProjectFile] = []
+    for f in files:
+        try:
+            wname, wversion, _, _ = parse_wheel_filename(f.filename)
+        except (InvalidWheelFilename, InvalidVersion):
+            continue
+        if wname != name or wversion != wanted or f.yanked:
+            continue
+        if f.sha256 is None:
+            unknown.append(f)
+        elif f.sha256.lower() in prebuilt.sha256:
+            pinned.append(f)
+    return sorted(pinned, key=lambda f: f.filename) + sorted(unknown, key=lambda f: f.filename)
+
+
+def check_prebuilt(filename: str, sha256: str, prebuilt: Prebuilt) -> None:
+    """Raise :class:`SourceError` unless a downloaded wheel's digest is pinned."""
+    if sha256.lower() not in prebuilt.sha256:
+        raise SourceError(
+            f"The prebuilt wheel {filename} has sha256 {sha256}, which the settings' "
+            "prebuilt.sha256 does not pin; it was not used.",
+            hint="Pin the digest of the wheel you trust in prebuilt.sha256, after checking "
+            "where it comes from.",
+        )
 
 
 @dataclass(frozen=True, slots=True)
