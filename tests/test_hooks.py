@@ -281,3 +281,43 @@ def test_the_base_class_does_nothing(tmp_path: Path) -> None:
     assert base.extra_env(ctx) == {} and base.extra_config_settings(ctx) == {}
     assert base.build_wheel(ctx, tmp_path, tmp_path, object()) is None  # type: ignore[arg-type]
     base.prepare_source(ctx, tmp_path)
+
+
+def test_a_patch_changes_build_system_before_it_is_read(tmp_path: Path) -> None:
+    """The order the planner must keep: unpack, patch, then read [build-system]."""
+    import io
+    import tarfile
+
+    from wheelstrap.sources import parse_build_system, read_pyproject, unpack
+
+    if shutil.which("patch") is None:
+        pytest.skip("GNU patch missing")
+    pyproject = (b'[build-system]\nrequires = ["setuptools-scm", "python-sbom"]\n'
+                 b'build-backend = "scm_backend"\nbackend-path = ["../outside"]\n')
+    sdist = tmp_path / "scm-1.0.tar.gz"
+    with tarfile.open(sdist, "w:gz") as tar:
+        info = tarfile.TarInfo("scm-1.0/pyproject.toml")
+        info.size = len(pyproject)
+        tar.addfile(info, io.BytesIO(pyproject))
+    (tmp_path / "backend-path.patch").write_text(textwrap.dedent("""\
+        --- a/pyproject.toml
+        +++ b/pyproject.toml
+        @@ -1,4 +1,4 @@
+         [build-system]
+         requires = ["setuptools-scm", "python-sbom"]
+        -build-backend = "scm_backend"
+        -backend-path = ["../outside"]
+        +build-backend = "setuptools.build_meta"
+        +backend-path = ["."]
+        """))
+    settings = parse_settings({"packages": {"scm==1.0": {
+        "patches": ["backend-path.patch"],
+        "build-requires": {"remove": ["python-sbom"], "add": ["setuptools>=61"]}}}}, tmp_path)
+    name = canonicalize_name("scm")
+    package = PackageHooks(name, "1.0", settings.for_package(name, "1.0"))
+    unpacked = unpack(sdist, tmp_path / "src")
+    package.prepare_source(unpacked.root, tmp_path / "log", mtime=unpacked.source_date_epoch)
+    system = parse_build_system(read_pyproject(unpacked.root), "scm 1.0")
+    assert system.backend == "setuptools.build_meta" and system.backend_path == (".",)
+    assert [str(r) for r in package.build_requires(system.requires, dynamic=False)] \
+        == ["setuptools-scm", "setuptools>=61"]
