@@ -354,3 +354,38 @@ def test_prebuilt_wheels_are_chosen_by_pinned_hash_only() -> None:
         check_prebuilt("x.whl", other, Prebuilt((SHA,)))
     assert SourceOverride("https://h/a/pkg%2B1-1.0.tar.gz?x=1", SHA).filename \
         == "pkg+1-1.0.tar.gz"
+
+
+def test_the_readme_example_is_valid(tmp_path: Path) -> None:
+    import re
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Per-package settings, patches and plugins", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    example = section.split("A worked example", 1)[1]
+    toml_text = re.search(r"```toml\n(.*?)```", example, re.S)
+    diff_text = re.search(r"```diff\n(.*?)```", example, re.S)
+    assert toml_text and diff_text
+    patches = re.findall(r'"(patches/[^"]+)"', toml_text.group(1))
+    path = write(tmp_path, toml_text.group(1), {p: diff_text.group(1).encode() for p in patches})
+    settings = read_settings(path)
+    assert len(settings.tables) == 3
+    pd = settings.for_package(canonicalize_name("platformdirs"), "4.3.8")
+    assert pd.patches[0].files == ("pyproject.toml",)
+    # the patch applies to a tree like the one it was written against
+    import shutil
+
+    from wheelstrap.patching import apply_patches
+
+    if shutil.which("patch") is None:
+        return
+
+    root = tmp_path / "tree"
+    root.mkdir()
+    head = "".join(f"line {i}\n" for i in range(1, 40))
+    (root / "pyproject.toml").write_text(
+        head + '[tool.hatch.version]\nsource = "vcs"\n\n[tool.hatch.build.hooks.sbom]\n'
+        "enabled = true\n\n", encoding="utf-8")
+    apply_patches(root, pd.patches, tmp_path / "log", package="platformdirs 4.3.8")
+    assert (root / "pyproject.toml").read_text() == \
+        head + '[tool.hatch.version]\nsource = "vcs"\n\n'
