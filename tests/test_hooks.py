@@ -321,3 +321,59 @@ def test_a_patch_changes_build_system_before_it_is_read(tmp_path: Path) -> None:
     assert system.backend == "setuptools.build_meta" and system.backend_path == (".",)
     assert [str(r) for r in package.build_requires(system.requires, dynamic=False)] \
         == ["setuptools-scm", "setuptools>=61"]
+
+
+@pytest.mark.network
+def test_settings_make_a_real_pypi_release_build(tmp_path: Path) -> None:
+    """setuptools-scm 10.0.2 from PyPI: its backend cannot even be loaded as released; with
+    tests/data/settings-scm it builds.  The build environment comes from PyPI wheels here
+    (this tests the settings, not the bootstrap)."""
+    import subprocess
+
+    from pyproject_hooks import BuildBackendHookCaller
+
+    from wheelstrap.backend import uv_binary
+    from wheelstrap.client import IndexClient
+    from wheelstrap.settings import read_settings
+    from wheelstrap.sources import parse_build_system, read_pyproject, unpack
+
+    if shutil.which("patch") is None:
+        pytest.skip("GNU patch missing")
+    client = IndexClient()
+    page = client.project_page("setuptools-scm")
+    assert page is not None
+    sdist = next(f for f in page.files if f.filename == "setuptools_scm-10.0.2.tar.gz")
+    archive = tmp_path / sdist.filename
+    client.download(sdist.url, archive, sdist.sha256)
+    client.close()
+    uv = uv_binary()
+    env_dir = tmp_path / "env"
+    subprocess.run([uv, "venv", "-q", "--no-config", str(env_dir)], check=True)
+    python = str(env_dir / "bin" / "python")
+    subprocess.run([uv, "pip", "install", "-q", "--no-config", "--python", python,
+                    "setuptools>=77.0.3", "vcs-versioning>=1.0.0.dev0"], check=True)
+
+    def build(hooks: PackageHooks) -> str:
+        unpacked = unpack(archive, tmp_path / "src")
+        hooks.prepare_source(unpacked.root, tmp_path / "log", mtime=unpacked.source_date_epoch)
+        system = parse_build_system(read_pyproject(unpacked.root), "setuptools-scm 10.0.2")
+        environ = {**hooks.environment(), "SOURCE_DATE_EPOCH": str(unpacked.source_date_epoch)}
+
+        def runner(cmd: object, cwd: str | None = None,
+                   extra_environ: dict[str, str] | None = None) -> None:
+            import os
+
+            subprocess.run(cmd, cwd=cwd, check=True, capture_output=True,  # type: ignore[call-overload]
+                           env={**os.environ, **(extra_environ or {}), **environ})
+
+        caller = BuildBackendHookCaller(
+            str(unpacked.root), system.backend, runner=runner, python_executable=python,
+            backend_path=list(system.backend_path) if system.backend_path else None)
+        return caller.build_wheel(str(tmp_path / "dist"), hooks.config_settings())
+
+    name = canonicalize_name("setuptools-scm")
+    with pytest.raises(ValueError, match="inside source tree"):
+        build(PackageHooks(name, "10.0.2"))
+    settings = read_settings(Path(__file__).parent / "data" / "settings-scm" / "wheelstrap.toml")
+    hooks = load_plugins(settings).hooks(name, "10.0.2", settings.for_package(name, "10.0.2"))
+    assert build(hooks) == "setuptools_scm-10.0.2-py3-none-any.whl"

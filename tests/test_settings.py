@@ -369,23 +369,24 @@ def test_the_readme_example_is_valid(tmp_path: Path) -> None:
     patches = re.findall(r'"(patches/[^"]+)"', toml_text.group(1))
     path = write(tmp_path, toml_text.group(1), {p: diff_text.group(1).encode() for p in patches})
     settings = read_settings(path)
-    assert len(settings.tables) == 3
-    pd = settings.for_package(canonicalize_name("platformdirs"), "4.3.8")
-    assert pd.patches[0].files == ("pyproject.toml",)
-    # the patch applies to a tree like the one it was written against
+    assert len(settings.tables) == 2
+    scm = settings.for_package(canonicalize_name("setuptools-scm"), "10.0.2")
+    assert scm.patches[0].files == ("pyproject.toml",)
+    assert scm.environment() == {"VCS_VERSIONING_PRETEND_VERSION": "10.0.2"}
+    # the patch applies to the lines of the real pyproject.toml it was written against
     import shutil
 
     from wheelstrap.patching import apply_patches
 
     if shutil.which("patch") is None:
         return
-
     root = tmp_path / "tree"
     root.mkdir()
-    head = "".join(f"line {i}\n" for i in range(1, 40))
+    head = "".join(f"line {i}\n" for i in range(1, 13))
+    tail = '[tools.uv.sources]\nvcs-versioning= "../vcs-versioning"\n'
     (root / "pyproject.toml").write_text(
-        head + '[tool.hatch.version]\nsource = "vcs"\n\n[tool.hatch.build.hooks.sbom]\n'
-        "enabled = true\n\n", encoding="utf-8")
-    apply_patches(root, pd.patches, tmp_path / "log", package="platformdirs 4.3.8")
+        head + 'backend-path = [\n  ".",\n  "./src",\n  "../vcs-versioning/src"\n]\n' + tail,
+        encoding="utf-8")
+    apply_patches(root, scm.patches, tmp_path / "log", package="setuptools-scm 10.0.2")
     assert (root / "pyproject.toml").read_text() == \
-        head + '[tool.hatch.version]\nsource = "vcs"\n\n'
+        head + 'backend-path = [\n  ".",\n  "./src",\n]\n' + tail

@@ -307,8 +307,8 @@ def _layer(layers: Sequence[PackageSettings]) -> PackageSettings:
     for layer in layers:
         env.update(layer.env)
         config.update(layer.config_settings)
-        for patch in layer.patches:
-            patches.setdefault(patch.name, patch)
+        for patch in layer.patches:  # the same patch listed by two tables applies once
+            patches.setdefault(patch.sha256, patch)
         source = layer.source or source
         prebuilt = layer.prebuilt or prebuilt
         plugin = layer.plugin or plugin
