@@ -196,9 +196,9 @@ def test_layering(tmp_path: Path) -> None:
         "foo>=2": {"env": {"A": "2", "B": "2"}, "build-requires": {"add": ["two"]},
                    "patches": ["b.patch"], "config-settings": {"k": "v2"}},
         "foo": {"env": {"A": "1", "C": "1"}, "build-requires": {"add": ["one"]},
-                "patches": ["a.patch"], "config-settings": {"k": "v1", "j": ["x", "y"]},
-                "source": {"url": "https://h/foo-1.tar.gz", "sha256": SHA}},
+                "patches": ["a.patch"], "config-settings": {"k": "v1", "j": ["x", "y"]}},
         "foo<3": {"env": {"B": "3"}, "build-requires": {"remove": ["one"]}},
+        "foo==2.5": {"source": {"url": "https://h/foo-2.5.tar.gz", "sha256": SHA}},
         "bar": {"env": {"A": "x"}},
     }}
     for name in ("a.patch", "b.patch"):
@@ -206,7 +206,8 @@ def test_layering(tmp_path: Path) -> None:
     settings = parse_settings(doc, tmp_path)
     foo2 = settings.for_package(canonicalize_name("foo"), "2.5")
     # name-only table first, then the specifier tables in file order
-    assert foo2.tables == ("packages.foo", 'packages."foo>=2"', 'packages."foo<3"')
+    assert foo2.tables == ("packages.foo", 'packages."foo>=2"', 'packages."foo<3"',
+                           'packages."foo==2.5"')
     assert foo2.environment() == {"A": "2", "B": "3", "C": "1"}
     assert foo2.config_settings_dict() == {"k": "v2", "j": ["x", "y"]}
     assert [p.name for p in foo2.patches] == ["a.patch", "b.patch"]
@@ -219,8 +220,8 @@ def test_layering(tmp_path: Path) -> None:
     assert foo3.tables == ("packages.foo", 'packages."foo>=2"')
     odd = settings.for_package(canonicalize_name("foo"), "not-a-version")
     assert odd.tables == ("packages.foo",)
-    assert settings.unused([(canonicalize_name("foo"), "1.0")]) == ['packages."foo>=2"',
-                                                                     "packages.bar"]
+    assert settings.unused([(canonicalize_name("foo"), "1.0")]) == [
+        'packages."foo>=2"', 'packages."foo==2.5"', "packages.bar"]
     assert settings.unused([]) == [t.label for t in settings.tables]
 
 
@@ -258,7 +259,7 @@ def test_digest_is_stable_and_covers_patch_contents(tmp_path: Path) -> None:
                   {"requires": {"remove": ["x"]}}, {"build-requires": {"remove": ["x"]}},
                   {"source": {"url": "https://h/foo.tar.gz", "sha256": SHA}},
                   {"prebuilt": {"sha256": SHA}}, {"plugin": "mod:Cls"}):
-        value = parse_settings({"packages": {"foo": other}}, tmp_path)
+        value = parse_settings({"packages": {"foo==1": other}}, tmp_path)
         assert value.for_package(canonicalize_name("foo"), "1").digest() != EMPTY.digest()
 
 
@@ -273,7 +274,7 @@ EMPTY_DIGEST = "01e40db31c16222939a63567e226c45144b403e0578794fe3dd26035ab547a80
 
 def test_to_json_records_what_provenance_needs(tmp_path: Path) -> None:
     (tmp_path / "a.patch").write_bytes(PATCH)
-    settings = parse_settings({"packages": {"foo": {
+    settings = parse_settings({"packages": {"foo==1": {
         "patches": ["a.patch"], "env": {"A": "1"}, "config-settings": {"k": ["a"]},
         "build-requires": {"remove": ["X_y"]}, "plugin": "mod:Cls",
         "source": {"url": "https://h/foo-1.tar.gz", "sha256": SHA}}}}, tmp_path)
@@ -284,7 +285,7 @@ def test_to_json_records_what_provenance_needs(tmp_path: Path) -> None:
     assert data["env"] == {"A": "1"} and data["config-settings"] == {"k": ["a"]}
     assert data["build-requires"] == [{"remove": ["x-y"], "replace": {}, "add": []}]
     assert data["source"] == {"url": "https://h/foo-1.tar.gz", "sha256": SHA}
-    assert data["plugin"] == "mod:Cls" and data["tables"] == ["packages.foo"]
+    assert data["plugin"] == "mod:Cls" and data["tables"] == ['packages."foo==1"']
     assert len(data["digest"]) == 64
 
 
@@ -390,3 +391,24 @@ def test_the_readme_example_is_valid(tmp_path: Path) -> None:
     apply_patches(root, scm.patches, tmp_path / "log", package="setuptools-scm 10.0.2")
     assert (root / "pyproject.toml").read_text() == \
         head + 'backend-path = [\n  ".",\n  "./src",\n]\n' + tail
+
+
+def test_a_source_override_replaces_one_release(tmp_path: Path) -> None:
+    def source(url: str) -> dict[str, Any]:
+        return {"source": {"url": url, "sha256": SHA}}
+
+    message = problems({"packages": {
+        "foo": source("https://h/foo-1.0.tar.gz"),
+        "bar>=1": source("https://h/bar-1.0.tar.gz"),
+        "baz==1.*": source("https://h/baz-1.0.tar.gz"),
+        "qux==1.0": source("https://h/qux-2.0.tar.gz"),
+        "quux==1.0": source("https://h/other-1.0.tar.gz"),
+    }}, tmp_path)
+    for label in ("packages.foo", 'packages."bar>=1"', 'packages."baz==1.*"'):
+        assert f"{label}.source: replaces one release's sdist" in message
+    assert "qux-2.0.tar.gz is qux 2.0, not qux==1.0" in message
+    assert "other-1.0.tar.gz is other 1.0, not quux==1.0" in message
+    fine = parse_settings({"packages": {
+        "foo==1.0": source("https://h/foo-1.0.tar.gz"),
+        "fork==2": source("https://github.example/fork/archive/abc123.tar.gz")}}, tmp_path)
+    assert [t.label for t in fine.tables] == ['packages."foo==1.0"', 'packages."fork==2"']

@@ -17,7 +17,7 @@ File format (TOML)::
     patches = ["relative/path.patch", ...]     # unified diffs, -p1, relative to FILE
     env = { NAME = "value", ... }              # extra environment of the backend
     config-settings = { key = "value" | ["value", ...], ... }
-    source = { url = "https://.../x.tar.gz", sha256 = "..." }
+    source = { url = "https://.../x.tar.gz", sha256 = "..." }   # in a "NAME==V" table
     prebuilt = { sha256 = "..." | ["...", ...] }
     plugin = "module:Class" | "relative/file.py:Class"
 
@@ -57,9 +57,11 @@ from urllib.parse import unquote, urlsplit
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import (
+    InvalidSdistFilename,
     InvalidWheelFilename,
     NormalizedName,
     canonicalize_name,
+    parse_sdist_filename,
     parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
@@ -616,6 +618,24 @@ def _parse_table(label: str, table: dict[str, Any], base_dir: Path,
                            source=source, prebuilt=prebuilt, plugin=plugin, tables=(label,))
 
 
+def _check_source(label: str, name: NormalizedName, specifier: SpecifierSet,
+                  source: SourceOverride, problems: _Problems) -> None:
+    """A source override replaces one release: its table must pin that version, and the
+    archive's name, when it follows the sdist naming rules, must agree."""
+    pins = [s for s in specifier if s.operator in ("==", "===") and "*" not in s.version]
+    if len(pins) != 1 or len(specifier) != 1:
+        problems.add(f"{label}.source", "replaces one release's sdist, so its table must pin "
+                     "one version, as in [packages.\"name==1.2.3\"]")
+        return
+    try:
+        sname, sversion = parse_sdist_filename(source.filename)
+    except (InvalidSdistFilename, InvalidVersion):
+        return  # not named like an sdist (a fork's tarball, say): the build will tell
+    if sname != name or not specifier.contains(sversion, prereleases=True):
+        problems.add(f"{label}.source.url", f"{source.filename} is {sname} {sversion}, not "
+                     f"{name}{specifier}")
+
+
 def parse_settings(doc: Mapping[str, Any], base_dir: Path, *, origin: str = "the settings file",
                    read_file: Callable[[Path], bytes] = _read_bytes) -> Settings:
     """Validate a parsed settings document; patch files are read through ``read_file``
@@ -653,6 +673,8 @@ def parse_settings(doc: Mapping[str, Any], base_dir: Path, *, origin: str = "the
             problems.add(label, f"must be a table, not {_type_name(table)}")
             continue
         values = _parse_table(label, table, base_dir, read_file, cache, problems)
+        if values.source is not None:
+            _check_source(label, name, req.specifier, values.source, problems)
         tables.append(_Table(label, name, req.specifier if spec_text else None, values))
     if problems.items:
         count = len(problems.items)
