@@ -48,6 +48,10 @@ def test_targets_are_read_from_the_headers() -> None:
     assert patch_targets(BUILD_SYSTEM) == ("pyproject.toml", "src/new.py")
     deleted = b"--- a/old.txt\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n"
     assert patch_targets(deleted) == ("old.txt",)
+    renamed = b"diff --git a/x.py b/y.py\nsimilarity index 100%\nrename from x.py\nrename to y.py\n"
+    assert patch_targets(renamed) == ("y.py",)
+    crlf = b"--- a/w.txt\r\n+++ b/w.txt\r\n@@ -1,2 +1,2 @@\r\n a\r\n-b\r\n+c\r\n"
+    assert patch_targets(crlf) == ("w.txt",)
 
 
 @pytest.mark.parametrize(("data", "why"), [
@@ -104,6 +108,17 @@ def test_an_already_applied_patch_fails(tmp_path: Path) -> None:
     apply_patches(root, [patch], tmp_path / "log", package="proj 1.0")
     with pytest.raises(BuildFailure, match=r"does not apply to pyproject\.toml"):
         apply_patches(root, [patch], tmp_path / "log", package="proj 1.0")
+
+
+def test_a_git_rename_applies(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    data = (b"diff --git a/pyproject.toml b/renamed.toml\nsimilarity index 100%\n"
+            b"rename from pyproject.toml\nrename to renamed.toml\n")
+    apply_patches(root, [PatchFile.from_bytes("mv.patch", data)], tmp_path / "log",
+                  package="proj 1.0", mtime=1_000_000_000)
+    assert (root / "renamed.toml").read_text() == PYPROJECT
+    assert not (root / "pyproject.toml").exists()
+    assert os.stat(root / "renamed.toml").st_mtime == 1_000_000_000
 
 
 def test_a_patch_for_a_missing_file_fails(tmp_path: Path) -> None:

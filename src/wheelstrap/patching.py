@@ -92,7 +92,10 @@ def patch_targets(data: bytes) -> tuple[str, ...]:
             for token in line[len(b"diff --git "):].split():
                 _check_name(_unquote(token.strip(b'"')), 0)
         elif line.startswith((b"rename from ", b"rename to ", b"copy from ", b"copy to ")):
-            _check_name(_unquote(line.split(b" ", 2)[2]), 0)
+            name = _check_name(_unquote(line.split(b" ", 2)[2]), 0)
+            if name is not None and line.startswith((b"rename to ", b"copy to ")) \
+                    and name not in targets:
+                targets.append(name)
         elif line.startswith((b"new file mode 120", b"deleted file mode 120", b"new mode 120",
                               b"old mode 120")):
             raise UnsafePatch("it creates, deletes or changes a symbolic link")
