@@ -14,9 +14,10 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from wheelstrap import hooks
-from wheelstrap.errors import BuildFailure, UserInputError
+from wheelstrap.errors import BuildFailure, InternalError, UserInputError
 from wheelstrap.hooks import (
     ENTRY_POINT_GROUP,
+    NO_PLUGINS,
     BuildHooks,
     HookContext,
     PackageHooks,
@@ -167,6 +168,8 @@ def test_a_plugin_named_in_the_settings_file(site: tuple[Path, str], tmp_path: P
     wheel = foo.build_wheel(tmp_path, out, object(), tmp_path / "log")  # type: ignore[arg-type]
     assert wheel == out / "foo-1.0-py3-none-any.whl"
     bar_name = canonicalize_name("bar")
+    with pytest.raises(InternalError, match="never loaded"):
+        NO_PLUGINS.hooks(bar_name, "2", settings.for_package(bar_name, "2"))
     bar = plugins.hooks(bar_name, "2", settings.for_package(bar_name, "2"))
     assert bar.plugin is not None and bar.plugin.plugin_version == "7"
     assert bar.plugin.distribution is None and bar.plugin.path == str(tmp_path / "local_plugin.py")

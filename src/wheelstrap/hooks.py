@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
-from .errors import BuildFailure, UserInputError, WheelstrapError
+from .errors import BuildFailure, InternalError, UserInputError, WheelstrapError
 from .fsutil import sha256_file
 from .patching import apply_patches
 from .settings import EMPTY, RESERVED_ENV, PackageSettings, Settings
@@ -228,7 +228,12 @@ class Plugins:
     def for_package(self, name: NormalizedName,
                     settings: PackageSettings = EMPTY) -> PluginRef | None:
         if settings.plugin is not None:
-            return dict(self.by_spec).get(settings.plugin.spec)
+            ref = dict(self.by_spec).get(settings.plugin.spec)
+            if ref is None:
+                raise InternalError(
+                    f"The plugin {settings.plugin.spec} of {name} was never loaded.",
+                    hint="load_plugins() must be given the settings the packages come from.")
+            return ref
         return dict(self.by_project).get(name)
 
     def hooks(self, name: NormalizedName, version: str,
