@@ -234,8 +234,10 @@ def test_digests(site: tuple[Path, str], tmp_path: Path) -> None:
     assert hooks_digest(None) == hooks_digest(None)
     empty = PackageHooks(FOO, "1.0")
     assert empty.digest() == PackageHooks(FOO, "2.0").digest()  # the version is elsewhere
-    with_plugin = load_plugins(NO_SETTINGS).hooks(FOO, "1.0")
+    plugins = load_plugins(NO_SETTINGS)
+    with_plugin = plugins.hooks(FOO, "1.0")
     assert with_plugin.digest() != empty.digest()
+    assert plugins.digest() != NO_PLUGINS.digest() == hooks.Plugins().digest()
     settings = parse_settings({"packages": {"foo": {"env": {"A": "1"}}}}, tmp_path)
     assert PackageHooks(FOO, "1.0", settings.for_package(FOO, "1.0")).digest() != empty.digest()
     # a change to the plugin's file changes its digest (a new process would load it anew)

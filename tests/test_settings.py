@@ -412,3 +412,13 @@ def test_a_source_override_replaces_one_release(tmp_path: Path) -> None:
         "foo==1.0": source("https://h/foo-1.0.tar.gz"),
         "fork==2": source("https://github.example/fork/archive/abc123.tar.gz")}}, tmp_path)
     assert [t.label for t in fine.tables] == ['packages."foo==1.0"', 'packages."fork==2"']
+
+
+def test_the_whole_file_has_a_digest(tmp_path: Path) -> None:
+    from wheelstrap.settings import NO_SETTINGS
+
+    one = parse_settings({"packages": {"foo": {"env": {"A": "1"}}, "bar>=1": {}}}, tmp_path)
+    same = parse_settings({"packages": {"Foo": {"env": {"A": "1"}}, "bar >= 1": {}}}, tmp_path)
+    other = parse_settings({"packages": {"foo": {"env": {"A": "2"}}, "bar>=1": {}}}, tmp_path)
+    assert one.digest() == same.digest() != other.digest()
+    assert NO_SETTINGS.digest() == parse_settings({}, tmp_path).digest() != one.digest()

@@ -236,6 +236,13 @@ class Plugins:
             return ref
         return dict(self.by_project).get(name)
 
+    def digest(self) -> str:
+        """sha256 of every plugin's identity, for keys that cover a whole run."""
+        content = {"entry-points": {n: hooks_digest(r) for n, r in self.by_project},
+                   "settings": {s: hooks_digest(r) for s, r in self.by_spec}}
+        text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
     def hooks(self, name: NormalizedName, version: str,
               settings: PackageSettings = EMPTY) -> PackageHooks:
         return PackageHooks(name, version, settings, self.for_package(name, settings))

@@ -374,6 +374,13 @@ class Settings:
     def names(self) -> frozenset[NormalizedName]:
         return frozenset(t.name for t in self.tables)
 
+    def digest(self) -> str:
+        """sha256 of the whole file's meaning (tables, their order and values), for keys
+        that cover a whole run, like the fast path's "nothing changed" check."""
+        content = [[t.name, str(t.specifier) if t.specifier is not None else None,
+                    t.values.digest()] for t in self.tables]
+        return hashlib.sha256(_canonical_json(content).encode()).hexdigest()
+
 
 NO_SETTINGS = Settings()
 
