@@ -422,3 +422,25 @@ def test_the_whole_file_has_a_digest(tmp_path: Path) -> None:
     other = parse_settings({"packages": {"foo": {"env": {"A": "2"}}, "bar>=1": {}}}, tmp_path)
     assert one.digest() == same.digest() != other.digest()
     assert NO_SETTINGS.digest() == parse_settings({}, tmp_path).digest() != one.digest()
+
+
+def test_a_source_override_with_a_wrong_hash_is_refused(tmp_path: Path) -> None:
+    import hashlib
+
+    from wheelstrap.client import IndexClient
+    from wheelstrap.errors import SourceError
+    from wheelstrap.settings import SourceOverride, fetch_source
+
+    archive = tmp_path / "fork" / "foo-1.0.tar.gz"
+    archive.parent.mkdir()
+    archive.write_bytes(b"not really a tarball")
+    good = hashlib.sha256(archive.read_bytes()).hexdigest()
+    client = IndexClient()
+    out = tmp_path / "sdists"
+    fetched = fetch_source(SourceOverride(archive.as_uri(), good), out, client.download)
+    assert fetched == out / "foo-1.0.tar.gz" and fetched.read_bytes() == archive.read_bytes()
+    fetched.unlink()
+    with pytest.raises(SourceError) as info:
+        fetch_source(SourceOverride(archive.as_uri(), SHA), out, client.download)
+    assert "does not have the pinned sha256" in info.value.message and good in info.value.message
+    assert info.value.hint and not (out / "foo-1.0.tar.gz").exists()

@@ -185,6 +185,22 @@ class Prebuilt:
     sha256: tuple[str, ...]
 
 
+def fetch_source(source: SourceOverride, folder: Path,
+                 download: Callable[[str, Path, str | None], str]) -> Path:
+    """Download a source override into ``folder`` with ``download`` (the index client's
+    ``download(url, dest, sha256)``, which keeps nothing whose hash differs)."""
+    dest = folder / source.filename
+    try:
+        download(source.url, dest, source.sha256)
+    except SourceError as exc:
+        raise SourceError(
+            f"The sdist {source.url} that the settings' source names does not have the pinned "
+            f"sha256 {source.sha256}; it was not used. ({exc.message})",
+            hint="If you trust the file as it is now, pin its sha256 in source.sha256.",
+        ) from exc
+    return dest
+
+
 def prebuilt_wheels(files: Iterable[ProjectFile], name: NormalizedName, version: str,
                     prebuilt: Prebuilt) -> list[ProjectFile]:
     """The wheels of ``name`` ``version`` on an index page that may be the pinned prebuilt
