@@ -440,3 +440,33 @@ def graph(directory: Path, fmt: str) -> None:
         click.echo(to_dot(doc, cyc), nl=False)
     else:
         click.echo(json.dumps(to_node_link(doc, cyc), indent=1))
+
+
+@main.command("settings")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("packages", nargs=-1)
+def settings_check(file: Path, packages: Sequence[str]) -> None:
+    """Check a settings FILE (and load its plugins); show the effective settings of each
+    PACKAGE given as NAME==VERSION, as they enter provenance."""
+    import json
+
+    from packaging.utils import canonicalize_name
+
+    from .errors import UserInputError
+    from .hooks import load_plugins
+    from .settings import read_settings
+
+    settings = read_settings(file)
+    plugins = load_plugins(settings)
+    click.echo(f"{file}: {len(settings.tables)} tables, "
+               f"{len(plugins.by_project)} plugins from entry points, "
+               f"{len(plugins.by_spec)} named in the file; no problems found")
+    for package in packages:
+        name, sep, version = package.partition("==")
+        if not sep or not name or not version:
+            raise UserInputError(f"{package!r} is not NAME==VERSION.",
+                                 hint="Name an exact version, e.g. numpy==2.1.0.")
+        cname = canonicalize_name(name)
+        hooks = plugins.hooks(cname, version, settings.for_package(cname, version))
+        click.echo(json.dumps({"name": cname, "version": version, **hooks.to_json()},
+                              indent=2, sort_keys=True))
