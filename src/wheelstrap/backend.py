@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pyproject-hooks is imported when the first hook is called
     from pyproject_hooks import BuildBackendHookCaller
 
 from .errors import BuildFailure, InternalError
-from .sources import BuildSystem
+from .model import BackendSpec
 
 _SCRUB = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "CONDA_PREFIX",
           "PYTHONUSERBASE", "__PYVENV_LAUNCHER__")
@@ -106,6 +106,7 @@ def _death_wrapper() -> tuple[str, ...]:
 class BuildSettings:
     source_date_epoch: int
     isolate_network: bool = True
+    env: tuple[tuple[str, str], ...] = ()  # per-package variables (settings, plugins)
 
 
 def tail(log: Path, lines: int = 25) -> str:
@@ -133,6 +134,7 @@ class Runner:
         env["PYTHONHASHSEED"] = "0"
         env["PYTHONNOUSERSITE"] = "1"
         env["PIP_NO_INDEX"] = "1"  # a backend that shells out to pip must not reach an index
+        env.update(self.settings.env)
         return env
 
     def run(self, cmd: Sequence[str], *, cwd: str | None = None,
@@ -197,7 +199,7 @@ class BuildEnv:
                                log=str(self.runner.log), tail=tail(self.runner.log)) from exc
 
 
-def hook_caller(source: Path, system: BuildSystem, env: BuildEnv) -> BuildBackendHookCaller:
+def hook_caller(source: Path, system: BackendSpec, env: BuildEnv) -> BuildBackendHookCaller:
     from pyproject_hooks import BuildBackendHookCaller
 
     return BuildBackendHookCaller(
@@ -222,13 +224,17 @@ def _backend_error(what: str, exc: Exception, runner: Runner) -> BuildFailure:
     return BuildFailure(detail, log=str(runner.log), tail=tail(runner.log))
 
 
-def get_requires_for_build_wheel(source: Path, system: BuildSystem, env: BuildEnv) -> list[str]:
+ConfigSettings = Mapping[str, "str | list[str]"]
+
+
+def get_requires_for_build_wheel(source: Path, system: BackendSpec, env: BuildEnv,
+                                 config_settings: ConfigSettings | None = None) -> list[str]:
     from pyproject_hooks import BackendUnavailable, HookMissing
 
     caller = hook_caller(source, system, env)
     try:
         with env.runner.logging_warnings():
-            result = caller.get_requires_for_build_wheel({})
+            result = caller.get_requires_for_build_wheel(dict(config_settings or {}))
     except (BackendUnavailable, HookMissing, subprocess.CalledProcessError) as exc:
         raise _backend_error("get_requires_for_build_wheel", exc, env.runner) from exc
     if not isinstance(result, list) or not all(isinstance(r, str) for r in result):
@@ -238,14 +244,15 @@ def get_requires_for_build_wheel(source: Path, system: BuildSystem, env: BuildEn
     return result
 
 
-def build_wheel(source: Path, system: BuildSystem, env: BuildEnv, outdir: Path) -> Path:
+def build_wheel(source: Path, system: BackendSpec, env: BuildEnv, outdir: Path,
+                config_settings: ConfigSettings | None = None) -> Path:
     from pyproject_hooks import BackendUnavailable, HookMissing
 
     caller = hook_caller(source, system, env)
     outdir.mkdir(parents=True, exist_ok=True)
     try:
         with env.runner.logging_warnings():
-            name = caller.build_wheel(str(outdir), {})
+            name = caller.build_wheel(str(outdir), dict(config_settings or {}))
     except (BackendUnavailable, HookMissing, subprocess.CalledProcessError) as exc:
         raise _backend_error("build_wheel", exc, env.runner) from exc
     wheel = outdir / name

@@ -1,32 +1,35 @@
-"""The bootstrap: discover the graph, decide what can be built, build it, repeat.
+"""The planner: discover the graph, decide what can be built, hand builds to workers.
 
-The main thread owns every piece of state.  Workers run I/O tasks (index pages,
-downloads, PEP 517 hooks) and hand back results; the main thread applies them and
-plans again.  Nothing recurses: a build *unit* (a package, or one stage of a cycle
-member) starts as soon as wheels exist for the install closure of its build
-requirements.  When nothing can move, the graph is analysed for build cycles; each is
-entered through the fewest seeds, or with no binary at all through stage-0 wheels
-packed from the sources of its pure-Python members (:mod:`wheelstrap.srcpack`), and
-rebuilt stage after stage until two consecutive stages are byte-identical
-(:mod:`wheelstrap.stages`).  A cycle that cannot be entered is reported edge by edge.
+The main thread owns every piece of state.  Index pages and sdist downloads run on an I/O
+pool; builds are plain functions (:func:`wheelstrap.tasks.run_task` over a frozen
+:class:`~wheelstrap.model.BuildSpec`) submitted to an injected executor
+(:mod:`wheelstrap.workers`: local threads, or a Dask cluster).  Reuse is decided here,
+before anything is dispatched, and every result is verified and published by the
+:class:`~wheelstrap.store.Store`, the only writer of OUT.  Nothing recurses: a build
+*unit* (a package, or one stage of a cycle member) starts as soon as wheels exist for the
+install closure of its build requirements.  When nothing can move, the graph is analysed
+for build cycles; each is entered through the fewest seeds, or with no binary at all
+through stage-0 wheels packed from the sources of its pure-Python members
+(:mod:`wheelstrap.srcpack`), and rebuilt stage after stage until two consecutive stages
+are byte-identical (:mod:`wheelstrap.stages`).  A cycle that cannot be entered is
+reported edge by edge.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
-from . import backend, fastpath
+from . import backend, fastpath, srcpack
 from .client import IndexClient
 from .cycles import breaking_set
 from .errors import (
@@ -37,14 +40,22 @@ from .errors import (
     SourceError,
     WheelstrapError,
 )
-from .fsutil import DirectoryLock, atomic_copy, atomic_destination, sha256_file
+from .fsutil import DirectoryLock, sha256_file
 from .graph import Cycle, Edge, EdgeKind, Graph, NodeId, SdistRef, find_cycles
-from .output import (
-    BuildCache,
-    BuildRecord,
+from .hooks import NO_PLUGINS, PackageHooks, Plugins
+from .model import (
+    ORDINARY,
+    BackendSpec,
+    BuildPolicy,
+    BuildSpec,
     EnvWheel,
+    InputFile,
+    RunPolicy,
+    UnitKey,
+)
+from .output import (
+    BuildRecord,
     Layout,
-    cache_key,
     write_build_order,
     write_constraints,
     write_cycles,
@@ -62,8 +73,9 @@ from .resolve import (
     sdist_candidates,
 )
 from .seeds import SeedIndex
+from .settings import NO_SETTINGS, Settings
 from .simple import ProjectPage
-from .sources import BuildSystem, parse_build_system, read_pyproject, unpack
+from .sources import BuildSystem
 from .stages import (
     Avail,
     CycleRun,
@@ -74,34 +86,29 @@ from .stages import (
     seed_checks,
     unbroken_entry,
 )
+from .store import Store
 from .target import Target
+from .tasks import Failed, Outcome, Prepared, run_task
+from .wheels import read_metadata
+from .workers import Workers
 
-if TYPE_CHECKING:
-    from . import srcpack
-from .wheels import WheelFormatError, WheelInfo, read_metadata
 
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Options:
     requirements: tuple[Requirement, ...]
-    constraints: tuple[Requirement, ...]
+    constraints: tuple[Requirement, ...] = ()
     output: Path
     index_url: str
     target: Target
     jobs: int = max(os.cpu_count() or 1, 1)
-    isolate_network: bool = True
+    policy: BuildPolicy = field(default_factory=BuildPolicy)
+    run: RunPolicy = field(default_factory=RunPolicy)
     retries: int = 4
     seed_stores: tuple[Path, ...] = ()
-    max_stages: int = 3
-    strict: bool = False
-    source_bootstrap: bool = True
-    cross_check: bool = False
     keep_going: bool = False
+    settings: Settings = NO_SETTINGS
+    plugins: Plugins = NO_PLUGINS
     stamp_key: str | None = None  # see fastpath: stamp a fully pinned, successful run
-
-
-UnitKey = tuple[str, int]  # (cycle run key, stage); ("", 0) is an ordinary build
-ORDINARY: UnitKey = ("", 0)
 
 
 @dataclass(slots=True)
@@ -111,14 +118,12 @@ class Unit:
     key: UnitKey
     busy: bool = False
     dynamic: tuple[Requirement, ...] | None = None
-    env_installed: tuple[Path, ...] | None = None
     built: Avail | None = None
     record: BuildRecord | None = None
-    inputs: tuple[NodeId, ...] = ()  # the nodes of its build environment
 
     @property
     def stage(self) -> int:
-        return self.key[1]
+        return self.key.stage
 
 
 @dataclass(slots=True)
@@ -126,10 +131,12 @@ class NodeState:
     id: NodeId
     candidate: Candidate
     chain: tuple[str, ...]
+    hooks: PackageHooks
     fetching: bool = False
     sdist_path: Path | None = None
     sdist_sha256: str | None = None
     system: BuildSystem | None = None
+    build_requires: tuple[Requirement, ...] = ()  # [build-system].requires after settings
     source_date_epoch: int = 0
     units: dict[UnitKey, Unit] = field(default_factory=dict)
     final: Avail | None = None
@@ -142,7 +149,7 @@ class NodeState:
 
     @property
     def unit_key(self) -> UnitKey:
-        return (self.cycle.key, self.cycle.stage) if self.cycle is not None else ORDINARY
+        return UnitKey(self.cycle.key, self.cycle.stage) if self.cycle is not None else ORDINARY
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,28 +183,42 @@ class Result:
     built: int
     reused: int
     cycles: tuple[dict[str, Any], ...]
+    unused_settings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A build unit ready to run, waiting for a free worker."""
+
+    node: NodeId
+    spec: BuildSpec
+    env: tuple[Avail, ...]
 
 
 Provider = Callable[[NodeId], Avail | None]
 
+#: How often one build environment's versions may be re-chosen with the requirements on
+#: a name combined before wheelstrap gives up (each round settles at least one name).
+SETTLE_ROUNDS = 20
 
-def _safe(node: NodeId) -> str:
-    return f"{node.name}-{node.version}"
 
-
-def _label(node: NodeId, key: UnitKey) -> str:
-    return f"{node} (stage {key[1]})" if key[0] else str(node)
+def _env_wheel(a: Avail) -> EnvWheel:
+    return EnvWheel(a.path.name, a.sha256, a.seed is not None, a.stage0)
 
 
 class Bootstrap:
+    """Plans and coordinates one run: the graph, the units, the cycle runs.  Builds run
+    on ``workers``; results go through ``store``."""
+
     def __init__(self, options: Options, reporter: Reporter = NULL_REPORTER,
-                 client: IndexClient | None = None) -> None:
+                 client: IndexClient | None = None, workers: Workers | None = None) -> None:
         self.o = options
         self.reporter = reporter
         self.client = client or IndexClient(options.index_url, retries=options.retries)
         self.layout = Layout(options.output.absolute())
+        self.store = Store(self.layout)
+        self.workers = workers or Workers(options.jobs)
         backend.uv_binary()  # locate uv once, before worker threads exist
-        self.cache = BuildCache(self.layout.cache)
         self.seeds = SeedIndex.load(options.seed_stores)
         self.pins = PinnedCandidates.load(self.layout.state / "resolved.json", options.index_url,
                                           self.layout.sdists)
@@ -225,8 +246,9 @@ class Bootstrap:
         self._top_dirty = True
         self._waiters: dict[NodeId | NormalizedName, set[NodeId | None]] = {}
         self._waiting_on: dict[NodeId | None, set[NodeId | NormalizedName]] = {}
-        self._ready: list[tuple[str, Any, Callable[..., Any], tuple[Any, ...]]] = []
+        self._ready: list[Pending] = []
         self._building = 0
+        self._target = tuple(sorted(options.target.describe().items()))
 
     # -- entry point -------------------------------------------------------------------
 
@@ -236,9 +258,7 @@ class Bootstrap:
             self.layout.prepare()
             fastpath.forget(self.layout.root)
             io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="io")
-            builders = ThreadPoolExecutor(max_workers=max(self.o.jobs, 1),
-                                          thread_name_prefix="build")
-            self._io, self._builders = io, builders
+            self._io = io
             try:
                 with backend.backend_warnings_to_logs():
                     try:
@@ -249,13 +269,15 @@ class Bootstrap:
                         for f in self._inflight:
                             f.cancel()
                         io.shutdown(wait=True, cancel_futures=True)
-                        builders.shutdown(wait=True, cancel_futures=True)
+                        self.workers.close()
             finally:
                 self._write_outputs()
             if self.o.stamp_key is not None and not self._unpinned:
                 fastpath.write(self.layout.root, self.o.stamp_key, len(self.records))
+        unused = tuple(self.o.settings.unused(
+            (n.name, n.version) for n in self.graph.nodes))
         return Result(tuple(self.records), self.graph, self.built, self.reused,
-                      tuple(r.report for r in self.runs if r.twin is None))
+                      tuple(r.report for r in self.runs if r.twin is None), unused)
 
     def _loop(self) -> None:
         top_roots = [Root(None, frozenset(), "toplevel", r) for r in self.o.requirements]
@@ -277,16 +299,28 @@ class Bootstrap:
             done, _ = wait(list(self._inflight), return_when=FIRST_COMPLETED)
             for fut in done:
                 kind, subject = self._inflight.pop(fut)
-                if kind in ("prepare", "build"):
-                    self._building -= 1
                 try:
-                    value = fut.result()
+                    if kind == "task":
+                        self._building -= 1
+                        self._task_done(subject, self._outcome(fut, subject))
+                    else:
+                        self._apply_io(kind, subject, fut.result())
                 except WheelstrapError as exc:
                     if not self.o.keep_going or kind == "page":
                         raise
-                    self._fail(kind, subject, exc)
-                    continue
-                self._apply(kind, subject, value)
+                    self._fail(subject.node if kind == "task" else subject, exc)
+
+    def _outcome(self, fut: Future[Any], pending: Pending) -> Outcome:
+        try:
+            value: Outcome = fut.result()
+        except WheelstrapError as exc:
+            raise exc.with_chain(self.states[pending.node].chain) from None
+        except Exception as exc:
+            error = self.workers.failure(exc, f"The build of {pending.spec.label}")
+            if error is None:
+                raise
+            raise error.with_chain(self.states[pending.node].chain) from exc
+        return value
 
     # -- planning ----------------------------------------------------------------------
 
@@ -306,7 +340,7 @@ class Bootstrap:
                 entry = run.entry(node)
                 if entry is not None:
                     return entry
-                unit = self.states[node].units.get((run.key, 1))
+                unit = self.states[node].units.get(UnitKey(run.key, 1))
                 return unit.built if unit else None
             return run.stages[stage - 2][node]
 
@@ -329,13 +363,14 @@ class Bootstrap:
         if not st.sourced:
             if not st.fetching:
                 st.fetching = True
-                self._submit(self._io, "fetch", node, self._task_fetch, st.id, st.candidate)
+                self.reporter.starting(str(node), "fetch")
+                self._inflight[self._io.submit(self._fetch, st)] = ("fetch", node)
             return
         key = st.unit_key
         unit = st.units.setdefault(key, Unit(key))
         if unit.busy or unit.built is not None:
             return
-        provider = self._provider(st.cycle, key[1])
+        provider = self._provider(st.cycle, key.stage)
         closure = self._closure(self._build_roots(st, unit), st.chain, provider, owner=node)
         broken = [n for n in closure.nodes if n in self.failed or n in self.blocked]
         if broken:
@@ -344,10 +379,35 @@ class Bootstrap:
             return
         if not closure.complete:
             return
+        env = closure.env()
+        spec = self._spec(st, key, "prepare" if unit.dynamic is None else "build", env)
+        # Reuse is decided here, before anything is dispatched.
+        if spec.phase == "prepare":
+            raw = self.store.dynamic(spec)
+            if raw is not None:
+                unit.dynamic = self._dynamic(st, raw)
+                self._dirty.add(node)
+                return
+        else:
+            hit = self.store.reuse(spec)
+            if hit is not None:
+                self._built(st, unit, spec, hit, reused=True)
+                return
         unit.busy = True
-        task = self._task_prepare if unit.dynamic is None else self._task_build
-        self._submit(self._builders, "prepare" if unit.dynamic is None else "build",
-                     (node, key), task, st, key, closure.env())
+        self._ready.append(Pending(node, spec, env))
+
+    def _spec(self, st: NodeState, key: UnitKey, phase: str, env: tuple[Avail, ...]
+              ) -> BuildSpec:
+        assert st.system is not None and st.sdist_sha256 is not None
+        return BuildSpec(
+            name=st.id.name, version=st.id.version, unit=key,
+            phase="prepare" if phase == "prepare" else "build",
+            sdist=InputFile(st.candidate.file.filename, st.sdist_sha256,
+                            st.candidate.file.url),
+            backend=BackendSpec(st.system.backend, st.system.backend_path),
+            env=tuple(_env_wheel(a) for a in env), target=self._target,
+            source_date_epoch=st.source_date_epoch, policy=self.o.policy, hooks=st.hooks,
+            python=self.o.target.python if self.workers.local else None)
 
     def _wake(self, subject: NodeId | NormalizedName, discovers: bool = True) -> None:
         """Something happened to ``subject`` (a node built, failed or blocked, a page
@@ -378,16 +438,7 @@ class Bootstrap:
         if name not in self._page_requests:
             self._page_requests.add(name)
             self.reporter.resolving(name)
-            self._submit(self._io, "page", name, self.client.project_page, name)
-
-    def _submit(self, pool: ThreadPoolExecutor, kind: str, subject: Any,
-                fn: Callable[..., Any], *args: Any) -> None:
-        if pool is self._builders:  # builds wait their turn: see _dispatch
-            self._ready.append((kind, subject, fn, args))
-            return
-        if kind != "page":
-            self.reporter.starting(_label(subject, ORDINARY), kind)
-        self._inflight[pool.submit(fn, *args)] = (kind, subject)
+            self._inflight[self._io.submit(self.client.project_page, name)] = ("page", name)
 
     def _weight(self, node: NodeId) -> int:
         """How many units wait, directly or not, for ``node``: the critical-path proxy."""
@@ -406,19 +457,28 @@ class Bootstrap:
         first (a FIFO would let leaves delay the chain every other build depends on)."""
         if not self._ready:
             return
-        free = self.o.jobs - self._building
+        free = self.workers.capacity() - self._building
         if free <= 0:
             return
-        self._ready.sort(key=lambda item: -self._weight(item[1][0]))
-        for kind, subject, fn, args in self._ready[:free]:
-            self._building += 1
-            self.reporter.starting(_label(*subject), kind)
-            self._inflight[self._builders.submit(fn, *args)] = (kind, subject)
+        self._ready.sort(key=lambda p: -self._weight(p.node))
+        for pending in self._ready[:free]:
+            self._submit(pending)
         del self._ready[:free]
 
+    def _submit(self, pending: Pending) -> None:
+        st = self.states[pending.node]
+        assert st.sdist_path is not None and st.sdist_sha256 is not None
+        files = [(st.sdist_sha256, st.sdist_path), *((a.sha256, a.path) for a in pending.env)]
+        inputs = self.workers.inputs(files)
+        workdir = (str(self.store.unit_dir(pending.node, pending.spec.unit))
+                   if self.workers.local else None)
+        self._building += 1
+        self.reporter.starting(pending.spec.label, pending.spec.phase)
+        fut = self.workers.executor.submit(run_task, pending.spec, inputs, workdir)
+        self._inflight[fut] = ("task", pending)
+
     def _build_roots(self, st: NodeState, unit: Unit) -> list[Root]:
-        assert st.system is not None
-        roots = [Root(st.id, frozenset(), "build-system", r) for r in st.system.requires]
+        roots = [Root(st.id, frozenset(), "build-system", r) for r in st.build_requires]
         if unit.dynamic is not None:
             roots += [Root(st.id, frozenset(), "build-backend", r) for r in unit.dynamic]
         return roots
@@ -462,7 +522,7 @@ class Bootstrap:
         ``owner`` (None: the top level) is woken when a missing page or an unbuilt node
         of this closure changes."""
         overrides: dict[NormalizedName, SpecifierSet] = {}
-        for _ in range(20):
+        for _ in range(SETTLE_ROUNDS):
             result = Closure()
             specs: dict[NormalizedName, list[Requirement]] = {}
             chosen: dict[NormalizedName, set[NodeId]] = {}
@@ -533,9 +593,9 @@ class Bootstrap:
         index = self.client.index_url
         py = self.o.target.markers["python_full_version"]
         page = self.pages.get(name)
-        versions = sorted({str(c.version) for c in sdist_candidates(page, self.o.target)}
+        versions = sorted({c.version for c in sdist_candidates(page, self.o.target)}
                           if page else set())
-        shown = ", ".join(versions[-12:]) or "none"
+        shown = ", ".join(str(v) for v in versions[-12:]) or "none"
         if why is Absence.NO_PROJECT:
             msg = f"The index {index} has no project named {req.name!r}."
             hint = "Check the spelling of the requirement, or pass the right --index-url."
@@ -559,7 +619,9 @@ class Bootstrap:
     def _add_node(self, c: Candidate, chain: tuple[str, ...]) -> None:
         node = NodeId(c.name, str(c.version))
         self.pins.remember(c)
-        self.states[node] = NodeState(node, c, chain)
+        hooks = self.o.plugins.hooks(node.name, node.version,
+                                     self.o.settings.for_package(node.name, node.version))
+        self.states[node] = NodeState(node, c, chain, hooks)
         self._dirty.add(node)
         self.graph.add_node(node, SdistRef(c.file.url, c.file.filename, c.file.sha256))
         self.reporter.discovered(str(node))
@@ -568,23 +630,23 @@ class Bootstrap:
 
     def _pack_plan(self, node: NodeId) -> srcpack.PackPlan | srcpack.NotPure:
         """Can ``node`` be packed as a stage-0 wheel from its sources?  (Cached.)"""
-        from . import srcpack
-
         st = self.states[node]
         if st.pack is None:
             assert st.sdist_path is not None
-            root = unpack(st.sdist_path, self.layout.work / _safe(node) / "stage-0" / "src").root
-            st.pack = srcpack.inspect(root, node.name, node.version)
+            root, _ = self.store.source_tree(node, st.sdist_path, st.hooks)
+            plan = srcpack.inspect(root, node.name, node.version)
+            if isinstance(plan, srcpack.PackPlan):
+                edited = st.hooks.requires(Requirement(r) for r in plan.requires_dist)
+                plan = replace(plan, requires_dist=tuple(str(r) for r in edited))
+            st.pack = plan
         return st.pack
 
     def _claims(self, node: NodeId) -> Iterable[Requirement]:
         """The runtime requirements a cycle-entry wheel of ``node`` would bring along."""
-        from . import srcpack
-
         seed = self.seeds.get(node.name, node.version)
         if seed is not None:
             return seed.info.requires_dist
-        if self.o.source_bootstrap and self.states[node].sourced:
+        if self.o.run.source_bootstrap and self.states[node].sourced:
             plan = self._pack_plan(node)
             if isinstance(plan, srcpack.PackPlan):
                 return [Requirement(r) for r in plan.requires_dist]
@@ -637,8 +699,6 @@ class Bootstrap:
 
     def _deadlock(self) -> None:
         """Nothing can move: find the build cycles in the way and start breaking them."""
-        from . import srcpack
-
         stuck = {n for n, st in self.states.items()
                  if st.final is None and n not in self.failed and n not in self.blocked}
         running = {m for r in self.runs for m in r.members if self.states[m].final is None}
@@ -674,11 +734,11 @@ class Bootstrap:
                 run = self._new_run(cycle, "seeds")
                 run.seeds = {m: available[m] for m in chosen}
                 run.checkable = available
-                run.cross_check = self.o.cross_check
+                run.cross_check = self.o.run.cross_check
                 self._start(run)
                 continue
             reasons: dict[NodeId, tuple[str, ...]] = {}
-            if self.o.source_bootstrap:
+            if self.o.run.source_bootstrap:
                 plans = {m: self._pack_plan(m) for m in cycle.members}
                 packable = [m for m, p in plans.items() if isinstance(p, srcpack.PackPlan)]
                 reasons = {m: p.reasons for m, p in plans.items()
@@ -710,7 +770,7 @@ class Bootstrap:
                     lines[-1] += " (any one of: " + ", ".join(map(str, alone)) + " would do)"
             for node, why in sorted(reasons.items()):
                 lines.append(f"    {node} cannot be packed from source: {'; '.join(why)}")
-        source = ("" if not self.o.source_bootstrap else
+        source = ("" if not self.o.run.source_bootstrap else
                   " and the members that would have to be broken are not pure Python")
         return CycleError(
             f"The build graph has {len(unbroken)} build cycle(s) that no available seed "
@@ -725,8 +785,6 @@ class Bootstrap:
         return run
 
     def _pack_stage0(self, run: CycleRun, chosen: Iterable[NodeId]) -> None:
-        from . import srcpack
-
         for m in sorted(chosen):
             plan = self._pack_plan(m)
             assert isinstance(plan, srcpack.PackPlan)
@@ -745,35 +803,33 @@ class Bootstrap:
             how = "stage-0 wheels packed from the sources of " + ", ".join(
                 str(m) for m in sorted(run.stage0))
         self.reporter.info(f"{run.id}: {run.cycle.explain()}; breaking it with {how}")
-        run.report = cycle_entry(run, self.o.max_stages, status="building")
+        run.report = cycle_entry(run, self.o.run.max_stages, status="building")
 
     def _stage_done(self, run: CycleRun) -> None:
         """Every member has a wheel of the current stage: compare, advance or conclude."""
         current = {}
         for m in run.members:
-            built = self.states[m].units[(run.key, run.stage)].built
+            built = self.states[m].units[UnitKey(run.key, run.stage)].built
             assert built is not None
             current[m] = built
         fixed = run.record_stage(current)
-        if fixed or run.stage - 1 >= self.o.max_stages:
+        if fixed or run.stage - 1 >= self.o.run.max_stages:
             self._conclude(run)
         else:
             run.stage += 1
             self._dirty.update(run.members)
             self.reporter.info(f"{run.id}: stage {run.stage - 1} built; starting stage "
                                f"{run.stage} from stage-{run.stage - 1} wheels only")
-            run.report = cycle_entry(run, self.o.max_stages, status="building")
+            run.report = cycle_entry(run, self.o.run.max_stages, status="building")
 
     def _conclude(self, run: CycleRun) -> None:
         """A run reached its fixed point or its last stage: check, cross-check, ship."""
-        from . import srcpack
-
         if run.twin is not None:  # the seedless half of a cross-check
             self._conclude_cross_check(run.twin, run)
             return
         checks, warnings = seed_checks(run)
         if not run.fixed_point:
-            warnings.append(f"no fixed point after {self.o.max_stages} rebuilds: the last two "
+            warnings.append(f"no fixed point after {self.o.run.max_stages} rebuilds: the last two "
                             "stages differ")
         if run.cross_check:
             twin = CycleRun(run.id, run.cycle, "source", twin=run)
@@ -783,7 +839,7 @@ class Bootstrap:
             if chosen is not None:
                 self._pack_stage0(twin, chosen)
                 self._start(twin)
-                run.report = cycle_entry(run, self.o.max_stages, status="building",
+                run.report = cycle_entry(run, self.o.run.max_stages, status="building",
                                          checks=checks, warnings=warnings)
                 return
             warnings.append("cross-check impossible: the members that would have to be broken "
@@ -793,19 +849,21 @@ class Bootstrap:
     def _conclude_cross_check(self, seeded: CycleRun, source: CycleRun) -> None:
         checks, warnings = seed_checks(seeded)
         if not seeded.fixed_point:
-            warnings.append(f"no fixed point after {self.o.max_stages} rebuilds (seeded build)")
+            warnings.append(f"no fixed point after {self.o.run.max_stages} rebuilds "
+                            "(seeded build)")
         if not source.fixed_point:
-            warnings.append(f"no fixed point after {self.o.max_stages} rebuilds (seedless build)")
+            warnings.append(f"no fixed point after {self.o.run.max_stages} rebuilds "
+                            "(seedless build)")
         cross, differences = compare_runs(seeded, source)
-        cross["source_run"] = describe_run(source, self.o.max_stages)
+        cross["source_run"] = describe_run(source, self.o.run.max_stages)
         warnings += differences
         # When the two differ, the seedless build is the one that owes nothing to a binary.
         self._ship(seeded, source if differences else seeded, checks, cross, warnings)
 
     def _ship(self, run: CycleRun, chosen: CycleRun, checks: list[dict[str, Any]],
               cross: dict[str, Any] | None, warnings: list[str]) -> None:
-        refused = self.o.strict and bool(warnings)
-        run.report = cycle_entry(run, self.o.max_stages,
+        refused = self.o.run.strict and bool(warnings)
+        run.report = cycle_entry(run, self.o.run.max_stages,
                                  status="refused" if refused else "shipped", checks=checks,
                                  cross=cross, shipped=None if refused else chosen.method,
                                  warnings=warnings)
@@ -820,33 +878,27 @@ class Bootstrap:
         stage = len(chosen.stages)
         for m in chosen.members:
             st = self.states[m]
-            avail = chosen.final[m]
-            dest = self.layout.wheels / avail.path.name
-            atomic_copy(avail.path, dest)
-            st.final = Avail(dest, avail.sha256, avail.info)
+            key = UnitKey(chosen.key, stage)
+            st.final = self.store.ship(m, chosen.final[m], key)
             st.cycle = None
             self._wake(m)
-            unit = st.units[(chosen.key, stage)]
+            unit = st.units[key]
             assert unit.record is not None
-            record = replace(unit.record, wheel=dest.name, cycle=run.id, stage=stage)
+            record = replace(unit.record, wheel=st.final.path.name, cycle=run.id, stage=stage)
             self.records.append(record)
             self.provenance.shipped(record, run.report)
-            stage_log = self._log_path(m, (chosen.key, stage))
-            if stage_log.is_file():
-                atomic_copy(stage_log, self.layout.logs / f"{_safe(m)}.log")
-            shutil.rmtree(self.layout.work / _safe(m), ignore_errors=True)
+            self.store.clean_node(m)
         how = "fixed point at" if chosen.fixed_point else "stopped at"
         self.reporter.info(f"{run.id}: {how} stage {stage} ({chosen.method}); its wheels are "
                            "in the output")
 
     # -- applying results --------------------------------------------------------------
 
-    def _fail(self, kind: str, subject: Any, exc: WheelstrapError) -> None:
-        node = subject[0] if isinstance(subject, tuple) else subject
+    def _fail(self, node: NodeId, exc: WheelstrapError) -> None:
         st = self.states[node]
         st.fetching = False
-        if isinstance(subject, tuple):
-            st.units[subject[1]].busy = False
+        for unit in st.units.values():
+            unit.busy = False
         self.failed[node] = exc
         self._wake(node)
         self.reporter.warning(f"{node} failed ({exc.message}); continuing with the rest")
@@ -860,241 +912,83 @@ class Bootstrap:
             "because of them:\n" + "\n".join(lines),
             hint=f"Every other wheel was built. The logs are in {self.layout.logs}.")
 
-    def _apply(self, kind: str, subject: Any, value: Any) -> None:
+    def _fetch(self, st: NodeState) -> tuple[Path, str, BuildSystem, int]:
+        """(I/O pool) The verified sdist and its ``[build-system]``."""
+        try:
+            path, digest = self.store.fetch_sdist(self.client, st.candidate,
+                                                  self.reporter.warning)
+            system, epoch = self.store.build_system(st.id, path, digest, st.hooks)
+        except WheelstrapError as exc:
+            raise exc.with_chain(st.chain) from None
+        return path, digest, system, epoch
+
+    def _apply_io(self, kind: str, subject: Any, value: Any) -> None:
         if kind == "page":
             self.pages[subject] = value
             self._wake(subject)
             return
-        if kind == "fetch":
-            st = self.states[subject]
-            self._dirty.add(subject)
-            st.fetching = False
-            st.sdist_path, st.sdist_sha256, st.system, st.source_date_epoch = value
-            self.graph.add_node(st.id, SdistRef(st.candidate.file.url,
-                                                st.candidate.file.filename, st.sdist_sha256))
-            self.reporter.finished(str(st.id), kind)
-            return
-        node, key = subject
-        st = self.states[node]
-        unit = st.units[key]
+        st = self.states[subject]
+        self._dirty.add(subject)
+        st.fetching = False
+        st.sdist_path, st.sdist_sha256, st.system, st.source_date_epoch = value
+        assert st.system is not None
+        st.build_requires = st.hooks.build_requires(st.system.requires, dynamic=False)
+        self.graph.add_node(st.id, SdistRef(st.candidate.file.url,
+                                            st.candidate.file.filename, st.sdist_sha256))
+        self.reporter.finished(str(st.id), kind)
+
+    def _task_done(self, pending: Pending, outcome: Outcome) -> None:
+        st = self.states[pending.node]
+        spec = pending.spec
+        unit = st.units[spec.unit]
         unit.busy = False
-        self._dirty.add(node)
-        if kind == "prepare":
-            unit.dynamic, unit.env_installed = value
-            self.reporter.finished(_label(node, key), kind)
+        self._dirty.add(st.id)
+        if isinstance(outcome, Failed):
+            raise self.store.failure(spec, outcome, st.chain)
+        if isinstance(outcome, Prepared):
+            unit.dynamic = self._dynamic(st, outcome.dynamic)
+            self.store.remember_dynamic(spec, outcome.dynamic)
+            self.reporter.finished(spec.label, "prepare")
             return
-        record, avail = value
+        avail = self.store.publish(spec, outcome, st.chain)
+        if self.workers.local:
+            self.store.clean_unit(st.id, spec.unit)
+        self._built(st, unit, spec, avail, reused=False)
+
+    def _dynamic(self, st: NodeState, raw: Iterable[str]) -> tuple[Requirement, ...]:
+        return st.hooks.build_requires(_parse_dynamic(raw, st), dynamic=True)
+
+    def _built(self, st: NodeState, unit: Unit, spec: BuildSpec, avail: Avail,
+               reused: bool) -> None:
+        key = unit.key
+        record = self._record(st, unit, spec, avail, reused)
         unit.built, unit.record = avail, record
-        self._wake(node, discovers=bool(avail.info.requires_dist) or key != ORDINARY)
+        self._wake(st.id, discovers=bool(avail.info.requires_dist) or not key.ordinary)
         self.provenance.built(record, avail)
-        if key == ORDINARY:
+        if key.ordinary:
             st.final = avail
             self.records.append(record)
             self.provenance.shipped(record, None)
-        if record.reused:
+        if reused:
             self.reused += 1
         else:
             self.built += 1
-        self.reporter.finished(_label(node, key), kind, "reused" if record.reused else "")
+        self.reporter.finished(spec.label, "build", "reused" if reused else "")
         run = st.cycle
-        if run is not None and key == (run.key, run.stage) and all(
+        if run is not None and key == UnitKey(run.key, run.stage) and all(
                 (u := self.states[m].units.get(key)) is not None and u.built is not None
                 for m in run.members):
             self._stage_done(run)
 
-    # -- tasks (run in worker threads; they touch only their own unit's files) ---------
-
-    def _unit_dir(self, node: NodeId, key: UnitKey) -> Path:
-        return self.layout.work / _safe(node) / (f"{key[0]}-stage-{key[1]}" if key[0]
-                                                  else "stage-0")
-
-    def _task_fetch(self, node: NodeId, cand: Candidate) -> tuple[Any, ...]:
-        dest = self.layout.sdists / cand.file.filename
-        try:
-            if dest.is_file() and cand.file.sha256 and sha256_file(dest) == cand.file.sha256:
-                digest = cand.file.sha256
-            else:
-                if cand.file.sha256 is None:
-                    self.reporter.warning(
-                        f"{cand.file.filename}: the index gives no sha256; downloaded unverified")
-                digest = self.client.download(cand.file.url, dest, cand.file.sha256)
-            meta_key = cache_key({"kind": "build-system", "sdist": digest})
-            cached = self.cache.get(meta_key)
-            if cached is not None:
-                system = BuildSystem(tuple(Requirement(r) for r in cached["requires"]),
-                                     cached["backend"],
-                                     tuple(cached["backend_path"])
-                                     if cached["backend_path"] is not None else None)
-                return dest, digest, system, int(cached["source_date_epoch"])
-            src = unpack(dest, self._unit_dir(node, ORDINARY) / "src")
-            system = parse_build_system(read_pyproject(src.root), cand.file.filename)
-        except WheelstrapError as exc:
-            raise exc.with_chain(self.states[node].chain) from None
-        self.cache.put(meta_key, {
-            "requires": [str(r) for r in system.requires], "backend": system.backend,
-            "backend_path": list(system.backend_path) if system.backend_path is not None
-            else None, "source_date_epoch": src.source_date_epoch})
-        return dest, digest, system, src.source_date_epoch
-
-    def _source_root(self, st: NodeState, key: UnitKey) -> Path:
-        """The unit's own unpacked tree (fresh for every unit: builds may write into it)."""
-        folder = self._unit_dir(st.id, key) / "src"
-        if folder.is_dir():
-            entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
-            if len(entries) == 1 and entries[0].is_dir():
-                return entries[0]
-        assert st.sdist_path is not None
-        return unpack(st.sdist_path, folder).root
-
-    def _env_wheels(self, env: tuple[Avail, ...]) -> tuple[EnvWheel, ...]:
-        out = []
-        for a in env:
-            if a.seed is not None and sha256_file(a.path) != a.sha256:
-                raise SourceError(f"The seed {a.path} changed after it was verified "
-                                  f"(pinned sha256 {a.sha256}).",
-                                  hint="Someone is modifying the seed store; investigate.")
-            out.append(EnvWheel(a.path.name, a.sha256, a.seed is not None, a.stage0))
-        return tuple(out)
-
-    def _key(self, kind: str, st: NodeState, env: tuple[EnvWheel, ...]) -> str:
-        return cache_key({
-            "kind": kind, "sdist": st.sdist_sha256, "env": [w.sha256 for w in env],
-            "target": self.o.target.describe(), "source_date_epoch": st.source_date_epoch,
-        })
-
-    def _runner(self, st: NodeState, key: UnitKey) -> backend.Runner:
-        work = self._unit_dir(st.id, key)
-        work.mkdir(parents=True, exist_ok=True)
-        settings = backend.BuildSettings(st.source_date_epoch, self.o.isolate_network)
-        return backend.Runner(work / "env", work / "build.log", settings)
-
-    def _log_path(self, node: NodeId, key: UnitKey) -> Path:
-        suffix = f".{key[0]}-stage-{key[1]}" if key[0] else ""
-        return self.layout.logs / f"{_safe(node)}{suffix}.log"
-
-    def _publish_log(self, runner: backend.Runner, st: NodeState, key: UnitKey) -> Path:
-        final = self._log_path(st.id, key)
-        if runner.log.is_file():
-            atomic_copy(runner.log, final)
-        return final
-
-    def _failure(self, exc: BuildFailure, st: NodeState, key: UnitKey, runner: backend.Runner,
-                 phase: str) -> BuildFailure:
-        log = self._publish_log(runner, st, key)
-        what = f"{st.id} (stage {key[1]} of its build cycle)" if key[0] else str(st.id)
-        return BuildFailure(
-            f"Building {what} failed in {phase}: {exc.message}.",
-            hint=f"The full backend output is in {log}.",
-            chain=st.chain, log=str(log), tail=backend.tail(log),
-        )
-
-    def _task_prepare(self, st: NodeState, key: UnitKey, env: tuple[Avail, ...]
-                      ) -> tuple[Any, ...]:
-        assert st.system is not None
-        env_wheels = self._env_wheels(env)
-        cache = self._key("dynamic-requires", st, env_wheels)
-        cached = self.cache.get(cache)
-        if cached is not None:
-            return _parse_dynamic(cached["requires"], st), None
-        runner = self._runner(st, key)
-        runner.log.unlink(missing_ok=True)
-        venv = backend.BuildEnv(runner.env_dir, self.o.target.python, runner)
-        paths = tuple(a.path for a in env)
-        try:
-            root = self._source_root(st, key)
-            venv.create()
-            venv.install(paths)
-            raw = backend.get_requires_for_build_wheel(root, st.system, venv)
-        except BuildFailure as exc:
-            raise self._failure(exc, st, key, runner, "get_requires_for_build_wheel") from None
-        dynamic = _parse_dynamic(raw, st)
-        self.cache.put(cache, {"requires": [str(r) for r in dynamic]})
-        return dynamic, paths
-
-    def _task_build(self, st: NodeState, key: UnitKey, env: tuple[Avail, ...]
-                    ) -> tuple[BuildRecord, Avail]:
-        assert st.system is not None and st.sdist_sha256 is not None
-        unit = st.units[key]
-        env_wheels = self._env_wheels(env)
-        cached = self._cached_wheel(st, unit, env_wheels)
-        if cached is not None:
-            return cached
-        built, info, runner = self._run_build(st, key, env, unit.env_installed)
-        return self._finish_build(st, key, unit, env_wheels, built, info, [runner.log],
-                                  self._unit_dir(st.id, key))
-
-    def _cached_wheel(self, st: NodeState, unit: Unit, env_wheels: tuple[EnvWheel, ...]
-                      ) -> tuple[BuildRecord, Avail] | None:
-        cached = self.cache.get(self._key("wheel", st, env_wheels))
-        if cached is not None:
-            wheel = self.layout.root / cached["path"]
-            if wheel.is_file() and sha256_file(wheel) == cached["sha256"]:
-                info = _cached_info(cached, st.id) or read_metadata(wheel)
-                avail = Avail(wheel, cached["sha256"], info)
-                return self._record(st, unit, avail, env_wheels, True), avail
-        return None
-
-    def _run_build(self, st: NodeState, key: UnitKey, env: tuple[Avail, ...],
-                   installed: tuple[Path, ...] | None) -> tuple[Path, WheelInfo, backend.Runner]:
-        """``build_wheel`` in the unit's folder (reusing its environment when it holds
-        ``installed``, a subset of ``env``)."""
-        assert st.system is not None
-        runner = self._runner(st, key)
-        venv = backend.BuildEnv(runner.env_dir, self.o.target.python, runner)
-        outdir = self._unit_dir(st.id, key) / "dist"
-        shutil.rmtree(outdir, ignore_errors=True)
-        paths = tuple(a.path for a in env)
-        try:
-            root = self._source_root(st, key)
-            if installed is not None and set(installed) <= set(paths) and venv.path.is_dir():
-                venv.install([w for w in paths if w not in set(installed)])
-            else:
-                venv.create()
-                venv.install(paths)
-            built = backend.build_wheel(root, st.system, venv, outdir)
-            info = read_metadata(built)
-        except BuildFailure as exc:
-            raise self._failure(exc, st, key, runner, "build_wheel") from None
-        except WheelFormatError as exc:
-            raise self._failure(BuildFailure(str(exc)), st, key, runner,
-                                "build_wheel") from None
-        if (info.name, str(info.version)) != (st.id.name, st.id.version):
-            raise self._failure(BuildFailure(f"the backend built {built.name}, not {st.id}"),
-                                st, key, runner, "build_wheel")
-        return built, info, runner
-
-    def _finish_build(self, st: NodeState, key: UnitKey, unit: Unit,
-                      env_wheels: tuple[EnvWheel, ...], built: Path, info: WheelInfo,
-                      logs: list[Path], *workdirs: Path) -> tuple[BuildRecord, Avail]:
-        """Publish a built wheel: its place, its log, its build record."""
-        if key == ORDINARY:
-            final = self.layout.wheels / built.name
-        else:
-            final = self.layout.stages / key[0] / f"stage-{key[1]}" / built.name
-        atomic_copy(built, final)
-        digest = sha256_file(final)
-        with atomic_destination(self._log_path(st.id, key)) as tmp, open(tmp, "wb") as out:
-            for log in dict.fromkeys(logs):
-                if log.is_file():
-                    out.write(log.read_bytes())
-        self.cache.put(self._key("wheel", st, env_wheels), {
-            "path": str(final.relative_to(self.layout.root)), "sha256": digest,
-            "requires_dist": [str(r) for r in info.requires_dist],
-            "requires_python": info.requires_python})
-        for work in workdirs:
-            shutil.rmtree(work, ignore_errors=True)
-        avail = Avail(final, digest, info)
-        return self._record(st, unit, avail, env_wheels, False), avail
-
-    def _record(self, st: NodeState, unit: Unit, avail: Avail, env: tuple[EnvWheel, ...],
+    def _record(self, st: NodeState, unit: Unit, spec: BuildSpec, avail: Avail,
                 reused: bool) -> BuildRecord:
         assert st.sdist_path is not None and st.sdist_sha256 is not None
         return BuildRecord(
             name=st.id.name, version=st.id.version, wheel=avail.path.name, sha256=avail.sha256,
             sdist=st.sdist_path.name, sdist_sha256=st.sdist_sha256, reused=reused,
-            build_env=env, dynamic_requires=tuple(str(r) for r in unit.dynamic or ()),
+            build_env=spec.env, dynamic_requires=tuple(str(r) for r in unit.dynamic or ()),
             source_date_epoch=st.source_date_epoch, sdist_url=st.candidate.file.url,
-            stage=unit.stage if unit.key[0] else None,
+            stage=None if unit.key.ordinary else unit.stage,
         )
 
     # -- outputs -----------------------------------------------------------------------
@@ -1118,31 +1012,22 @@ class Bootstrap:
                               [(n.name, n.version) for n in self._top.nodes])
 
 
-def _cached_info(cached: dict[str, Any], node: NodeId) -> WheelInfo | None:
-    """The wheel's metadata as the build cache recorded it (None for older records)."""
-    if "requires_dist" not in cached:
-        return None
-    from packaging.version import Version
-
-    return WheelInfo(node.name, Version(node.version),
-                     tuple(Requirement(r) for r in cached["requires_dist"]),
-                     cached.get("requires_python"))
-
 
 def _parse_dynamic(raw: Iterable[str], st: NodeState) -> tuple[Requirement, ...]:
     try:
         return tuple(Requirement(r) for r in raw)
-    except InvalidRequirement as exc:
+    except (InvalidRequirement, TypeError) as exc:
         raise SourceError(
             f"The build backend of {st.id} asked for an invalid requirement: {exc}.",
             chain=st.chain,
         ) from exc
 
 
-def bootstrap(options: Options, reporter: Reporter = NULL_REPORTER) -> Result:
+def bootstrap(options: Options, reporter: Reporter = NULL_REPORTER,
+              workers: Workers | None = None) -> Result:
     """Build every wheel of the tree rooted at ``options.requirements`` from source."""
     client = IndexClient(options.index_url, retries=options.retries)
     try:
-        return Bootstrap(options, reporter, client).run()
+        return Bootstrap(options, reporter, client, workers).run()
     finally:
         client.close()

@@ -214,20 +214,50 @@ def main(debug: bool) -> None:
               help="Build every seeded cycle a second time from source only and compare.")
 @click.option("--keep-going", is_flag=True,
               help="On a failed build, build everything that does not depend on it.")
+@click.option("--settings", "settings_file", type=click.Path(path_type=Path), default=None,
+              help="Per-package settings: requirement edits, patches, env, config settings, "
+              "plugins (TOML).")
+@click.option("--sandbox", type=click.Choice(["bubblewrap", "none"]), default="bubblewrap",
+              show_default=True,
+              help="Confine every build hook with bubblewrap, or not at all (recorded in "
+              "provenance; refused by --strict).")
+@click.option("--build-timeout", type=click.FloatRange(min=1), default=3600.0,
+              show_default=True, help="Seconds one build hook may run before it is killed.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT|local:N",
+              help="Run the builds on the workers of a Dask scheduler (pip install "
+              "'wheelstrap[dask]'); local:N starts a local cluster of N workers.")
+@click.option("--advertise", default=None, metavar="HOST",
+              help="With --scheduler: this machine's address as workers reach it (for the "
+              "build inputs; default: the address on the route to the scheduler).")
 def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files: Sequence[Path],
               index_url: str, output: Path, jobs: int, python: str | None,
               no_network_isolation: bool, retries: int, seed_stores: Sequence[Path],
               max_stages: int, strict: bool, no_source_bootstrap: bool, cross_check: bool,
-              keep_going: bool) -> None:
+              keep_going: bool, settings_file: Path | None, sandbox: str,
+              build_timeout: float, scheduler: str | None, advertise: str | None) -> None:
     """Bootstrap REQUIREMENTS (and -r files) from sdists into OUTPUT."""
     from . import fastpath
+    from .hooks import load_plugins
+    from .model import BuildPolicy, RunPolicy
+    from .settings import NO_SETTINGS, read_settings
 
+    cluster_spec = None
+    if scheduler is not None:
+        from .cluster import parse_scheduler
+
+        cluster_spec = parse_scheduler(scheduler)
+    settings = read_settings(settings_file) if settings_file is not None else NO_SETTINGS
+    plugins = load_plugins(settings)
+    policy = BuildPolicy(sandbox="none" if sandbox == "none" else "bubblewrap",
+                         isolate_network=not no_network_isolation, timeout=build_timeout)
+    run_policy = RunPolicy(max_stages=max_stages, strict=strict,
+                           source_bootstrap=not no_source_bootstrap, cross_check=cross_check)
     key = fastpath.invocation_key(
         requirements=list(requirements), files=[*req_files, *con_files], index_url=index_url,
         python=python, seed_stores=list(seed_stores),
-        options={"isolate": not no_network_isolation, "max_stages": max_stages,
-                 "strict": strict, "source_bootstrap": not no_source_bootstrap,
-                 "cross_check": cross_check, "req_files": [str(p) for p in req_files],
+        options={"policy": policy.identity(), "run": run_policy.to_json(),
+                 "settings": settings.digest(), "plugins": plugins.digest(),
+                 "req_files": [str(p) for p in req_files],
                  "con_files": [str(p) for p in con_files]})
     unchanged = fastpath.check(output, key)
     if unchanged is not None:
@@ -239,7 +269,6 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
 
     from .backend import network_isolation_available
     from .bootstrap import Options
-    from .bootstrap import bootstrap as run
     from .errors import UserInputError
     from .reqfiles import parse_requirement, read_files
     from .target import Target
@@ -251,20 +280,43 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
                              hint="Name packages (wheelstrap bootstrap hatchling) or pass -r FILE.")
     target = Target.for_interpreter(python) if python else Target.current()
     reporter: PlainReporter = LiveReporter() if stderr_is_terminal() else PlainReporter()
-    if not no_network_isolation and not network_isolation_available():
+    if (policy.sandbox == "none" and policy.isolate_network
+            and not network_isolation_available()):
         reporter.warning("'unshare -rn' is not available here: build backends run with "
                          "network access.")
-    options = Options(tuple(top), tuple(reqs.constraints), output, index_url, target, jobs,
-                      not no_network_isolation, retries, tuple(seed_stores), max_stages, strict,
-                      not no_source_bootstrap, cross_check, keep_going, key)
-    if isinstance(reporter, LiveReporter):
-        with reporter.progress:
-            result = run(options, reporter)
+    options = Options(requirements=tuple(top), constraints=tuple(reqs.constraints),
+                      output=output, index_url=index_url, target=target, jobs=jobs,
+                      policy=policy, run=run_policy, retries=retries,
+                      seed_stores=tuple(seed_stores), keep_going=keep_going,
+                      settings=settings, plugins=plugins, stamp_key=key)
+    if cluster_spec is None:
+        result = _run_bootstrap(options, reporter, None)
     else:
-        result = run(options, reporter)
+        from .cluster import Cluster, default_advertise_host
+        from .workers import ClusterWorkers
+
+        host = advertise or default_advertise_host(cluster_spec)
+        with Cluster(cluster_spec, target.markers, advertise_host=host) as cluster:
+            for worker, why in cluster.skipped:
+                reporter.warning(f"Dask worker {worker} is not used: {why}")
+            with cluster.input_server() as server:
+                workers = ClusterWorkers(cluster, server)
+                reporter.info(f"building on {workers.describe()}")
+                result = _run_bootstrap(options, reporter, workers)
     for cycle in result.cycles:
         say(describe_cycle(cycle))
+    for table in result.unused_settings:
+        reporter.warning(f"the settings table {table} matched no package of this run")
     say(f"done: {result.built} built, {result.reused} reused; wheels in {output / 'wheels'}")
+
+
+def _run_bootstrap(options: Any, reporter: PlainReporter, workers: Any) -> Any:
+    from .bootstrap import bootstrap as run
+
+    if isinstance(reporter, LiveReporter):
+        with reporter.progress:
+            return run(options, reporter, workers)
+    return run(options, reporter, workers)
 
 
 @main.command()

@@ -15,7 +15,6 @@ Layout of ``OUT``::
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -26,14 +25,13 @@ from typing import Any
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from .fsutil import atomic_write_text, remove_stale_temporaries, sha256_file
+from .model import EnvWheel
 from .simple import IndexEntry, render_project_html, render_root_html
 
 BUILD_ORDER_SCHEMA = "wheelstrap-build-order"
 BUILD_ORDER_VERSION = 1
 CYCLES_SCHEMA = "wheelstrap-cycles"
 CYCLES_VERSION = 1
-CACHE_SCHEMA = "wheelstrap-build-cache-v1"
-RECIPE_VERSION = 1  # bump when wheelstrap changes how it builds
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +72,6 @@ class Layout:
             remove_stale_temporaries(d)
         remove_stale_temporaries(self.root)
         remove_stale_temporaries(self.wheels / "simple")
-
-
-@dataclass(frozen=True, slots=True)
-class EnvWheel:
-    """A wheel installed in a build environment; ``seed`` when it came from a seed store."""
-
-    filename: str
-    sha256: str
-    seed: bool = False
-    stage0: bool = False  # packed from sources by wheelstrap to enter a build cycle
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,12 +170,6 @@ def write_static_index(wheels: Path,
                 (stale / "index.html").unlink(missing_ok=True)
                 with contextlib.suppress(OSError):
                     stale.rmdir()
-
-
-def cache_key(parts: dict[str, Any]) -> str:
-    blob = json.dumps({"schema": CACHE_SCHEMA, "recipe": RECIPE_VERSION, **parts},
-                      sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()
 
 
 class BuildCache:

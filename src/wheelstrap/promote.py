@@ -121,8 +121,10 @@ def verify(store: Path, index_url: str | None, output: Path | None,
     tops = tuple(Requirement(f"{s.name}=={s.version}") for s in promoted)
     with tempfile.TemporaryDirectory(prefix="wheelstrap-verify-") as tmp:
         out = output or Path(tmp) / "out"
-        options = Options(tops, tuple(Requirement(p) for p in sorted(pins.values())), out, index,
-                          Target.current(), seed_stores=(store,))
+        options = Options(requirements=tops,
+                          constraints=tuple(Requirement(p) for p in sorted(pins.values())),
+                          output=out, index_url=index, target=Target.current(),
+                          seed_stores=(store,))
         result = bootstrap(options, reporter)
         shipped = {(r.name, r.version): r for r in result.records}
         checks = {(c["name"], c["version"]): c for cyc in result.cycles

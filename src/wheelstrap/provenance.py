@@ -26,7 +26,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .output import RECIPE_VERSION, BuildRecord, Layout
+from .model import RECIPE_VERSION
+from .output import BuildRecord, Layout
 from .seeds import Seed, SeedIndex
 from .stages import Avail
 from .target import Target

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .graph import Cycle, NodeId
-from .output import cache_key
+from .model import cache_key
 from .seeds import VerifiedSeed
 from .wheels import WheelInfo, diff_wheels
 

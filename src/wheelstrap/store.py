@@ -1,0 +1,247 @@
+"""Who writes OUT: the store.  Nothing else in a run writes under the output directory.
+
+The store answers reuse before anything is dispatched (:meth:`Store.reuse`,
+:meth:`Store.dynamic`), and verifies and publishes what build tasks return, atomically
+(:meth:`Store.publish`, :meth:`Store.failure`).  It downloads and verifies sdists, keeps
+the coordinator's own unpacked and patched copy of each source tree (read by
+``[build-system]`` discovery and stage-0 packing), ships the final stage of a build cycle
+into ``OUT/wheels`` (leaving identical files alone, so a warm re-run rewrites nothing),
+and writes the run's documents at the end.
+
+Work directories, one layout for all: ``OUT/.wheelstrap/work/<name>-<version>/source``
+(the coordinator's tree) and ``.../<unit folder>`` (a task's folder when it runs on this
+machine; see :class:`wheelstrap.model.UnitKey`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+from .errors import BuildFailure, WheelstrapError
+from .fsutil import atomic_copy, atomic_destination, sha256_file
+from .graph import NodeId
+from .model import BuildSpec, UnitKey, cache_key
+from .output import BuildCache, Layout
+from .sources import BuildSystem, parse_build_system, read_pyproject, unpack
+from .stages import Avail
+from .wheels import WheelFormatError, WheelInfo, read_metadata
+
+if TYPE_CHECKING:
+    from .client import IndexClient
+    from .hooks import PackageHooks
+    from .resolve import Candidate
+    from .tasks import Built, Failed
+
+
+def safe_name(node: NodeId) -> str:
+    return f"{node.name}-{node.version}"
+
+
+class Store:
+    """The output directory of one run (see the module docstring)."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.cache = BuildCache(layout.cache)
+
+    # -- places ------------------------------------------------------------------------
+
+    def node_dir(self, node: NodeId) -> Path:
+        return self.layout.work / safe_name(node)
+
+    def unit_dir(self, node: NodeId, unit: UnitKey) -> Path:
+        return self.node_dir(node) / unit.folder()
+
+    def log_path(self, node: NodeId, unit: UnitKey) -> Path:
+        return self.layout.logs / f"{safe_name(node)}{unit.log_suffix()}.log"
+
+    # -- sources -----------------------------------------------------------------------
+
+    def fetch_sdist(self, client: IndexClient, cand: Candidate,
+                    warn: Callable[[str], None]) -> tuple[Path, str]:
+        """The verified sdist of ``cand`` in ``OUT/sdists`` (downloaded unless present)."""
+        dest = self.layout.sdists / cand.file.filename
+        if dest.is_file() and cand.file.sha256 and sha256_file(dest) == cand.file.sha256:
+            return dest, cand.file.sha256
+        if cand.file.sha256 is None:
+            warn(f"{cand.file.filename}: the index gives no sha256; downloaded unverified")
+        return dest, client.download(cand.file.url, dest, cand.file.sha256)
+
+    def source_tree(self, node: NodeId, sdist: Path, hooks: PackageHooks) -> tuple[Path, int]:
+        """The coordinator's unpacked and patched tree of ``node`` and its
+        SOURCE_DATE_EPOCH (unpacked once; builds get their own copies)."""
+        folder = self.node_dir(node) / "source"
+        done = folder / ".wheelstrap-prepared"
+        if done.is_file():
+            entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+            if len(entries) == 1 and entries[0].is_dir():
+                return entries[0], int(done.read_text("utf-8") or 0)
+        src = unpack(sdist, folder)
+        hooks.prepare_source(src.root, self.node_dir(node) / "prepare.log",
+                             mtime=src.source_date_epoch)
+        done.write_text(str(src.source_date_epoch), "utf-8")
+        return src.root, src.source_date_epoch
+
+    def build_system(self, node: NodeId, sdist: Path, digest: str,
+                     hooks: PackageHooks) -> tuple[BuildSystem, int]:
+        """``[build-system]`` of the patched tree and SOURCE_DATE_EPOCH, cached by the
+        sdist's hash and the package's settings."""
+        key = cache_key({"kind": "build-system", "sdist": digest, "settings": hooks.digest()})
+        cached = self.cache.get(key)
+        if cached is not None:
+            try:
+                return (BuildSystem(tuple(Requirement(r) for r in cached["requires"]),
+                                    str(cached["backend"]),
+                                    tuple(cached["backend_path"])
+                                    if cached["backend_path"] is not None else None),
+                        int(cached["source_date_epoch"]))
+            except (KeyError, TypeError, ValueError):
+                pass  # a damaged record: read the tree again
+        root, epoch = self.source_tree(node, sdist, hooks)
+        system = parse_build_system(read_pyproject(root), sdist.name)
+        self.cache.put(key, {
+            "requires": [str(r) for r in system.requires], "backend": system.backend,
+            "backend_path": list(system.backend_path) if system.backend_path is not None
+            else None, "source_date_epoch": epoch})
+        return system, epoch
+
+    # -- reuse -------------------------------------------------------------------------
+
+    def dynamic(self, spec: BuildSpec) -> tuple[str, ...] | None:
+        """What ``get_requires_for_build_wheel`` returned for these very inputs before."""
+        cached = self.cache.get(spec.key())
+        if cached is None or not isinstance(cached.get("requires"), list):
+            return None
+        return tuple(str(r) for r in cached["requires"])
+
+    def remember_dynamic(self, spec: BuildSpec, raw: Sequence[str]) -> None:
+        self.cache.put(spec.key(), {"requires": list(raw)})
+
+    def reuse(self, spec: BuildSpec) -> Avail | None:
+        """The wheel an earlier build of these very inputs produced, if it is intact."""
+        cached = self.cache.get(spec.key())
+        if cached is None:
+            return None
+        try:
+            wheel = self.layout.root / str(cached["path"])
+            if not wheel.is_file() or sha256_file(wheel) != cached["sha256"]:
+                return None
+            info = _cached_info(cached, spec) or read_metadata(wheel)
+        except (KeyError, TypeError, ValueError, OSError, WheelFormatError):
+            return None
+        return Avail(wheel, str(cached["sha256"]), info)
+
+    # -- publishing --------------------------------------------------------------------
+
+    def publish_log(self, spec: BuildSpec, data: bytes) -> Path:
+        path = self.log_path(NodeId(spec.name, spec.version), spec.unit)
+        with atomic_destination(path) as tmp:
+            tmp.write_bytes(data)
+        return path
+
+    def failure(self, spec: BuildSpec, failed: Failed, chain: Sequence[str]) -> BuildFailure:
+        """Publish the log of a failed task; the error to report."""
+        log = self.publish_log(spec, failed.report.log)
+        what = spec.label if spec.unit.ordinary else \
+            f"{spec.name} {spec.version} (stage {spec.unit.stage} of its build cycle)"
+        error = failed.error
+        return BuildFailure(
+            f"Building {what} failed in {failed.phase}: {error.message.rstrip('.')}.",
+            hint=error.hint if not isinstance(error, BuildFailure) and error.hint
+            else f"The full backend output is in {log}.",
+            chain=chain, log=str(log), tail=_tail(failed.report.log),
+        )
+
+    def publish(self, spec: BuildSpec, built: Built, chain: Sequence[str]) -> Avail:
+        """Verify a built wheel against what the task reported and the sdist it was built
+        from, then place it, its log and its cache record.  Nothing lands otherwise."""
+        log = self.publish_log(spec, built.report.log)
+
+        def refuse(why: str) -> BuildFailure:
+            return BuildFailure(
+                f"Building {spec.label} failed in build_wheel: {why}.",
+                hint=f"Nothing of this build was published. The backend output is in {log}.",
+                chain=chain, log=str(log), tail=_tail(built.report.log))
+
+        if spec.unit.ordinary:
+            final = self.layout.wheels / built.filename
+        else:
+            final = self.layout.stages / str(spec.unit.run) / f"stage-{spec.unit.stage}" \
+                / built.filename
+        if "/" in built.filename or "\\" in built.filename or not built.filename.endswith(
+                ".whl"):
+            raise refuse(f"the task returned a wheel named {built.filename!r}")
+        staging = self.layout.state / "incoming" / built.filename
+        with atomic_destination(staging) as tmp:
+            if built.data is not None:
+                tmp.write_bytes(built.data)
+            elif built.path is not None:
+                shutil.copyfile(built.path, tmp)
+            else:
+                raise refuse("the task returned no wheel")
+        try:
+            digest = sha256_file(staging)
+            if digest != built.sha256:
+                raise refuse(f"the wheel received has sha256 {digest}, the task reported "
+                             f"{built.sha256}")
+            try:
+                info = read_metadata(staging)
+            except WheelFormatError as exc:
+                raise refuse(str(exc)) from None
+            if (info.name, str(info.version)) != (spec.name, spec.version):
+                raise refuse(f"the backend built {built.filename}, not "
+                             f"{spec.name} {spec.version}")
+            final.parent.mkdir(parents=True, exist_ok=True)
+            staging.replace(final)
+        finally:
+            staging.unlink(missing_ok=True)
+        self.cache.put(spec.key(), {
+            "path": str(final.relative_to(self.layout.root)), "sha256": digest,
+            "requires_dist": [str(r) for r in info.requires_dist],
+            "requires_python": info.requires_python})
+        return Avail(final, digest, info)
+
+    def ship(self, node: NodeId, avail: Avail, unit: UnitKey) -> Avail:
+        """Put a cycle member's final-stage wheel (and its log) into the output; an
+        identical file already there is left alone."""
+        dest = self.layout.wheels / avail.path.name
+        if not (dest.is_file() and sha256_file(dest) == avail.sha256):
+            atomic_copy(avail.path, dest)
+        stage_log = self.log_path(node, unit)
+        final_log = self.log_path(node, UnitKey())
+        if stage_log.is_file() and not (
+                final_log.is_file() and final_log.read_bytes() == stage_log.read_bytes()):
+            atomic_copy(stage_log, final_log)
+        return Avail(dest, avail.sha256, avail.info)
+
+    def clean_unit(self, node: NodeId, unit: UnitKey) -> None:
+        shutil.rmtree(self.unit_dir(node, unit), ignore_errors=True)
+
+    def clean_node(self, node: NodeId) -> None:
+        shutil.rmtree(self.node_dir(node), ignore_errors=True)
+
+
+def _tail(log: bytes, lines: int = 25) -> str:
+    return "\n".join(log.decode("utf-8", "replace").splitlines()[-lines:])
+
+
+def _cached_info(cached: dict[str, Any], spec: BuildSpec) -> WheelInfo | None:
+    """The wheel's metadata as the build cache recorded it (None for older records)."""
+    if "requires_dist" not in cached:
+        return None
+    try:
+        return WheelInfo(spec.name, Version(spec.version),
+                         tuple(Requirement(r) for r in cached["requires_dist"]),
+                         cached.get("requires_python"))
+    except (TypeError, ValueError):
+        return None
+
+
+def reraise_chain(exc: WheelstrapError, chain: Sequence[str]) -> WheelstrapError:
+    return exc.with_chain(chain)

@@ -1,0 +1,204 @@
+"""Where a build runs: plain functions over a :class:`~wheelstrap.model.BuildSpec`.
+
+``run_task(spec, inputs, workdir)`` is the whole protocol.  It fetches its inputs (the
+sdist and every build-environment wheel) by sha256 through ``inputs``, unpacks and
+patches the sources, makes a fresh ``uv`` environment, calls one PEP 517 hook, and
+returns an outcome value: :class:`Prepared` (the backend's dynamic build requirements),
+:class:`Built` (the wheel) or :class:`Failed` (what went wrong, with the log).  It
+touches no shared state and writes nothing under ``OUT`` except inside ``workdir``;
+the coordinator's :class:`~wheelstrap.store.Store` verifies and publishes what it
+returns.  A task runs the same in a thread of this process or on a Dask worker.
+
+``workdir`` is the unit's own folder when the task runs on the coordinator's machine:
+a ``prepare`` leaves its environment there (``env.json`` lists what it holds) and the
+``build`` of the same unit installs only what is missing.  With ``workdir`` None (another
+machine) the task works in a temporary folder and sends the wheel's bytes back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import backend
+from .errors import BuildFailure, WheelstrapError
+from .fsutil import sha256_file
+from .model import BuildSpec
+from .sources import unpack
+from .transfer import Inputs
+
+LOG_LIMIT = 16 << 20  # bytes of a build's log sent back; the tail is kept
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What every outcome carries: the log, where the task ran, how long each part took."""
+
+    log: bytes = b""
+    worker: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    dynamic: tuple[str, ...]  # get_requires_for_build_wheel, as the backend returned it
+    report: Report
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    filename: str
+    sha256: str
+    path: str | None  # where the wheel lies when the task shares this machine
+    data: bytes | None  # its bytes otherwise
+    report: Report
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    phase: str
+    error: WheelstrapError
+    report: Report
+
+
+Outcome = Prepared | Built | Failed
+
+
+def _worker() -> str:
+    try:
+        from .cluster import worker_address
+
+        address = worker_address()
+    except ImportError:  # pragma: no cover - cluster imports nothing heavy at module level
+        address = None
+    return address or f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _read_log(log: Path) -> bytes:
+    try:
+        size = log.stat().st_size
+    except OSError:
+        return b""
+    with open(log, "rb") as fh:
+        if size <= LOG_LIMIT:
+            return fh.read()
+        fh.seek(size - LOG_LIMIT)
+        note = f"[wheelstrap: the first {size - LOG_LIMIT} bytes of this log were cut]\n"
+        return note.encode() + fh.read()
+
+
+def run_task(spec: BuildSpec, inputs: Inputs, workdir: str | None) -> Outcome:
+    """Run one hook of one build (see the module docstring)."""
+    if workdir is not None:
+        return _run_in(spec, inputs, Path(workdir), keep=True)
+    with tempfile.TemporaryDirectory(prefix="wheelstrap-task-") as tmp:
+        return _run_in(spec, inputs, Path(tmp), keep=False)
+
+
+def _run_in(spec: BuildSpec, inputs: Inputs, work: Path, keep: bool) -> Outcome:
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "build.log"
+    if spec.phase == "prepare":
+        log.unlink(missing_ok=True)
+    timings: dict[str, float] = {}
+    settings = backend.BuildSettings(spec.source_date_epoch, spec.policy.isolate_network,
+                                     env=tuple(sorted(spec.hooks.environment(log).items())))
+    runner = backend.Runner(work / "env", log, settings)
+    python = spec.python
+    if python is None:
+        from .cluster import worker_python
+
+        python = worker_python()
+    venv = backend.BuildEnv(runner.env_dir, python, runner)
+    try:
+        start = time.monotonic()
+        cache = work / "inputs"
+        sdist = inputs.fetch(spec.sdist.sha256, spec.sdist.filename, cache)
+        wheels = [inputs.fetch(w.sha256, w.filename, cache) for w in spec.env]
+        timings["transfer"] = time.monotonic() - start
+        start = time.monotonic()
+        root = _source(spec, sdist, work / "src", log)
+        _environment(venv, work, spec, wheels)
+        timings["env"] = time.monotonic() - start
+        start = time.monotonic()
+        config = spec.hooks.config_settings(log)
+        if spec.phase == "prepare":
+            raw = backend.get_requires_for_build_wheel(root, spec.backend, venv, config)
+            timings["hook"] = time.monotonic() - start
+            return Prepared(tuple(raw), Report(_read_log(log), _worker(), timings))
+        outdir = work / "dist"
+        shutil.rmtree(outdir, ignore_errors=True)
+        outdir.mkdir(parents=True)
+        built = spec.hooks.build_wheel(root, outdir, venv, log)
+        if built is None:
+            built = backend.build_wheel(root, spec.backend, venv, outdir, config)
+        built = _edit_requires(spec, built, work / "edited")
+        timings["hook"] = time.monotonic() - start
+        digest = sha256_file(built)
+        report = Report(_read_log(log), _worker(), timings)
+        if keep:
+            return Built(built.name, digest, str(built), None, report)
+        return Built(built.name, digest, None, built.read_bytes(), report)
+    except WheelstrapError as exc:
+        phase = "get_requires_for_build_wheel" if spec.phase == "prepare" else "build_wheel"
+        return Failed(phase, exc, Report(_read_log(log), _worker(), timings))
+
+
+def _source(spec: BuildSpec, sdist: Path, folder: Path, log: Path) -> Path:
+    """The unit's own unpacked and patched tree (a prepare's tree is reused by the build
+    of the same unit: backends may leave state in it)."""
+    marker = folder / ".wheelstrap-prepared"
+    if marker.is_file():
+        entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+        if len(entries) == 1 and entries[0].is_dir():
+            return entries[0]
+    src = unpack(sdist, folder)
+    spec.hooks.prepare_source(src.root, log, mtime=spec.source_date_epoch)
+    marker.touch()
+    return src.root
+
+
+def _environment(venv: backend.BuildEnv, work: Path, spec: BuildSpec,
+                 wheels: list[Path]) -> None:
+    """A fresh environment holding exactly ``wheels``, or the one a prepare of this unit
+    left behind, completed, when it holds a subset of them."""
+    record = work / "env.json"
+    wanted = {w.sha256: path for w, path in zip(spec.env, wheels, strict=True)}
+    try:
+        held = set(json.loads(record.read_text("utf-8")))
+    except (OSError, ValueError, TypeError):
+        held = None
+    record.unlink(missing_ok=True)
+    if held is not None and held <= set(wanted) and venv.path.is_dir():
+        venv.install([p for sha, p in wanted.items() if sha not in held])
+    else:
+        venv.create()
+        venv.install(list(wanted.values()))
+    record.write_text(json.dumps(sorted(wanted)), "utf-8")
+
+
+def _edit_requires(spec: BuildSpec, wheel: Path, folder: Path) -> Path:
+    """The wheel with its Requires-Dist edited by the package's settings, if they edit it."""
+    from .wheels import WheelFormatError, read_metadata
+
+    if not spec.hooks.settings.requires and spec.hooks.plugin is None:
+        return wheel
+    try:
+        before = read_metadata(wheel).requires_dist
+    except WheelFormatError as exc:
+        raise BuildFailure(str(exc)) from exc
+    after = spec.hooks.requires(before)
+    if [str(r) for r in after] == [str(r) for r in before]:
+        return wheel
+    from .patching import rewrite_requires_dist
+
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / wheel.name
+    rewrite_requires_dist(wheel, dest, after)
+    return dest
