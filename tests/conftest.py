@@ -11,6 +11,7 @@ from click.testing import CliRunner, Result
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from daskprocs import dask  # noqa: F401 - the fixture of a real Dask cluster
 from scenario import Pkg, make_dists
 
 from wheelstrap.cli import main

@@ -37,6 +37,7 @@ class Pkg:
     extra_files: dict[str, str] = field(default_factory=dict)
     entry_points: dict[str, dict[str, str]] = field(default_factory=dict)
     code: str | None = None  # the module's __init__.py, instead of the default
+    handshake: bool = False  # build_wheel waits for GO in its tree (see tinybackend)
 
     @property
     def module(self) -> str:
@@ -70,6 +71,8 @@ class Pkg:
         if self.dynamic:
             lines.append(f"dynamic-requires = [{', '.join(repr(r) for r in self.dynamic)}]"
                          .replace("'", '"'))
+        if self.handshake:
+            lines.append("handshake = true")
         return "\n".join(lines) + "\n"
 
     def tree(self) -> dict[str, str]:

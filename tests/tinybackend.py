@@ -4,7 +4,8 @@ It is shipped inside synthetic sdists, either in-tree (``backend-path``) or as t
 importable module of a backend package that other packages build with.  It reads
 ``[project]`` (name, version, dependencies, requires-python) and ``[tool.tiny]``:
 ``dynamic-requires`` (returned by ``get_requires_for_build_wheel``) and
-``packages`` (folders or modules to put in the wheel); entry points come from
+``packages`` (folders or modules to put in the wheel), ``handshake`` (see
+``_handshake``); entry points come from
 ``[project.entry-points]`` and ``[project.scripts]``.  Wheels are deterministic:
 entries sorted, timestamps from ``SOURCE_DATE_EPOCH``.
 """
@@ -54,8 +55,20 @@ def _files(packages):
     return out
 
 
+def _handshake():
+    """``[tool.tiny] handshake``: say the build started (a file STARTED in the source
+    tree, the one place a sandboxed build may write) and wait until GO appears there."""
+    with open("STARTED", "w") as fh:
+        fh.write(str(os.getpid()))
+    deadline = time.monotonic() + 300
+    while not os.path.exists("GO") and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     project, tiny = _config()
+    if tiny.get("handshake"):
+        _handshake()
     name = project["name"]
     dist = name.replace("-", "_").replace(".", "_")
     version = project["version"]

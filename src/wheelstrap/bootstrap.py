@@ -28,6 +28,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
 
 from . import backend, fastpath, srcpack
 from .client import IndexClient
@@ -995,7 +996,7 @@ class Bootstrap:
 
     def _write_outputs(self) -> None:
         write_json(self.layout.root / "graph.json", self.graph.to_json())
-        write_build_order(self.layout.root / "build-order.json", self.records,
+        write_build_order(self.layout.root / "build-order.json", in_build_order(self.records),
                           self.o.target.describe())
         reports = [r.report for r in self.runs if r.twin is None] + self._unbroken
         if reports or (self.layout.root / "cycles.json").exists():
@@ -1011,6 +1012,25 @@ class Bootstrap:
             write_constraints(self.layout.root / "constraints.txt",
                               [(n.name, n.version) for n in self._top.nodes])
 
+
+
+def in_build_order(records: Iterable[BuildRecord]) -> list[BuildRecord]:
+    """The records in a build order that does not depend on timing: by generation (one
+    more than the newest wheel of its build environment that is itself a record), then
+    by name and version.  Every record comes after the records its build installed."""
+    by_sha = {r.sha256: r for r in records}
+    depth: dict[str, int] = {}
+
+    def generation(r: BuildRecord) -> int:
+        if r.sha256 not in depth:
+            depth[r.sha256] = 0  # a record cannot be in its own build environment
+            deps = [by_sha[w.sha256] for w in r.build_env
+                    if w.sha256 in by_sha and w.sha256 != r.sha256]
+            depth[r.sha256] = 1 + max((generation(d) for d in deps), default=-1)
+        return depth[r.sha256]
+
+    return sorted(by_sha.values(),
+                  key=lambda r: (generation(r), r.name, Version(r.version), r.wheel))
 
 
 def _parse_dynamic(raw: Iterable[str], st: NodeState) -> tuple[Requirement, ...]:

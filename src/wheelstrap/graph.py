@@ -66,6 +66,12 @@ class Edge:
         }
 
 
+def _edge_order(e: Edge) -> tuple[Any, ...]:
+    """A total order on edges (top-level edges first), so documents do not depend on the
+    order in which a run happened to discover them."""
+    return (e.src is not None, e.src or e.dst, e.dst, e.kind, e.requirement)
+
+
 @dataclass(slots=True)
 class Graph:
     nodes: dict[NodeId, SdistRef] = field(default_factory=dict)
@@ -97,7 +103,7 @@ class Graph:
                 }
                 for n, s in sorted(self.nodes.items())
             ],
-            "edges": [e.to_json() for e in self._edges],
+            "edges": [e.to_json() for e in sorted(self._edges, key=_edge_order)],
         }
 
     @classmethod

@@ -89,5 +89,5 @@ class ClusterWorkers(Workers):
                 "once")
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._executor is not None:  # Dask's executor cancels what is left itself
+            self._executor.shutdown(wait=False)
