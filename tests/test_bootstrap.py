@@ -79,6 +79,21 @@ def test_acyclic_tree_builds_in_order_and_writes_every_output(serve_index, run_b
     page = (run.out / "wheels" / "simple" / "lib-one" / "index.html").read_text()
     assert f"lib_one-1.0-py3-none-any.whl#sha256={entry['sha256']}" in page
 
+    # the views of a run: events as they happened, the report, a lock of the targets
+    events = [json.loads(line) for line in (run.out / "events.jsonl").read_text().splitlines()]
+    finished = [e for e in events if e["event"] == "finished" and e["phase"] == "build"]
+    assert sorted(e["node"] for e in finished) == sorted(
+        f"{b['name']} {b['version']}" for b in _order(run.out))
+    assert all(e["duration"] > 0 and {"env", "hook", "transfer"} <= set(e["timings"])
+               for e in finished)
+    assert events[-1] == {**events[-1], "event": "run-finished", "ok": True, "built": 6}
+    assert json.loads((run.out / "failures.json").read_text())["failures"] == []
+    report = (run.out / "report.html").read_text()
+    assert report.startswith("<!DOCTYPE html>") and all(
+        f'"k":"{b["name"]} {b["version"]}"' in report for b in _order(run.out))
+    lock = (run.out / "pylock.toml").read_text()
+    assert 'lock-version = "1.0"' in lock and "lib_one-1.0-py3-none-any.whl" in lock
+
 
 def test_output_index_installs_with_pip(serve_index, run_bootstrap, tmp_path):
     index = serve_index(TREE)

@@ -77,6 +77,22 @@ def test_keep_going_builds_everything_that_does_not_depend_on_a_failure(
     assert "good-1.0-py3-none-any.whl" in run.wheels
     assert "app-1.0-py3-none-any.whl" in run.wheels
     assert not any(w.startswith("needsbad") for w in run.wheels)
+    # what failed, why, and what it blocked, for people and the report
+    failures = json.loads((run.out / "failures.json").read_text())
+    assert (failures["schema"], failures["version"]) == ("wheelstrap-failures", 1)
+    (bad,) = failures["failures"]
+    assert (bad["name"], bad["version"]) == ("bad", "1.0")
+    assert bad["error"].startswith("Building bad 1.0 failed in get_requires_for_build_wheel")
+    assert bad["log"].endswith("logs/bad-1.0.log") and "broken" in bad["tail"]
+    assert "needsbad 1.0" in bad["blocked"]
+    assert {"name": "needsbad", "version": "1.0", "because": "bad 1.0"} in failures["blocked"]
+    events = [json.loads(line) for line in (run.out / "events.jsonl").read_text().splitlines()]
+    assert events[0]["event"] == "run-started" and events[-1]["event"] == "run-finished"
+    assert events[-1]["ok"] is False and events[-1]["failed"] == 1
+    (failed,) = [e for e in events if e["event"] == "failed"]
+    assert failed["node"] == "bad 1.0" and failed["worker"]
+    assert (run.out / "report.html").is_file()
+    assert not (run.out / "pylock.toml").exists()  # the targets' environment is incomplete
     # without --keep-going the first failure stops the run
     run = run_bootstrap("app", index=index.url, out=run.out.parent / "strict")
     assert run.code == 1 and "Building bad 1.0 failed" in run.stderr

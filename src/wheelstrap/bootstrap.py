@@ -18,6 +18,7 @@ reported edge by edge.
 from __future__ import annotations
 
 import os
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -41,6 +42,7 @@ from .errors import (
     SourceError,
     WheelstrapError,
 )
+from .events import EventLog
 from .fsutil import DirectoryLock, sha256_file
 from .graph import Cycle, Edge, EdgeKind, Graph, NodeId, SdistRef, find_cycles
 from .hooks import NO_PLUGINS, PackageHooks, Plugins
@@ -60,6 +62,7 @@ from .output import (
     write_build_order,
     write_constraints,
     write_cycles,
+    write_failures,
     write_json,
     write_static_index,
 )
@@ -250,6 +253,8 @@ class Bootstrap:
         self._ready: list[Pending] = []
         self._building = 0
         self._target = tuple(sorted(options.target.describe().items()))
+        self.events = EventLog(None)
+        self._since: dict[Any, float] = {}  # when a page, fetch or task was submitted
 
     # -- entry point -------------------------------------------------------------------
 
@@ -258,12 +263,19 @@ class Bootstrap:
         with DirectoryLock(self.layout.root):
             self.layout.prepare()
             fastpath.forget(self.layout.root)
+            self.events = EventLog(self.layout.root / "events.jsonl")
+            self.events.emit("run-started", targets=[str(r) for r in self.o.requirements],
+                             jobs=self.o.jobs, strict=self.o.run.strict,
+                             workers=self.workers.describe(),
+                             wall=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
             io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="io")
             self._io = io
+            ok = False
             try:
                 with backend.backend_warnings_to_logs():
                     try:
                         self._loop()
+                        ok = True
                     finally:
                         # Builds already running finish (their logs stay complete);
                         # queued ones are dropped.
@@ -272,7 +284,10 @@ class Bootstrap:
                         io.shutdown(wait=True, cancel_futures=True)
                         self.workers.close()
             finally:
-                self._write_outputs()
+                self.events.emit("run-finished", ok=ok, built=self.built, reused=self.reused,
+                                 failed=len(self.failed), duration=round(self.events.now(), 3))
+                self.events.close()
+                self._write_outputs(ok)
             if self.o.stamp_key is not None and not self._unpinned:
                 fastpath.write(self.layout.root, self.o.stamp_key, len(self.records))
         unused = tuple(self.o.settings.unused(
@@ -365,6 +380,7 @@ class Bootstrap:
             if not st.fetching:
                 st.fetching = True
                 self.reporter.starting(str(node), "fetch")
+                self._since[("fetch", node)] = self.events.now()
                 self._inflight[self._io.submit(self._fetch, st)] = ("fetch", node)
             return
         key = st.unit_key
@@ -439,6 +455,7 @@ class Bootstrap:
         if name not in self._page_requests:
             self._page_requests.add(name)
             self.reporter.resolving(name)
+            self._since[("page", name)] = self.events.now()
             self._inflight[self._io.submit(self.client.project_page, name)] = ("page", name)
 
     def _weight(self, node: NodeId) -> int:
@@ -475,6 +492,7 @@ class Bootstrap:
                    if self.workers.local else None)
         self._building += 1
         self.reporter.starting(pending.spec.label, pending.spec.phase)
+        self.events.emit("started", **_event_fields(pending.spec))
         fut = self.workers.executor.submit(run_task, pending.spec, inputs, workdir)
         self._inflight[fut] = ("task", pending)
 
@@ -626,6 +644,7 @@ class Bootstrap:
         self._dirty.add(node)
         self.graph.add_node(node, SdistRef(c.file.url, c.file.filename, c.file.sha256))
         self.reporter.discovered(str(node))
+        self.events.emit("discovered", node=str(node))
 
     # -- cycles --------------------------------------------------------------------------
 
@@ -805,6 +824,7 @@ class Bootstrap:
                 str(m) for m in sorted(run.stage0))
         self.reporter.info(f"{run.id}: {run.cycle.explain()}; breaking it with {how}")
         run.report = cycle_entry(run, self.o.run.max_stages, status="building")
+        self.events.emit("stage", cycle=run.id, stage=1, status="started")
 
     def _stage_done(self, run: CycleRun) -> None:
         """Every member has a wheel of the current stage: compare, advance or conclude."""
@@ -814,11 +834,13 @@ class Bootstrap:
             assert built is not None
             current[m] = built
         fixed = run.record_stage(current)
+        self.events.emit("stage", cycle=run.id, stage=run.stage, status="built")
         if fixed or run.stage - 1 >= self.o.run.max_stages:
             self._conclude(run)
         else:
             run.stage += 1
             self._dirty.update(run.members)
+            self.events.emit("stage", cycle=run.id, stage=run.stage, status="started")
             self.reporter.info(f"{run.id}: stage {run.stage - 1} built; starting stage "
                                f"{run.stage} from stage-{run.stage - 1} wheels only")
             run.report = cycle_entry(run, self.o.run.max_stages, status="building")
@@ -886,6 +908,8 @@ class Bootstrap:
             unit = st.units[key]
             assert unit.record is not None
             record = replace(unit.record, wheel=st.final.path.name, cycle=run.id, stage=stage)
+            self.events.emit("published", node=str(m), wheel=st.final.path.name,
+                             sha256=st.final.sha256)
             self.records.append(record)
             self.provenance.shipped(record, run.report)
             self.store.clean_node(m)
@@ -924,9 +948,11 @@ class Bootstrap:
         return path, digest, system, epoch
 
     def _apply_io(self, kind: str, subject: Any, value: Any) -> None:
+        since = self._since.pop((kind, subject), self.events.now())
         if kind == "page":
             self.pages[subject] = value
             self._wake(subject)
+            self.events.emit("page", name=subject, duration=round(self.events.now() - since, 4))
             return
         st = self.states[subject]
         self._dirty.add(subject)
@@ -937,6 +963,9 @@ class Bootstrap:
         self.graph.add_node(st.id, SdistRef(st.candidate.file.url,
                                             st.candidate.file.filename, st.sdist_sha256))
         self.reporter.finished(str(st.id), kind)
+        self.events.emit("downloaded", node=str(st.id),
+                         duration=round(self.events.now() - since, 4),
+                         bytes=st.sdist_path.stat().st_size if st.sdist_path else 0)
 
     def _task_done(self, pending: Pending, outcome: Outcome) -> None:
         st = self.states[pending.node]
@@ -944,8 +973,15 @@ class Bootstrap:
         unit = st.units[spec.unit]
         unit.busy = False
         self._dirty.add(st.id)
+        report = outcome.report
+        fields = {**_event_fields(spec), "worker": report.worker,
+                  "duration": round(report.timings.get("total", 0.0), 4),
+                  "timings": {k: round(v, 4) for k, v in report.timings.items()}}
         if isinstance(outcome, Failed):
-            raise self.store.failure(spec, outcome, st.chain)
+            error = self.store.failure(spec, outcome, st.chain)
+            self.events.emit("failed", **fields, error=error.message)
+            raise error
+        self.events.emit("finished", **fields)
         if isinstance(outcome, Prepared):
             unit.dynamic = self._dynamic(st, outcome.dynamic)
             self.store.remember_dynamic(spec, outcome.dynamic)
@@ -970,7 +1006,10 @@ class Bootstrap:
             st.final = avail
             self.records.append(record)
             self.provenance.shipped(record, None)
+            self.events.emit("published", node=str(st.id), wheel=avail.path.name,
+                             sha256=avail.sha256)
         if reused:
+            self.events.emit("reused", **_event_fields(spec))
             self.reused += 1
         else:
             self.built += 1
@@ -994,7 +1033,7 @@ class Bootstrap:
 
     # -- outputs -----------------------------------------------------------------------
 
-    def _write_outputs(self) -> None:
+    def _write_outputs(self, ok: bool) -> None:
         write_json(self.layout.root / "graph.json", self.graph.to_json())
         write_build_order(self.layout.root / "build-order.json", in_build_order(self.records),
                           self.o.target.describe())
@@ -1008,10 +1047,53 @@ class Bootstrap:
             and st.final is not None})
         self.pins.save()
         self.provenance.write(self.seeds)
-        if self._top is not None and self._top.complete:
+        write_failures(self.layout.root / "failures.json", self._failure_docs(),
+                       [{"name": n.name, "version": n.version, "because": str(dep)}
+                        for n, dep in sorted(self.blocked.items())])
+        complete = ok and self._top is not None and self._top.complete and not self.failed
+        if complete and self._top is not None:
             write_constraints(self.layout.root / "constraints.txt",
                               [(n.name, n.version) for n in self._top.nodes])
+        self._write_views(complete)
 
+    def _write_views(self, complete: bool) -> None:
+        """report.html always (a failed run is worth looking at); pylock.toml only for a
+        complete run, since it must name every wheel of the targets' environment."""
+        from .htmlreport import write_report
+        from .pylock import write_pylock
+
+        try:
+            write_report(self.layout.root)
+            if complete:
+                write_pylock(self.layout.root)
+        except WheelstrapError as exc:
+            self.reporter.warning(f"the report of this run could not be written: {exc.message}")
+
+    def _failure_docs(self) -> list[dict[str, Any]]:
+        """failures.json entries: each failed package, its error, and what it blocked."""
+        def root(node: NodeId) -> NodeId:
+            seen = set()
+            while node in self.blocked and node not in seen:
+                seen.add(node)
+                node = self.blocked[node]
+            return node
+
+        blocked_by: dict[NodeId, list[str]] = {}
+        for n in sorted(self.blocked):
+            blocked_by.setdefault(root(n), []).append(str(n))
+        docs = []
+        for node, exc in sorted(self.failed.items()):
+            docs.append({"name": node.name, "version": node.version, "error": exc.message,
+                         "hint": exc.hint, "log": getattr(exc, "log", None),
+                         "tail": getattr(exc, "tail", ""), "chain": list(exc.chain),
+                         "blocked": blocked_by.get(node, [])})
+        return docs
+
+
+
+def _event_fields(spec: BuildSpec) -> dict[str, Any]:
+    return {"node": f"{spec.name} {spec.version}", "phase": spec.phase,
+            "stage": None if spec.unit.ordinary else spec.unit.stage, "cycle": spec.unit.run}
 
 
 def in_build_order(records: Iterable[BuildRecord]) -> list[BuildRecord]:

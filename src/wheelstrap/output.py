@@ -114,6 +114,16 @@ def write_cycles(path: Path, cycles: Sequence[dict[str, Any]]) -> None:
                       "cycles": list(cycles)})
 
 
+FAILURES_SCHEMA = "wheelstrap-failures"
+FAILURES_VERSION = 1
+
+
+def write_failures(path: Path, failures: Sequence[dict[str, Any]],
+                   blocked: Sequence[dict[str, str]] = ()) -> None:
+    write_json(path, {"schema": FAILURES_SCHEMA, "version": FAILURES_VERSION,
+                      "failures": list(failures), "blocked": list(blocked)})
+
+
 def write_json(path: Path, doc: Any) -> None:
     atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
 

@@ -22,6 +22,7 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +78,7 @@ def _worker() -> str:
         address = worker_address()
     except ImportError:  # pragma: no cover - cluster imports nothing heavy at module level
         address = None
-    return address or f"{socket.gethostname()}:{os.getpid()}"
+    return address or f"{socket.gethostname()}:{os.getpid()}/{threading.current_thread().name}"
 
 
 def _read_log(log: Path) -> bytes:
@@ -95,10 +96,14 @@ def _read_log(log: Path) -> bytes:
 
 def run_task(spec: BuildSpec, inputs: Inputs, workdir: str | None) -> Outcome:
     """Run one hook of one build (see the module docstring)."""
+    start = time.monotonic()
     if workdir is not None:
-        return _run_in(spec, inputs, Path(workdir), keep=True)
-    with tempfile.TemporaryDirectory(prefix="wheelstrap-task-") as tmp:
-        return _run_in(spec, inputs, Path(tmp), keep=False)
+        outcome = _run_in(spec, inputs, Path(workdir), keep=True)
+    else:
+        with tempfile.TemporaryDirectory(prefix="wheelstrap-task-") as tmp:
+            outcome = _run_in(spec, inputs, Path(tmp), keep=False)
+    outcome.report.timings["total"] = time.monotonic() - start
+    return outcome
 
 
 def _run_in(spec: BuildSpec, inputs: Inputs, work: Path, keep: bool) -> Outcome:
