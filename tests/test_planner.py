@@ -1,0 +1,193 @@
+"""The planner on its own: builds go to a fake executor that makes wheels in-process.
+
+No backend, no environment, no subprocess: the fake answers each task from the scenario's
+own description (dynamic requirements, runtime dependencies), so these tests look only
+at what the planner decides: the order of dispatch, reuse before dispatch, cycle stages,
+and how a failure propagates.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+import time
+import zipfile
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scenario import Pkg, make_dists, write_static_index
+from test_cycles import TWO
+
+from wheelstrap.bootstrap import Bootstrap, Options
+from wheelstrap.client import IndexClient
+from wheelstrap.errors import BuildFailure
+from wheelstrap.model import BuildSpec, RunPolicy
+from wheelstrap.reqfiles import parse_requirement
+from wheelstrap.target import Target
+from wheelstrap.tasks import Built, Failed, Outcome, Prepared, Report
+from wheelstrap.transfer import Inputs, LocalInputs
+from wheelstrap.workers import Workers
+
+
+def _wheel(pkg: Pkg, folder: Path) -> Path:
+    """A deterministic wheel of ``pkg`` (what its tiny backend would declare)."""
+    dist = pkg.module
+    di = f"{dist}-{pkg.version}.dist-info"
+    meta = ["Metadata-Version: 2.1", f"Name: {pkg.name}", f"Version: {pkg.version}"]
+    meta += [f"Requires-Dist: {d}" for d in pkg.deps]
+    files = {f"{dist}/__init__.py": b"", f"{di}/METADATA": ("\n".join(meta) + "\n").encode(),
+             f"{di}/WHEEL": b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    def line(path: str, data: bytes) -> str:
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+        return f"{path},sha256={digest.decode()},{len(data)}"
+
+    record = [line(p, d) for p, d in sorted(files.items())] + [f"{di}/RECORD,,"]
+    files[f"{di}/RECORD"] = ("\n".join(record) + "\n").encode()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{dist}-{pkg.version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name in sorted(files):
+            zf.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), files[name])
+    return path
+
+
+class FakeExecutor(Executor):
+    """Answers each task at once, in-process, from the scenario."""
+
+    def __init__(self, pkgs: list[Pkg], folder: Path, fail: set[str]) -> None:
+        self.pkgs = {p.name: p for p in pkgs}
+        self.folder = folder
+        self.fail = fail
+        self.seen: list[BuildSpec] = []
+        #: When set, the first task completes only once this holds (checked on a thread).
+        self.hold_first: Callable[[], bool] | None = None
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        spec, inputs, _ = args
+        assert isinstance(inputs, LocalInputs)
+        for w in spec.env:  # every input the task would fetch is offered, by hash
+            assert w.sha256 in inputs.files
+        self.seen.append(spec)
+        future: Future[Outcome] = Future()
+        outcome = self._answer(spec)
+        hold, self.hold_first = self.hold_first, None
+        if hold is None:
+            future.set_result(outcome)
+            return future
+
+        def release() -> None:
+            deadline = time.monotonic() + 30
+            while not hold() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            future.set_result(outcome)
+
+        threading.Thread(target=release, daemon=True).start()
+        return future
+
+    def _answer(self, spec: BuildSpec) -> Outcome:
+        pkg = self.pkgs[spec.name]
+        report = Report(b"fake log\n", "fake", {"total": 0.0})
+        if spec.name in self.fail:
+            return Failed(spec.phase, BuildFailure("the fake backend failed"), report)
+        if spec.phase == "prepare":
+            return Prepared(tuple(pkg.dynamic), report)
+        wheel = _wheel(pkg, self.folder / f"{spec.unit.folder()}-{len(self.seen)}")
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        return Built(wheel.name, digest, str(wheel), None, report)
+
+
+class FakeWorkers(Workers):
+    def __init__(self, executor: FakeExecutor, capacity: int) -> None:
+        super().__init__(capacity)
+        self.fake = executor
+
+    @property
+    def executor(self) -> Executor:
+        return self.fake
+
+    def inputs(self, files: Any) -> Inputs:
+        return LocalInputs({sha: str(path) for sha, path in files})
+
+
+def _plan(tmp_path: Path, pkgs: list[Pkg], top: list[str], *, capacity: int = 1,
+          fail: set[str] = frozenset(), keep_going: bool = False,
+          out: Path | None = None) -> tuple[Bootstrap, FakeExecutor]:
+    folder = tmp_path / "dists"
+    if not folder.is_dir():
+        make_dists(pkgs, folder)
+    simple = write_static_index(folder, pkgs)
+    fake = FakeExecutor(pkgs, tmp_path / "fake", set(fail))
+    options = Options(requirements=tuple(parse_requirement(r) for r in top),
+                      output=out or tmp_path / "out", index_url=simple.as_uri() + "/",
+                      target=Target.current(), keep_going=keep_going,
+                      run=RunPolicy(max_stages=3))
+    client = IndexClient(options.index_url, retries=0)
+    return Bootstrap(options, client=client, workers=FakeWorkers(fake, capacity)), fake
+
+
+CHAIN = [
+    Pkg("top", deps=["leaf-one", "leaf-two", "app"]),
+    Pkg("leaf-one"), Pkg("leaf-two"),
+    Pkg("app", backend="chainback", build_requires=["chainback"]),
+    Pkg("chainback", provides_backend=True),
+]
+
+
+def test_the_build_others_wait_for_goes_first(tmp_path):
+    planner, fake = _plan(tmp_path, CHAIN[1:], ["leaf-one", "leaf-two", "app"])
+    # the first task dispatched completes only once every source is at hand, so that
+    # the next choice is made among all of them
+    fake.hold_first = lambda: len(planner.states) == 4 and all(
+        st.sourced for st in planner.states.values())
+    result = planner.run()
+    assert result.built == 4
+    order = [(s.name, s.phase) for s in fake.seen]
+    # one worker: chainback, which app (and through it the top level) waits for, is
+    # prepared and built before the leaves' builds
+    build = order.index(("chainback", "build"))
+    assert build <= 2 and order.index(("chainback", "prepare")) < build
+    assert all(build < order.index((leaf, "build")) for leaf in ("leaf-one", "leaf-two"))
+    app = next(s for s in fake.seen if s.name == "app" and s.phase == "build")
+    assert [w.filename for w in app.env] == ["chainback-1.0-py3-none-any.whl"]
+
+
+def test_reuse_is_decided_before_anything_is_dispatched(tmp_path):
+    planner, _ = _plan(tmp_path, CHAIN, ["top"])
+    planner.run()
+    again, fake2 = _plan(tmp_path, CHAIN, ["top"])
+    result = again.run()
+    assert (result.built, result.reused) == (0, 5)
+    assert fake2.seen == []
+
+
+def test_a_failure_stops_the_run_or_only_what_depends_on_it(tmp_path):
+    planner, _ = _plan(tmp_path / "a", CHAIN, ["top"], fail={"chainback"})
+    with pytest.raises(BuildFailure, match=r"Building chainback 1\.0 failed"):
+        planner.run()
+    planner, fake = _plan(tmp_path / "b", CHAIN, ["top"], fail={"chainback"},
+                          keep_going=True)
+    with pytest.raises(BuildFailure, match="1 package"):
+        planner.run()
+    built = {s.name for s in fake.seen if s.phase == "build"}
+    assert built == {"leaf-one", "leaf-two", "top"}  # chainback failed, app never ran
+    assert set(map(str, planner.failed)) == {"chainback 1.0"}
+    assert {str(n): str(d) for n, d in planner.blocked.items()} == {"app 1.0": "chainback 1.0"}
+
+
+def test_a_cycle_is_rebuilt_stage_by_stage_to_a_fixed_point(tmp_path):
+    planner, fake = _plan(tmp_path, TWO, ["app"], capacity=2)
+    result = planner.run()
+    (cycle,) = result.cycles
+    assert cycle["broken_by"]["method"] == "source" and cycle["fixed_point"] is True
+    stages = sorted((s.name, s.unit.stage) for s in fake.seen
+                    if s.phase == "build" and not s.unit.ordinary)
+    assert stages == [("hostback", 1), ("hostback", 2), ("hosthelper", 1), ("hosthelper", 2)]
+    stage1 = [s for s in fake.seen if s.unit.stage == 1 and s.phase == "build"]
+    # stage 1 is built by an environment holding the stage-0 wheel, stage 2 by stage 1 only
+    assert any(w.stage0 for s in stage1 for w in s.env)
+    assert not any(w.stage0 for s in fake.seen if s.unit.stage == 2 for w in s.env)
+    assert (tmp_path / "out" / "wheels" / "hostback-1.0-py3-none-any.whl").is_file()
