@@ -492,7 +492,7 @@ class Bootstrap:
                    if self.workers.local else None)
         self._building += 1
         self.reporter.starting(pending.spec.label, pending.spec.phase)
-        self.events.emit("started", **_event_fields(pending.spec))
+        self.events.emit("started", **self._event_fields(pending.spec))
         fut = self.workers.executor.submit(run_task, pending.spec, inputs, workdir)
         self._inflight[fut] = ("task", pending)
 
@@ -974,7 +974,7 @@ class Bootstrap:
         unit.busy = False
         self._dirty.add(st.id)
         report = outcome.report
-        fields = {**_event_fields(spec), "worker": report.worker,
+        fields = {**self._event_fields(spec), "worker": report.worker,
                   "duration": round(report.timings.get("total", 0.0), 4),
                   "timings": {k: round(v, 4) for k, v in report.timings.items()}}
         if isinstance(outcome, Failed):
@@ -991,6 +991,11 @@ class Bootstrap:
         if self.workers.local:
             self.store.clean_unit(st.id, spec.unit)
         self._built(st, unit, spec, avail, reused=False)
+
+    def _event_fields(self, spec: BuildSpec) -> dict[str, Any]:
+        cycle = next((r.id for r in self.runs if r.key == spec.unit.run), spec.unit.run)
+        return {"node": f"{spec.name} {spec.version}", "phase": spec.phase,
+                "stage": None if spec.unit.ordinary else spec.unit.stage, "cycle": cycle}
 
     def _dynamic(self, st: NodeState, raw: Iterable[str]) -> tuple[Requirement, ...]:
         return st.hooks.build_requires(_parse_dynamic(raw, st), dynamic=True)
@@ -1009,7 +1014,7 @@ class Bootstrap:
             self.events.emit("published", node=str(st.id), wheel=avail.path.name,
                              sha256=avail.sha256)
         if reused:
-            self.events.emit("reused", **_event_fields(spec))
+            self.events.emit("reused", **self._event_fields(spec))
             self.reused += 1
         else:
             self.built += 1
@@ -1089,11 +1094,6 @@ class Bootstrap:
                          "blocked": blocked_by.get(node, [])})
         return docs
 
-
-
-def _event_fields(spec: BuildSpec) -> dict[str, Any]:
-    return {"node": f"{spec.name} {spec.version}", "phase": spec.phase,
-            "stage": None if spec.unit.ordinary else spec.unit.stage, "cycle": spec.unit.run}
 
 
 def in_build_order(records: Iterable[BuildRecord]) -> list[BuildRecord]:
