@@ -70,3 +70,7 @@ class LockedError(WheelstrapError):
 
 class InternalError(WheelstrapError):
     """A bug in wheelstrap itself."""
+
+
+class SandboxUnavailable(UserInputError):
+    """Build backends must run in a sandbox that this machine cannot provide."""
