@@ -52,7 +52,7 @@ def _attack(hook):
     plan = _plan()
     if hook not in plan.get("hooks", [hook]):
         return
-    for path in plan.get("write", []):
+    for path in map(os.path.expanduser, plan.get("write", [])):
         try:
             with open(path, "wb") as fh:
                 fh.write(b"PK\x05\x06" + b"\0" * 18)  # an empty zip, as good as a wheel
