@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from wheelstrap import sandbox
-from wheelstrap.backend import BuildSettings, Runner, default_timeout
+from wheelstrap.backend import BuildSettings, Runner, _built_wheel, default_timeout, tree_bytes
 from wheelstrap.errors import BuildFailure, SandboxUnavailable, UserInputError
 from wheelstrap.sandbox import HOME, SandboxPolicy, bwrap_argv, unix_socket_filter
 
@@ -296,3 +296,45 @@ def test_unsandboxed_builds_still_run(tmp_path):
     assert "hello" in runner.log.read_text()
     with pytest.raises(subprocess.CalledProcessError):
         _hook(runner, "raise SystemExit(3)")
+
+
+def test_the_reported_wheel_must_be_a_regular_file_in_the_output_folder(tmp_path):
+    runner = _runner(tmp_path, BuildSettings(0))
+    dist = runner.workdir / "dist"
+    dist.mkdir()
+    good = dist / "a-1.0-py3-none-any.whl"
+    good.write_bytes(b"zip")
+    assert _built_wheel(dist, good.name, runner) == good
+    elsewhere = tmp_path / "out" / "victim-1.0-py3-none-any.whl"
+    elsewhere.write_bytes(b"zip")
+    (dist / "victim-1.0-py3-none-any.whl").symlink_to(elsewhere)
+    os.mkfifo(dist / "fifo-1.0-py3-none-any.whl")
+    cases = [
+        (None, "not the file name of a wheel"),
+        (5, "not the file name of a wheel"),
+        ("../victim-1.0-py3-none-any.whl", "not the file name of a wheel"),
+        ("/etc/passwd.whl", "not the file name of a wheel"),
+        ("a-1.0.tar.gz", "not the file name of a wheel"),
+        ("missing-1.0-py3-none-any.whl", "no such wheel was written"),
+        ("victim-1.0-py3-none-any.whl", "not a regular file"),
+        ("fifo-1.0-py3-none-any.whl", "not a regular file"),
+    ]
+    for name, why in cases:
+        with pytest.raises(BuildFailure, match=why):
+            _built_wheel(dist, name, runner)
+    # an output folder replaced by a symlink
+    moved = tmp_path / "moved"
+    dist.rename(moved)
+    dist.symlink_to(moved)
+    with pytest.raises(BuildFailure, match="replaced its output directory"):
+        _built_wheel(dist, good.name, runner)
+
+
+def test_tree_bytes_counts_hard_links_once_and_skips_excluded(tmp_path):
+    (tmp_path / "skip").mkdir()
+    (tmp_path / "skip" / "big").write_bytes(b"x" * 10_000)
+    (tmp_path / "f").write_bytes(b"x" * 1000)
+    os.link(tmp_path / "f", tmp_path / "g")
+    (tmp_path / "l").symlink_to("/usr")
+    size = tree_bytes([tmp_path], [tmp_path / "skip"])
+    assert 1000 <= size < 1000 + 4096 + 100

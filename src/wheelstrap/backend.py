@@ -228,7 +228,7 @@ def tree_bytes(roots: Sequence[Path], exclude: Sequence[Path] = ()) -> int:
     skip = {os.path.realpath(e) for e in exclude}
     total = 0
     for root in roots:
-        for dirpath, dirnames, filenames in os.walk(root):
+        for dirpath, dirnames, filenames in os.walk(os.path.realpath(root)):
             dirnames[:] = [d for d in dirnames
                            if os.path.join(dirpath, d) not in skip]
             for name in (*dirnames, *filenames):
