@@ -42,7 +42,7 @@ from .sandbox import (
     existing_dirs,
     require,
     seccomp_fd,
-    unix_socket_filter,
+    socket_filter,
 )
 from .sources import BuildSystem
 
@@ -322,7 +322,7 @@ class Runner:
                 require("bubblewrap")
                 open(self.log, "ab").close()  # it exists, to be bound read-only
                 policy = self.policy(cwd, writable, readonly)
-                program = unix_socket_filter()
+                program = socket_filter()
                 if program is not None:
                     fds.append(seccomp_fd(program))
                 bwrap = bwrap_binary() or "bwrap"
@@ -359,9 +359,13 @@ class Runner:
             fh.flush()
             sink = _LogSink(fh, None if limit is None else limit - fh.tell())
             started = time.monotonic()
-            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    pass_fds=fds, start_new_session=True)
+            try:
+                proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        pass_fds=fds, start_new_session=True)
+            except OSError as exc:
+                raise BuildFailure(f"{argv[0]} could not be started ({exc})",
+                                   log=str(self.log)) from None
             assert proc.stdout is not None
             stopped: str | None = None
             try:

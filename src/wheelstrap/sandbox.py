@@ -253,6 +253,26 @@ def bubblewrap_problem() -> str | None:
     return None
 
 
+@functools.cache
+def socket_filter() -> bytes | None:
+    """The seccomp program of :func:`unix_socket_filter` if bubblewrap can load it here
+    (kernels without seccomp filters, or unknown architectures, go without)."""
+    program = unix_socket_filter()
+    bwrap = bwrap_binary()
+    if program is None or bwrap is None:
+        return None
+    fd = seccomp_fd(program)
+    try:
+        argv = [*bwrap_argv(SandboxPolicy(writable=()), bwrap, fd), "true"]
+        ok = subprocess.run(argv, capture_output=True, timeout=30, pass_fds=(fd,),
+                            stdin=subprocess.DEVNULL).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        ok = False
+    finally:
+        os.close(fd)
+    return program if ok else None
+
+
 def require(mode: SandboxMode) -> None:
     """Raise :class:`SandboxUnavailable` when ``mode`` cannot be honoured here."""
     if mode not in SANDBOX_MODES:
