@@ -39,6 +39,8 @@ def test_argv_mounts_parents_first_and_read_only_last():
     assert argv[argv.index("--seccomp") + 1] == "7"
     assert argv[argv.index("--chdir") + 1] == "/o/work/a/src"
     assert "--share-net" in bwrap_argv(SandboxPolicy(writable=(), network=True))
+    sized = " ".join(bwrap_argv(SandboxPolicy(writable=(), hidden=("/o",), tmp_size=5000)))
+    assert "--size 5000 --tmpfs /tmp" in sized and "--size 1048576 --tmpfs /o" in sized
     with pytest.raises(ValueError, match="absolute"):
         bwrap_argv(SandboxPolicy(writable=("relative",)))
 
@@ -265,6 +267,12 @@ def test_writing_past_the_write_limit_fails_the_build(tmp_path):
     assert "more than the limit" in runner.log.read_text()
     # a build that stays under the limit passes
     _hook(runner, "open('small', 'wb').write(b'x' * 1000)")
+    # its private /tmp is no larger
+    if sandbox.tmpfs_size_supported():
+        code = ("import errno\ntry:\n    open('/tmp/big', 'wb').write(b'x' * 3_000_000)\n"
+                "except OSError as exc:\n    print('tmp', errno.errorcode[exc.errno])")
+        _hook(runner, code)
+        assert "tmp ENOSPC" in runner.log.read_text()
 
 
 @needs_bwrap

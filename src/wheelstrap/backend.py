@@ -43,6 +43,7 @@ from .sandbox import (
     require,
     seccomp_fd,
     socket_filter,
+    tmpfs_size_supported,
 )
 from .sources import BuildSystem
 
@@ -159,7 +160,8 @@ class BuildSettings:
     - ``max_log_bytes``: the build log is cut beyond this size (its beginning and its
       last 64 KiB are kept, and the log says how much was cut).
     - ``max_write_bytes``: how much a hook call may add to the build's work directory
-      (and its hook control directory); checked while it runs and when it ends.
+      (and its hook control directory), checked while it runs and when it ends; also
+      the size of its private /tmp.
     """
 
     source_date_epoch: int
@@ -299,6 +301,7 @@ class Runner:
             hidden=existing_dirs((*SYSTEM_HIDDEN, *self.settings.hidden)),
             network=not self.settings.isolate_network,
             cwd=os.path.realpath(cwd) if cwd is not None else None,
+            tmp_size=self.settings.max_write_bytes if tmpfs_size_supported() else None,
         )
 
     def run(self, cmd: Sequence[str], *, cwd: str | None = None,

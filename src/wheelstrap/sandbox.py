@@ -48,6 +48,8 @@ SANDBOX_MODES: tuple[SandboxMode, ...] = ("bubblewrap", "none")
 SYSTEM_HIDDEN = ("/run", "/var/run", "/var/tmp")
 #: The empty home directory of a sandboxed build (inside its private /tmp).
 HOME = "/tmp/.wheelstrap-home"
+#: The size of the tmpfs over each hidden directory (with ``tmp_size``).
+HIDDEN_SIZE = 2**20
 
 INSTALL_HINT = ("Install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: "
                 "dnf install bubblewrap), or pass --sandbox none to run build backends "
@@ -63,8 +65,10 @@ class SandboxPolicy:
     readonly: tuple[str, ...] = ()
     hidden: tuple[str, ...] = ()
     network: bool = False
-    block_unix_sockets: bool = True
     cwd: str | None = None
+    #: the size of the private /tmp, in bytes (None: the kernel's default, half the RAM);
+    #: the hidden directories get a small one (they only hold mount points)
+    tmp_size: int | None = None
 
 
 def _depth(path: str) -> int:
@@ -94,6 +98,8 @@ def bwrap_argv(policy: SandboxPolicy, bwrap: str = "bwrap",
               + [(r, 2, "--ro-bind") for r in dict.fromkeys(policy.readonly)])
     argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for path, _, op in sorted(mounts, key=lambda m: (_depth(m[0]), m[1], m[0])):
+        if op == "--tmpfs" and policy.tmp_size is not None:
+            argv += ["--size", str(policy.tmp_size if path == "/tmp" else HIDDEN_SIZE)]
         argv += [op, path] if op == "--tmpfs" else [op, path, path]
         if path == "/tmp":
             argv += ["--dir", HOME]
@@ -251,6 +257,20 @@ def bubblewrap_problem() -> str | None:
         detail = proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
         return f"{bwrap} cannot create its namespaces here ({detail[0]})"
     return None
+
+
+@functools.cache
+def tmpfs_size_supported() -> bool:
+    """Whether this bubblewrap knows ``--size`` (0.8 and later)."""
+    bwrap = bwrap_binary()
+    if bwrap is None:
+        return False
+    argv = [*bwrap_argv(SandboxPolicy(writable=(), tmp_size=2**20), bwrap), "true"]
+    try:
+        return subprocess.run(argv, capture_output=True, timeout=30,
+                              stdin=subprocess.DEVNULL).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 @functools.cache
