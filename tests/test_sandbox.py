@@ -346,3 +346,22 @@ def test_tree_bytes_counts_hard_links_once_and_skips_excluded(tmp_path):
     (tmp_path / "l").symlink_to("/usr")
     size = tree_bytes([tmp_path], [tmp_path / "skip"])
     assert 1000 <= size < 1000 + 4096 + 100
+
+
+@needs_bwrap
+def test_a_hidden_home_keeps_the_interpreter_visible(tmp_path):
+    """Hiding a directory that holds the interpreter's installation (a home directory
+    with pyenv or uv pythons) hides everything else in it, not the interpreter."""
+    prefix = Path(os.path.realpath(sys.executable)).parent.parent
+    secret = tmp_path / "home" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("s3cret")
+    hidden = (secret.parent, prefix.parent) if prefix.parent != Path("/") else (secret.parent,)
+    runner = _runner(tmp_path / "w", BuildSettings(0, hidden=hidden))
+    code = ("import os, sys; print('secret', os.path.exists(sys.argv[1])); "
+            "print('siblings', sorted(os.listdir(sys.argv[2])))")
+    _hook(runner, code, str(secret), str(prefix.parent))
+    log = runner.log.read_text()
+    assert "secret False" in log
+    if prefix.parent != Path("/"):
+        assert f"siblings {[prefix.name]}" in log

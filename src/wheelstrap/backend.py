@@ -290,15 +290,19 @@ class Runner:
 
     def policy(self, cwd: str | None, writable: Sequence[str] = (),
                readonly: Sequence[str] = ()) -> SandboxPolicy:
-        """The sandbox of a hook call of this build."""
+        """The sandbox of a hook call of this build.  ``readonly`` paths inside a
+        hidden directory are made visible again, read-only (the interpreter running the
+        hook, whose installation may lie in a hidden home directory, for one)."""
         work = os.path.realpath(self.workdir)
         inner = [p for p in (self.env_dir, self.log)
                  if os.path.exists(p) and Path(os.path.realpath(p)).is_relative_to(work)]
+        hidden = existing_dirs((*SYSTEM_HIDDEN, *self.settings.hidden))
+        shown = [os.path.realpath(p) for p in readonly if os.path.exists(p)]
+        shown = [p for p in shown if any(Path(p).is_relative_to(h) for h in hidden)]
         return SandboxPolicy(
             writable=(work, *map(os.path.realpath, writable)),
-            readonly=(*(os.path.realpath(p) for p in inner),
-                      *(os.path.realpath(p) for p in readonly if os.path.exists(p))),
-            hidden=existing_dirs((*SYSTEM_HIDDEN, *self.settings.hidden)),
+            readonly=(*(os.path.realpath(p) for p in inner), *shown),
+            hidden=hidden,
             network=not self.settings.isolate_network,
             cwd=os.path.realpath(cwd) if cwd is not None else None,
             tmp_size=self.settings.max_write_bytes if tmpfs_size_supported() else None,
@@ -324,7 +328,7 @@ class Runner:
             if self.settings.sandbox == "bubblewrap":
                 require("bubblewrap")
                 open(self.log, "ab").close()  # it exists, to be bound read-only
-                policy = self.policy(cwd, writable, readonly)
+                policy = self.policy(cwd, writable, (*readonly, *_installation(cmd[0])))
                 program = socket_filter()
                 if program is not None:
                     fds.append(seccomp_fd(program))
@@ -456,6 +460,16 @@ class Runner:
             yield
         finally:
             _current_log.path = None
+
+
+def _installation(program: str) -> tuple[str, ...]:
+    """The installation prefix of ``program`` (``PREFIX/bin/python3.x`` -> ``PREFIX``),
+    symlinks resolved: a venv's interpreter leads to its base installation."""
+    found = shutil.which(program) if os.sep not in program else program
+    if not found or not os.path.exists(found):
+        return ()
+    prefix = Path(os.path.realpath(found)).parent.parent
+    return (str(prefix),) if prefix != Path("/") else ()
 
 
 def _too_big(grown: int, limit: int) -> str:
