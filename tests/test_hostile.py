@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from scenario import BACKEND_SOURCE, Pkg
 
-from wheelstrap import sandbox
+from wheelstrap import backend, sandbox
 
 pytestmark = pytest.mark.skipif(sandbox.bubblewrap_problem() is not None,
                                 reason="bubblewrap cannot run here")
@@ -45,9 +48,29 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
             if p.is_file() and p.relative_to(folder).parts[0] != "simple"}
 
 
-def test_escapes_fail_and_the_build_stays_correct(serve_index, run_bootstrap, tmp_path):
+@pytest.fixture
+def out_outside_tmp() -> Iterator[Path]:
+    """An output directory outside /tmp (which the sandbox replaces wholesale), so that
+    the read-only root and the hidden directories are what protects it."""
+    home = Path.home()
+    if not os.access(home, os.W_OK):
+        pytest.skip("no writable home directory")
+    folder = Path(tempfile.mkdtemp(prefix=".wheelstrap-test-", dir=home))
+    try:
+        yield folder / "out"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.parametrize("hide_output", [False, True], ids=["out-read-only", "out-hidden"])
+def test_escapes_fail_and_the_build_stays_correct(serve_index, run_bootstrap, tmp_path,
+                                                  out_outside_tmp, monkeypatch, hide_output):
     token = uuid.uuid4().hex
-    out = tmp_path / "out"
+    out = out_outside_tmp
+    if hide_output:  # as the coordinator passes it: BuildSettings(..., hidden=...)
+        make = backend.BuildSettings
+        monkeypatch.setattr(backend, "BuildSettings", lambda *a, **k: make(
+            *a, **k, hidden=backend.hidden_dirs(out)))
     wheels = out / "wheels"
     home_target = Path.home() / f"wheelstrap-hostile-{token}"
     etc_target = Path(f"/etc/wheelstrap-hostile-{token}")
@@ -99,9 +122,11 @@ def test_escapes_fail_and_the_build_stays_correct(serve_index, run_bootstrap, tm
     # every attempt was made, and failed; the build itself is correct
     assert run.code == 0, run.stderr
     log = (out / "logs" / "evil-1.0.log").read_text()
-    # (a write into /tmp, OUT included here, lands in the sandbox's private tmpfs)
-    for path in plan["write"][:-2]:
-        assert f" write {path}" in log or f"wrote {path}" in log
+    # read-only, or hidden (not there, or an empty read-only tmpfs), or in /tmp (private)
+    for path in plan["write"][:5]:
+        assert f"hostile: could not write {path}: [Errno " in log
+    hidden_there = "[Errno 2]" if hide_output else "[Errno 30]"
+    assert f"could not write {plan['write'][1]}: {hidden_there}" in log
     assert f"hostile: could not write {home_target}: [Errno 30]" in log
     assert "hostile: wrote /tmp/.wheelstrap-home/in-sandbox-home" in log  # its own HOME
     assert f"hostile: could not write {etc_target}: [Errno 30]" in log

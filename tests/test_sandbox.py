@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from wheelstrap import sandbox
-from wheelstrap.backend import BuildSettings, Runner, _built_wheel, default_timeout, tree_bytes
+from wheelstrap.backend import (
+    BuildSettings,
+    Runner,
+    _built_wheel,
+    default_timeout,
+    hidden_dirs,
+    tree_bytes,
+)
 from wheelstrap.errors import BuildFailure, SandboxUnavailable, UserInputError
 from wheelstrap.sandbox import HOME, SandboxPolicy, bwrap_argv, unix_socket_filter
 
@@ -34,6 +41,8 @@ def test_argv_mounts_parents_first_and_read_only_last():
                                      "--ro-bind /o/work/a/env /o/work/a/env")]
     assert order[0] < order[4] < order[5] and order[2] < order[3]
     assert "--unshare-all" in argv and "--share-net" not in argv
+    assert "--remount-ro /o " in text and "--remount-ro /tmp" not in text
+    assert text.index("--remount-ro /o ") > order[5]
     for flag in ("--die-with-parent", "--new-session"):
         assert flag in argv
     assert argv[argv.index("--seccomp") + 1] == "7"
@@ -131,6 +140,7 @@ print("env", attempt(os.path.join(work, "env", "bad.txt")))
 print("log", attempt(os.path.join(work, "build.log")))
 print("wheels-visible", os.path.exists(os.path.join(out, "wheels")))
 print("wheels", attempt(os.path.join(out, "wheels", "planted.whl")))
+print("hidden-root", attempt(os.path.join(out, "planted.txt")))
 print("outside", attempt(outside))
 print("etc", attempt("/etc/wheelstrap-escape"))
 print("home", os.environ["HOME"], os.listdir(os.environ["HOME"]))
@@ -145,6 +155,7 @@ print("pid", os.getpid() < 10)
     assert "log OSError:30" in log
     assert "wheels-visible False" in log  # hidden
     assert "wheels FileNotFoundError:2" in log
+    assert "hidden-root OSError:30" in log  # an empty, read-only tmpfs
     # /tmp is private: a write there lands in the sandbox's own tmpfs, not on the host
     assert "etc OSError:30" in log
     assert f"home {HOME} []" in log
@@ -365,3 +376,9 @@ def test_a_hidden_home_keeps_the_interpreter_visible(tmp_path):
     assert "secret False" in log
     if prefix.parent != Path("/"):
         assert f"siblings {[prefix.name]}" in log
+
+
+def test_hidden_dirs_name_the_output_the_seed_stores_and_the_uv_cache(tmp_path):
+    hidden = hidden_dirs(tmp_path / "out", [tmp_path / "seeds"])
+    assert hidden[:2] == (tmp_path / "out", tmp_path / "seeds")
+    assert hidden[2] == Path(os.environ["UV_CACHE_DIR"])  # set by conftest

@@ -67,6 +67,26 @@ def uv_binary() -> str:
     )
 
 
+def uv_cache_dir() -> Path | None:
+    """Where uv keeps its cache (``uv cache dir``), or None if uv cannot say."""
+    try:
+        out = subprocess.run([uv_binary(), "cache", "dir", "--no-config"], capture_output=True,
+                             text=True, timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError, InternalError):
+        return None
+    text = out.stdout.strip()
+    return Path(text) if out.returncode == 0 and text else None
+
+
+def hidden_dirs(output: Path, seed_stores: Sequence[Path] = (),
+                more: Sequence[Path] = ()) -> tuple[Path, ...]:
+    """What sandboxed backends must not see: the output directory (other builds, the
+    published wheels, the cache of results), the seed stores, uv's cache, and ``more``.
+    The build's own directory, inside ``output``, is bound back on top."""
+    cache = uv_cache_dir()
+    return (output, *seed_stores, *((cache,) if cache is not None else ()), *more)
+
+
 @functools.cache
 def network_isolation_available() -> bool:
     """Whether ``unshare -rn`` can run a process without network here."""

@@ -5,9 +5,9 @@ A build backend is arbitrary code from an sdist.  Each hook call runs under bubb
 
 - the whole filesystem read-only (``--ro-bind / /``), a fresh ``/dev`` and ``/proc``, a
   private empty ``/tmp`` and an empty ``HOME`` inside it;
-- the *hidden* directories covered with an empty tmpfs, so that they are invisible: the
-  output directory of the run, seed stores, caches, and always ``/run`` and ``/var/tmp``
-  (where the host keeps its UNIX sockets and temporary files);
+- the *hidden* directories covered with an empty read-only tmpfs, so that they are
+  invisible: the output directory of the run, seed stores, caches, and always ``/run``
+  and ``/var/tmp`` (where the host keeps its UNIX sockets and temporary files);
 - the *writable* directories (the build's own work directory) bound back read-write on
   top, then the *read-only* paths inside them (the build environment, the log that
   wheelstrap writes) bound back read-only;
@@ -91,8 +91,10 @@ def bwrap_argv(policy: SandboxPolicy, bwrap: str = "bwrap",
     for path in (*policy.writable, *policy.readonly, *policy.hidden):
         if not PurePosixPath(path).is_absolute():
             raise ValueError(f"sandbox paths must be absolute: {path!r}")
-    hidden = {h for h in ("/tmp", *policy.hidden) if h != "/"}
-    hidden = {h for h in hidden if not _inside(h, hidden)}
+    hidden = {h for h in policy.hidden if h != "/"}
+    # a hidden directory inside another is hidden already, but one inside the private
+    # /tmp (writable) still gets its own read-only tmpfs
+    hidden = {h for h in hidden if not _inside(h, hidden)} | {"/tmp"}
     mounts = ([(h, 0, "--tmpfs") for h in hidden]
               + [(w, 1, "--bind") for w in dict.fromkeys(policy.writable)]
               + [(r, 2, "--ro-bind") for r in dict.fromkeys(policy.readonly)])
@@ -103,6 +105,8 @@ def bwrap_argv(policy: SandboxPolicy, bwrap: str = "bwrap",
         argv += [op, path] if op == "--tmpfs" else [op, path, path]
         if path == "/tmp":
             argv += ["--dir", HOME]
+    for path in sorted(hidden - {"/tmp"}):
+        argv += ["--remount-ro", path]  # not recursive: what is bound inside stays as bound
     argv += ["--unshare-all"]
     if policy.network:
         argv += ["--share-net"]
