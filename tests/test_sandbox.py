@@ -382,3 +382,29 @@ def test_hidden_dirs_name_the_output_the_seed_stores_and_the_uv_cache(tmp_path):
     hidden = hidden_dirs(tmp_path / "out", [tmp_path / "seeds"])
     assert hidden[:2] == (tmp_path / "out", tmp_path / "seeds")
     assert hidden[2] == Path(os.environ["UV_CACHE_DIR"])  # set by conftest
+
+
+@needs_bwrap
+def test_the_folders_wheelstrap_fills_cannot_be_swapped_for_symlinks(tmp_path):
+    runner = _runner(tmp_path, BuildSettings(0))
+    for name in ("src/demo-1.0", "dist"):
+        (runner.workdir / name).mkdir(parents=True)
+    code = r"""
+import os, shutil
+for name in ("src", "src/demo-1.0", "dist", "env", "build.log"):
+    try:
+        os.rename(name, name + ".old")
+        os.symlink("/etc", name)
+        print(name, "swapped")
+    except OSError as exc:
+        print(name, "kept", exc.errno)
+open("src/demo-1.0/built.o", "w").write("x")  # still writable inside
+os.mkdir("new")
+"""
+    _hook(runner, code)
+    log = runner.log.read_text()
+    for name in ("src", "src/demo-1.0", "dist", "env", "build.log"):
+        assert f"{name} kept 16" in log  # EBUSY: a mount point
+        assert not (runner.workdir / name).is_symlink()
+    assert (runner.workdir / "src" / "demo-1.0" / "built.o").is_file()
+    assert (runner.workdir / "new").is_dir()

@@ -316,11 +316,20 @@ class Runner:
         work = os.path.realpath(self.workdir)
         inner = [p for p in (self.env_dir, self.log)
                  if os.path.exists(p) and Path(os.path.realpath(p)).is_relative_to(work)]
+        # The folders wheelstrap itself fills (src and the tree unpacked in it, dist) are
+        # bound onto themselves: as mount points they cannot be swapped for a symlink
+        # that would lead wheelstrap's own later writes (unpacking the sdist again) out
+        # of the build directory.
+        env = os.path.realpath(self.env_dir)
+        fixed = [str(d) for d in Path(work).iterdir()
+                 if d.is_dir() and not d.is_symlink() and str(d) != env]
+        fixed += [str(d) for top in list(fixed) for d in Path(top).iterdir()
+                  if d.is_dir() and not d.is_symlink()]
         hidden = existing_dirs((*SYSTEM_HIDDEN, *self.settings.hidden))
         shown = [os.path.realpath(p) for p in readonly if os.path.exists(p)]
         shown = [p for p in shown if any(Path(p).is_relative_to(h) for h in hidden)]
         return SandboxPolicy(
-            writable=(work, *map(os.path.realpath, writable)),
+            writable=(work, *fixed, *map(os.path.realpath, writable)),
             readonly=(*(os.path.realpath(p) for p in inner), *shown),
             hidden=hidden,
             network=not self.settings.isolate_network,
