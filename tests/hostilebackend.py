@@ -10,6 +10,8 @@ attacks come from ``hostile.json`` at the root of the sdist:
   ``hostile`` once connected;
 - ``daemon``: a token; a double-forked daemon carrying it in its command line stays
   behind and keeps trying to write ``daemon_write`` (paths) for a minute;
+- ``swap``: folders (relative to the hook's directory, the unpacked sdist) to replace
+  with a symlink to ``swap_target``;
 - ``hang``: the hook sleeps forever;
 - ``hooks``: which hooks attack (default both).
 
@@ -69,6 +71,14 @@ def _attack(hook):
             print(f"hostile: connected to {address}", flush=True)
         except OSError as exc:
             print(f"hostile: could not connect to {address}: {exc}", flush=True)
+    for rel in plan.get("swap", []):  # replace a folder of the build with a symlink
+        path = os.path.normpath(os.path.join(os.getcwd(), rel))
+        try:
+            os.rename(path, path + ".old")
+            os.symlink(plan["swap_target"], path)
+            print(f"hostile: swapped {path}", flush=True)
+        except OSError as exc:
+            print(f"hostile: could not swap {path}: {exc}", flush=True)
     if plan.get("daemon"):
         if os.fork() == 0:  # the classic double fork, away from the hook's session
             os.setsid()

@@ -86,10 +86,12 @@ def test_escapes_fail_and_the_build_stays_correct(serve_index, run_bootstrap, tm
                   str(etc_target)],
         "connect": [str(tmp_path / "h.sock"), f"@wheelstrap-{token}",
                     str(unit / "s")],
+        "swap": [".", ".."], "swap_target": str(out.parent / "target"),
         "daemon": daemon,
         "daemon_write": [str(wheels / "late-1.0-py3-none-any.whl"), str(unit / "late.txt"),
                          str(unit / "dist" / "late-1.0-py3-none-any.whl")],
     }
+    (out.parent / "target").mkdir()  # where a swapped folder would lead wheelstrap
     index = serve_index([Pkg("victim"), hostile("evil", plan, build_requires=["victim"])])
     first = run_bootstrap("victim", index=index.url, out=out)
     assert first.code == 0, first.stderr
@@ -133,6 +135,9 @@ def test_escapes_fail_and_the_build_stays_correct(serve_index, run_bootstrap, tm
     for address in plan["connect"]:
         assert f"hostile: could not connect to {address}: [Errno 13]" in log
     assert "hostile: left a daemon behind" in log
+    for folder in (unit / "src" / "evil-1.0", unit / "src"):
+        assert f"hostile: could not swap {folder}: [Errno 16]" in log
+    assert list((out.parent / "target").iterdir()) == []
     # nothing was written outside the build directory
     assert not outside.exists()
     assert not (out / "planted.txt").exists()
