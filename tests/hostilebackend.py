@@ -13,6 +13,8 @@ attacks come from ``hostile.json`` at the root of the sdist:
 - ``swap``: folders (relative to the hook's directory, the unpacked sdist) to replace
   with a symlink to ``swap_target``;
 - ``hang``: the hook sleeps forever;
+- ``forge``: ``build_wheel`` writes junk under this wheel file name and returns it;
+- ``inject``: ``[path, text]`` pairs ``build_wheel`` adds to the wheel (and its RECORD);
 - ``hooks``: which hooks attack (default both).
 
 Every attempt and its outcome is printed (so it lands in the build log), and the
@@ -105,4 +107,11 @@ def get_requires_for_build_wheel(config_settings=None):
 
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     _attack("build_wheel")
+    plan = _plan()
+    if plan.get("forge"):  # report another project's wheel, written here
+        name = plan["forge"]
+        with open(os.path.join(wheel_directory, name), "wb") as fh:
+            fh.write(b"PK\x05\x06" + b"\0" * 18)
+        return name
+    _tiny._INJECT[:] = [tuple(x) for x in plan.get("inject", [])]
     return _tiny.build_wheel(wheel_directory, config_settings, metadata_directory)

@@ -175,3 +175,24 @@ def test_a_hanging_backend_is_stopped_at_the_time_limit(serve_index, run_bootstr
     assert "stuck-1.0-py3-none-any.whl" not in run.wheels
     log = (run.out / "logs" / "stuck-1.0.log").read_text()
     assert "hostile: hanging" in log and "time limit of 2 s" in log
+
+
+def test_a_forged_wheel_of_another_project_is_refused(serve_index, run_bootstrap):
+    index = serve_index([Pkg("victim"),
+                         hostile("evil", {"forge": "victim-1.0-py3-none-any.whl"},
+                                 build_requires=["victim"])])
+    first = run_bootstrap("victim", index=index.url)
+    before = _snapshot(first.out / "wheels")
+    run = run_bootstrap("evil", index=index.url)
+    assert run.code == 1 and "Traceback" not in run.stderr
+    assert "Building evil 1.0 failed in build_wheel" in " ".join(run.stderr.split())
+    assert _snapshot(run.out / "wheels") == before
+
+
+@pytest.mark.xfail(strict=True, reason="validate_wheel is not yet called before publishing")
+def test_a_wheel_with_an_entry_outside_its_tree_is_not_published(serve_index, run_bootstrap):
+    index = serve_index([hostile("evil", {"inject": [["../../escape.py", "x = 1\n"]]})])
+    run = run_bootstrap("evil", index=index.url)
+    assert run.code == 1 and "Traceback" not in run.stderr
+    assert "the entry '../../escape.py' goes up with '..'" in " ".join(run.stderr.split())
+    assert run.wheels == []

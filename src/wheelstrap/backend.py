@@ -363,7 +363,7 @@ class Runner:
                     fds.append(seccomp_fd(program))
                 bwrap = bwrap_binary() or "bwrap"
                 argv = [*bwrap_argv(policy, bwrap, fds[0] if fds else None), *argv]
-                note = "".join(f"# sandbox {line}\n" for line in describe(policy))
+                note = f"# sandbox: {describe(policy)}\n"
             elif self.settings.isolate_network and network_isolation_available():
                 argv = ["unshare", "-rn", "--kill-child", *argv]
             if self.settings.max_write_bytes is not None:

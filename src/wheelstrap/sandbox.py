@@ -34,7 +34,7 @@ import platform
 import shutil
 import struct
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal
@@ -310,11 +310,11 @@ def require(mode: SandboxMode) -> None:
                 hint=INSTALL_HINT)
 
 
-def describe(policy: SandboxPolicy) -> Sequence[str]:
-    """One line per rule, for the build log."""
-    lines = [f"writable: {', '.join(policy.writable) or '-'}"]
-    if policy.readonly:
-        lines.append(f"read-only inside: {', '.join(policy.readonly)}")
-    lines.append(f"hidden: {', '.join(('/tmp', *policy.hidden))}")
-    lines.append("network: " + ("shared" if policy.network else "none"))
-    return lines
+def describe(policy: SandboxPolicy) -> str:
+    """The policy in one line, for the build log."""
+    first = policy.writable[0] if policy.writable else "-"
+    more = f" (and {len(policy.writable) - 1} more inside or beside it)" \
+        if len(policy.writable) > 1 else ""
+    return (f"bubblewrap; writable: {first}{more}; hidden: "
+            f"{', '.join(('/tmp', *policy.hidden))}; network: "
+            + ("shared" if policy.network else "none"))
