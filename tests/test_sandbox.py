@@ -86,6 +86,9 @@ def test_settings_keep_their_positional_form_and_read_the_timeout_default(monkey
     s = BuildSettings(123, False)
     assert (s.source_date_epoch, s.isolate_network, s.sandbox) == (123, False, "bubblewrap")
     assert s.timeout == 3600
+    assert s.content_address() == {"sandbox": "bubblewrap", "isolate_network": False}
+    with pytest.raises(SandboxUnavailable, match="Unknown sandbox mode 'docker'"):
+        sandbox.require("docker")  # type: ignore[arg-type]
     monkeypatch.setenv("WHEELSTRAP_BUILD_TIMEOUT", "12.5")
     assert default_timeout() == 12.5 and BuildSettings(0).timeout == 12.5
     monkeypatch.setenv("WHEELSTRAP_BUILD_TIMEOUT", "0")

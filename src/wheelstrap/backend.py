@@ -192,6 +192,12 @@ class BuildSettings:
     max_write_bytes: int | None = 16 * 2**30
     hidden: tuple[Path, ...] = ()
 
+    def content_address(self) -> dict[str, object]:
+        """What of these settings belongs in the cache key of a build: what a backend
+        could see or do differently.  The limits do not (a build within them is the
+        same build), nor do the hidden paths (they are this machine's)."""
+        return {"sandbox": self.sandbox, "isolate_network": self.isolate_network}
+
 
 def tail(log: Path, lines: int = 25) -> str:
     try:
@@ -354,8 +360,8 @@ class Runner:
         note = ""
         if isolate:
             timeout = self.settings.timeout
+            require(self.settings.sandbox)
             if self.settings.sandbox == "bubblewrap":
-                require("bubblewrap")
                 open(self.log, "ab").close()  # it exists, to be bound read-only
                 policy = self.policy(cwd, writable, (*readonly, *_installation(cmd[0])))
                 program = socket_filter()
