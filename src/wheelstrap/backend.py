@@ -404,7 +404,7 @@ class Runner:
             try:
                 proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        pass_fds=fds, start_new_session=True)
+                                        pass_fds=fds)
             except OSError as exc:
                 raise BuildFailure(f"{argv[0]} could not be started ({exc})",
                                    log=str(self.log)) from None
@@ -512,11 +512,37 @@ def _too_big(grown: int, limit: int) -> str:
             f"{limit} bytes, and was stopped")
 
 
+def _descendants(pid: int) -> list[int]:
+    """The processes descended from ``pid`` (from /proc; empty where there is none)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return []
+    for entry in entries:
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+        except (OSError, IndexError, ValueError):
+            continue
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def _kill(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the process group of ``proc`` (it leads a session of its own); with
-    bubblewrap, killing it ends its PID namespace and everything in it."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    """SIGKILL ``proc`` and the processes descended from it.  With bubblewrap, killing
+    ``proc`` alone ends its PID namespace and everything in it, daemons included; without
+    it, a daemon that left the process tree survives.  ``proc`` stays in wheelstrap's
+    process group, so that an interrupt from the terminal reaches it too."""
+    for pid in reversed(_descendants(proc.pid)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         proc.kill()
 
