@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import subprocess
 import sys
 import uuid
@@ -54,11 +55,54 @@ def test_argv_mounts_parents_first_and_read_only_last():
         bwrap_argv(SandboxPolicy(writable=("relative",)))
 
 
-def test_seccomp_program_per_architecture():
-    for machine in ("x86_64", "aarch64"):
-        program = unix_socket_filter(machine)
-        assert program is not None and len(program) % 8 == 0
-        assert len(program) // 8 < 64
+def _run_bpf(program: bytes, arch: int, nr: int, *args: int) -> int:
+    """A tiny classic-BPF interpreter over ``struct seccomp_data`` (the instructions the
+    filter uses), returning the action."""
+    data = struct.pack("<iIQ6Q", nr, arch, 0, *args, *[0] * (6 - len(args)))
+    code = [struct.unpack("<HBBI", program[i:i + 8]) for i in range(0, len(program), 8)]
+    pc, acc = 0, 0
+    while True:
+        op, jt, jf, k = code[pc]
+        if op == 0x20:
+            acc = struct.unpack_from("<I", data, k)[0]
+        elif op == 0x54:
+            acc &= k
+        elif op == 0x05:
+            pc += k
+        elif op in (0x15, 0x35):
+            hit = acc == k if op == 0x15 else acc >= k
+            pc += jt if hit else jf
+        elif op == 0x06:
+            return k
+        else:
+            raise AssertionError(f"unexpected instruction {op:#x}")
+        pc += 1
+
+
+@pytest.mark.parametrize("machine, native, compat, nrs", [
+    # socket, socketpair, io_uring_setup, an ordinary call (write); compat: + socketcall
+    ("x86_64", 0xC000003E, 0x40000003, ((41, 53, 425, 1), (359, 360, 425, 4, 102))),
+    ("aarch64", 0xC00000B7, 0x40000028, ((198, 199, 425, 64), (281, 288, 425, 4, None))),
+])
+def test_the_seccomp_program_refuses_exactly_unix_sockets(machine, native, compat, nrs):
+    program = unix_socket_filter(machine)
+    assert program is not None and len(program) % 8 == 0
+    allow, deny = 0x7FFF0000, 0x00050000 | 13
+    for arch, (sock, pair, uring, ordinary, *call) in ((native, nrs[0]), (compat, nrs[1])):
+        assert _run_bpf(program, arch, sock, 1, 1) == deny           # AF_UNIX stream
+        assert _run_bpf(program, arch, sock, 1, 2) == deny           # AF_UNIX datagram
+        assert _run_bpf(program, arch, sock, 2, 1) == allow          # AF_INET
+        assert _run_bpf(program, arch, sock, 10, 2) == allow         # AF_INET6
+        assert _run_bpf(program, arch, pair, 1, 1) == allow          # stream pair
+        assert _run_bpf(program, arch, pair, 1, 1 | 0x80000) == allow  # with CLOEXEC
+        assert _run_bpf(program, arch, pair, 1, 2 | 0x80000) == deny   # datagram pair
+        assert _run_bpf(program, arch, uring) == deny
+        assert _run_bpf(program, arch, ordinary, 1) == allow
+        if call and call[0] is not None:
+            assert _run_bpf(program, arch, call[0], 1) == deny
+    if machine == "x86_64":
+        assert _run_bpf(program, native, 0x40000000 + 41, 1) == deny  # the x32 ABI
+    assert _run_bpf(program, 0x12345678, 41, 1) == allow  # an ABI it cannot be entered by
     assert unix_socket_filter("sparc64") is None
 
 
