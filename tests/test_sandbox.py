@@ -49,8 +49,10 @@ def test_argv_mounts_parents_first_and_read_only_last():
     assert argv[argv.index("--seccomp") + 1] == "7"
     assert argv[argv.index("--chdir") + 1] == "/o/work/a/src"
     assert "--share-net" in bwrap_argv(SandboxPolicy(writable=(), network=True))
-    sized = " ".join(bwrap_argv(SandboxPolicy(writable=(), hidden=("/o",), tmp_size=5000)))
+    sized = " ".join(bwrap_argv(SandboxPolicy(writable=(), hidden=("/o",), tmp_size=5000,
+                                              scratch=("/var/tmp",))))
     assert "--size 5000 --tmpfs /tmp" in sized and "--size 1048576 --tmpfs /o" in sized
+    assert "--size 5000 --tmpfs /var/tmp" in sized and "--remount-ro /var/tmp" not in sized
     with pytest.raises(ValueError, match="absolute"):
         bwrap_argv(SandboxPolicy(writable=("relative",)))
 
@@ -192,6 +194,7 @@ print("outside", attempt(outside))
 print("etc", attempt("/etc/wheelstrap-escape"))
 print("home", os.environ["HOME"], os.listdir(os.environ["HOME"]))
 print("tmp", attempt("/tmp/scratch"))
+print("var-tmp", attempt("/var/tmp/scratch"), os.listdir("/var/tmp"))
 print("run", os.listdir("/run"))
 print("pid", os.getpid() < 10)
 """
@@ -207,6 +210,8 @@ print("pid", os.getpid() < 10)
     assert "etc OSError:30" in log
     assert f"home {HOME} []" in log
     assert "tmp wrote" in log
+    assert "var-tmp wrote ['scratch']" in log
+    assert not Path("/var/tmp/scratch").exists()
     assert "run []" in log
     assert "pid True" in log
     assert (work / "ok.txt").read_text() == "x"

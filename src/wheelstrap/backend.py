@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # pyproject-hooks is imported when the first hook is called
 
 from .errors import BuildFailure, InternalError, UserInputError
 from .sandbox import (
+    SCRATCH,
     SYSTEM_HIDDEN,
     SandboxMode,
     SandboxPolicy,
@@ -338,6 +339,7 @@ class Runner:
             writable=(work, *fixed, *map(os.path.realpath, writable)),
             readonly=(*(os.path.realpath(p) for p in inner), *shown),
             hidden=hidden,
+            scratch=existing_dirs(SCRATCH),
             network=not self.settings.isolate_network,
             cwd=os.path.realpath(cwd) if cwd is not None else None,
             tmp_size=self.settings.max_write_bytes if tmpfs_size_supported() else None,

@@ -4,10 +4,10 @@ A build backend is arbitrary code from an sdist.  Each hook call runs under bubb
 (``bwrap``) with this policy:
 
 - the whole filesystem read-only (``--ro-bind / /``), a fresh ``/dev`` and ``/proc``, a
-  private empty ``/tmp`` and an empty ``HOME`` inside it;
+  private empty ``/tmp`` (and ``/var/tmp``) and an empty ``HOME`` inside it;
 - the *hidden* directories covered with an empty read-only tmpfs, so that they are
   invisible: the output directory of the run, seed stores, caches, and always ``/run``
-  and ``/var/tmp`` (where the host keeps its UNIX sockets and temporary files);
+  (where the host keeps its UNIX sockets);
 - the *writable* directories (the build's own work directory) bound back read-write on
   top, then the *read-only* paths inside them (the build environment, the log that
   wheelstrap writes) bound back read-only;
@@ -45,7 +45,9 @@ SandboxMode = Literal["bubblewrap", "none"]
 SANDBOX_MODES: tuple[SandboxMode, ...] = ("bubblewrap", "none")
 
 #: Always covered with a tmpfs: where hosts keep UNIX sockets and shared temporary files.
-SYSTEM_HIDDEN = ("/run", "/var/run", "/var/tmp")
+SYSTEM_HIDDEN = ("/run", "/var/run")
+#: Private, empty and writable in every sandbox (where they exist).
+SCRATCH = ("/tmp", "/var/tmp")
 #: The empty home directory of a sandboxed build (inside its private /tmp).
 HOME = "/tmp/.wheelstrap-home"
 #: The size of the tmpfs over each hidden directory (with ``tmp_size``).
@@ -66,8 +68,10 @@ class SandboxPolicy:
     hidden: tuple[str, ...] = ()
     network: bool = False
     cwd: str | None = None
-    #: the size of the private /tmp, in bytes (None: the kernel's default, half the RAM);
-    #: the hidden directories get a small one (they only hold mount points)
+    #: private writable tmpfs mounts besides /tmp (such as /var/tmp)
+    scratch: tuple[str, ...] = ()
+    #: the size of each private tmpfs, in bytes (None: the kernel's default, half the
+    #: RAM); the hidden directories get a small one (they only hold mount points)
     tmp_size: int | None = None
 
 
@@ -88,24 +92,25 @@ def bwrap_argv(policy: SandboxPolicy, bwrap: str = "bwrap",
     writable before read-only, so a directory bound back inside a hidden one is
     visible, and a read-only path inside a writable one stays read-only.
     ``seccomp_fd`` is an open file holding the filter of :func:`unix_socket_filter`."""
-    for path in (*policy.writable, *policy.readonly, *policy.hidden):
+    for path in (*policy.writable, *policy.readonly, *policy.hidden, *policy.scratch):
         if not PurePosixPath(path).is_absolute():
             raise ValueError(f"sandbox paths must be absolute: {path!r}")
-    hidden = {h for h in policy.hidden if h != "/"}
-    # a hidden directory inside another is hidden already, but one inside the private
-    # /tmp (writable) still gets its own read-only tmpfs
-    hidden = {h for h in hidden if not _inside(h, hidden)} | {"/tmp"}
-    mounts = ([(h, 0, "--tmpfs") for h in hidden]
+    scratch = {"/tmp", *policy.scratch} - {"/"}
+    hidden = {h for h in policy.hidden if h != "/"} - scratch
+    # a hidden directory inside another is hidden already, but one inside a private
+    # scratch tmpfs (writable) still gets its own read-only tmpfs
+    hidden = {h for h in hidden if not _inside(h, hidden)}
+    mounts = ([(h, 0, "--tmpfs") for h in hidden | scratch]
               + [(w, 1, "--bind") for w in dict.fromkeys(policy.writable)]
               + [(r, 2, "--ro-bind") for r in dict.fromkeys(policy.readonly)])
     argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for path, _, op in sorted(mounts, key=lambda m: (_depth(m[0]), m[1], m[0])):
         if op == "--tmpfs" and policy.tmp_size is not None:
-            argv += ["--size", str(policy.tmp_size if path == "/tmp" else HIDDEN_SIZE)]
+            argv += ["--size", str(policy.tmp_size if path in scratch else HIDDEN_SIZE)]
         argv += [op, path] if op == "--tmpfs" else [op, path, path]
         if path == "/tmp":
             argv += ["--dir", HOME]
-    for path in sorted(hidden - {"/tmp"}):
+    for path in sorted(hidden):
         argv += ["--remount-ro", path]  # not recursive: what is bound inside stays as bound
     argv += ["--unshare-all"]
     if policy.network:
@@ -315,6 +320,7 @@ def describe(policy: SandboxPolicy) -> str:
     first = policy.writable[0] if policy.writable else "-"
     more = f" (and {len(policy.writable) - 1} more inside or beside it)" \
         if len(policy.writable) > 1 else ""
-    return (f"bubblewrap; writable: {first}{more}; hidden: "
-            f"{', '.join(('/tmp', *policy.hidden))}; network: "
+    scratch = ", ".join(dict.fromkeys(("/tmp", *policy.scratch)))
+    return (f"bubblewrap; writable: {first}{more}; private: {scratch}; hidden: "
+            f"{', '.join(policy.hidden) or '-'}; network: "
             + ("shared" if policy.network else "none"))
