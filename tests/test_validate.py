@@ -210,3 +210,16 @@ def test_tags_of_an_interpreter():
     assert _probe_tags(sys.executable) == tuple(sys_tags())
     with pytest.raises(UserInputError, match="which wheel tags it supports"):
         interpreter_tags("/nonexistent/python")
+
+
+def test_corrupt_or_encrypted_entries_are_refused(tmp_path):
+    path = make_wheel(tmp_path)  # entries are stored: change a byte of the module
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"X = 1", b"Y = 1", 1))
+    assert "Bad CRC-32" in refused(path).problems[0]
+    path = make_wheel(tmp_path / "enc")  # an entry flagged as encrypted
+    data = bytearray(path.read_bytes())
+    central = data.index(b"PK\x01\x02")
+    data[central + 8] |= 1
+    path.write_bytes(bytes(data))
+    assert refused(path).problems[0].startswith("it is not a readable zip archive")

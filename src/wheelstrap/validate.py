@@ -35,6 +35,7 @@ import stat
 import subprocess
 import sys
 import zipfile
+import zlib
 from collections.abc import Iterable
 from email.parser import BytesHeaderParser
 from pathlib import Path
@@ -57,6 +58,7 @@ RECORD_HASHES = frozenset({"sha256", "sha384", "sha512", "sha3_256", "sha3_384",
                            "blake2b", "blake2s"})
 DATA_SCHEMES = frozenset({"purelib", "platlib", "headers", "scripts", "data"})
 MAX_UNPACKED = 16 * 2**30  # bytes hashed before giving up on a wheel
+MAX_ENTRIES = 1_000_000
 _SIGNATURES = ("RECORD.jws", "RECORD.p7s")
 _LATEST_METADATA = "2.4"
 _CORE_FIELDS = ("name", "version", "requires_dist", "requires_python", "provides_extra")
@@ -131,7 +133,9 @@ def validate_wheel(path: Path, expected_name: str, expected_version: str | Versi
     try:
         with zipfile.ZipFile(path) as zf:
             info = _check_archive(zf, name, version, tags, problems, max_unpacked)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error,
+            RuntimeError, NotImplementedError) as exc:
+        # corrupt data, a bad CRC, an encrypted entry, an unknown compression method
         problems.append(f"it is not a readable zip archive ({exc})")
         raise refuse() from None
     if problems or info is None:
@@ -142,6 +146,9 @@ def validate_wheel(path: Path, expected_name: str, expected_version: str | Versi
 def _check_archive(zf: zipfile.ZipFile, name: str, version: Version, tags: frozenset[Tag],
                    problems: list[str], max_unpacked: int) -> WheelInfo | None:
     entries = zf.infolist()
+    if len(entries) > MAX_ENTRIES:
+        problems.append(f"it has {len(entries)} entries, more than {MAX_ENTRIES}")
+        return None
     seen: set[str] = set()
     bad_entries = False
     for e in entries:
