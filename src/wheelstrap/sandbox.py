@@ -250,13 +250,19 @@ def bwrap_binary() -> str | None:
     return shutil.which("bwrap")
 
 
+def _probe_policy(tmp_size: int | None = None) -> SandboxPolicy:
+    """A policy shaped like a build's, to try bubblewrap with."""
+    return SandboxPolicy(writable=(), hidden=existing_dirs(SYSTEM_HIDDEN),
+                         scratch=existing_dirs(SCRATCH), tmp_size=tmp_size)
+
+
 @functools.cache
 def bubblewrap_problem() -> str | None:
     """None when bubblewrap can run a fully unshared process here; otherwise why not."""
     bwrap = bwrap_binary()
     if bwrap is None:
         return "the bwrap executable was not found on PATH"
-    argv = [*bwrap_argv(SandboxPolicy(writable=()), bwrap), "true"]
+    argv = [*bwrap_argv(_probe_policy(), bwrap), "true"]
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=30,
                               stdin=subprocess.DEVNULL)
@@ -274,7 +280,7 @@ def tmpfs_size_supported() -> bool:
     bwrap = bwrap_binary()
     if bwrap is None:
         return False
-    argv = [*bwrap_argv(SandboxPolicy(writable=(), tmp_size=2**20), bwrap), "true"]
+    argv = [*bwrap_argv(_probe_policy(tmp_size=2**20), bwrap), "true"]
     try:
         return subprocess.run(argv, capture_output=True, timeout=30,
                               stdin=subprocess.DEVNULL).returncode == 0
