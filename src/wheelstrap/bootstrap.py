@@ -31,7 +31,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from . import backend, fastpath, srcpack
+from . import backend, fastpath, srcpack, validate
 from .client import IndexClient
 from .cycles import breaking_set
 from .errors import (
@@ -220,7 +220,7 @@ class Bootstrap:
         self.reporter = reporter
         self.client = client or IndexClient(options.index_url, retries=options.retries)
         self.layout = Layout(options.output.absolute())
-        self.store = Store(self.layout)
+        self.store = Store(self.layout, validate.target_tags(options.target.python))
         self.workers = workers or Workers(options.jobs)
         backend.uv_binary()  # locate uv once, before worker threads exist
         self.seeds = SeedIndex.load(options.seed_stores)
@@ -235,7 +235,8 @@ class Bootstrap:
                 self.constraints.setdefault(canonicalize_name(c.name), []).append(c.specifier)
         self.records: list[BuildRecord] = []
         self.runs: list[CycleRun] = []
-        self.provenance = ProvenanceWriter(self.layout, options.index_url, options.target)
+        self.provenance = ProvenanceWriter(self.layout, options.index_url, options.target,
+                                           options.policy.to_json())
         self.failed: dict[NodeId, WheelstrapError] = {}
         self.blocked: dict[NodeId, NodeId] = {}
         self.built = 0
@@ -254,6 +255,8 @@ class Bootstrap:
         self._building = 0
         self._target = tuple(sorted(options.target.describe().items()))
         self.events = EventLog(None)
+        self._hidden = tuple(str(p) for p in (self.layout.root, *options.seed_stores,
+                                              Path.home()))
         self._since: dict[Any, float] = {}  # when a page, fetch or task was submitted
 
     # -- entry point -------------------------------------------------------------------
@@ -424,7 +427,8 @@ class Bootstrap:
             backend=BackendSpec(st.system.backend, st.system.backend_path),
             env=tuple(_env_wheel(a) for a in env), target=self._target,
             source_date_epoch=st.source_date_epoch, policy=self.o.policy, hooks=st.hooks,
-            python=self.o.target.python if self.workers.local else None)
+            python=self.o.target.python if self.workers.local else None,
+            hidden=self._hidden)
 
     def _wake(self, subject: NodeId | NormalizedName, discovers: bool = True) -> None:
         """Something happened to ``subject`` (a node built, failed or blocked, a page
@@ -1034,6 +1038,8 @@ class Bootstrap:
             build_env=spec.env, dynamic_requires=tuple(str(r) for r in unit.dynamic or ()),
             source_date_epoch=st.source_date_epoch, sdist_url=st.candidate.file.url,
             stage=None if unit.key.ordinary else unit.stage,
+            settings=None if st.hooks.settings.is_empty and st.hooks.plugin is None
+            else st.hooks.to_json(),
         )
 
     # -- outputs -----------------------------------------------------------------------

@@ -221,8 +221,9 @@ def main(debug: bool) -> None:
               show_default=True,
               help="Confine every build hook with bubblewrap, or not at all (recorded in "
               "provenance; refused by --strict).")
-@click.option("--build-timeout", type=click.FloatRange(min=1), default=3600.0,
-              show_default=True, help="Seconds one build hook may run before it is killed.")
+@click.option("--build-timeout", type=click.FloatRange(min=0), default=None,
+              show_default="3600, or $WHEELSTRAP_BUILD_TIMEOUT",
+              help="Seconds one build hook may run before it is killed (0: no limit).")
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT|local:N",
               help="Run the builds on the workers of a Dask scheduler (pip install "
               "'wheelstrap[dask]'); local:N starts a local cluster of N workers.")
@@ -234,7 +235,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
               no_network_isolation: bool, retries: int, seed_stores: Sequence[Path],
               max_stages: int, strict: bool, no_source_bootstrap: bool, cross_check: bool,
               keep_going: bool, settings_file: Path | None, sandbox: str,
-              build_timeout: float, scheduler: str | None, advertise: str | None) -> None:
+              build_timeout: float | None, scheduler: str | None, advertise: str | None) -> None:
     """Bootstrap REQUIREMENTS (and -r files) from sdists into OUTPUT."""
     from . import fastpath
     from .hooks import load_plugins
@@ -271,8 +272,15 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
     from .bootstrap import Options
     from .errors import UserInputError
     from .reqfiles import parse_requirement, read_files
+    from .sandbox import require
     from .target import Target
 
+    if strict and policy.sandbox == "none":
+        raise UserInputError(
+            "--strict refuses builds outside the sandbox (--sandbox none).",
+            hint="Install bubblewrap (apt-get install bubblewrap) and drop --sandbox none, "
+            "or run without --strict.")
+    require(policy.sandbox)
     reqs = read_files(req_files, con_files)
     top = [parse_requirement(r) for r in requirements] + reqs.requirements
     if not top:

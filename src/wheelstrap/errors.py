@@ -75,3 +75,17 @@ class LockedError(WheelstrapError):
 
 class InternalError(WheelstrapError):
     """A bug in wheelstrap itself."""
+
+
+class SandboxUnavailable(UserInputError):
+    """Build backends must run in a sandbox that this machine cannot provide."""
+
+
+class InvalidWheel(BuildFailure):
+    """A build backend wrote a wheel that must not be published; ``problems`` lists why."""
+
+    def __init__(self, message: str, *, problems: Sequence[str] = (),
+                 hint: str | None = None, chain: Sequence[str] = (), log: str | None = None,
+                 tail: str = "") -> None:
+        super().__init__(message, hint=hint, chain=chain, log=log, tail=tail)
+        self.problems: tuple[str, ...] = tuple(problems)

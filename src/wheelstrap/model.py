@@ -68,7 +68,7 @@ class BuildPolicy:
 
     sandbox: Sandbox = "bubblewrap"
     isolate_network: bool = True
-    timeout: float | None = 3600.0
+    timeout: float | None = None  # seconds per hook call; None: backend.default_timeout()
 
     def identity(self) -> dict[str, Any]:
         return {"sandbox": self.sandbox, "isolate_network": self.isolate_network}
@@ -137,6 +137,8 @@ class BuildSpec:
     hooks: PackageHooks
     #: The interpreter to build with; None: the worker's own (checked to match the target).
     python: str | None = field(default=None, compare=False)
+    #: Folders of the coordinator's machine the build must not see (OUT, seed stores...).
+    hidden: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def label(self) -> str:

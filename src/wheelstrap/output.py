@@ -91,6 +91,7 @@ class BuildRecord:
     sdist_url: str = ""
     cycle: str | None = None  # the cycle (cycles.json id) whose stage build produced it
     stage: int | None = None  # which stage of that cycle
+    settings: dict[str, Any] | None = None  # per-package settings and plugin, if any
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

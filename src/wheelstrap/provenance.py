@@ -52,6 +52,7 @@ class ProvenanceWriter:
     layout: Layout
     index_url: str
     target: Target
+    policy: dict[str, Any] = field(default_factory=dict)
     _by_sha: dict[str, BuildRecord] = field(default_factory=dict)
     _shipped: list[tuple[BuildRecord, dict[str, Any] | None]] = field(default_factory=list)
 
@@ -131,6 +132,8 @@ class ProvenanceWriter:
                                   "sha256": record.sdist_sha256},
                         "index": self.index_url,
                         "target": self.target.describe(),
+                        "buildPolicy": self.policy,
+                        "settings": record.settings,
                     },
                     "internalParameters": internal,
                     "resolvedDependencies": [

@@ -16,11 +16,12 @@ machine; see :class:`wheelstrap.model.UnitKey`).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import Requirement
+from packaging.tags import Tag
 from packaging.version import Version
 
 from .errors import BuildFailure, WheelstrapError
@@ -30,6 +31,7 @@ from .model import BuildSpec, UnitKey, cache_key
 from .output import BuildCache, Layout
 from .sources import BuildSystem, parse_build_system, read_pyproject, unpack
 from .stages import Avail
+from .validate import validate_wheel
 from .wheels import WheelFormatError, WheelInfo, read_metadata
 
 if TYPE_CHECKING:
@@ -46,9 +48,10 @@ def safe_name(node: NodeId) -> str:
 class Store:
     """The output directory of one run (see the module docstring)."""
 
-    def __init__(self, layout: Layout) -> None:
+    def __init__(self, layout: Layout, tags: Iterable[Tag] | None = None) -> None:
         self.layout = layout
         self.cache = BuildCache(layout.cache)
+        self.tags = frozenset(tags) if tags is not None else None
 
     # -- places ------------------------------------------------------------------------
 
@@ -190,13 +193,10 @@ class Store:
             if digest != built.sha256:
                 raise refuse(f"the wheel received has sha256 {digest}, the task reported "
                              f"{built.sha256}")
-            try:
-                info = read_metadata(staging)
-            except WheelFormatError as exc:
-                raise refuse(str(exc)) from None
-            if (info.name, str(info.version)) != (spec.name, spec.version):
-                raise refuse(f"the backend built {built.filename}, not "
-                             f"{spec.name} {spec.version}")
+            try:  # name, version, tags, RECORD, entries: nothing malformed is published
+                info = validate_wheel(staging, spec.name, spec.version, self.tags)
+            except BuildFailure as exc:
+                raise refuse(exc.message.rstrip(".")) from None
             final.parent.mkdir(parents=True, exist_ok=True)
             staging.replace(final)
         finally:

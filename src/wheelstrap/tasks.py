@@ -112,8 +112,14 @@ def _run_in(spec: BuildSpec, inputs: Inputs, work: Path, keep: bool) -> Outcome:
     if spec.phase == "prepare":
         log.unlink(missing_ok=True)
     timings: dict[str, float] = {}
-    settings = backend.BuildSettings(spec.source_date_epoch, spec.policy.isolate_network,
-                                     env=tuple(sorted(spec.hooks.environment(log).items())))
+    hidden = [Path(h) for h in spec.hidden]
+    timeout = spec.policy.timeout if spec.policy.timeout is not None \
+        else backend.default_timeout()
+    settings = backend.BuildSettings(
+        spec.source_date_epoch, spec.policy.isolate_network,
+        env=tuple(sorted(spec.hooks.environment(log).items())),
+        sandbox=spec.policy.sandbox, timeout=timeout or None,
+        hidden=backend.hidden_dirs(hidden[0], hidden[1:]) if hidden else ())
     runner = backend.Runner(work / "env", log, settings)
     python = spec.python
     if python is None:
