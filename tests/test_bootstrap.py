@@ -84,7 +84,8 @@ def test_acyclic_tree_builds_in_order_and_writes_every_output(serve_index, run_b
     finished = [e for e in events if e["event"] == "finished" and e["phase"] == "build"]
     assert sorted(e["node"] for e in finished) == sorted(
         f"{b['name']} {b['version']}" for b in _order(run.out))
-    assert all(e["duration"] > 0 and {"env", "hook", "transfer"} <= set(e["timings"])
+    assert all(e["duration"] > 0 and e["worker"] and {
+        "env", "hook", "transfer", "waiting", "publish"} <= set(e["timings"])
                for e in finished)
     assert events[-1] == {**events[-1], "event": "run-finished", "ok": True, "built": 6}
     assert json.loads((run.out / "failures.json").read_text())["failures"] == []

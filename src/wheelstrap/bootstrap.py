@@ -497,6 +497,7 @@ class Bootstrap:
         self._building += 1
         self.reporter.starting(pending.spec.label, pending.spec.phase)
         self.events.emit("started", **self._event_fields(pending.spec))
+        self._since[("task", id(pending))] = self.events.now()
         fut = self.workers.executor.submit(run_task, pending.spec, inputs, workdir)
         self._inflight[fut] = ("task", pending)
 
@@ -977,21 +978,31 @@ class Bootstrap:
         unit = st.units[spec.unit]
         unit.busy = False
         self._dirty.add(st.id)
-        report = outcome.report
-        fields = {**self._event_fields(spec), "worker": report.worker,
-                  "duration": round(report.timings.get("total", 0.0), 4),
-                  "timings": {k: round(v, 4) for k, v in report.timings.items()}}
+        timings = dict(outcome.report.timings)
+        submitted = self._since.pop(("task", id(pending)), None)
+        if submitted is not None:  # in the queue or on its way to a worker
+            timings["waiting"] = max(self.events.now() - submitted - timings.get("total", 0.0),
+                                     0.0)
+        fields = {**self._event_fields(spec), "worker": outcome.report.worker,
+                  "duration": round(timings.get("total", 0.0), 4)}
         if isinstance(outcome, Failed):
             error = self.store.failure(spec, outcome, st.chain)
-            self.events.emit("failed", **fields, error=error.message)
+            self.events.emit("failed", **fields, error=error.message, timings=_rounded(timings))
             raise error
-        self.events.emit("finished", **fields)
         if isinstance(outcome, Prepared):
+            self.events.emit("finished", **fields, timings=_rounded(timings))
             unit.dynamic = self._dynamic(st, outcome.dynamic)
             self.store.remember_dynamic(spec, outcome.dynamic)
             self.reporter.finished(spec.label, "prepare")
             return
-        avail = self.store.publish(spec, outcome, st.chain)
+        start = self.events.now()
+        try:
+            avail = self.store.publish(spec, outcome, st.chain)
+        except WheelstrapError as exc:
+            self.events.emit("failed", **fields, error=exc.message, timings=_rounded(timings))
+            raise
+        timings["publish"] = self.events.now() - start
+        self.events.emit("finished", **fields, timings=_rounded(timings))
         if self.workers.local:
             self.store.clean_unit(st.id, spec.unit)
         self._built(st, unit, spec, avail, reused=False)
@@ -1100,6 +1111,10 @@ class Bootstrap:
                          "blocked": blocked_by.get(node, [])})
         return docs
 
+
+
+def _rounded(timings: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 4) for k, v in sorted(timings.items())}
 
 
 def in_build_order(records: Iterable[BuildRecord]) -> list[BuildRecord]:
