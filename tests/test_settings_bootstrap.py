@@ -3,11 +3,12 @@ the build, and a changed setting rebuilds exactly what it touches."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from pathlib import Path
 
-from scenario import Pkg
+from scenario import Pkg, build_wheel, make_sdist
 from test_bootstrap import TREE
 
 PATCH = """\
@@ -84,3 +85,52 @@ def test_a_bad_settings_file_stops_before_anything_runs(serve_index, run_bootstr
     assert "missing.patch" in run.stderr and "bogus" in run.stderr
     assert "Traceback" not in run.stderr
     assert not (run.out / "wheels").exists()
+
+
+def test_a_prebuilt_wheel_is_taken_only_by_its_pinned_hash(serve_index, run_bootstrap,
+                                                           tmp_path):
+    index = serve_index([Pkg("app", deps=["native"]), Pkg("native")])
+    wheel = build_wheel(Pkg("native"), index.folder)
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    good = _settings(tmp_path, f'[packages.native]\nprebuilt = {{ sha256 = "{digest}" }}\n')
+    run = run_bootstrap("app", "--settings", str(good), index=index.url)
+    assert run.code == 0, run.stderr
+    assert "not built from source: native 1.0" in " ".join(run.stderr.split())
+    assert (run.out / "wheels" / wheel.name).read_bytes() == wheel.read_bytes()
+    builds = _builds(run.out)
+    assert builds["native 1.0"]["prebuilt"] is True and builds["app 1.0"]["prebuilt"] is False
+    statement = json.loads((run.out / "provenance" / f"{wheel.name}.intoto.json").read_text())
+    assert statement["predicate"]["buildDefinition"]["internalParameters"]["prebuilt"] is True
+    assert not (run.out / "sdists" / "native-1.0.tar.gz").exists()  # never fetched
+
+    strict = run_bootstrap("app", "--settings", str(good), "--strict", index=index.url,
+                           out=tmp_path / "strict")
+    assert strict.code == 1 and "--strict refuses" in strict.stderr
+    assert not list((tmp_path / "strict" / "wheels").glob("native*"))
+
+    wrong = _settings(tmp_path, f'[packages.native]\nprebuilt = {{ sha256 = "{"0" * 64}" }}\n')
+    bad = run_bootstrap("app", "--settings", str(wrong), index=index.url,
+                        out=tmp_path / "wrong")
+    assert bad.code == 1 and "No prebuilt wheel of native 1.0" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    assert not list((tmp_path / "wrong" / "wheels").glob("native*"))
+
+
+def test_a_source_override_builds_from_the_pinned_sdist(serve_index, run_bootstrap, tmp_path):
+    index = serve_index([Pkg("speedup")])
+    other = make_sdist(Pkg("speedup", code="FROM_OVERRIDE = True\n"), tmp_path / "elsewhere")
+    digest = hashlib.sha256(other.read_bytes()).hexdigest()
+    source = f'{{ url = "{other.as_uri()}", sha256 = "{digest}" }}'
+    settings = _settings(tmp_path, f'[packages."speedup==1.0"]\nsource = {source}\n')
+    run = run_bootstrap("speedup", "--settings", str(settings), index=index.url)
+    assert run.code == 0, run.stderr
+    entry = _builds(run.out)["speedup 1.0"]
+    assert (entry["sdist_url"], entry["sdist_sha256"]) == (other.as_uri(), digest)
+    wheel = zipfile.ZipFile(run.out / "wheels" / entry["wheel"])
+    assert b"FROM_OVERRIDE" in wheel.read("speedup/__init__.py")
+    # a source whose bytes do not match its pin is refused, and nothing is kept
+    other.write_bytes(other.read_bytes() + b"\0")
+    bad = run_bootstrap("speedup", "--settings", str(settings), index=index.url,
+                        out=tmp_path / "bad")
+    assert bad.code == 1 and "does not have the pinned sha256" in bad.stderr
+    assert not list((tmp_path / "bad" / "sdists").glob("*"))

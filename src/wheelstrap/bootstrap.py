@@ -40,6 +40,7 @@ from .errors import (
     InternalError,
     ResolutionError,
     SourceError,
+    UserInputError,
     WheelstrapError,
 )
 from .events import EventLog
@@ -139,6 +140,7 @@ class NodeState:
     fetching: bool = False
     sdist_path: Path | None = None
     sdist_sha256: str | None = None
+    sdist_url: str = ""  # the index's, or the settings' source override
     system: BuildSystem | None = None
     build_requires: tuple[Requirement, ...] = ()  # [build-system].requires after settings
     source_date_epoch: int = 0
@@ -188,6 +190,7 @@ class Result:
     reused: int
     cycles: tuple[dict[str, Any], ...]
     unused_settings: tuple[str, ...] = ()
+    prebuilt: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +210,7 @@ SETTLE_ROUNDS = 20
 
 
 def _env_wheel(a: Avail) -> EnvWheel:
-    return EnvWheel(a.path.name, a.sha256, a.seed is not None, a.stage0)
+    return EnvWheel(a.path.name, a.sha256, a.seed is not None, a.stage0, a.prebuilt)
 
 
 class Bootstrap:
@@ -241,6 +244,7 @@ class Bootstrap:
         self.blocked: dict[NodeId, NodeId] = {}
         self.built = 0
         self.reused = 0
+        self.prebuilt: list[str] = []
         self._top: Closure | None = None
         self._inflight: dict[Future[Any], tuple[str, Any]] = {}
         self._page_requests: set[NormalizedName] = set()
@@ -296,7 +300,8 @@ class Bootstrap:
         unused = tuple(self.o.settings.unused(
             (n.name, n.version) for n in self.graph.nodes))
         return Result(tuple(self.records), self.graph, self.built, self.reused,
-                      tuple(r.report for r in self.runs if r.twin is None), unused)
+                      tuple(r.report for r in self.runs if r.twin is None), unused,
+                      tuple(self.prebuilt))
 
     def _loop(self) -> None:
         top_roots = [Root(None, frozenset(), "toplevel", r) for r in self.o.requirements]
@@ -379,6 +384,9 @@ class Bootstrap:
         st = self.states[node]
         if st.final is not None or node in self.failed or node in self.blocked:
             return
+        if st.hooks.settings.prebuilt is not None:
+            self._plan_prebuilt(st)
+            return
         if not st.sourced:
             if not st.fetching:
                 st.fetching = True
@@ -416,14 +424,38 @@ class Bootstrap:
         unit.busy = True
         self._ready.append(Pending(node, spec, env))
 
+    def _plan_prebuilt(self, st: NodeState) -> None:
+        """A package the settings take prebuilt from the index, by a pinned hash."""
+        if self.o.run.strict:
+            raise UserInputError(
+                f"The settings take {st.id} prebuilt from the index; --strict refuses "
+                "wheels that were not built from source.",
+                hint="Build it from source (remove its prebuilt setting), or run without "
+                "--strict.", chain=st.chain)
+        if st.fetching:
+            return
+        page = self.pages.get(st.id.name)
+        if st.id.name not in self.pages:
+            self._waiters.setdefault(st.id.name, set()).add(st.id)
+            self._request_page(st.id.name)
+            return
+        st.fetching = True
+        files = page.files if page is not None else ()
+        prebuilt = st.hooks.settings.prebuilt
+        assert prebuilt is not None
+        fut = self._io.submit(self.store.fetch_prebuilt, self.client, files, st.id.name,
+                              st.id.version, prebuilt)
+        self._since[("prebuilt", st.id)] = self.events.now()
+        self._inflight[fut] = ("prebuilt", st.id)
+
     def _spec(self, st: NodeState, key: UnitKey, phase: str, env: tuple[Avail, ...]
               ) -> BuildSpec:
         assert st.system is not None and st.sdist_sha256 is not None
+        assert st.sdist_path is not None
         return BuildSpec(
             name=st.id.name, version=st.id.version, unit=key,
             phase="prepare" if phase == "prepare" else "build",
-            sdist=InputFile(st.candidate.file.filename, st.sdist_sha256,
-                            st.candidate.file.url),
+            sdist=InputFile(st.sdist_path.name, st.sdist_sha256, st.sdist_url),
             backend=BackendSpec(st.system.backend, st.system.backend_path),
             env=tuple(_env_wheel(a) for a in env), target=self._target,
             source_date_epoch=st.source_date_epoch, policy=self.o.policy, hooks=st.hooks,
@@ -942,15 +974,16 @@ class Bootstrap:
             "because of them:\n" + "\n".join(lines),
             hint=f"Every other wheel was built. The logs are in {self.layout.logs}.")
 
-    def _fetch(self, st: NodeState) -> tuple[Path, str, BuildSystem, int]:
-        """(I/O pool) The verified sdist and its ``[build-system]``."""
+    def _fetch(self, st: NodeState) -> tuple[Path, str, str, BuildSystem, int]:
+        """(I/O pool) The verified sdist, its URL and its ``[build-system]``."""
         try:
-            path, digest = self.store.fetch_sdist(self.client, st.candidate,
-                                                  self.reporter.warning)
+            path, digest, url = self.store.fetch_sdist(self.client, st.candidate,
+                                                       self.reporter.warning,
+                                                       st.hooks.settings.source)
             system, epoch = self.store.build_system(st.id, path, digest, st.hooks)
         except WheelstrapError as exc:
             raise exc.with_chain(st.chain) from None
-        return path, digest, system, epoch
+        return path, digest, url, system, epoch
 
     def _apply_io(self, kind: str, subject: Any, value: Any) -> None:
         since = self._since.pop((kind, subject), self.events.now())
@@ -962,15 +995,35 @@ class Bootstrap:
         st = self.states[subject]
         self._dirty.add(subject)
         st.fetching = False
-        st.sdist_path, st.sdist_sha256, st.system, st.source_date_epoch = value
+        if kind == "prebuilt":
+            self._prebuilt(st, *value)
+            return
+        st.sdist_path, st.sdist_sha256, st.sdist_url, st.system, st.source_date_epoch = value
         assert st.system is not None
         st.build_requires = st.hooks.build_requires(st.system.requires, dynamic=False)
-        self.graph.add_node(st.id, SdistRef(st.candidate.file.url,
-                                            st.candidate.file.filename, st.sdist_sha256))
+        self.graph.add_node(st.id, SdistRef(st.sdist_url, st.sdist_path.name, st.sdist_sha256))
         self.reporter.finished(str(st.id), kind)
         self.events.emit("downloaded", node=str(st.id),
                          duration=round(self.events.now() - since, 4),
                          bytes=st.sdist_path.stat().st_size if st.sdist_path else 0)
+
+    def _prebuilt(self, st: NodeState, avail: Avail, url: str) -> None:
+        info = replace(avail.info, requires_dist=st.hooks.requires(avail.info.requires_dist))
+        st.final = replace(avail, info=info)
+        record = BuildRecord(
+            name=st.id.name, version=st.id.version, wheel=avail.path.name, sha256=avail.sha256,
+            sdist="", sdist_sha256="", reused=False, build_env=(), dynamic_requires=(),
+            source_date_epoch=0, sdist_url=url, settings=st.hooks.to_json(), prebuilt=True)
+        self.records.append(record)
+        self.prebuilt.append(str(st.id))
+        self.provenance.built(record, avail)
+        self.provenance.shipped(record, None)
+        self.events.emit("published", node=str(st.id), wheel=avail.path.name,
+                         sha256=avail.sha256, prebuilt=True)
+        self.reporter.warning(f"{st.id}: took the prebuilt wheel {avail.path.name} (sha256 "
+                              f"{avail.sha256[:16]}…) from the index, as the settings say; "
+                              "it was not built from source")
+        self._wake(st.id)
 
     def _task_done(self, pending: Pending, outcome: Outcome) -> None:
         st = self.states[pending.node]
@@ -1047,7 +1100,7 @@ class Bootstrap:
             name=st.id.name, version=st.id.version, wheel=avail.path.name, sha256=avail.sha256,
             sdist=st.sdist_path.name, sdist_sha256=st.sdist_sha256, reused=reused,
             build_env=spec.env, dynamic_requires=tuple(str(r) for r in unit.dynamic or ()),
-            source_date_epoch=st.source_date_epoch, sdist_url=st.candidate.file.url,
+            source_date_epoch=st.source_date_epoch, sdist_url=st.sdist_url,
             stage=None if unit.key.ordinary else unit.stage,
             settings=None if st.hooks.settings.is_empty and st.hooks.plugin is None
             else st.hooks.to_json(),

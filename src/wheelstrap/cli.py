@@ -313,6 +313,9 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
                 result = _run_bootstrap(options, reporter, workers)
     for cycle in result.cycles:
         say(describe_cycle(cycle))
+    if result.prebuilt:
+        reporter.warning(f"{len(result.prebuilt)} wheel(s) taken prebuilt from the index, not "
+                         "built from source: " + ", ".join(result.prebuilt))
     for table in result.unused_settings:
         reporter.warning(f"the settings table {table} matched no package of this run")
     say(f"done: {result.built} built, {result.reused} reused; wheels in {output / 'wheels'}")

@@ -109,6 +109,7 @@ class EnvWheel:
     sha256: str
     seed: bool = False
     stage0: bool = False
+    prebuilt: bool = False  # taken from the index by a pinned hash (settings' prebuilt)
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,6 +92,7 @@ class BuildRecord:
     cycle: str | None = None  # the cycle (cycles.json id) whose stage build produced it
     stage: int | None = None  # which stage of that cycle
     settings: dict[str, Any] | None = None  # per-package settings and plugin, if any
+    prebuilt: bool = False  # taken from the index by a pinned hash, not built here
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

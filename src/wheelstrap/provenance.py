@@ -99,11 +99,13 @@ class ProvenanceWriter:
         env = [{"name": w.filename, "digest": {"sha256": w.sha256},
                 "annotations": {"role": "build-environment",
                                 "kind": "seed" if w.seed else "stage0" if w.stage0
-                                else "built"}} for w in record.build_env]
+                                else "prebuilt" if w.prebuilt else "built"}}
+               for w in record.build_env]
         internal: dict[str, Any] = {
             "source_date_epoch": record.source_date_epoch,
             "recipe_version": RECIPE_VERSION,
             "reused": record.reused,
+            "prebuilt": record.prebuilt,
             "dynamic_requires": list(record.dynamic_requires),
             "descends_from_seeds": [d["digest"]["sha256"] for d in descended],
             "descends_from_stage0": [d["digest"]["sha256"] for d in stage0],

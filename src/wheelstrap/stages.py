@@ -47,6 +47,7 @@ class Avail:
     info: WheelInfo
     seed: VerifiedSeed | None = None
     stage0: bool = False
+    prebuilt: bool = False
 
 
 @dataclass(slots=True)

@@ -22,13 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import Requirement
 from packaging.tags import Tag
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from .errors import BuildFailure, WheelstrapError
+from .errors import BuildFailure, SourceError, WheelstrapError
 from .fsutil import atomic_copy, atomic_destination, sha256_file
 from .graph import NodeId
 from .model import BuildSpec, UnitKey, cache_key
 from .output import BuildCache, Layout
+from .settings import Prebuilt, SourceOverride, check_prebuilt, fetch_source, prebuilt_wheels
+from .simple import ProjectFile
 from .sources import BuildSystem, parse_build_system, read_pyproject, unpack
 from .stages import Avail
 from .validate import validate_wheel
@@ -66,15 +69,46 @@ class Store:
 
     # -- sources -----------------------------------------------------------------------
 
-    def fetch_sdist(self, client: IndexClient, cand: Candidate,
-                    warn: Callable[[str], None]) -> tuple[Path, str]:
-        """The verified sdist of ``cand`` in ``OUT/sdists`` (downloaded unless present)."""
+    def fetch_sdist(self, client: IndexClient, cand: Candidate, warn: Callable[[str], None],
+                    source: SourceOverride | None = None) -> tuple[Path, str, str]:
+        """The verified sdist of ``cand`` in ``OUT/sdists`` (downloaded unless present),
+        its sha256 and URL; ``source`` (settings) replaces the index's sdist."""
+        if source is not None:
+            dest = self.layout.sdists / source.filename
+            if not (dest.is_file() and sha256_file(dest) == source.sha256):
+                fetch_source(source, self.layout.sdists, client.download)
+            return dest, source.sha256, source.url
         dest = self.layout.sdists / cand.file.filename
         if dest.is_file() and cand.file.sha256 and sha256_file(dest) == cand.file.sha256:
-            return dest, cand.file.sha256
+            return dest, cand.file.sha256, cand.file.url
         if cand.file.sha256 is None:
             warn(f"{cand.file.filename}: the index gives no sha256; downloaded unverified")
-        return dest, client.download(cand.file.url, dest, cand.file.sha256)
+        return dest, client.download(cand.file.url, dest, cand.file.sha256), cand.file.url
+
+    def fetch_prebuilt(self, client: IndexClient, files: Sequence[ProjectFile],
+                       name: str, version: str, prebuilt: Prebuilt) -> tuple[Avail, str]:
+        """The wheel of ``name`` ``version`` from the index whose sha256 the settings pin,
+        validated, in ``OUT/wheels``; and its URL."""
+        candidates = prebuilt_wheels(files, canonicalize_name(name), version, prebuilt)
+        problems = []
+        for f in candidates:
+            staging = self.layout.state / "incoming" / f.filename
+            try:
+                digest = client.download(f.url, staging, f.sha256)
+                check_prebuilt(f.filename, digest, prebuilt)
+                info = validate_wheel(staging, name, version, self.tags)
+            except WheelstrapError as exc:
+                staging.unlink(missing_ok=True)
+                problems.append(f"{f.filename}: {exc.message}")
+                continue
+            final = self.layout.wheels / f.filename
+            staging.replace(final)
+            return Avail(final, digest, info, prebuilt=True), f.url
+        tried = "; ".join(problems) or "no wheel of it on the index has a pinned sha256"
+        raise SourceError(
+            f"No prebuilt wheel of {name} {version} could be used ({tried}).",
+            hint="Check prebuilt.sha256 in the settings against the wheels the index lists "
+            "for this version, or build it from source.")
 
     def source_tree(self, node: NodeId, sdist: Path, hooks: PackageHooks) -> tuple[Path, int]:
         """The coordinator's unpacked and patched tree of ``node`` and its
@@ -241,7 +275,3 @@ def _cached_info(cached: dict[str, Any], spec: BuildSpec) -> WheelInfo | None:
                          cached.get("requires_python"))
     except (TypeError, ValueError):
         return None
-
-
-def reraise_chain(exc: WheelstrapError, chain: Sequence[str]) -> WheelstrapError:
-    return exc.with_chain(chain)
