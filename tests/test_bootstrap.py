@@ -11,6 +11,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from scenario import Pkg, make_dists, write_static_index
 
 from wheelstrap.fsutil import DirectoryLock
@@ -294,3 +295,25 @@ def test_a_second_run_on_a_locked_output_refuses(serve_index, run_bootstrap, tmp
         run = run_bootstrap("there", index=index.url, out=out)
     assert run.code == 1
     assert "Another wheelstrap run" in run.stderr
+
+
+def test_an_output_that_cannot_be_written_is_a_clear_error(serve_index, run_bootstrap,
+                                                          tmp_path):
+    index = serve_index([Pkg("speedup")])
+    afile = tmp_path / "afile"
+    afile.write_text("mine\n")
+    run = run_bootstrap("speedup", index=index.url, out=afile)
+    assert run.code == 1 and "is a file" in run.stderr and "Traceback" not in run.stderr
+    assert afile.read_text() == "mine\n"
+    # a read-only place (immutable, so that it holds for root too)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    if subprocess.run(["chattr", "+i", str(locked)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not supported on this filesystem")
+    try:
+        run = run_bootstrap("speedup", index=index.url, out=locked / "out")
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)], check=True)
+    assert run.code == 1 and "Traceback" not in run.stderr
+    assert f"could not write or read {locked / 'out'}" in run.stderr
+    assert list(locked.iterdir()) == []

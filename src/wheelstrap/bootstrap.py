@@ -1202,8 +1202,19 @@ def _parse_dynamic(raw: Iterable[str], st: NodeState) -> tuple[Requirement, ...]
 def bootstrap(options: Options, reporter: Reporter = NULL_REPORTER,
               workers: Workers | None = None) -> Result:
     """Build every wheel of the tree rooted at ``options.requirements`` from source."""
+    out = options.output
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"The output directory {out} is a file.",
+                             hint="Pass -o a directory (it is created when missing).")
     client = IndexClient(options.index_url, retries=options.retries)
     try:
         return Bootstrap(options, reporter, client, workers).run()
+    except OSError as exc:  # the disk, not us: full, read-only, a path that is not a folder
+        where = exc.filename or out
+        raise UserInputError(
+            f"wheelstrap could not write or read {where}: {exc.strerror or exc}.",
+            hint=f"Free some space or fix the permissions of {out}, or pass another -o. "
+            "Every file in it is written atomically, so it keeps its last good state.",
+        ) from exc
     finally:
         client.close()
