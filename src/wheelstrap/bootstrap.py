@@ -44,7 +44,7 @@ from .errors import (
     WheelstrapError,
 )
 from .events import EventLog
-from .fsutil import DirectoryLock, sha256_file
+from .fsutil import DirectoryLock
 from .graph import Cycle, Edge, EdgeKind, Graph, NodeId, SdistRef, find_cycles
 from .hooks import NO_PLUGINS, PackageHooks, Plugins
 from .model import (
@@ -60,12 +60,6 @@ from .model import (
 from .output import (
     BuildRecord,
     Layout,
-    write_build_order,
-    write_constraints,
-    write_cycles,
-    write_failures,
-    write_json,
-    write_static_index,
 )
 from .provenance import ProvenanceWriter
 from .report import NULL_REPORTER, Reporter
@@ -91,10 +85,9 @@ from .stages import (
     seed_checks,
     unbroken_entry,
 )
-from .store import Store
+from .store import Documents, Store
 from .target import Target
 from .tasks import Failed, Outcome, Prepared, run_task
-from .wheels import read_metadata
 from .workers import Workers
 
 
@@ -845,9 +838,8 @@ class Bootstrap:
         for m in sorted(chosen):
             plan = self._pack_plan(m)
             assert isinstance(plan, srcpack.PackPlan)
-            dest = self.layout.stages / run.key / "stage-0"
-            wheel = srcpack.pack(plan, dest, self.states[m].source_date_epoch)
-            run.stage0[m] = Avail(wheel, sha256_file(wheel), read_metadata(wheel), stage0=True)
+            run.stage0[m] = self.store.pack_stage0(plan, run.key,
+                                                   self.states[m].source_date_epoch)
 
     def _start(self, run: CycleRun) -> None:
         for m in run.members:
@@ -1109,40 +1101,22 @@ class Bootstrap:
     # -- outputs -----------------------------------------------------------------------
 
     def _write_outputs(self, ok: bool) -> None:
-        write_json(self.layout.root / "graph.json", self.graph.to_json())
-        write_build_order(self.layout.root / "build-order.json", in_build_order(self.records),
-                          self.o.target.describe())
-        reports = [r.report for r in self.runs if r.twin is None] + self._unbroken
-        if reports or (self.layout.root / "cycles.json").exists():
-            write_cycles(self.layout.root / "cycles.json", reports)
-        write_static_index(self.layout.wheels, {
-            r.wheel: (r.sha256, st.final.info.requires_python)
-            for r in self.records
-            if (st := self.states.get(NodeId(canonicalize_name(r.name), r.version)))
-            and st.final is not None})
-        self.pins.save()
-        self.provenance.write(self.seeds)
-        write_failures(self.layout.root / "failures.json", self._failure_docs(),
-                       [{"name": n.name, "version": n.version, "because": str(dep)}
-                        for n, dep in sorted(self.blocked.items())])
         complete = ok and self._top is not None and self._top.complete and not self.failed
-        if complete and self._top is not None:
-            write_constraints(self.layout.root / "constraints.txt",
-                              [(n.name, n.version) for n in self._top.nodes])
-        self._write_views(complete)
-
-    def _write_views(self, complete: bool) -> None:
-        """report.html always (a failed run is worth looking at); pylock.toml only for a
-        complete run, since it must name every wheel of the targets' environment."""
-        from .htmlreport import write_report
-        from .pylock import write_pylock
-
-        try:
-            write_report(self.layout.root)
-            if complete:
-                write_pylock(self.layout.root)
-        except WheelstrapError as exc:
-            self.reporter.warning(f"the report of this run could not be written: {exc.message}")
+        problem = self.store.write_documents(Documents(
+            graph=self.graph.to_json(), records=in_build_order(self.records),
+            target=self.o.target.describe(),
+            cycles=[r.report for r in self.runs if r.twin is None] + self._unbroken,
+            index={r.wheel: (r.sha256, st.final.info.requires_python) for r in self.records
+                   if (st := self.states.get(NodeId(canonicalize_name(r.name), r.version)))
+                   and st.final is not None},
+            failures=self._failure_docs(),
+            blocked=[{"name": n.name, "version": n.version, "because": str(dep)}
+                     for n, dep in sorted(self.blocked.items())],
+            constraints=[(n.name, n.version) for n in self._top.nodes]
+            if complete and self._top is not None else None),
+            self.pins, lambda: self.provenance.write(self.seeds))
+        if problem is not None:
+            self.reporter.warning(problem)
 
     def _failure_docs(self) -> list[dict[str, Any]]:
         """failures.json entries: each failed package, its error, and what it blocked."""

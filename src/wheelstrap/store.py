@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,11 +26,22 @@ from packaging.tags import Tag
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from . import srcpack
 from .errors import BuildFailure, SourceError, WheelstrapError
 from .fsutil import atomic_copy, atomic_destination, sha256_file
 from .graph import NodeId
 from .model import BuildSpec, UnitKey, cache_key
-from .output import BuildCache, Layout
+from .output import (
+    BuildCache,
+    BuildRecord,
+    Layout,
+    write_build_order,
+    write_constraints,
+    write_cycles,
+    write_failures,
+    write_json,
+    write_static_index,
+)
 from .settings import Prebuilt, SourceOverride, check_prebuilt, fetch_source, prebuilt_wheels
 from .simple import ProjectFile
 from .sources import BuildSystem, parse_build_system, read_pyproject, unpack
@@ -40,8 +52,22 @@ from .wheels import WheelFormatError, WheelInfo, read_metadata
 if TYPE_CHECKING:
     from .client import IndexClient
     from .hooks import PackageHooks
-    from .resolve import Candidate
+    from .resolve import Candidate, PinnedCandidates
     from .tasks import Built, Failed
+
+
+@dataclass(frozen=True, slots=True)
+class Documents:
+    """What a run writes at its end (see the README's output layout)."""
+
+    graph: dict[str, Any]
+    records: Sequence[BuildRecord]
+    target: dict[str, str]
+    cycles: Sequence[dict[str, Any]]
+    index: dict[str, tuple[str, str | None]]  # wheel -> (sha256, requires-python)
+    failures: Sequence[dict[str, Any]]
+    blocked: Sequence[dict[str, str]]
+    constraints: Sequence[tuple[str, str]] | None  # None: the run is not complete
 
 
 def safe_name(node: NodeId) -> str:
@@ -253,6 +279,38 @@ class Store:
                 final_log.is_file() and final_log.read_bytes() == stage_log.read_bytes()):
             atomic_copy(stage_log, final_log)
         return Avail(dest, avail.sha256, avail.info)
+
+    def pack_stage0(self, plan: srcpack.PackPlan, run_key: str, epoch: int) -> Avail:
+        """A stage-0 wheel packed from the coordinator's tree, to enter a build cycle."""
+        wheel = srcpack.pack(plan, self.layout.stages / run_key / "stage-0", epoch)
+        return Avail(wheel, sha256_file(wheel), read_metadata(wheel), stage0=True)
+
+    def write_documents(self, docs: Documents, pins: PinnedCandidates,
+                        provenance: Callable[[], None]) -> str | None:
+        """The run's documents, each atomically; then its views (report.html always,
+        pylock.toml for a complete run).  A view that cannot be written is returned as a
+        problem to report, not raised: the documents are what count."""
+        root = self.layout.root
+        write_json(root / "graph.json", docs.graph)
+        write_build_order(root / "build-order.json", docs.records, docs.target)
+        if docs.cycles or (root / "cycles.json").exists():
+            write_cycles(root / "cycles.json", docs.cycles)
+        write_static_index(self.layout.wheels, docs.index)
+        pins.save()
+        provenance()
+        write_failures(root / "failures.json", docs.failures, docs.blocked)
+        if docs.constraints is not None:
+            write_constraints(root / "constraints.txt", docs.constraints)
+        from .htmlreport import write_report
+        from .pylock import write_pylock
+
+        try:
+            write_report(root)
+            if docs.constraints is not None:
+                write_pylock(root)
+        except WheelstrapError as exc:
+            return f"the report of this run could not be written: {exc.message}"
+        return None
 
     def clean_unit(self, node: NodeId, unit: UnitKey) -> None:
         shutil.rmtree(self.unit_dir(node, unit), ignore_errors=True)
