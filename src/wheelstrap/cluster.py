@@ -48,6 +48,7 @@ from urllib.parse import urlsplit
 
 from ._version import __version__
 from .errors import ClusterError, UserInputError
+from .target import MARKER_PROBE
 
 if TYPE_CHECKING:
     import distributed
@@ -76,34 +77,13 @@ _LABELS = {
 REFRESH_SECONDS = 2.0
 INSTALL_HINT = "Install the Dask extra: pip install 'wheelstrap[dask]'."
 
-# Stdlib only, valid on any Python 3; the same marker keys as target._PROBE_STDLIB.
-_PROBE = r"""
-import os, platform, sys
-impl = sys.implementation
-def fmt(info):
-    v = '{0.major}.{0.minor}.{0.micro}'.format(info)
-    if info.releaselevel != 'final':
-        v += info.releaselevel[0] + str(info.serial)
-    return v
+# Stdlib only, valid on any Python 3: the target's marker probe, plus what runs it.
+_PROBE = MARKER_PROBE + r"""
 try:
     from wheelstrap._version import __version__ as wheelstrap
 except Exception:
     wheelstrap = None
-result = {
-    'implementation_name': impl.name,
-    'implementation_version': fmt(impl.version),
-    'os_name': os.name,
-    'platform_machine': platform.machine(),
-    'platform_release': platform.release(),
-    'platform_system': platform.system(),
-    'platform_version': platform.version(),
-    'python_full_version': platform.python_version(),
-    'platform_python_implementation': platform.python_implementation(),
-    'python_version': '.'.join(platform.python_version_tuple()[:2]),
-    'sys_platform': sys.platform,
-    'sys_executable': sys.executable,
-    'wheelstrap': wheelstrap,
-}
+result = {**markers, 'sys_executable': sys.executable, 'wheelstrap': wheelstrap}
 """
 # What the worker evaluates: builtins only, so nothing of ours needs unpickling there.
 _PROBE_EXPR = "exec(SRC, NS) or NS['result']"

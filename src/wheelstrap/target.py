@@ -17,15 +17,17 @@ from packaging.version import Version
 
 from .errors import UserInputError
 
-_PROBE_STDLIB = r"""
-import json, os, platform, sys
+#: Stdlib only, valid on any Python 3: binds ``markers``, the PEP 508 marker environment
+#: of the interpreter that runs it (also probed on Dask workers, see cluster.py).
+MARKER_PROBE = r"""
+import os, platform, sys
 impl = sys.implementation
 def fmt(info):
     v = '{0.major}.{0.minor}.{0.micro}'.format(info)
     if info.releaselevel != 'final':
         v += info.releaselevel[0] + str(info.serial)
     return v
-print(json.dumps({
+markers = {
     'implementation_name': impl.name,
     'implementation_version': fmt(impl.version),
     'os_name': os.name,
@@ -37,8 +39,9 @@ print(json.dumps({
     'platform_python_implementation': platform.python_implementation(),
     'python_version': '.'.join(platform.python_version_tuple()[:2]),
     'sys_platform': sys.platform,
-}))
+}
 """
+_PROBE_STDLIB = MARKER_PROBE + "import json\nprint(json.dumps(markers))\n"
 
 
 @dataclass(frozen=True, slots=True)
