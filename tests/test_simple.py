@@ -31,7 +31,7 @@ def test_html_page_parsing_handles_hashes_yanked_and_requires_python():
 
 
 def test_json_page_parsing():
-    data = {"name": "demo", "files": [
+    data = {"meta": {"api-version": "1.0"}, "name": "demo", "files": [
         {"filename": "demo-1.0.tar.gz", "url": "demo-1.0.tar.gz", "hashes": {"sha256": "FF"},
          "requires-python": ">=3", "yanked": "broken"}]}
     (f,) = parse_json("demo", PAGE, data).files
