@@ -160,7 +160,7 @@ class IndexClient:
 
         end = time.monotonic() + self._deadline
         try:
-            for chunk in response.iter_bytes(1 << 16):
+            for chunk in response.iter_bytes():
                 yield chunk
                 if time.monotonic() > end:
                     raise _Retry(f"the transfer took longer than {self._deadline:g} s")
