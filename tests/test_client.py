@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from wheelstrap.client import IndexClient, verify_file
 from wheelstrap.errors import IndexAccessError, UserInputError
@@ -280,12 +281,13 @@ def test_a_download_not_among_the_allowed_hashes_is_not_kept(hostile, tmp_path):
     url = hostile.base + "/f/demo-1.0.tar.gz"
     client = IndexClient(hostile.url, retries=0)
     dest = tmp_path / "demo-1.0.tar.gz"
-    wrong = AllowedHashes("demo", {"sha256": frozenset({"0" * 64})}, ("req.txt:3",))  # type: ignore[arg-type]
+    demo = canonicalize_name("demo")
+    wrong = AllowedHashes(demo, {"sha256": frozenset({"0" * 64})}, ("req.txt:3",))
     with pytest.raises(SourceError) as info:
         client.download(url, dest, sha256, allowed=wrong)
     assert "req.txt:3" in info.value.message and not dest.exists()
     assert list(tmp_path.iterdir()) == []
-    right = AllowedHashes("demo", {"sha512": frozenset({sha512})}, ("req.txt:3",))  # type: ignore[arg-type]
+    right = AllowedHashes(demo, {"sha512": frozenset({sha512})}, ("req.txt:3",))
     assert client.download(url, dest, None, allowed=right) == sha256
     assert dest.read_bytes() == body
     verify_file(dest, right)

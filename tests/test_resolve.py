@@ -6,6 +6,7 @@ import json
 
 import pytest
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 
 from wheelstrap.reqfiles import AllowedHashes
 from wheelstrap.resolve import (
@@ -30,7 +31,7 @@ def _page(*files: tuple[str, bool] | str, sha: dict[str, str] | None = None) -> 
         name, yanked = (f, False) if isinstance(f, str) else f
         out.append(ProjectFile(name, f"https://x.invalid/{name}", (sha or {}).get(name), None,
                                yanked, "broken" if yanked else None))
-    return ProjectPage("demo", tuple(out))  # type: ignore[arg-type]
+    return ProjectPage(canonicalize_name("demo"), tuple(out))
 
 
 def _version(choice: Candidate | Absence) -> str:
@@ -78,7 +79,7 @@ def test_available_versions_are_in_version_order():
 def test_hash_checking_drops_files_that_cannot_match():
     page = _page("demo-1.0.tar.gz", "demo-2.0.tar.gz", "demo-3.0.tar.gz",
                  sha={"demo-1.0.tar.gz": H1, "demo-2.0.tar.gz": H2})
-    allowed = AllowedHashes("demo", {"sha256": frozenset({H1})}, ("req.txt:1",))  # type: ignore[arg-type]
+    allowed = AllowedHashes(canonicalize_name("demo"), {"sha256": frozenset({H1})}, ("req.txt:1",))
     # 3.0 has no advertised hash: it stays, and the download decides
     assert [str(c.version) for c in sdist_candidates(page, TARGET, allowed)] == ["3.0", "1.0"]
 
@@ -98,7 +99,7 @@ def test_a_damaged_pin_memory_remembers_nothing(tmp_path, doc):
     path.write_text(doc)
     (tmp_path / "x-1.0.tar.gz").write_text("")
     pins = PinnedCandidates.load(path, "I", tmp_path / "sdists")
-    assert pins.lookup("demo", [SpecifierSet("==1.0")]) is None  # type: ignore[arg-type]
+    assert pins.lookup(canonicalize_name("demo"), [SpecifierSet("==1.0")]) is None
 
 
 def test_pin_memory_round_trip(tmp_path):
@@ -112,5 +113,5 @@ def test_pin_memory_round_trip(tmp_path):
     pins.save()
     assert json.loads(path.read_text())["projects"]["demo"]["1.0"]["sha256"] == H1
     again = PinnedCandidates.load(path, "I", sdists)
-    found = again.lookup("demo", [SpecifierSet("==1.0")])  # type: ignore[arg-type]
+    found = again.lookup(canonicalize_name("demo"), [SpecifierSet("==1.0")])
     assert found is not None and found.file.sha256 == H1

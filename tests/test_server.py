@@ -150,7 +150,7 @@ def test_an_internal_error_answers_500_and_serving_goes_on(tmp_path, monkeypatch
     folder, _ = _folder(tmp_path)
     with IndexServer(folder) as server:
         handler = server.httpd.RequestHandlerClass
-        original = handler._dispatch  # type: ignore[attr-defined]
+        original = handler._dispatch
         calls = []
 
         def broken(self: object, head: bool) -> None:
