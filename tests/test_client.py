@@ -322,3 +322,20 @@ def test_file_index_pages_are_checked_too(tmp_path):
     assert page is not None
     assert client.download(page.files[0].url, tmp_path / "got.tar.gz", None) == \
         hashlib.sha256(b"x").hexdigest()
+
+
+def test_a_refused_connection_is_retried_then_named():
+    import socket
+
+    with socket.socket() as sock:  # a port that nobody listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    sleeps: list[float] = []
+    client = IndexClient(f"http://127.0.0.1:{port}/simple/", retries=2, backoff=0.1,
+                         sleep=sleeps.append, connect_timeout=2)
+    with pytest.raises(IndexAccessError) as info:
+        client.project_page("demo")
+    client.close()
+    assert f"http://127.0.0.1:{port}/simple/demo/" in info.value.message
+    assert "after 3 attempts" in info.value.message and "ConnectError" in info.value.message
+    assert sleeps == [0.1, 0.2]
