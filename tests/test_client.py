@@ -268,7 +268,7 @@ def test_a_dripping_server_hits_the_deadline(hostile):
             hostile.stop.wait(0.01)
 
     hostile.routes["/simple/demo/"] = drip
-    _refused(hostile, "demo", "took longer than 0.3 s", deadline=0.3, timeout=5)
+    _refused(hostile, "demo", "deadline of 0.3 s", deadline=0.3, timeout=5)
 
 
 def test_a_download_not_among_the_allowed_hashes_is_not_kept(hostile, tmp_path):
@@ -339,3 +339,19 @@ def test_a_refused_connection_is_retried_then_named():
     assert f"http://127.0.0.1:{port}/simple/demo/" in info.value.message
     assert "after 3 attempts" in info.value.message and "ConnectError" in info.value.message
     assert sleeps == [0.1, 0.2]
+
+
+def test_a_server_dripping_its_headers_hits_the_deadline(hostile):
+    def drip_headers(handler: BaseHTTPRequestHandler) -> None:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        while not hostile.stop.is_set():
+            try:
+                handler.wfile.write(b"a")
+                handler.wfile.flush()
+            except OSError:
+                return
+            hostile.stop.wait(0.01)
+
+    hostile.routes["/simple/demo/"] = drip_headers
+    message = _refused(hostile, "demo", "deadline of 0.3 s", deadline=0.3, timeout=5, retries=1)
+    assert "after 2 attempts" in message

@@ -109,26 +109,29 @@ class IndexClient:
         HTTP 404/410.  ``consume`` runs once per attempt and may raise _Retry."""
         import httpx
 
+        def once(cancelled: threading.Event) -> _T | None:
+            with self._http.stream("GET", url, headers=headers) as response:
+                status = response.status_code
+                if status in (404, 410):
+                    return None
+                if status >= 500 or status == 429:
+                    raise _Retry(f"HTTP {status}")
+                if status >= 400:
+                    raise IndexAccessError(
+                        f"The index answered HTTP {status} for {url}.",
+                        hint="Check --index-url (it must point at a simple repository "
+                        "API root) and that the index lets you read it.")
+                if status >= 300:  # a redirect without a usable Location
+                    raise IndexAccessError(
+                        f"The index answered HTTP {status} for {url} without a "
+                        "redirect that could be followed.", hint=_INDEX_HINT)
+                return consume(response, _chunks(response, cancelled))
+
         delay = self._backoff
         last = ""
         for attempt in range(self._retries + 1):
             try:
-                with self._http.stream("GET", url, headers=headers) as response:
-                    status = response.status_code
-                    if status in (404, 410):
-                        return None
-                    if status >= 500 or status == 429:
-                        raise _Retry(f"HTTP {status}")
-                    if status >= 400:
-                        raise IndexAccessError(
-                            f"The index answered HTTP {status} for {url}.",
-                            hint="Check --index-url (it must point at a simple repository "
-                            "API root) and that the index lets you read it.")
-                    if status >= 300:  # a redirect without a usable Location
-                        raise IndexAccessError(
-                            f"The index answered HTTP {status} for {url} without a "
-                            "redirect that could be followed.", hint=_INDEX_HINT)
-                    return consume(response, self._chunks(response, url))
+                return _within(self._deadline, once)
             except _Retry as exc:
                 last = str(exc)
             except httpx.TooManyRedirects as exc:
@@ -153,21 +156,6 @@ class IndexClient:
             f"Could not fetch {url} after {self._retries + 1} attempts (last error: {last}).",
             hint="Check the network and --index-url, then run again; finished work is kept.",
         )
-
-    def _chunks(self, response: httpx.Response, url: str) -> Iterator[bytes]:
-        """The body of ``response``, cut off (and retried) at the overall deadline."""
-        import httpx
-
-        end = time.monotonic() + self._deadline
-        try:
-            for chunk in response.iter_bytes():
-                yield chunk
-                if time.monotonic() > end:
-                    raise _Retry(f"the transfer took longer than {self._deadline:g} s")
-        except httpx.TimeoutException as exc:
-            raise _Retry(f"timed out while reading ({type(exc).__name__})") from None
-        except httpx.TransportError as exc:
-            raise _Retry(f"interrupted: {type(exc).__name__}: {exc}") from None
 
     # -- project pages ---------------------------------------------------------------
 
@@ -274,6 +262,47 @@ class IndexClient:
 
 
 _T = TypeVar("_T")
+
+
+def _within(deadline: float, fn: Callable[[threading.Event], _T]) -> _T:
+    """``fn(cancelled)`` run in a helper thread, given up at ``deadline`` seconds with
+    _Retry: the overall deadline of one attempt, which a server answering one byte at a
+    time (headers included) cannot stretch.  A given-up attempt sees ``cancelled`` set at
+    its next chunk, and its exception or result is dropped."""
+    results: list[_T] = []
+    errors: list[BaseException] = []
+    done, cancelled = threading.Event(), threading.Event()
+
+    def run() -> None:
+        try:
+            results.append(fn(cancelled))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="wheelstrap-fetch", daemon=True).start()
+    if not done.wait(deadline):
+        cancelled.set()
+        raise _Retry(f"no complete answer within the deadline of {deadline:g} s")
+    if errors:
+        raise errors[0]
+    return results[0]
+
+
+def _chunks(response: httpx.Response, cancelled: threading.Event) -> Iterator[bytes]:
+    """The body of ``response`` as it arrives; transport failures become _Retry."""
+    import httpx
+
+    try:
+        for chunk in response.iter_bytes():
+            if cancelled.is_set():
+                raise _Retry("given up at the deadline")
+            yield chunk
+    except httpx.TimeoutException as exc:
+        raise _Retry(f"timed out while reading ({type(exc).__name__})") from None
+    except httpx.TransportError as exc:
+        raise _Retry(f"interrupted: {type(exc).__name__}: {exc}") from None
 _INDEX_HINT = "Check --index-url: it must be a simple repository API (PEP 503/691) you trust."
 
 
