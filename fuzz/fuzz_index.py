@@ -214,6 +214,67 @@ def _pipeline(page: Any) -> None:
     available_versions(page, target)
 
 
+class _Answers:
+    """A server on 127.0.0.1 that answers every request with the current input."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.answer: tuple[int, dict[str, str], bytes] = (200, {}, b"")
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                status, headers, body = outer.answer
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # a client closing its connection is no news
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/simple/"
+
+
+def mutate_answer(rng: random.Random) -> tuple[int, dict[str, str], bytes]:
+    status = rng.choice((200, 200, 200, 200, 301, 302, 303, 307, 308, 304, 400, 403, 404,
+                         410, 429, 500, 503, 999))
+    if rng.random() < 0.01:
+        status = 199  # an informational answer and no final one: the client times out
+    headers: dict[str, str] = {}
+    ctype = rng.choice(("application/vnd.pypi.simple.v1+json", "text/html",
+                        "text/html; charset=latin-1", "text/html; charset=bogus-7",
+                        "application/vnd.pypi.simple.v1+json; charset=utf-16", "", "x/y"))
+    if ctype:
+        headers["Content-Type"] = ctype
+    if 300 <= status < 400 or rng.random() < 0.05:
+        headers["Location"] = rng.choice(("/simple/demo/", "file:///etc/passwd", "http://[::1",
+                                          "ftp://x.invalid/", "", "//127.0.0.1:1/x",
+                                          "/simple/other/", "\x00"))
+    if rng.random() < 0.05:
+        headers["Content-Encoding"] = rng.choice(("gzip", "br", "deflate", "zstd", "x"))
+    if "json" in ctype:
+        body = to_bytes(rng, mutate_text(rng, [json.dumps(s) for s in JSON_SEEDS]))
+    else:
+        body = to_bytes(rng, mutate_text(rng, HTML_SEEDS))
+    return status, headers, body
+
+
 def make_targets(workdir: Path) -> list[Target_]:
     for name, text in HELPER_FILES.items():
         (workdir / name).write_text(text)
@@ -239,6 +300,22 @@ def make_targets(workdir: Path) -> list[Target_]:
         return page
 
     json_texts = [json.dumps(s, indent=1) for s in JSON_SEEDS]
+    answers: list[_Answers] = []
+    clients: list[Any] = []
+
+    def run_client(answer: tuple[int, dict[str, str], bytes]) -> Any:
+        from wheelstrap.client import IndexClient
+
+        if not answers:
+            answers.append(_Answers())
+            clients.append(IndexClient(answers[0].url, retries=0, deadline=1, timeout=0.5,
+                                       sleep=lambda s: None))
+        answers[0].answer = answer
+        page = clients[0].project_page("demo")
+        if page is not None:
+            _pipeline(page)
+        return page
+
     return [
         Target_("html", "simple.parse_html", lambda r: mutate_text(r, HTML_SEEDS), run_html),
         Target_("json-text", "simple.parse_json_text",
@@ -249,6 +326,7 @@ def make_targets(workdir: Path) -> list[Target_]:
                 lambda r: to_bytes(r, mutate_text(r, REQ_SEEDS)), run_reqfile),
         Target_("requirement", "reqfiles.parse_requirement",
                 lambda r: mutate_text(r, REQ_LINES), parse_requirement),
+        Target_("index-answer", "client.project_page", mutate_answer, run_client),
     ]
 
 
