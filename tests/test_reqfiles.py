@@ -156,3 +156,10 @@ def test_property_read_files(tmp_path, text, encoding):
     except UserInputError:
         return
     assert all(r.url is None for r in result.requirements)
+
+
+def test_the_files_read_are_listed_once(tmp_path):
+    req = _write(tmp_path, "req.txt", "-r base.txt\n-c base.txt\nalpha\n")
+    _write(tmp_path, "base.txt", "-r req.txt\nbeta\n")
+    result = read_files([req], [tmp_path / "base.txt"])
+    assert result.files == (req.resolve(), (tmp_path / "base.txt").resolve())

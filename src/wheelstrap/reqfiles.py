@@ -89,9 +89,13 @@ class HashPolicy:
 
 @dataclass(slots=True)
 class RequirementSet:
+    """What the files say; ``files`` are the files read (resolved, each once, in the order
+    read, nested ``-r``/``-c`` included): what a stamp of the invocation must cover."""
+
     requirements: list[Requirement] = field(default_factory=list)
     constraints: list[Requirement] = field(default_factory=list)
     hashes: HashPolicy = field(default_factory=HashPolicy)
+    files: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +225,7 @@ def read_files(
     """Read ``-r`` and ``-c`` files (they may nest ``-r``/``-c``); report all errors at once."""
     problems: list[str] = []
     seen: set[tuple[Path, bool]] = set()
+    read: list[Path] = []
     lines: list[_HashedLine] = []
 
     def visit(path: Path, as_constraint: bool, depth: int, origin: str) -> None:
@@ -235,6 +240,8 @@ def read_files(
         if (resolved, as_constraint) in seen:
             return
         seen.add((resolved, as_constraint))
+        if resolved not in read:
+            read.append(resolved)
         try:
             text = _decode(path.read_bytes(), path)
         except OSError as exc:
@@ -301,7 +308,7 @@ def read_files(
             "followed by --hash=sha256:DIGEST options), -r and -c are accepted.",
         )
     return RequirementSet([h.req for h in lines if not h.constraint],
-                          [h.req for h in lines if h.constraint], policy)
+                          [h.req for h in lines if h.constraint], policy, tuple(read))
 
 
 def _hash_policy(lines: list[_HashedLine], problems: list[str]) -> HashPolicy:
