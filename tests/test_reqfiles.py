@@ -141,7 +141,7 @@ def test_tab_before_comment(tmp_path):
     assert [str(r) for r in read_files([req], []).requirements] == ["alpha>=1"]
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+@settings(max_examples=200, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.one_of(
     st.sampled_from(["alpha", "==1", " --hash=sha256:" + A, " --hash", "-r ", "-c ",
@@ -163,3 +163,14 @@ def test_the_files_read_are_listed_once(tmp_path):
     _write(tmp_path, "base.txt", "-r req.txt\nbeta\n")
     result = read_files([req], [tmp_path / "base.txt"])
     assert result.files == (req.resolve(), (tmp_path / "base.txt").resolve())
+
+
+def test_only_regular_files_of_bounded_size_are_read(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "fifo.txt")
+    req = _write(tmp_path, "req.txt", "-r /dev/zero\n-r fifo.txt\n")
+    with pytest.raises(UserInputError) as info:
+        read_files([req], [])
+    assert "/dev/zero is not a regular file" in info.value.message
+    assert "fifo.txt is not a regular file" in info.value.message

@@ -12,8 +12,10 @@ naming each file and line.
 from __future__ import annotations
 
 import codecs
+import os
 import re
 import shlex
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,8 @@ from .errors import SourceError, UserInputError
 HASH_ALGORITHMS = {"sha256": 64, "sha384": 96, "sha512": 128}
 #: How deep ``-r`` / ``-c`` files may nest.
 MAX_NESTING = 32
+#: The largest requirement file read.
+MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +165,18 @@ def _decode(data: bytes, path: Path) -> str:
             hint="Save requirement files as UTF-8.") from None
 
 
+def _read_capped(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_FILE_BYTES (not /dev/zero, not a FIFO)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open
+    with open(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise UserInputError(f"{path} is not a regular file.")
+        data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise UserInputError(f"{path} is larger than {MAX_FILE_BYTES} bytes.")
+    return data
+
+
 def _split_options(text: str) -> tuple[str, str]:
     """Split a line into its requirement and its options, as pip does: the options start
     at the first word that starts with '-'."""
@@ -243,7 +259,7 @@ def read_files(
         if resolved not in read:
             read.append(resolved)
         try:
-            text = _decode(path.read_bytes(), path)
+            text = _decode(_read_capped(path), path)
         except OSError as exc:
             problems.append(f"cannot read {path}: {exc.strerror or exc}")
             return
