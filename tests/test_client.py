@@ -377,3 +377,16 @@ def test_a_client_given_the_hash_policy_checks_every_download(hostile, tmp_path)
         missing.value.message
     assert not dest.exists() or list(dest.iterdir()) == []
     client.close()
+
+
+def test_a_file_index_linking_a_fifo_is_refused(tmp_path):
+    import os
+
+    simple = tmp_path / "simple"
+    (simple / "demo").mkdir(parents=True)
+    os.mkfifo(tmp_path / "demo-1.0.tar.gz")
+    client = IndexClient(simple.as_uri())
+    with pytest.raises(IndexAccessError) as info:
+        client.download((tmp_path / "demo-1.0.tar.gz").as_uri(), tmp_path / "out.tar.gz", None)
+    assert "is not a regular file" in info.value.message
+    assert not (tmp_path / "out.tar.gz").exists()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -237,7 +239,11 @@ class IndexClient:
             hashers = _hashers(allowed)
             try:
                 with atomic_destination(dest) as tmp:
-                    with open(src, "rb") as fh, open(tmp, "wb") as out:
+                    fd = os.open(src, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block
+                    with open(fd, "rb") as fh, open(tmp, "wb") as out:
+                        if not stat.S_ISREG(os.fstat(fd).st_mode):
+                            raise IndexAccessError(f"The index links to {url}, which is not a "
+                                                   "regular file.", hint=_INDEX_HINT)
                         while chunk := fh.read(1 << 20):
                             for h in hashers.values():
                                 h.update(chunk)
