@@ -231,10 +231,8 @@ class IndexClient:
             allowed = self._hashes.for_name(_project_of(dest.name, url))
         scheme = _scheme(url)
         if scheme == "file":
-            if _scheme(self.index_url) != "file":
-                raise IndexAccessError(
-                    f"The index {self.index_url} links to the local file {url}; only a "
-                    "file:// index may do that.", hint=_INDEX_HINT)
+            # An index page links a local file only from a file:// index (simple.py refuses
+            # it elsewhere); a settings file may name one.
             src = _file_path(url)
             hashers = _hashers(allowed)
             try:
