@@ -352,28 +352,6 @@ def test_a_server_dripping_its_headers_hits_the_deadline(hostile):
     assert "after 2 attempts" in message
 
 
-def test_a_client_given_the_hash_policy_checks_every_download(hostile, tmp_path):
-    from wheelstrap.errors import SourceError
-    from wheelstrap.reqfiles import read_files
-
-    body = b"sdist bytes"
-    hostile.routes["/f/demo-1.0.tar.gz"] = (200, {}, body)
-    hostile.routes["/f/other-1.0.tar.gz"] = (200, {}, body)
-    req = tmp_path / "req.txt"
-    req.write_text(f"demo==1.0 --hash=sha256:{'0' * 64}\n")
-    client = IndexClient(hostile.url, retries=0, hashes=read_files([req], []).hashes)
-    dest = tmp_path / "out"
-    with pytest.raises(SourceError) as info:
-        client.download(hostile.base + "/f/demo-1.0.tar.gz", dest / "demo-1.0.tar.gz", None)
-    assert f"{req}:1" in info.value.message
-    with pytest.raises(UserInputError) as missing:
-        client.download(hostile.base + "/f/other-1.0.tar.gz", dest / "other-1.0.tar.gz", None)
-    assert "other is needed, but the requirement files give it no --hash" in \
-        missing.value.message
-    assert not dest.exists() or list(dest.iterdir()) == []
-    client.close()
-
-
 def test_a_file_index_linking_a_fifo_is_refused(tmp_path):
     import os
 

@@ -22,7 +22,7 @@ from .simple import ACCEPT, JSON_TYPE, MAX_PAGE_BYTES, ProjectPage, parse_html, 
 if TYPE_CHECKING:
     import httpx
 
-    from .reqfiles import AllowedHashes, HashPolicy
+    from .reqfiles import AllowedHashes
 
 DEFAULT_INDEX = "https://pypi.org/simple/"
 #: Redirects followed for one request before giving up (a loop ends here too).
@@ -52,10 +52,7 @@ class IndexClient:
     from the server) and an overall ``deadline`` per attempt; redirects are followed up
     to :data:`MAX_REDIRECTS`.  Transport failures, timeouts, HTTP 5xx and 429 are
     retried with exponential backoff; every failure ends in an IndexAccessError (or a
-    SourceError for a file whose hash is wrong) naming the URL.
-
-    ``hashes`` (the requirement files' ``--hash`` options) puts downloads in pip's
-    hash-checking mode: every file must match a hash listed for its project."""
+    SourceError for a file whose hash is wrong) naming the URL."""
 
     def __init__(
         self,
@@ -67,7 +64,6 @@ class IndexClient:
         connect_timeout: float = 30.0,
         deadline: float = 900.0,
         max_page_bytes: int = MAX_PAGE_BYTES,
-        hashes: HashPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         scheme = _scheme(index_url)
@@ -86,7 +82,6 @@ class IndexClient:
         self._connect_timeout = connect_timeout
         self._deadline = deadline
         self._max_page_bytes = max_page_bytes
-        self._hashes = hashes
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
 
@@ -225,10 +220,7 @@ class IndexClient:
         """Download ``url`` to ``dest`` atomically, verifying ``sha256`` (what the index
         advertised) and, in hash-checking mode, that the bytes match one of ``allowed``
         (the requirement files' ``--hash`` for the project); return the sha256.  Nothing
-        is kept at ``dest`` when a check fails.  Without ``allowed``, the hashes given to
-        the client for the project that ``dest`` names apply."""
-        if allowed is None and self._hashes is not None and self._hashes.required:
-            allowed = self._hashes.for_name(_project_of(dest.name, url))
+        is kept at ``dest`` when a check fails."""
         scheme = _scheme(url)
         if scheme == "file":
             # An index page links a local file only from a file:// index (simple.py refuses
@@ -316,20 +308,6 @@ def _chunks(response: httpx.Response, cancelled: threading.Event) -> Iterator[by
     except httpx.TransportError as exc:
         raise _Retry(f"interrupted: {type(exc).__name__}: {exc}") from None
 _INDEX_HINT = "Check --index-url: it must be a simple repository API (PEP 503/691) you trust."
-
-
-def _project_of(filename: str, url: str) -> str:
-    from packaging.utils import parse_sdist_filename, parse_wheel_filename
-
-    try:
-        if filename.endswith(".whl"):
-            return parse_wheel_filename(filename)[0]
-        return parse_sdist_filename(filename)[0]
-    except ValueError:
-        raise SourceError(
-            f"{filename} (from {url}) is not named like a distribution, so no --hash of "
-            "the requirement files can apply to it; in hash-checking mode it is refused.",
-            hint="Check --index-url.") from None
 
 
 def _read_capped(path: Path, limit: int) -> bytes:
