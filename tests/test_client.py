@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from packaging.utils import canonicalize_name
 
-from wheelstrap.client import IndexClient
+from wheelstrap.client import IndexClient, verify_file
 from wheelstrap.errors import IndexAccessError, UserInputError
 
 PAGE = b'<html><body><a href="../../f/demo-1.0.tar.gz#sha256=ab">demo-1.0.tar.gz</a></body></html>'
@@ -39,7 +42,8 @@ class Flaky:
                 self.wfile.write(PAGE)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
+                                       daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/simple/"
 
@@ -91,3 +95,271 @@ def test_file_index_and_bad_urls(tmp_path):
     assert client.project_page("absent") is None
     with pytest.raises(UserInputError):
         IndexClient("ftp://example.invalid/simple/")
+
+
+# -- a hostile index on 127.0.0.1 ---------------------------------------------------------
+
+H = "ab" * 32
+
+
+def _json_page(name: str, url: str = "../../f/demo-1.0.tar.gz") -> bytes:
+    doc = {"meta": {"api-version": "1.0"}, "name": name,
+           "files": [{"filename": "demo-1.0.tar.gz", "url": url, "hashes": {"sha256": H}}]}
+    return json.dumps(doc).encode()
+
+
+class Hostile:
+    """Serves, per path, a canned answer: (status, headers, body) or a behaviour."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        outer = self
+        self.routes: dict[str, Any] = {}
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                route = outer.routes.get(self.path)
+                if route is None:
+                    return self._answer(404, {}, b"")
+                if callable(route):
+                    return route(self)
+                self._answer(*route)
+
+            def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
+                                       daemon=True)
+        self.thread.start()
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.url = self.base + "/simple/"
+
+    def close(self) -> None:
+        self.stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def hostile():
+    server = Hostile()
+    yield server
+    server.close()
+
+
+JSON = {"Content-Type": "application/vnd.pypi.simple.v1+json"}
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+
+
+def _refused(server: Hostile, name: str, needle: str, **kw: Any) -> str:
+    client = IndexClient(server.url, retries=kw.pop("retries", 0), sleep=lambda s: None, **kw)
+    try:
+        with pytest.raises(IndexAccessError) as info:
+            client.project_page(name)
+    finally:
+        client.close()
+    assert needle in info.value.message, info.value.message
+    return info.value.message
+
+
+def test_a_page_for_another_name_is_refused(hostile):
+    hostile.routes["/simple/demo/"] = (200, JSON, _json_page("other"))
+    message = _refused(hostile, "demo", "asked for 'demo' but is the page of 'other'")
+    assert hostile.url + "demo/" in message
+    hostile.routes["/simple/html/"] = (200, HTML, b"<title>Links for other</title>")
+    _refused(hostile, "html", "asked for 'html' but is titled")
+
+
+def test_a_redirect_loop_ends_in_a_clear_error(hostile):
+    hostile.routes["/simple/demo/"] = (302, {"Location": "/simple/loop/"}, b"")
+    hostile.routes["/simple/loop/"] = (302, {"Location": "/simple/demo/"}, b"")
+    message = _refused(hostile, "demo", "redirected more than 10 times")
+    assert hostile.url + "demo/" in message
+
+
+def test_a_redirect_to_a_local_file_is_refused(hostile):
+    hostile.routes["/simple/demo/"] = (302, {"Location": "file:///etc/passwd"}, b"")
+    _refused(hostile, "demo", "redirected to a URL that is not http(s)")
+
+
+def test_redirects_within_the_limit_are_followed_and_links_resolved_from_the_end(hostile):
+    hostile.routes["/simple/demo/"] = (301, {"Location": "/elsewhere/demo/"}, b"")
+    hostile.routes["/elsewhere/demo/"] = (200, JSON, _json_page("demo", "demo-1.0.tar.gz"))
+    client = IndexClient(hostile.url, retries=0)
+    page = client.project_page("demo")
+    client.close()
+    assert page is not None
+    assert page.files[0].url == hostile.base + "/elsewhere/demo/demo-1.0.tar.gz"
+
+
+def test_a_file_link_on_an_http_page_is_refused(hostile):
+    hostile.routes["/simple/demo/"] = (
+        200, HTML, b"<a href='file:///etc/demo-1.0.tar.gz#sha256=ab'>demo-1.0.tar.gz</a>")
+    _refused(hostile, "demo", "only a file:// index may do")
+
+
+@pytest.mark.parametrize(("body", "needle"), [
+    (b"{not json", "is not JSON"),
+    (b"[" * 5000, "nested too deeply"),
+    (b'{"meta": {"api-version": "1.0"}, "name": "demo", "files": {}}', "'files' must be an array"),
+    (b'{"meta": {"api-version": "1.0"}, "name": "demo", "files": [{"filename": 1}]}',
+     "files[0].filename must be a string"),
+    (b"\xff\xfe\xfa", "is not JSON"),
+])
+def test_malformed_json_pages_are_refused(hostile, body, needle):
+    hostile.routes["/simple/demo/"] = (200, JSON, body)
+    message = _refused(hostile, "demo", needle)
+    assert hostile.url + "demo/" in message
+
+
+def test_client_errors_are_not_retried_and_gone_is_absent(hostile):
+    hostile.routes["/simple/demo/"] = (403, HTML, b"no")
+    _refused(hostile, "demo", "answered HTTP 403", retries=3)
+    hostile.routes["/simple/gone/"] = (410, HTML, b"")
+    client = IndexClient(hostile.url, retries=0)
+    assert client.project_page("gone") is None
+    client.close()
+
+
+def test_a_page_over_the_size_cap_is_refused(hostile):
+    hostile.routes["/simple/demo/"] = (200, HTML, b"<a href='demo-1.0.tar.gz'>x</a>" * 100)
+    _refused(hostile, "demo", "is larger than 1000 bytes", max_page_bytes=1000)
+
+
+def test_a_silent_server_times_out(hostile):
+    def silent(handler: BaseHTTPRequestHandler) -> None:
+        hostile.stop.wait(10)
+
+    hostile.routes["/simple/demo/"] = silent
+    message = _refused(hostile, "demo", "timed out", timeout=0.2)
+    assert hostile.url + "demo/" in message
+
+
+def test_a_dripping_server_hits_the_deadline(hostile):
+    def drip(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html")
+        handler.send_header("Content-Length", "1000000")
+        handler.end_headers()
+        while not hostile.stop.is_set():
+            try:
+                handler.wfile.write(b" ")
+                handler.wfile.flush()
+            except OSError:
+                return
+            hostile.stop.wait(0.01)
+
+    hostile.routes["/simple/demo/"] = drip
+    _refused(hostile, "demo", "deadline of 0.3 s", deadline=0.3, timeout=5)
+
+
+def test_a_download_not_among_the_allowed_hashes_is_not_kept(hostile, tmp_path):
+    from wheelstrap.errors import SourceError
+    from wheelstrap.reqfiles import AllowedHashes
+
+    body = b"sdist bytes"
+    sha256, sha512 = hashlib.sha256(body).hexdigest(), hashlib.sha512(body).hexdigest()
+    hostile.routes["/f/demo-1.0.tar.gz"] = (200, {}, body)
+    url = hostile.base + "/f/demo-1.0.tar.gz"
+    client = IndexClient(hostile.url, retries=0)
+    dest = tmp_path / "demo-1.0.tar.gz"
+    demo = canonicalize_name("demo")
+    wrong = AllowedHashes(demo, {"sha256": frozenset({"0" * 64})}, ("req.txt:3",))
+    with pytest.raises(SourceError) as info:
+        client.download(url, dest, sha256, allowed=wrong)
+    assert "req.txt:3" in info.value.message and not dest.exists()
+    assert list(tmp_path.iterdir()) == []
+    right = AllowedHashes(demo, {"sha512": frozenset({sha512})}, ("req.txt:3",))
+    assert client.download(url, dest, None, allowed=right) == sha256
+    assert dest.read_bytes() == body
+    verify_file(dest, right)
+    with pytest.raises(SourceError):
+        verify_file(dest, wrong)
+    client.close()
+
+
+def test_a_download_the_index_lists_but_lacks_is_an_index_error(hostile, tmp_path):
+    client = IndexClient(hostile.url, retries=0)
+    with pytest.raises(IndexAccessError) as info:
+        client.download(hostile.base + "/f/missing-1.0.tar.gz", tmp_path / "m.tar.gz", None)
+    assert "missing-1.0.tar.gz" in info.value.message
+    with pytest.raises(IndexAccessError):
+        client.download("gopher://x.invalid/m.tar.gz", tmp_path / "m.tar.gz", None)
+    client.close()
+
+
+def test_file_index_pages_are_checked_too(tmp_path):
+    simple = tmp_path / "simple"
+    (simple / "demo").mkdir(parents=True)
+    (simple / "demo" / "index.json").write_bytes(b"[" * 5000)
+    (simple / "other").mkdir()
+    (simple / "other" / "index.html").write_bytes(b"\xff<a href='../../f/other-1.0.tar.gz'>x</a>")
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "other-1.0.tar.gz").write_bytes(b"x")
+    client = IndexClient(simple.as_uri())
+    with pytest.raises(IndexAccessError) as info:
+        client.project_page("demo")
+    assert "index.json" in info.value.message and "nested too deeply" in info.value.message
+    page = client.project_page("other")
+    assert page is not None
+    assert client.download(page.files[0].url, tmp_path / "got.tar.gz", None) == \
+        hashlib.sha256(b"x").hexdigest()
+
+
+def test_a_refused_connection_is_retried_then_named():
+    import socket
+
+    with socket.socket() as sock:  # a port that nobody listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    sleeps: list[float] = []
+    client = IndexClient(f"http://127.0.0.1:{port}/simple/", retries=2, backoff=0.1,
+                         sleep=sleeps.append, connect_timeout=2)
+    with pytest.raises(IndexAccessError) as info:
+        client.project_page("demo")
+    client.close()
+    assert f"http://127.0.0.1:{port}/simple/demo/" in info.value.message
+    assert "after 3 attempts" in info.value.message and "ConnectError" in info.value.message
+    assert sleeps == [0.1, 0.2]
+
+
+def test_a_server_dripping_its_headers_hits_the_deadline(hostile):
+    def drip_headers(handler: BaseHTTPRequestHandler) -> None:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        while not hostile.stop.is_set():
+            try:
+                handler.wfile.write(b"a")
+                handler.wfile.flush()
+            except OSError:
+                return
+            hostile.stop.wait(0.01)
+
+    hostile.routes["/simple/demo/"] = drip_headers
+    message = _refused(hostile, "demo", "deadline of 0.3 s", deadline=0.3, timeout=5, retries=1)
+    assert "after 2 attempts" in message
+
+
+def test_a_file_index_linking_a_fifo_is_refused(tmp_path):
+    import os
+
+    simple = tmp_path / "simple"
+    (simple / "demo").mkdir(parents=True)
+    os.mkfifo(tmp_path / "demo-1.0.tar.gz")
+    client = IndexClient(simple.as_uri())
+    with pytest.raises(IndexAccessError) as info:
+        client.download((tmp_path / "demo-1.0.tar.gz").as_uri(), tmp_path / "out.tar.gz", None)
+    assert "is not a regular file" in info.value.message
+    assert not (tmp_path / "out.tar.gz").exists()

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import http.client
+import os
+import socket
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
+import pytest
 from scenario import Pkg
 
 from wheelstrap.server import IndexServer
+from wheelstrap.simple import JSON_TYPE
 
 
 def test_serve_negotiates_and_pip_installs(serve_index, run_bootstrap, tmp_path):
@@ -32,3 +40,125 @@ def test_serve_negotiates_and_pip_installs(serve_index, run_bootstrap, tmp_path)
                         "--no-cache-dir", "--index-url", server.url, "--target", str(target),
                         "app"], check=True)
         assert (target / "dep" / "__init__.py").is_file()
+
+
+# -- hostile folders and clients -------------------------------------------------------------
+
+def _folder(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    folder = tmp_path / "wheels"
+    folder.mkdir()
+    files = {"demo-1.0.tar.gz": b"sdist", "demo-1.0-py3-none-any.whl": b"not a zip"}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return folder, {n: hashlib.sha256(d).hexdigest() for n, d in files.items()}
+
+
+def _listed(server: IndexServer, name: str) -> list[str]:
+    r = httpx.get(server.url + f"{name}/", headers={"Accept": JSON_TYPE})
+    return [f["filename"] for f in r.json()["files"]] if r.status_code == 200 else []
+
+
+def test_only_regular_files_are_published_never_through_a_symlink(tmp_path):
+    folder, _ = _folder(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret-1.0.tar.gz").write_bytes(b"secret")
+    (folder / "secret-1.0.tar.gz").symlink_to(outside / "secret-1.0.tar.gz")
+    (folder / "alias-1.0.tar.gz").symlink_to(folder / "demo-1.0.tar.gz")
+    (folder / "dir-1.0.tar.gz").mkdir()
+    os.mkfifo(folder / "fifo-1.0.tar.gz")
+    with IndexServer(folder) as server:
+        root = httpx.get(server.url).text
+        assert "demo" in root
+        assert not any(n in root for n in ("secret", "alias", "dir", "fifo"))
+        assert _listed(server, "demo") == ["demo-1.0-py3-none-any.whl", "demo-1.0.tar.gz"]
+        files = server.url.replace("/simple/", "/files/")
+        for name in ("secret-1.0.tar.gz", "alias-1.0.tar.gz", "dir-1.0.tar.gz",
+                     "fifo-1.0.tar.gz"):
+            assert httpx.get(files + name).status_code == 404, name
+        assert httpx.get(files + "demo-1.0.tar.gz").content == b"sdist"
+
+
+@pytest.mark.parametrize("path", [
+    "/files/../outside/x-1.0.tar.gz", "/files/%2e%2e/outside/x-1.0.tar.gz",
+    "/files/..%2foutside%2fx-1.0.tar.gz", "/files/%2Fetc%2Fpasswd", "/files/.hidden-1.0.tar.gz",
+    "/files/demo-1.0.tar.gz%00.txt", "/files/", "/files/..", "/simple/%00/",
+    "/simple/../files/x/", "/files/demo-1.0.tar.gz/",
+])
+def test_path_traversal_is_refused(tmp_path, path):
+    folder, _ = _folder(tmp_path)
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "x-1.0.tar.gz").write_bytes(b"secret")
+    (folder / ".hidden-1.0.tar.gz").write_bytes(b"hidden")
+    with IndexServer(folder) as server, socket.create_connection(
+            ("127.0.0.1", server.port)) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        assert answer.startswith((b"HTTP/1.1 404", b"HTTP/1.1 301")), answer[:100]
+        assert b"secret" not in answer and b"hidden" not in answer
+        assert httpx.get(server.url).status_code == 200  # still serving
+
+
+def test_known_hashes_are_advertised_and_changed_files_refused(tmp_path):
+    folder, digests = _folder(tmp_path)
+    (folder / "planted-1.0.tar.gz").write_bytes(b"planted by a build")
+    with IndexServer(folder, known=digests) as server:
+        assert "planted" not in httpx.get(server.url).text
+        assert _listed(server, "planted") == []
+        r = httpx.get(server.url + "demo/", headers={"Accept": JSON_TYPE})
+        hashes = {f["filename"]: f["hashes"]["sha256"] for f in r.json()["files"]}
+        assert hashes == digests
+        files = server.url.replace("/simple/", "/files/")
+        assert httpx.get(files + "planted-1.0.tar.gz").status_code == 404
+        assert httpx.get(files + "demo-1.0.tar.gz").content == b"sdist"
+        (folder / "demo-1.0.tar.gz").write_bytes(b"rewritten after the build")
+        r = httpx.get(files + "demo-1.0.tar.gz")
+        assert r.status_code == 409
+        assert "no longer matches the sha256 recorded when it was built" in r.text
+        assert digests["demo-1.0.tar.gz"] in r.text
+        assert httpx.head(files + "demo-1.0.tar.gz").status_code == 409
+
+
+def test_many_concurrent_clients_are_served(tmp_path):
+    folder, digests = _folder(tmp_path)
+    with IndexServer(folder, known=digests) as server:
+        def fetch(i: int) -> bytes:
+            path = ("/simple/", "/simple/demo/", "/files/demo-1.0.tar.gz")[i % 3]
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            try:
+                conn.request("GET", path)
+                response = conn.getresponse()
+                assert response.status == 200
+                return response.read()
+            finally:
+                conn.close()
+
+        idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(60)]
+        try:  # clients that connect and say nothing must not block the others
+            with ThreadPoolExecutor(50) as pool:
+                answers = list(pool.map(fetch, range(150)))
+        finally:
+            for sock in idle:
+                sock.close()
+    assert all(b"demo" in a for a in answers[0::3] + answers[1::3])
+    assert all(a == b"sdist" for a in answers[2::3])
+
+
+def test_an_internal_error_answers_500_and_serving_goes_on(tmp_path, monkeypatch):
+    folder, _ = _folder(tmp_path)
+    with IndexServer(folder) as server:
+        handler = server.httpd.RequestHandlerClass
+        original = handler._dispatch
+        calls = []
+
+        def broken(self: object, head: bool) -> None:
+            if not calls:
+                calls.append(1)
+                raise RuntimeError("boom")
+            original(self, head)
+
+        monkeypatch.setattr(handler, "_dispatch", broken)
+        assert httpx.get(server.url).status_code == 500
+        assert httpx.get(server.url).status_code == 200

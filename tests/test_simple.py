@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 
+from wheelstrap.errors import IndexAccessError
 from wheelstrap.resolve import Absence, choose, sdist_candidates
 from wheelstrap.simple import (
     IndexEntry,
     parse_html,
     parse_json,
+    parse_json_text,
     prefers_json,
     render_project_html,
     render_project_json,
@@ -31,7 +38,7 @@ def test_html_page_parsing_handles_hashes_yanked_and_requires_python():
 
 
 def test_json_page_parsing():
-    data = {"name": "demo", "files": [
+    data = {"meta": {"api-version": "1.0"}, "name": "demo", "files": [
         {"filename": "demo-1.0.tar.gz", "url": "demo-1.0.tar.gz", "hashes": {"sha256": "FF"},
          "requires-python": ">=3", "yanked": "broken"}]}
     (f,) = parse_json("demo", PAGE, data).files
@@ -80,3 +87,190 @@ def test_requires_python_filters_candidates():
     cands = sdist_candidates(_page("demo-1.0.tar.gz", "demo-2.0.tar.gz",
                                    rp={"demo-2.0.tar.gz": ">=4"}), target)
     assert [str(c.version) for c in cands] == ["1.0"]
+
+
+# -- hostile pages: every bad input ends in IndexAccessError naming the page -------------
+
+H = "ab" * 32
+GOOD_FILE = {"filename": "demo-1.0.tar.gz", "url": "demo-1.0.tar.gz", "hashes": {"sha256": H}}
+
+
+def _doc(**over: object) -> dict[str, object]:
+    doc: dict[str, object] = {"meta": {"api-version": "1.0"}, "name": "demo",
+                              "files": [dict(GOOD_FILE)]}
+    doc.update(over)
+    return doc
+
+
+def _file(**over: object) -> dict[str, object]:
+    return _doc(files=[{**GOOD_FILE, **over}])
+
+
+@pytest.mark.parametrize(("data", "needle"), [
+    ({}, "'meta' must be an object"),
+    ([], "it is an array, not an object"),
+    ("x", "it is a string"),
+    (_doc(meta=None), "'meta' must be an object, not null"),
+    (_doc(meta={"api-version": 1}), "meta.api-version must be a version string"),
+    (_doc(meta={"api-version": "2.0"}), "API version 1 only"),
+    (_doc(name=None), "'name' must be a string"),
+    (_doc(name="other"), "asked for 'demo' but is the page of 'other'"),
+    (_doc(files={}), "'files' must be an array, not an object"),
+    (_doc(files=None), "'files' must be an array, not null"),
+    (_doc(files=[3]), "files[0] must be an object, not a number"),
+    (_file(filename=7), "files[0].filename must be a string"),
+    (_file(url=["x"]), "files[0].url must be a string"),
+    (_file(hashes=[H]), "files[0].hashes must be an object"),
+    (_file(hashes={"sha256": 5}), "files[0].hashes must be an object"),
+    (_file(**{"requires-python": 3.8}), "files[0].requires-python must be a string"),
+    (_file(yanked=["why"]), "files[0].yanked must be a boolean or a string"),
+    (_file(size=-1), "files[0].size must be a non-negative integer"),
+    (_file(**{"core-metadata": "yes"}), "files[0].core-metadata must be a boolean"),
+    (_file(filename="../../evil-1.0.tar.gz"), "is not a plain file name"),
+    (_file(url="file:///etc/passwd"), "only a file:// index may do"),
+    (_file(url="javascript:alert(1)"), "unsupported scheme 'javascript'"),
+    (_file(url="http://[::1/x"), "is not a URL"),
+    (_file(hashes={"sha256": "zz"}), "is not hexadecimal"),
+    (_doc(versions="1.0"), "'versions' must be an array of strings"),
+])
+def test_json_pages_with_wrong_types_are_refused(data, needle):
+    with pytest.raises(IndexAccessError) as info:
+        parse_json("demo", PAGE, data)
+    assert PAGE in info.value.message and needle in info.value.message, info.value.message
+
+
+def test_json_problems_are_reported_together():
+    data = _doc(files=[{**GOOD_FILE, "filename": 1}, {**GOOD_FILE, "url": None}])
+    with pytest.raises(IndexAccessError) as info:
+        parse_json("demo", PAGE, data)
+    assert "files[0].filename" in info.value.message
+    assert "files[1].url" in info.value.message
+
+
+@pytest.mark.parametrize("raw", [b"[" * 982, b"[" * 100_000, b'{"a":' * 5000, b"{",
+                                 b"\xff\xfe\x00garbage", b"1" * 5000, b"", b"\x00"])
+def test_undecodable_or_deep_json_is_refused(raw):
+    with pytest.raises(IndexAccessError) as info:
+        parse_json_text("demo", PAGE, raw)
+    assert PAGE in info.value.message
+
+
+def test_json_page_accepts_what_the_spec_allows():
+    data = _doc(meta={"api-version": "1.1", "_last-serial": 1}, name="DEMO", versions=["1.0"],
+                files=[{**GOOD_FILE, "requires-python": None, "yanked": "bad build",
+                        "core-metadata": {"sha256": H}, "size": 3, "upload-time": "x",
+                        "gpg-sig": False, "extra-key": [1]},
+                       {**GOOD_FILE, "filename": "demo-2.0.tar.gz", "url": "demo-2.0.tar.gz",
+                        "hashes": {}, "yanked": True}])
+    first, second = parse_json("demo", PAGE, data).files
+    assert first.yanked and first.yanked_reason == "bad build" and first.sha256 == H
+    assert second.yanked and second.yanked_reason is None and second.sha256 is None
+
+
+@pytest.mark.parametrize("text", [
+    "<![", "<![CDATA[", "<![if x]>", "<a href='x" * 2000, "<!--" * 1000, "<" * 5000,
+    "<a href=\"demo-1.0.tar.gz\"" * 3000, "</" * 3000, "<a\x00b>", "&#xffffffff;" * 10,
+])
+def test_malformed_html_parses_or_fails_cleanly(text):
+    """html.parser raised AssertionError on '<![' and took quadratic time on unclosed
+    quotes (200 KB of them took minutes); the tokenizer here is linear."""
+    try:
+        page = parse_html("demo", PAGE, text)
+    except IndexAccessError as exc:
+        assert PAGE in exc.message
+    else:
+        assert all(f.filename for f in page.files)
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("<title>Links for other</title><a href='other-1.0.tar.gz'>x</a>",
+     "asked for 'demo' but is titled 'Links for other'"),
+    ("<a href='other-1.0.tar.gz'>x</a><a href='other-2.0.tar.gz'>y</a>",
+     "lists only files of 'other'"),
+    ("<a href='file:///etc/demo-1.0.tar.gz'>x</a>", "only a file:// index may do"),
+    ("<a href='ftp://x.invalid/demo-1.0.tar.gz'>x</a>", "unsupported scheme 'ftp'"),
+    ("<a href='x%2F..%2Fdemo-1.0.tar.gz'>x</a>", "is not a plain file name"),
+    ("<a href='demo-1.0.tar.gz#sha256=nothex'>x</a>", "is not hexadecimal"),
+    ("<a href='http://[::1/demo-1.0.tar.gz'>x</a>", "is not a URL"),
+    ('<meta name="pypi:repository-version" content="2.0">', "API version 1 only"),
+])
+def test_hostile_html_pages_are_refused(text, needle):
+    with pytest.raises(IndexAccessError) as info:
+        parse_html("demo", PAGE, text)
+    assert PAGE in info.value.message and needle in info.value.message, info.value.message
+
+
+def test_html_tokenizer_follows_html_rules():
+    text = """<html><head><base href="https://mirror.invalid/m/"><title>Links for DEMO</title>
+    </head><body><!-- <a href="hidden-1.0.tar.gz"> --><script>"<a href='s-1.0.tar.gz'>"</script>
+    <A HREF='demo-1.0.tar.gz' data-yanked="bad &amp; old" href="ignored">x</A>
+    <a href=demo-2.0.tar.gz data-requires-python=">=3.8">y</a><a name=anchor>z</a>
+    <a href="local.tar.gz" title="don't > stop">w</a></body></html>"""
+    page = parse_html("demo", "file:///srv/simple/demo/", text)
+    assert [f.url for f in page.files] == [
+        "https://mirror.invalid/m/demo-1.0.tar.gz", "https://mirror.invalid/m/demo-2.0.tar.gz",
+        "https://mirror.invalid/m/local.tar.gz"]
+    first, second, _ = page.files
+    assert first.yanked and first.yanked_reason == "bad & old"
+    assert not second.yanked and second.requires_python == ">=3.8"
+
+
+def test_file_links_are_accepted_from_a_file_index():
+    page = parse_html("demo", "file:///srv/simple/demo/",
+                      "<a href='file:///srv/files/demo-1.0.tar.gz'>x</a>")
+    assert page.files[0].url == "file:///srv/files/demo-1.0.tar.gz"
+
+
+# -- properties: a page or a clean error, nothing else ------------------------------------
+
+_PROFILE = settings(max_examples=300, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+_html_text = st.lists(st.one_of(
+    st.sampled_from(["<a ", "href=", "'", '"', ">", "<![", "<!--", "-->", "</a>", "<base ",
+                     "<title>", "data-yanked", "#sha256=", "demo-1.0.tar.gz", "file:///x",
+                     "&amp;", "<script>", "\x00", "=", " "]),
+    st.text(max_size=8)), max_size=40).map("".join)
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10)
+    | st.sampled_from(["demo", "1.0", "demo-1.0.tar.gz", H, "file:///x"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["meta", "api-version", "name", "files", "filename", "url", "hashes",
+                         "sha256", "requires-python", "yanked", "size", "versions", "x"]),
+        inner, max_size=5),
+    max_leaves=25)
+
+
+@_PROFILE
+@given(_html_text)
+def test_property_html(text):
+    try:
+        page = parse_html("demo", PAGE, text)
+    except IndexAccessError:
+        return
+    for f in page.files:
+        assert isinstance(f.filename, str) and "/" not in f.filename
+        assert f.url.startswith(("http://", "https://"))
+
+
+@_PROFILE
+@given(_json)
+def test_property_json_value(data):
+    try:
+        page = parse_json("demo", PAGE, data)
+    except IndexAccessError:
+        return
+    for f in page.files:
+        assert isinstance(f.filename, str) and isinstance(f.url, str)
+        assert f.requires_python is None or isinstance(f.requires_python, str)
+
+
+@_PROFILE
+@given(st.binary(max_size=200) | _json.map(lambda v: json.dumps(v).encode()))
+def test_property_json_text(raw):
+    try:
+        page = parse_json_text("demo", PAGE, raw)
+    except IndexAccessError:
+        return
+    assert all(isinstance(f.filename, str) for f in page.files)

@@ -67,9 +67,11 @@ from .resolve import (
     Absence,
     Candidate,
     PinnedCandidates,
+    available_versions,
     choose,
     exact_pin,
     sdist_candidates,
+    yank_warning,
 )
 from .seeds import SeedIndex
 from .settings import NO_SETTINGS, Settings
@@ -642,9 +644,8 @@ class Bootstrap:
         index = self.client.index_url
         py = self.o.target.markers["python_full_version"]
         page = self.pages.get(name)
-        versions = sorted({c.version for c in sdist_candidates(page, self.o.target)}
-                          if page else set())
-        shown = ", ".join(str(v) for v in versions[-12:]) or "none"
+        versions = available_versions(page, self.o.target) if page else []
+        shown = ", ".join(versions[-12:]) or "none"
         if why is Absence.NO_PROJECT:
             msg = f"The index {index} has no project named {req.name!r}."
             hint = "Check the spelling of the requirement, or pass the right --index-url."
@@ -668,6 +669,9 @@ class Bootstrap:
     def _add_node(self, c: Candidate, chain: tuple[str, ...]) -> None:
         node = NodeId(c.name, str(c.version))
         self.pins.remember(c)
+        yanked = yank_warning(c)
+        if yanked is not None:
+            self.reporter.warning(yanked)
         hooks = self.o.plugins.hooks(node.name, node.version,
                                      self.o.settings.for_package(node.name, node.version))
         self.states[node] = NodeState(node, c, chain, hooks)

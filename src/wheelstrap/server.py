@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import stat
 import threading
+from collections.abc import Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from packaging.utils import canonicalize_name
 
-from .fsutil import sha256_file
 from .output import wheel_requires_python
 from .simple import (
     HTML_TYPE,
@@ -38,41 +42,114 @@ def _project_of(filename: str) -> str | None:
         return None
 
 
-class _Catalog:
-    """The files of a folder, hashed once per (size, mtime)."""
+def _open_regular(folder: Path, filename: str) -> tuple[int, os.stat_result] | None:
+    """An open descriptor on ``folder/filename`` and its status, if that is a regular file
+    directly inside ``folder`` reached without following a symlink; else None."""
+    if (not filename or filename.startswith(".") or any(c in filename for c in "/\\\0")
+            or not filename.endswith(DIST_SUFFIXES)):
+        return None
+    try:
+        fd = os.open(folder / filename, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except (OSError, ValueError):
+        return None
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        return None
+    return fd, st
 
-    def __init__(self, folder: Path) -> None:
+
+def _stamp(st: os.stat_result) -> tuple[int, ...]:
+    """What changes when a file's bytes may have: any write moves ctime."""
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _sha256_fd(fd: int) -> str:
+    h = hashlib.sha256()
+    os.lseek(fd, 0, os.SEEK_SET)
+    while chunk := os.read(fd, 1 << 20):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+class _Catalog:
+    """The distribution files of a folder: regular files only, never through a symlink.
+
+    Without ``known`` every such file is published with the sha256 of its bytes (hashed
+    once per change).  With ``known`` (file name -> the sha256 recorded when the file was
+    built) only those files are published, with the recorded hash, and a file whose bytes
+    no longer match it is refused."""
+
+    def __init__(self, folder: Path, known: Mapping[str, str] | None = None) -> None:
         self.folder = folder
+        self.known = dict(known) if known is not None else None
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[tuple[int, int], IndexEntry]] = {}
+        self._cache: dict[str, tuple[tuple[int, ...], IndexEntry]] = {}
+        self._digests: dict[str, tuple[tuple[int, ...], str]] = {}
 
     def projects(self) -> dict[str, list[IndexEntry]]:
         out: dict[str, list[IndexEntry]] = {}
-        for path in sorted(self.folder.iterdir()):
-            if not path.is_file() or not path.name.endswith(DIST_SUFFIXES):
+        try:
+            names = sorted(e.name for e in os.scandir(self.folder)
+                           if e.is_file(follow_symlinks=False))
+        except OSError:
+            return out
+        for filename in names:
+            if self.known is not None and filename not in self.known:
                 continue
-            name = _project_of(path.name)
+            name = _project_of(filename)
             if name is None:
                 continue
-            st = path.stat()
-            stamp = (st.st_size, st.st_mtime_ns)
-            with self._lock:
-                hit = self._cache.get(path.name)
-            if hit is None or hit[0] != stamp:
-                rp = wheel_requires_python(path) if path.name.endswith(".whl") else None
-                entry = IndexEntry(path.name, f"../../files/{path.name}", sha256_file(path), rp)
-                with self._lock:
-                    self._cache[path.name] = (stamp, entry)
-            else:
-                entry = hit[1]
-            out.setdefault(name, []).append(entry)
+            entry = self._entry(filename)
+            if entry is not None:
+                out.setdefault(name, []).append(entry)
         return out
+
+    def _entry(self, filename: str) -> IndexEntry | None:
+        opened = _open_regular(self.folder, filename)
+        if opened is None:
+            return None
+        fd, st = opened
+        try:
+            with self._lock:
+                hit = self._cache.get(filename)
+            if hit is not None and hit[0] == _stamp(st):
+                return hit[1]
+            digest = self.known[filename] if self.known is not None else self.digest(fd, st,
+                                                                                    filename)
+            path = self.folder / filename
+            rp = wheel_requires_python(path) if filename.endswith(".whl") else None
+            entry = IndexEntry(filename, f"../../files/{filename}", digest, rp)
+            with self._lock:
+                self._cache[filename] = (_stamp(st), entry)
+            return entry
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+    def digest(self, fd: int, st: os.stat_result, filename: str) -> str:
+        """The sha256 of the open file ``fd`` (cached while its status is unchanged)."""
+        with self._lock:
+            hit = self._digests.get(filename)
+        if hit is not None and hit[0] == _stamp(st):
+            return hit[1]
+        digest = _sha256_fd(fd)
+        with self._lock:
+            self._digests[filename] = (_stamp(st), digest)
+        return digest
 
 
 def make_handler(catalog: _Catalog) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "wheelstrap"
         protocol_version = "HTTP/1.1"
+        timeout = 60  # an idle or stalled client frees its thread after a minute
+        disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -93,10 +170,20 @@ def make_handler(catalog: _Catalog) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
 
         def do_HEAD(self) -> None:
-            self._dispatch(head=True)
+            self._guarded(head=True)
 
         def do_GET(self) -> None:
-            self._dispatch(head=False)
+            self._guarded(head=False)
+
+        def _guarded(self, head: bool) -> None:
+            try:
+                self._dispatch(head)
+            except (BrokenPipeError, ConnectionResetError, TimeoutError):
+                self.close_connection = True
+            except Exception:
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self._send(500, b"internal error\n", "text/plain", head)
 
         def _dispatch(self, head: bool) -> None:
             parts = urlsplit(self.path)
@@ -112,11 +199,11 @@ def make_handler(catalog: _Catalog) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, render_root_html(names).encode(), HTML_TYPE, head)
             if path.startswith("/simple/"):
                 name = path[len("/simple/"):].strip("/")
-                cname = canonicalize_name(name)
-                if "/" in name or not name:
+                if "/" in name or not name or "\0" in name:
                     return self._send(404, b"not found\n", "text/plain", head)
+                cname = canonicalize_name(name)
                 if name != cname or not path.endswith("/"):
-                    return self._redirect(f"/simple/{cname}/")
+                    return self._redirect(f"/simple/{quote(cname)}/")
                 entries = catalog.projects().get(cname)
                 if entries is None:
                     return self._send(404, b"no such project\n", "text/plain", head)
@@ -126,23 +213,72 @@ def make_handler(catalog: _Catalog) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, render_project_html(cname, entries).encode(),
                                   HTML_TYPE, head)
             if path.startswith("/files/"):
-                filename = path[len("/files/"):]
-                target = catalog.folder / filename
-                if "/" in filename or filename.startswith(".") or not target.is_file():
-                    return self._send(404, b"not found\n", "text/plain", head)
-                return self._send(200, target.read_bytes(), "application/octet-stream", head)
+                return self._file(path[len("/files/"):], head)
             return self._send(404, b"not found\n", "text/plain", head)
+
+        def _file(self, filename: str, head: bool) -> None:
+            if catalog.known is not None and filename not in catalog.known:
+                return self._send(404, b"not found\n", "text/plain", head)
+            opened = _open_regular(catalog.folder, filename)
+            if opened is None:
+                return self._send(404, b"not found\n", "text/plain", head)
+            fd, st = opened
+            try:
+                expected = catalog.known[filename] if catalog.known is not None else None
+                if expected is not None and catalog.digest(fd, st, filename) != expected:
+                    return self._send(409, _mismatch(filename, expected), "text/plain", head)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(st.st_size))
+                self.end_headers()
+                if not head:
+                    self._stream(fd, st.st_size, expected)
+            finally:
+                os.close(fd)
+
+        def _stream(self, fd: int, size: int, expected: str | None) -> None:
+            """Send the file, holding back its last chunk until its bytes are known to
+            match ``expected``: a file rewritten while it is sent is cut short, never
+            delivered complete."""
+            os.lseek(fd, 0, os.SEEK_SET)
+            h = hashlib.sha256()
+            left, held = size, b""
+            while left > 0 and (chunk := os.read(fd, min(1 << 16, left))):
+                if held:
+                    self.wfile.write(held)
+                h.update(chunk)
+                held, left = chunk, left - len(chunk)
+            if left or os.read(fd, 1) or (expected is not None and h.hexdigest() != expected):
+                self.close_connection = True  # changed while sent: cut short, never whole
+                return
+            self.wfile.write(held)
 
     return Handler
 
 
-class IndexServer:
-    """A running index server; use as a context manager or call ``close``."""
+def _mismatch(filename: str, expected: str) -> bytes:
+    return (f"{filename} no longer matches the sha256 recorded when it was built "
+            f"({expected}); it is not served.\n").encode()
 
-    def __init__(self, folder: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # many clients connecting at once wait, not fail
+
+
+class IndexServer:
+    """A running index server; use as a context manager or call ``close``.
+
+    ``known`` (file name -> sha256 recorded when the file was built) restricts what is
+    published to those files, advertises those hashes and refuses (HTTP 409) a file
+    whose bytes no longer match."""
+
+    POLL_INTERVAL = 0.05
+
+    def __init__(self, folder: Path, host: str = "127.0.0.1", port: int = 0,
+                 known: Mapping[str, str] | None = None) -> None:
         self.folder = folder
-        self.httpd = ThreadingHTTPServer((host, port), make_handler(_Catalog(folder)))
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host, port), make_handler(_Catalog(folder, known)))
         self._thread: threading.Thread | None = None
 
     @property
@@ -157,12 +293,12 @@ class IndexServer:
         return f"http://{host}:{self.port}/simple/"
 
     def start(self) -> IndexServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
-        self.httpd.serve_forever()
+        self.httpd.serve_forever(poll_interval=self.POLL_INTERVAL)
 
     def close(self) -> None:
         self.httpd.shutdown()
