@@ -20,6 +20,7 @@ from test_cycles import SELF
 from wheelstrap.display import (
     NORMAL,
     QUIET,
+    SHOWN,
     VERBOSE,
     LiveReporter,
     PlainReporter,
@@ -273,3 +274,19 @@ def test_keep_going_failures_in_quiet_mode_and_in_the_live_view(serve_index, run
     assert reporter.known == {"app 1.0", "good 1.0", "bad 1.0", "needsbad 1.0", "badback 1.0"}
     text = reporter.console.file.getvalue()
     assert "1 failed" in text and "warning:" in text
+
+
+def test_live_view_lists_the_oldest_running_builds_and_the_latest_cycles():
+    reporter, clock, _ = _live()
+    for i in range(SHOWN + 3):
+        reporter.discovered(f"p{i} 1.0")
+        reporter.starting(f"p{i} 1.0", "build")
+        clock.now += 1
+    for i in range(SHOWN + 2):
+        reporter.stage(f"cycle-{i}", 1, "started")
+    reporter.stage("cycle-0", 2, "started")
+    view = _view(reporter)
+    assert "p0 1.0" in view and f"p{SHOWN - 1} 1.0" in view and f"p{SHOWN} 1.0" not in view
+    assert "and 3 more" in view
+    assert "cycle-0: stage 2 started" in view and "cycle-1:" not in view
+    assert f"cycle-{SHOWN + 1}: stage 1 started" in view

@@ -35,6 +35,10 @@ QUIET, NORMAL, VERBOSE = 0, 1, 2
 #: Builds that must have finished before the time left is estimated.
 ETA_HISTORY = 3
 
+#: Most running builds, and most cycles, the live view lists (the oldest builds, the
+#: cycles that moved last).
+SHOWN = 10
+
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 
@@ -186,7 +190,8 @@ class LiveReporter(PlainReporter):
         self.durations: list[float] = []
         self.began = clock()
         self.live: Live = Live(console=self.console, get_renderable=self.render,
-                               refresh_per_second=refresh_per_second, transient=True)
+                               refresh_per_second=refresh_per_second, transient=True,
+                               redirect_stdout=False)  # stdout may be a pipe: keep it apart
 
     def __enter__(self) -> LiveReporter:
         self.live.start()
@@ -242,6 +247,7 @@ class LiveReporter(PlainReporter):
 
     def stage(self, cycle: str, stage: int, status: str) -> None:
         with self._lock:
+            self.stages.pop(cycle, None)  # the latest last
             self.stages[cycle] = (stage, status)
         super().stage(cycle, stage, status)
 
@@ -280,12 +286,15 @@ class LiveReporter(PlainReporter):
                     f"; {len(self.running)} running; {duration(now - self.began)}"))
             rows: list[RenderableType] = [head]
             builds = Table.grid(padding=(0, 2))
-            for label, run in sorted(self.running.items(), key=lambda kv: kv[1].since):
+            running = sorted(self.running.items(), key=lambda kv: kv[1].since)
+            for label, run in running[:SHOWN]:
                 builds.add_row(Text(f"  {run.action}", "dim"), Text(clean(label)),
                                Text(duration(now - run.since), "yellow"))
-            if self.running:
+            if running:
                 rows.append(builds)
-            for cycle, (stage, status) in sorted(self.stages.items()):
+            if len(running) > SHOWN:
+                rows.append(Text(f"  and {len(running) - SHOWN} more", "dim"))
+            for cycle, (stage, status) in list(self.stages.items())[-SHOWN:]:
                 rows.append(Text(clean(f"  {cycle}: stage {stage} {status}"), "magenta"))
             eta = self.estimate()
             if eta is not None:
