@@ -102,7 +102,7 @@ def test_an_unpinned_run_is_never_taken_as_unchanged(serve_index, run_bootstrap)
     index = serve_index([Pkg("solo")])
     first = run_bootstrap("solo", index=index.url)
     assert first.code == 0, first.stderr
-    again = run_bootstrap("solo", index=index.url)
+    again = run_bootstrap("solo", "-v", index=index.url)
     assert again.code == 0, again.stderr
     assert "0 built, 1 reused" in again.stderr
     assert "nothing changed" not in again.stderr  # the index was asked again

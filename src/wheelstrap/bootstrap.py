@@ -858,6 +858,7 @@ class Bootstrap:
         self.reporter.info(f"{run.id}: {run.cycle.explain()}; breaking it with {how}")
         run.report = cycle_entry(run, self.o.run.max_stages, status="building")
         self.events.emit("stage", cycle=run.id, stage=1, status="started")
+        self.reporter.stage(run.id, 1, "started")
 
     def _stage_done(self, run: CycleRun) -> None:
         """Every member has a wheel of the current stage: compare, advance or conclude."""
@@ -868,14 +869,14 @@ class Bootstrap:
             current[m] = built
         fixed = run.record_stage(current)
         self.events.emit("stage", cycle=run.id, stage=run.stage, status="built")
+        self.reporter.stage(run.id, run.stage, "built")
         if fixed or run.stage - 1 >= self.o.run.max_stages:
             self._conclude(run)
         else:
             run.stage += 1
             self._dirty.update(run.members)
             self.events.emit("stage", cycle=run.id, stage=run.stage, status="started")
-            self.reporter.info(f"{run.id}: stage {run.stage - 1} built; starting stage "
-                               f"{run.stage} from stage-{run.stage - 1} wheels only")
+            self.reporter.stage(run.id, run.stage, "started")
             run.report = cycle_entry(run, self.o.run.max_stages, status="building")
 
     def _conclude(self, run: CycleRun) -> None:
@@ -959,6 +960,7 @@ class Bootstrap:
             unit.busy = False
         self.failed[node] = exc
         self._wake(node)
+        self.reporter.failed(str(node), exc.message)
         self.reporter.warning(f"{node} failed ({exc.message}); continuing with the rest")
 
     def _failure_summary(self) -> WheelstrapError:

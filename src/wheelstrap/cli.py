@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,8 +11,8 @@ from typing import Any
 
 import click
 
+from .display import NORMAL, QUIET, VERBOSE, PlainReporter, make_reporter
 from .errors import BuildFailure, InternalError, WheelstrapError
-from .report import Reporter
 
 DEFAULT_INDEX = "https://pypi.org/simple/"  # the client's default, without importing it
 
@@ -27,88 +26,19 @@ def stderr_is_terminal() -> bool:
     return sys.stderr.isatty()
 
 
-class PlainReporter(Reporter):
-    """Plain log lines, for logs and pipes."""
+def verbosity(quiet: bool, verbose: bool) -> int:
+    if quiet and verbose:
+        from .errors import UserInputError
 
-    def _line(self, text: str) -> None:
-        say(f"wheelstrap: {text}")
-
-    def resolving(self, name: str) -> None:
-        self._line(f"resolving {name}")
-
-    def starting(self, node: str, action: str) -> None:
-        if action != "fetch":
-            self._line(f"{action} {node}")
-
-    def finished(self, node: str, action: str, detail: str = "") -> None:
-        if action == "build":
-            self._line(f"{'reused' if detail else 'built'} {node}")
-
-    def warning(self, message: str) -> None:
-        say(f"warning: {message}", fg="yellow")
-
-    def info(self, message: str) -> None:
-        self._line(message)
+        raise UserInputError("-q and -v ask for opposite things.", hint="Pass one of them.")
+    return QUIET if quiet else VERBOSE if verbose else NORMAL
 
 
-class LiveReporter(PlainReporter):
-    """A live progress display for terminals (rich)."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-        )
-
-        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
-        self.progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-            MofNCompleteColumn(), TextColumn("{task.fields[now]}"),
-            console=self.console, transient=False,
-        )
-        self.task = self.progress.add_task("bootstrapping", total=0, now="")
-        self.lock = threading.Lock()
-        self.active: dict[str, str] = {}
-        self.known = 0
-
-    def _line(self, text: str) -> None:
-        self.console.print(f"wheelstrap: {text}", markup=False, highlight=False)
-
-    def warning(self, message: str) -> None:
-        self.console.print(f"[yellow]warning:[/] {message}", highlight=False)
-
-    def _refresh(self) -> None:
-        now = ", ".join(f"{a} {n}" for n, a in list(self.active.items())[:3])
-        self.progress.update(self.task, total=self.known, now=now)
-
-    def resolving(self, name: str) -> None:
-        with self.lock:
-            self.active[name] = "resolving"
-            self._refresh()
-
-    def discovered(self, node: str) -> None:
-        with self.lock:
-            self.known += 1
-            self.active.pop(node.split(" ")[0], None)
-            self._refresh()
-
-    def starting(self, node: str, action: str) -> None:
-        with self.lock:
-            self.active[node] = action
-            self._refresh()
-
-    def finished(self, node: str, action: str, detail: str = "") -> None:
-        with self.lock:
-            self.active.pop(node, None)
-            if action == "build":
-                self.progress.advance(self.task)
-                self.progress.console.print(
-                    f"  {'reused' if detail else 'built '} {node}", markup=False)
-            self._refresh()
+def _verbosity_options(f: Any) -> Any:
+    f = click.option("-v", "--verbose", is_flag=True,
+                     help="Also show index pages, downloads and prepare steps, with timings.")(f)
+    return click.option("-q", "--quiet", is_flag=True,
+                        help="Show only warnings, errors and the final summary.")(f)
 
 
 def describe_cycle(cycle: dict[str, Any]) -> str:
@@ -230,13 +160,16 @@ def main(debug: bool) -> None:
 @click.option("--advertise", default=None, metavar="HOST",
               help="With --scheduler: this machine's address as workers reach it (for the "
               "build inputs; default: the address on the route to the scheduler).")
+@_verbosity_options
 def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files: Sequence[Path],
               index_url: str, output: Path, jobs: int, python: str | None,
               no_network_isolation: bool, retries: int, seed_stores: Sequence[Path],
               max_stages: int, strict: bool, no_source_bootstrap: bool, cross_check: bool,
               keep_going: bool, settings_file: Path | None, sandbox: str,
-              build_timeout: float | None, scheduler: str | None, advertise: str | None) -> None:
+              build_timeout: float | None, scheduler: str | None, advertise: str | None,
+              quiet: bool, verbose: bool) -> None:
     """Bootstrap REQUIREMENTS (and -r files) from sdists into OUTPUT."""
+    level = verbosity(quiet, verbose)
     from . import fastpath
     from .hooks import load_plugins
     from .model import BuildPolicy, RunPolicy
@@ -287,7 +220,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
         raise UserInputError("Nothing to bootstrap: no requirement was given.",
                              hint="Name packages (wheelstrap bootstrap hatchling) or pass -r FILE.")
     target = Target.for_interpreter(python) if python else Target.current()
-    reporter: PlainReporter = LiveReporter() if stderr_is_terminal() else PlainReporter()
+    reporter = make_reporter(level, stderr_is_terminal(), workers=jobs)
     if (policy.sandbox == "none" and policy.isolate_network
             and not network_isolation_available()):
         reporter.warning("'unshare -rn' is not available here: build backends run with "
@@ -324,10 +257,8 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
 def _run_bootstrap(options: Any, reporter: PlainReporter, workers: Any) -> Any:
     from .bootstrap import bootstrap as run
 
-    if isinstance(reporter, LiveReporter):
-        with reporter.progress:
-            return run(options, reporter, workers)
-    return run(options, reporter, workers)
+    with reporter:  # the live view, on a terminal, is drawn while the run goes
+        return run(options, reporter, workers)
 
 
 @main.command()
@@ -442,12 +373,16 @@ def seeds_export(output: Path, store: Path) -> None:
               help="Index to fetch the recorded sdists from (default: the recorded index).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Where to rebuild (default: a temporary directory).")
-def seeds_verify(store: Path, index_url: str | None, output: Path | None) -> None:
+@_verbosity_options
+def seeds_verify(store: Path, index_url: str | None, output: Path | None, quiet: bool,
+                 verbose: bool) -> None:
     """Rebuild every promoted seed of STORE from its recorded sdist and compare bit for bit."""
     from .promote import verify
 
-    reporter: PlainReporter = LiveReporter() if stderr_is_terminal() else PlainReporter()
-    results = verify(store, index_url, output, reporter)
+    reporter = make_reporter(verbosity(quiet, verbose), stderr_is_terminal(),
+                             workers=os.cpu_count() or 1)
+    with reporter:
+        results = verify(store, index_url, output, reporter)
     bad = 0
     for r in results:
         verdict = "reproduced" if r.reproduced else "DIFFERS"
