@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -159,3 +160,23 @@ def test_a_killed_run_leaves_no_partial_file_and_the_next_run_finishes(tmp_path)
     assert not list(out.rglob(".wheelstrap-tmp-*"))
     assert sorted(p.name for p in (out / "wheels").glob("*.whl")) == [
         "app-1.0-py3-none-any.whl", "quick-1.0-py3-none-any.whl", "slow-1.0-py3-none-any.whl"]
+
+
+def test_hash_checking_mode_from_requirement_files(serve_index, run_bootstrap, tmp_path):
+    index = serve_index([Pkg("solo"), Pkg("other")])
+    digest = hashlib.sha256((index.folder / Pkg("solo").filename).read_bytes()).hexdigest()
+    good = tmp_path / "good.txt"
+    good.write_text(f"solo==1.0 --hash=sha256:{digest}\n")
+    run = run_bootstrap("-r", str(good), index=index.url)
+    assert run.code == 0, run.stderr
+    assert run.wheels == ["solo-1.0-py3-none-any.whl"]
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text(f"solo==1.0 --hash=sha256:{'0' * 64}\n")
+    bad = run_bootstrap("-r", str(wrong), index=index.url, out=tmp_path / "bad")
+    assert bad.code == 1 and "Traceback" not in bad.stderr
+    assert not list((tmp_path / "bad").glob("sdists/*"))
+    # once one requirement has a hash, every one must
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_text(f"solo==1.0 --hash=sha256:{digest}\nother==1.0\n")
+    bad = run_bootstrap("-r", str(mixed), index=index.url, out=tmp_path / "mixed")
+    assert bad.code == 1 and "other" in bad.stderr and "Traceback" not in bad.stderr

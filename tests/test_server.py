@@ -162,3 +162,26 @@ def test_an_internal_error_answers_500_and_serving_goes_on(tmp_path, monkeypatch
         monkeypatch.setattr(handler, "_dispatch", broken)
         assert httpx.get(server.url).status_code == 500
         assert httpx.get(server.url).status_code == 200
+
+
+def test_serve_command_refuses_a_wheel_changed_after_the_run(serve_index, run_bootstrap):
+    index = serve_index([Pkg("dep")])
+    run = run_bootstrap("dep", index=index.url)
+    assert run.code == 0, run.stderr
+    wheel = run.out / "wheels" / "dep-1.0-py3-none-any.whl"
+    recorded = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    wheel.write_bytes(wheel.read_bytes() + b"tampered")
+    proc = subprocess.Popen([sys.executable, "-m", "wheelstrap", "serve", str(run.out),
+                             "--port", "0"], stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        url = line.split(" at ")[1].split(" ")[0]
+        page = httpx.get(url + "dep/", headers={"Accept": JSON_TYPE})
+        (listed,) = page.json()["files"]
+        assert listed["hashes"]["sha256"] == recorded  # what the run recorded
+        r = httpx.get(url.replace("/simple/", "/files/") + wheel.name)
+        assert r.status_code == 409 and recorded in r.text  # the changed bytes are refused
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -63,6 +63,7 @@ from .output import (
 )
 from .provenance import ProvenanceWriter
 from .report import NULL_REPORTER, Reporter
+from .reqfiles import HashPolicy
 from .resolve import (
     Absence,
     Candidate,
@@ -108,6 +109,7 @@ class Options:
     keep_going: bool = False
     settings: Settings = NO_SETTINGS
     plugins: Plugins = NO_PLUGINS
+    hashes: HashPolicy = field(default_factory=HashPolicy)  # --hash in requirement files
     stamp_key: str | None = None  # see fastpath: stamp a fully pinned, successful run
 
 
@@ -561,8 +563,9 @@ class Bootstrap:
             if page is None:
                 self._choices[key] = Absence.NO_PROJECT
             else:
-                self._choices[key] = choose(sdist_candidates(page, self.o.target), spec,
-                                            self.constraints.get(name, []))
+                allowed = self.o.hashes.for_name(name)
+                self._choices[key] = choose(sdist_candidates(page, self.o.target, allowed),
+                                            spec, self.constraints.get(name, []))
         return self._choices[key]
 
     def _closure(self, roots: Iterable[Root], chain: tuple[str, ...],
@@ -947,6 +950,7 @@ class Bootstrap:
             self.records.append(record)
             self.provenance.shipped(record, run.report)
             self.store.clean_node(m)
+        self.reporter.stage(run.id, stage, "shipped")
         how = "fixed point at" if chosen.fixed_point else "stopped at"
         self.reporter.info(f"{run.id}: {how} stage {stage} ({chosen.method}); its wheels are "
                            "in the output")
@@ -975,9 +979,9 @@ class Bootstrap:
     def _fetch(self, st: NodeState) -> tuple[Path, str, str, BuildSystem, int]:
         """(I/O pool) The verified sdist, its URL and its ``[build-system]``."""
         try:
-            path, digest, url = self.store.fetch_sdist(self.client, st.candidate,
-                                                       self.reporter.warning,
-                                                       st.hooks.settings.source)
+            path, digest, url = self.store.fetch_sdist(
+                self.client, st.candidate, self.reporter.warning, st.hooks.settings.source,
+                allowed=self.o.hashes.for_name(st.id.name))
             system, epoch = self.store.build_system(st.id, path, digest, st.hooks)
         except WheelstrapError as exc:
             raise exc.with_chain(st.chain) from None

@@ -7,12 +7,16 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .display import NORMAL, QUIET, VERBOSE, PlainReporter, make_reporter
+from .display import NORMAL, QUIET, VERBOSE, LiveReporter, PlainReporter, make_reporter
 from .errors import BuildFailure, InternalError, WheelstrapError
+
+if TYPE_CHECKING:  # the build machinery is imported only when a run needs it
+    from .bootstrap import Options, Result
+    from .workers import Workers
 
 DEFAULT_INDEX = "https://pypi.org/simple/"  # the client's default, without importing it
 
@@ -229,7 +233,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
                       output=output, index_url=index_url, target=target, jobs=jobs,
                       policy=policy, run=run_policy, retries=retries,
                       seed_stores=tuple(seed_stores), keep_going=keep_going,
-                      settings=settings, plugins=plugins, stamp_key=key)
+                      settings=settings, plugins=plugins, hashes=reqs.hashes, stamp_key=key)
     if cluster_spec is None:
         result = _run_bootstrap(options, reporter, None)
     else:
@@ -242,6 +246,8 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
                 reporter.warning(f"Dask worker {worker} is not used: {why}")
             with cluster.input_server() as server:
                 workers = ClusterWorkers(cluster, server)
+                if isinstance(reporter, LiveReporter):  # its estimate of the time left
+                    reporter.workers = workers.capacity()
                 reporter.info(f"building on {workers.describe()}")
                 result = _run_bootstrap(options, reporter, workers)
     for cycle in result.cycles:
@@ -254,7 +260,8 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
     say(f"done: {result.built} built, {result.reused} reused; wheels in {output / 'wheels'}")
 
 
-def _run_bootstrap(options: Any, reporter: PlainReporter, workers: Any) -> Any:
+def _run_bootstrap(options: Options, reporter: PlainReporter,
+                   workers: Workers | None) -> Result:
     from .bootstrap import bootstrap as run
 
     with reporter:  # the live view, on a terminal, is drawn while the run goes
@@ -274,8 +281,14 @@ def serve(directory: Path, host: str, port: int) -> None:
     if not folder.is_dir():
         raise UserInputError(f"{directory} is not a directory.",
                              hint="Pass the output directory of a bootstrap run.")
+    known = None
+    if (directory / "build-order.json").is_file():  # a bootstrap output: its recorded hashes
+        from .schema import read_build_order
+
+        known = {b["wheel"]: b["sha256"]
+                 for b in read_build_order(directory / "build-order.json")["builds"]}
     try:
-        server = IndexServer(folder, host, port)
+        server = IndexServer(folder, host, port, known=known)
     except OSError as exc:
         raise UserInputError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.",
                              hint="Choose another --port.") from exc

@@ -125,7 +125,8 @@ class LineReporter(Reporter):
             text = f"{cycle}: starting stage {stage} from stage-{stage - 1} wheels only"
         else:
             text = f"{cycle}: stage {stage} {status}"
-        self._say(NORMAL, text)
+        # a shipped cycle is announced by the planner's own note (fixed point or not)
+        self._say(VERBOSE if status == "shipped" else NORMAL, text)
 
     def warning(self, message: str) -> None:
         self._warn(message)

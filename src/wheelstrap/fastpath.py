@@ -36,14 +36,14 @@ def _requirement_files(paths: Iterable[Path]) -> list[list[str]]:
     todo = list(paths)
     while todo:
         path = Path(todo.pop())
-        real = path.resolve()
-        if real in seen:
-            continue
-        seen.add(real)
-        try:
-            data = real.read_bytes()
-        except OSError:
-            out.append([str(real), "missing"])
+        try:  # a bad path here is reported by the full run, which reads the files properly
+            real = path.resolve()
+            if real in seen:
+                continue
+            seen.add(real)
+            data = real.read_bytes() if real.is_file() else b""
+        except (OSError, ValueError, RuntimeError):
+            out.append([str(path), "unreadable"])
             continue
         out.append([str(real), hashlib.sha256(data).hexdigest()])
         for line in data.decode("utf-8", "replace").splitlines():

@@ -27,7 +27,7 @@ class Reporter:
 
     def stage(self, cycle: str, stage: int, status: str) -> None:
         """Stage ``stage`` of the build cycle ``cycle`` has ``status`` (``started``,
-        ``built``)."""
+        ``built``, ``shipped``)."""
 
     def warning(self, message: str) -> None:
         """Something the user should know about, that does not stop the run."""

@@ -52,6 +52,7 @@ from .wheels import WheelFormatError, WheelInfo, read_metadata
 if TYPE_CHECKING:
     from .client import IndexClient
     from .hooks import PackageHooks
+    from .reqfiles import AllowedHashes
     from .resolve import Candidate, PinnedCandidates
     from .tasks import Built, Failed
 
@@ -96,9 +97,13 @@ class Store:
     # -- sources -----------------------------------------------------------------------
 
     def fetch_sdist(self, client: IndexClient, cand: Candidate, warn: Callable[[str], None],
-                    source: SourceOverride | None = None) -> tuple[Path, str, str]:
+                    source: SourceOverride | None = None, *,
+                    allowed: AllowedHashes | None = None) -> tuple[Path, str, str]:
         """The verified sdist of ``cand`` in ``OUT/sdists`` (downloaded unless present),
-        its sha256 and URL; ``source`` (settings) replaces the index's sdist."""
+        its sha256 and URL; ``source`` (settings) replaces the index's sdist, which must
+        otherwise match one of ``allowed`` (``--hash`` in requirement files) if given."""
+        from .client import verify_file
+
         if source is not None:
             dest = self.layout.sdists / source.filename
             if not (dest.is_file() and sha256_file(dest) == source.sha256):
@@ -106,10 +111,13 @@ class Store:
             return dest, source.sha256, source.url
         dest = self.layout.sdists / cand.file.filename
         if dest.is_file() and cand.file.sha256 and sha256_file(dest) == cand.file.sha256:
+            if allowed is not None:
+                verify_file(dest, allowed)
             return dest, cand.file.sha256, cand.file.url
-        if cand.file.sha256 is None:
+        if cand.file.sha256 is None and allowed is None:
             warn(f"{cand.file.filename}: the index gives no sha256; downloaded unverified")
-        return dest, client.download(cand.file.url, dest, cand.file.sha256), cand.file.url
+        digest = client.download(cand.file.url, dest, cand.file.sha256, allowed=allowed)
+        return dest, digest, cand.file.url
 
     def fetch_prebuilt(self, client: IndexClient, files: Sequence[ProjectFile],
                        name: str, version: str, prebuilt: Prebuilt) -> tuple[Avail, str]:
