@@ -15,6 +15,7 @@ Layout of ``OUT``::
 from __future__ import annotations
 
 import contextlib
+import shutil
 import json
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -72,6 +73,8 @@ class Layout:
             remove_stale_temporaries(d)
         remove_stale_temporaries(self.root)
         remove_stale_temporaries(self.wheels / "simple")
+        # wheels received from a killed run's builds and never published
+        shutil.rmtree(self.state / "incoming", ignore_errors=True)
 
 
 @dataclass(frozen=True, slots=True)
