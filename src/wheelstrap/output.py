@@ -15,8 +15,8 @@ Layout of ``OUT``::
 from __future__ import annotations
 
 import contextlib
-import shutil
 import json
+import shutil
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
