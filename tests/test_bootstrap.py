@@ -317,3 +317,15 @@ def test_an_output_that_cannot_be_written_is_a_clear_error(serve_index, run_boot
     assert run.code == 1 and "Traceback" not in run.stderr
     assert f"could not write or read {locked / 'out'}" in run.stderr
     assert list(locked.iterdir()) == []
+
+
+def test_a_backend_path_outside_the_sdist_is_a_clear_error(serve_index, run_bootstrap):
+    pyproject = ('[build-system]\nrequires = []\nbuild-backend = "tinybackend"\n'
+                 'backend-path = ["_backend", "../elsewhere"]\n\n'
+                 '[project]\nname = "outside"\nversion = "1.0"\n')
+    index = serve_index([Pkg("outside", extra_files={"pyproject.toml": pyproject})])
+    run = run_bootstrap("outside", index=index.url)
+    assert run.code == 1 and "Traceback" not in run.stderr
+    assert "internal error" not in run.stderr
+    assert "backend-path" in run.stderr and "outside" in run.stderr
+    assert run.wheels == []

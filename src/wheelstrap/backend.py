@@ -612,13 +612,21 @@ class BuildEnv:
 def hook_caller(source: Path, system: BackendSpec, env: BuildEnv) -> BuildBackendHookCaller:
     from pyproject_hooks import BuildBackendHookCaller
 
-    return BuildBackendHookCaller(
-        str(source),
-        system.backend,
-        backend_path=list(system.backend_path) if system.backend_path is not None else None,
-        runner=env.runner.hook_runner,
-        python_executable=env.interpreter,
-    )
+    try:
+        return BuildBackendHookCaller(
+            str(source),
+            system.backend,
+            backend_path=list(system.backend_path) if system.backend_path is not None
+            else None,
+            runner=env.runner.hook_runner,
+            python_executable=env.interpreter,
+        )
+    except ValueError as exc:  # pyproject-hooks: a backend-path outside the source tree
+        raise BuildFailure(
+            f"[build-system].backend-path {list(system.backend_path or [])} is not inside "
+            f"the source tree ({exc})",
+            hint="The sdist is broken; fix its pyproject.toml with a patch in a settings file "
+            "(--settings), or pin another version.") from exc
 
 
 def _backend_error(what: str, exc: Exception, runner: Runner) -> BuildFailure:

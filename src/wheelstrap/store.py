@@ -224,8 +224,8 @@ class Store:
         error = failed.error
         return BuildFailure(
             f"Building {what} failed in {failed.phase}: {error.message.rstrip('.')}.",
-            hint=error.hint if not isinstance(error, BuildFailure) and error.hint
-            else f"The full backend output is in {log}.",
+            hint=(f"{error.hint} " if error.hint else "")
+            + f"The full backend output is in {log}.",
             chain=chain, log=str(log), tail=_tail(failed.report.log),
         )
 
