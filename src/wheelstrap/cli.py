@@ -299,21 +299,63 @@ def cycles(directory: Path) -> None:
     import json
 
     from .errors import UserInputError
-    from .graph import Graph, find_cycles
+    from .graph import Graph, GraphFormatError, find_cycles
+
+    def load(path: Path) -> Any:
+        if path.stat().st_size > 1 << 30:
+            raise ValueError("it is bigger than 1 GiB")
+        return json.loads(path.read_text("utf-8"))
 
     path = directory / "graph.json"
     try:
-        graph = Graph.from_json(json.loads(path.read_text("utf-8")))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        graph = Graph.from_json(load(path))
+    except RecursionError as exc:
+        raise UserInputError(f"{path} cannot be read as a wheelstrap graph: it is nested too "
+                             "deeply.", hint="Pass the output directory of a bootstrap run.") \
+            from exc
+    except (OSError, ValueError, GraphFormatError) as exc:
         raise UserInputError(f"{path} cannot be read as a wheelstrap graph: {exc}.",
                              hint="Pass the output directory of a bootstrap run.") from exc
+
+    def strs(value: Any) -> bool:
+        return isinstance(value, str)
+
+    def valid_report(c: Any) -> bool:
+        """Whether a cycles.json entry has every field describe_cycle reads, well typed."""
+        if not (isinstance(c, dict) and strs(c.get("id")) and strs(c.get("explanation"))
+                and isinstance(c.get("members"), list) and c["members"]
+                and all(isinstance(m, dict) and strs(m.get("name")) and strs(m.get("version"))
+                        for m in c["members"])
+                and isinstance(c.get("stages", 0), int)
+                and isinstance(c.get("seed_checks", []), list)):
+            return False
+        broken = c.get("broken_by")
+        if broken is not None:
+            if not isinstance(broken, dict):
+                return False
+            items = broken.get("seeds" if broken.get("method") == "seeds" else "stage0", [])
+            keys = ("wheel",) if broken.get("method") == "seeds" else ("name", "version")
+            if not isinstance(items, list) or not all(
+                    isinstance(i, dict) and all(strs(i.get(k)) for k in keys) for i in items):
+                return False
+        if not all(isinstance(k, dict) and "seed_wheel" in k and "reproduced" in k
+                   for k in c.get("seed_checks", [])):
+            return False
+        cross = c.get("cross_check")
+        return cross is None or (isinstance(cross, dict) and "identical" in cross)
+
     reports: dict[tuple[str, ...], dict[str, Any]] = {}
     cycles_json = directory / "cycles.json"
     if cycles_json.is_file():
         try:
-            for c in json.loads(cycles_json.read_text("utf-8")).get("cycles", []):
+            doc = load(cycles_json)
+            entries = doc.get("cycles", []) if isinstance(doc, dict) else None
+            if not isinstance(entries, list) or not all(valid_report(c) for c in entries):
+                raise ValueError("not a wheelstrap-cycles document")
+            for c in entries:
                 reports[tuple(sorted(f"{m['name']} {m['version']}" for m in c["members"]))] = c
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (OSError, ValueError, RecursionError):
+            reports = {}
             say(f"warning: {cycles_json} is unreadable; showing the graph only")
     found = find_cycles(graph)
     if not found:
