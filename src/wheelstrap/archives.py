@@ -237,12 +237,12 @@ class _ZipReader(_Reader):
                 raise _Refused(f"{name!r} (an encrypted member)")
             mode = info.external_attr >> 16
             fmt = stat.S_IFMT(mode)
-            if name.endswith("/") or fmt == stat.S_IFDIR:
-                kind: Kind = "dir"
+            if fmt == stat.S_IFLNK:  # the mode wins over a trailing "/"
+                kind: Kind = "symlink"
+            elif name.endswith("/") or fmt == stat.S_IFDIR:
+                kind = "dir"
             elif fmt in (0, stat.S_IFREG):
                 kind = "file"
-            elif fmt == stat.S_IFLNK:
-                kind = "symlink"
             else:
                 raise _Refused(f"{name!r} (a device, fifo or other special file)")
             target = ""
@@ -345,11 +345,13 @@ def _link_escapes(name: str, target: str, links: dict[str, str]) -> str | None:
         part = pending.popleft()
         if part in ("", "."):
             continue
-        if part == ".." or ".." in part.split("\\"):
-            if not resolved or ".." in part.split("\\"):
+        if part == "..":
+            if not resolved:
                 return "it resolves outside the archive's tree"
             resolved.pop()
             continue
+        if ".." in part.split("\\"):
+            return "a path with '..'"
         resolved.append(part)
         here = "/".join(resolved)
         if here in links:
