@@ -325,3 +325,36 @@ def test_parse_size():
     assert parse_size("1 M") == 1 << 20
     with pytest.raises(ValueError):
         parse_size("lots")
+
+
+def test_a_huge_extended_tar_header_is_refused_before_it_is_read(tmp_path):
+    import gzip
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        info = tarfile.TarInfo("././@LongLink")
+        info.type, info.size = tarfile.GNUTYPE_LONGNAME, 1 << 30
+        tar.addfile(info)  # header only: the 1 GiB name is never there, never read
+    path = tmp_path / f"{TOP}.tar.gz"
+    path.write_bytes(gzip.compress(raw.getvalue()))
+    with pytest.raises(SourceError, match="an extended header of 1073741824 bytes"):
+        unpack(path, tmp_path / "dest")
+
+
+def test_too_many_link_lookups_are_refused(tmp_path, monkeypatch):
+    import wheelstrap.archives as archives
+
+    monkeypatch.setattr(archives, "MAX_LINK_STEPS", 50)
+    links = [(f"{TOP}/l{i}", "symlink", "../" + TOP + "/demo") for i in range(20)]
+    archive = make_tar(tmp_path / f"{TOP}.tar.gz", [*BASE, *links])
+    with pytest.raises(SourceError, match="steps resolving"):
+        unpack(archive, tmp_path / "dest")
+    monkeypatch.undo()
+    unpack(archive, tmp_path / "dest")
+
+
+def test_a_very_long_member_name_is_refused(tmp_path):
+    archive = make_tar(tmp_path / f"{TOP}.tar.gz", [*BASE, (f"{TOP}/" + "a/" * 3000 + "x",
+                                                           "file", b"")])
+    with pytest.raises(SourceError, match="a name of"):
+        unpack(archive, tmp_path / "dest")

@@ -47,6 +47,9 @@ MAX_RATIO = 200.0  # unpacked size / archive size
 RATIO_FLOOR = 64 << 20  # below this many unpacked bytes the ratio is not checked
 MAX_LINK_HOPS = 40  # as Linux's own limit on symbolic links followed in one lookup
 MAX_LINK_TARGET = 4096
+MAX_NAME = 4096  # bytes in a member name, as Linux's PATH_MAX
+MAX_HEADER = 1 << 20  # bytes in one tar extended header (pax, GNU long name)
+MAX_LINK_STEPS = 2_000_000  # path components looked at resolving all links of an archive
 ZIP_EPOCH = 315532800  # 1980-01-01, the earliest time a zip archive can record
 ZIP_LATEST = 4354819199  # 2107-12-31 23:59:59, the latest
 
@@ -126,6 +129,8 @@ def normalize_name(raw: str) -> str:
     """The safe relative form of a member name, or :class:`_Refused`.  '' is the root."""
     if "\x00" in raw:
         raise _Refused(f"{raw!r} (a NUL byte in the name)")
+    if len(raw) > MAX_NAME:
+        raise _Refused(f"{raw[:60]!r}... (a name of {len(raw)} characters)")
     if raw.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", raw):
         raise _Refused(f"{raw!r} (an absolute path)")
     parts = [p for p in raw.split("/") if p not in ("", ".")]
@@ -184,10 +189,24 @@ class _Reader:
         raise NotImplementedError
 
 
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A tar header that refuses an extended header too big to be read into memory
+    (``tarfile`` reads pax headers and GNU long names whole, before any member is seen)."""
+
+    def _proc_member(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _EXTENDED and self.size > MAX_HEADER:
+            raise _Refused(f"an extended header of {self.size} bytes")
+        return super()._proc_member(tarfile)  # type: ignore[misc,no-any-return]
+
+
+_EXTENDED = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE,
+             tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
+
+
 class _TarReader(_Reader):
     def __init__(self, archive: Path, limits: ArchiveLimits, what: str) -> None:
         super().__init__(archive, limits, what)
-        self.tar = tarfile.open(archive)  # noqa: SIM115 - closed by close()
+        self.tar = tarfile.open(archive, tarinfo=_BoundedTarInfo)  # noqa: SIM115 - see close
         self.infos: dict[int, tarfile.TarInfo] = {}
 
     def members(self) -> Iterator[Member]:
@@ -311,18 +330,20 @@ def _check_tree(members: list[Member]) -> None:
             above = "/".join(parts[:i])
             if kinds.get(above, "dir") != "dir":
                 raise _Refused(f"{m.name!r} (placed below the {kinds[above]} {above!r})")
+    budget = [MAX_LINK_STEPS]
     for name, target in links.items():
-        why = _link_escapes(name, target, links)
+        why = _link_escapes(name, target, links, budget)
         if why is not None:
             raise _Refused(f"{name!r} (a link to {target!r}: {why})")
 
 
-def _link_escapes(name: str, target: str, links: dict[str, str]) -> str | None:
+def _link_escapes(name: str, target: str, links: dict[str, str], budget: list[int]
+                  ) -> str | None:
     """Why the link ``name`` -> ``target`` leads out of the tree, or None.
 
     The target is resolved as the kernel would, but against the archive's own tree:
     component by component from the link's folder, expanding every link of the archive
-    met on the way.
+    met on the way.  ``budget`` bounds the components looked at, over all links.
     """
     resolved: list[str] = name.split("/")[:-1]
     pending: deque[str] = deque()
@@ -331,6 +352,8 @@ def _link_escapes(name: str, target: str, links: dict[str, str]) -> str | None:
     def push(text: str) -> str | None:
         if not text:
             return "an empty target"
+        if len(text) > MAX_LINK_TARGET:
+            return f"a target of {len(text)} characters"
         if "\x00" in text:
             return "a NUL byte in the target"
         if text.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", text):
@@ -342,6 +365,9 @@ def _link_escapes(name: str, target: str, links: dict[str, str]) -> str | None:
     if why is not None:
         return why
     while pending:
+        budget[0] -= 1
+        if budget[0] < 0:
+            return f"more than {MAX_LINK_STEPS} steps resolving the archive's links"
         part = pending.popleft()
         if part in ("", "."):
             continue
@@ -371,11 +397,9 @@ def scan(archive: Path, limits: ArchiveLimits = DEFAULT_LIMITS,
 
     Raises :class:`SourceError` naming the archive and what was wrong.
     """
+    reader: _Reader | None = None
     try:
         reader = _reader(archive, limits, what)
-    except READ_ERRORS as exc:
-        raise _broken(archive, what, exc) from exc
-    try:
         members = list(reader.members())
         _check_tree(members)
         return members
@@ -384,8 +408,9 @@ def scan(archive: Path, limits: ArchiveLimits = DEFAULT_LIMITS,
     except READ_ERRORS as exc:
         raise _broken(archive, what, exc) from exc
     finally:
-        with contextlib.suppress(*READ_ERRORS):
-            reader.close()
+        if reader is not None:
+            with contextlib.suppress(*READ_ERRORS):
+                reader.close()
 
 
 def extract(archive: Path, dest: Path, limits: ArchiveLimits = DEFAULT_LIMITS,
@@ -395,11 +420,9 @@ def extract(archive: Path, dest: Path, limits: ArchiveLimits = DEFAULT_LIMITS,
     On any error ``dest`` may hold part of the archive (and nothing outside it does);
     the caller removes it.  Returns the members.
     """
+    reader: _Reader | None = None
     try:
         reader = _reader(archive, limits, what)
-    except READ_ERRORS as exc:
-        raise _broken(archive, what, exc) from exc
-    try:
         members = list(reader.members())
         _check_tree(members)
         _write(reader, members, dest)
@@ -409,8 +432,9 @@ def extract(archive: Path, dest: Path, limits: ArchiveLimits = DEFAULT_LIMITS,
     except READ_ERRORS as exc:
         raise _broken(archive, what, exc) from exc
     finally:
-        with contextlib.suppress(*READ_ERRORS):
-            reader.close()
+        if reader is not None:
+            with contextlib.suppress(*READ_ERRORS):
+                reader.close()
 
 
 def _write(reader: _Reader, members: list[Member], dest: Path) -> None:
