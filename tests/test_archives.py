@@ -358,3 +358,17 @@ def test_a_very_long_member_name_is_refused(tmp_path):
                                                            "file", b"")])
     with pytest.raises(SourceError, match="a name of"):
         unpack(archive, tmp_path / "dest")
+
+
+def test_a_zip_declaring_too_many_entries_is_refused_before_parsing(tmp_path):
+    archive = make_zip(tmp_path / f"{TOP}.zip", [*BASE, *[(f"{TOP}/f{i}", "file", b"")
+                                                        for i in range(30)]])
+    with pytest.raises(SourceError, match="more than 10 members"):
+        unpack(archive, tmp_path / "dest", limits=ArchiveLimits(max_members=10))
+
+
+def test_an_archive_bigger_than_the_size_cap_is_refused_unread(tmp_path):
+    archive = make_tar(tmp_path / f"{TOP}.tar.gz",
+                       [*BASE, (f"{TOP}/r", "file", os.urandom(4 << 20))])
+    with pytest.raises(SourceError, match="more than it may unpack to"):
+        unpack(archive, tmp_path / "dest", limits=ArchiveLimits(max_unpacked_size=1 << 20))

@@ -159,6 +159,10 @@ class _Reader:
         self.size = archive.stat().st_size
         self.count = 0
         self.total = 0
+        if self.size > 2 * limits.max_unpacked_size + (1 << 20):  # headers aside
+            raise _too_big(archive, what, f"it is {self.size} bytes, more than it may unpack "
+                           f"to ({limits.max_unpacked_size})",
+                           "max_unpacked_size, --max-unpacked-size")
 
     def account(self, name: str, size: int) -> None:
         """Count one member; refuse once a limit is passed (before reading its data)."""
@@ -242,9 +246,28 @@ class _TarReader(_Reader):
         self.tar.close()
 
 
+def _zip_entry_count(archive: Path) -> int | None:
+    """The entry count the end-of-central-directory record declares (None if unknown),
+    read before ``zipfile`` loads the whole central directory into memory."""
+    with open(archive, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        fh.seek(max(0, size - (1 << 16) - 22))
+        tail = fh.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) < at + 22:
+        return None
+    count: int = struct.unpack("<H", tail[at + 10:at + 12])[0]
+    return None if count == 0xFFFF else count
+
+
 class _ZipReader(_Reader):
     def __init__(self, archive: Path, limits: ArchiveLimits, what: str) -> None:
         super().__init__(archive, limits, what)
+        declared = _zip_entry_count(archive)
+        if declared is not None and declared > limits.max_members:
+            raise _too_big(archive, what, f"it has more than {limits.max_members} members",
+                           "max_members, --max-archive-members")
         self.zf = zipfile.ZipFile(archive)
         self.infos: dict[int, zipfile.ZipInfo] = {}
 

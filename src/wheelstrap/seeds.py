@@ -33,6 +33,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from .archives import DEFAULT_LIMITS, ArchiveLimits
 from .errors import UserInputError
 from .fsutil import atomic_copy, atomic_write_text, sha256_file
 from .wheels import WheelFormatError, WheelInfo, read_metadata
@@ -178,8 +179,11 @@ def write_manifest(store: Path, seeds: Iterable[Seed]) -> None:
     atomic_write_text(store / MANIFEST, tomli_w.dumps(doc))
 
 
-def load_store(store: Path) -> list[VerifiedSeed]:
-    """Load and verify a store: every wheel pinned, every pin matching.  All problems at once."""
+def load_store(store: Path, *, limits: ArchiveLimits = DEFAULT_LIMITS) -> list[VerifiedSeed]:
+    """Load and verify a store: every wheel pinned, every pin matching.  All problems at once.
+
+    Each wheel is checked as an archive within ``limits`` before its METADATA is read.
+    """
     if not store.is_dir():
         raise UserInputError(f"The seed store {store} does not exist.",
                              hint="Create it with 'wheelstrap seeds add STORE WHEEL...'.")
@@ -206,7 +210,7 @@ def load_store(store: Path) -> list[VerifiedSeed]:
             problems.append(f"{s.wheel} has sha256 {actual}, but is pinned as {s.sha256}")
             continue
         try:
-            info = read_metadata(s.path)
+            info = read_metadata(s.path, limits=limits)
         except WheelFormatError as exc:
             problems.append(str(exc))
             continue
