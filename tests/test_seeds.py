@@ -94,3 +94,10 @@ def test_non_utf8_manifest(tmp_path):
     (store / "seeds.toml").write_bytes(b"version = 1\n# \xff\n")
     with pytest.raises(UserInputError, match="cannot be read"):
         read_manifest(store)
+
+
+def test_a_wheel_name_too_long_for_the_filesystem(tmp_path):
+    long = "demo-1.0-py3-none-any" + "9" * 300 + ".whl"
+    store = make_store(tmp_path, GOOD.replace(f'"{WHEEL}"', f'"{long}"'))
+    with pytest.raises(UserInputError, match="not a plain file name"):
+        load_store(store)

@@ -249,3 +249,11 @@ def test_odd_file_names_are_recorded_as_csv(tmp_path):
         record = zf.read("demo-1.dist-info/RECORD").decode()
         assert zf.getinfo("demo/__init__.py").date_time[0] == 2107
     assert '"demo/a,""b"".txt",sha256=' in record
+
+
+def test_a_configured_name_too_long_for_the_filesystem_is_not_pure(tmp_path):
+    root = tree(tmp_path / "t", {**PKG, "pyproject.toml":
+                                 f'[tool.hatch.build.targets.wheel]\npackages = ["{"a" * 300}"]\n'})
+    plan = inspect(root, "demo", "1")
+    assert isinstance(plan, NotPure)
+    assert "its files cannot be read" in plan.reasons[0]

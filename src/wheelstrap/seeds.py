@@ -107,7 +107,8 @@ def _parse_entry(entry: object, store: Path) -> Seed:
         version = str(Version(version))
     except InvalidVersion:
         raise ValueError(f"its version {version!r} is not a version") from None
-    if Path(wheel).name != wheel or wheel in (".", "..") or "\\" in wheel or "\x00" in wheel:
+    if (Path(wheel).name != wheel or wheel in (".", "..") or "\\" in wheel or "\x00" in wheel
+            or len(wheel.encode("utf-8", "surrogateescape")) > 255):
         raise ValueError(f"its wheel {wheel!r} is not a plain file name in the store "
                          "(paths such as '../x.whl' or '/x.whl' are refused)")
     try:
@@ -195,13 +196,14 @@ def load_store(store: Path, *, limits: ArchiveLimits = DEFAULT_LIMITS) -> list[V
             problems.append(f"{stray} is in the store but not pinned in {MANIFEST}")
     verified = []
     for s in seeds:
-        if s.path.is_symlink():
-            problems.append(f"{s.wheel} is a symbolic link; a store holds its wheels itself")
-            continue
-        if not s.path.is_file():
-            problems.append(f"{s.wheel} is pinned but missing")
-            continue
         try:
+            if s.path.is_symlink():
+                problems.append(f"{s.wheel} is a symbolic link; a store holds its wheels "
+                                "itself")
+                continue
+            if not s.path.is_file():
+                problems.append(f"{s.wheel} is pinned but missing")
+                continue
             actual = sha256_file(s.path)
         except OSError as exc:
             problems.append(f"{s.wheel} cannot be read: {exc.strerror or exc}")

@@ -673,6 +673,8 @@ def inspect(root: Path, name: str, version: str) -> PackPlan | NotPure:
         return NotPure((f"its configuration cannot be read: {exc}",))
     except InvalidRequirement as exc:
         return NotPure((f"its dependencies cannot be read ({exc})",))
+    except OSError as exc:  # a configured name too long for the filesystem, for one
+        return NotPure((f"its files cannot be read: {exc.strerror or exc}",))
 
 
 def _inspect(tree: _Tree, pyproject: dict[str, Any], name: str, version: str
