@@ -68,7 +68,7 @@ def make_zip(path: Path, members: Spec) -> Path:
             elif kind == "fifo":
                 info.external_attr = (stat.S_IFIFO | 0o644) << 16
             else:
-                pytest.skip(f"zip has no {kind} members")
+                raise AssertionError(f"zip has no {kind} members")
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, data)
     return path
@@ -136,8 +136,10 @@ HOSTILE: dict[str, Spec] = {
 
 
 @pytest.mark.filterwarnings("ignore:Duplicate name")
-@pytest.mark.parametrize("kind", ["tar", "zip"])
-@pytest.mark.parametrize("case", sorted(HOSTILE))
+@pytest.mark.parametrize("kind, case", [
+    (kind, case) for case in sorted(HOSTILE) for kind in ("tar", "zip")
+    if not (kind == "zip" and case.startswith("hardlink"))  # zip has no hard links
+])
 def test_hostile_member_is_refused_and_nothing_lands_outside(tmp_path, kind, case):
     archive = make(kind, tmp_path, BASE + HOSTILE[case])
     base, dest = unpack_into(tmp_path, archive)
