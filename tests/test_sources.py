@@ -161,3 +161,29 @@ def test_bad_build_system_is_refused_naming_the_field(table, needle):
     assert needle in info.value.message, info.value.message
     assert info.value.message.startswith("demo-1.0.tar.gz: [build-system]")
     assert info.value.hint
+
+
+def test_a_tar_sdist_whose_top_folder_is_a_link_to_its_parent_is_refused(tmp_path,
+                                                                         run_bootstrap):
+    """Issue 14: ``demo-1.0/`` -> ``..`` passed the old checks and the tarfile filter."""
+    import io
+    import tarfile
+
+    pkg = Pkg("toplink")
+    folder = tmp_path / "dists"
+    folder.mkdir()
+    with tarfile.open(folder / pkg.filename, "w:gz") as tar:
+        link = tarfile.TarInfo("toplink-1.0/")
+        link.type, link.linkname = tarfile.SYMTYPE, ".."
+        tar.addfile(link)
+        for rel, text in sorted(pkg.tree().items()):
+            data = text.encode()
+            info = tarfile.TarInfo(f"toplink-1.0/{rel}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    run = run_bootstrap("toplink", index=write_static_index(folder, [pkg]).as_uri())
+    assert run.code == 1
+    assert "hostile member: 'toplink-1.0/PKG-INFO' (placed below the symlink 'toplink-1.0')" \
+        in run.stderr, run.stderr
+    assert not (run.out / ".wheelstrap" / "pyproject.toml").exists()
+    assert not [p for p in run.out.rglob("pyproject.toml")]
