@@ -488,7 +488,8 @@ def gen_inspect(rng: random.Random, tmp: Path) -> Iterator[tuple[bytes, Callable
         links = []
         if rng.random() < 0.2:
             links.append((rng.choice(["src/demo/loop", "demo/loop", "src/up", "evil.py"]),
-                          rng.choice([".", "..", "../..", str(outside), str(outside / "x")])))
+                          rng.choice([".", "..", "../..", str(outside), str(outside / "x"),
+                                      "missing.py", "loop.py"])))
         blob = pyproject + b"\0" + repr(sorted(extras.items())).encode() + repr(links).encode()
         yield blob, _inspect_call(tmp, pyproject, extras, links, outside)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 
@@ -257,3 +258,14 @@ def test_a_configured_name_too_long_for_the_filesystem_is_not_pure(tmp_path):
     plan = inspect(root, "demo", "1")
     assert isinstance(plan, NotPure)
     assert "its files cannot be read" in plan.reasons[0]
+
+
+def test_broken_links_and_special_files_are_not_packed(tmp_path):
+    root = tree(tmp_path / "t", {"pyproject.toml": '[project]\nname = "demo"\n',
+                                 "demo/__init__.py": ""})
+    (root / "demo" / "gone.py").symlink_to("nowhere.py")
+    os.mkfifo(root / "demo" / "pipe")
+    plan = inspect(root, "demo", "1")
+    assert arcs(plan) == ["demo/__init__.py"]
+    assert isinstance(plan, PackPlan)
+    pack(plan, tmp_path / "out", 0)

@@ -180,7 +180,7 @@ def _walk_files(folder: Path) -> list[Path]:
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
         dirnames.sort()
         base = Path(dirpath)
-        out += [base / f for f in filenames]
+        out += [base / f for f in filenames if (base / f).is_file()]  # no broken links
     return sorted(out)
 
 
