@@ -101,3 +101,9 @@ def test_a_wheel_name_too_long_for_the_filesystem(tmp_path):
     store = make_store(tmp_path, GOOD.replace(f'"{WHEEL}"', f'"{long}"'))
     with pytest.raises(UserInputError, match="not a plain file name"):
         load_store(store)
+
+
+def test_a_version_of_thousands_of_digits(tmp_path):
+    store = make_store(tmp_path, GOOD.replace('"1.0"', '"1.' + "9" * 5000 + '"'))
+    with pytest.raises(UserInputError, match="is not a version"):
+        read_manifest(store)

@@ -68,3 +68,9 @@ def test_metadata_bomb_is_refused(tmp_path):
                 "demo-1.0-py3-none-any.whl")
     with pytest.raises(WheelFormatError, match="times its own size"):
         read_metadata(big, limits=ArchiveLimits(max_ratio=10, ratio_floor=1 << 20))
+
+
+def test_a_version_of_thousands_of_digits_is_a_clean_error(tmp_path):
+    meta = META.replace("Version: 1.0", "Version: 1." + "9" * 5000)
+    with pytest.raises(WheelFormatError, match="invalid METADATA"):
+        read_metadata(wheel(tmp_path, {"demo-1.0.dist-info/METADATA": meta}))

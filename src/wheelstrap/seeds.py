@@ -31,7 +31,7 @@ from packaging.utils import (
     canonicalize_name,
     parse_wheel_filename,
 )
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from .archives import DEFAULT_LIMITS, ArchiveLimits
 from .errors import UserInputError
@@ -105,8 +105,8 @@ def _parse_entry(entry: object, store: Path) -> Seed:
         raise ValueError(f"its name {name!r} is not a project name")
     try:
         version = str(Version(version))
-    except InvalidVersion:
-        raise ValueError(f"its version {version!r} is not a version") from None
+    except ValueError:  # InvalidVersion, or thousands of digits
+        raise ValueError(f"its version {version[:60]!r} is not a version") from None
     if (Path(wheel).name != wheel or wheel in (".", "..") or "\\" in wheel or "\x00" in wheel
             or len(wheel.encode("utf-8", "surrogateescape")) > 255):
         raise ValueError(f"its wheel {wheel!r} is not a plain file name in the store "

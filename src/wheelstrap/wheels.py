@@ -98,8 +98,10 @@ def read_metadata(wheel: Path, *, limits: ArchiveLimits = DEFAULT_LIMITS) -> Whe
             SpecifierSet(requires_python)
     except KeyError as exc:
         raise WheelFormatError(f"{wheel.name} has invalid METADATA: no {exc} field") from exc
-    except (InvalidVersion, InvalidRequirement, InvalidSpecifier) as exc:
-        raise WheelFormatError(f"{wheel.name} has invalid METADATA: {exc}") from exc
+    except (InvalidVersion, InvalidRequirement, InvalidSpecifier, ValueError) as exc:
+        # ValueError: a version number of thousands of digits, for one
+        raise WheelFormatError(f"{wheel.name} has invalid METADATA: {str(exc)[:200]}") \
+            from exc
     if name != fname_name or version != fname_version:
         raise WheelFormatError(
             f"{wheel.name}: METADATA says {name} {version}, the filename disagrees"
