@@ -232,11 +232,16 @@ def test_hostile_archives_are_refused(tmp_path, run_bootstrap):
     folder = tmp_path / "dists"
     pkgs = [_hostile_sdist(folder, name, member) for name, member in cases.items()]
     simple = write_static_index(folder, pkgs)
+    why = {"evil1": "'..'", "evil2": "absolute path",
+           "evil3": "resolves outside the archive's tree", "evil4": "special file"}
     for i, name in enumerate(cases):
         run = run_bootstrap(name, index=simple.as_uri(), out=tmp_path / f"o{i}")
         assert run.code == 1, name
-        assert "hostile member" in run.stderr, run.stderr
-        assert not (tmp_path / "escape.txt").exists()
+        text = " ".join(run.stderr.split())
+        assert "hostile member" in text and why[name] in text, run.stderr
+        # every case is refused by wheelstrap's own rules, nothing lands anywhere
+        assert not list(tmp_path.rglob("escape.txt")) and not list(tmp_path.rglob("etc/evil2"))
+        assert not Path("/etc/evil2").exists()
 
 
 def test_yanked_and_requires_python_excluded_files_are_skipped(tmp_path, run_bootstrap):
@@ -329,3 +334,13 @@ def test_a_backend_path_outside_the_sdist_is_a_clear_error(serve_index, run_boot
     assert "internal error" not in run.stderr
     assert "backend-path" in run.stderr and "outside" in run.stderr
     assert run.wheels == []
+
+
+def test_archive_limits_are_options(serve_index, run_bootstrap, tmp_path):
+    index = serve_index([Pkg("speedup")])
+    run = run_bootstrap("speedup", "--max-archive-members", "2", index=index.url)
+    assert run.code == 1 and "Traceback" not in run.stderr
+    assert "members" in run.stderr and run.wheels == []
+    run = run_bootstrap("speedup", "--max-unpacked-size", "lots", index=index.url,
+                        out=tmp_path / "bad")
+    assert run.code == 1 and "is not a size" in run.stderr

@@ -1,8 +1,22 @@
 from __future__ import annotations
 
+import copy
+import json
+
+import pytest
+from click.testing import CliRunner
 from packaging.utils import canonicalize_name
 
-from wheelstrap.graph import Edge, Graph, NodeId, SdistRef, find_cycles, strongly_connected
+from wheelstrap.cli import main
+from wheelstrap.graph import (
+    Edge,
+    Graph,
+    GraphFormatError,
+    NodeId,
+    SdistRef,
+    find_cycles,
+    strongly_connected,
+)
 
 
 def n(name: str) -> NodeId:
@@ -65,3 +79,133 @@ def test_json_round_trip():
     g.add_edge(Edge(None, n("a"), "toplevel", "a"))
     again = Graph.from_json(g.to_json())
     assert again.to_json() == g.to_json()
+
+
+# -- reading graph.json ------------------------------------------------------------------
+
+
+CYCLIC = graph(("a", "b", "build-system"), ("b", "a", "build-backend"), ("a", "c", "install"))
+
+
+def test_json_round_trip_of_a_cycle():
+    doc = CYCLIC.to_json()
+    again = Graph.from_json(json.loads(json.dumps(doc)))
+    assert again.to_json() == doc
+
+
+def _broken(path: str, value: object) -> dict[str, object]:
+    doc = copy.deepcopy(CYCLIC.to_json())
+    *parents, last = path.split(".")
+    target = doc
+    for key in parents:
+        target = target[int(key)] if isinstance(target, list) else target[key]
+    if value is KeyError:
+        del target[last if isinstance(target, dict) else int(last)]
+    elif isinstance(target, list):
+        target[int(last)] = value
+    else:
+        target[last] = value
+    return doc
+
+
+@pytest.mark.parametrize("path, value, needle", [
+    ("nodes", "x", "nodes is a str, not a list"),
+    ("nodes", KeyError, "nodes is missing"),
+    ("edges", {}, "edges is a dict, not a list"),
+    ("nodes.0", [], "nodes[0] is a list, not an object"),
+    ("nodes.0.name", 3, "nodes[0].name is a int"),
+    ("nodes.0.name", KeyError, "nodes[0].name is missing"),
+    ("nodes.0.version", "", "empty name or version"),
+    ("nodes.0.sdist", "x", "nodes[0].sdist is a str"),
+    ("nodes.0.sdist.sha256", 5, "sha256 is not a string"),
+    ("nodes.1", {"name": "a", "version": "1.0"}, "a second time"),
+    ("edges.0.kind", "weird", "edges[0].kind is 'weird'"),
+    ("edges.0.kind", ["install"], "edges[0].kind is ['install']"),
+    ("edges.0.to", None, "edges[0].to is missing"),
+    ("edges.0.to.name", "nowhere", "names nowhere 1.0, which is not a node"),
+    ("edges.0.from", {"name": "ghost", "version": "1.0"}, "ghost 1.0, which is not a node"),
+    ("edges.0.from", None, "must have a 'from'"),
+    ("edges.0.requirement", 1, "edges[0].requirement is a int"),
+    ("version", True, "not a wheelstrap-graph version 1"),
+    ("schema", "other", "not a wheelstrap-graph version 1"),
+])
+def test_broken_graph_json_names_the_field(path, value, needle):
+    with pytest.raises(GraphFormatError) as info:
+        Graph.from_json(_broken(path, value))
+    assert needle in str(info.value), info.value
+
+
+@pytest.mark.parametrize("doc", [[], "x", 3, None])
+def test_graph_json_that_is_not_an_object(doc):
+    with pytest.raises(GraphFormatError, match="the document is"):
+        Graph.from_json(doc)
+
+
+def _cycles_cli(tmp_path, graph_text: str | bytes, cycles_text: str | bytes | None = None):
+    folder = tmp_path / "out"
+    folder.mkdir(exist_ok=True)
+
+    def to_bytes(t: str | bytes) -> bytes:
+        return t.encode() if isinstance(t, str) else t
+
+    (folder / "graph.json").write_bytes(to_bytes(graph_text))
+    if cycles_text is not None:
+        (folder / "cycles.json").write_bytes(to_bytes(cycles_text))
+    return CliRunner().invoke(main, ["cycles", str(folder)])
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("{", "cannot be read as a wheelstrap graph"),
+    (b"\xff\xfe", "cannot be read as a wheelstrap graph"),
+    ("[" * 100000 + "]" * 100000, "cannot be read as a wheelstrap graph"),
+    (json.dumps(_broken("edges.0.kind", "weird")), "edges[0].kind is 'weird'"),
+    (json.dumps({"schema": "wheelstrap-graph", "version": 1, "nodes": "../x"}),
+     "nodes is a str"),
+])
+def test_cycles_command_on_a_broken_graph_is_a_user_error(tmp_path, text, needle):
+    result = _cycles_cli(tmp_path, text)
+    assert result.exit_code == 1, result.output
+    assert needle in result.output, result.output
+    assert "internal error" not in result.output and "Traceback" not in result.output
+
+
+GOOD_REPORT = {"id": "cycle-1", "members": [{"name": "a", "version": "1.0"},
+                                            {"name": "b", "version": "1.0"}],
+               "explanation": "a -> b -> a", "stages": 2, "fixed_point": True,
+               "status": "shipped", "broken_by": {"method": "seeds", "seeds": [
+                   {"name": "a", "version": "1.0", "wheel": "a-1.0-py3-none-any.whl"}]},
+               "seed_checks": [{"seed_wheel": "a-1.0-py3-none-any.whl", "reproduced": True}],
+               "cross_check": {"identical": True}}
+
+
+def test_cycles_command_shows_a_good_report(tmp_path):
+    cycles = json.dumps({"schema": "wheelstrap-cycles", "version": 1, "cycles": [GOOD_REPORT]})
+    result = _cycles_cli(tmp_path, json.dumps(CYCLIC.to_json()), cycles)
+    assert result.exit_code == 0, result.output
+    assert "broken by seeds a-1.0-py3-none-any.whl" in result.output
+    assert "seed a-1.0-py3-none-any.whl: reproduced" in result.output
+
+
+@pytest.mark.parametrize("report", [
+    {**GOOD_REPORT, "seed_checks": [{}]},
+    {k: v for k, v in GOOD_REPORT.items() if k != "id"},
+    {**GOOD_REPORT, "broken_by": {"method": "seeds", "seeds": [{}]}},
+    {**GOOD_REPORT, "broken_by": {"method": "source", "stage0": "x"}},
+    {**GOOD_REPORT, "broken_by": []},
+    {**GOOD_REPORT, "cross_check": 3},
+    {**GOOD_REPORT, "members": [1]},
+    "cycle",
+])
+def test_cycles_command_with_a_broken_cycles_json_warns_and_shows_the_graph(tmp_path, report):
+    cycles = json.dumps({"cycles": [report]})
+    result = _cycles_cli(tmp_path, json.dumps(CYCLIC.to_json()), cycles)
+    assert result.exit_code == 0, result.output
+    assert "is unreadable; showing the graph only" in result.output
+    assert "cycle 1: a 1.0, b 1.0" in result.output
+
+
+@pytest.mark.parametrize("text", ["[1]", "{", "[" * 100000, '{"cycles": 3}', b"\xff"])
+def test_cycles_command_with_an_unreadable_cycles_json(tmp_path, text):
+    result = _cycles_cli(tmp_path, json.dumps(CYCLIC.to_json()), text)
+    assert result.exit_code == 0, result.output
+    assert "is unreadable" in result.output

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from wheelstrap.errors import SourceError
 from wheelstrap.srcpack import NotPure, PackPlan, inspect, pack
 
 
@@ -126,3 +128,144 @@ def test_a_stray_c_file_outside_the_package_does_not_count(tmp_path):
     root = tree(tmp_path / "t", {"pyproject.toml": '[project]\nname = "s"\nversion = "1"\n',
                                  "s/__init__.py": "", "launcher.c": "int main;"})
     assert arcs(inspect(root, "s", "1")) == ["s/__init__.py"]
+
+
+# -- hostile and malformed layouts -------------------------------------------------------
+
+PKG = {"demo/__init__.py": "", "src/demo/__init__.py": ""}
+
+
+@pytest.fixture
+def outside(tmp_path):
+    """A package beside the source tree that must never be packed."""
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / "__init__.py").write_text("secret = 1\n")
+    return folder
+
+
+@pytest.mark.parametrize("pyproject", [
+    '[tool.hatch.build.targets.wheel]\npackages = ["../x"]\n',
+    '[tool.hatch.build.targets.wheel]\nonly-include = ["{outside}"]\n',
+    '[tool.hatch.build.targets.wheel]\nonly-include = ["src/../../x"]\n',
+    '[tool.poetry]\npackages = [{{include = "x", from = ".."}}]\n',
+    '[tool.poetry]\npackages = [{{include = "../x"}}]\n',
+    '[tool.pdm.build]\npackage-dir = ".."\n',
+    '[tool.pdm.build]\nincludes = ["../x"]\n',
+    '[tool.setuptools]\npackages = ["x"]\npackage-dir = {{"" = ".."}}\n',
+    '[tool.setuptools]\npackages = ["x"]\npackage-dir = {{x = "{outside}"}}\n',
+    '[tool.setuptools.packages.find]\nwhere = [".."]\n',
+    '[tool.setuptools.packages.find]\nwhere = ["/"]\n',
+])
+def test_layouts_never_take_files_from_outside_the_tree(tmp_path, outside, pyproject):
+    root = tree(tmp_path / "t", {**PKG, "pyproject.toml": pyproject.format(outside=outside)})
+    with pytest.raises(SourceError) as info:
+        inspect(root, "demo", "1")
+    assert "points outside the source tree" in info.value.message
+    assert "stage-0 packing refused" in info.value.message
+    assert info.value.hint
+
+
+def test_pdm_includes_as_a_string_does_not_walk_the_filesystem(tmp_path):
+    root = tree(tmp_path / "t", {**PKG, "pyproject.toml": '[tool.pdm.build]\nincludes = "/"\n'})
+    plan = inspect(root, "demo", "1")
+    assert isinstance(plan, NotPure)
+    assert "[tool.pdm.build].includes is not a list of strings" in plan.reasons[0]
+
+
+def test_links_leading_out_are_refused(tmp_path, outside):
+    root = tree(tmp_path / "t", {"pyproject.toml": '[project]\nname = "demo"\n',
+                                 "demo/__init__.py": ""})
+    (root / "demo" / "stolen.py").symlink_to(outside / "__init__.py")
+    with pytest.raises(SourceError, match="link leading out"):
+        inspect(root, "demo", "1")
+    (root / "demo" / "stolen.py").unlink()
+    (root / "evil").symlink_to(outside)  # a link to a folder outside is never walked
+    assert arcs(inspect(root, "demo", "1")) == ["demo/__init__.py"]
+
+
+def test_a_link_loop_does_not_hang(tmp_path):
+    root = tree(tmp_path / "t", {"pyproject.toml": '[project]\nname = "demo"\n', **PKG})
+    (root / "demo" / "loop").symlink_to("..")
+    (root / "src" / "demo" / "loop").symlink_to(".")
+    assert arcs(inspect(root, "demo", "1")) == ["demo/__init__.py"]
+
+
+@pytest.mark.parametrize("pyproject, reason", [
+    ("project = 3\n", "[project] is not a table"),
+    ('[project]\nname = "demo"\ndependencies = "a"\n', "dependencies is not a list"),
+    ('[project]\nname = "demo"\ndynamic = 1\n', "dynamic is not a list"),
+    ('[project]\nname = "demo"\noptional-dependencies = []\n', "is not a table"),
+    ('[project]\nname = "demo"\nscripts = ["a"]\n', "[project.scripts] is not a table"),
+    ('[project]\nname = "demo"\nrequires-python = 3\n', "requires-python is not a string"),
+    ('[project]\nname = "demo"\nrequires-python = ">=3\\nRequires-Dist: evil"\n',
+     "is not a version specifier"),
+    ('[project.scripts]\n"x\\ny" = "demo:main"\n', "is not valid"),
+    ('[project.entry-points]\n"g]\\n[console_scripts" = {a = "b"}\n', "is not valid"),
+    ('[tool.hatch.build.targets.wheel]\npackages = "demo"\n', "packages is not a list"),
+    ('[tool.hatch.build.targets.wheel]\npackages = ["src/demo"]\nsources = 3\n',
+     "sources is not a table of strings"),
+    ("[tool.poetry]\npackages = [1]\n", "holds something other than tables"),
+    ('[tool.poetry]\npackages = [{from = "src"}]\n', "without 'include'"),
+    ('[tool.setuptools]\npackages = ["../x"]\n', "is not a dotted import name"),
+    ('[tool.setuptools]\npackages = [""]\n', "is not a dotted import name"),
+    ('[tool.setuptools]\npy-modules = ["../x"]\n', "is not an import name"),
+    ('[tool.setuptools.packages.find]\nnamespaces = "no"\n', "namespaces is not a boolean"),
+    ('[tool.flit.module]\nname = ".."\n', "is not a dotted import name"),
+    ('[tool.flit.module]\nname = 3\n', "name is not a string"),
+    ('[tool.hatch.build.targets.wheel]\nonly-include = ["demo"]\n'
+     'sources = {"demo" = "../up"}\n', "cannot be placed in a wheel"),
+])
+def test_malformed_configuration_is_not_pure_with_a_reason(tmp_path, pyproject, reason):
+    root = tree(tmp_path / "t", {**PKG, "pyproject.toml": pyproject})
+    plan = inspect(root, "demo", "1")
+    assert isinstance(plan, NotPure), plan
+    assert any(reason in r for r in plan.reasons), plan.reasons
+
+
+@pytest.mark.parametrize("files, reason", [
+    ({"demo.egg-info/requires.txt": b"a\n\xff\n"}, "requires.txt is not UTF-8"),
+    ({"demo.egg-info/entry_points.txt": b"no header\n"}, "entry_points.txt cannot be read"),
+    ({"demo.egg-info/entry_points.txt": b"[a]\nx = 1\n[a]\n"}, "entry_points.txt cannot be"),
+    ({"demo.egg-info/requires.txt": b"[x]\n!!bad\n"}, "its dependencies cannot be read"),
+])
+def test_unreadable_metadata_files_are_not_pure(tmp_path, files, reason):
+    root = tmp_path / "t"
+    tree(root, {**PKG, "pyproject.toml": "[project]\nname = 'demo'\ndynamic = ['dependencies']\n"})
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    plan = inspect(root, "demo", "1")
+    assert isinstance(plan, NotPure), plan
+    assert any(reason in r for r in plan.reasons), plan.reasons
+
+
+def test_odd_file_names_are_recorded_as_csv(tmp_path):
+    root = tree(tmp_path / "t", {"pyproject.toml": '[project]\nname = "demo"\n',
+                                 "demo/__init__.py": "", 'demo/a,"b".txt': "x"})
+    plan = inspect(root, "demo", "1")
+    assert isinstance(plan, PackPlan)
+    wheel = pack(plan, tmp_path / "out", 2**40)  # a time past what zip can hold: clamped
+    with zipfile.ZipFile(wheel) as zf:
+        record = zf.read("demo-1.dist-info/RECORD").decode()
+        assert zf.getinfo("demo/__init__.py").date_time[0] == 2107
+    assert '"demo/a,""b"".txt",sha256=' in record
+
+
+def test_a_configured_name_too_long_for_the_filesystem_is_not_pure(tmp_path):
+    root = tree(tmp_path / "t", {**PKG, "pyproject.toml":
+                                 f'[tool.hatch.build.targets.wheel]\npackages = ["{"a" * 300}"]\n'})
+    plan = inspect(root, "demo", "1")
+    assert isinstance(plan, NotPure)
+    assert "its files cannot be read" in plan.reasons[0]
+
+
+def test_broken_links_and_special_files_are_not_packed(tmp_path):
+    root = tree(tmp_path / "t", {"pyproject.toml": '[project]\nname = "demo"\n',
+                                 "demo/__init__.py": ""})
+    (root / "demo" / "gone.py").symlink_to("nowhere.py")
+    os.mkfifo(root / "demo" / "pipe")
+    plan = inspect(root, "demo", "1")
+    assert arcs(plan) == ["demo/__init__.py"]
+    assert isinstance(plan, PackPlan)
+    pack(plan, tmp_path / "out", 0)

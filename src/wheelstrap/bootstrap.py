@@ -32,6 +32,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from . import backend, fastpath, srcpack, validate
+from .archives import DEFAULT_LIMITS, ArchiveLimits
 from .client import IndexClient
 from .cycles import breaking_set
 from .errors import (
@@ -110,6 +111,7 @@ class Options:
     settings: Settings = NO_SETTINGS
     plugins: Plugins = NO_PLUGINS
     hashes: HashPolicy = field(default_factory=HashPolicy)  # --hash in requirement files
+    archive_limits: ArchiveLimits = DEFAULT_LIMITS
     stamp_key: str | None = None  # see fastpath: stamp a fully pinned, successful run
 
 
@@ -220,10 +222,11 @@ class Bootstrap:
         self.reporter = reporter
         self.client = client or IndexClient(options.index_url, retries=options.retries)
         self.layout = Layout(options.output.absolute())
-        self.store = Store(self.layout, validate.target_tags(options.target.python))
+        self.store = Store(self.layout, validate.target_tags(options.target.python),
+                           options.archive_limits)
         self.workers = workers or Workers(options.jobs)
         backend.uv_binary()  # locate uv once, before worker threads exist
-        self.seeds = SeedIndex.load(options.seed_stores)
+        self.seeds = SeedIndex.load(options.seed_stores, options.archive_limits)
         self.pins = PinnedCandidates.load(self.layout.state / "resolved.json", options.index_url,
                                           self.layout.sdists)
         self.graph = Graph()
@@ -457,7 +460,7 @@ class Bootstrap:
             env=tuple(_env_wheel(a) for a in env), target=self._target,
             source_date_epoch=st.source_date_epoch, policy=self.o.policy, hooks=st.hooks,
             python=self.o.target.python if self.workers.local else None,
-            hidden=self._hidden)
+            hidden=self._hidden, limits=self.o.archive_limits)
 
     def _wake(self, subject: NodeId | NormalizedName, discovers: bool = True) -> None:
         """Something happened to ``subject`` (a node built, failed or blocked, a page
@@ -691,7 +694,10 @@ class Bootstrap:
         if st.pack is None:
             assert st.sdist_path is not None
             root, _ = self.store.source_tree(node, st.sdist_path, st.hooks)
-            plan = srcpack.inspect(root, node.name, node.version)
+            try:
+                plan = srcpack.inspect(root, node.name, node.version)
+            except SourceError as exc:  # a layout pointing outside the sdist: not packable
+                plan = srcpack.NotPure((exc.message,))
             if isinstance(plan, srcpack.PackPlan):
                 edited = st.hooks.requires(Requirement(r) for r in plan.requires_dist)
                 plan = replace(plan, requires_dist=tuple(str(r) for r in edited))

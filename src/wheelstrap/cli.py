@@ -158,6 +158,12 @@ def main(debug: bool) -> None:
 @click.option("--build-timeout", type=click.FloatRange(min=0), default=None,
               show_default="3600, or $WHEELSTRAP_BUILD_TIMEOUT",
               help="Seconds one build hook may run before it is killed (0: no limit).")
+@click.option("--max-unpacked-size", default="4GiB", show_default=True, metavar="SIZE",
+              help="Most bytes one archive (sdist, wheel, seed) may unpack to.")
+@click.option("--max-archive-members", type=click.IntRange(min=1), default=200_000,
+              show_default=True, help="Most members one archive may hold.")
+@click.option("--max-compression-ratio", type=click.FloatRange(min=1), default=200.0,
+              show_default=True, help="Most unpacked bytes per archive byte (bombs).")
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT|local:N",
               help="Run the builds on the workers of a Dask scheduler (pip install "
               "'wheelstrap[dask]'); local:N starts a local cluster of N workers.")
@@ -170,7 +176,8 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
               no_network_isolation: bool, retries: int, seed_stores: Sequence[Path],
               max_stages: int, strict: bool, no_source_bootstrap: bool, cross_check: bool,
               keep_going: bool, settings_file: Path | None, sandbox: str,
-              build_timeout: float | None, scheduler: str | None, advertise: str | None,
+              build_timeout: float | None, max_unpacked_size: str, max_archive_members: int,
+              max_compression_ratio: float, scheduler: str | None, advertise: str | None,
               quiet: bool, verbose: bool) -> None:
     """Bootstrap REQUIREMENTS (and -r files) from sdists into OUTPUT."""
     level = verbosity(quiet, verbose)
@@ -218,6 +225,15 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
             hint="Install bubblewrap (apt-get install bubblewrap) and drop --sandbox none, "
             "or run without --strict.")
     require(policy.sandbox)
+    from .archives import ArchiveLimits, parse_size
+
+    try:
+        size = parse_size(max_unpacked_size)
+    except ValueError as exc:
+        raise UserInputError(f"--max-unpacked-size: {exc}.",
+                             hint="Give a size such as 512M, 4GiB or 1000000.") from exc
+    limits = ArchiveLimits(max_unpacked_size=size, max_members=max_archive_members,
+                           max_ratio=max_compression_ratio)
     reqs = read_files(req_files, con_files)
     top = [parse_requirement(r) for r in requirements] + reqs.requirements
     if not top:
@@ -233,7 +249,8 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
                       output=output, index_url=index_url, target=target, jobs=jobs,
                       policy=policy, run=run_policy, retries=retries,
                       seed_stores=tuple(seed_stores), keep_going=keep_going,
-                      settings=settings, plugins=plugins, hashes=reqs.hashes, stamp_key=key)
+                      settings=settings, plugins=plugins, hashes=reqs.hashes, archive_limits=limits,
+                      stamp_key=key)
     if cluster_spec is None:
         result = _run_bootstrap(options, reporter, None)
     else:
@@ -306,21 +323,63 @@ def cycles(directory: Path) -> None:
     import json
 
     from .errors import UserInputError
-    from .graph import Graph, find_cycles
+    from .graph import Graph, GraphFormatError, find_cycles
+
+    def load(path: Path) -> Any:
+        if path.stat().st_size > 1 << 30:
+            raise ValueError("it is bigger than 1 GiB")
+        return json.loads(path.read_text("utf-8"))
 
     path = directory / "graph.json"
     try:
-        graph = Graph.from_json(json.loads(path.read_text("utf-8")))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        graph = Graph.from_json(load(path))
+    except RecursionError as exc:
+        raise UserInputError(f"{path} cannot be read as a wheelstrap graph: it is nested too "
+                             "deeply.", hint="Pass the output directory of a bootstrap run.") \
+            from exc
+    except (OSError, ValueError, GraphFormatError) as exc:
         raise UserInputError(f"{path} cannot be read as a wheelstrap graph: {exc}.",
                              hint="Pass the output directory of a bootstrap run.") from exc
+
+    def strs(value: Any) -> bool:
+        return isinstance(value, str)
+
+    def valid_report(c: Any) -> bool:
+        """Whether a cycles.json entry has every field describe_cycle reads, well typed."""
+        if not (isinstance(c, dict) and strs(c.get("id")) and strs(c.get("explanation"))
+                and isinstance(c.get("members"), list) and c["members"]
+                and all(isinstance(m, dict) and strs(m.get("name")) and strs(m.get("version"))
+                        for m in c["members"])
+                and isinstance(c.get("stages", 0), int)
+                and isinstance(c.get("seed_checks", []), list)):
+            return False
+        broken = c.get("broken_by")
+        if broken is not None:
+            if not isinstance(broken, dict):
+                return False
+            items = broken.get("seeds" if broken.get("method") == "seeds" else "stage0", [])
+            keys = ("wheel",) if broken.get("method") == "seeds" else ("name", "version")
+            if not isinstance(items, list) or not all(
+                    isinstance(i, dict) and all(strs(i.get(k)) for k in keys) for i in items):
+                return False
+        if not all(isinstance(k, dict) and "seed_wheel" in k and "reproduced" in k
+                   for k in c.get("seed_checks", [])):
+            return False
+        cross = c.get("cross_check")
+        return cross is None or (isinstance(cross, dict) and "identical" in cross)
+
     reports: dict[tuple[str, ...], dict[str, Any]] = {}
     cycles_json = directory / "cycles.json"
     if cycles_json.is_file():
         try:
-            for c in json.loads(cycles_json.read_text("utf-8")).get("cycles", []):
+            doc = load(cycles_json)
+            entries = doc.get("cycles", []) if isinstance(doc, dict) else None
+            if not isinstance(entries, list) or not all(valid_report(c) for c in entries):
+                raise ValueError("not a wheelstrap-cycles document")
+            for c in entries:
                 reports[tuple(sorted(f"{m['name']} {m['version']}" for m in c["members"]))] = c
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (OSError, ValueError, RecursionError):
+            reports = {}
             say(f"warning: {cycles_json} is unreadable; showing the graph only")
     found = find_cycles(graph)
     if not found:

@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,33 @@ def atomic_copy(src: Path, dest: Path) -> None:
     with atomic_destination(dest) as tmp, open(src, "rb") as s, open(tmp, "wb") as d:
         while chunk := s.read(1 << 20):
             d.write(chunk)
+
+
+def stays_inside(rel: str) -> bool:
+    """Whether ``rel``, a path some file names relative to a tree, stays inside it
+    (lexically: not empty, not absolute, no NUL, never climbing above its start)."""
+    if not rel or "\x00" in rel or rel.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", rel):
+        return False
+    depth = 0
+    for part in rel.replace("\\", "/").split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return False
+        elif part not in ("", "."):
+            depth += 1
+    return True
+
+
+def within(root: Path, path: Path) -> bool:
+    """Whether ``path``, every link followed, is ``root`` or below it (both must exist
+    for the answer to mean anything; a missing path answers by its lexical form)."""
+    try:
+        real_root = root.resolve()
+        real = path.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False
+    return real == real_root or real_root in real.parents
 
 
 def sha256_file(path: Path) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from packaging.utils import NormalizedName, canonicalize_name
 
@@ -107,23 +107,94 @@ class Graph:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Graph:
-        if data.get("schema") != SCHEMA or data.get("version") != SCHEMA_VERSION:
-            raise ValueError(
+    def from_json(cls, data: object) -> Graph:
+        """Read a ``wheelstrap-graph`` document, checking every field and type.
+
+        Raises :class:`GraphFormatError` (a ``ValueError``) naming the first wrong field:
+        wrong types, edges of an unknown kind, edges from or to a node the document does
+        not list, a non-toplevel edge without ``from``.
+        """
+        doc = _obj(data, "the document")
+        if doc.get("schema") != SCHEMA or doc.get("version") != SCHEMA_VERSION \
+                or isinstance(doc.get("version"), bool):
+            raise GraphFormatError(
                 f"not a {SCHEMA} version {SCHEMA_VERSION} document "
-                f"(schema={data.get('schema')!r}, version={data.get('version')!r})"
+                f"(schema={doc.get('schema')!r}, version={doc.get('version')!r})"
             )
         g = cls()
-        for n in data["nodes"]:
-            s = n.get("sdist") or {}
-            g.add_node(
-                NodeId.from_json(n), SdistRef(s.get("url", ""), s.get("filename", ""),
-                                              s.get("sha256"))
-            )
-        for e in data["edges"]:
-            src = NodeId.from_json(e["from"]) if e.get("from") else None
-            g.add_edge(Edge(src, NodeId.from_json(e["to"]), e["kind"], e["requirement"]))
+        for i, raw in enumerate(_list(doc.get("nodes"), "nodes")):
+            where = f"nodes[{i}]"
+            n = _obj(raw, where)
+            node = _node_ref(n, where)
+            s = n.get("sdist")
+            if s is None:
+                sdist = SdistRef("", "", None)
+            else:
+                s = _obj(s, f"{where}.sdist")
+                sha = s.get("sha256")
+                if sha is not None and not isinstance(sha, str):
+                    raise GraphFormatError(f"{where}.sdist.sha256 is not a string or null")
+                sdist = SdistRef(_str(s.get("url", ""), f"{where}.sdist.url"),
+                                 _str(s.get("filename", ""), f"{where}.sdist.filename"), sha)
+            if node in g.nodes:
+                raise GraphFormatError(f"{where} lists {node} a second time")
+            g.add_node(node, sdist)
+        for i, raw in enumerate(_list(doc.get("edges"), "edges")):
+            where = f"edges[{i}]"
+            e = _obj(raw, where)
+            kind = e.get("kind")
+            if not isinstance(kind, str) or kind not in EDGE_KINDS:
+                raise GraphFormatError(f"{where}.kind is {kind!r}, not one of "
+                                       f"{', '.join(sorted(EDGE_KINDS))}")
+            src = None if e.get("from") is None else _node_ref(_obj(e["from"], f"{where}.from"),
+                                                                 f"{where}.from")
+            dst = _node_ref(_obj(e.get("to"), f"{where}.to"), f"{where}.to")
+            if (src is None) != (kind == "toplevel"):
+                raise GraphFormatError(f"{where}: a {kind} edge must "
+                                       f"{'not ' if kind == 'toplevel' else ''}have a 'from'")
+            for end, label in ((src, "from"), (dst, "to")):
+                if end is not None and end not in g.nodes:
+                    raise GraphFormatError(f"{where}.{label} names {end}, which is not a node")
+            requirement = _str(e.get("requirement"), f"{where}.requirement")
+            g.add_edge(Edge(src, dst, cast(EdgeKind, kind), requirement))
         return g
+
+
+class GraphFormatError(ValueError):
+    """A graph document that does not follow the ``wheelstrap-graph`` schema."""
+
+
+EDGE_KINDS: frozenset[str] = frozenset({"toplevel", "install", "build-system", "build-backend"})
+
+
+def _obj(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise GraphFormatError(f"{where} is {_what(value)}, not an object")
+    return value
+
+
+def _list(value: object, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise GraphFormatError(f"{where} is {_what(value)}, not a list")
+    return value
+
+
+def _str(value: object, where: str) -> str:
+    if not isinstance(value, str):
+        raise GraphFormatError(f"{where} is {_what(value)}, not a string")
+    return value
+
+
+def _what(value: object) -> str:
+    return "missing" if value is None else f"a {type(value).__name__}"
+
+
+def _node_ref(data: dict[str, Any], where: str) -> NodeId:
+    name = _str(data.get("name"), f"{where}.name")
+    version = _str(data.get("version"), f"{where}.version")
+    if not name or not version:
+        raise GraphFormatError(f"{where} has an empty name or version")
+    return NodeId(canonicalize_name(name), version)
 
 
 # -- the "must be built before" relation -----------------------------------------------

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from packaging.utils import NormalizedName
 
+    from .archives import ArchiveLimits
     from .hooks import PackageHooks
 
 CACHE_SCHEMA = "wheelstrap-build-cache-v2"
@@ -140,6 +141,8 @@ class BuildSpec:
     python: str | None = field(default=None, compare=False)
     #: Folders of the coordinator's machine the build must not see (OUT, seed stores...).
     hidden: tuple[str, ...] = field(default=(), compare=False)
+    #: What unpacking the sdist may cost (never changes a result, only refuses).
+    limits: ArchiveLimits | None = field(default=None, compare=False)
 
     @property
     def label(self) -> str:

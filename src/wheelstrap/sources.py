@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import calendar
-import posixpath
+import re
 import shutil
-import stat
-import tarfile
 import tomllib
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from .archives import DEFAULT_LIMITS, ZIP_EPOCH, ZIP_LATEST, ArchiveLimits, extract
 from .errors import SourceError
+from .fsutil import stays_inside
 
-ZIP_EPOCH = 315532800  # 1980-01-01, the earliest time a zip archive can record
+MAX_PYPROJECT_SIZE = 4 << 20  # bytes; a pyproject.toml is a few kilobytes
 DEFAULT_REQUIRES = ("setuptools>=40.8.0",)
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
 
@@ -35,118 +33,105 @@ class UnpackedSource:
     source_date_epoch: int
 
 
-def _unsafe(name: str) -> str | None:
-    """Why a member name is unsafe, or None."""
-    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        return "absolute path"
-    parts = name.replace("\\", "/").split("/")
-    if ".." in parts:
-        return "path with '..'"
-    return None
+def unpack(archive: Path, dest: Path, *, limits: ArchiveLimits = DEFAULT_LIMITS
+           ) -> UnpackedSource:
+    """Unpack an sdist (tar or zip) into ``dest`` (created fresh) and find its project root.
 
-
-def _check_tar(archive: Path, tar: tarfile.TarFile) -> int:
-    latest = 0
-    for member in tar.getmembers():
-        why = _unsafe(member.name)
-        if why is None and (member.isdev() or member.isfifo()):
-            why = "device or fifo"
-        if why is None and (member.issym() or member.islnk()):
-            target = member.linkname
-            if member.issym():
-                target = posixpath.join(posixpath.dirname(member.name), target)
-            norm = posixpath.normpath(target)
-            if target.startswith("/") or norm == ".." or norm.startswith("../"):
-                why = f"link pointing outside the archive ({member.linkname})"
-        if why is not None:
-            raise SourceError(
-                f"The source archive {archive.name} contains a hostile member "
-                f"{member.name!r} ({why}); nothing was unpacked from it.",
-                hint="Do not build this archive; report it to the index that served it.",
-            )
-        latest = max(latest, int(member.mtime))
-    return latest
-
-
-def unpack(archive: Path, dest: Path) -> UnpackedSource:
-    """Unpack an sdist into ``dest`` (created fresh) and find its project root."""
-    if dest.exists():
+    Every member is checked first (see :mod:`wheelstrap.archives`); a hostile, corrupt or
+    too big archive raises :class:`SourceError` and leaves no ``dest`` behind.
+    """
+    if dest.is_symlink() or dest.is_file():
+        dest.unlink()
+    elif dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     try:
-        if archive.name.endswith(".zip"):
-            with zipfile.ZipFile(archive) as zf:
-                latest = 0
-                for info in zf.infolist():
-                    why = _unsafe(info.filename)
-                    mode = info.external_attr >> 16
-                    if why is None and (stat.S_ISLNK(mode) or stat.S_ISCHR(mode)
-                                        or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode)):
-                        why = "link or device file"
-                    if why is not None:
-                        raise SourceError(
-                            f"The source archive {archive.name} contains a hostile member "
-                            f"{info.filename!r} ({why}); nothing was unpacked from it.",
-                            hint="Do not build this archive; report it to the index.",
-                        )
-                    y, mo, d, h, mi, s = info.date_time
-                    latest = max(latest, calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)))
-                zf.extractall(dest)
-        else:
-            with tarfile.open(archive) as tar:
-                latest = _check_tar(archive, tar)
-                tar.extractall(dest, filter="data")
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
-        shutil.rmtree(dest, ignore_errors=True)
-        if isinstance(exc, tarfile.FilterError):
-            raise SourceError(
-                f"The source archive {archive.name} contains a hostile member: {exc}.",
-                hint="Do not build this archive; report it to the index that served it.",
-            ) from exc
-        raise SourceError(
-            f"The source archive {archive.name} could not be unpacked: {exc}.",
-            hint="Delete it from the sdists folder and run again to download it anew.",
-        ) from exc
-    except SourceError:
+        members = extract(archive, dest, limits, what="source archive")
+    except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
+    latest = max((m.mtime for m in members), default=0)
     entries = [p for p in dest.iterdir() if not p.name.startswith(".")] or list(dest.iterdir())
-    root = entries[0] if len(entries) == 1 and entries[0].is_dir() else dest
-    return UnpackedSource(root, max(latest, ZIP_EPOCH))
-
+    root = dest
+    if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
+        root = entries[0]
+    return UnpackedSource(root, min(max(latest, ZIP_EPOCH), ZIP_LATEST))
 
 def read_pyproject(root: Path) -> dict[str, Any]:
+    """The parsed ``pyproject.toml`` of a source tree (``{}`` when it has none)."""
     path = root / "pyproject.toml"
+    where = f"{root.name}/pyproject.toml"
     if not path.is_file():
         return {}
+    hint = "The sdist is broken; pin another version with a constraint."
     try:
+        if path.stat().st_size > MAX_PYPROJECT_SIZE:
+            raise SourceError(f"{where} is bigger than {MAX_PYPROJECT_SIZE} bytes.", hint=hint)
         return tomllib.loads(path.read_text(encoding="utf-8"))
+    except RecursionError as exc:
+        raise SourceError(f"{where} is nested too deeply to be read.", hint=hint) from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SourceError(
-            f"{path.parent.name}/pyproject.toml is not valid TOML: {exc}.",
-            hint="The sdist is broken; pin another version with a constraint.",
-        ) from exc
+        raise SourceError(f"{where} is not valid TOML: {exc}.", hint=hint) from exc
+    except ValueError as exc:  # an integer with thousands of digits, for one
+        raise SourceError(f"{where} holds a value that cannot be read: {exc}.",
+                          hint=hint) from exc
+    except OSError as exc:
+        raise SourceError(f"{where} cannot be read: {exc}.", hint=hint) from exc
+
+
+_OBJECT_REF = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*)?")
+
+
+def _bad(where: str, problem: str) -> SourceError:
+    return SourceError(
+        f"{where}: [build-system]{problem}",
+        hint="The sdist's pyproject.toml is invalid (PEP 517/518); pin another version with "
+        "a constraint, or report it to the project.",
+    )
 
 
 def parse_build_system(pyproject: dict[str, Any], where: str) -> BuildSystem:
-    """The ``[build-system]`` table, with the PEP 517/518 defaults when it is absent."""
-    table = pyproject.get("build-system")
+    """The ``[build-system]`` table, with the PEP 517/518 defaults when it is absent.
+
+    Refused, naming ``where`` and the field: a ``[build-system]`` that is not a table, a
+    table without ``requires``, requirements that are not PEP 508 strings or that are
+    direct URLs (they would bypass the index and its hashes), a ``build-backend`` that is
+    not an object reference, and ``backend-path`` entries that are absolute or lead out
+    of the source tree.
+    """
+    if "build-system" not in pyproject:
+        return BuildSystem(tuple(Requirement(r) for r in DEFAULT_REQUIRES), DEFAULT_BACKEND,
+                           None)
+    table = pyproject["build-system"]
     if not isinstance(table, dict):
-        table = {}
-    raw_requires = table.get("requires", list(DEFAULT_REQUIRES) if not table else None)
-    if raw_requires is None:
-        raw_requires = list(DEFAULT_REQUIRES)
+        raise _bad(where, f" is a {type(table).__name__}, not a table.")
+    if "requires" not in table:
+        raise _bad(where, " has no 'requires' key (PEP 518 makes it mandatory).")
+    raw_requires = table["requires"]
     if not isinstance(raw_requires, list) or not all(isinstance(r, str) for r in raw_requires):
-        raise SourceError(f"{where}: [build-system].requires is not a list of strings.")
-    try:
-        requires = tuple(Requirement(r) for r in raw_requires)
-    except InvalidRequirement as exc:
-        raise SourceError(f"{where}: [build-system].requires has a bad requirement: {exc}.") \
-            from exc
-    backend = table.get("build-backend") or DEFAULT_BACKEND
+        raise _bad(where, ".requires is not a list of strings.")
+    requires = []
+    for raw in raw_requires:
+        try:
+            req = Requirement(raw)
+        except InvalidRequirement as exc:
+            raise _bad(where, f".requires has a bad requirement {raw!r}: {exc}.") from exc
+        if req.url is not None:
+            raise _bad(where, f".requires names a direct URL ({raw!r}); wheelstrap builds "
+                       "only what the index serves.")
+        requires.append(req)
+    backend = table.get("build-backend", DEFAULT_BACKEND)
+    if not isinstance(backend, str) or not _OBJECT_REF.fullmatch(backend):
+        raise _bad(where, f".build-backend {backend!r} is not an object reference such as "
+                   "'package.module:object'.")
     backend_path = table.get("backend-path")
     if backend_path is not None:
         if not isinstance(backend_path, list) or not all(isinstance(p, str) for p in backend_path):
-            raise SourceError(f"{where}: [build-system].backend-path is not a list of strings.")
+            raise _bad(where, ".backend-path is not a list of strings.")
+        for entry in backend_path:
+            if not stays_inside(entry):
+                raise _bad(where, f".backend-path entry {entry!r} is not a relative path "
+                           "inside the source tree.")
         backend_path = tuple(backend_path)
-    return BuildSystem(requires, str(backend), backend_path)
+    return BuildSystem(tuple(requires), backend, backend_path)
+

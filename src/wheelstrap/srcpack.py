@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import base64
 import configparser
+import csv
 import hashlib
+import io
+import os
 import re
 import time
 import zipfile
@@ -26,11 +29,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, cast
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
+from .archives import ZIP_EPOCH, ZIP_LATEST
+from .errors import SourceError
+from .fsutil import stays_inside, within
 from .sources import read_pyproject
 
 NATIVE_SUFFIXES = (".c", ".cc", ".cpp", ".cxx", ".c++", ".pyx", ".pxd", ".rs", ".f", ".f90",
@@ -66,14 +73,125 @@ class NotPure:
     reasons: tuple[str, ...]
 
 
+# -- reading untrusted configuration ---------------------------------------------------
+#
+# Everything below reads pyproject.toml, setup.cfg, PKG-INFO and egg-info files that an
+# sdist's author wrote.  Values are type-checked where they are read (a wrong type makes
+# the tree "not pure": its own backend would fail on it too), and every path taken from
+# them must stay inside the tree (a path leading out is refused as hostile).
+
+
+class _Malformed(Exception):
+    """A configuration value of the wrong type or form; the tree becomes :class:`NotPure`."""
+
+
+def _table(doc: Any, *keys: str) -> dict[str, Any]:
+    """``doc[keys[0]][keys[1]]...`` as a table; ``{}`` when absent."""
+    for i, key in enumerate(keys):
+        doc = doc.get(key, {})
+        if not isinstance(doc, dict):
+            raise _Malformed(f"[{'.'.join(keys[:i + 1])}] is not a table")
+    return cast(dict[str, Any], doc)
+
+
+def _str(value: Any, field: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise _Malformed(f"{field} is not a string")
+    return value
+
+
+def _strs(value: Any, field: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _Malformed(f"{field} is not a list of strings")
+    return value
+
+
+def _str_map(value: Any, field: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise _Malformed(f"{field} is not a table of strings")
+    return value
+
+
+def _groups(value: Any, field: str) -> dict[str, dict[str, str]]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _Malformed(f"{field} is not a table")
+    return {g: _str_map(items, f"{field}.{g}") for g, items in value.items()}
+
+
+def _dotted(value: str, field: str) -> list[str]:
+    """A dotted import name, split; anything else is malformed."""
+    parts = value.split(".")
+    if not all(p.isidentifier() for p in parts):
+        raise _Malformed(f"{field} {value!r} is not a dotted import name")
+    return parts
+
+
+class _Tree:
+    """A source tree and the rule that nothing is taken from outside it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.real = root.resolve()
+
+    def path(self, rel: str, field: str) -> Path:
+        """``root/rel``, refused when ``rel`` (or a link on the way) leads out of the tree."""
+        if not isinstance(rel, str):
+            raise _Malformed(f"{field} is not a string")
+        target = self.root / rel
+        if (not stays_inside(rel) and rel not in ("", ".")) or not within(self.root, target):
+            raise _outside(self.root, f"{field} {rel!r} points outside the source tree")
+        return target
+
+    def read(self, rel: str, strict: bool = True) -> str | None:
+        """The text of a file of the tree (None when there is no such file)."""
+        path = self.root / rel
+        if not path.is_file():
+            return None
+        if not within(self.root, path):
+            raise _outside(self.root, f"{rel} is a link leading out of the source tree")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise _Malformed(f"{rel} cannot be read ({exc.strerror or exc})") from exc
+        try:
+            return data.decode("utf-8", errors="strict" if strict else "replace")
+        except UnicodeDecodeError as exc:
+            raise _Malformed(f"{rel} is not UTF-8") from exc
+
+
+def _outside(root: Path, detail: str) -> SourceError:
+    return SourceError(
+        f"{root.name}: stage-0 packing refused: {detail}. Nothing from outside an sdist is "
+        "ever packed.",
+        hint="This sdist is broken or hostile: pin another version with a constraint, or "
+        "break its cycle with a seed instead (--seeds).",
+    )
+
+
+def _walk_files(folder: Path) -> list[Path]:
+    """Every file below ``folder``, sorted; links to folders are not followed."""
+    out: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames.sort()
+        base = Path(dirpath)
+        out += [base / f for f in filenames if (base / f).is_file()]  # no broken links
+    return sorted(out)
+
+
 # -- reading project metadata --------------------------------------------------------
 
 
-def _pkg_info(root: Path) -> dict[str, list[str]]:
-    path = root / "PKG-INFO"
-    if not path.is_file():
+def _pkg_info(tree: _Tree) -> dict[str, list[str]]:
+    text = tree.read("PKG-INFO", strict=False)
+    if text is None:
         return {}
-    msg = HeaderParser().parsestr(path.read_text("utf-8", errors="replace"))
+    msg = HeaderParser().parsestr(text)
     out: dict[str, list[str]] = {}
     for key, value in msg.items():
         out.setdefault(key.lower(), []).append(str(value).strip())
@@ -87,11 +205,11 @@ def _egg_info(root: Path) -> Path | None:
     return None
 
 
-def _requires_txt(path: Path) -> list[str]:
+def _requires_txt(text: str) -> list[str]:
     """Parse setuptools' ``requires.txt`` (sections are ``[extra]`` or ``[extra:marker]``)."""
     reqs: list[str] = []
     section: str | None = None
-    for raw in path.read_text("utf-8").splitlines():
+    for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -113,14 +231,15 @@ def _requires_txt(path: Path) -> list[str]:
     return reqs
 
 
-def _requires_dist(root: Path, project: dict[str, Any], info: dict[str, list[str]]
+def _requires_dist(tree: _Tree, project: dict[str, Any], info: dict[str, list[str]]
                    ) -> list[str]:
-    dynamic = set(project.get("dynamic", []))
+    dynamic = set(_strs(project.get("dynamic"), "[project].dynamic"))
     static = "dependencies" not in dynamic and "optional-dependencies" not in dynamic
     if static and ("dependencies" in project or "optional-dependencies" in project):
-        reqs = list(project.get("dependencies", []))
-        for extra, deps in sorted(project.get("optional-dependencies", {}).items()):
-            for dep in deps:
+        reqs = list(_strs(project.get("dependencies"), "[project].dependencies"))
+        optional = _table(project, "optional-dependencies")
+        for extra, deps in sorted(optional.items()):
+            for dep in _strs(deps, f"[project.optional-dependencies].{extra}"):
                 r = Requirement(dep)
                 cond = f'extra == "{canonicalize_name(extra)}"'
                 r_marker = f"({r.marker}) and {cond}" if r.marker else cond
@@ -129,38 +248,53 @@ def _requires_dist(root: Path, project: dict[str, Any], info: dict[str, list[str
         return reqs
     if "requires-dist" in info:
         return info["requires-dist"]
-    egg = _egg_info(root)
-    if egg is not None and (egg / "requires.txt").is_file():
-        return _requires_txt(egg / "requires.txt")
+    egg = _egg_info(tree.root)
+    if egg is not None:
+        text = tree.read(f"{egg.relative_to(tree.root).as_posix()}/requires.txt")
+        if text is not None:
+            return _requires_txt(text)
     return []
 
 
-def _entry_points(root: Path, pyproject: dict[str, Any]) -> str:
+_BAD_IN_ENTRY_POINT = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _entry_points(tree: _Tree, pyproject: dict[str, Any]) -> str:
     groups: dict[str, dict[str, str]] = {}
-    project = pyproject.get("project", {})
-    tool = pyproject.get("tool", {})
+    project = _table(pyproject, "project")
     for key, group in (("scripts", "console_scripts"), ("gui-scripts", "gui_scripts")):
-        groups.setdefault(group, {}).update(project.get(key, {}))
-    for group, items in project.get("entry-points", {}).items():
+        groups.setdefault(group, {}).update(_str_map(project.get(key), f"[project.{key}]"))
+    for group, items in _groups(project.get("entry-points"), "[project.entry-points]").items():
         groups.setdefault(group, {}).update(items)
-    poetry = tool.get("poetry", {})
+    poetry = _table(pyproject, "tool", "poetry")
+    scripts = poetry.get("scripts", {})
+    if not isinstance(scripts, dict):
+        raise _Malformed("[tool.poetry.scripts] is not a table")
+    for k, v in scripts.items():
+        ref = v.get("reference", "") if isinstance(v, dict) else v
+        groups.setdefault("console_scripts", {})[k] = _str(
+            ref, f"[tool.poetry.scripts].{k}") or ""
+    for group, items in _groups(poetry.get("plugins"), "[tool.poetry.plugins]").items():
+        groups.setdefault(group, {}).update(items)
+    flit = _table(pyproject, "tool", "flit")
     groups.setdefault("console_scripts", {}).update(
-        {k: v if isinstance(v, str) else v.get("reference", "") for k, v in
-         poetry.get("scripts", {}).items()})
-    for group, items in poetry.get("plugins", {}).items():
+        _str_map(flit.get("scripts"), "[tool.flit.scripts]"))
+    for group, items in _groups(flit.get("entrypoints"), "[tool.flit.entrypoints]").items():
         groups.setdefault(group, {}).update(items)
-    flit = tool.get("flit", {})
-    groups.setdefault("console_scripts", {}).update(flit.get("scripts", {}))
-    for group, items in flit.get("entrypoints", {}).items():
-        groups.setdefault(group, {}).update(items)
-    egg = _egg_info(root)
-    if egg is not None and (egg / "entry_points.txt").is_file():
+    egg = _egg_info(tree.root)
+    text = (tree.read(f"{egg.relative_to(tree.root).as_posix()}/entry_points.txt")
+            if egg is not None else None)
+    if text is not None:
         parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
         parser.optionxform = str  # type: ignore[assignment,method-assign]
-        parser.read_string((egg / "entry_points.txt").read_text("utf-8"))
+        try:
+            parser.read_string(text)
+        except configparser.Error as exc:
+            raise _Malformed(f"{egg.name if egg else ''}/entry_points.txt cannot be read: "
+                             f"{exc.message}") from exc
         for section in parser.sections():
             groups.setdefault(section, {}).update(dict(parser.items(section)))
-    cfg = _setup_cfg(root)
+    cfg = _setup_cfg(tree)
     if cfg is not None and cfg.has_section("options.entry_points"):
         for group, value in cfg.items("options.entry_points"):
             for line in value.splitlines():
@@ -169,20 +303,27 @@ def _entry_points(root: Path, pyproject: dict[str, Any]) -> str:
                     groups.setdefault(group, {})[k.strip()] = v.strip()
     text = ""
     for group in sorted(groups):
+        for k, v in groups[group].items():
+            if (not group or not k or _BAD_IN_ENTRY_POINT.search(group + k + v)
+                    or "]" in group or "[" in group or "=" in k or k.startswith(("[", "#", ";"))):
+                raise _Malformed(f"the entry point {group!r} {k!r} = {v!r} is not valid")
         if groups[group]:
             text += f"[{group}]\n" + "".join(
                 f"{k} = {v}\n" for k, v in sorted(groups[group].items())) + "\n"
     return text
 
 
-def _setup_cfg(root: Path) -> configparser.ConfigParser | None:
-    path = root / "setup.cfg"
-    if not path.is_file():
+def _setup_cfg(tree: _Tree) -> configparser.ConfigParser | None:
+    try:
+        text = tree.read("setup.cfg")
+    except _Malformed:
+        return None
+    if text is None:
         return None
     cfg = configparser.ConfigParser(interpolation=None)
     try:
-        cfg.read_string(path.read_text("utf-8"))
-    except (configparser.Error, UnicodeDecodeError):
+        cfg.read_string(text)
+    except configparser.Error:
         return None
     return cfg
 
@@ -198,7 +339,8 @@ def impurities(root: Path, pyproject: dict[str, Any], packed: Iterable[str] = ()
     launcher, a demo) does not make a package impure.
     """
     reasons = []
-    backend = str(pyproject.get("build-system", {}).get("build-backend", ""))
+    system = pyproject.get("build-system")
+    backend = str(system.get("build-backend", "")) if isinstance(system, dict) else ""
     if any(backend.startswith(b) for b in NATIVE_BACKENDS):
         reasons.append(f"its build backend {backend} compiles native code")
     natives = [arc for arc in packed if PurePosixPath(arc).suffix.lower() in NATIVE_SUFFIXES]
@@ -208,15 +350,17 @@ def impurities(root: Path, pyproject: dict[str, Any], packed: Iterable[str] = ()
     if (root / "Cargo.toml").is_file():
         reasons.append("it has a Cargo.toml (Rust)")
     setup_py = root / "setup.py"
-    if setup_py.is_file():
+    if setup_py.is_file() and within(root, setup_py):
         text = setup_py.read_text("utf-8", errors="replace")
         if re.search(r"\bext_modules\b|\bExtension\s*\(|\bcythonize\s*\(", text):
             reasons.append("its setup.py declares extension modules")
-    tool = pyproject.get("tool", {})
-    if tool.get("setuptools", {}).get("ext-modules"):
+    tool = pyproject.get("tool")
+    tool = tool if isinstance(tool, dict) else {}
+    setuptools = tool.get("setuptools")
+    if isinstance(setuptools, dict) and setuptools.get("ext-modules"):
         reasons.append("[tool.setuptools] declares ext-modules")
-    for name in ("maturin", "scikit-build", "meson-python", "cibuildwheel-native"):
-        if name in tool and name != "cibuildwheel-native":
+    for name in ("maturin", "scikit-build", "meson-python"):
+        if name in tool:
             reasons.append(f"it is configured for {name}")
     return reasons
 
@@ -226,8 +370,8 @@ def impurities(root: Path, pyproject: dict[str, Any], packed: Iterable[str] = ()
 
 def _package_files(pkg_dir: Path, arc_prefix: str) -> list[tuple[str, Path]]:
     out = []
-    for path in sorted(pkg_dir.rglob("*")):
-        if not path.is_file() or "__pycache__" in path.parts or path.suffix in (".pyc", ".pyo"):
+    for path in _walk_files(pkg_dir):
+        if "__pycache__" in path.parts or path.suffix in (".pyc", ".pyo"):
             continue
         rel = path.relative_to(pkg_dir).as_posix()
         out.append((f"{arc_prefix}/{rel}" if arc_prefix else rel, path))
@@ -240,7 +384,7 @@ def _module(path: Path) -> list[tuple[str, Path]]:
 
 def _include(target: Path, arc: str) -> list[tuple[str, Path]]:
     """A folder (every file below it) or a single file, placed at ``arc`` in the wheel."""
-    if target.is_dir():
+    if target.is_dir() and not target.is_symlink():
         return _package_files(target, arc)
     return [(arc, target)] if target.is_file() else []
 
@@ -251,7 +395,11 @@ def _find_packages(where: Path, include: Iterable[str] = ("*",),
     import fnmatch
 
     found = []
-    for init in sorted(where.rglob("*.py")):
+    if not where.is_dir():
+        return []
+    for init in _walk_files(where):
+        if init.suffix != ".py":
+            continue
         pkg = init.parent
         if pkg == where:
             continue
@@ -270,37 +418,52 @@ def _find_packages(where: Path, include: Iterable[str] = ("*",),
     return tops
 
 
-def _from_dirs(root: Path, packages: Iterable[str], package_dir: dict[str, str]
+def _from_dirs(tree: _Tree, packages: Iterable[str], package_dir: dict[str, str]
                ) -> list[tuple[str, Path]]:
     files: list[tuple[str, Path]] = []
-    base = root / package_dir.get("", "")
+    base_rel = package_dir.get("", "")
+    base = tree.path(base_rel, "package-dir ''") if base_rel else tree.root
     for dotted in packages:
-        top = dotted.split(".")[0]
-        src = root / package_dir[top] if top in package_dir else base / Path(*dotted.split("."))
+        parts = _dotted(dotted, "the package")
+        top = parts[0]
+        if top in package_dir:
+            src = tree.path(package_dir[top], f"package-dir {top!r}")
+        else:
+            src = base / Path(*parts)
+        if not within(tree.root, src):
+            raise _outside(tree.root, f"the package {dotted!r} is a link leading out")
         files += _package_files(src, dotted.replace(".", "/"))
     return files
 
 
-def _setuptools_layout(root: Path, pyproject: dict[str, Any]) -> list[tuple[str, Path]] | None:
-    conf = pyproject.get("tool", {}).get("setuptools")
-    cfg = _setup_cfg(root)
+def _setuptools_layout(tree: _Tree, pyproject: dict[str, Any]
+                       ) -> list[tuple[str, Path]] | None:
+    root = tree.root
+    conf = _table(pyproject, "tool", "setuptools")
+    cfg = _setup_cfg(tree)
     package_dir: dict[str, str] = {}
     packages: list[str] = []
     modules: list[str] = []
-    if isinstance(conf, dict) and ("packages" in conf or "package-dir" in conf
-                                   or "py-modules" in conf):
-        package_dir = dict(conf.get("package-dir", {}))
+    if "packages" in conf or "package-dir" in conf or "py-modules" in conf:
+        package_dir = dict(_str_map(conf.get("package-dir"), "[tool.setuptools].package-dir"))
         pk = conf.get("packages")
         if isinstance(pk, list):
-            packages = pk
+            packages = _strs(pk, "[tool.setuptools].packages")
         else:
-            find = pk.get("find", {}) if isinstance(pk, dict) else {}
-            for where in find.get("where", [package_dir.get("", ".")]):
-                packages += _find_packages(root / where, find.get("include", ["*"]),
-                                           find.get("exclude", []), find.get("namespaces", True))
+            find = _table(pk, "find") if isinstance(pk, dict) else {}
+            field = "[tool.setuptools.packages.find]"
+            wheres = _strs(find.get("where", [package_dir.get("", ".")]), f"{field}.where")
+            include = _strs(find.get("include", ["*"]), f"{field}.include")
+            exclude = _strs(find.get("exclude", []), f"{field}.exclude")
+            namespaces = find.get("namespaces", True)
+            if not isinstance(namespaces, bool):
+                raise _Malformed(f"{field}.namespaces is not a boolean")
+            for where in wheres:
+                packages += _find_packages(tree.path(where, f"{field}.where"), include,
+                                           exclude, namespaces)
                 if where not in (".", "") and not package_dir.get(""):
                     package_dir[""] = where
-        modules = list(conf.get("py-modules", []))
+        modules = _strs(conf.get("py-modules"), "[tool.setuptools].py-modules")
     elif cfg is not None and cfg.has_section("options") and (
             cfg.has_option("options", "packages") or cfg.has_option("options", "py_modules")):
         raw_dir = cfg.get("options", "package_dir", fallback="").strip()
@@ -310,21 +473,26 @@ def _setuptools_layout(root: Path, pyproject: dict[str, Any]) -> list[tuple[str,
                 package_dir[k.strip()] = v.strip()
         spec = cfg.get("options", "packages", fallback="").strip()
         if spec.startswith("find"):
-            where = cfg.get("options.packages.find", "where", fallback=package_dir.get("", "."))
+            where = cfg.get("options.packages.find", "where",
+                            fallback=package_dir.get("", ".")).strip()
             include = cfg.get("options.packages.find", "include", fallback="*").split()
             exclude = cfg.get("options.packages.find", "exclude", fallback="").split()
-            packages = _find_packages(root / where.strip(), include or ["*"], exclude)
-            if where.strip() not in (".", ""):
-                package_dir.setdefault("", where.strip())
+            packages = _find_packages(tree.path(where or ".", "setup.cfg packages.find where"),
+                                      include or ["*"], exclude)
+            if where not in (".", ""):
+                package_dir.setdefault("", where)
         else:
             packages = [p.strip() for p in re.split(r"[\s,]+", spec) if p.strip()]
         modules = [m for m in re.split(r"[\s,]+",
                                        cfg.get("options", "py_modules", fallback="")) if m]
     else:
         return None
-    files = _from_dirs(root, _tops(packages), package_dir)
-    base = root / package_dir.get("", "")
+    files = _from_dirs(tree, _tops(packages), package_dir)
+    base_rel = package_dir.get("", "")
+    base = tree.path(base_rel, "package-dir ''") if base_rel else root
     for m in modules:
+        if not m.isidentifier():
+            raise _Malformed(f"the module {m!r} is not an import name")
         files += _module(base / f"{m}.py")
     return files
 
@@ -335,99 +503,123 @@ def _tops(dotted: Iterable[str]) -> list[str]:
     return [n for n in names if not any(n.startswith(p + ".") for p in names)]
 
 
-def _flit_layout(root: Path, pyproject: dict[str, Any], import_name: str
+def _flit_layout(tree: _Tree, pyproject: dict[str, Any], import_name: str | None
                  ) -> list[tuple[str, Path]] | None:
-    module = pyproject.get("tool", {}).get("flit", {}).get("module", {}).get("name")
-    if module is None and pyproject.get("build-system", {}).get(
-            "build-backend", "").startswith("flit"):
+    module = _str(_table(pyproject, "tool", "flit", "module").get("name"),
+                  "[tool.flit.module].name")
+    backend = _table(pyproject, "build-system").get("build-backend", "")
+    if module is None and isinstance(backend, str) and backend.startswith("flit"):
         module = import_name
     if module is None:
         return None
-    path = Path(*module.split("."))
-    for base in (root, root / "src"):
-        if (base / path).is_dir():
+    path = Path(*_dotted(module, "[tool.flit.module].name"))
+    for base in (tree.root, tree.root / "src"):
+        if (base / path).is_dir() and within(tree.root, base / path):
             return _package_files(base / path, path.as_posix())
         if (base / path.with_suffix(".py")).is_file():
             return [(path.with_suffix(".py").as_posix(), base / path.with_suffix(".py"))]
     return None
 
 
-def _hatch_layout(root: Path, pyproject: dict[str, Any]) -> list[tuple[str, Path]] | None:
-    wheel = pyproject.get("tool", {}).get("hatch", {}).get("build", {}).get(
-        "targets", {}).get("wheel", {})
-    entries = wheel.get("packages") or wheel.get("only-include")
+def _hatch_layout(tree: _Tree, pyproject: dict[str, Any]) -> list[tuple[str, Path]] | None:
+    field = "[tool.hatch.build.targets.wheel]"
+    wheel = _table(pyproject, "tool", "hatch", "build", "targets", "wheel")
+    packages = _strs(wheel.get("packages"), f"{field}.packages")
+    key = "packages" if packages else "only-include"
+    entries = packages or _strs(wheel.get("only-include"), f"{field}.only-include")
     if not entries:
         return None
     sources = wheel.get("sources", [])
+    if isinstance(sources, list):
+        sources = _strs(sources, f"{field}.sources")
+    else:
+        sources = _str_map(sources, f"{field}.sources")
     files: list[tuple[str, Path]] = []
     for entry in entries:
-        src = root / entry
+        src = tree.path(entry, f"{field}.{key}")
         arc = entry
         if isinstance(sources, list):
             for prefix in sources:
                 if entry.startswith(prefix.rstrip("/") + "/"):
                     arc = entry[len(prefix.rstrip("/")) + 1:]
-        elif isinstance(sources, dict):
+        else:
             for prefix, repl in sources.items():
                 if entry.startswith(prefix):
                     arc = (repl + entry[len(prefix):]).lstrip("/")
-        if wheel.get("packages") and not sources:
+        if packages and not sources:
             arc = PurePosixPath(entry).name
         files += _include(src, arc)
     return files
 
 
-def _poetry_layout(root: Path, pyproject: dict[str, Any]) -> list[tuple[str, Path]] | None:
-    packages = pyproject.get("tool", {}).get("poetry", {}).get("packages")
+def _poetry_layout(tree: _Tree, pyproject: dict[str, Any]) -> list[tuple[str, Path]] | None:
+    packages = _table(pyproject, "tool", "poetry").get("packages")
     if not packages:
         return None
+    if not isinstance(packages, list):
+        raise _Malformed("[tool.poetry].packages is not a list")
     files: list[tuple[str, Path]] = []
     for p in packages:
-        files += _include(root / p.get("from", "") / p["include"], p["include"])
+        if not isinstance(p, dict):
+            raise _Malformed("[tool.poetry].packages holds something other than tables")
+        include = _str(p.get("include"), "[tool.poetry].packages include")
+        if not include:
+            raise _Malformed("[tool.poetry].packages has an entry without 'include'")
+        base = _str(p.get("from"), "[tool.poetry].packages from") or ""
+        if base:
+            tree.path(base, "[tool.poetry].packages from")
+        rel = f"{base}/{include}" if base else include
+        files += _include(tree.path(rel, "[tool.poetry].packages include"), include)
     return files
 
 
-def _pdm_layout(root: Path, pyproject: dict[str, Any]) -> list[tuple[str, Path]] | None:
-    conf = pyproject.get("tool", {}).get("pdm", {}).get("build", {})
-    if not conf or not (conf.get("package-dir") or conf.get("includes")):
+def _pdm_layout(tree: _Tree, pyproject: dict[str, Any]) -> list[tuple[str, Path]] | None:
+    conf = _table(pyproject, "tool", "pdm", "build")
+    package_dir = _str(conf.get("package-dir"), "[tool.pdm.build].package-dir") or ""
+    includes = _strs(conf.get("includes"), "[tool.pdm.build].includes")
+    if not (package_dir or includes):
         return None
-    base = root / conf.get("package-dir", "")
-    includes = conf.get("includes") or _find_packages(base)
+    base = tree.path(package_dir, "[tool.pdm.build].package-dir") if package_dir else tree.root
     files: list[tuple[str, Path]] = []
-    for inc in includes:
-        inc = inc[len(conf.get("package-dir", "")):].lstrip("/") if inc.startswith(
-            conf.get("package-dir", "") + "/") else inc
-        files += _include(base / inc, inc)
+    for inc in includes or _find_packages(base):
+        if package_dir and inc.startswith(package_dir + "/"):
+            inc = inc[len(package_dir) + 1:]
+        rel = f"{package_dir}/{inc}" if package_dir else inc
+        files += _include(tree.path(rel, "[tool.pdm.build].includes"), inc)
     return files
 
 
-def _conventional_layout(root: Path, import_path: str) -> list[tuple[str, Path]]:
+def _conventional_layout(tree: _Tree, import_path: str | None) -> list[tuple[str, Path]]:
+    root = tree.root
     src = root / "src"
-    if src.is_dir():
+    if src.is_dir() and not src.is_symlink():
         files: list[tuple[str, Path]] = []
         for child in sorted(src.iterdir()):
-            if child.is_dir() and child.name.isidentifier() and any(child.rglob("*.py")):
+            if child.is_dir() and not child.is_symlink() and child.name.isidentifier() and any(
+                    p.suffix == ".py" for p in _walk_files(child)):
                 files += _package_files(child, child.name)
             elif child.suffix == ".py":
                 files.append((child.name, child))
         if files:
             return files
-    if (root / "__init__.py").is_file():  # a flat sdist: the root is the package itself
+    if (root / "__init__.py").is_file() and import_path:  # the root is the package itself
         return [(f"{import_path}/{arc}", path) for arc, path in _package_files(root, "")
                 if not _root_meta(arc)]
     egg = _egg_info(root)
-    top_level = egg / "top_level.txt" if egg is not None else None
-    named = ({n.strip() for n in top_level.read_text("utf-8").split()}
-             if top_level is not None and top_level.is_file() else set())
-    named.add(import_path.split("/")[0])
+    top_level = (tree.read(f"{egg.relative_to(root).as_posix()}/top_level.txt", strict=False)
+                 if egg is not None else None)
+    named = {n.strip() for n in top_level.split()} if top_level is not None else set()
+    if import_path:
+        named.add(import_path.split("/")[0])
     files = []
     for child in sorted(root.iterdir()):
         if child.name in NON_CODE_DIRS or child.name.startswith((".", "_")):
             continue
         stem = child.name[:-3] if child.suffix == ".py" else child.name
-        if child.is_dir() and child.name.isidentifier() and (
+        if child.is_dir() and not child.is_symlink() and child.name.isidentifier() and (
                 (child / "__init__.py").is_file() or any(child.glob("*/__init__.py"))
-                or (child.name in named and any(child.rglob("*.py")))):
+                or (child.name in named and any(p.suffix == ".py"
+                                                for p in _walk_files(child)))):
             files += _package_files(child, child.name)
         elif (child.suffix == ".py" and stem.isidentifier() and child.name not in NON_CODE_FILES
               and not stem.startswith("test_") and not stem.endswith("_test")):
@@ -442,36 +634,82 @@ def _root_meta(arc: str) -> bool:
                                                                           "CHANGES", "NEWS")))
 
 
+def _check_files(tree: _Tree, files: list[tuple[str, Path]]) -> None:
+    """Every file from inside the tree, every name inside the wheel a plain relative path."""
+    for arc, path in files:
+        if not within(tree.root, path):
+            raise _outside(tree.root, f"{path.relative_to(tree.root)!s} is a link leading "
+                           "out of the source tree" if path.is_relative_to(tree.root)
+                           else f"{path} is outside the source tree")
+        parts = arc.split("/")
+        if (arc.startswith("/") or any(p in ("", ".", "..") for p in parts)
+                or _BAD_IN_ENTRY_POINT.search(arc) or "\\" in arc):
+            raise _Malformed(f"the file name {arc!r} cannot be placed in a wheel")
+        try:
+            arc.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _Malformed(f"the file name {arc!r} is not valid UTF-8") from None
+
+
+def _import_path(spelled: object) -> str | None:
+    """The import path a project name spells (``jaraco.text`` -> ``jaraco/text``)."""
+    if not isinstance(spelled, str):
+        return None
+    parts = [part.replace("-", "_") for part in spelled.split(".")]
+    return "/".join(parts) if all(p.isidentifier() for p in parts) else None
+
+
 def inspect(root: Path, name: str, version: str) -> PackPlan | NotPure:
-    """Plan a stage-0 wheel of the tree at ``root`` (the project ``name`` ``version``)."""
+    """Plan a stage-0 wheel of the tree at ``root`` (the project ``name`` ``version``).
+
+    Reads files only.  A configuration of the wrong type or form answers :class:`NotPure`
+    with the reason; a path that leads out of the tree raises :class:`SourceError`.
+    """
     pyproject = read_pyproject(root)
-    project = pyproject.get("project", {})
-    info = _pkg_info(root)
+    tree = _Tree(root)
+    try:
+        return _inspect(tree, pyproject, name, version)
+    except _Malformed as exc:
+        return NotPure((f"its configuration cannot be read: {exc}",))
+    except InvalidRequirement as exc:
+        return NotPure((f"its dependencies cannot be read ({exc})",))
+    except OSError as exc:  # a configured name too long for the filesystem, for one
+        return NotPure((f"its files cannot be read: {exc.strerror or exc}",))
+
+
+def _inspect(tree: _Tree, pyproject: dict[str, Any], name: str, version: str
+             ) -> PackPlan | NotPure:
+    root = tree.root
+    project = _table(pyproject, "project")
+    info = _pkg_info(tree)
     spelled = project.get("name") or next(iter(info.get("name", [])), name)
-    import_path = "/".join(part.replace("-", "_") for part in str(spelled).split("."))
-    import_name = import_path.replace("/", ".")
-    files = (_setuptools_layout(root, pyproject)
-             or _flit_layout(root, pyproject, import_name)
-             or _hatch_layout(root, pyproject)
-             or _poetry_layout(root, pyproject)
-             or _pdm_layout(root, pyproject))
+    import_path = _import_path(spelled) or _import_path(name)
+    import_name = import_path.replace("/", ".") if import_path else None
+    files = (_setuptools_layout(tree, pyproject)
+             or _flit_layout(tree, pyproject, import_name)
+             or _hatch_layout(tree, pyproject)
+             or _poetry_layout(tree, pyproject)
+             or _pdm_layout(tree, pyproject))
     if not files:
-        files = _conventional_layout(root, import_path)
+        files = _conventional_layout(tree, import_path)
+    _check_files(tree, files)
     reasons = impurities(root, pyproject, [arc for arc, _ in files])
     if reasons:
         return NotPure(tuple(reasons))
     if not any(arc.endswith(".py") for arc, _ in files):
         return NotPure(("no importable Python package or module was found in the sdist",))
-    try:
-        requires = _requires_dist(root, project, info)
-        for r in requires:
-            Requirement(r)
-    except InvalidRequirement as exc:
-        return NotPure((f"its dependencies cannot be read ({exc})",))
-    rp: str | None = project.get("requires-python") or next(
+    requires = _requires_dist(tree, project, info)
+    for r in requires:
+        Requirement(r)
+    rp = _str(project.get("requires-python"), "[project].requires-python") or next(
         iter(info.get("requires-python", [])), None)
+    if rp is not None:
+        try:
+            SpecifierSet(rp)
+        except InvalidSpecifier:
+            raise _Malformed(f"requires-python {rp!r} is not a version specifier") from None
     return PackPlan(name, version, tuple(sorted(dict(files).items())), tuple(requires), rp,
-                    _entry_points(root, pyproject))
+                    _entry_points(tree, pyproject))
 
 
 def _record_hash(data: bytes) -> str:
@@ -494,10 +732,13 @@ def pack(plan: PackPlan, dest: Path, source_date_epoch: int) -> Path:
                               b"Root-Is-Purelib: true\nTag: py3-none-any\n")
     if plan.entry_points:
         entries[f"{di}/entry_points.txt"] = plan.entry_points.encode()
-    record = [f"{arc},{_record_hash(data)},{len(data)}" for arc, data in sorted(entries.items())]
-    record.append(f"{di}/RECORD,,")
-    entries[f"{di}/RECORD"] = ("\n".join(record) + "\n").encode()
-    stamp = time.gmtime(max(source_date_epoch, 315532800))[:6]
+    record = io.StringIO()
+    writer = csv.writer(record, lineterminator="\n")
+    for arc, data in sorted(entries.items()):
+        writer.writerow([arc, _record_hash(data), len(data)])
+    writer.writerow([f"{di}/RECORD", "", ""])
+    entries[f"{di}/RECORD"] = record.getvalue().encode()
+    stamp = time.gmtime(min(max(source_date_epoch, ZIP_EPOCH), ZIP_LATEST))[:6]
     dest.mkdir(parents=True, exist_ok=True)
     wheel = dest / f"{dist}-{version}-py3-none-any.whl"
     tmp = wheel.with_suffix(".tmp")

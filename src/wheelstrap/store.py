@@ -27,6 +27,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from . import srcpack
+from .archives import DEFAULT_LIMITS, ArchiveLimits
 from .errors import BuildFailure, SourceError, WheelstrapError
 from .fsutil import atomic_copy, atomic_destination, sha256_file
 from .graph import NodeId
@@ -78,8 +79,10 @@ def safe_name(node: NodeId) -> str:
 class Store:
     """The output directory of one run (see the module docstring)."""
 
-    def __init__(self, layout: Layout, tags: Iterable[Tag] | None = None) -> None:
+    def __init__(self, layout: Layout, tags: Iterable[Tag] | None = None,
+                 limits: ArchiveLimits = DEFAULT_LIMITS) -> None:
         self.layout = layout
+        self.limits = limits
         self.cache = BuildCache(layout.cache)
         self.tags = frozenset(tags) if tags is not None else None
 
@@ -153,7 +156,7 @@ class Store:
             entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
             if len(entries) == 1 and entries[0].is_dir():
                 return entries[0], int(done.read_text("utf-8") or 0)
-        src = unpack(sdist, folder)
+        src = unpack(sdist, folder, limits=self.limits)
         hooks.prepare_source(src.root, self.node_dir(node) / "prepare.log",
                              mtime=src.source_date_epoch)
         done.write_text(str(src.source_date_epoch), "utf-8")
@@ -166,14 +169,14 @@ class Store:
         key = cache_key({"kind": "build-system", "sdist": digest, "settings": hooks.digest()})
         cached = self.cache.get(key)
         if cached is not None:
-            try:
-                return (BuildSystem(tuple(Requirement(r) for r in cached["requires"]),
-                                    str(cached["backend"]),
-                                    tuple(cached["backend_path"])
-                                    if cached["backend_path"] is not None else None),
+            try:  # checked like the tree itself: a damaged record is a miss
+                table = {"requires": cached["requires"], "build-backend": cached["backend"]}
+                if cached["backend_path"] is not None:
+                    table["backend-path"] = cached["backend_path"]
+                return (parse_build_system({"build-system": table}, sdist.name),
                         int(cached["source_date_epoch"]))
-            except (KeyError, TypeError, ValueError):
-                pass  # a damaged record: read the tree again
+            except (KeyError, TypeError, ValueError, WheelstrapError):
+                pass
         root, epoch = self.source_tree(node, sdist, hooks)
         system = parse_build_system(read_pyproject(root), sdist.name)
         self.cache.put(key, {
@@ -203,7 +206,7 @@ class Store:
             wheel = self.layout.root / str(cached["path"])
             if not wheel.is_file() or sha256_file(wheel) != cached["sha256"]:
                 return None
-            info = _cached_info(cached, spec) or read_metadata(wheel)
+            info = _cached_info(cached, spec) or read_metadata(wheel, limits=self.limits)
         except (KeyError, TypeError, ValueError, OSError, WheelFormatError):
             return None
         return Avail(wheel, str(cached["sha256"]), info)
@@ -291,7 +294,8 @@ class Store:
     def pack_stage0(self, plan: srcpack.PackPlan, run_key: str, epoch: int) -> Avail:
         """A stage-0 wheel packed from the coordinator's tree, to enter a build cycle."""
         wheel = srcpack.pack(plan, self.layout.stages / run_key / "stage-0", epoch)
-        return Avail(wheel, sha256_file(wheel), read_metadata(wheel), stage0=True)
+        return Avail(wheel, sha256_file(wheel), read_metadata(wheel, limits=self.limits),
+                     stage0=True)
 
     def write_documents(self, docs: Documents, pins: PinnedCandidates,
                         provenance: Callable[[], None]) -> str | None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import backend
+from .archives import DEFAULT_LIMITS
 from .errors import BuildFailure, WheelstrapError
 from .fsutil import sha256_file
 from .model import BuildSpec
@@ -169,7 +170,7 @@ def _source(spec: BuildSpec, sdist: Path, folder: Path, log: Path) -> Path:
         entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
         if len(entries) == 1 and entries[0].is_dir():
             return entries[0]
-    src = unpack(sdist, folder)
+    src = unpack(sdist, folder, limits=spec.limits or DEFAULT_LIMITS)
     spec.hooks.prepare_source(src.root, log, mtime=spec.source_date_epoch)
     marker.touch()
     return src.root

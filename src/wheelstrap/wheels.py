@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
     InvalidWheelFilename,
     NormalizedName,
@@ -15,9 +16,21 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from .archives import DEFAULT_LIMITS, READ_ERRORS, ArchiveLimits, scan
+from .errors import SourceError
 
-class WheelFormatError(ValueError):
-    pass
+MAX_METADATA_SIZE = 16 << 20  # bytes; a METADATA file is a few kilobytes
+
+
+class WheelFormatError(SourceError, ValueError):
+    """A wheel that cannot be used: unreadable, hostile or with broken metadata."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(
+            message,
+            hint="A wheel must be a zip archive with exactly one NAME-VERSION.dist-info/"
+            "METADATA matching its file name; rebuild it, or remove it.",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +41,24 @@ class WheelInfo:
     requires_python: str | None
 
 
-def read_metadata(wheel: Path) -> WheelInfo:
-    """Parse the ``METADATA`` of ``wheel``; raise :class:`WheelFormatError` when broken."""
+def _dist_info_matches(folder: str, name: NormalizedName, version: Version) -> bool:
+    stem = folder[: -len(".dist-info")]
+    dist, sep, ver = stem.rpartition("-")
+    if not sep:
+        return False
+    try:
+        return canonicalize_name(dist) == name and Version(ver) == version
+    except InvalidVersion:
+        return False
+
+
+def read_metadata(wheel: Path, *, limits: ArchiveLimits = DEFAULT_LIMITS) -> WheelInfo:
+    """Parse the ``METADATA`` of ``wheel``; raise :class:`WheelFormatError` when broken.
+
+    The archive is checked first (:func:`wheelstrap.archives.scan`: member names, links,
+    size, count and compression ratio within ``limits``); the METADATA read is the one in
+    the ``.dist-info`` folder that the file name spells.
+    """
     try:
         fname_name, fname_version, _, _ = parse_wheel_filename(wheel.name)
     except InvalidWheelFilename as exc:
@@ -37,27 +66,47 @@ def read_metadata(wheel: Path) -> WheelInfo:
     from packaging.metadata import parse_email
 
     try:
-        with zipfile.ZipFile(wheel) as zf:
-            candidates = [
-                n for n in zf.namelist()
-                if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
-            ]
-            if len(candidates) != 1:
-                raise WheelFormatError(f"{wheel.name} has {len(candidates)} METADATA files")
-            raw, _ = parse_email(zf.read(candidates[0]))
-    except (zipfile.BadZipFile, OSError, KeyError) as exc:
-        raise WheelFormatError(f"{wheel.name} cannot be read: {exc}") from exc
+        members = scan(wheel, limits, what="wheel")
+    except SourceError as exc:
+        raise WheelFormatError(exc.message) from exc
+    candidates = [m for m in members
+                  if m.name.count("/") == 1 and m.name.endswith(".dist-info/METADATA")]
+    if len(candidates) != 1:
+        raise WheelFormatError(f"{wheel.name} has {len(candidates)} METADATA files")
+    meta = candidates[0]
+    if meta.kind != "file":
+        raise WheelFormatError(f"{wheel.name}: {meta.name} is a {meta.kind}, not a file")
+    if not _dist_info_matches(meta.name.split("/")[0], fname_name, fname_version):
+        raise WheelFormatError(f"{wheel.name}: its metadata folder {meta.name.split('/')[0]} "
+                               "does not match the file name")
+    if meta.size > MAX_METADATA_SIZE:
+        raise WheelFormatError(f"{wheel.name}: its METADATA is {meta.size} bytes, more than "
+                               f"{MAX_METADATA_SIZE}")
+    try:
+        with zipfile.ZipFile(wheel) as zf, zf.open(meta.name) as fh:
+            data = fh.read(MAX_METADATA_SIZE + 1)
+    except READ_ERRORS as exc:
+        raise WheelFormatError(f"{wheel.name} cannot be read: {type(exc).__name__}: {exc}") \
+            from exc
+    raw, _ = parse_email(data)
     try:
         name = canonicalize_name(raw["name"])
         version = Version(raw["version"])
         reqs = tuple(Requirement(r) for r in raw.get("requires_dist", []))
-    except (KeyError, InvalidVersion, InvalidRequirement) as exc:
-        raise WheelFormatError(f"{wheel.name} has invalid METADATA: {exc}") from exc
+        requires_python = raw.get("requires_python")
+        if requires_python is not None:
+            SpecifierSet(requires_python)
+    except KeyError as exc:
+        raise WheelFormatError(f"{wheel.name} has invalid METADATA: no {exc} field") from exc
+    except (InvalidVersion, InvalidRequirement, InvalidSpecifier, ValueError) as exc:
+        # ValueError: a version number of thousands of digits, for one
+        raise WheelFormatError(f"{wheel.name} has invalid METADATA: {str(exc)[:200]}") \
+            from exc
     if name != fname_name or version != fname_version:
         raise WheelFormatError(
             f"{wheel.name}: METADATA says {name} {version}, the filename disagrees"
         )
-    return WheelInfo(name, version, reqs, raw.get("requires_python"))
+    return WheelInfo(name, version, reqs, requires_python)
 
 
 @dataclass(frozen=True, slots=True)
