@@ -460,3 +460,20 @@ os.mkdir("new")
         assert not (runner.workdir / name).is_symlink()
     assert (runner.workdir / "src" / "demo-1.0" / "built.o").is_file()
     assert (runner.workdir / "new").is_dir()
+
+
+def test_a_script_under_the_private_tmp_stays_visible_read_only(tmp_path):
+    # wheelstrap (and so pyproject-hooks' in-process script) may be installed under /tmp,
+    # which the sandbox replaces with a private tmpfs: the script is bound back read-only
+    assert str(tmp_path).startswith("/tmp/")
+    script = tmp_path / "site" / "_in_process.py"
+    script.parent.mkdir()
+    script.write_text("import json, pathlib, sys\nprint('in-process script ran')\n"
+                      "pathlib.Path(sys.argv[2], 'output.json').write_text(json.dumps({}))\n")
+    (tmp_path / "control").mkdir()
+    runner = _runner(tmp_path, BuildSettings(0))
+    assert os.path.realpath(script) in runner.policy(str(runner.workdir),
+                                                     readonly=(str(script),)).readonly
+    runner.hook_runner([sys.executable, str(script), "hook", str(tmp_path / "control")],
+                       cwd=str(runner.workdir))
+    assert "in-process script ran" in runner.log.read_text()

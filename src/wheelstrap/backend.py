@@ -321,7 +321,8 @@ class Runner:
                readonly: Sequence[str] = ()) -> SandboxPolicy:
         """The sandbox of a hook call of this build.  ``readonly`` paths inside a
         hidden directory are made visible again, read-only (the interpreter running the
-        hook, whose installation may lie in a hidden home directory, for one)."""
+        hook, whose installation may lie in a hidden home directory, for one), and so are
+        those inside the private /tmp and /var/tmp."""
         work = os.path.realpath(self.workdir)
         inner = [p for p in (self.env_dir, self.log)
                  if os.path.exists(p) and Path(os.path.realpath(p)).is_relative_to(work)]
@@ -336,7 +337,10 @@ class Runner:
                   if d.is_dir() and not d.is_symlink()]
         hidden = existing_dirs((*SYSTEM_HIDDEN, *self.settings.hidden))
         shown = [os.path.realpath(p) for p in readonly if os.path.exists(p)]
-        shown = [p for p in shown if any(Path(p).is_relative_to(h) for h in hidden)]
+        # ... and inside the private /tmp too: wheelstrap itself (and so pyproject-hooks'
+        # in-process script) may be installed under /tmp
+        covered = (*hidden, *SCRATCH)
+        shown = [p for p in shown if any(Path(p).is_relative_to(h) for h in covered)]
         return SandboxPolicy(
             writable=(work, *fixed, *map(os.path.realpath, writable)),
             readonly=(*(os.path.realpath(p) for p in inner), *shown),
