@@ -14,7 +14,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from wheelstrap import hooks
-from wheelstrap.errors import BuildFailure, InternalError, UserInputError
+from wheelstrap.errors import BuildFailure, InternalError, SourceError, UserInputError
 from wheelstrap.hooks import (
     ENTRY_POINT_GROUP,
     NO_PLUGINS,
@@ -377,7 +377,8 @@ def test_settings_make_a_real_pypi_release_build(tmp_path: Path) -> None:
         return caller.build_wheel(str(tmp_path / "dist"), hooks.config_settings())
 
     name = canonicalize_name("setuptools-scm")
-    with pytest.raises(ValueError, match="inside source tree"):
+    # as released, its backend-path leads out of the sdist: refused when it is read
+    with pytest.raises(SourceError, match="backend-path entry '../vcs-versioning/src'"):
         build(PackageHooks(name, "10.0.2"))
     settings = read_settings(Path(__file__).parent / "data" / "settings-scm" / "wheelstrap.toml")
     hooks = load_plugins(settings).hooks(name, "10.0.2", settings.for_package(name, "10.0.2"))
