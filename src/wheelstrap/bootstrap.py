@@ -270,6 +270,7 @@ class Bootstrap:
         self._hidden = tuple(str(p) for p in (self.layout.root, *options.seed_stores,
                                               Path.home()))
         self._since: dict[Any, float] = {}  # when a page, fetch or task was submitted
+        self._cleaning: dict[str, Future[None]] = {}  # unit folders being removed
 
     # -- entry point -------------------------------------------------------------------
 
@@ -286,6 +287,9 @@ class Bootstrap:
                              wall=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
             io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="io")
             self._io = io
+            # removing a finished build's folder (a whole environment) takes a tenth of a
+            # second: off the thread that dispatches the next build
+            self._cleaner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clean")
             ok = False
             try:
                 with backend.backend_warnings_to_logs():
@@ -298,6 +302,7 @@ class Bootstrap:
                         for f in self._inflight:
                             f.cancel()
                         io.shutdown(wait=True, cancel_futures=True)
+                        self._cleaner.shutdown(wait=True)
                         self.workers.close()
             finally:
                 self.events.emit("run-finished", ok=ok, built=self.built, reused=self.reused,
@@ -541,6 +546,9 @@ class Bootstrap:
         inputs = self.workers.inputs(files)
         workdir = (str(self.store.unit_dir(pending.node, pending.spec.unit))
                    if self.workers.local else None)
+        cleaning = self._cleaning.pop(workdir, None) if workdir is not None else None
+        if cleaning is not None:  # the same folder again: let its removal finish first
+            cleaning.result()
         self._building += 1
         self.reporter.starting(pending.spec.label, pending.spec.phase)
         self.events.emit("started", **self._event_fields(pending.spec))
@@ -1056,7 +1064,9 @@ class Bootstrap:
         timings["publish"] = self.events.now() - start
         self.events.emit("finished", **fields, timings=_rounded(timings))
         if self.workers.local:
-            self.store.clean_unit(st.id, spec.unit)
+            folder = str(self.store.unit_dir(st.id, spec.unit))
+            self._cleaning[folder] = self._cleaner.submit(self.store.clean_unit, st.id,
+                                                          spec.unit)
         self._built(st, unit, spec, avail, reused=False)
 
     def _event_fields(self, spec: BuildSpec) -> dict[str, Any]:
