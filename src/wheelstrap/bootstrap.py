@@ -204,10 +204,10 @@ class Pending:
 
 Provider = Callable[[NodeId], Avail | None]
 
-#: How many sdists download at once; the rest wait, those with the longest remaining path
-#: first, so that a build chain's source does not share the line with a dozen leaves.
-#: (Index pages go straight to the I/O pool, which has room for them beside these.)
-DOWNLOADS = 4
+#: How many sdists download at once (of the 8 threads of the I/O pool); the rest wait,
+#: what build environments need and those with the longest remaining path first.  The
+#: other threads are kept for index pages, which discovery waits for.
+DOWNLOADS = 6
 
 #: How often one build environment's versions may be re-chosen with the requirements on
 #: a name combined before wheelstrap gives up (each round settles at least one name).
