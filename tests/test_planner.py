@@ -264,3 +264,27 @@ def test_a_damaged_durations_file_is_ignored_and_replaced(tmp_path, damage):
     planner, _ = _plan(tmp_path, CHAIN, ["top"], out=out)
     assert planner.run().built == 5
     assert len(Durations.load(path)) > 0  # rewritten whole by this run
+
+
+def test_downloads_start_in_order_of_need(tmp_path, monkeypatch):
+    planner, _ = _plan(tmp_path, CHAIN, ["top"])
+    planner.run()
+    ids = {n.name: n for n in planner.states}
+    for st in planner.states.values():  # as if nothing were fetched or built yet
+        st.final = None
+        st.units.clear()
+    planner.durations = Durations()  # (the fake's tasks took no time at all)
+    # app waits on leaf-two; chainback is in a build environment (app's)
+    planner._waiters = {ids["leaf-two"]: {ids["app"]}}
+    assert ids["chainback"] in planner._in_build_envs
+    assert ids["leaf-one"] not in planner._in_build_envs
+    started: list[str] = []
+    monkeypatch.setattr(planner, "_submit_fetch", lambda node: started.append(node.name))
+    monkeypatch.setattr("wheelstrap.bootstrap.DOWNLOADS", 2)
+    planner._to_fetch = [ids["leaf-one"], ids["leaf-two"], ids["chainback"]]
+    planner._fetches = 0
+    planner._dispatch()
+    # what a build environment needs first, then the longer remaining path; the rest
+    # waits for a free line
+    assert started == ["chainback", "leaf-two"]
+    assert planner._to_fetch == [ids["leaf-one"]]
