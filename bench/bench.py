@@ -15,6 +15,12 @@ Workloads:
   W4       wheelstrap only: planning a synthetic graph of 10,000 nodes with cycles,
            in-process (find the cycles, choose what breaks them, order the builds)
 
+For each cold wheelstrap run, the run's own record (``OUT/events.jsonl`` and
+``OUT/build-order.json``, read by ``bench/replay.py``) gives the physical bounds of that
+run: the serial sum of its task durations, its critical path, and the list-schedule
+makespan on ``--jobs`` workers with every source at hand; the table prints them and wall /
+bound beside the ratio to fromager.
+
 Both tools get the same index and the same pinned versions (a constraints file made
 from one untimed wheelstrap run), run alternately, each run in a fresh process whose
 resource usage is read with getrusage: wall time, CPU time (user + system of the whole
@@ -73,6 +79,17 @@ def ensure_fromager(cache: Path, python: str) -> Path:
         subprocess.run([python, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(venv / "bin" / "pip"), "install", "-q", FROMAGER], check=True)
     return venv
+
+
+def bounds(out: Path, workers: int) -> dict[str, float]:
+    """The bounds of a finished wheelstrap run, from its own recorded durations and DAG."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from replay import critical_paths, load, schedule
+
+    durations, deps = load(out)
+    return {"serial": sum(durations.values()),
+            "critical": max(critical_paths(durations, deps).values(), default=0.0),
+            "bound": schedule(durations, deps, workers)}
 
 
 def measure(cmd: list[str], env: dict[str, str], cwd: Path, log: Path) -> dict[str, float]:
@@ -143,8 +160,15 @@ def run_pair(name: str, tools: Tools, top: list[str], cons: Path, index: str, ru
             cmd = (tools.wheelstrap_cmd(top, cons, out, index) if tool == "wheelstrap"
                    else tools.fromager_cmd(top, cons, out, settings))
             cold = measure(cmd, env, out, base / "cold.log")
+            note = ""
+            if tool == "wheelstrap":
+                cold.update(bounds(out, tools.jobs))
+                note = (f" (serial {cold['serial']:.2f} s, critical path "
+                        f"{cold['critical']:.2f} s, {tools.jobs}-worker bound "
+                        f"{cold['bound']:.2f} s: wall / bound "
+                        f"{cold['wall'] / cold['bound'] if cold['bound'] else 0:.3f})")
             results.setdefault(name, {}).setdefault(tool, []).append(cold)
-            print(f"  {name} run {i + 1} {tool}: {cold['wall']:.2f} s", flush=True)
+            print(f"  {name} run {i + 1} {tool}: {cold['wall']:.2f} s{note}", flush=True)
             if warm:
                 again = measure(cmd, env, out, base / "warm.log")
                 results.setdefault(f"{name}-warm", {}).setdefault(tool, []).append(again)
@@ -213,9 +237,12 @@ def w4_planning(repeats: int) -> list[float]:
     return times
 
 
-def table(results: dict[str, dict[str, list[dict]]], w3_count: int) -> str:
-    lines = ["| workload | tool | wall s | CPU s | CPU util | peak MB | wall ratio ws/fromager |",
-             "|---|---|---|---|---|---|---|"]
+def table(results: dict[str, dict[str, list[dict]]], w3_count: int, jobs: int) -> str:
+    """Medians per workload and tool.  The bound columns are per run (serial sum, critical
+    path, ``jobs``-worker list schedule, wall / bound of that same run), then medians."""
+    lines = ["| workload | tool | wall s | CPU s | CPU util | peak MB | wall ratio ws/fromager "
+             f"| serial s | critical path s | {jobs}-worker bound s | wall / bound |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, per_tool in results.items():
         med = {tool: {k: statistics.median(r[k] for r in runs) for k in runs[0]}
                for tool, runs in per_tool.items()}
@@ -226,8 +253,14 @@ def table(results: dict[str, dict[str, list[dict]]], w3_count: int) -> str:
             extra = ""
             if name == "W3":
                 extra = f" ({1000 * m['wall'] / w3_count:.0f} ms/package)"
+            bound = ["", "", "", ""]
+            if "bound" in m and m["bound"] > 0:
+                over = statistics.median(r["wall"] / r["bound"] for r in per_tool[tool])
+                bound = [f"{m['serial']:.2f}", f"{m['critical']:.2f}", f"{m['bound']:.2f}",
+                         f"{over:.3f}"]
             lines.append(f"| {name} | {tool} | {m['wall']:.3f}{extra} | {m['cpu']:.2f} | "
-                         f"{100 * m['util']:.0f} % | {m['rss']:.0f} | {ratio} |")
+                         f"{100 * m['util']:.0f} % | {m['rss']:.0f} | {ratio} | "
+                         + " | ".join(bound) + " |")
     return "\n".join(lines)
 
 
@@ -286,7 +319,7 @@ def main() -> None:
     print()
     print(f"medians of {args.runs} runs (W3: {max(1, args.runs - 2)}), -j {args.jobs}, "
           f"{os.cpu_count()} cores")
-    print(table(results, args.w3_packages))
+    print(table(results, args.w3_packages, args.jobs))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import threading
 import time
 import zipfile
@@ -24,6 +25,7 @@ from test_cycles import TWO
 
 from wheelstrap.bootstrap import Bootstrap, Options
 from wheelstrap.client import IndexClient
+from wheelstrap.durations import Durations
 from wheelstrap.errors import BuildFailure
 from wheelstrap.model import BuildSpec, RunPolicy
 from wheelstrap.reqfiles import parse_requirement
@@ -191,3 +193,98 @@ def test_a_cycle_is_rebuilt_stage_by_stage_to_a_fixed_point(tmp_path):
     assert any(w.stage0 for s in stage1 for w in s.env)
     assert not any(w.stage0 for s in fake.seen if s.unit.stage == 2 for w in s.env)
     assert (tmp_path / "out" / "wheels" / "hostback-1.0-py3-none-any.whl").is_file()
+
+
+# Two chains: deep -> mid -> app (three builds in a row) and wide -> w1, w2, w3 (one
+# build, then three that need it).  More packages wait on wide, but deep starts the
+# longer chain.
+LONG = [
+    Pkg("deep", provides_backend=True),
+    Pkg("mid", backend="deep", build_requires=["deep"], provides_backend=True),
+    Pkg("app", backend="mid", build_requires=["mid"]),
+    Pkg("wide", provides_backend=True),
+    *(Pkg(f"w{i}", backend="wide", build_requires=["wide"]) for i in (1, 2, 3)),
+]
+
+
+def _all_sourced(planner: Bootstrap, count: int) -> Callable[[], bool]:
+    return lambda: len(planner.states) == count and all(
+        st.sourced for st in planner.states.values())
+
+
+def _build_order(fake: FakeExecutor) -> list[str]:
+    return [s.name for s in fake.seen if s.phase == "build"]
+
+
+def test_the_longest_remaining_chain_goes_first(tmp_path):
+    planner, fake = _plan(tmp_path, LONG, ["app", "w1", "w2", "w3"])
+    fake.hold_first = _all_sourced(planner, len(LONG))
+    assert planner.run().built == len(LONG)
+    order = _build_order(fake)
+    # one worker: deep (three builds remain from it) before wide (two), although three
+    # packages wait on wide and two on deep
+    assert order.index("deep") < order.index("wide")
+    assert order.index("mid") < order.index("app")
+
+
+def test_durations_of_earlier_runs_steer_the_ranking(tmp_path):
+    out = tmp_path / "out"
+    (out / ".wheelstrap").mkdir(parents=True)
+    durations = Durations()
+    durations.record("w2", "1.0", "build", 60.0)  # an earlier run found w2 slow
+    (out / ".wheelstrap" / "durations.json").write_text(json.dumps(durations.to_json()))
+    planner, fake = _plan(tmp_path, LONG, ["app", "w1", "w2", "w3"], out=out)
+    fake.hold_first = _all_sourced(planner, len(LONG))
+    planner.run()
+    order = _build_order(fake)
+    # wide now starts the longest chain (wide, then w2), and w2 goes before the other
+    # builds that wait for wide
+    assert order.index("wide") < order.index("deep")
+    assert order.index("w2") < min(order.index("w1"), order.index("w3"))
+
+
+def test_each_run_keeps_its_task_durations_for_the_next(tmp_path):
+    planner, fake = _plan(tmp_path, CHAIN, ["top"])
+    planner.run()
+    path = tmp_path / "out" / ".wheelstrap" / "durations.json"
+    doc = json.loads(path.read_text())
+    assert doc["schema"] == "wheelstrap-durations" and doc["version"] == 1
+    # every task that ran was timed (the fake reports 0 s)
+    assert set(doc["tasks"]) == {f"{s.name} {s.version} {s.phase}" for s in fake.seen}
+    assert Durations.load(path).get("chainback", "1.0", "build") == 0.0
+
+
+@pytest.mark.parametrize("damage", [b"\xff\x00 not json", b"[1, 2]",
+                                    b'{"schema": "wheelstrap-durations", "version": 99}'])
+def test_a_damaged_durations_file_is_ignored_and_replaced(tmp_path, damage):
+    out = tmp_path / "out"
+    (out / ".wheelstrap").mkdir(parents=True)
+    path = out / ".wheelstrap" / "durations.json"
+    path.write_bytes(damage)
+    planner, _ = _plan(tmp_path, CHAIN, ["top"], out=out)
+    assert planner.run().built == 5
+    assert len(Durations.load(path)) > 0  # rewritten whole by this run
+
+
+def test_downloads_start_in_order_of_need(tmp_path, monkeypatch):
+    planner, _ = _plan(tmp_path, CHAIN, ["top"])
+    planner.run()
+    ids = {n.name: n for n in planner.states}
+    for st in planner.states.values():  # as if nothing were fetched or built yet
+        st.final = None
+        st.units.clear()
+    planner.durations = Durations()  # (the fake's tasks took no time at all)
+    # app waits on leaf-two; chainback is in a build environment (app's)
+    planner._waiters = {ids["leaf-two"]: {ids["app"]}}
+    assert ids["chainback"] in planner._in_build_envs
+    assert ids["leaf-one"] not in planner._in_build_envs
+    started: list[str] = []
+    monkeypatch.setattr(planner, "_submit_fetch", lambda node: started.append(node.name))
+    monkeypatch.setattr("wheelstrap.bootstrap.DOWNLOADS", 2)
+    planner._to_fetch = [ids["leaf-one"], ids["leaf-two"], ids["chainback"]]
+    planner._fetches = 0
+    planner._dispatch()
+    # what a build environment needs first, then the longer remaining path; the rest
+    # waits for a free line
+    assert started == ["chainback", "leaf-two"]
+    assert planner._to_fetch == [ids["leaf-one"]]

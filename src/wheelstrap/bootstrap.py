@@ -35,6 +35,7 @@ from . import backend, fastpath, srcpack, validate
 from .archives import DEFAULT_LIMITS, ArchiveLimits
 from .client import IndexClient
 from .cycles import breaking_set
+from .durations import Durations
 from .errors import (
     BuildFailure,
     CycleError,
@@ -75,6 +76,7 @@ from .resolve import (
     sdist_candidates,
     yank_warning,
 )
+from .schedule import remaining_path
 from .seeds import SeedIndex
 from .settings import NO_SETTINGS, Settings
 from .simple import ProjectPage
@@ -140,6 +142,7 @@ class NodeState:
     sdist_path: Path | None = None
     sdist_sha256: str | None = None
     sdist_url: str = ""  # the index's, or the settings' source override
+    sdist_size: int | None = None
     system: BuildSystem | None = None
     build_requires: tuple[Requirement, ...] = ()  # [build-system].requires after settings
     source_date_epoch: int = 0
@@ -203,6 +206,11 @@ class Pending:
 
 Provider = Callable[[NodeId], Avail | None]
 
+#: How many sdists download at once (of the 8 threads of the I/O pool); the rest wait,
+#: what build environments need and those with the longest remaining path first.  The
+#: other threads are kept for index pages, which discovery waits for.
+DOWNLOADS = 6
+
 #: How often one build environment's versions may be re-chosen with the requirements on
 #: a name combined before wheelstrap gives up (each round settles at least one name).
 SETTLE_ROUNDS = 20
@@ -257,11 +265,16 @@ class Bootstrap:
         self._waiting_on: dict[NodeId | None, set[NodeId | NormalizedName]] = {}
         self._ready: list[Pending] = []
         self._building = 0
+        self._to_fetch: list[NodeId] = []  # sources to download, waiting for a free line
+        self._fetches = 0
+        self._in_build_envs: set[NodeId] = set()  # nodes some build environment needs
+        self.durations = Durations()
         self._target = tuple(sorted(options.target.describe().items()))
         self.events = EventLog(None)
         self._hidden = tuple(str(p) for p in (self.layout.root, *options.seed_stores,
                                               Path.home()))
         self._since: dict[Any, float] = {}  # when a page, fetch or task was submitted
+        self._cleaning: dict[str, Future[None]] = {}  # unit folders being removed
 
     # -- entry point -------------------------------------------------------------------
 
@@ -270,6 +283,7 @@ class Bootstrap:
         with DirectoryLock(self.layout.root):
             self.layout.prepare()
             fastpath.forget(self.layout.root)
+            self.durations = self.store.load_durations()
             self.events = EventLog(self.layout.root / "events.jsonl")
             self.events.emit("run-started", targets=[str(r) for r in self.o.requirements],
                              jobs=self.o.jobs, strict=self.o.run.strict,
@@ -277,6 +291,9 @@ class Bootstrap:
                              wall=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
             io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="io")
             self._io = io
+            # removing a finished build's folder (a whole environment) takes a tenth of a
+            # second: off the thread that dispatches the next build
+            self._cleaner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clean")
             ok = False
             try:
                 with backend.backend_warnings_to_logs():
@@ -289,11 +306,13 @@ class Bootstrap:
                         for f in self._inflight:
                             f.cancel()
                         io.shutdown(wait=True, cancel_futures=True)
+                        self._cleaner.shutdown(wait=True)
                         self.workers.close()
             finally:
                 self.events.emit("run-finished", ok=ok, built=self.built, reused=self.reused,
                                  failed=len(self.failed), duration=round(self.events.now(), 3))
                 self.events.close()
+                self.store.save_durations(self.durations)
                 self._write_outputs(ok)
             if self.o.stamp_key is not None and not self._unpinned:
                 fastpath.write(self.layout.root, self.o.stamp_key, len(self.records))
@@ -323,6 +342,8 @@ class Bootstrap:
             done, _ = wait(list(self._inflight), return_when=FIRST_COMPLETED)
             for fut in done:
                 kind, subject = self._inflight.pop(fut)
+                if kind == "fetch":
+                    self._fetches -= 1
                 try:
                     if kind == "task":
                         self._building -= 1
@@ -390,9 +411,7 @@ class Bootstrap:
         if not st.sourced:
             if not st.fetching:
                 st.fetching = True
-                self.reporter.starting(str(node), "fetch")
-                self._since[("fetch", node)] = self.events.now()
-                self._inflight[self._io.submit(self._fetch, st)] = ("fetch", node)
+                self._to_fetch.append(node)  # started by _dispatch, in order of rank
             return
         key = st.unit_key
         unit = st.units.setdefault(key, Unit(key))
@@ -494,30 +513,63 @@ class Bootstrap:
             self._since[("page", name)] = self.events.now()
             self._inflight[self._io.submit(self.client.project_page, name)] = ("page", name)
 
-    def _weight(self, node: NodeId) -> int:
-        """How many units wait, directly or not, for ``node``: the critical-path proxy."""
-        seen: set[NodeId | None] = set()
-        todo: list[NodeId | NormalizedName] = [node]
-        while todo:
-            for waiter in self._waiters.get(todo.pop(), ()):
-                if waiter not in seen:
-                    seen.add(waiter)
-                    if waiter is not None:
-                        todo.append(waiter)
-        return len(seen)
+    def _expected(self, node: NodeId) -> float:
+        """How long the tasks still to run for ``node`` should take (by earlier runs'
+        durations, else by the size of its sdist)."""
+        st = self.states.get(node)
+        if st is None or st.final is not None:
+            return 0.0
+        unit = st.units.get(st.unit_key)
+        if unit is not None and unit.built is not None:
+            return 0.0
+        name, version = node.name, node.version
+        build = self.durations.expected(name, version, "build", st.sdist_size)
+        if unit is not None and unit.dynamic is not None:
+            return build
+        return build + self.durations.expected(name, version, "prepare", st.sdist_size)
+
+    def _ranker(self) -> Callable[[NodeId], float]:
+        """The rank of a node in this planning round: the expected length of the longest
+        chain of builds from it to the end, over what waits on what (the critical-path
+        rule; ranking by how many wait would let a long chain queue behind leaves)."""
+        memo: dict[NodeId, float] = {}
+
+        def waiters(node: NodeId) -> Iterable[NodeId]:
+            return [w for w in self._waiters.get(node, ()) if w is not None]
+
+        def rank(node: NodeId) -> float:
+            return remaining_path(node, waiters, self._expected, memo)
+
+        return rank
 
     def _dispatch(self) -> None:
-        """Start ready builds while workers are free, those that most others wait for
-        first (a FIFO would let leaves delay the chain every other build depends on)."""
+        """Start downloads and ready builds while there is room, those with the longest
+        remaining path first."""
+        rank = self._ranker()  # memoized for this round only: the graph moves on
+        free = DOWNLOADS - self._fetches
+        if self._to_fetch and free > 0:
+            # what a build environment needs (a backend, its helpers) first: until its
+            # source is read, nobody knows the chain below it
+            self._to_fetch.sort(key=lambda n: (n not in self._in_build_envs, -rank(n)))
+            for node in self._to_fetch[:free]:
+                self._submit_fetch(node)
+            del self._to_fetch[:free]
         if not self._ready:
             return
         free = self.workers.capacity() - self._building
         if free <= 0:
             return
-        self._ready.sort(key=lambda p: -self._weight(p.node))
+        self._ready.sort(key=lambda p: -rank(p.node))
         for pending in self._ready[:free]:
             self._submit(pending)
         del self._ready[:free]
+
+    def _submit_fetch(self, node: NodeId) -> None:
+        st = self.states[node]
+        self._fetches += 1
+        self.reporter.starting(str(node), "fetch")
+        self._since[("fetch", node)] = self.events.now()
+        self._inflight[self._io.submit(self._fetch, st)] = ("fetch", node)
 
     def _submit(self, pending: Pending) -> None:
         st = self.states[pending.node]
@@ -526,6 +578,9 @@ class Bootstrap:
         inputs = self.workers.inputs(files)
         workdir = (str(self.store.unit_dir(pending.node, pending.spec.unit))
                    if self.workers.local else None)
+        cleaning = self._cleaning.pop(workdir, None) if workdir is not None else None
+        if cleaning is not None:  # the same folder again: let its removal finish first
+            cleaning.result()
         self._building += 1
         self.reporter.starting(pending.spec.label, pending.spec.phase)
         self.events.emit("started", **self._event_fields(pending.spec))
@@ -631,6 +686,8 @@ class Bootstrap:
                         self._add_node(candidates[node], chains[node])
                 for e in result.edges:
                     self.graph.add_edge(e)
+                if owner is not None:  # a build environment
+                    self._in_build_envs.update(result.nodes)
                 for name in result.missing_pages:
                     self._waiters.setdefault(name, set()).add(owner)
                     self._request_page(name)
@@ -1007,13 +1064,14 @@ class Bootstrap:
             self._prebuilt(st, *value)
             return
         st.sdist_path, st.sdist_sha256, st.sdist_url, st.system, st.source_date_epoch = value
-        assert st.system is not None
+        assert st.system is not None and st.sdist_path is not None
+        st.sdist_size = st.sdist_path.stat().st_size
         st.build_requires = st.hooks.build_requires(st.system.requires, dynamic=False)
         self.graph.add_node(st.id, SdistRef(st.sdist_url, st.sdist_path.name, st.sdist_sha256))
         self.reporter.finished(str(st.id), kind)
         self.events.emit("downloaded", node=str(st.id),
                          duration=round(self.events.now() - since, 4),
-                         bytes=st.sdist_path.stat().st_size if st.sdist_path else 0)
+                         bytes=st.sdist_size)
 
     def _prebuilt(self, st: NodeState, avail: Avail, url: str) -> None:
         info = replace(avail.info, requires_dist=st.hooks.requires(avail.info.requires_dist))
@@ -1050,6 +1108,8 @@ class Bootstrap:
             error = self.store.failure(spec, outcome, st.chain)
             self.events.emit("failed", **fields, error=error.message, timings=_rounded(timings))
             raise error
+        if "total" in timings:
+            self.durations.record(spec.name, spec.version, spec.phase, timings["total"])
         if isinstance(outcome, Prepared):
             self.events.emit("finished", **fields, timings=_rounded(timings))
             unit.dynamic = self._dynamic(st, outcome.dynamic)
@@ -1065,7 +1125,9 @@ class Bootstrap:
         timings["publish"] = self.events.now() - start
         self.events.emit("finished", **fields, timings=_rounded(timings))
         if self.workers.local:
-            self.store.clean_unit(st.id, spec.unit)
+            folder = str(self.store.unit_dir(st.id, spec.unit))
+            self._cleaning[folder] = self._cleaner.submit(self.store.clean_unit, st.id,
+                                                          spec.unit)
         self._built(st, unit, spec, avail, reused=False)
 
     def _event_fields(self, spec: BuildSpec) -> dict[str, Any]:

@@ -125,12 +125,14 @@ def unsuitable(worker: Mapping[str, Any], target: Mapping[str, str], version: st
 def worker_address() -> str | None:
     """The address of the Dask worker running the calling task; None outside Dask.
 
-    For a task to record where it ran."""
+    For a task to record where it ran.  A Dask worker has imported ``distributed``
+    already; a local build thread must not pay a quarter of a second importing it."""
+    dist = sys.modules.get("distributed")
+    if dist is None:
+        return None
     try:
-        from distributed import get_worker
-
-        return str(get_worker().address)
-    except (ImportError, ValueError):
+        return str(dist.get_worker().address)
+    except (AttributeError, ValueError):
         return None
 
 

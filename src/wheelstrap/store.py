@@ -6,7 +6,9 @@ The store answers reuse before anything is dispatched (:meth:`Store.reuse`,
 the coordinator's own unpacked and patched copy of each source tree (read by
 ``[build-system]`` discovery and stage-0 packing), ships the final stage of a build cycle
 into ``OUT/wheels`` (leaving identical files alone, so a warm re-run rewrites nothing),
-and writes the run's documents at the end.
+and writes the run's documents at the end.  It keeps the task durations of earlier runs
+beside the build cache (:mod:`wheelstrap.durations`): read at the start of a run, written
+at its end.
 
 Work directories, one layout for all: ``OUT/.wheelstrap/work/<name>-<version>/source``
 (the coordinator's tree) and ``.../<unit folder>`` (a task's folder when it runs on this
@@ -15,6 +17,7 @@ machine; see :class:`wheelstrap.model.UnitKey`).
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -28,8 +31,9 @@ from packaging.version import Version
 
 from . import srcpack
 from .archives import DEFAULT_LIMITS, ArchiveLimits
+from .durations import Durations
 from .errors import BuildFailure, SourceError, WheelstrapError
-from .fsutil import atomic_copy, atomic_destination, sha256_file
+from .fsutil import atomic_copy, atomic_destination, atomic_write_text, sha256_file
 from .graph import NodeId
 from .model import BuildSpec, UnitKey, cache_key
 from .output import (
@@ -96,6 +100,29 @@ class Store:
 
     def log_path(self, node: NodeId, unit: UnitKey) -> Path:
         return self.layout.logs / f"{safe_name(node)}{unit.log_suffix()}.log"
+
+    @property
+    def durations_path(self) -> Path:
+        return self.layout.state / "durations.json"
+
+    # -- durations ---------------------------------------------------------------------
+
+    def load_durations(self) -> Durations:
+        """The task durations recorded by earlier runs (none if the file is damaged)."""
+        return Durations.load(self.durations_path)
+
+    def save_durations(self, durations: Durations) -> None:
+        """Keep this run's durations for the next one; only a change is written, and a
+        failure to write costs nothing but the ranking of the next run."""
+        if not durations.changed:
+            return
+        try:
+            atomic_write_text(self.durations_path,
+                              json.dumps(durations.to_json(), indent=1, sort_keys=True) + "\n")
+        except OSError:
+            pass
+        else:
+            durations.changed = False
 
     # -- sources -----------------------------------------------------------------------
 

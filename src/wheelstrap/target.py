@@ -52,6 +52,8 @@ class Target:
     markers: Mapping[str, str] = field(hash=False)
     _memo: dict[tuple[str, frozenset[str]], bool] = field(
         default_factory=dict, hash=False, compare=False, repr=False)
+    _python_memo: dict[str, bool] = field(
+        default_factory=dict, hash=False, compare=False, repr=False)
 
     @classmethod
     def current(cls) -> Target:
@@ -100,11 +102,16 @@ class Target:
         """Whether a ``requires-python`` string admits this target (garbage admits)."""
         if not requires_python:
             return True
-        try:
-            spec = SpecifierSet(requires_python)
-        except InvalidSpecifier:
-            return True
-        return spec.contains(self.python_version, prereleases=True)
+        cached = self._python_memo.get(requires_python)  # a page repeats a few strings
+        if cached is None:
+            try:
+                spec = SpecifierSet(requires_python)
+            except InvalidSpecifier:
+                cached = True
+            else:
+                cached = spec.contains(self.python_version, prereleases=True)
+            self._python_memo[requires_python] = cached
+        return cached
 
     def describe(self) -> dict[str, str]:
         """The target's identity: the interpreter (symlinks resolved) and its markers."""
