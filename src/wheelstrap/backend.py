@@ -507,12 +507,17 @@ class Runner:
 
 def _installation(program: str) -> tuple[str, ...]:
     """The installation prefix of ``program`` (``PREFIX/bin/python3.x`` -> ``PREFIX``),
-    symlinks resolved: a venv's interpreter leads to its base installation."""
+    symlinks resolved: a venv's interpreter leads to its base installation; and the
+    virtual environment itself when ``program`` is one's interpreter."""
     found = shutil.which(program) if os.sep not in program else program
     if not found or not os.path.exists(found):
         return ()
     prefix = Path(os.path.realpath(found)).parent.parent
-    return (str(prefix),) if prefix != Path("/") else ()
+    found_in = [prefix]
+    venv = Path(found).absolute().parent.parent  # a virtual environment's own folder
+    if (venv / "pyvenv.cfg").is_file():
+        found_in.append(Path(os.path.realpath(venv)))
+    return tuple(str(p) for p in dict.fromkeys(found_in) if p != Path("/"))
 
 
 def _too_big(grown: int, limit: int) -> str:

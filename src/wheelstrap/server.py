@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import os
 import stat
+import sys
 import threading
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -264,6 +265,14 @@ def _mismatch(filename: str, expected: str) -> bytes:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # many clients connecting at once wait, not fail
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up early is not an error of the server: say nothing.
+        Anything else is logged the standard way (the handler already answered 500)."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
 
 
 class IndexServer:
