@@ -420,20 +420,7 @@ def scan(archive: Path, limits: ArchiveLimits = DEFAULT_LIMITS,
 
     Raises :class:`SourceError` naming the archive and what was wrong.
     """
-    reader: _Reader | None = None
-    try:
-        reader = _reader(archive, limits, what)
-        members = list(reader.members())
-        _check_tree(members)
-        return members
-    except _Refused as exc:
-        raise _hostile(archive, what, str(exc)) from None
-    except READ_ERRORS as exc:
-        raise _broken(archive, what, exc) from exc
-    finally:
-        if reader is not None:
-            with contextlib.suppress(*READ_ERRORS):
-                reader.close()
+    return _checked(archive, limits, what, None)
 
 
 def extract(archive: Path, dest: Path, limits: ArchiveLimits = DEFAULT_LIMITS,
@@ -443,12 +430,19 @@ def extract(archive: Path, dest: Path, limits: ArchiveLimits = DEFAULT_LIMITS,
     On any error ``dest`` may hold part of the archive (and nothing outside it does);
     the caller removes it.  Returns the members.
     """
+    return _checked(archive, limits, what, dest)
+
+
+def _checked(archive: Path, limits: ArchiveLimits, what: str,
+             dest: Path | None) -> list[Member]:
+    """The members of ``archive`` after every check; written into ``dest`` if given."""
     reader: _Reader | None = None
     try:
         reader = _reader(archive, limits, what)
         members = list(reader.members())
         _check_tree(members)
-        _write(reader, members, dest)
+        if dest is not None:
+            _write(reader, members, dest)
         return members
     except _Refused as exc:
         raise _hostile(archive, what, str(exc)) from None
