@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -145,8 +146,15 @@ def test_a_killed_run_leaves_no_partial_file_and_the_next_run_finishes(tmp_path)
         for wheel in (out / "wheels").glob("*.whl"):  # whatever is there is whole
             with zipfile.ZipFile(wheel) as zf:
                 assert zf.testzip() is None
-        for doc in ("graph.json", "build-order.json"):
-            assert not (out / doc).exists() or json.loads((out / doc).read_text())
+        # the documents are written at the end, which SIGKILL skips: none is half there
+        assert not (out / "graph.json").exists() and not (out / "build-order.json").exists()
+        # the event log was written as the run went: it keeps what happened
+        lines = (out / "events.jsonl").read_text().splitlines()
+        events = [json.loads(line) for line in lines[:-1]]  # the last may be cut short
+        with contextlib.suppress(ValueError):
+            events.append(json.loads(lines[-1]))
+        started = {e["node"] for e in events if e["event"] == "started"}
+        assert "slow 1.0" in started and events[-1]["event"] != "run-finished"
         # the backend died with wheelstrap: no build goes on writing behind its back
         time.sleep(0.5)
         ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
