@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from procs import alive
 from scenario import BACKEND_SOURCE, Pkg
 
 from wheelstrap import sandbox
@@ -27,18 +28,6 @@ def hostile(name: str, plan: dict[str, object], **kw: object) -> Pkg:
     return Pkg(name, extra_files={"_backend/tinybackend.py": HOSTILE_SOURCE,
                                   "_backend/tinybackend_impl.py": BACKEND_SOURCE,
                                   "hostile.json": json.dumps(plan)}, **kw)  # type: ignore[arg-type]
-
-
-def _alive(token: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if token.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -106,12 +95,12 @@ def test_escapes_fail_and_the_build_stays_correct(serve_index, run_bootstrap, tm
         for srv in servers:
             with pytest.raises(BlockingIOError):
                 srv.accept()  # nobody connected
-        survivors = _alive(daemon)
+        survivors = alive(daemon)
         escaped = [p for p in (home_target, etc_target) if p.exists()]
     finally:
         for srv in servers:
             srv.close()
-        for pid in _alive(daemon):
+        for pid in alive(daemon):
             os.kill(pid, 9)
         home_target.unlink(missing_ok=True)
         etc_target.unlink(missing_ok=True)
@@ -157,9 +146,9 @@ def test_a_hanging_backend_is_stopped_at_the_time_limit(serve_index, run_bootstr
     monkeypatch.setenv("WHEELSTRAP_BUILD_TIMEOUT", "2")
     try:
         run = run_bootstrap("fine", "app", index=index.url)
-        survivors = _alive(f"wheelstrap-daemon-{token}")
+        survivors = alive(f"wheelstrap-daemon-{token}")
     finally:
-        for pid in _alive(f"wheelstrap-daemon-{token}"):
+        for pid in alive(f"wheelstrap-daemon-{token}"):
             os.kill(pid, 9)
     assert run.code == 1
     assert ("Building stuck 1.0 failed in get_requires_for_build_wheel: the build backend "

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from procs import alive
 
 from wheelstrap import sandbox
 from wheelstrap.backend import (
@@ -154,18 +155,6 @@ def _hook(runner: Runner, code: str, *args: str) -> None:
     runner.run([sys.executable, "-c", code, *args], cwd=str(runner.workdir), isolate=True)
 
 
-def _alive(token: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if token.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
-
-
 @needs_bwrap
 def test_only_the_work_directory_is_writable(tmp_path):
     out = tmp_path / "out"
@@ -280,9 +269,9 @@ print("daemon started")
     try:
         _hook(runner, code, token)
         assert "daemon started\n" in runner.log.read_text()
-        assert _alive(token) == []
+        assert alive(token) == []
     finally:
-        for pid in _alive(token):
+        for pid in alive(token):
             os.kill(pid, 9)
 
 
@@ -301,9 +290,9 @@ def test_a_hook_past_its_time_limit_is_killed_with_its_children(tmp_path, mode):
         assert "still running after the time limit of 1 s and was killed" in info.value.message
         assert "hanging\n" in runner.log.read_text()
         assert "time limit of 1 s" in runner.log.read_text()
-        assert _alive(token) == []
+        assert alive(token) == []
     finally:
-        for pid in _alive(token):
+        for pid in alive(token):
             os.kill(pid, 9)
 
 
