@@ -96,8 +96,9 @@ def test_a_worker_killed_during_a_build_does_not_stop_the_run(serve_index, run_b
             procs.stop(proc)
 
 
-def test_no_suitable_worker_is_a_clear_error(serve_index, run_bootstrap, tmp_path):
+def test_a_bad_scheduler_address_is_a_clear_error(serve_index, run_bootstrap, tmp_path):
     index = serve_index([Pkg("speedup")])
     run = run_bootstrap("speedup", "--scheduler", "nonsense://x", index=index.url)
-    assert run.code == 1
-    assert "error:" in run.stderr and "Traceback" not in run.stderr
+    assert run.code == 1 and "Traceback" not in run.stderr
+    assert "nonsense://x" in run.stderr and "hint:" in run.stderr
+    assert not (run.out / "wheels").exists()  # refused before anything ran
