@@ -20,6 +20,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import tempfile
 import threading
 import time
 import warnings
@@ -69,7 +70,16 @@ def uv_binary() -> str:
 
 
 def uv_cache_dir() -> Path | None:
-    """Where uv keeps its cache (``uv cache dir``), or None if uv cannot say."""
+    """Where uv keeps its cache (``uv cache dir``), or None if uv cannot say.  Asked once
+    per process for each setting of the variables it depends on (every build asks)."""
+    return _uv_cache_dir(*(os.environ.get(v) for v in _UV_CACHE_VARS))
+
+
+_UV_CACHE_VARS = ("UV_CACHE_DIR", "UV_NO_CACHE", "XDG_CACHE_HOME", "HOME")
+
+
+@functools.lru_cache(maxsize=8)
+def _uv_cache_dir(*_environment: str | None) -> Path | None:
     try:
         out = subprocess.run([uv_binary(), "cache", "dir", "--no-config"], capture_output=True,
                              text=True, timeout=30, stdin=subprocess.DEVNULL)
@@ -598,10 +608,25 @@ class BuildEnv:
         return str(self.path / "bin" / "python")
 
     def create(self) -> None:
+        """An empty environment: a copy of the one ``uv venv`` made for this interpreter
+        the first time (a copy takes a few milliseconds, ``uv venv`` some thirty), with
+        the template's path in its activation scripts replaced by its own."""
         if self.path.exists():
             shutil.rmtree(self.path)
+        template = _templates.get(self.python, self)
+        shutil.copytree(template, self.path, symlinks=True)
+        old, new = os.fsencode(template), os.fsencode(self.path.absolute())
+        for script in (self.path / "bin").iterdir():
+            if script.is_symlink() or not script.is_file():
+                continue
+            data = script.read_bytes()
+            if old in data:
+                script.write_bytes(data.replace(old, new))
+
+    def make(self, path: Path) -> None:
+        """A fresh environment at ``path``, made by ``uv venv``."""
         self._uv(["venv", "--quiet", "--no-config", "--no-project", "--python", self.python,
-                  str(self.path)], "create the build environment")
+                  str(path)], "create the build environment")
 
     def install(self, wheels: Sequence[Path]) -> None:
         if not wheels:
@@ -616,6 +641,32 @@ class BuildEnv:
         except subprocess.CalledProcessError as exc:
             raise BuildFailure(f"uv could not {what} (exit {exc.returncode}).",
                                log=str(self.runner.log), tail=tail(self.runner.log)) from exc
+
+
+class _Templates:
+    """Empty environments made by ``uv venv``, one per interpreter, kept in a temporary
+    folder of this process (removed when it exits) and copied for each build."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._made: dict[str, Path] = {}
+        self._folder: tempfile.TemporaryDirectory[str] | None = None
+
+    def get(self, python: str, env: BuildEnv) -> Path:
+        with self._lock:
+            found = self._made.get(python)
+            if found is not None and (found / "pyvenv.cfg").is_file():
+                return found
+            if self._folder is None:
+                self._folder = tempfile.TemporaryDirectory(prefix="wheelstrap-venv-")
+            path = Path(self._folder.name) / f"env-{len(self._made)}"
+            shutil.rmtree(path, ignore_errors=True)
+            env.make(path)
+            self._made[python] = path
+            return path
+
+
+_templates = _Templates()
 
 
 def hook_caller(source: Path, system: BackendSpec, env: BuildEnv) -> BuildBackendHookCaller:
@@ -704,3 +755,77 @@ def _built_wheel(outdir: Path, name: object, runner: Runner) -> Path:
     if not stat.S_ISREG(st.st_mode):
         raise fail(f"build_wheel reported {name!r}, which is not a regular file")
     return wheel
+
+
+DRIVER = Path(__file__).parent / "_driver" / "hookdriver.py"
+
+
+@dataclass(frozen=True, slots=True)
+class HookResults:
+    """What one interpreter running both hooks reports (see :func:`prepare_and_build`).
+
+    ``wheel`` is None when the backend asked for more build requirements (``requires``
+    not empty) or when ``build_wheel`` did not succeed in that interpreter
+    (``build_failed``): the build then runs again on its own, the usual way."""
+
+    requires: list[str]
+    wheel: Path | None
+    build_failed: bool
+    times: dict[str, float]
+    stopped: BuildFailure | None = None  # build_wheel was stopped (time or write limit)
+
+
+def prepare_and_build(source: Path, system: BackendSpec, env: BuildEnv, outdir: Path,
+                      config_settings: ConfigSettings | None = None) -> HookResults:
+    """``get_requires_for_build_wheel`` and, when it returns nothing, ``build_wheel``, in
+    one sandboxed interpreter: the backend is imported once and the environment set up
+    once.  Errors of the first hook are raised as :func:`get_requires_for_build_wheel`
+    raises them; a second hook that fails, or a backend that cannot take both hooks in
+    one process, is reported as ``build_failed`` for the caller to build again alone."""
+    runner = env.runner
+    outdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="wheelstrap-hooks-") as control:
+        given = {"backend": system.backend,
+                 "backend_path": list(system.backend_path) if system.backend_path is not None
+                 else None,
+                 "config_settings": dict(config_settings or {}),
+                 "wheel_directory": str(outdir.absolute()), "build": True}
+        Path(control, "input.json").write_text(json.dumps(given), "utf-8")
+        status = 0
+        stopped: BuildFailure | None = None
+        try:
+            runner.run([env.interpreter, str(DRIVER), control], cwd=str(source), isolate=True,
+                       writable=(control,), readonly=(str(DRIVER),))
+        except subprocess.CalledProcessError as exc:
+            status = exc.returncode
+        except BuildFailure as exc:  # stopped: in which hook?
+            stopped, status = exc, -1
+        result = Path(control) / "output.json"
+        if stopped is not None and not result.exists():
+            raise stopped
+        if not result.exists() and status != 0:
+            raise BuildFailure("get_requires_for_build_wheel failed", log=str(runner.log),
+                               tail=tail(runner.log))
+        _check_result_file(result, runner.log)
+        data = json.loads(result.read_bytes())
+    if not isinstance(data, dict):
+        raise BuildFailure("the build backend left a result that is not a JSON object",
+                           log=str(runner.log), tail=tail(runner.log))
+    if "unavailable" in data:
+        lines = str(data["unavailable"]).strip().splitlines()[-1:] or ["?"]
+        raise BuildFailure(f"the build backend could not be imported ({lines[0]})",
+                           log=str(runner.log), tail=tail(runner.log))
+    requires = data.get("requires")
+    if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
+        shown = data.get("invalid", repr(requires))
+        raise BuildFailure(f"get_requires_for_build_wheel returned {shown}, not a list of "
+                           "strings", log=str(runner.log), tail=tail(runner.log))
+    raw_times = data.get("times")
+    times = {str(k): float(v) for k, v in raw_times.items()
+             if isinstance(v, int | float) and v >= 0} if isinstance(raw_times, dict) else {}
+    if requires:
+        return HookResults(requires, None, False, times)
+    name = data.get("wheel")
+    if status != 0 or name is None:
+        return HookResults(requires, None, True, times, stopped)
+    return HookResults(requires, _built_wheel(outdir, name, runner), False, times)

@@ -202,6 +202,7 @@ class Pending:
     node: NodeId
     spec: BuildSpec
     env: tuple[Avail, ...]
+    then: BuildSpec | None = None  # a prepare may go on to this build (see run_task)
 
 
 Provider = Callable[[NodeId], Avail | None]
@@ -441,7 +442,17 @@ class Bootstrap:
                 self._built(st, unit, spec, hit, reused=True)
                 return
         unit.busy = True
-        self._ready.append(Pending(node, spec, env))
+        self._ready.append(Pending(node, spec, env, self._then(st, key, spec, env)))
+
+    def _then(self, st: NodeState, key: UnitKey, spec: BuildSpec, env: tuple[Avail, ...]
+              ) -> BuildSpec | None:
+        """The build a prepare may go on to in the same interpreter, should the backend
+        ask for no more build requirements: the build's environment is then the
+        prepare's, so its spec is known now.  Not when the settings add build
+        requirements of their own, nor with a plugin (it may replace either hook)."""
+        if spec.phase != "prepare" or st.hooks.plugin is not None or self._dynamic(st, ()):
+            return None
+        return self._spec(st, key, "build", env)
 
     def _plan_prebuilt(self, st: NodeState) -> None:
         """A package the settings take prebuilt from the index, by a pinned hash."""
@@ -583,9 +594,12 @@ class Bootstrap:
             cleaning.result()
         self._building += 1
         self.reporter.starting(pending.spec.label, pending.spec.phase)
+        if pending.then is not None:  # the build may follow in the same interpreter
+            self.reporter.starting(pending.spec.label, "build")
         self.events.emit("started", **self._event_fields(pending.spec))
         self._since[("task", id(pending))] = self.events.now()
-        fut = self.workers.executor.submit(run_task, pending.spec, inputs, workdir)
+        fut = self.workers.executor.submit(run_task, pending.spec, inputs, workdir,
+                                           pending.then)
         self._inflight[fut] = ("task", pending)
 
     def _build_roots(self, st: NodeState, unit: Unit) -> list[Root]:
@@ -1115,6 +1129,9 @@ class Bootstrap:
             unit.dynamic = self._dynamic(st, outcome.dynamic)
             self.store.remember_dynamic(spec, outcome.dynamic)
             self.reporter.finished(spec.label, "prepare")
+            if outcome.then is not None and pending.then is not None and not unit.dynamic:
+                # the build ran on in the same interpreter: take its outcome as a build's
+                self._task_done(Pending(pending.node, pending.then, pending.env), outcome.then)
             return
         start = self.events.now()
         try:

@@ -232,11 +232,13 @@ class LiveReporter(PlainReporter):
 
     def finished(self, node: str, action: str, detail: str = "") -> None:
         with self._lock:
-            run = self.running.pop(node, None)
+            self.running.pop(node, None)
             if action == "build":
                 (self.reused if detail else self.built).add(node_of(node))
-                if run is not None and not detail:
-                    self.durations.append(self.clock() - run.since)
+                # since the build was announced (a prepare may announce its build too)
+                since = self._since.get((node, "build"))
+                if since is not None and not detail:
+                    self.durations.append(self.clock() - since)
         super().finished(node, action, detail)
 
     def failed(self, node: str, message: str) -> None:

@@ -17,10 +17,13 @@ TMP_PREFIX = ".wheelstrap-tmp-"
 
 
 @contextlib.contextmanager
-def atomic_destination(dest: Path) -> Iterator[Path]:
+def atomic_destination(dest: Path, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; on success it replaces ``dest``.
 
     On any exception the temporary file is removed and ``dest`` is left as it was.
+    ``durable``: the bytes reach the disk before the rename (fsync), so that a crash of
+    the machine cannot leave an empty file in the place of a good one; records that are
+    checked when read and only cost a rebuild when lost (cache records, logs) skip it.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, dir=dest.parent)
@@ -28,8 +31,9 @@ def atomic_destination(dest: Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        if durable:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
     except BaseException:
@@ -37,8 +41,8 @@ def atomic_destination(dest: Path) -> Iterator[Path]:
         raise
 
 
-def atomic_write_text(dest: Path, text: str) -> None:
-    with atomic_destination(dest) as tmp:
+def atomic_write_text(dest: Path, text: str, durable: bool = True) -> None:
+    with atomic_destination(dest, durable) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 

@@ -129,8 +129,8 @@ def write_failures(path: Path, failures: Sequence[dict[str, Any]],
                       "failures": list(failures), "blocked": list(blocked)})
 
 
-def write_json(path: Path, doc: Any) -> None:
-    atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
+def write_json(path: Path, doc: Any, durable: bool = True) -> None:
+    atomic_write_text(path, json.dumps(doc, indent=2) + "\n", durable)
 
 
 def write_constraints(path: Path, pins: Iterable[tuple[str, str]]) -> None:
@@ -202,4 +202,5 @@ class BuildCache:
         return data if isinstance(data, dict) else None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
-        write_json(self.folder / key[:2] / f"{key}.json", value)
+        # a record is checked when read; a lost one costs a rebuild (no fsync)
+        write_json(self.folder / key[:2] / f"{key}.json", value, durable=False)

@@ -242,7 +242,7 @@ class Store:
 
     def publish_log(self, spec: BuildSpec, data: bytes) -> Path:
         path = self.log_path(NodeId(spec.name, spec.version), spec.unit)
-        with atomic_destination(path) as tmp:
+        with atomic_destination(path, durable=False) as tmp:
             tmp.write_bytes(data)
         return path
 

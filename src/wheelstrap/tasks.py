@@ -51,6 +51,7 @@ class Report:
 class Prepared:
     dynamic: tuple[str, ...]  # get_requires_for_build_wheel, as the backend returned it
     report: Report
+    then: Built | Failed | None = None  # the build that followed in the same task, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,19 +96,27 @@ def _read_log(log: Path) -> bytes:
         return note.encode() + fh.read()
 
 
-def run_task(spec: BuildSpec, inputs: Inputs, workdir: str | None) -> Outcome:
-    """Run one hook of one build (see the module docstring)."""
+def run_task(spec: BuildSpec, inputs: Inputs, workdir: str | None,
+             then: BuildSpec | None = None) -> Outcome:
+    """Run one hook of one build (see the module docstring).  ``then``: a prepare may go
+    on to this build (the same unit and environment, ``phase="build"``) when the backend
+    asks for no more build requirements; both hooks then run in one interpreter, and the
+    build's outcome comes back as :attr:`Prepared.then`."""
     start = time.monotonic()
     if workdir is not None:
-        outcome = _run_in(spec, inputs, Path(workdir), keep=True)
+        outcome = _run_in(spec, inputs, Path(workdir), keep=True, then=then)
     else:
         with tempfile.TemporaryDirectory(prefix="wheelstrap-task-") as tmp:
-            outcome = _run_in(spec, inputs, Path(tmp), keep=False)
-    outcome.report.timings["total"] = time.monotonic() - start
+            outcome = _run_in(spec, inputs, Path(tmp), keep=False, then=then)
+    total = time.monotonic() - start
+    if isinstance(outcome, Prepared) and outcome.then is not None:
+        total -= outcome.then.report.timings.get("total", 0.0)
+    outcome.report.timings["total"] = total
     return outcome
 
 
-def _run_in(spec: BuildSpec, inputs: Inputs, work: Path, keep: bool) -> Outcome:
+def _run_in(spec: BuildSpec, inputs: Inputs, work: Path, keep: bool,
+            then: BuildSpec | None = None) -> Outcome:
     work.mkdir(parents=True, exist_ok=True)
     log = work / "build.log"
     if spec.phase == "prepare":
@@ -140,26 +149,85 @@ def _run_in(spec: BuildSpec, inputs: Inputs, work: Path, keep: bool) -> Outcome:
         timings["env"] = time.monotonic() - start
         start = time.monotonic()
         config = spec.hooks.config_settings(log)
+        if spec.phase == "prepare" and then is not None:
+            return _prepare_and_build(spec, then, venv, (root, sdist), work, keep, timings,
+                                      log)
         if spec.phase == "prepare":
             raw = backend.get_requires_for_build_wheel(root, spec.backend, venv, config)
             timings["hook"] = time.monotonic() - start
             return Prepared(tuple(raw), Report(_read_log(log), _worker(), timings))
-        outdir = work / "dist"
-        shutil.rmtree(outdir, ignore_errors=True)
-        outdir.mkdir(parents=True)
-        built = spec.hooks.build_wheel(root, outdir, venv, log)
-        if built is None:
-            built = backend.build_wheel(root, spec.backend, venv, outdir, config)
-        built = _edit_requires(spec, built, work / "edited")
-        timings["hook"] = time.monotonic() - start
-        digest = sha256_file(built)
-        report = Report(_read_log(log), _worker(), timings)
-        if keep:
-            return Built(built.name, digest, str(built), None, report)
-        return Built(built.name, digest, None, built.read_bytes(), report)
+        return _build(spec, venv, root, work, keep, timings, log)
     except WheelstrapError as exc:
         phase = "get_requires_for_build_wheel" if spec.phase == "prepare" else "build_wheel"
         return Failed(phase, exc, Report(_read_log(log), _worker(), timings))
+
+
+def _build(spec: BuildSpec, venv: backend.BuildEnv, root: Path, work: Path, keep: bool,
+           timings: dict[str, float], log: Path) -> Built:
+    start = time.monotonic()
+    outdir = _outdir(work)
+    built = spec.hooks.build_wheel(root, outdir, venv, log)
+    if built is None:
+        built = backend.build_wheel(root, spec.backend, venv, outdir,
+                                    spec.hooks.config_settings(log))
+    timings["hook"] = time.monotonic() - start
+    return _result(spec, built, work, keep, timings, log)
+
+
+def _outdir(work: Path) -> Path:
+    outdir = work / "dist"
+    shutil.rmtree(outdir, ignore_errors=True)
+    outdir.mkdir(parents=True)
+    return outdir
+
+
+def _result(spec: BuildSpec, built: Path, work: Path, keep: bool, timings: dict[str, float],
+            log: Path) -> Built:
+    built = _edit_requires(spec, built, work / "edited")
+    digest = sha256_file(built)
+    report = Report(_read_log(log), _worker(), timings)
+    if keep:
+        return Built(built.name, digest, str(built), None, report)
+    return Built(built.name, digest, None, built.read_bytes(), report)
+
+
+def _prepare_and_build(spec: BuildSpec, then: BuildSpec, venv: backend.BuildEnv,
+                       sources: tuple[Path, Path], work: Path, keep: bool,
+                       timings: dict[str, float], log: Path) -> Prepared:
+    """Both hooks in one interpreter (:func:`backend.prepare_and_build`).  A build that
+    fails there runs again the usual way, in a fresh interpreter on a fresh copy of the
+    tree, and only that second attempt's outcome counts."""
+    root, sdist = sources
+    start = time.monotonic()
+    results = backend.prepare_and_build(root, spec.backend, venv, _outdir(work),
+                                        spec.hooks.config_settings(log))
+    elapsed = time.monotonic() - start
+    building = results.times.get("build_wheel", 0.0) if results.wheel is not None else 0.0
+    timings["hook"] = elapsed - building
+    if results.requires or (results.wheel is None and not results.build_failed):
+        return Prepared(tuple(results.requires), Report(_read_log(log), _worker(), timings))
+    # the build went on in the same place: no waiting, no transfer, no new environment
+    after: dict[str, float] = {"waiting": 0.0, "transfer": 0.0, "env": 0.0}
+    outcome: Built | Failed
+    try:
+        if results.stopped is not None:  # past a limit: not tried again
+            raise results.stopped
+        if results.wheel is not None:
+            after["hook"] = building
+            outcome = _result(then, results.wheel, work, keep, after, log)
+        else:
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write("[wheelstrap: build_wheel did not succeed in the interpreter that ran "
+                         "get_requires_for_build_wheel; building again alone, from a fresh "
+                         "copy of the sources]\n")
+            shutil.rmtree(work / "src")
+            fresh = _source(then, sdist, work / "src", log)
+            outcome = _build(then, venv, fresh, work, keep, after, log)
+    except WheelstrapError as exc:
+        outcome = Failed("build_wheel", exc, Report(_read_log(log), _worker(), after))
+    after["total"] = sum(v for k, v in after.items() if k != "waiting")
+    # the log travels once, with the build's outcome
+    return Prepared((), Report(b"", _worker(), timings), then=outcome)
 
 
 def _source(spec: BuildSpec, sdist: Path, folder: Path, log: Path) -> Path:

@@ -1,0 +1,190 @@
+"""Both PEP 517 hooks of a build in one interpreter (``backend.prepare_and_build``), and
+the planner's use of it: the same wheels as one interpreter per hook, a fallback when a
+backend cannot take both, and the events and durations that say what ran."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from scenario import BACKEND_SOURCE, Pkg, make_sdist
+
+from wheelstrap import backend
+from wheelstrap.bootstrap import Bootstrap
+from wheelstrap.errors import BuildFailure
+from wheelstrap.model import BackendSpec
+from wheelstrap.sources import unpack
+
+TINY = BackendSpec("tinybackend", ("_backend",))
+
+# A backend that refuses to build in the interpreter that answered get_requires.
+ONE_HOOK_PER_PROCESS = BACKEND_SOURCE + '''
+_ASKED = []
+_get_requires = get_requires_for_build_wheel
+_build_wheel = build_wheel
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    _ASKED.append(True)
+    return _get_requires(config_settings)
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    if _ASKED:
+        raise RuntimeError("this backend takes one hook per process")
+    return _build_wheel(wheel_directory, config_settings, metadata_directory)
+'''
+
+
+def _env(tmp_path: Path, pkg: Pkg, sandbox: str = "bubblewrap"
+         ) -> tuple[Path, backend.BuildEnv]:
+    sdist = make_sdist(pkg, tmp_path / "dists")
+    root = unpack(sdist, tmp_path / "work" / "src").root
+    settings = backend.BuildSettings(315532800, True, sandbox=sandbox)  # type: ignore[arg-type]
+    runner = backend.Runner(tmp_path / "work" / "env", tmp_path / "work" / "build.log",
+                            settings)
+    env = backend.BuildEnv(runner.env_dir, sys.executable, runner)
+    env.create()
+    return root, env
+
+
+def test_one_interpreter_answers_and_builds(tmp_path):
+    root, env = _env(tmp_path, Pkg("solo"))
+    results = backend.prepare_and_build(root, TINY, env, tmp_path / "work" / "dist")
+    assert results.requires == [] and not results.build_failed
+    assert results.wheel is not None and results.wheel.name == "solo-1.0-py3-none-any.whl"
+    assert set(results.times) == {"get_requires_for_build_wheel", "build_wheel"}
+    # the log shows one interpreter for both hooks
+    assert env.runner.log.read_text().count("hookdriver.py") == 1
+
+
+def test_dynamic_requirements_stop_after_the_first_hook(tmp_path):
+    root, env = _env(tmp_path, Pkg("asks", dynamic=["more>=1"]))
+    results = backend.prepare_and_build(root, TINY, env, tmp_path / "work" / "dist")
+    assert results.requires == ["more>=1"]
+    assert results.wheel is None and not results.build_failed
+    assert not list((tmp_path / "work" / "dist").iterdir())
+
+
+def test_a_backend_that_fails_the_second_hook_is_reported_for_a_rebuild(tmp_path):
+    pkg = Pkg("picky", extra_files={"_backend/tinybackend.py": ONE_HOOK_PER_PROCESS})
+    root, env = _env(tmp_path, pkg)
+    results = backend.prepare_and_build(root, TINY, env, tmp_path / "work" / "dist")
+    assert results.requires == [] and results.wheel is None and results.build_failed
+    assert "one hook per process" in env.runner.log.read_text()
+    # ... and built alone, the usual way, it works
+    wheel = backend.build_wheel(root, TINY, env, tmp_path / "work" / "dist2")
+    assert wheel.name == "picky-1.0-py3-none-any.whl"
+
+
+@pytest.mark.parametrize("spec, expected", [
+    (BackendSpec("no_such_backend", ("_backend",)), "could not be imported"),
+    # a backend-path whose module is found elsewhere (json, from the standard library)
+    (BackendSpec("json", ("_backend",)), "not from its backend-path"),
+])
+def test_a_backend_that_cannot_be_loaded_is_a_clear_failure(tmp_path, spec, expected):
+    root, env = _env(tmp_path, Pkg("broken"))
+    with pytest.raises(BuildFailure, match=expected):
+        backend.prepare_and_build(root, spec, env, tmp_path / "work" / "dist")
+
+
+def test_a_first_hook_that_returns_nonsense_is_a_clear_failure(tmp_path):
+    source = BACKEND_SOURCE + "\ndef get_requires_for_build_wheel(config_settings=None):\n" \
+        "    return 'setuptools'\n"
+    root, env = _env(tmp_path, Pkg("odd", extra_files={"_backend/tinybackend.py": source}))
+    with pytest.raises(BuildFailure, match="not a list of strings"):
+        backend.prepare_and_build(root, TINY, env, tmp_path / "work" / "dist")
+
+
+def test_a_first_hook_that_raises_is_a_failure_of_that_hook(tmp_path):
+    source = BACKEND_SOURCE + "\ndef get_requires_for_build_wheel(config_settings=None):\n" \
+        "    raise ValueError('no')\n"
+    root, env = _env(tmp_path, Pkg("raises", extra_files={"_backend/tinybackend.py": source}))
+    with pytest.raises(BuildFailure, match="get_requires_for_build_wheel failed"):
+        backend.prepare_and_build(root, TINY, env, tmp_path / "work" / "dist")
+
+
+def test_environments_are_copies_with_their_own_paths(tmp_path):
+    _, env = _env(tmp_path, Pkg("first"))
+    other = backend.BuildEnv(tmp_path / "second" / "env", sys.executable, env.runner)
+    other.create()
+    for e in (env, other):
+        activate = (e.path / "bin" / "activate").read_text()
+        assert str(e.path.absolute()) in activate
+        assert (e.path / "pyvenv.cfg").is_file()
+    assert str(env.path.absolute()) not in (other.path / "bin" / "activate").read_text()
+
+
+def _events(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+
+
+def _tree() -> list[Pkg]:
+    return [Pkg("app", deps=["lib-a", "lib-b"]),
+            Pkg("lib-a", dynamic=["helper"]),  # asks for more: two interpreters
+            Pkg("lib-b"),
+            Pkg("helper")]
+
+
+def test_the_wheels_are_those_of_one_interpreter_per_hook(serve_index, run_bootstrap, tmp_path,
+                                                          monkeypatch):
+    index = serve_index(_tree())
+    combined = run_bootstrap("app", index=index.url, out=tmp_path / "combined")
+    assert combined.code == 0, combined.stderr
+    monkeypatch.setattr(Bootstrap, "_then", lambda *args: None)
+    separate = run_bootstrap("app", index=index.url, out=tmp_path / "separate")
+    assert separate.code == 0, separate.stderr
+    wheels = sorted(p.name for p in (tmp_path / "combined" / "wheels").glob("*.whl"))
+    assert len(wheels) == 4
+    for name in wheels:
+        assert (tmp_path / "combined" / "wheels" / name).read_bytes() == \
+            (tmp_path / "separate" / "wheels" / name).read_bytes()
+    for doc in ("build-order.json", "graph.json"):
+        assert (tmp_path / "combined" / doc).read_text() == \
+            (tmp_path / "separate" / doc).read_text()
+
+    def tasks(out: Path) -> dict[str, list[str]]:
+        seen: dict[str, list[str]] = {}
+        for e in _events(out):
+            if e["event"] in ("started", "finished"):
+                seen.setdefault(e["node"], []).append(f"{e['event']} {e['phase']}")
+        return seen
+
+    one = tasks(tmp_path / "combined")
+    # one task, both hooks: a prepare started, then both phases finished
+    assert one["lib-b 1.0"] == ["started prepare", "finished prepare", "finished build"]
+    # the backend asked for more: the build ran later, on its own
+    assert one["lib-a 1.0"] == ["started prepare", "finished prepare", "started build",
+                                "finished build"]
+    two = tasks(tmp_path / "separate")
+    assert two["lib-b 1.0"] == ["started prepare", "finished prepare", "started build",
+                                "finished build"]
+    logs = (tmp_path / "combined" / "logs" / "lib-b-1.0.log").read_text()
+    assert logs.count("hookdriver.py") == 1 and "_in_process.py" not in logs
+
+
+def test_a_backend_that_takes_one_hook_per_process_still_builds(serve_index, run_bootstrap):
+    pkg = Pkg("picky", extra_files={"_backend/tinybackend.py": ONE_HOOK_PER_PROCESS})
+    run = run_bootstrap("picky", index=serve_index([pkg]).url)
+    assert run.code == 0, run.stderr
+    assert (run.out / "wheels" / "picky-1.0-py3-none-any.whl").is_file()
+    log = (run.out / "logs" / "picky-1.0.log").read_text()
+    assert "one hook per process" in log and "building again alone" in log
+    assert "_in_process.py build_wheel" in log
+
+
+def test_a_build_that_fails_in_both_attempts_is_reported_as_the_build_failure(
+        serve_index, run_bootstrap):
+    source = BACKEND_SOURCE + "\ndef build_wheel(wheel_directory, config_settings=None, " \
+        "metadata_directory=None):\n    raise RuntimeError('cannot build this')\n"
+    pkg = Pkg("doomed", extra_files={"_backend/tinybackend.py": source})
+    run = run_bootstrap("doomed", index=serve_index([pkg]).url)
+    assert run.code != 0
+    assert "failed in build_wheel" in run.stderr
+    # the log tail shows the second attempt's error, in a fresh interpreter
+    assert run.stderr.count("cannot build this") >= 1
+    log = (run.out / "logs" / "doomed-1.0.log").read_text()
+    assert log.count("RuntimeError: cannot build this") == 2 and "building again alone" in log
+    assert not list((run.out / "wheels").glob("*.whl"))
