@@ -613,15 +613,7 @@ class BuildEnv:
         the template's path in its activation scripts replaced by its own."""
         if self.path.exists():
             shutil.rmtree(self.path)
-        template = _templates.get(self.python, self)
-        shutil.copytree(template, self.path, symlinks=True)
-        old, new = os.fsencode(template), os.fsencode(self.path.absolute())
-        for script in (self.path / "bin").iterdir():
-            if script.is_symlink() or not script.is_file():
-                continue
-            data = script.read_bytes()
-            if old in data:
-                script.write_bytes(data.replace(old, new))
+        _templates.get(self.python, self).copy(self.path.absolute())
 
     def make(self, path: Path) -> None:
         """A fresh environment at ``path``, made by ``uv venv``."""
@@ -643,27 +635,64 @@ class BuildEnv:
                                log=str(self.runner.log), tail=tail(self.runner.log)) from exc
 
 
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """An empty environment as ``uv venv`` made it, held in memory: its folders, its
+    files (bytes, mode) and its symbolic links, by path relative to its root."""
+
+    root: bytes  # where it was made: replaced by a copy's own path in the files
+    folders: tuple[str, ...]
+    files: tuple[tuple[str, bytes, int], ...]
+    links: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def read(cls, root: Path) -> _Template:
+        folders: list[str] = []
+        files: list[tuple[str, bytes, int]] = []
+        links: list[tuple[str, str]] = []
+        for here, dirnames, filenames in os.walk(root):
+            rel = os.path.relpath(here, root)
+            for name in sorted((*dirnames, *filenames)):
+                path = os.path.join(here, name)
+                inside = os.path.normpath(os.path.join(rel, name))
+                if os.path.islink(path):
+                    links.append((inside, os.readlink(path)))
+                elif os.path.isdir(path):
+                    folders.append(inside)
+                else:
+                    with open(path, "rb") as fh:
+                        files.append((inside, fh.read(), stat.S_IMODE(os.stat(path).st_mode)))
+        return cls(os.fsencode(root), tuple(folders), tuple(files), tuple(links))
+
+    def copy(self, dest: Path) -> None:
+        new = os.fsencode(dest)
+        dest.mkdir(parents=True)
+        for rel in self.folders:
+            (dest / rel).mkdir()
+        for rel, data, mode in self.files:
+            fd = os.open(dest / rel, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            with open(fd, "wb") as fh:
+                fh.write(data.replace(self.root, new))
+        for rel, target in self.links:
+            os.symlink(target, dest / rel)
+
+
 class _Templates:
-    """Empty environments made by ``uv venv``, one per interpreter, kept in a temporary
-    folder of this process (removed when it exits) and copied for each build."""
+    """Empty environments made by ``uv venv`` once per interpreter (in a temporary
+    folder, removed at once), kept in memory and written out for each build."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._made: dict[str, Path] = {}
-        self._folder: tempfile.TemporaryDirectory[str] | None = None
+        self._made: dict[str, _Template] = {}
 
-    def get(self, python: str, env: BuildEnv) -> Path:
+    def get(self, python: str, env: BuildEnv) -> _Template:
         with self._lock:
             found = self._made.get(python)
-            if found is not None and (found / "pyvenv.cfg").is_file():
-                return found
-            if self._folder is None:
-                self._folder = tempfile.TemporaryDirectory(prefix="wheelstrap-venv-")
-            path = Path(self._folder.name) / f"env-{len(self._made)}"
-            shutil.rmtree(path, ignore_errors=True)
-            env.make(path)
-            self._made[python] = path
-            return path
+            if found is None:
+                with tempfile.TemporaryDirectory(prefix="wheelstrap-venv-") as tmp:
+                    env.make(Path(tmp) / "env")
+                    found = self._made[python] = _Template.read(Path(tmp) / "env")
+            return found
 
 
 _templates = _Templates()

@@ -212,6 +212,9 @@ Provider = Callable[[NodeId], Avail | None]
 #: other threads are kept for index pages, which discovery waits for.
 DOWNLOADS = 6
 
+#: The shortest time between two computations of the targets' closure (seconds).
+TOP_INTERVAL = 0.05
+
 #: How often one build environment's versions may be re-chosen with the requirements on
 #: a name combined before wheelstrap gives up (each round settles at least one name).
 SETTLE_ROUNDS = 20
@@ -262,7 +265,11 @@ class Bootstrap:
         self._unpinned = False  # some version was chosen by the index, not by a pin
         self._dirty: set[NodeId] = set()  # nodes to plan again
         self._top_dirty = True
+        self._top_at = 0.0  # when the targets' closure was last computed
         self._waiters: dict[NodeId | NormalizedName, set[NodeId | None]] = {}
+        self._waiter_edges = 0  # counts the waits that were added (see _ranker)
+        self._ranks: dict[NodeId, float] = {}
+        self._ranks_of = -1
         self._waiting_on: dict[NodeId | None, set[NodeId | NormalizedName]] = {}
         self._ready: list[Pending] = []
         self._building = 0
@@ -326,13 +333,13 @@ class Bootstrap:
     def _loop(self) -> None:
         top_roots = [Root(None, frozenset(), "toplevel", r) for r in self.o.requirements]
         while True:
-            top = self._plan(top_roots)
+            top = self._plan(top_roots, settle=not self._inflight)
             self._dispatch()
             if top.complete and not self._inflight:
                 return
             if not self._inflight:
                 self._replan_all()  # nothing is running: make sure nothing was missed
-                top = self._plan(top_roots)
+                top = self._plan(top_roots, settle=True)
                 self._dispatch()
                 if top.complete and not self._inflight:
                     return
@@ -340,7 +347,10 @@ class Bootstrap:
                     self._deadlock()
                     self._replan_all()
                 continue
-            done, _ = wait(list(self._inflight), return_when=FIRST_COMPLETED)
+            self.events.flush()
+            due = None if not self._top_dirty else \
+                max(self._top_at + TOP_INTERVAL - self.events.now(), 0.0)
+            done, _ = wait(list(self._inflight), timeout=due, return_when=FIRST_COMPLETED)
             for fut in done:
                 kind, subject = self._inflight.pop(fut)
                 if kind == "fetch":
@@ -392,12 +402,18 @@ class Bootstrap:
 
         return provide
 
-    def _plan(self, top_roots: list[Root]) -> Closure:
+    def _plan(self, top_roots: list[Root], settle: bool = False) -> Closure:
         """Start every task whose inputs exist.  Planning is incremental: only nodes that
-        something relevant happened to (see :meth:`_wake`) are looked at again."""
-        if self._top is None or self._top_dirty:
+        something relevant happened to (see :meth:`_wake`) are looked at again.
+
+        The targets' closure, which may span the whole tree, is computed again at most
+        every :data:`TOP_INTERVAL` seconds while index pages pour in (one computation
+        per page would be quadratic), and always when ``settle`` (nothing in flight)."""
+        if self._top is None or (self._top_dirty and (
+                settle or self.events.now() >= self._top_at + TOP_INTERVAL)):
             self._top_dirty = False
             self._top = self._closure(top_roots, (), self._final, owner=None)
+            self._top_at = self.events.now()
         while self._dirty:
             self._plan_node(self._dirty.pop())
         return self._top
@@ -513,6 +529,7 @@ class Bootstrap:
     def _replan_all(self) -> None:
         """Forget what is known to wait for what, and look at everything again."""
         self._waiters.clear()
+        self._waiter_edges += 1
         self._waiting_on.clear()
         self._top_dirty = True
         self._dirty.update(self.states)
@@ -540,10 +557,17 @@ class Bootstrap:
         return build + self.durations.expected(name, version, "prepare", st.sdist_size)
 
     def _ranker(self) -> Callable[[NodeId], float]:
-        """The rank of a node in this planning round: the expected length of the longest
-        chain of builds from it to the end, over what waits on what (the critical-path
-        rule; ranking by how many wait would let a long chain queue behind leaves)."""
-        memo: dict[NodeId, float] = {}
+        """The rank of a node: the expected length of the longest chain of builds from
+        it to the end, over what waits on what (the critical-path rule; ranking by how
+        many wait would let a long chain queue behind leaves).
+
+        Ranks are kept from round to round until a node gains a waiter (the chains
+        after it may have grown) or its own work changes (:meth:`_task_done` forgets
+        it): what waits on a ready node is itself unbuilt and idle, so nothing else
+        moves them."""
+        if self._ranks_of != self._waiter_edges:
+            self._ranks, self._ranks_of = {}, self._waiter_edges
+        memo = self._ranks
 
         def waiters(node: NodeId) -> Iterable[NodeId]:
             return [w for w in self._waiters.get(node, ()) if w is not None]
@@ -556,7 +580,7 @@ class Bootstrap:
     def _dispatch(self) -> None:
         """Start downloads and ready builds while there is room, those with the longest
         remaining path first."""
-        rank = self._ranker()  # memoized for this round only: the graph moves on
+        rank = self._ranker()
         free = DOWNLOADS - self._fetches
         if self._to_fetch and free > 0:
             # what a build environment needs (a backend, its helpers) first: until its
@@ -706,7 +730,10 @@ class Bootstrap:
                     self._waiters.setdefault(name, set()).add(owner)
                     self._request_page(name)
                 for node in result.unbuilt:
-                    self._waiters.setdefault(node, set()).add(owner)
+                    waiting = self._waiters.setdefault(node, set())
+                    if owner not in waiting:
+                        waiting.add(owner)
+                        self._waiter_edges += 1
                 self._waiting_on[owner] = {*result.missing_pages, *result.unbuilt}
                 return result
             for n in conflicts:
@@ -1073,6 +1100,7 @@ class Bootstrap:
             return
         st = self.states[subject]
         self._dirty.add(subject)
+        self._ranks.pop(subject, None)  # its size is known now
         st.fetching = False
         if kind == "prebuilt":
             self._prebuilt(st, *value)
@@ -1110,6 +1138,7 @@ class Bootstrap:
         spec = pending.spec
         unit = st.units[spec.unit]
         unit.busy = False
+        self._ranks.pop(st.id, None)  # what remains of its work changed
         self._dirty.add(st.id)
         timings = dict(outcome.report.timings)
         submitted = self._since.pop(("task", id(pending)), None)

@@ -1,5 +1,6 @@
-"""The event log of a run, ``OUT/events.jsonl``: one JSON object per line, written and
-flushed as the run goes, so a killed run keeps what happened.
+"""The event log of a run, ``OUT/events.jsonl``: one JSON object per line, written as the
+run goes and flushed whenever the planner is about to wait (:meth:`EventLog.flush`), so a
+killed run keeps what happened up to its last wait.
 
 Every line is ``{"t": seconds since the run started (monotonic), "event": kind, ...}``;
 the kinds and their fields are documented with their readers in
@@ -36,7 +37,12 @@ class EventLog:
         line = json.dumps({"t": round(self.now(), 4), "event": event, **fields},
                           sort_keys=False, default=str)
         self._fh.write(line + "\n")
-        self._fh.flush()
+
+    def flush(self) -> None:
+        """Hand what was written to the system (one write for a planning round's events,
+        rather than one each)."""
+        if self._fh is not None:
+            self._fh.flush()
 
     def close(self) -> None:
         if self._fh is not None:
