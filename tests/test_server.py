@@ -185,3 +185,43 @@ def test_serve_command_refuses_a_wheel_changed_after_the_run(serve_index, run_bo
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_project_page_reads_only_that_projects_files_and_sees_new_ones(tmp_path):
+    import time
+
+    from wheelstrap import server as server_module
+
+    folder = tmp_path / "files"
+    folder.mkdir()
+    for i in range(50):
+        (folder / f"pkg{i}-1.0.tar.gz").write_bytes(b"x" * i)
+    old = time.time() - 10  # a listing is kept only once the folder is a second old
+    os.utime(folder, (old, old))
+    opened: list[str] = []
+    real = server_module._open_regular
+
+    def counting(where: Path, filename: str):
+        opened.append(filename)
+        return real(where, filename)
+
+    with IndexServer(folder) as server:
+        server_module._open_regular = counting
+        try:
+            for _ in range(3):
+                r = httpx.get(server.url + "pkg7/",
+                              headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+                assert [f["filename"] for f in r.json()["files"]] == ["pkg7-1.0.tar.gz"]
+            assert set(opened) == {"pkg7-1.0.tar.gz"}
+            # a file added later shows up at once (the folder changed)
+            (folder / "pkg7-2.0.tar.gz").write_bytes(b"new")
+            r = httpx.get(server.url + "pkg7/",
+                          headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+            assert sorted(f["filename"] for f in r.json()["files"]) == [
+                "pkg7-1.0.tar.gz", "pkg7-2.0.tar.gz"]
+            (folder / "pkg7-1.0.tar.gz").unlink()
+            (folder / "pkg7-2.0.tar.gz").unlink()
+            assert httpx.get(server.url + "pkg7/").status_code == 404
+            assert len(httpx.get(server.url).text.split("<a ")) == 50  # 49 links left
+        finally:
+            server_module._open_regular = real

@@ -8,6 +8,7 @@ import os
 import stat
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -91,24 +92,54 @@ class _Catalog:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[tuple[int, ...], IndexEntry]] = {}
         self._digests: dict[str, tuple[tuple[int, ...], str]] = {}
+        self._listing: tuple[tuple[int, ...], dict[str, list[str]]] | None = None
 
-    def projects(self) -> dict[str, list[IndexEntry]]:
-        out: dict[str, list[IndexEntry]] = {}
+    def _files(self) -> dict[str, list[str]]:
+        """The folder's regular files by project.  The listing is kept while the
+        folder's status is unchanged (a file added, removed or renamed changes it), and
+        only once that status is more than a second old: a change within the same
+        clock tick as the listing cannot go unseen."""
+        try:
+            st = os.stat(self.folder)
+        except OSError:
+            return {}
+        stamp = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+        with self._lock:
+            if self._listing is not None and self._listing[0] == stamp:
+                return self._listing[1]
         try:
             names = sorted(e.name for e in os.scandir(self.folder)
                            if e.is_file(follow_symlinks=False))
         except OSError:
-            return out
+            return {}
+        by_project: dict[str, list[str]] = {}
         for filename in names:
             if self.known is not None and filename not in self.known:
                 continue
             name = _project_of(filename)
-            if name is None:
-                continue
-            entry = self._entry(filename)
-            if entry is not None:
-                out.setdefault(name, []).append(entry)
+            if name is not None:
+                by_project.setdefault(name, []).append(filename)
+        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > 1_000_000_000:
+            with self._lock:
+                self._listing = (stamp, by_project)
+        return by_project
+
+    def projects(self) -> dict[str, list[IndexEntry]]:
+        out: dict[str, list[IndexEntry]] = {}
+        for name, files in self._files().items():
+            entries = self._entries(files)
+            if entries:
+                out[name] = entries
         return out
+
+    def project(self, name: str) -> list[IndexEntry] | None:
+        """The files of one project (None: no such project): only its own files are
+        looked at, so a page costs the same in a folder of ten files or of ten
+        thousand."""
+        return self._entries(self._files().get(name, [])) or None
+
+    def _entries(self, files: list[str]) -> list[IndexEntry]:
+        return [e for e in map(self._entry, files) if e is not None]
 
     def _entry(self, filename: str) -> IndexEntry | None:
         opened = _open_regular(self.folder, filename)
@@ -205,7 +236,7 @@ def make_handler(catalog: _Catalog) -> type[BaseHTTPRequestHandler]:
                 cname = canonicalize_name(name)
                 if name != cname or not path.endswith("/"):
                     return self._redirect(f"/simple/{quote(cname)}/")
-                entries = catalog.projects().get(cname)
+                entries = catalog.project(cname)
                 if entries is None:
                     return self._send(404, b"no such project\n", "text/plain", head)
                 if want_json:
