@@ -207,10 +207,12 @@ class Pending:
 
 Provider = Callable[[NodeId], Avail | None]
 
-#: How many sdists download at once (of the 8 threads of the I/O pool); the rest wait,
-#: what build environments need and those with the longest remaining path first.  The
-#: other threads are kept for index pages, which discovery waits for.
+#: How many sdists download at once (the threads of the I/O pool); the rest wait, what
+#: build environments need and those with the longest remaining path first.
 DOWNLOADS = 6
+
+#: How many index pages are requested at once (a pool of their own).
+PAGES = 4
 
 #: The shortest time between two computations of the targets' closure (seconds).
 TOP_INTERVAL = 0.05
@@ -297,8 +299,12 @@ class Bootstrap:
                              jobs=self.o.jobs, strict=self.o.run.strict,
                              workers=self.workers.describe(),
                              wall=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-            io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="io")
+            io = ThreadPoolExecutor(max_workers=DOWNLOADS, thread_name_prefix="io")
             self._io = io
+            # index pages have threads of their own: a burst of hundreds of pages (a
+            # package with many requirements) must not hold up the downloads of the
+            # sources whose pages came first
+            self._pages = ThreadPoolExecutor(max_workers=PAGES, thread_name_prefix="pages")
             # removing a finished build's folder (a whole environment) takes a tenth of a
             # second: off the thread that dispatches the next build
             self._cleaner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clean")
@@ -314,6 +320,7 @@ class Bootstrap:
                         for f in self._inflight:
                             f.cancel()
                         io.shutdown(wait=True, cancel_futures=True)
+                        self._pages.shutdown(wait=True, cancel_futures=True)
                         self._cleaner.shutdown(wait=True)
                         self.workers.close()
             finally:
@@ -539,7 +546,7 @@ class Bootstrap:
             self._page_requests.add(name)
             self.reporter.resolving(name)
             self._since[("page", name)] = self.events.now()
-            self._inflight[self._io.submit(self.client.project_page, name)] = ("page", name)
+            self._inflight[self._pages.submit(self.client.project_page, name)] = ("page", name)
 
     def _expected(self, node: NodeId) -> float:
         """How long the tasks still to run for ``node`` should take (by earlier runs'
