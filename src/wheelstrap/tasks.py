@@ -1,10 +1,13 @@
 """Where a build runs: plain functions over a :class:`~wheelstrap.model.BuildSpec`.
 
-``run_task(spec, inputs, workdir)`` is the whole protocol.  It fetches its inputs (the
-sdist and every build-environment wheel) by sha256 through ``inputs``, unpacks and
+``run_task(spec, inputs, workdir, then)`` is the whole protocol.  It fetches its inputs
+(the sdist and every build-environment wheel) by sha256 through ``inputs``, unpacks and
 patches the sources, makes a fresh ``uv`` environment, calls one PEP 517 hook, and
 returns an outcome value: :class:`Prepared` (the backend's dynamic build requirements),
-:class:`Built` (the wheel) or :class:`Failed` (what went wrong, with the log).  It
+:class:`Built` (the wheel) or :class:`Failed` (what went wrong, with the log).  A prepare
+given ``then`` (the build of the same unit in the same environment) goes on to build
+when the backend asks for nothing more, in the interpreter that answered: one backend
+import and one sandbox for both hooks (:func:`wheelstrap.backend.prepare_and_build`).  It
 touches no shared state and writes nothing under ``OUT`` except inside ``workdir``;
 the coordinator's :class:`~wheelstrap.store.Store` verifies and publishes what it
 returns.  A task runs the same in a thread of this process or on a Dask worker.
