@@ -5,12 +5,17 @@ from __future__ import annotations
 import hashlib
 import html
 import io
+import os
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 BACKEND_SOURCE = (Path(__file__).parent / "tinybackend.py").read_text()
 EPOCH = 1700000000
+
+
+#: whether synthetic sdists promise their runtime requirements by default
+STATIC_DEFAULT = os.environ.get("WHEELSTRAP_TEST_STATIC", "") == "1"
 
 
 @dataclass
@@ -38,6 +43,9 @@ class Pkg:
     entry_points: dict[str, dict[str, str]] = field(default_factory=dict)
     code: str | None = None  # the module's __init__.py, instead of the default
     handshake: bool = False  # build_wheel waits for GO in its tree (see tinybackend)
+    # PKG-INFO promises the runtime requirements (Metadata-Version 2.2, PEP 643), as
+    # the tiny backend will write them into the wheel
+    static: bool = STATIC_DEFAULT
 
     @property
     def module(self) -> str:
@@ -75,10 +83,19 @@ class Pkg:
             lines.append("handshake = true")
         return "\n".join(lines) + "\n"
 
+    def pkg_info(self) -> str:
+        if not self.static:
+            return f"Metadata-Version: 2.1\nName: {self.name}\nVersion: {self.version}\n"
+        lines = ["Metadata-Version: 2.2", f"Name: {self.name}", f"Version: {self.version}"]
+        lines += [f"Requires-Dist: {d}" for d in self.deps]
+        for extra, deps in sorted(self.extras.items()):
+            lines.append(f"Provides-Extra: {extra}")
+            lines += [f'Requires-Dist: {d}; extra == "{extra}"' if ";" not in d
+                      else f'Requires-Dist: {d} and extra == "{extra}"' for d in deps]
+        return "\n".join(lines) + "\n"
+
     def tree(self) -> dict[str, str]:
-        files = {"pyproject.toml": self.pyproject(),
-                 "PKG-INFO": f"Metadata-Version: 2.1\nName: {self.name}\n"
-                             f"Version: {self.version}\n"}
+        files = {"pyproject.toml": self.pyproject(), "PKG-INFO": self.pkg_info()}
         if self.backend is None:
             files["_backend/tinybackend.py"] = BACKEND_SOURCE
         if self.code is not None:

@@ -115,6 +115,9 @@ class Options:
     hashes: HashPolicy = field(default_factory=HashPolicy)  # --hash in requirement files
     archive_limits: ArchiveLimits = DEFAULT_LIMITS
     stamp_key: str | None = None  # see fastpath: stamp a fully pinned, successful run
+    #: go on discovering through a node not yet built, by the runtime requirements its
+    #: sdist declares final (PEP 643 metadata): its dependencies start at once
+    static_discovery: bool = True
 
 
 @dataclass(slots=True)
@@ -145,6 +148,9 @@ class NodeState:
     sdist_size: int | None = None
     system: BuildSystem | None = None
     build_requires: tuple[Requirement, ...] = ()  # [build-system].requires after settings
+    # the runtime requirements its sdist declares final (PEP 643), after settings: what
+    # the wheel will declare, so discovery goes on through the node before it is built
+    static_requires: tuple[Requirement, ...] | None = None
     source_date_epoch: int = 0
     units: dict[UnitKey, Unit] = field(default_factory=dict)
     final: Avail | None = None
@@ -719,6 +725,11 @@ class Bootstrap:
                 seen.add(key)
                 if avail is None:
                     result.unbuilt.add(node)
+                    static = self.states[node].static_requires \
+                        if node in self.states else None
+                    if static is not None:  # discovery goes on, as the wheel will declare
+                        queue.extend(Root(node, frozenset(req.extras), "install", r)
+                                     for r in static)
                     continue
                 if avail.seed is not None:
                     seeded.add(node)
@@ -1087,16 +1098,18 @@ class Bootstrap:
             "because of them:\n" + "\n".join(lines),
             hint=f"Every other wheel was built. The logs are in {self.layout.logs}.")
 
-    def _fetch(self, st: NodeState) -> tuple[Path, str, str, BuildSystem, int]:
-        """(I/O pool) The verified sdist, its URL and its ``[build-system]``."""
+    def _fetch(self, st: NodeState
+               ) -> tuple[Path, str, str, BuildSystem, int, tuple[str, ...] | None]:
+        """(I/O pool) The verified sdist, its URL, its ``[build-system]`` and its static
+        runtime requirements."""
         try:
             path, digest, url = self.store.fetch_sdist(
                 self.client, st.candidate, self.reporter.warning, st.hooks.settings.source,
                 allowed=self.o.hashes.for_name(st.id.name))
-            system, epoch = self.store.build_system(st.id, path, digest, st.hooks)
+            system, epoch, static = self.store.build_system(st.id, path, digest, st.hooks)
         except WheelstrapError as exc:
             raise exc.with_chain(st.chain) from None
-        return path, digest, url, system, epoch
+        return path, digest, url, system, epoch, static
 
     def _apply_io(self, kind: str, subject: Any, value: Any) -> None:
         since = self._since.pop((kind, subject), self.events.now())
@@ -1112,10 +1125,15 @@ class Bootstrap:
         if kind == "prebuilt":
             self._prebuilt(st, *value)
             return
-        st.sdist_path, st.sdist_sha256, st.sdist_url, st.system, st.source_date_epoch = value
+        (st.sdist_path, st.sdist_sha256, st.sdist_url, st.system, st.source_date_epoch,
+         static) = value
         assert st.system is not None and st.sdist_path is not None
         st.sdist_size = st.sdist_path.stat().st_size
         st.build_requires = st.hooks.build_requires(st.system.requires, dynamic=False)
+        if static is not None and self.o.static_discovery:
+            st.static_requires = st.hooks.requires(Requirement(r) for r in static)
+            self._top_dirty = True  # closures may go on through it now
+            self._wake(subject)
         self.graph.add_node(st.id, SdistRef(st.sdist_url, st.sdist_path.name, st.sdist_sha256))
         self.reporter.finished(str(st.id), kind)
         self.events.emit("downloaded", node=str(st.id),
@@ -1194,6 +1212,13 @@ class Bootstrap:
     def _built(self, st: NodeState, unit: Unit, spec: BuildSpec, avail: Avail,
                reused: bool) -> None:
         key = unit.key
+        if st.static_requires is not None and {str(r) for r in st.static_requires} != {
+                str(r) for r in avail.info.requires_dist}:
+            self.reporter.warning(
+                f"{st.id}: the wheel declares other runtime requirements than its sdist "
+                "promised (PKG-INFO, PEP 643); the wheel's count from now on, but the "
+                "graph may keep edges found through the sdist's")
+            st.static_requires = None
         record = self._record(st, unit, spec, avail, reused)
         unit.built, unit.record = avail, record
         self._wake(st.id, discovers=bool(avail.info.requires_dist) or not key.ordinary)

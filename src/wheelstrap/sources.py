@@ -135,3 +135,32 @@ def parse_build_system(pyproject: dict[str, Any], where: str) -> BuildSystem:
         backend_path = tuple(backend_path)
     return BuildSystem(tuple(requires), backend, backend_path)
 
+
+
+MAX_PKG_INFO_SIZE = 1 << 20  # bytes
+
+
+def static_requires(root: Path) -> tuple[str, ...] | None:
+    """The runtime requirements an sdist declares final (PEP 643): its ``PKG-INFO``'s
+    ``Requires-Dist`` when the metadata is version 2.2 or later and does not list
+    ``Requires-Dist`` as ``Dynamic``; the wheel built from it must declare the same.
+    None when the sdist does not promise them (older metadata, dynamic, no or an
+    unreadable ``PKG-INFO``): they are then known only from the built wheel."""
+    from packaging.metadata import parse_email
+    from packaging.version import InvalidVersion, Version
+
+    path = root / "PKG-INFO"
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_PKG_INFO_SIZE:
+            return None
+        raw, unparsed = parse_email(path.read_bytes())
+        version = Version(raw.get("metadata_version") or "0")
+    except (OSError, ValueError, InvalidVersion):
+        return None
+    dynamic = {d.strip().lower() for d in raw.get("dynamic", [])}
+    if version < Version("2.2") or "requires-dist" in dynamic or "requires_dist" in unparsed:
+        return None
+    try:
+        return tuple(str(Requirement(r)) for r in raw.get("requires_dist", []))
+    except InvalidRequirement:
+        return None

@@ -49,7 +49,13 @@ from .output import (
 )
 from .settings import Prebuilt, SourceOverride, check_prebuilt, fetch_source, prebuilt_wheels
 from .simple import ProjectFile
-from .sources import BuildSystem, parse_build_system, read_pyproject, unpack
+from .sources import (
+    BuildSystem,
+    parse_build_system,
+    read_pyproject,
+    static_requires,
+    unpack,
+)
 from .stages import Avail
 from .validate import validate_wheel
 from .wheels import WheelFormatError, WheelInfo, read_metadata
@@ -189,10 +195,12 @@ class Store:
         done.write_text(str(src.source_date_epoch), "utf-8")
         return src.root, src.source_date_epoch
 
-    def build_system(self, node: NodeId, sdist: Path, digest: str,
-                     hooks: PackageHooks) -> tuple[BuildSystem, int]:
-        """``[build-system]`` of the patched tree and SOURCE_DATE_EPOCH, cached by the
-        sdist's hash and the package's settings."""
+    def build_system(self, node: NodeId, sdist: Path, digest: str, hooks: PackageHooks
+                     ) -> tuple[BuildSystem, int, tuple[str, ...] | None]:
+        """``[build-system]`` of the patched tree, SOURCE_DATE_EPOCH, and the runtime
+        requirements the sdist declares final (:func:`sources.static_requires`; None
+        when it does not, or when settings or a plugin change the tree, and so maybe them),
+        cached by the sdist's hash and the package's settings."""
         key = cache_key({"kind": "build-system", "sdist": digest, "settings": hooks.digest()})
         cached = self.cache.get(key)
         if cached is not None:
@@ -200,17 +208,23 @@ class Store:
                 table = {"requires": cached["requires"], "build-backend": cached["backend"]}
                 if cached["backend_path"] is not None:
                     table["backend-path"] = cached["backend_path"]
+                static = cached.get("static_requires")
+                if static is not None:
+                    static = tuple(str(Requirement(str(r))) for r in static)
                 return (parse_build_system({"build-system": table}, sdist.name),
-                        int(cached["source_date_epoch"]))
+                        int(cached["source_date_epoch"]), static)
             except (KeyError, TypeError, ValueError, WheelstrapError):
                 pass
         root, epoch = self.source_tree(node, sdist, hooks)
         system = parse_build_system(read_pyproject(root), sdist.name)
+        patched = bool(hooks.settings.patches) or hooks.plugin is not None
+        static = None if patched else static_requires(root)
         self.cache.put(key, {
             "requires": [str(r) for r in system.requires], "backend": system.backend,
             "backend_path": list(system.backend_path) if system.backend_path is not None
-            else None, "source_date_epoch": epoch})
-        return system, epoch
+            else None, "source_date_epoch": epoch,
+            "static_requires": list(static) if static is not None else None})
+        return system, epoch, static
 
     # -- reuse -------------------------------------------------------------------------
 
