@@ -90,19 +90,14 @@ def test_a_backend_that_cannot_be_loaded_is_a_clear_failure(tmp_path, spec, expe
         backend.prepare_and_build(root, spec, env, tmp_path / "work" / "dist")
 
 
-def test_a_first_hook_that_returns_nonsense_is_a_clear_failure(tmp_path):
-    source = BACKEND_SOURCE + "\ndef get_requires_for_build_wheel(config_settings=None):\n" \
-        "    return 'setuptools'\n"
+@pytest.mark.parametrize("body, expected", [
+    ("    return 'setuptools'\n", "not a list of strings"),
+    ("    raise ValueError('no')\n", "get_requires_for_build_wheel failed"),
+])
+def test_a_first_hook_that_misbehaves_is_a_failure_of_that_hook(tmp_path, body, expected):
+    source = BACKEND_SOURCE + "\ndef get_requires_for_build_wheel(config_settings=None):\n" + body
     root, env = _env(tmp_path, Pkg("odd", extra_files={"_backend/tinybackend.py": source}))
-    with pytest.raises(BuildFailure, match="not a list of strings"):
-        backend.prepare_and_build(root, TINY, env, tmp_path / "work" / "dist")
-
-
-def test_a_first_hook_that_raises_is_a_failure_of_that_hook(tmp_path):
-    source = BACKEND_SOURCE + "\ndef get_requires_for_build_wheel(config_settings=None):\n" \
-        "    raise ValueError('no')\n"
-    root, env = _env(tmp_path, Pkg("raises", extra_files={"_backend/tinybackend.py": source}))
-    with pytest.raises(BuildFailure, match="get_requires_for_build_wheel failed"):
+    with pytest.raises(BuildFailure, match=expected):
         backend.prepare_and_build(root, TINY, env, tmp_path / "work" / "dist")
 
 
