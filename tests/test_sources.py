@@ -13,10 +13,8 @@ from scenario import EPOCH, Pkg, write_static_index
 from wheelstrap.errors import SourceError
 from wheelstrap.sources import (
     DEFAULT_BACKEND,
-    inspect_sdist,
     parse_build_system,
     read_pyproject,
-    static_requires,
     unpack,
 )
 
@@ -189,63 +187,3 @@ def test_a_tar_sdist_whose_top_folder_is_a_link_to_its_parent_is_refused(tmp_pat
         in run.stderr, run.stderr
     assert not (run.out / ".wheelstrap" / "pyproject.toml").exists()
     assert not [p for p in run.out.rglob("pyproject.toml")]
-
-
-def _tar(path: Path, entries: list[tuple[str, str | None, str | None]]) -> Path:
-    """A tar of (name, text or None for a folder, link target or None)."""
-    import io
-    import tarfile
-
-    with tarfile.open(path, "w:gz") as tar:
-        for name, text, link in entries:
-            info = tarfile.TarInfo(name)
-            info.mtime = 1600000000
-            if link is not None:
-                info.type, info.linkname = tarfile.SYMTYPE, link
-                tar.addfile(info)
-            elif text is None:
-                info.type = tarfile.DIRTYPE
-                tar.addfile(info)
-            else:
-                data = text.encode()
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    return path
-
-
-PYPROJECT = '[build-system]\nrequires = ["x"]\nbuild-backend = "x.api"\n'
-PROMISE = "Metadata-Version: 2.2\nName: p\nVersion: 1\nRequires-Dist: dep>=1\n"
-
-
-@pytest.mark.parametrize("entries", [
-    [("p-1/pyproject.toml", PYPROJECT, None), ("p-1/PKG-INFO", PROMISE, None)],
-    [("p-1", None, None), ("p-1/pyproject.toml", PYPROJECT, None),
-     ("p-1/PKG-INFO", PROMISE, None), (".hidden", "x", None)],
-    [("pyproject.toml", PYPROJECT, None), ("PKG-INFO", PROMISE, None)],  # no top folder
-    [("a/pyproject.toml", PYPROJECT, None), ("b/PKG-INFO", PROMISE, None)],  # two tops
-    [("p-1/setup.py", "", None)],  # no pyproject.toml, no PKG-INFO
-])
-def test_reading_an_sdist_without_unpacking_it_finds_what_unpacking_finds(tmp_path, entries):
-    archive = _tar(tmp_path / "p-1.tar.gz", entries)
-    facts = inspect_sdist(archive)
-    assert facts is not None
-    src = unpack(archive, tmp_path / "out")
-    assert facts.pyproject == read_pyproject(src.root)
-    assert facts.static_requires == static_requires(src.root)
-    assert facts.source_date_epoch == src.source_date_epoch
-
-
-def test_an_sdist_whose_pyproject_is_a_link_is_read_from_its_unpacked_tree(tmp_path):
-    archive = _tar(tmp_path / "p-1.tar.gz", [("p-1/real.toml", PYPROJECT, None),
-                                             ("p-1/pyproject.toml", None, "real.toml")])
-    assert inspect_sdist(archive) is None
-    hostile = _tar(tmp_path / "h-1.tar.gz", [("h-1/pyproject.toml", None, "../../etc/passwd")])
-    with pytest.raises(SourceError):
-        inspect_sdist(hostile)
-
-
-def test_a_huge_pyproject_is_refused_without_being_read(tmp_path):
-    archive = _tar(tmp_path / "p-1.tar.gz",
-                   [("p-1/pyproject.toml", "#" * (4 << 20) + "\n", None)])
-    with pytest.raises(SourceError, match="bigger than"):
-        inspect_sdist(archive)

@@ -34,7 +34,7 @@ import tarfile
 import zipfile
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
@@ -423,26 +423,6 @@ def scan(archive: Path, limits: ArchiveLimits = DEFAULT_LIMITS,
     return _checked(archive, limits, what, None)
 
 
-def peek(archive: Path, wanted: Callable[[list[Member]], Iterable[str]],
-         limits: ArchiveLimits = DEFAULT_LIMITS, what: str = "archive"
-         ) -> tuple[list[Member], dict[str, bytes]]:
-    """Check ``archive`` like :func:`scan`, then read the regular files whose names
-    ``wanted`` picks from its members (links and other kinds are not read), without
-    unpacking anything.  Returns the members and the files read, by name."""
-    found: dict[str, bytes] = {}
-
-    def read(reader: _Reader, members: list[Member]) -> None:
-        names = set(wanted(members))
-        for m in members:
-            if m.kind == "file" and m.name in names:
-                with reader.open(m) as data:
-                    found[m.name] = data.read(m.size + 1)
-                if len(found[m.name]) != m.size:
-                    raise _Refused(f"{m.name!r} (holds other data than it declares)")
-
-    return _checked(archive, limits, what, read), found
-
-
 def extract(archive: Path, dest: Path, limits: ArchiveLimits = DEFAULT_LIMITS,
             what: str = "archive") -> list[Member]:
     """Check ``archive`` and unpack it into ``dest`` (which must exist and be empty).
@@ -450,21 +430,19 @@ def extract(archive: Path, dest: Path, limits: ArchiveLimits = DEFAULT_LIMITS,
     On any error ``dest`` may hold part of the archive (and nothing outside it does);
     the caller removes it.  Returns the members.
     """
-    return _checked(archive, limits, what, lambda reader, members: _write(reader, members,
-                                                                            dest))
+    return _checked(archive, limits, what, dest)
 
 
 def _checked(archive: Path, limits: ArchiveLimits, what: str,
-             then: Callable[[_Reader, list[Member]], None] | None) -> list[Member]:
-    """The members of ``archive`` after every check; ``then`` (writing them out, reading
-    some) runs on them after the checks, its refusals reported like theirs."""
+             dest: Path | None) -> list[Member]:
+    """The members of ``archive`` after every check; written into ``dest`` if given."""
     reader: _Reader | None = None
     try:
         reader = _reader(archive, limits, what)
         members = list(reader.members())
         _check_tree(members)
-        if then is not None:
-            then(reader, members)
+        if dest is not None:
+            _write(reader, members, dest)
         return members
     except _Refused as exc:
         raise _hostile(archive, what, str(exc)) from None

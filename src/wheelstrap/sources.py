@@ -11,15 +11,7 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from .archives import (
-    DEFAULT_LIMITS,
-    ZIP_EPOCH,
-    ZIP_LATEST,
-    ArchiveLimits,
-    Member,
-    extract,
-    peek,
-)
+from .archives import DEFAULT_LIMITS, ZIP_EPOCH, ZIP_LATEST, ArchiveLimits, extract
 from .errors import SourceError
 from .fsutil import stays_inside
 
@@ -65,30 +57,17 @@ def unpack(archive: Path, dest: Path, *, limits: ArchiveLimits = DEFAULT_LIMITS
         root = entries[0]
     return UnpackedSource(root, min(max(latest, ZIP_EPOCH), ZIP_LATEST))
 
-_BROKEN = "The sdist is broken; pin another version with a constraint."
-
-
 def read_pyproject(root: Path) -> dict[str, Any]:
     """The parsed ``pyproject.toml`` of a source tree (``{}`` when it has none)."""
     path = root / "pyproject.toml"
     where = f"{root.name}/pyproject.toml"
     if not path.is_file():
         return {}
+    hint = "The sdist is broken; pin another version with a constraint."
     try:
         if path.stat().st_size > MAX_PYPROJECT_SIZE:
-            raise SourceError(f"{where} is bigger than {MAX_PYPROJECT_SIZE} bytes.",
-                              hint=_BROKEN)
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SourceError(f"{where} cannot be read: {exc}.", hint=_BROKEN) from exc
-    return parse_pyproject(data, where)
-
-
-def parse_pyproject(data: bytes, where: str) -> dict[str, Any]:
-    """``pyproject.toml``'s bytes, parsed; ``where`` names it in errors."""
-    hint = _BROKEN
-    try:
-        return tomllib.loads(data.decode("utf-8"))
+            raise SourceError(f"{where} is bigger than {MAX_PYPROJECT_SIZE} bytes.", hint=hint)
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except RecursionError as exc:
         raise SourceError(f"{where} is nested too deeply to be read.", hint=hint) from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -96,6 +75,8 @@ def parse_pyproject(data: bytes, where: str) -> dict[str, Any]:
     except ValueError as exc:  # an integer with thousands of digits, for one
         raise SourceError(f"{where} holds a value that cannot be read: {exc}.",
                           hint=hint) from exc
+    except OSError as exc:
+        raise SourceError(f"{where} cannot be read: {exc}.", hint=hint) from exc
 
 
 _OBJECT_REF = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*)?")
@@ -165,24 +146,16 @@ def static_requires(root: Path) -> tuple[str, ...] | None:
     ``Requires-Dist`` as ``Dynamic``; the wheel built from it must declare the same.
     None when the sdist does not promise them (older metadata, dynamic, no or an
     unreadable ``PKG-INFO``): they are then known only from the built wheel."""
+    from packaging.metadata import parse_email
+    from packaging.version import InvalidVersion, Version
+
     path = root / "PKG-INFO"
     try:
         if not path.is_file() or path.stat().st_size > MAX_PKG_INFO_SIZE:
             return None
-        return parse_static_requires(path.read_bytes())
-    except OSError:
-        return None
-
-
-def parse_static_requires(data: bytes) -> tuple[str, ...] | None:
-    """:func:`static_requires` from ``PKG-INFO``'s bytes."""
-    from packaging.metadata import parse_email
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        raw, unparsed = parse_email(data)
+        raw, unparsed = parse_email(path.read_bytes())
         version = Version(raw.get("metadata_version") or "0")
-    except (ValueError, InvalidVersion):
+    except (OSError, ValueError, InvalidVersion):
         return None
     dynamic = {d.strip().lower() for d in raw.get("dynamic", [])}
     if version < Version("2.2") or "requires-dist" in dynamic or "requires_dist" in unparsed:
@@ -191,58 +164,3 @@ def parse_static_requires(data: bytes) -> tuple[str, ...] | None:
         return tuple(str(Requirement(r)) for r in raw.get("requires_dist", []))
     except InvalidRequirement:
         return None
-
-
-@dataclass(frozen=True, slots=True)
-class SdistFacts:
-    """What the coordinator reads of an sdist before any build."""
-
-    pyproject: dict[str, Any]
-    source_date_epoch: int
-    static_requires: tuple[str, ...] | None
-
-
-def _root_prefix(members: list[Member]) -> str:
-    """The project root inside the archive, as :func:`unpack` finds it on disk: the one
-    top-level folder (dot entries aside), or the archive's top."""
-    tops = sorted({m.name.split("/", 1)[0] for m in members if m.name})
-    entries = [t for t in tops if not t.startswith(".")] or tops
-    if len(entries) != 1:
-        return ""
-    top = entries[0]
-    kinds = {m.kind for m in members if m.name == top}
-    nested = any(m.name.startswith(top + "/") for m in members)
-    return f"{top}/" if (kinds <= {"dir"} and (nested or kinds)) else ""
-
-
-def inspect_sdist(archive: Path, *, limits: ArchiveLimits = DEFAULT_LIMITS
-                  ) -> SdistFacts | None:
-    """``pyproject.toml``, SOURCE_DATE_EPOCH and the promised runtime requirements of an
-    sdist, read from the archive itself: every member is checked as :func:`unpack`
-    checks it, but nothing is written (a big sdist has hundreds of files).  None when
-    the tree must be unpacked to be read as a backend would see it (either file is a
-    link)."""
-    prefix: list[str] = []
-    sizes: dict[str, int] = {}
-
-    def wanted(members: list[Member]) -> list[str]:
-        prefix.append(_root_prefix(members))
-        sizes.update((m.name, m.size) for m in members if m.kind == "file")
-        names = [prefix[0] + "pyproject.toml", prefix[0] + "PKG-INFO"]
-        limit = {names[0]: MAX_PYPROJECT_SIZE, names[1]: MAX_PKG_INFO_SIZE}
-        return [n for n in names if sizes.get(n, 0) <= limit[n]]
-
-    members, files = peek(archive, wanted, limits, what="source archive")
-    pyproject_name, pkg_info_name = prefix[0] + "pyproject.toml", prefix[0] + "PKG-INFO"
-    if any(m.kind != "file" for m in members if m.name in (pyproject_name, pkg_info_name)):
-        return None
-    where = f"{prefix[0] or archive.name + ': '}pyproject.toml"
-    if sizes.get(pyproject_name, 0) > MAX_PYPROJECT_SIZE:
-        raise SourceError(f"{where} is bigger than {MAX_PYPROJECT_SIZE} bytes.",
-                          hint=_BROKEN)
-    raw = files.get(pyproject_name)
-    pkg_info = files.get(pkg_info_name)
-    latest = max((m.mtime for m in members), default=0)
-    return SdistFacts(parse_pyproject(raw, where) if raw is not None else {},
-                      min(max(latest, ZIP_EPOCH), ZIP_LATEST),
-                      parse_static_requires(pkg_info) if pkg_info is not None else None)

@@ -51,7 +51,6 @@ from .settings import Prebuilt, SourceOverride, check_prebuilt, fetch_source, pr
 from .simple import ProjectFile
 from .sources import (
     BuildSystem,
-    inspect_sdist,
     parse_build_system,
     read_pyproject,
     static_requires,
@@ -216,17 +215,10 @@ class Store:
                         int(cached["source_date_epoch"]), static)
             except (KeyError, TypeError, ValueError, WheelstrapError):
                 pass
-        # Read from the archive unless settings or a plugin change the tree: the tree is
-        # unpacked only when something needs it (stage-0 packing, for one)
+        root, epoch = self.source_tree(node, sdist, hooks)
+        system = parse_build_system(read_pyproject(root), sdist.name)
         patched = bool(hooks.settings.patches) or hooks.plugin is not None
-        facts = None if patched else inspect_sdist(sdist, limits=self.limits)
-        if facts is not None:
-            system = parse_build_system(facts.pyproject, sdist.name)
-            epoch, static = facts.source_date_epoch, facts.static_requires
-        else:
-            root, epoch = self.source_tree(node, sdist, hooks)
-            system = parse_build_system(read_pyproject(root), sdist.name)
-            static = None if patched else static_requires(root)
+        static = None if patched else static_requires(root)
         self.cache.put(key, {
             "requires": [str(r) for r in system.requires], "backend": system.backend,
             "backend_path": list(system.backend_path) if system.backend_path is not None
