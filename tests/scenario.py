@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 import io
+import json
 import os
 import tarfile
 from dataclasses import dataclass, field
@@ -76,9 +77,8 @@ class Pkg:
             lines.append(f'[project.entry-points."{group}"]')
             lines += [f'{k} = "{v}"' for k, v in items.items()]
         lines += ["", "[tool.tiny]", f'packages = ["{self.module}"]']
-        if self.dynamic:
-            lines.append(f"dynamic-requires = [{', '.join(repr(r) for r in self.dynamic)}]"
-                         .replace("'", '"'))
+        if self.dynamic:  # JSON strings are TOML strings: quotes inside survive
+            lines.append(f"dynamic-requires = {json.dumps(self.dynamic)}")
         if self.handshake:
             lines.append("handshake = true")
         return "\n".join(lines) + "\n"

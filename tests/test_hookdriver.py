@@ -68,6 +68,19 @@ def test_dynamic_requirements_stop_after_the_first_hook(tmp_path):
     assert not list((tmp_path / "work" / "dist").iterdir())
 
 
+@pytest.mark.parametrize("dynamic, goes_on", [
+    (['ruff>=0.1; extra == "all"', "mypy ; extra=='dev'"], True),  # flit's optional deps
+    (['ruff; extra == "all" or python_version > "3"'], False),  # not the simple form
+    (['ruff; python_version > "3"'], False),
+    (["ruff"], False),
+])
+def test_requirements_no_build_can_use_do_not_stop_the_build(tmp_path, dynamic, goes_on):
+    root, env = _env(tmp_path, Pkg("flitlike", dynamic=dynamic))
+    results = backend.prepare_and_build(root, TINY, env, tmp_path / "work" / "dist")
+    assert results.requires == dynamic
+    assert (results.wheel is not None) is goes_on and not results.build_failed
+
+
 def test_a_backend_that_fails_the_second_hook_is_reported_for_a_rebuild(tmp_path):
     pkg = Pkg("picky", extra_files={"_backend/tinybackend.py": ONE_HOOK_PER_PROCESS})
     root, env = _env(tmp_path, pkg)
@@ -122,9 +135,10 @@ def _events(out: Path) -> list[dict]:
 
 
 def _tree() -> list[Pkg]:
-    return [Pkg("app", deps=["lib-a", "lib-b"]),
+    return [Pkg("app", deps=["lib-a", "lib-b", "lib-c"]),
             Pkg("lib-a", dynamic=["helper"]),  # asks for more: two interpreters
             Pkg("lib-b"),
+            Pkg("lib-c", dynamic=['helper; extra == "docs"']),  # nothing a build uses
             Pkg("helper")]
 
 
@@ -137,7 +151,7 @@ def test_the_wheels_are_those_of_one_interpreter_per_hook(serve_index, run_boots
     separate = run_bootstrap("app", index=index.url, out=tmp_path / "separate")
     assert separate.code == 0, separate.stderr
     wheels = sorted(p.name for p in (tmp_path / "combined" / "wheels").glob("*.whl"))
-    assert len(wheels) == 4
+    assert len(wheels) == 5
     for name in wheels:
         assert (tmp_path / "combined" / "wheels" / name).read_bytes() == \
             (tmp_path / "separate" / "wheels" / name).read_bytes()
@@ -155,6 +169,7 @@ def test_the_wheels_are_those_of_one_interpreter_per_hook(serve_index, run_boots
     one = tasks(tmp_path / "combined")
     # one task, both hooks: a prepare started, then both phases finished
     assert one["lib-b 1.0"] == ["started prepare", "finished prepare", "finished build"]
+    assert one["lib-c 1.0"] == ["started prepare", "finished prepare", "finished build"]
     # the backend asked for more: the build ran later, on its own
     assert one["lib-a 1.0"] == ["started prepare", "finished prepare", "started build",
                                 "finished build"]

@@ -802,8 +802,8 @@ DRIVER = Path(__file__).parent / "_driver" / "hookdriver.py"
 class HookResults:
     """What one interpreter running both hooks reports (see :func:`prepare_and_build`).
 
-    ``wheel`` is None when the backend asked for more build requirements (``requires``
-    not empty) or when ``build_wheel`` did not succeed in that interpreter
+    ``wheel`` is None when the backend asked for more build requirements or when
+    ``build_wheel`` did not succeed in that interpreter
     (``build_failed``): the build then runs again on its own, the usual way."""
 
     requires: list[str]
@@ -815,11 +815,12 @@ class HookResults:
 
 def prepare_and_build(source: Path, system: BackendSpec, env: BuildEnv, outdir: Path,
                       config_settings: ConfigSettings | None = None) -> HookResults:
-    """``get_requires_for_build_wheel`` and, when it returns nothing, ``build_wheel``, in
-    one sandboxed interpreter: the backend is imported once and the environment set up
-    once.  Errors of the first hook are raised as :func:`get_requires_for_build_wheel`
-    raises them; a second hook that fails, or a backend that cannot take both hooks in
-    one process, is reported as ``build_failed`` for the caller to build again alone."""
+    """``get_requires_for_build_wheel`` and, when it asks for nothing a build could use
+    (see the driver), ``build_wheel``, in one sandboxed interpreter: the backend is
+    imported once and the environment set up once.  Errors of the first hook are raised
+    as :func:`get_requires_for_build_wheel` raises them; a second hook that fails, or a
+    backend that cannot take both hooks in one process, is reported as ``build_failed``
+    for the caller to build again alone."""
     runner = env.runner
     outdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="wheelstrap-hooks-") as control:
@@ -861,7 +862,7 @@ def prepare_and_build(source: Path, system: BackendSpec, env: BuildEnv, outdir: 
     raw_times = data.get("times")
     times = {str(k): float(v) for k, v in raw_times.items()
              if isinstance(v, int | float) and v >= 0} if isinstance(raw_times, dict) else {}
-    if requires:
+    if data.get("attempted") is not True:  # the backend asked for more
         return HookResults(requires, None, False, times)
     name = data.get("wheel")
     if status != 0 or name is None:

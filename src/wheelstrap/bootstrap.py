@@ -1183,8 +1183,10 @@ class Bootstrap:
             unit.dynamic = self._dynamic(st, outcome.dynamic)
             self.store.remember_dynamic(spec, outcome.dynamic)
             self.reporter.finished(spec.label, "prepare")
-            if outcome.then is not None and pending.then is not None and not unit.dynamic:
-                # the build ran on in the same interpreter: take its outcome as a build's
+            if outcome.then is not None and pending.then is not None and not any(
+                    self.o.target.wants(r) for r in unit.dynamic):
+                # the build ran on in the same interpreter, in the environment its
+                # requirements ask for: take its outcome as a build's
                 self._task_done(Pending(pending.node, pending.then, pending.env), outcome.then)
             return
         start = self.events.now()

@@ -207,7 +207,7 @@ def _prepare_and_build(spec: BuildSpec, then: BuildSpec, venv: backend.BuildEnv,
     elapsed = time.monotonic() - start
     building = results.times.get("build_wheel", 0.0) if results.wheel is not None else 0.0
     timings["hook"] = elapsed - building
-    if results.requires or (results.wheel is None and not results.build_failed):
+    if results.wheel is None and not results.build_failed:  # the backend asked for more
         return Prepared(tuple(results.requires), Report(_read_log(log), _worker(), timings))
     # the build went on in the same place: no waiting, no transfer, no new environment
     after: dict[str, float] = {"waiting": 0.0, "transfer": 0.0, "env": 0.0}
@@ -230,7 +230,7 @@ def _prepare_and_build(spec: BuildSpec, then: BuildSpec, venv: backend.BuildEnv,
         outcome = Failed("build_wheel", exc, Report(_read_log(log), _worker(), after))
     after["total"] = sum(v for k, v in after.items() if k != "waiting")
     # the log travels once, with the build's outcome
-    return Prepared((), Report(b"", _worker(), timings), then=outcome)
+    return Prepared(tuple(results.requires), Report(b"", _worker(), timings), then=outcome)
 
 
 def _source(spec: BuildSpec, sdist: Path, folder: Path, log: Path) -> Path:

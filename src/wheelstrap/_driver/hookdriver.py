@@ -9,7 +9,12 @@ so that wheelstrap learns the build requirements even when ``build_wheel`` then 
 
 - ``{"unavailable": text}``: the backend could not be imported;
 - ``{"requires": [...], "times": {...}}`` after the first hook;
-- ``... "wheel": name`` after the second, or ``"missing": "build_wheel"``.
+- ``"attempted"``: whether it goes on; then ``"wheel": name``, or ``"missing": "build_wheel"``.
+
+It goes on to ``build_wheel`` only when every requirement the first hook returned is
+inert: guarded by a marker of the one form ``extra == "name"``, false for a build, which
+asks for no extras (flit returns a module's optional dependencies so).  Anything else
+stops it, and wheelstrap, which evaluates markers properly, decides.
 
 A backend that fails raises, and the process ends with its traceback in the log and a
 non-zero status.  The file lies alone in its folder, since a script's folder leads
@@ -22,13 +27,21 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import sys
 import time
 import traceback
 
+_EXTRA_ONLY = re.compile(r"""\s*extra\s*==\s*(["'])[A-Za-z0-9._-]+\1\s*""")
+
 
 class _Unavailable(Exception):
     pass
+
+
+def _inert(requirement: str) -> bool:
+    _, sep, marker = requirement.partition(";")
+    return bool(sep) and _EXTRA_ONLY.fullmatch(marker) is not None
 
 
 def _write(control: str, data: dict[str, object]) -> None:
@@ -81,8 +94,9 @@ def main() -> None:
         _write(control, result)
         return
     result["requires"] = requires
+    result["attempted"] = given["build"] and all(_inert(r) for r in requires)
     _write(control, result)
-    if requires or not given["build"]:
+    if not result["attempted"]:
         return
     build = getattr(backend, "build_wheel", None)
     if build is None:
