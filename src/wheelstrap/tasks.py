@@ -6,7 +6,7 @@ patches the sources, makes a fresh ``uv`` environment, calls one PEP 517 hook, a
 returns an outcome value: :class:`Prepared` (the backend's dynamic build requirements),
 :class:`Built` (the wheel) or :class:`Failed` (what went wrong, with the log).  A prepare
 given ``then`` (the build of the same unit in the same environment) goes on to build
-when the backend asks for nothing more, in the interpreter that answered: one backend
+when the backend asks for nothing a build uses, in the interpreter that answered: one backend
 import and one sandbox for both hooks (:func:`wheelstrap.backend.prepare_and_build`).  It
 touches no shared state and writes nothing under ``OUT`` except inside ``workdir``;
 the coordinator's :class:`~wheelstrap.store.Store` verifies and publishes what it
@@ -103,7 +103,7 @@ def run_task(spec: BuildSpec, inputs: Inputs, workdir: str | None,
              then: BuildSpec | None = None) -> Outcome:
     """Run one hook of one build (see the module docstring).  ``then``: a prepare may go
     on to this build (the same unit and environment, ``phase="build"``) when the backend
-    asks for no more build requirements; both hooks then run in one interpreter, and the
+    asks for nothing a build uses; both hooks then run in one interpreter, and the
     build's outcome comes back as :attr:`Prepared.then`."""
     start = time.monotonic()
     if workdir is not None:
