@@ -31,9 +31,11 @@ from email.parser import HeaderParser
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
+from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from .archives import ZIP_EPOCH, ZIP_LATEST
 from .errors import SourceError
@@ -254,6 +256,43 @@ def _requires_dist(tree: _Tree, project: dict[str, Any], info: dict[str, list[st
         if text is not None:
             return _requires_txt(text)
     return []
+
+
+def static_requires(root: Path, pyproject: dict[str, Any]) -> tuple[str, ...] | None:
+    """The runtime requirements of the tree at ``root`` that no backend can change, or None
+    when they are not known without running it (or cannot be read).
+
+    ``[project].dependencies`` when the table does not list it in ``dynamic``; else the
+    ``Requires-Dist`` of ``PKG-INFO`` when its Metadata-Version is 2.2 or later and its
+    ``Dynamic`` does not name the field (PEP 643: then the backend must keep them).  Extras'
+    optional dependencies are not included.  Reads files only; a hint, never an error."""
+    try:
+        project = _table(pyproject, "project")
+        dynamic = {d.lower() for d in _strs(project.get("dynamic"), "[project].dynamic")}
+        if project and "dependencies" not in dynamic:
+            reqs = tuple(_strs(project.get("dependencies"), "[project].dependencies"))
+            for r in reqs:
+                Requirement(r)
+            return reqs
+        text = _Tree(root).read("PKG-INFO", strict=False)
+    except (_Malformed, InvalidRequirement, SourceError):
+        return None
+    if text is None:
+        return None
+    raw, _ = parse_email(text)
+    try:
+        version = Version(raw.get("metadata_version", "1.0"))
+    except InvalidVersion:
+        return None
+    if version < Version("2.2") or "requires-dist" in {d.lower() for d in raw.get("dynamic", [])}:
+        return None
+    reqs = tuple(raw.get("requires_dist", []))
+    try:
+        for r in reqs:
+            Requirement(r)
+    except InvalidRequirement:
+        return None
+    return reqs
 
 
 _BAD_IN_ENTRY_POINT = re.compile(r"[\x00-\x1f\x7f]")

@@ -4,7 +4,9 @@ The store answers reuse before anything is dispatched (:meth:`Store.reuse`,
 :meth:`Store.dynamic`), and verifies and publishes what build tasks return, atomically
 (:meth:`Store.publish`, :meth:`Store.failure`).  It downloads and verifies sdists, keeps
 the coordinator's own unpacked and patched copy of each source tree (read by
-``[build-system]`` discovery and stage-0 packing), ships the final stage of a build cycle
+``[build-system]`` discovery, static requirements and stage-0 packing), stages the sdists
+the planner fetches ahead (``OUT/.wheelstrap/incoming/ahead``: moved into ``OUT/sdists``
+when the run asks for them, removed at its end), ships the final stage of a build cycle
 into ``OUT/wheels`` (leaving identical files alone, so a warm re-run rewrites nothing),
 and writes the run's documents at the end.  It keeps the task durations of earlier runs
 beside the build cache (:mod:`wheelstrap.durations`): read at the start of a run, written
@@ -60,6 +62,15 @@ if TYPE_CHECKING:
     from .reqfiles import AllowedHashes
     from .resolve import Candidate, PinnedCandidates
     from .tasks import Built, Failed
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFacts:
+    """What an sdist's tree says without running its backend (:meth:`Store.source_facts`)."""
+
+    system: BuildSystem
+    source_date_epoch: int
+    static_requires: tuple[str, ...] | None  # None: only the backend knows
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +155,12 @@ class Store:
             if allowed is not None:
                 verify_file(dest, allowed)
             return dest, cand.file.sha256, cand.file.url
+        staged = self.ahead_dir / cand.file.filename
+        if cand.file.sha256 and staged.is_file() and sha256_file(staged) == cand.file.sha256:
+            if allowed is not None:  # fetched ahead: checked again, then kept
+                verify_file(staged, allowed)
+            staged.replace(dest)
+            return dest, cand.file.sha256, cand.file.url
         if cand.file.sha256 is None and allowed is None:
             warn(f"{cand.file.filename}: the index gives no sha256; downloaded unverified")
         digest = client.download(cand.file.url, dest, cand.file.sha256, allowed=allowed)
@@ -193,24 +210,73 @@ class Store:
                      hooks: PackageHooks) -> tuple[BuildSystem, int]:
         """``[build-system]`` of the patched tree and SOURCE_DATE_EPOCH, cached by the
         sdist's hash and the package's settings."""
+        facts = self.source_facts(node, sdist, digest, hooks)
+        return facts.system, facts.source_date_epoch
+
+    def source_facts(self, node: NodeId, sdist: Path, digest: str,
+                     hooks: PackageHooks) -> SourceFacts:
+        """What the patched tree says without running its backend: ``[build-system]``,
+        SOURCE_DATE_EPOCH and the static runtime requirements
+        (:func:`wheelstrap.srcpack.static_requires`); cached by the sdist's hash and the
+        package's settings, so a warm run does not unpack."""
         key = cache_key({"kind": "build-system", "sdist": digest, "settings": hooks.digest()})
         cached = self.cache.get(key)
-        if cached is not None:
+        if cached is not None and "static_requires" in cached:  # older records: a miss
             try:  # checked like the tree itself: a damaged record is a miss
                 table = {"requires": cached["requires"], "build-backend": cached["backend"]}
                 if cached["backend_path"] is not None:
                     table["backend-path"] = cached["backend_path"]
-                return (parse_build_system({"build-system": table}, sdist.name),
-                        int(cached["source_date_epoch"]))
+                static = cached["static_requires"]
+                if static is not None:
+                    static = tuple(str(Requirement(r)) for r in static)
+                return SourceFacts(parse_build_system({"build-system": table}, sdist.name),
+                                   int(cached["source_date_epoch"]), static)
             except (KeyError, TypeError, ValueError, WheelstrapError):
                 pass
         root, epoch = self.source_tree(node, sdist, hooks)
-        system = parse_build_system(read_pyproject(root), sdist.name)
+        pyproject = read_pyproject(root)
+        system = parse_build_system(pyproject, sdist.name)
+        static = srcpack.static_requires(root, pyproject)
         self.cache.put(key, {
             "requires": [str(r) for r in system.requires], "backend": system.backend,
             "backend_path": list(system.backend_path) if system.backend_path is not None
-            else None, "source_date_epoch": epoch})
-        return system, epoch
+            else None, "source_date_epoch": epoch,
+            "static_requires": list(static) if static is not None else None})
+        return SourceFacts(system, epoch, static)
+
+    # -- fetching ahead ----------------------------------------------------------------
+
+    @property
+    def ahead_dir(self) -> Path:
+        """Where sdists fetched ahead wait until the run asks for them (see
+        :meth:`fetch_ahead`); emptied at the end of every run."""
+        return self.layout.state / "incoming" / "ahead"
+
+    def fetch_ahead(self, client: IndexClient, cand: Candidate, *,
+                    allowed: AllowedHashes | None = None) -> Path | None:
+        """Download the sdist of ``cand`` before the run knows it needs it: into
+        :attr:`ahead_dir`, from where :meth:`fetch_sdist` moves it into ``OUT/sdists``
+        when the run does ask for it.  The sdist already in ``OUT/sdists`` (verified) is
+        used as it is; None when the index gives no sha256 (the real fetch could not
+        recognize the file).  Raises what :meth:`IndexClient.download` raises."""
+        sha = cand.file.sha256
+        if not sha:
+            return None
+        kept = self.layout.sdists / cand.file.filename
+        if kept.is_file() and sha256_file(kept) == sha:
+            return kept
+        staged = self.ahead_dir / cand.file.filename
+        if staged.is_file() and sha256_file(staged) == sha:
+            return staged
+        client.download(cand.file.url, staged, sha, allowed=allowed)
+        return staged
+
+    def drop_ahead(self, unused: Iterable[NodeId]) -> None:
+        """End of a run: remove the sdists fetched ahead and never asked for, and the
+        source trees of the ``unused`` nodes that were unpacked ahead."""
+        shutil.rmtree(self.ahead_dir, ignore_errors=True)
+        for node in unused:
+            self.clean_node(node)
 
     # -- reuse -------------------------------------------------------------------------
 
