@@ -21,6 +21,7 @@ from packaging.version import Version
 from scenario import Pkg, make_dists, make_sdist, write_static_index
 from test_planner import FakeExecutor, FakeWorkers
 
+from wheelstrap.archives import DEFAULT_LIMITS
 from wheelstrap.bootstrap import LIKELY_BACKENDS, Bootstrap, Options
 from wheelstrap.client import IndexClient
 from wheelstrap.errors import WheelstrapError
@@ -30,7 +31,8 @@ from wheelstrap.output import Layout
 from wheelstrap.reqfiles import parse_requirement
 from wheelstrap.resolve import Candidate
 from wheelstrap.simple import ProjectFile
-from wheelstrap.srcpack import static_requires
+from wheelstrap.sources import read_pyproject
+from wheelstrap.srcpack import read_pkg_info, static_requires
 from wheelstrap.store import Store
 from wheelstrap.target import Target
 
@@ -48,8 +50,7 @@ def _tree(tmp_path: Path, pyproject: str | None, pkg_info: str | None) -> Path:
 
 
 def _static(root: Path) -> tuple[str, ...] | None:
-    from wheelstrap.sources import read_pyproject
-    return static_requires(root, read_pyproject(root))
+    return static_requires(read_pyproject(root), read_pkg_info(root))
 
 
 STATIC_INFO = "Metadata-Version: 2.2\nName: p\nVersion: 1\nRequires-Dist: b>=2\n"
@@ -339,3 +340,65 @@ def test_a_download_ahead_in_flight_is_waited_for_not_repeated(tmp_path):
     lib_events = [e.get("ahead", False) for e in events
                   if e["event"] == "downloaded" and e["node"] == "lib 1.0"]
     assert lib_events == [True, False]
+
+
+def _tar(path: Path, entries: list[tuple[str, str | None, str]]) -> Path:
+    """A tar.gz of (name, text or None for a folder, symlink target or '')."""
+    import io
+    import tarfile
+    with tarfile.open(path, "w:gz") as tar:
+        for i, (name, text, link) in enumerate(entries):
+            info = tarfile.TarInfo(name)
+            info.mtime = 1700000000 + i
+            if link:
+                info.type, info.linkname = tarfile.SYMTYPE, link
+                tar.addfile(info)
+            elif text is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                data = text.encode()
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+PYPROJECT = '[project]\nname = "p"\nversion = "1"\ndependencies = ["a"]\n'
+INFO = "Metadata-Version: 2.2\nName: p\nVersion: 1\nRequires-Dist: b\n"
+
+
+@pytest.mark.parametrize("entries", [
+    [("p-1/pyproject.toml", PYPROJECT, ""), ("p-1/PKG-INFO", INFO, "")],
+    [("p-1", None, ""), ("p-1/PKG-INFO", INFO, ""), ("p-1/src/x.py", "", "")],
+    [("pyproject.toml", PYPROJECT, ""), ("PKG-INFO", INFO, "")],  # flat
+    [("p-1/PKG-INFO", INFO, ""), ("other/pyproject.toml", PYPROJECT, "")],  # two tops
+    [("p-1/pyproject.toml", PYPROJECT, ""), (".hidden", "", "")],
+    [("p-1/sub/pyproject.toml", PYPROJECT, "")],  # not at the root: none
+])
+def test_facts_read_from_the_archive_are_those_of_the_unpacked_tree(tmp_path, entries):
+    from wheelstrap.sources import unpack
+    from wheelstrap.store import _archive_facts
+    sdist = _tar(tmp_path / "p-1.tar.gz", entries)
+    read = _archive_facts(sdist, DEFAULT_LIMITS)
+    tree = unpack(sdist, tmp_path / "tree")
+    assert read == (read_pyproject(tree.root), read_pkg_info(tree.root),
+                    tree.source_date_epoch)
+
+
+@pytest.mark.parametrize("entries", [
+    [("p-1/real.toml", PYPROJECT, ""), ("p-1/pyproject.toml", "", "real.toml")],  # a link
+    [("p-1/pyproject.toml", "[project\n", "")],  # bad TOML: unpacking reports it
+    [("p-1/../evil", "", "")],  # a refused archive: unpacking reports it
+])
+def test_unusual_archives_are_unpacked_instead(tmp_path, entries):
+    from wheelstrap.store import _archive_facts
+    assert _archive_facts(_tar(tmp_path / "p-1.tar.gz", entries), DEFAULT_LIMITS) is None
+
+
+def test_a_tree_nothing_changes_is_not_unpacked_to_read_its_facts(tmp_path):
+    store = _store(tmp_path)
+    sdist = make_sdist(Pkg("app", deps=["lib"]), tmp_path / "d")
+    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    node = NodeId(canonicalize_name("app"), "1.0")
+    store.source_facts(node, sdist, digest, NO_PLUGINS.hooks(node.name, node.version))
+    assert not store.node_dir(node).exists()  # nothing unpacked

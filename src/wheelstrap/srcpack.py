@@ -258,14 +258,23 @@ def _requires_dist(tree: _Tree, project: dict[str, Any], info: dict[str, list[st
     return []
 
 
-def static_requires(root: Path, pyproject: dict[str, Any]) -> tuple[str, ...] | None:
-    """The runtime requirements of the tree at ``root`` that no backend can change, or None
-    when they are not known without running it (or cannot be read).
+def read_pkg_info(root: Path) -> str | None:
+    """The text of the tree's ``PKG-INFO`` (None when missing, a link out or unreadable)."""
+    try:
+        return _Tree(root).read("PKG-INFO", strict=False)
+    except (_Malformed, SourceError):
+        return None
+
+
+def static_requires(pyproject: dict[str, Any], pkg_info: str | None
+                    ) -> tuple[str, ...] | None:
+    """The runtime requirements of a source tree that no backend can change, or None when
+    they are not known without running it (or cannot be read).  Pure.
 
     ``[project].dependencies`` when the table does not list it in ``dynamic``; else the
-    ``Requires-Dist`` of ``PKG-INFO`` when its Metadata-Version is 2.2 or later and its
-    ``Dynamic`` does not name the field (PEP 643: then the backend must keep them).  Extras'
-    optional dependencies are not included.  Reads files only; a hint, never an error."""
+    ``Requires-Dist`` of ``PKG-INFO`` (its text) when its Metadata-Version is 2.2 or later
+    and its ``Dynamic`` does not name the field (PEP 643: then the backend must keep them).
+    Extras' optional dependencies are not included.  A hint, never an error."""
     try:
         project = _table(pyproject, "project")
         dynamic = {d.lower() for d in _strs(project.get("dynamic"), "[project].dynamic")}
@@ -274,12 +283,11 @@ def static_requires(root: Path, pyproject: dict[str, Any]) -> tuple[str, ...] | 
             for r in reqs:
                 Requirement(r)
             return reqs
-        text = _Tree(root).read("PKG-INFO", strict=False)
-    except (_Malformed, InvalidRequirement, SourceError):
+    except (_Malformed, InvalidRequirement):
         return None
-    if text is None:
+    if pkg_info is None:
         return None
-    raw, _ = parse_email(text)
+    raw, _ = parse_email(pkg_info)
     try:
         version = Version(raw.get("metadata_version", "1.0"))
     except InvalidVersion:

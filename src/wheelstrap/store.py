@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from . import srcpack
-from .archives import DEFAULT_LIMITS, ArchiveLimits
+from .archives import DEFAULT_LIMITS, ZIP_EPOCH, ZIP_LATEST, ArchiveLimits, scan_reading
 from .durations import Durations
 from .errors import BuildFailure, SourceError, WheelstrapError
 from .fsutil import atomic_copy, atomic_destination, atomic_write_text, sha256_file
@@ -51,7 +52,13 @@ from .output import (
 )
 from .settings import Prebuilt, SourceOverride, check_prebuilt, fetch_source, prebuilt_wheels
 from .simple import ProjectFile
-from .sources import BuildSystem, parse_build_system, read_pyproject, unpack
+from .sources import (
+    MAX_PYPROJECT_SIZE,
+    BuildSystem,
+    parse_build_system,
+    read_pyproject,
+    unpack,
+)
 from .stages import Avail
 from .validate import validate_wheel
 from .wheels import WheelFormatError, WheelInfo, read_metadata
@@ -233,10 +240,16 @@ class Store:
                                    int(cached["source_date_epoch"]), static)
             except (KeyError, TypeError, ValueError, WheelstrapError):
                 pass
-        root, epoch = self.source_tree(node, sdist, hooks)
-        pyproject = read_pyproject(root)
+        read = None
+        if not hooks.settings.patches and hooks.plugin is None:  # the tree is the archive's
+            read = _archive_facts(sdist, self.limits)
+        if read is None:
+            root, epoch = self.source_tree(node, sdist, hooks)
+            pyproject, pkg_info = read_pyproject(root), srcpack.read_pkg_info(root)
+        else:
+            pyproject, pkg_info, epoch = read
         system = parse_build_system(pyproject, sdist.name)
-        static = srcpack.static_requires(root, pyproject)
+        static = srcpack.static_requires(pyproject, pkg_info)
         self.cache.put(key, {
             "requires": [str(r) for r in system.requires], "backend": system.backend,
             "backend_path": list(system.backend_path) if system.backend_path is not None
@@ -422,6 +435,50 @@ class Store:
 
     def clean_node(self, node: NodeId) -> None:
         shutil.rmtree(self.node_dir(node), ignore_errors=True)
+
+
+_READ_FROM_ARCHIVE = ("pyproject.toml", "PKG-INFO")
+
+
+def _archive_facts(sdist: Path, limits: ArchiveLimits
+                   ) -> tuple[dict[str, Any], str | None, int] | None:
+    """``pyproject.toml`` (parsed), ``PKG-INFO`` and SOURCE_DATE_EPOCH of an sdist read
+    straight from the checked archive, as :func:`wheelstrap.sources.unpack` would find them
+    once unpacked, without writing the tree (a large sdist takes a while to unpack).  None
+    whenever anything is unusual (a refused archive, a link, a file too big, bad TOML):
+    the caller unpacks instead, and meets the error as it always did."""
+    def wanted(name: str) -> bool:
+        return name.count("/") <= 1 and name.rpartition("/")[2] in _READ_FROM_ARCHIVE
+
+    try:
+        members, found = scan_reading(sdist, wanted, MAX_PYPROJECT_SIZE, limits,
+                                      "source archive")
+    except SourceError:
+        return None
+    tops: dict[str, bool] = {}  # top-level entry -> a folder
+    for m in members:
+        head, sep, _ = m.name.partition("/")
+        if head:
+            tops[head] = tops.get(head, False) or bool(sep) or m.kind == "dir"
+    shown = [t for t in tops if not t.startswith(".")] or list(tops)
+    prefix = f"{shown[0]}/" if len(shown) == 1 and tops[shown[0]] else ""
+    kinds = {m.name: m.kind for m in members}
+    texts: dict[str, str | None] = {}
+    for name in _READ_FROM_ARCHIVE:
+        kind = kinds.get(prefix + name)
+        data = found.get(prefix + name)
+        if kind is not None and (kind != "file" or data is None
+                                 or len(data) > MAX_PYPROJECT_SIZE):
+            return None
+        texts[name] = data.decode("utf-8", "replace") if data is not None else None
+    pyproject: dict[str, Any] = {}
+    if (found_toml := found.get(prefix + "pyproject.toml")) is not None:
+        try:
+            pyproject = tomllib.loads(found_toml.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, ValueError, RecursionError):
+            return None
+    latest = max((m.mtime for m in members), default=0)
+    return pyproject, texts["PKG-INFO"], min(max(latest, ZIP_EPOCH), ZIP_LATEST)
 
 
 def _tail(log: bytes, lines: int = 25) -> str:
