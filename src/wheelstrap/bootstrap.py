@@ -242,8 +242,9 @@ LIKELY_BACKENDS: tuple[str, ...] = ("setuptools",)
 
 #: Lines of DOWNLOADS that downloads ahead may take (only those real downloads leave
 #: free; fewer than DOWNLOADS, so a real one never waits on nothing).  Few: a download
-#: ahead also unpacks its sdist, on the coordinator's interpreter, and six of them at once
-#: slow down the real fetches and the planner more than they gain.
+#: ahead also reads its sdist (decompressed and checked whole) on the coordinator's
+#: interpreter; with six at once (measured on two cores, when they also unpacked) the
+#: likely backend came later, and real fetches and the planner slowed down.
 AHEAD_DOWNLOADS = 2
 
 #: How many requirements deep fetching ahead follows from a source the run has.
