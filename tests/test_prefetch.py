@@ -402,3 +402,14 @@ def test_a_tree_nothing_changes_is_not_unpacked_to_read_its_facts(tmp_path):
     node = NodeId(canonicalize_name("app"), "1.0")
     store.source_facts(node, sdist, digest, NO_PLUGINS.hooks(node.name, node.version))
     assert not store.node_dir(node).exists()  # nothing unpacked
+
+
+def test_a_rerun_that_never_needed_a_likely_backend_does_not_fetch_it(tmp_path):
+    sdists = [Pkg("top"), Pkg("setuptools")]
+    first, _ = _bootstrap(tmp_path, sdists, sdists, ["top"],
+                          hold=_ahead_downloaded("setuptools 1.0"))
+    first.run()
+    again, client = _bootstrap(tmp_path, sdists, sdists, ["top"])
+    again.run()
+    assert not any(e.get("ahead") for e in _events(tmp_path / "out"))
+    assert client.downloads == {}  # everything reused

@@ -249,7 +249,9 @@ TOP_INTERVAL = 0.05
 #: Fetched ahead from the very start of a run: setuptools is the build backend of most
 #: sdists (and the one an sdist without ``[build-system]`` gets), so it heads most trees'
 #: critical path, and its sdist (over 1 MB) is the largest download there.  Fetched as the
-#: planner would resolve it (constraints apply); an index without it costs nothing.
+#: planner would resolve it (constraints apply); an index without it costs nothing.  A
+#: re-run into an output whose earlier runs never chose it does without (it would only
+#: wait for a page and a download nobody uses).
 LIKELY_BACKENDS: tuple[str, ...] = ("setuptools",)
 
 #: Lines of DOWNLOADS that downloads ahead may take (only those real downloads leave
@@ -358,8 +360,9 @@ class Bootstrap:
             try:
                 with backend.backend_warnings_to_logs():
                     try:
-                        for name in LIKELY_BACKENDS:
-                            self._want_ahead(Requirement(name), 0)
+                        for name in LIKELY_BACKENDS:  # not again into an output that
+                            if not self.pins.known or name in self.pins.known:  # never used it
+                                self._want_ahead(Requirement(name), 0)
                         self._loop()
                         ok = True
                     finally:
