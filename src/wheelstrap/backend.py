@@ -609,8 +609,8 @@ class BuildEnv:
 
     def create(self) -> None:
         """An empty environment: a copy of the one ``uv venv`` made for this interpreter
-        the first time (a copy takes a few milliseconds, ``uv venv`` some thirty), with
-        the template's path in its activation scripts replaced by its own."""
+        the first time (a copy takes a few milliseconds, ``uv venv`` some thirty), less
+        what only a person at a shell uses (see :class:`_Template`)."""
         if self.path.exists():
             shutil.rmtree(self.path)
         _templates.get(self.python, self).copy(self.path.absolute())
@@ -638,12 +638,19 @@ class BuildEnv:
 @dataclass(frozen=True, slots=True)
 class _Template:
     """An empty environment as ``uv venv`` made it, held in memory: its folders, its
-    files (bytes, mode) and its symbolic links, by path relative to its root."""
+    files (bytes, mode) and its symbolic links, by path relative to its root.
+
+    The activation scripts, ``.gitignore`` and ``CACHEDIR.TAG`` are left out: they serve
+    a person at a shell, never a build (wheelstrap sets ``PATH`` and ``VIRTUAL_ENV``
+    itself), and writing a dozen files per build costs more than the rest together."""
 
     root: bytes  # where it was made: replaced by a copy's own path in the files
     folders: tuple[str, ...]
     files: tuple[tuple[str, bytes, int], ...]
     links: tuple[tuple[str, str], ...]
+
+    #: the regular files of the root and of ``bin`` that are kept
+    KEEP = frozenset({"pyvenv.cfg"})
 
     @classmethod
     def read(cls, root: Path) -> _Template:
@@ -659,6 +666,8 @@ class _Template:
                     links.append((inside, os.readlink(path)))
                 elif os.path.isdir(path):
                     folders.append(inside)
+                elif rel in (".", "bin") and name not in cls.KEEP:
+                    continue
                 else:
                     with open(path, "rb") as fh:
                         files.append((inside, fh.read(), stat.S_IMODE(os.stat(path).st_mode)))

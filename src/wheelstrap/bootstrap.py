@@ -1291,8 +1291,8 @@ class Bootstrap:
                 str(r) for r in avail.info.requires_dist}:
             self.reporter.warning(
                 f"{st.id}: the wheel declares other runtime requirements than its sdist "
-                "promised (PKG-INFO, PEP 643); the wheel's count from now on, but the "
-                "graph may keep edges found through the sdist's")
+                "promised (PKG-INFO, PEP 643); the wheel's requirements count from now on, "
+                "but graph.json may keep edges found through the sdist's")
             st.static_requires = None
         record = self._record(st, unit, spec, avail, reused)
         unit.built, unit.record = avail, record
