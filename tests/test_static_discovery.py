@@ -89,7 +89,7 @@ def test_the_documents_are_those_of_discovery_from_wheels_alone(serve_index, run
     index = serve_index(tree)
     early = run_bootstrap("app", index=index.url, out=tmp_path / "early")
     assert early.code == 0, early.stderr
-    monkeypatch.setattr("wheelstrap.store.static_requires", lambda root: None)
+    monkeypatch.setattr("wheelstrap.store.final_requires", lambda pkg_info: None)
     late = run_bootstrap("app", index=index.url, out=tmp_path / "late")
     assert late.code == 0, late.stderr
     assert _documents(tmp_path / "early") == _documents(tmp_path / "late")

@@ -34,7 +34,7 @@ import tarfile
 import zipfile
 import zlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
@@ -423,6 +423,16 @@ def scan(archive: Path, limits: ArchiveLimits = DEFAULT_LIMITS,
     return _checked(archive, limits, what, None)
 
 
+def scan_reading(archive: Path, wanted: Callable[[str], bool], max_size: int,
+                 limits: ArchiveLimits = DEFAULT_LIMITS, what: str = "archive"
+                 ) -> tuple[list[Member], dict[str, bytes]]:
+    """:func:`scan`, and the data of the regular files whose (normalized) name ``wanted``
+    accepts, each read up to ``max_size + 1`` bytes (a longer one is cut there: the caller
+    tells it by its length).  Nothing is written."""
+    found: dict[str, bytes] = {}
+    return _checked(archive, limits, what, None, (wanted, max_size, found)), found
+
+
 def extract(archive: Path, dest: Path, limits: ArchiveLimits = DEFAULT_LIMITS,
             what: str = "archive") -> list[Member]:
     """Check ``archive`` and unpack it into ``dest`` (which must exist and be empty).
@@ -433,13 +443,20 @@ def extract(archive: Path, dest: Path, limits: ArchiveLimits = DEFAULT_LIMITS,
     return _checked(archive, limits, what, dest)
 
 
-def _checked(archive: Path, limits: ArchiveLimits, what: str,
-             dest: Path | None) -> list[Member]:
-    """The members of ``archive`` after every check; written into ``dest`` if given."""
+def _checked(archive: Path, limits: ArchiveLimits, what: str, dest: Path | None,
+             keep: tuple[Callable[[str], bool], int, dict[str, bytes]] | None = None
+             ) -> list[Member]:
+    """The members of ``archive`` after every check; written into ``dest`` if given;
+    the files ``keep`` wants read (see :func:`scan_reading`)."""
     reader: _Reader | None = None
     try:
         reader = _reader(archive, limits, what)
-        members = list(reader.members())
+        members = []
+        for m in reader.members():
+            members.append(m)
+            if keep is not None and m.kind == "file" and keep[0](m.name):
+                with reader.open(m) as data:  # at the member: no seeking back
+                    keep[2][m.name] = data.read(keep[1] + 1)
         _check_tree(members)
         if dest is not None:
             _write(reader, members, dest)

@@ -17,7 +17,9 @@ reported edge by edge.
 
 from __future__ import annotations
 
+import heapq
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -118,6 +120,7 @@ class Options:
     #: go on discovering through a node not yet built, by the runtime requirements its
     #: sdist declares final (PEP 643 metadata): its dependencies start at once
     static_discovery: bool = True
+    fetch_ahead: bool = True  # speculative pages and downloads (see Bootstrap._want_ahead)
 
 
 @dataclass(slots=True)
@@ -201,6 +204,26 @@ class Result:
     prebuilt: tuple[str, ...] = ()
 
 
+@dataclass(slots=True)
+class Ahead:
+    """Fetching ahead: index pages and sdists requested before the planner knows it needs
+    them.  None of it is a node, an edge, a build or something the run waits for; what
+    the planner later asks for is taken over ("promoted") instead of fetched twice."""
+
+    enabled: bool
+    inflight: dict[Future[Any], tuple[str, Any]] = field(default_factory=dict)
+    pages: dict[NormalizedName, Future[Any]] = field(default_factory=dict)  # not promoted
+    asked: set[NormalizedName] = field(default_factory=set)  # pages first asked ahead
+    unshown: set[NormalizedName] = field(default_factory=set)  # not yet reported resolving
+    wanted: dict[NormalizedName, dict[str, tuple[int, SpecifierSet]]] = field(
+        default_factory=dict)  # requirements waiting for their page: spec -> (depth, spec)
+    queue: list[tuple[int, int, NodeId, Candidate, PackageHooks]] = field(
+        default_factory=list)  # downloads waiting for a line, by depth
+    fetching: dict[NodeId, Future[Any]] = field(default_factory=dict)
+    depth: dict[NodeId, int] = field(default_factory=dict)  # every node tried ahead
+    stop: threading.Event = field(default_factory=threading.Event)  # the run is over
+
+
 @dataclass(frozen=True, slots=True)
 class Pending:
     """A build unit ready to run, waiting for a free worker."""
@@ -222,6 +245,24 @@ PAGES = 4
 
 #: The shortest time between two computations of the targets' closure (seconds).
 TOP_INTERVAL = 0.05
+
+#: Fetched ahead from the very start of a run: setuptools is the build backend of most
+#: sdists (and the one an sdist without ``[build-system]`` gets), so it heads most trees'
+#: critical path, and its sdist (over 1 MB) is the largest download there.  Fetched as the
+#: planner would resolve it (constraints apply); an index without it costs nothing.  A
+#: re-run into an output whose earlier runs never chose it does without (it would only
+#: wait for a page and a download nobody uses).
+LIKELY_BACKENDS: tuple[str, ...] = ("setuptools",)
+
+#: Lines of DOWNLOADS that downloads ahead may take (only those real downloads leave
+#: free; fewer than DOWNLOADS, so a real one never waits on nothing).  Few: a download
+#: ahead also reads its sdist (decompressed and checked whole) on the coordinator's
+#: interpreter; with six at once (measured on two cores, when they also unpacked) the
+#: likely backend came later, and real fetches and the planner slowed down.
+AHEAD_DOWNLOADS = 2
+
+#: How many requirements deep fetching ahead follows from a source the run has.
+AHEAD_DEPTH = 8
 
 #: How often one build environment's versions may be re-chosen with the requirements on
 #: a name combined before wheelstrap gives up (each round settles at least one name).
@@ -291,6 +332,7 @@ class Bootstrap:
                                               Path.home()))
         self._since: dict[Any, float] = {}  # when a page, fetch or task was submitted
         self._cleaning: dict[str, Future[None]] = {}  # unit folders being removed
+        self._ahead = Ahead(options.fetch_ahead)
 
     # -- entry point -------------------------------------------------------------------
 
@@ -318,6 +360,9 @@ class Bootstrap:
             try:
                 with backend.backend_warnings_to_logs():
                     try:
+                        for name in LIKELY_BACKENDS:  # not again into an output that
+                            if not self.pins.known or name in self.pins.known:  # never used it
+                                self._want_ahead(Requirement(name), 0)
                         self._loop()
                         ok = True
                     finally:
@@ -325,8 +370,11 @@ class Bootstrap:
                         # queued ones are dropped.
                         for f in self._inflight:
                             f.cancel()
+                        self._ahead.stop.set()  # downloads ahead still running: no unpacking
                         io.shutdown(wait=True, cancel_futures=True)
                         self._pages.shutdown(wait=True, cancel_futures=True)
+                        self.store.drop_ahead(n for n in self._ahead.depth
+                                              if n not in self.states)
                         self._cleaner.shutdown(wait=True)
                         self.workers.close()
             finally:
@@ -363,8 +411,12 @@ class Bootstrap:
             self.events.flush()
             due = None if not self._top_dirty else \
                 max(self._top_at + TOP_INTERVAL - self.events.now(), 0.0)
-            done, _ = wait(list(self._inflight), timeout=due, return_when=FIRST_COMPLETED)
+            done, _ = wait([*self._inflight, *self._ahead.inflight], timeout=due,
+                           return_when=FIRST_COMPLETED)
             for fut in done:
+                if fut in self._ahead.inflight:  # speculative: never fails the run
+                    self._ahead_done(fut, *self._ahead.inflight.pop(fut))
+                    continue
                 kind, subject = self._inflight.pop(fut)
                 if kind == "fetch":
                     self._fetches -= 1
@@ -372,6 +424,9 @@ class Bootstrap:
                     if kind == "task":
                         self._building -= 1
                         self._task_done(subject, self._outcome(fut, subject))
+                    elif kind == "ahead":  # a download ahead the planner waited for
+                        self._ahead_done(fut, "fetch", subject)
+                        self._submit_fetch(subject)
                     else:
                         self._apply_io(kind, subject, fut.result())
                 except WheelstrapError as exc:
@@ -548,6 +603,12 @@ class Bootstrap:
         self._dirty.update(self.states)
 
     def _request_page(self, name: NormalizedName) -> None:
+        fut = self._ahead.pages.pop(name, None)
+        if fut is not None:  # asked ahead and still on its way: the planner waits for it now
+            self._ahead.unshown.discard(name)
+            self.reporter.resolving(name)
+            self._inflight[fut] = self._ahead.inflight.pop(fut)
+            return
         if name not in self._page_requests:
             self._page_requests.add(name)
             self.reporter.resolving(name)
@@ -594,7 +655,9 @@ class Bootstrap:
         """Start downloads and ready builds while there is room, those with the longest
         remaining path first."""
         rank = self._ranker()
-        free = DOWNLOADS - self._fetches
+        if self._ahead.fetching and self._to_fetch:
+            self._to_fetch = [n for n in self._to_fetch if not self._promote_fetch(n)]
+        free = DOWNLOADS - self._fetches - len(self._ahead.fetching)
         if self._to_fetch and free > 0:
             # what a build environment needs (a backend, its helpers) first: until its
             # source is read, nobody knows the chain below it
@@ -602,6 +665,8 @@ class Bootstrap:
             for node in self._to_fetch[:free]:
                 self._submit_fetch(node)
             del self._to_fetch[:free]
+        if not self._to_fetch:
+            self._dispatch_ahead()
         if not self._ready:
             return
         free = self.workers.capacity() - self._building
@@ -653,6 +718,9 @@ class Bootstrap:
         sdist is still there, needs no index query: that is what makes a re-run with a
         constraints file free of network traffic."""
         if name in self.pages:
+            if name in self._ahead.unshown:  # fetched ahead: shown once the run uses it
+                self._ahead.unshown.discard(name)
+                self.reporter.resolving(name)
             choice = self._choose(name, spec)
             if not self._unpinned and exact_pin([spec, *self.constraints.get(name, [])]) is None:
                 self._unpinned = True  # the index may answer differently another day
@@ -1098,25 +1166,29 @@ class Bootstrap:
             "because of them:\n" + "\n".join(lines),
             hint=f"Every other wheel was built. The logs are in {self.layout.logs}.")
 
-    def _fetch(self, st: NodeState
-               ) -> tuple[Path, str, str, BuildSystem, int, tuple[str, ...] | None]:
-        """(I/O pool) The verified sdist, its URL, its ``[build-system]`` and its static
-        runtime requirements."""
+    def _fetch(self, st: NodeState) -> tuple[Path, str, str, BuildSystem, int,
+                                             tuple[str, ...] | None, tuple[str, ...] | None]:
+        """(I/O pool) The verified sdist, its URL, its ``[build-system]``, the runtime
+        requirements it declares final and those it likely has (for fetching ahead)."""
         try:
             path, digest, url = self.store.fetch_sdist(
                 self.client, st.candidate, self.reporter.warning, st.hooks.settings.source,
                 allowed=self.o.hashes.for_name(st.id.name))
-            system, epoch, static = self.store.build_system(st.id, path, digest, st.hooks)
+            facts = self.store.source_facts(st.id, path, digest, st.hooks)
         except WheelstrapError as exc:
             raise exc.with_chain(st.chain) from None
-        return path, digest, url, system, epoch, static
+        return (path, digest, url, facts.system, facts.source_date_epoch,
+                facts.static_requires, facts.likely_requires)
 
     def _apply_io(self, kind: str, subject: Any, value: Any) -> None:
         since = self._since.pop((kind, subject), self.events.now())
         if kind == "page":
             self.pages[subject] = value
             self._wake(subject)
-            self.events.emit("page", name=subject, duration=round(self.events.now() - since, 4))
+            ahead = {"ahead": True} if subject in self._ahead.asked else {}
+            self.events.emit("page", name=subject, duration=round(self.events.now() - since, 4),
+                             **ahead)
+            self._page_ahead(subject)
             return
         st = self.states[subject]
         self._dirty.add(subject)
@@ -1126,7 +1198,7 @@ class Bootstrap:
             self._prebuilt(st, *value)
             return
         (st.sdist_path, st.sdist_sha256, st.sdist_url, st.system, st.source_date_epoch,
-         static) = value
+         static, likely) = value
         assert st.system is not None and st.sdist_path is not None
         st.sdist_size = st.sdist_path.stat().st_size
         st.build_requires = st.hooks.build_requires(st.system.requires, dynamic=False)
@@ -1139,6 +1211,9 @@ class Bootstrap:
         self.events.emit("downloaded", node=str(st.id),
                          duration=round(self.events.now() - since, 4),
                          bytes=st.sdist_size)
+        if likely is not None and st.hooks.plugin is None:
+            for req in st.hooks.requires(Requirement(r) for r in likely):
+                self._want_ahead(req, 1)
 
     def _prebuilt(self, st: NodeState, avail: Avail, url: str) -> None:
         info = replace(avail.info, requires_dist=st.hooks.requires(avail.info.requires_dist))
@@ -1255,6 +1330,138 @@ class Bootstrap:
             settings=None if st.hooks.settings.is_empty and st.hooks.plugin is None
             else st.hooks.to_json(),
         )
+
+    # -- fetching ahead ----------------------------------------------------------------
+    #
+    # As soon as the run has an sdist's tree, its static runtime requirements are known
+    # without any backend; the packages LIKELY_BACKENDS names are needed by most trees.
+    # Their pages and sdists are fetched ahead, and so (recursively, AHEAD_DEPTH deep) are
+    # the [build-system] and static requirements of what was fetched ahead: all chosen as
+    # the planner would, none of it a node, an edge or something the run waits for
+    # (Ahead).  When the planner asks for a page or an sdist on its way, it takes the
+    # request over (_request_page, _promote_fetch); downloads ahead go to the store's
+    # staging folder, whence Store.fetch_sdist takes them.  A failure ahead is dropped:
+    # the planner meets it, and reports it, if it matters.
+
+    def _want_ahead(self, req: Requirement, depth: int) -> None:
+        """Fetch ahead what ``req`` would resolve to, ``depth`` steps from the run."""
+        a = self._ahead
+        if not a.enabled or depth > AHEAD_DEPTH or req.url is not None \
+                or not self.o.target.wants(req):
+            return
+        name = canonicalize_name(req.name)
+        try:
+            if name in self.pages:
+                choice: Candidate | Absence | None = self._choose(name, req.specifier)
+            else:
+                choice = self.pins.lookup(name, [req.specifier,
+                                                 *self.constraints.get(name, [])])
+        except WheelstrapError:  # e.g. hash-checking mode and no hash for it
+            return
+        if isinstance(choice, Candidate):
+            self._queue_ahead(choice, depth)
+            return
+        if choice is not None:
+            return
+        wanted = a.wanted.setdefault(name, {})
+        key = str(req.specifier)
+        if key not in wanted or wanted[key][0] > depth:
+            wanted[key] = (depth, req.specifier)
+        if name not in self._page_requests:
+            self._page_requests.add(name)
+            a.asked.add(name)
+            a.unshown.add(name)
+            self._since[("page", name)] = self.events.now()
+            fut = self._pages.submit(self.client.project_page, name)
+            a.pages[name] = fut
+            a.inflight[fut] = ("page", name)
+
+    def _page_ahead(self, name: NormalizedName) -> None:
+        """A page arrived: fetch ahead what the requirements waiting for it resolve to."""
+        for depth, spec in self._ahead.wanted.pop(name, {}).values():
+            try:
+                choice = self._choose(name, spec)
+            except WheelstrapError:
+                continue
+            if isinstance(choice, Candidate):
+                self._queue_ahead(choice, depth)
+
+    def _queue_ahead(self, c: Candidate, depth: int) -> None:
+        a = self._ahead
+        node = NodeId(c.name, str(c.version))
+        if node in self.states or node in a.depth:
+            return
+        a.depth[node] = depth
+        hooks = self.o.plugins.hooks(node.name, node.version,
+                                     self.o.settings.for_package(node.name, node.version))
+        settings = hooks.settings
+        if hooks.plugin is not None or settings.source is not None \
+                or settings.prebuilt is not None:
+            return  # a plugin's hooks run only for what the run needs; the others: no sdist
+        heapq.heappush(a.queue, (depth, len(a.depth), node, c, hooks))
+
+    def _dispatch_ahead(self) -> None:
+        """Start downloads ahead, nearest first, on the lines real downloads leave."""
+        a = self._ahead
+        while a.queue and len(a.fetching) < AHEAD_DOWNLOADS \
+                and self._fetches + len(a.fetching) < DOWNLOADS:
+            _, _, node, c, hooks = heapq.heappop(a.queue)
+            if node in self.states:
+                continue  # the planner fetches it itself
+            self._since[("ahead", node)] = self.events.now()
+            fut = self._io.submit(self._fetch_ahead, node, c, hooks)
+            a.fetching[node] = fut
+            a.inflight[fut] = ("fetch", node)
+
+    def _fetch_ahead(self, node: NodeId, c: Candidate, hooks: PackageHooks
+                     ) -> tuple[int, tuple[Requirement, ...]] | None:
+        """(I/O pool) Download an sdist ahead and read its tree: its size, and the
+        requirements to follow (``[build-system]`` and static runtime ones)."""
+        path = self.store.fetch_ahead(self.client, c, allowed=self.o.hashes.for_name(node.name))
+        if path is None or c.file.sha256 is None or self._ahead.stop.is_set():
+            return None
+        facts = self.store.source_facts(node, path, c.file.sha256, hooks)
+        reqs = list(hooks.build_requires(facts.system.requires, dynamic=False))
+        if facts.static_requires is not None:
+            reqs += hooks.requires(Requirement(r) for r in facts.static_requires)
+        return path.stat().st_size, tuple(reqs)
+
+    def _promote_fetch(self, node: NodeId) -> bool:
+        """The planner wants ``node``'s sdist: wait for its download ahead, if any."""
+        fut = self._ahead.fetching.get(node)
+        if fut is None or fut not in self._ahead.inflight:
+            return False
+        self._inflight[fut] = ("ahead", self._ahead.inflight.pop(fut)[1])
+        return True
+
+    def _ahead_done(self, fut: Future[Any], kind: str, subject: Any) -> None:
+        """A page or a download ahead finished; a failure is dropped."""
+        a = self._ahead
+        if kind == "page":
+            a.pages.pop(subject, None)
+            try:
+                page = fut.result()
+            except Exception:
+                self._page_requests.discard(subject)  # the planner asks again if it must
+                a.unshown.discard(subject)
+                self._since.pop(("page", subject), None)
+                a.wanted.pop(subject, None)
+                return
+            self._apply_io("page", subject, page)
+            return
+        a.fetching.pop(subject, None)
+        since = self._since.pop(("ahead", subject), self.events.now())
+        try:
+            value = fut.result()
+        except Exception:
+            return
+        if value is None:
+            return
+        size, reqs = value
+        self.events.emit("downloaded", node=str(subject), ahead=True,
+                         duration=round(self.events.now() - since, 4), bytes=size)
+        for req in reqs:
+            self._want_ahead(req, a.depth.get(subject, 0) + 1)
 
     # -- outputs -----------------------------------------------------------------------
 

@@ -15,8 +15,9 @@ The documents (their writers live in graph.py, output.py, stages.py and the boot
 - ``events.jsonl``      one JSON object per line, ``{"t": seconds since the run started,
   "event": kind, ...}``; kinds ``run-started``, ``discovered``, ``page``, ``downloaded``,
   ``started``, ``finished``, ``failed``, ``reused``, ``stage``, ``published``,
-  ``run-finished`` (fields: see the ``*Event`` TypedDicts below).  Readers ignore unknown
-  kinds and fields, and a truncated last line (a killed run).
+  ``run-finished`` (fields: see the ``*Event`` TypedDicts below); ``page`` and
+  ``downloaded`` events with ``"ahead": true`` are speculative work, not graph nodes.
+  Readers ignore unknown kinds and fields, and a truncated last line (a killed run).
 
 The readers check what a consumer relies on (types of the fields it reads) and report
 every problem of a document at once as one :class:`UserInputError` naming the file; they
@@ -180,6 +181,9 @@ class Event(TypedDict, total=False):
     # downloaded, finished, failed, run-finished
     duration: float
     bytes: int
+    # page, downloaded: true for work the run did ahead, before it knew it needed it
+    # (a page or an sdist it may never use; see bootstrap's LIKELY_BACKENDS)
+    ahead: bool
     # started, finished, failed
     phase: str
     stage: int | None

@@ -141,21 +141,32 @@ MAX_PKG_INFO_SIZE = 1 << 20  # bytes
 
 
 def static_requires(root: Path) -> tuple[str, ...] | None:
-    """The runtime requirements an sdist declares final (PEP 643): its ``PKG-INFO``'s
-    ``Requires-Dist`` when the metadata is version 2.2 or later and does not list
-    ``Requires-Dist`` as ``Dynamic``; the wheel built from it must declare the same.
-    None when the sdist does not promise them (older metadata, dynamic, no or an
-    unreadable ``PKG-INFO``): they are then known only from the built wheel."""
-    from packaging.metadata import parse_email
-    from packaging.version import InvalidVersion, Version
-
+    """The runtime requirements the sdist unpacked at ``root`` declares final: see
+    :func:`final_requires`; None without a readable ``PKG-INFO``."""
     path = root / "PKG-INFO"
     try:
         if not path.is_file() or path.stat().st_size > MAX_PKG_INFO_SIZE:
             return None
-        raw, unparsed = parse_email(path.read_bytes())
+        return final_requires(path.read_bytes())
+    except OSError:
+        return None
+
+
+def final_requires(pkg_info: bytes | str) -> tuple[str, ...] | None:
+    """The runtime requirements an sdist declares final (PEP 643): its ``PKG-INFO``'s
+    ``Requires-Dist`` when the metadata is version 2.2 or later and does not list
+    ``Requires-Dist`` as ``Dynamic``; the wheel built from it must declare the same.
+    None when the sdist does not promise them (older metadata, dynamic, unreadable): they
+    are then known only from the built wheel."""
+    from packaging.metadata import parse_email
+    from packaging.version import InvalidVersion, Version
+
+    if len(pkg_info) > MAX_PKG_INFO_SIZE:
+        return None
+    try:
+        raw, unparsed = parse_email(pkg_info)
         version = Version(raw.get("metadata_version") or "0")
-    except (OSError, ValueError, InvalidVersion):
+    except (ValueError, InvalidVersion):
         return None
     dynamic = {d.strip().lower() for d in raw.get("dynamic", [])}
     if version < Version("2.2") or "requires-dist" in dynamic or "requires_dist" in unparsed:

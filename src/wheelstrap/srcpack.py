@@ -31,9 +31,11 @@ from email.parser import HeaderParser
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
+from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from .archives import ZIP_EPOCH, ZIP_LATEST
 from .errors import SourceError
@@ -254,6 +256,51 @@ def _requires_dist(tree: _Tree, project: dict[str, Any], info: dict[str, list[st
         if text is not None:
             return _requires_txt(text)
     return []
+
+
+def read_pkg_info(root: Path) -> str | None:
+    """The text of the tree's ``PKG-INFO`` (None when missing, a link out or unreadable)."""
+    try:
+        return _Tree(root).read("PKG-INFO", strict=False)
+    except (_Malformed, SourceError):
+        return None
+
+
+def static_requires(pyproject: dict[str, Any], pkg_info: str | None
+                    ) -> tuple[str, ...] | None:
+    """The runtime requirements of a source tree that no backend can change, or None when
+    they are not known without running it (or cannot be read).  Pure.
+
+    ``[project].dependencies`` when the table does not list it in ``dynamic``; else the
+    ``Requires-Dist`` of ``PKG-INFO`` (its text) when its Metadata-Version is 2.2 or later
+    and its ``Dynamic`` does not name the field (PEP 643: then the backend must keep them).
+    Extras' optional dependencies are not included.  A hint, never an error."""
+    try:
+        project = _table(pyproject, "project")
+        dynamic = {d.lower() for d in _strs(project.get("dynamic"), "[project].dynamic")}
+        if project and "dependencies" not in dynamic:
+            reqs = tuple(_strs(project.get("dependencies"), "[project].dependencies"))
+            for r in reqs:
+                Requirement(r)
+            return reqs
+    except (_Malformed, InvalidRequirement):
+        return None
+    if pkg_info is None:
+        return None
+    raw, _ = parse_email(pkg_info)
+    try:
+        version = Version(raw.get("metadata_version", "1.0"))
+    except InvalidVersion:
+        return None
+    if version < Version("2.2") or "requires-dist" in {d.lower() for d in raw.get("dynamic", [])}:
+        return None
+    reqs = tuple(raw.get("requires_dist", []))
+    try:
+        for r in reqs:
+            Requirement(r)
+    except InvalidRequirement:
+        return None
+    return reqs
 
 
 _BAD_IN_ENTRY_POINT = re.compile(r"[\x00-\x1f\x7f]")

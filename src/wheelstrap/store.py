@@ -4,7 +4,9 @@ The store answers reuse before anything is dispatched (:meth:`Store.reuse`,
 :meth:`Store.dynamic`), and verifies and publishes what build tasks return, atomically
 (:meth:`Store.publish`, :meth:`Store.failure`).  It downloads and verifies sdists, keeps
 the coordinator's own unpacked and patched copy of each source tree (read by
-``[build-system]`` discovery and stage-0 packing), ships the final stage of a build cycle
+``[build-system]`` discovery, static requirements and stage-0 packing), stages the sdists
+the planner fetches ahead (``OUT/.wheelstrap/incoming/ahead``: moved into ``OUT/sdists``
+when the run asks for them, removed at its end), ships the final stage of a build cycle
 into ``OUT/wheels`` (leaving identical files alone, so a warm re-run rewrites nothing),
 and writes the run's documents at the end.  It keeps the task durations of earlier runs
 beside the build cache (:mod:`wheelstrap.durations`): read at the start of a run, written
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +33,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from . import srcpack
-from .archives import DEFAULT_LIMITS, ArchiveLimits
+from .archives import DEFAULT_LIMITS, ZIP_EPOCH, ZIP_LATEST, ArchiveLimits, scan_reading
 from .durations import Durations
 from .errors import BuildFailure, SourceError, WheelstrapError
 from .fsutil import atomic_copy, atomic_destination, atomic_write_text, sha256_file
@@ -50,10 +53,11 @@ from .output import (
 from .settings import Prebuilt, SourceOverride, check_prebuilt, fetch_source, prebuilt_wheels
 from .simple import ProjectFile
 from .sources import (
+    MAX_PYPROJECT_SIZE,
     BuildSystem,
+    final_requires,
     parse_build_system,
     read_pyproject,
-    static_requires,
     unpack,
 )
 from .stages import Avail
@@ -66,6 +70,16 @@ if TYPE_CHECKING:
     from .reqfiles import AllowedHashes
     from .resolve import Candidate, PinnedCandidates
     from .tasks import Built, Failed
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFacts:
+    """What an sdist's tree says without running its backend (:meth:`Store.source_facts`)."""
+
+    system: BuildSystem
+    source_date_epoch: int
+    static_requires: tuple[str, ...] | None  # declared final (PEP 643); None: not promised
+    likely_requires: tuple[str, ...] | None  # static in pyproject.toml or PKG-INFO: a hint
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +164,12 @@ class Store:
             if allowed is not None:
                 verify_file(dest, allowed)
             return dest, cand.file.sha256, cand.file.url
+        staged = self.ahead_dir / cand.file.filename
+        if cand.file.sha256 and staged.is_file() and sha256_file(staged) == cand.file.sha256:
+            if allowed is not None:  # fetched ahead: checked again, then kept
+                verify_file(staged, allowed)
+            staged.replace(dest)
+            return dest, cand.file.sha256, cand.file.url
         if cand.file.sha256 is None and allowed is None:
             warn(f"{cand.file.filename}: the index gives no sha256; downloaded unverified")
         digest = client.download(cand.file.url, dest, cand.file.sha256, allowed=allowed)
@@ -198,33 +218,88 @@ class Store:
     def build_system(self, node: NodeId, sdist: Path, digest: str, hooks: PackageHooks
                      ) -> tuple[BuildSystem, int, tuple[str, ...] | None]:
         """``[build-system]`` of the patched tree, SOURCE_DATE_EPOCH, and the runtime
-        requirements the sdist declares final (:func:`sources.static_requires`; None
+        requirements the sdist declares final (:func:`sources.final_requires`; None
         when it does not, or when settings or a plugin change the tree, and so maybe them),
         cached by the sdist's hash and the package's settings."""
+        facts = self.source_facts(node, sdist, digest, hooks)
+        return facts.system, facts.source_date_epoch, facts.static_requires
+
+    def source_facts(self, node: NodeId, sdist: Path, digest: str,
+                     hooks: PackageHooks) -> SourceFacts:
+        """What the patched tree says without running its backend: ``[build-system]``,
+        SOURCE_DATE_EPOCH, the runtime requirements it declares final and those it
+        likely has (:func:`wheelstrap.srcpack.static_requires`, for fetching ahead);
+        cached by the sdist's hash and the package's settings, so a warm run does not
+        unpack."""
         key = cache_key({"kind": "build-system", "sdist": digest, "settings": hooks.digest()})
         cached = self.cache.get(key)
-        if cached is not None:
+        if cached is not None and "likely_requires" in cached:  # older records: a miss
             try:  # checked like the tree itself: a damaged record is a miss
                 table = {"requires": cached["requires"], "build-backend": cached["backend"]}
                 if cached["backend_path"] is not None:
                     table["backend-path"] = cached["backend_path"]
-                static = cached.get("static_requires")
+                static, likely = cached["static_requires"], cached["likely_requires"]
                 if static is not None:
                     static = tuple(str(Requirement(str(r))) for r in static)
-                return (parse_build_system({"build-system": table}, sdist.name),
-                        int(cached["source_date_epoch"]), static)
+                if likely is not None:
+                    likely = tuple(str(Requirement(str(r))) for r in likely)
+                return SourceFacts(parse_build_system({"build-system": table}, sdist.name),
+                                   int(cached["source_date_epoch"]), static, likely)
             except (KeyError, TypeError, ValueError, WheelstrapError):
                 pass
-        root, epoch = self.source_tree(node, sdist, hooks)
-        system = parse_build_system(read_pyproject(root), sdist.name)
+        read = None
         patched = bool(hooks.settings.patches) or hooks.plugin is not None
-        static = None if patched else static_requires(root)
+        if not patched:  # the tree is the archive's
+            read = _archive_facts(sdist, self.limits)
+        if read is None:
+            root, epoch = self.source_tree(node, sdist, hooks)
+            pyproject, pkg_info = read_pyproject(root), srcpack.read_pkg_info(root)
+        else:
+            pyproject, pkg_info, epoch = read
+        system = parse_build_system(pyproject, sdist.name)
+        static = None if patched or pkg_info is None else final_requires(pkg_info)
+        likely = srcpack.static_requires(pyproject, pkg_info)
         self.cache.put(key, {
             "requires": [str(r) for r in system.requires], "backend": system.backend,
             "backend_path": list(system.backend_path) if system.backend_path is not None
             else None, "source_date_epoch": epoch,
-            "static_requires": list(static) if static is not None else None})
-        return system, epoch, static
+            "static_requires": list(static) if static is not None else None,
+            "likely_requires": list(likely) if likely is not None else None})
+        return SourceFacts(system, epoch, static, likely)
+
+    # -- fetching ahead ----------------------------------------------------------------
+
+    @property
+    def ahead_dir(self) -> Path:
+        """Where sdists fetched ahead wait until the run asks for them (see
+        :meth:`fetch_ahead`); emptied at the end of every run."""
+        return self.layout.state / "incoming" / "ahead"
+
+    def fetch_ahead(self, client: IndexClient, cand: Candidate, *,
+                    allowed: AllowedHashes | None = None) -> Path | None:
+        """Download the sdist of ``cand`` before the run knows it needs it: into
+        :attr:`ahead_dir`, from where :meth:`fetch_sdist` moves it into ``OUT/sdists``
+        when the run does ask for it.  The sdist already in ``OUT/sdists`` (verified) is
+        used as it is; None when the index gives no sha256 (the real fetch could not
+        recognize the file).  Raises what :meth:`IndexClient.download` raises."""
+        sha = cand.file.sha256
+        if not sha:
+            return None
+        kept = self.layout.sdists / cand.file.filename
+        if kept.is_file() and sha256_file(kept) == sha:
+            return kept
+        staged = self.ahead_dir / cand.file.filename
+        if staged.is_file() and sha256_file(staged) == sha:
+            return staged
+        client.download(cand.file.url, staged, sha, allowed=allowed)
+        return staged
+
+    def drop_ahead(self, unused: Iterable[NodeId]) -> None:
+        """End of a run: remove the sdists fetched ahead and never asked for, and the
+        source trees of the ``unused`` nodes that were unpacked ahead."""
+        shutil.rmtree(self.ahead_dir, ignore_errors=True)
+        for node in unused:
+            self.clean_node(node)
 
     # -- reuse -------------------------------------------------------------------------
 
@@ -370,6 +445,50 @@ class Store:
 
     def clean_node(self, node: NodeId) -> None:
         shutil.rmtree(self.node_dir(node), ignore_errors=True)
+
+
+_READ_FROM_ARCHIVE = ("pyproject.toml", "PKG-INFO")
+
+
+def _archive_facts(sdist: Path, limits: ArchiveLimits
+                   ) -> tuple[dict[str, Any], str | None, int] | None:
+    """``pyproject.toml`` (parsed), ``PKG-INFO`` and SOURCE_DATE_EPOCH of an sdist read
+    straight from the checked archive, as :func:`wheelstrap.sources.unpack` would find them
+    once unpacked, without writing the tree (a large sdist takes a while to unpack).  None
+    whenever anything is unusual (a refused archive, a link, a file too big, bad TOML):
+    the caller unpacks instead, and meets the error as it always did."""
+    def wanted(name: str) -> bool:
+        return name.count("/") <= 1 and name.rpartition("/")[2] in _READ_FROM_ARCHIVE
+
+    try:
+        members, found = scan_reading(sdist, wanted, MAX_PYPROJECT_SIZE, limits,
+                                      "source archive")
+    except SourceError:
+        return None
+    tops: dict[str, bool] = {}  # top-level entry -> a folder
+    for m in members:
+        head, sep, _ = m.name.partition("/")
+        if head:
+            tops[head] = tops.get(head, False) or bool(sep) or m.kind == "dir"
+    shown = [t for t in tops if not t.startswith(".")] or list(tops)
+    prefix = f"{shown[0]}/" if len(shown) == 1 and tops[shown[0]] else ""
+    kinds = {m.name: m.kind for m in members}
+    texts: dict[str, str | None] = {}
+    for name in _READ_FROM_ARCHIVE:
+        kind = kinds.get(prefix + name)
+        data = found.get(prefix + name)
+        if kind is not None and (kind != "file" or data is None
+                                 or len(data) > MAX_PYPROJECT_SIZE):
+            return None
+        texts[name] = data.decode("utf-8", "replace") if data is not None else None
+    pyproject: dict[str, Any] = {}
+    if (found_toml := found.get(prefix + "pyproject.toml")) is not None:
+        try:
+            pyproject = tomllib.loads(found_toml.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, ValueError, RecursionError):
+            return None
+    latest = max((m.mtime for m in members), default=0)
+    return pyproject, texts["PKG-INFO"], min(max(latest, ZIP_EPOCH), ZIP_LATEST)
 
 
 def _tail(log: bytes, lines: int = 25) -> str:

@@ -1,0 +1,415 @@
+"""Fetching ahead: static requirements read without a backend, speculative pages and
+downloads that never become graph nodes, and a run that ends exactly as without them.
+
+The planner runs against the fake executor of test_planner (no backend, no subprocess);
+its first task can be held until something speculative has happened, so no assertion
+depends on timing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+from scenario import Pkg, make_dists, make_sdist, write_static_index
+from test_planner import FakeExecutor, FakeWorkers
+
+from wheelstrap.archives import DEFAULT_LIMITS
+from wheelstrap.bootstrap import LIKELY_BACKENDS, Bootstrap, Options
+from wheelstrap.client import IndexClient
+from wheelstrap.errors import WheelstrapError
+from wheelstrap.graph import NodeId
+from wheelstrap.hooks import NO_PLUGINS
+from wheelstrap.output import Layout
+from wheelstrap.reqfiles import parse_requirement
+from wheelstrap.resolve import Candidate
+from wheelstrap.simple import ProjectFile
+from wheelstrap.sources import read_pyproject
+from wheelstrap.srcpack import read_pkg_info, static_requires
+from wheelstrap.store import Store
+from wheelstrap.target import Target
+
+# -- static requirements ------------------------------------------------------------
+
+
+def _tree(tmp_path: Path, pyproject: str | None, pkg_info: str | None) -> Path:
+    root = tmp_path / "tree"
+    root.mkdir()
+    if pyproject is not None:
+        (root / "pyproject.toml").write_text(pyproject)
+    if pkg_info is not None:
+        (root / "PKG-INFO").write_text(pkg_info)
+    return root
+
+
+def _static(root: Path) -> tuple[str, ...] | None:
+    return static_requires(read_pyproject(root), read_pkg_info(root))
+
+
+STATIC_INFO = "Metadata-Version: 2.2\nName: p\nVersion: 1\nRequires-Dist: b>=2\n"
+
+
+@pytest.mark.parametrize(("pyproject", "pkg_info", "expected"), [
+    # [project].dependencies, static: taken (extras' optional deps are not)
+    ('[project]\nname = "p"\ndependencies = ["a>=1", "c; python_version < \'3\'"]\n'
+     '[project.optional-dependencies]\nx = ["d"]\n', None,
+     ("a>=1", "c; python_version < '3'")),
+    ('[project]\nname = "p"\n', STATIC_INFO, ()),  # no dependencies: none
+    # dynamic in [project]: PKG-INFO 2.2 without Dynamic: Requires-Dist
+    ('[project]\nname = "p"\ndynamic = ["dependencies"]\n', STATIC_INFO, ("b>=2",)),
+    (None, STATIC_INFO, ("b>=2",)),
+    (None, STATIC_INFO.replace("2.2", "2.1"), None),  # before PEP 643: not binding
+    (None, STATIC_INFO + "Dynamic: Requires-Dist\n", None),
+    (None, STATIC_INFO + "Requires-Dist: [broken\n", None),
+    ('[project]\nname = "p"\ndependencies = "a"\n', None, None),  # malformed
+    ('[project]\nname = "p"\ndependencies = ["a b c"]\n', None, None),
+    ("[build-system]\nrequires = []\n", None, None),  # nothing says
+])
+def test_static_requires(tmp_path, pyproject, pkg_info, expected):
+    assert _static(_tree(tmp_path, pyproject, pkg_info)) == expected
+
+
+# -- the store: facts cached, staged sdists -------------------------------------------
+
+
+def _store(tmp_path: Path) -> Store:
+    layout = Layout(tmp_path / "out")
+    layout.prepare()
+    return Store(layout)
+
+
+def test_source_facts_are_cached_with_the_build_system(tmp_path):
+    store = _store(tmp_path)
+    sdist = make_sdist(Pkg("app", deps=["lib>=1"], build_requires=["tinyback"],
+                           backend="tinyback"), tmp_path / "d")
+    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    node = NodeId("app", "1.0")
+    hooks = NO_PLUGINS.hooks(node.name, node.version)
+    facts = store.source_facts(node, sdist, digest, hooks)
+    assert facts.likely_requires == ("lib>=1",)
+    assert [str(r) for r in facts.system.requires] == ["tinyback"]
+    store.clean_node(node)  # a warm run does not unpack again
+    assert store.source_facts(node, sdist, digest, hooks) == facts
+    assert store.build_system(node, sdist, digest, hooks) == (
+        facts.system, facts.source_date_epoch, facts.static_requires)
+    assert not store.node_dir(node).exists()
+
+
+def test_a_staged_sdist_is_moved_into_place_when_the_run_asks_for_it(tmp_path):
+    store = _store(tmp_path)
+    sdist = make_sdist(Pkg("lib"), tmp_path / "d")
+    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    cand = Candidate(canonicalize_name("lib"), Version("1.0"),
+                     ProjectFile(sdist.name, sdist.as_uri(), digest, None, False))
+    client = IndexClient("file:///nowhere/", retries=0)
+    staged = store.fetch_ahead(client, cand)
+    assert staged == store.ahead_dir / sdist.name and staged.is_file()
+    sdist.unlink()  # the real fetch must not download again
+    path, sha, _ = store.fetch_sdist(client, cand, lambda _: None)
+    assert path == store.layout.sdists / sdist.name and sha == digest
+    assert not staged.exists()
+    assert store.fetch_ahead(client, cand) == path  # already in place: nothing to do
+    unsigned = replace(cand, file=replace(cand.file, sha256=None))
+    assert store.fetch_ahead(client, unsigned) is None  # not recognizable later
+    (store.ahead_dir / "other.tar.gz").write_text("x")
+    store.node_dir(NodeId("other", "1")).mkdir(parents=True)
+    store.drop_ahead([NodeId("other", "1")])
+    assert not store.ahead_dir.exists() and not store.node_dir(NodeId("other", "1")).exists()
+    assert path.is_file()
+
+
+# -- the planner ------------------------------------------------------------------------
+
+
+class CountingClient(IndexClient):
+    """Counts downloads by file name (on I/O threads); a download in ``gates`` starts,
+    then waits for its gate to open."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, retries=0)
+        self.downloads: dict[str, int] = {}
+        self.gates: dict[str, threading.Event] = {}
+        self.started: set[str] = set()
+        self._count = threading.Lock()
+
+    def download(self, url: str, dest: Path, sha256: str | None, allowed: Any = None) -> str:
+        name = url.rsplit("/", 1)[-1]
+        with self._count:
+            self.downloads[name] = self.downloads.get(name, 0) + 1
+            self.started.add(name)
+        gate = self.gates.get(name)
+        if gate is not None:
+            gate.wait(30)
+        return super().download(url, dest, sha256, allowed)
+
+
+def _bootstrap(tmp_path: Path, sdists: list[Pkg], built: list[Pkg], top: list[str], *,
+               out: str = "out", ahead: bool = True, constraints: tuple[str, ...] = (),
+               hold: Callable[[Bootstrap], bool] | None = None,
+               tamper: Callable[[Path], None] | None = None
+               ) -> tuple[Bootstrap, CountingClient]:
+    """A planner over an index of ``sdists`` whose builds answer as ``built`` says (the
+    wheel's metadata may differ from the sdist's static requirements)."""
+    folder = tmp_path / "dists"
+    if not folder.is_dir():
+        make_dists(sdists, folder)
+        simple = write_static_index(folder, sdists)
+        if tamper is not None:
+            tamper(folder)
+    simple = folder / "simple"
+    fake = FakeExecutor(built, tmp_path / f"fake-{out}", set())
+    options = Options(requirements=tuple(parse_requirement(r) for r in top),
+                      constraints=tuple(parse_requirement(c) for c in constraints),
+                      output=tmp_path / out, index_url=simple.as_uri() + "/",
+                      target=Target.current(), fetch_ahead=ahead)
+    client = CountingClient(options.index_url)
+    planner = Bootstrap(options, client=client, workers=FakeWorkers(fake, 1))
+    if hold is not None:
+        fake.hold_first = lambda: hold(planner)
+    return planner, client
+
+
+def _events(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+
+
+def _ahead_downloaded(*nodes: str) -> Callable[[Bootstrap], bool]:
+    """Holds the first task until every one of ``nodes`` was downloaded ahead."""
+    def ready(planner: Bootstrap) -> bool:
+        try:
+            text = (planner.layout.root / "events.jsonl").read_text()
+        except OSError:
+            return False
+        return all(f'"downloaded", "node": "{n}", "ahead": true' in text for n in nodes)
+    return ready
+
+
+CHAIN = [Pkg("top", deps=["lib"]), Pkg("lib", deps=["leaf"]), Pkg("leaf")]
+
+
+def test_a_static_dependency_is_fetched_before_its_dependent_is_built(tmp_path):
+    planner, client = _bootstrap(tmp_path, CHAIN, CHAIN, ["top"],
+                                 hold=_ahead_downloaded("lib 1.0"))
+    planner.run()
+    events = _events(tmp_path / "out")
+    kinds = [(e["event"], e.get("node"), e.get("phase"), e.get("ahead", False))
+             for e in events]
+    ahead = kinds.index(("downloaded", "lib 1.0", None, True))
+    built = kinds.index(("finished", "top 1.0", "build", False))
+    assert ahead < built
+    # the planner took the download over: still one node, one download each
+    assert ("downloaded", "lib 1.0", None, False) in kinds[ahead:]
+    assert sorted(n.name for n in planner.graph.nodes) == ["leaf", "lib", "top"]
+    assert all(n == 1 for n in client.downloads.values())
+    assert sorted(p.name for p in (tmp_path / "out" / "sdists").iterdir()) == [
+        "leaf-1.0.tar.gz", "lib-1.0.tar.gz", "top-1.0.tar.gz"]
+    # the page was asked ahead too
+    assert {"event": "page", "name": "lib", "ahead": True}.items() <= next(
+        e for e in events if e["event"] == "page" and e["name"] == "lib").items()
+
+
+def _documents(out: Path) -> dict[str, Any]:
+    return {doc: json.loads((out / doc).read_text()) for doc in ("graph.json",
+                                                                  "build-order.json")}
+
+
+def test_speculation_never_used_leaves_the_run_as_it_was(tmp_path):
+    # the sdist of top says it needs ghost; its wheel says otherwise; setuptools (one of
+    # LIKELY_BACKENDS) is on the index but nobody needs it
+    assert "setuptools" in LIKELY_BACKENDS
+    sdists = [Pkg("top", deps=["lib", "ghost"]), Pkg("lib"), Pkg("ghost"), Pkg("setuptools")]
+    built = [Pkg("top", deps=["lib"]), Pkg("lib")]
+    with_ahead, _ = _bootstrap(tmp_path, sdists, built, ["top"],
+                               hold=_ahead_downloaded("ghost 1.0", "setuptools 1.0"))
+    with_ahead.run()
+    without, client = _bootstrap(tmp_path, sdists, built, ["top"], out="plain", ahead=False)
+    without.run()
+    out, plain = tmp_path / "out", tmp_path / "plain"
+    assert _documents(out) == _documents(plain)
+    assert sorted(p.name for p in (out / "sdists").iterdir()) == [
+        "lib-1.0.tar.gz", "top-1.0.tar.gz"]
+    assert not (out / ".wheelstrap" / "incoming" / "ahead").exists()
+    work = sorted(p.name for p in (out / ".wheelstrap" / "work").iterdir())
+    assert "ghost-1.0" not in work and "setuptools-1.0" not in work
+    assert with_ahead.built == without.built == 2
+    # nothing was fetched ahead without the switch
+    assert not any(e.get("ahead") for e in _events(plain))
+    assert len(client.downloads) == 2
+
+
+def _corrupt(name: str) -> Callable[[Path], None]:
+    def tamper(folder: Path) -> None:  # after the index recorded its sha256
+        (folder / name).write_bytes(b"not the file the index lists")
+    return tamper
+
+
+def test_a_speculative_failure_does_not_fail_the_run(tmp_path):
+    # missing: no such project; badhash: the index's sha256 does not match; broken: not
+    # an archive at all (its sha256 matches)
+    sdists = [Pkg("top", deps=["lib", "missing", "badhash", "broken"]), Pkg("lib"),
+              Pkg("badhash"), Pkg("broken")]
+    built = [Pkg("top", deps=["lib"]), Pkg("lib")]
+
+    def tamper(folder: Path) -> None:
+        _corrupt("badhash-1.0.tar.gz")(folder)
+        (folder / "broken-1.0.tar.gz").write_bytes(b"not an archive")
+        write_static_index(folder, [Pkg("broken")])  # listed with the right sha256
+
+    def settled(planner: Bootstrap) -> bool:  # every static dependency tried ahead
+        a = planner._ahead
+        tried = {n.name for n in list(a.depth)}
+        return {"lib", "badhash", "broken"} <= tried and not a.fetching and not a.queue
+
+    planner, client = _bootstrap(tmp_path, sdists, built, ["top"], tamper=tamper,
+                                 hold=settled)
+    result = planner.run()
+    assert result.built == 2
+    assert {"badhash-1.0.tar.gz", "broken-1.0.tar.gz"} <= set(client.downloads)
+    out = tmp_path / "out"
+    pages = {e["name"]: e for e in _events(out) if e["event"] == "page"}
+    assert pages["missing"]["ahead"] is True
+    assert sorted(p.name for p in (out / "sdists").iterdir()) == [
+        "lib-1.0.tar.gz", "top-1.0.tar.gz"]
+    assert not (out / ".wheelstrap" / "incoming" / "ahead").exists()
+
+
+def test_a_failure_met_ahead_is_reported_by_the_planner_as_without_it(tmp_path):
+    sdists = [Pkg("top", deps=["lib"]), Pkg("lib")]
+    errors = []
+    for out, ahead in (("out", True), ("plain", False)):
+        planner, _ = _bootstrap(tmp_path, sdists, sdists, ["top"], out=out, ahead=ahead,
+                                tamper=_corrupt("lib-1.0.tar.gz"))
+        with pytest.raises(WheelstrapError) as err:
+            planner.run()
+        errors.append((type(err.value), err.value.message.replace(str(tmp_path / out), "")))
+    assert errors[0] == errors[1]
+
+
+def test_likely_backends_resolve_as_the_planner_would(tmp_path):
+    sdists = [Pkg("top"), Pkg("setuptools", "1.0"), Pkg("setuptools", "2.0")]
+    planner, _ = _bootstrap(tmp_path, sdists, sdists, ["top"], constraints=("setuptools<2",),
+                            hold=_ahead_downloaded("setuptools 1.0"))
+    planner.run()
+    ahead = [e["node"] for e in _events(tmp_path / "out")
+             if e["event"] == "downloaded" and e.get("ahead")]
+    assert ahead == ["setuptools 1.0"]
+    assert [n.name for n in planner.graph.nodes] == ["top"]
+
+
+def test_likely_backends_absent_from_the_index_cost_nothing(tmp_path):
+    planner, _ = _bootstrap(tmp_path, CHAIN, CHAIN, ["top"])
+    assert planner.run().built == 3
+    pages = [e for e in _events(tmp_path / "out") if e["event"] == "page"]
+    assert all(p["name"] != "setuptools" or p.get("ahead") for p in pages)
+
+
+
+def test_a_download_ahead_in_flight_is_waited_for_not_repeated(tmp_path):
+    lib = NodeId(canonicalize_name("lib"), "1.0")
+
+    def lib_started(planner: Bootstrap) -> bool:
+        return "lib-1.0.tar.gz" in client.started
+
+    planner, client = _bootstrap(tmp_path, CHAIN, CHAIN, ["top"], hold=lib_started)
+    gate = client.gates["lib-1.0.tar.gz"] = threading.Event()
+
+    def open_once_promoted() -> None:  # the planner now waits for the download ahead
+        for _ in range(3000):
+            try:
+                if ("ahead", lib) in list(planner._inflight.values()):
+                    break
+            except RuntimeError:  # changed while read
+                pass
+            threading.Event().wait(0.01)
+        gate.set()
+
+    watcher = threading.Thread(target=open_once_promoted, daemon=True)
+    watcher.start()
+    assert planner.run().built == 3
+    watcher.join(30)
+    assert client.downloads == {"top-1.0.tar.gz": 1, "lib-1.0.tar.gz": 1,
+                                "leaf-1.0.tar.gz": 1}
+    events = _events(tmp_path / "out")
+    lib_events = [e.get("ahead", False) for e in events
+                  if e["event"] == "downloaded" and e["node"] == "lib 1.0"]
+    assert lib_events == [True, False]
+
+
+def _tar(path: Path, entries: list[tuple[str, str | None, str]]) -> Path:
+    """A tar.gz of (name, text or None for a folder, symlink target or '')."""
+    import io
+    import tarfile
+    with tarfile.open(path, "w:gz") as tar:
+        for i, (name, text, link) in enumerate(entries):
+            info = tarfile.TarInfo(name)
+            info.mtime = 1700000000 + i
+            if link:
+                info.type, info.linkname = tarfile.SYMTYPE, link
+                tar.addfile(info)
+            elif text is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                data = text.encode()
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+PYPROJECT = '[project]\nname = "p"\nversion = "1"\ndependencies = ["a"]\n'
+INFO = "Metadata-Version: 2.2\nName: p\nVersion: 1\nRequires-Dist: b\n"
+
+
+@pytest.mark.parametrize("entries", [
+    [("p-1/pyproject.toml", PYPROJECT, ""), ("p-1/PKG-INFO", INFO, "")],
+    [("p-1", None, ""), ("p-1/PKG-INFO", INFO, ""), ("p-1/src/x.py", "", "")],
+    [("pyproject.toml", PYPROJECT, ""), ("PKG-INFO", INFO, "")],  # flat
+    [("p-1/PKG-INFO", INFO, ""), ("other/pyproject.toml", PYPROJECT, "")],  # two tops
+    [("p-1/pyproject.toml", PYPROJECT, ""), (".hidden", "", "")],
+    [("p-1/sub/pyproject.toml", PYPROJECT, "")],  # not at the root: none
+])
+def test_facts_read_from_the_archive_are_those_of_the_unpacked_tree(tmp_path, entries):
+    from wheelstrap.sources import unpack
+    from wheelstrap.store import _archive_facts
+    sdist = _tar(tmp_path / "p-1.tar.gz", entries)
+    read = _archive_facts(sdist, DEFAULT_LIMITS)
+    tree = unpack(sdist, tmp_path / "tree")
+    assert read == (read_pyproject(tree.root), read_pkg_info(tree.root),
+                    tree.source_date_epoch)
+
+
+@pytest.mark.parametrize("entries", [
+    [("p-1/real.toml", PYPROJECT, ""), ("p-1/pyproject.toml", "", "real.toml")],  # a link
+    [("p-1/pyproject.toml", "[project\n", "")],  # bad TOML: unpacking reports it
+    [("p-1/../evil", "", "")],  # a refused archive: unpacking reports it
+])
+def test_unusual_archives_are_unpacked_instead(tmp_path, entries):
+    from wheelstrap.store import _archive_facts
+    assert _archive_facts(_tar(tmp_path / "p-1.tar.gz", entries), DEFAULT_LIMITS) is None
+
+
+def test_a_tree_nothing_changes_is_not_unpacked_to_read_its_facts(tmp_path):
+    store = _store(tmp_path)
+    sdist = make_sdist(Pkg("app", deps=["lib"]), tmp_path / "d")
+    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    node = NodeId(canonicalize_name("app"), "1.0")
+    store.source_facts(node, sdist, digest, NO_PLUGINS.hooks(node.name, node.version))
+    assert not store.node_dir(node).exists()  # nothing unpacked
+
+
+def test_a_rerun_that_never_needed_a_likely_backend_does_not_fetch_it(tmp_path):
+    sdists = [Pkg("top"), Pkg("setuptools")]
+    first, _ = _bootstrap(tmp_path, sdists, sdists, ["top"],
+                          hold=_ahead_downloaded("setuptools 1.0"))
+    first.run()
+    again, client = _bootstrap(tmp_path, sdists, sdists, ["top"])
+    again.run()
+    assert not any(e.get("ahead") for e in _events(tmp_path / "out"))
+    assert client.downloads == {}  # everything reused
