@@ -31,16 +31,14 @@ from email.parser import HeaderParser
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
-from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from .archives import ZIP_EPOCH, ZIP_LATEST
 from .errors import SourceError
 from .fsutil import stays_inside, within
-from .sources import read_pyproject
+from .sources import final_requires, read_pyproject
 
 NATIVE_SUFFIXES = (".c", ".cc", ".cpp", ".cxx", ".c++", ".pyx", ".pxd", ".rs", ".f", ".f90",
                    ".f95", ".f03", ".for", ".cu", ".m", ".mm", ".swift", ".go", ".zig")
@@ -285,22 +283,7 @@ def static_requires(pyproject: dict[str, Any], pkg_info: str | None
             return reqs
     except (_Malformed, InvalidRequirement):
         return None
-    if pkg_info is None:
-        return None
-    raw, _ = parse_email(pkg_info)
-    try:
-        version = Version(raw.get("metadata_version", "1.0"))
-    except InvalidVersion:
-        return None
-    if version < Version("2.2") or "requires-dist" in {d.lower() for d in raw.get("dynamic", [])}:
-        return None
-    reqs = tuple(raw.get("requires_dist", []))
-    try:
-        for r in reqs:
-            Requirement(r)
-    except InvalidRequirement:
-        return None
-    return reqs
+    return final_requires(pkg_info) if pkg_info is not None else None
 
 
 _BAD_IN_ENTRY_POINT = re.compile(r"[\x00-\x1f\x7f]")
