@@ -383,3 +383,9 @@ def test_settings_make_a_real_pypi_release_build(tmp_path: Path) -> None:
     settings = read_settings(Path(__file__).parent / "data" / "settings-scm" / "wheelstrap.toml")
     hooks = load_plugins(settings).hooks(name, "10.0.2", settings.for_package(name, "10.0.2"))
     assert build(hooks) == "setuptools_scm-10.0.2-py3-none-any.whl"
+
+
+def test_an_installed_plugin_is_seen_by_the_warm_check(site: tuple[Path, str]) -> None:
+    from wheelstrap import fastpath
+
+    assert fastpath.plugins_installed()

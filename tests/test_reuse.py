@@ -188,3 +188,22 @@ def test_hash_checking_mode_from_requirement_files(serve_index, run_bootstrap, t
     mixed.write_text(f"solo==1.0 --hash=sha256:{digest}\nother==1.0\n")
     bad = run_bootstrap("-r", str(mixed), index=index.url, out=tmp_path / "mixed")
     assert bad.code == 1 and "other" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_plugin_installed_after_a_run_is_not_taken_for_nothing_changed(
+        serve_index, run_bootstrap, tmp_path, monkeypatch):
+    from wheelstrap import fastpath
+
+    assert fastpath.plugins_installed() is False  # this environment declares none
+    index = serve_index([Pkg("solo")])
+    cons = tmp_path / "constraints.txt"
+    cons.write_text("solo==1.0\n")
+    out = tmp_path / "out"
+    assert run_bootstrap("solo", "-c", str(cons), index=index.url, out=out).code == 0
+    again = run_bootstrap("solo", "-c", str(cons), index=index.url, out=out)
+    assert "nothing changed since the last run" in again.stderr
+    # an installed plugin may change any build: the next run looks again
+    monkeypatch.setattr(fastpath, "plugins_installed", lambda: True)
+    looked = run_bootstrap("solo", "-c", str(cons), index=index.url, out=out)
+    assert looked.code == 0, looked.stderr
+    assert "nothing changed" not in looked.stderr and "1 reused" in looked.stderr

@@ -182,17 +182,22 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
     """Bootstrap REQUIREMENTS (and -r files) from sdists into OUTPUT."""
     level = verbosity(quiet, verbose)
     from . import fastpath
-    from .hooks import load_plugins
     from .model import BuildPolicy, RunPolicy
-    from .settings import NO_SETTINGS, read_settings
 
     cluster_spec = None
     if scheduler is not None:
         from .cluster import parse_scheduler
 
         cluster_spec = parse_scheduler(scheduler)
-    settings = read_settings(settings_file) if settings_file is not None else NO_SETTINGS
-    plugins = load_plugins(settings)
+    # Without a settings file or an installed plugin there is nothing to load, and the
+    # "nothing changed" check of a warm run need not import what loading them takes
+    customized = settings_file is not None or fastpath.plugins_installed()
+    if customized:
+        from .hooks import load_plugins
+        from .settings import NO_SETTINGS, read_settings
+
+        settings = read_settings(settings_file) if settings_file is not None else NO_SETTINGS
+        plugins = load_plugins(settings)
     policy = BuildPolicy(sandbox="none" if sandbox == "none" else "bubblewrap",
                          isolate_network=not no_network_isolation, timeout=build_timeout)
     run_policy = RunPolicy(max_stages=max_stages, strict=strict,
@@ -201,7 +206,8 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
         requirements=list(requirements), files=[*req_files, *con_files], index_url=index_url,
         python=python, seed_stores=list(seed_stores),
         options={"policy": policy.identity(), "run": run_policy.to_json(),
-                 "settings": settings.digest(), "plugins": plugins.digest(),
+                 "settings": settings.digest() if customized else None,
+                 "plugins": plugins.digest() if customized else None,
                  "req_files": [str(p) for p in req_files],
                  "con_files": [str(p) for p in con_files]})
     unchanged = fastpath.check(output, key)
@@ -245,6 +251,9 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
             and not network_isolation_available()):
         reporter.warning("'unshare -rn' is not available here: build backends run with "
                          "network access.")
+    if not customized:
+        from .hooks import NO_PLUGINS as plugins
+        from .settings import NO_SETTINGS as settings
     options = Options(requirements=tuple(top), constraints=tuple(reqs.constraints),
                       output=output, index_url=index_url, target=target, jobs=jobs,
                       policy=policy, run=run_policy, retries=retries,

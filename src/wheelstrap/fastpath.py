@@ -112,3 +112,14 @@ def write(out: Path, key: str, wheels: int) -> None:
     tmp.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, out / STAMP)
+
+
+#: The entry-point group of wheelstrap's build plugins (see :mod:`wheelstrap.hooks`).
+PLUGIN_GROUP = "wheelstrap.plugins"
+
+
+def plugins_installed() -> bool:
+    """Whether any installed distribution declares a wheelstrap plugin."""
+    from importlib.metadata import entry_points
+
+    return bool(entry_points(group=PLUGIN_GROUP))

@@ -44,6 +44,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from .errors import BuildFailure, InternalError, UserInputError, WheelstrapError
+from .fastpath import PLUGIN_GROUP
 from .fsutil import sha256_file
 from .patching import apply_patches
 from .settings import EMPTY, RESERVED_ENV, PackageSettings, Settings
@@ -51,7 +52,7 @@ from .settings import EMPTY, RESERVED_ENV, PackageSettings, Settings
 if TYPE_CHECKING:
     from .backend import BuildEnv
 
-ENTRY_POINT_GROUP = "wheelstrap.plugins"
+ENTRY_POINT_GROUP = PLUGIN_GROUP
 SCHEMA = "wheelstrap-plugin"
 SCHEMA_VERSION = 1
 
