@@ -203,3 +203,18 @@ def test_a_build_that_fails_in_both_attempts_is_reported_as_the_build_failure(
     log = (run.out / "logs" / "doomed-1.0.log").read_text()
     assert log.count("RuntimeError: cannot build this") == 2 and "building again alone" in log
     assert not list((run.out / "wheels").glob("*.whl"))
+
+
+def test_without_the_sandbox_both_hooks_share_an_interpreter_too(serve_index, run_bootstrap,
+                                                                 tmp_path):
+    index = serve_index(_tree())
+    plain = run_bootstrap("app", "--sandbox", "none", index=index.url, out=tmp_path / "none")
+    assert plain.code == 0, plain.stderr
+    boxed = run_bootstrap("app", index=index.url, out=tmp_path / "boxed")
+    assert boxed.code == 0, boxed.stderr
+    assert plain.wheels == boxed.wheels and len(plain.wheels) == 5
+    for name in plain.wheels:  # the sandbox changes where a build may write, not what
+        assert (tmp_path / "none" / "wheels" / name).read_bytes() == \
+            (tmp_path / "boxed" / "wheels" / name).read_bytes()
+    log = (tmp_path / "none" / "logs" / "lib-b-1.0.log").read_text()
+    assert log.count("hookdriver.py") == 1 and "# sandbox:" not in log
