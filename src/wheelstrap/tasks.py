@@ -153,8 +153,8 @@ def _run_in(spec: BuildSpec, inputs: Inputs, work: Path, keep: bool,
         start = time.monotonic()
         config = spec.hooks.config_settings(log)
         if spec.phase == "prepare" and then is not None:
-            return _prepare_and_build(spec, then, venv, (root, sdist), work, keep, timings,
-                                      log)
+            return _prepare_and_build(spec, then, venv, (root, sdist), work, keep,
+                                      (config, timings), log)
         if spec.phase == "prepare":
             raw = backend.get_requires_for_build_wheel(root, spec.backend, venv, config)
             timings["hook"] = time.monotonic() - start
@@ -196,14 +196,14 @@ def _result(spec: BuildSpec, built: Path, work: Path, keep: bool, timings: dict[
 
 def _prepare_and_build(spec: BuildSpec, then: BuildSpec, venv: backend.BuildEnv,
                        sources: tuple[Path, Path], work: Path, keep: bool,
-                       timings: dict[str, float], log: Path) -> Prepared:
+                       given: tuple[backend.ConfigSettings, dict[str, float]], log: Path
+                       ) -> Prepared:
     """Both hooks in one interpreter (:func:`backend.prepare_and_build`).  A build that
     fails there runs again the usual way, in a fresh interpreter on a fresh copy of the
     tree, and only that second attempt's outcome counts."""
-    root, sdist = sources
+    (root, sdist), (config, timings) = sources, given
     start = time.monotonic()
-    results = backend.prepare_and_build(root, spec.backend, venv, _outdir(work),
-                                        spec.hooks.config_settings(log))
+    results = backend.prepare_and_build(root, spec.backend, venv, _outdir(work), config)
     elapsed = time.monotonic() - start
     building = results.times.get("build_wheel", 0.0) if results.wheel is not None else 0.0
     timings["hook"] = elapsed - building
