@@ -218,3 +218,20 @@ def test_without_the_sandbox_both_hooks_share_an_interpreter_too(serve_index, ru
             (tmp_path / "boxed" / "wheels" / name).read_bytes()
     log = (tmp_path / "none" / "logs" / "lib-b-1.0.log").read_text()
     assert log.count("hookdriver.py") == 1 and "# sandbox:" not in log
+
+
+@pytest.mark.parametrize("written, expected", [
+    ("[1, 2]", "not a JSON object"),
+    ("{not json", "not JSON"),
+])
+def test_a_backend_that_forges_the_drivers_result_is_a_clear_failure(tmp_path, written,
+                                                                      expected):
+    # build_wheel overwrites the driver's result file and leaves at once
+    source = BACKEND_SOURCE + (
+        "\ndef build_wheel(wheel_directory, config_settings=None, metadata_directory=None):\n"
+        "    import os, sys\n"
+        f"    open(os.path.join(sys.argv[1], 'output.json'), 'w').write({written!r})\n"
+        "    os._exit(0)\n")
+    root, env = _env(tmp_path, Pkg("forger", extra_files={"_backend/tinybackend.py": source}))
+    with pytest.raises(BuildFailure, match=expected):
+        backend.prepare_and_build(root, TINY, env, tmp_path / "work" / "dist")
