@@ -13,7 +13,7 @@ import pytest
 from scenario import Pkg, make_sdist
 
 from wheelstrap.server import IndexServer
-from wheelstrap.sources import static_requires
+from wheelstrap.sources import final_requires
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -28,15 +28,17 @@ from wheelstrap.sources import static_requires
     ("Metadata-Version: nonsense\nName: a\n", None),
     ("\xff\xfe garbage", None),
 ])
-def test_static_requires_reads_only_what_the_sdist_promises(tmp_path, text, expected):
-    (tmp_path / "PKG-INFO").write_text(text, encoding="utf-8", errors="surrogateescape")
-    assert static_requires(tmp_path) == expected
+def test_final_requires_reads_only_what_the_sdist_promises(text, expected):
+    assert final_requires(text.encode("utf-8", "surrogateescape")) == expected
 
 
 def test_no_pkg_info_or_a_huge_one_promises_nothing(tmp_path):
-    assert static_requires(tmp_path) is None
-    (tmp_path / "PKG-INFO").write_text("Metadata-Version: 2.2\n" + "X: y\n" * 300_000)
-    assert static_requires(tmp_path) is None
+    from wheelstrap.srcpack import read_pkg_info
+
+    assert read_pkg_info(tmp_path) is None
+    promise = "Metadata-Version: 2.2\nName: a\nVersion: 1\nRequires-Dist: b\n"
+    assert final_requires(promise) == ("b",)
+    assert final_requires(promise + "X: y\n" * 300_000) is None  # past the size cap
 
 
 def _run(folder: Path, out: Path, *extra: str) -> subprocess.Popen[str]:

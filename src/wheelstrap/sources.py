@@ -140,18 +140,6 @@ def parse_build_system(pyproject: dict[str, Any], where: str) -> BuildSystem:
 MAX_PKG_INFO_SIZE = 1 << 20  # bytes
 
 
-def static_requires(root: Path) -> tuple[str, ...] | None:
-    """The runtime requirements the sdist unpacked at ``root`` declares final: see
-    :func:`final_requires`; None without a readable ``PKG-INFO``."""
-    path = root / "PKG-INFO"
-    try:
-        if not path.is_file() or path.stat().st_size > MAX_PKG_INFO_SIZE:
-            return None
-        return final_requires(path.read_bytes())
-    except OSError:
-        return None
-
-
 def final_requires(pkg_info: bytes | str) -> tuple[str, ...] | None:
     """The runtime requirements an sdist declares final (PEP 643): its ``PKG-INFO``'s
     ``Requires-Dist`` when the metadata is version 2.2 or later and does not list

@@ -215,15 +215,6 @@ class Store:
         done.write_text(str(src.source_date_epoch), "utf-8")
         return src.root, src.source_date_epoch
 
-    def build_system(self, node: NodeId, sdist: Path, digest: str, hooks: PackageHooks
-                     ) -> tuple[BuildSystem, int, tuple[str, ...] | None]:
-        """``[build-system]`` of the patched tree, SOURCE_DATE_EPOCH, and the runtime
-        requirements the sdist declares final (:func:`sources.final_requires`; None
-        when it does not, or when settings or a plugin change the tree, and so maybe them),
-        cached by the sdist's hash and the package's settings."""
-        facts = self.source_facts(node, sdist, digest, hooks)
-        return facts.system, facts.source_date_epoch, facts.static_requires
-
     def source_facts(self, node: NodeId, sdist: Path, digest: str,
                      hooks: PackageHooks) -> SourceFacts:
         """What the patched tree says without running its backend: ``[build-system]``,
