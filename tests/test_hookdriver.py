@@ -235,3 +235,75 @@ def test_a_backend_that_forges_the_drivers_result_is_a_clear_failure(tmp_path, w
     root, env = _env(tmp_path, Pkg("forger", extra_files={"_backend/tinybackend.py": source}))
     with pytest.raises(BuildFailure, match=expected):
         backend.prepare_and_build(root, TINY, env, tmp_path / "work" / "dist")
+
+
+def test_a_warmed_template_spares_the_first_build_uv_venv(tmp_path, monkeypatch):
+    monkeypatch.setattr(backend, "_templates", backend._Templates())
+    settings = backend.BuildSettings(0)
+    # an interpreter that cannot make one is left for the first build to meet, and report
+    backend.warm_template(str(tmp_path / "no-python"), settings)
+    assert backend._templates._made == {}
+    backend.warm_template(sys.executable, settings)
+    calls = []
+    monkeypatch.setattr(backend.BuildEnv, "make", lambda self, path: calls.append(path))
+    runner = backend.Runner(tmp_path / "env", tmp_path / "build.log", settings)
+    env = backend.BuildEnv(runner.env_dir, sys.executable, runner)
+    env.create()
+    assert calls == [] and (env.path / "pyvenv.cfg").is_file()
+
+
+@pytest.mark.parametrize("failing", ["environment", "source"])
+def test_tree_and_environment_are_made_together_and_both_finish(tmp_path, monkeypatch,
+                                                                 failing):
+    import threading
+    import time
+
+    from wheelstrap import tasks
+
+    finished: list[str] = []
+    real_source, real_environment = tasks._source, tasks._environment
+
+    def environment(*args, **kwargs):
+        time.sleep(0.2)  # still at work when the tree is done
+        if failing == "environment":
+            raise BuildFailure("uv could not install the build requirements")
+        real_environment(*args, **kwargs)
+        finished.append("environment")
+
+    def source(*args, **kwargs):
+        assert threading.current_thread().name != "environment"
+        if failing == "source":
+            raise BuildFailure("the sdist is refused")
+        root = real_source(*args, **kwargs)
+        finished.append("source")
+        return root
+
+    monkeypatch.setattr(tasks, "_environment", environment)
+    monkeypatch.setattr(tasks, "_source", source)
+    sdist = make_sdist(Pkg("both"), tmp_path / "dists")
+    work = tmp_path / "work"
+    work.mkdir()
+    settings = backend.BuildSettings(0)
+    runner = backend.Runner(work / "env", work / "build.log", settings)
+    env = backend.BuildEnv(runner.env_dir, sys.executable, runner)
+    spec = _spec_for(sdist)
+    with pytest.raises(BuildFailure):
+        tasks._source_and_environment(spec, sdist, work, env, [], work / "build.log")
+    # whichever failed, the other had finished when the failure came back
+    assert finished == ["source"] if failing == "environment" else ["environment"]
+
+
+def _spec_for(sdist: Path):
+    from packaging.utils import canonicalize_name
+
+    from wheelstrap.fsutil import sha256_file
+    from wheelstrap.hooks import NO_PLUGINS
+    from wheelstrap.model import BuildPolicy, BuildSpec, InputFile, UnitKey
+    from wheelstrap.settings import NO_SETTINGS
+
+    name = canonicalize_name(sdist.name.split("-")[0])
+    return BuildSpec(
+        name=name, version="1.0", unit=UnitKey(), phase="prepare",
+        sdist=InputFile(sdist.name, sha256_file(sdist)), backend=TINY, env=(), target=(),
+        source_date_epoch=0, policy=BuildPolicy(),
+        hooks=NO_PLUGINS.hooks(name, "1.0", NO_SETTINGS.for_package(name, "1.0")))

@@ -67,6 +67,8 @@ class FakeExecutor(Executor):
         self.seen: list[BuildSpec] = []
         #: When set, the first task completes only once this holds (checked on a thread).
         self.hold_first: Callable[[], bool] | None = None
+        #: Packages whose build reports a sha256 other than its wheel's.
+        self.lie: set[str] = set()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         spec, inputs, _, *_then = args  # a prepare is answered alone: its build comes later
@@ -99,6 +101,8 @@ class FakeExecutor(Executor):
             return Prepared(tuple(pkg.dynamic), report)
         wheel = _wheel(pkg, self.folder / f"{spec.unit.folder()}-{len(self.seen)}")
         digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        if spec.name in self.lie:
+            digest = "0" * 64
         return Built(wheel.name, digest, str(wheel), None, report)
 
 
@@ -178,6 +182,24 @@ def test_a_failure_stops_the_run_or_only_what_depends_on_it(tmp_path):
     assert built == {"leaf-one", "leaf-two", "top"}  # chainback failed, app never ran
     assert set(map(str, planner.failed)) == {"chainback 1.0"}
     assert {str(n): str(d) for n, d in planner.blocked.items()} == {"app 1.0": "chainback 1.0"}
+
+
+def test_a_wheel_refused_when_published_fails_its_package_alone(tmp_path):
+    # publishing (copy, hash, validation) runs off the planning thread; its refusal
+    # is a failure of that build, as before
+    planner, fake = _plan(tmp_path / "a", CHAIN, ["top"])
+    fake.lie = {"chainback"}
+    with pytest.raises(BuildFailure, match="the task reported"):
+        planner.run()
+    planner, fake = _plan(tmp_path / "b", CHAIN, ["top"], keep_going=True)
+    fake.lie = {"chainback"}
+    with pytest.raises(BuildFailure, match="1 package"):
+        planner.run()
+    assert set(map(str, planner.failed)) == {"chainback 1.0"}
+    assert {str(n): str(d) for n, d in planner.blocked.items()} == {"app 1.0": "chainback 1.0"}
+    wheels = sorted(p.name.split("-")[0] for p in planner.layout.wheels.glob("*.whl"))
+    assert wheels == ["leaf_one", "leaf_two", "top"]
+    assert not list((planner.layout.state / "incoming").glob("publish-*"))
 
 
 def test_a_cycle_is_rebuilt_stage_by_stage_to_a_fixed_point(tmp_path):

@@ -22,7 +22,7 @@ from scenario import Pkg, make_dists, make_sdist, write_static_index
 from test_planner import FakeExecutor, FakeWorkers
 
 from wheelstrap.archives import DEFAULT_LIMITS
-from wheelstrap.bootstrap import LIKELY_BACKENDS, Bootstrap, Options
+from wheelstrap.bootstrap import BACKEND_FIRST_LINES, LIKELY_BACKENDS, Bootstrap, Options
 from wheelstrap.client import IndexClient
 from wheelstrap.errors import WheelstrapError
 from wheelstrap.graph import NodeId
@@ -411,3 +411,52 @@ def test_a_rerun_that_never_needed_a_likely_backend_does_not_fetch_it(tmp_path):
     again.run()
     assert not any(e.get("ahead") for e in _events(tmp_path / "out"))
     assert client.downloads == {}  # everything reused
+
+
+class LinesClient(CountingClient):
+    """Also records how many other downloads ran at once while a gated one was held."""
+
+    def __init__(self, url: str, held: str) -> None:
+        super().__init__(url)
+        self.held = held
+        self.active: set[str] = set()
+        self.most_beside_held = 0
+
+    def download(self, url: str, dest: Path, sha256: str | None, allowed: Any = None) -> str:
+        name = url.rsplit("/", 1)[-1]
+        with self._count:
+            self.active.add(name)
+            if self.held in self.active:
+                self.most_beside_held = max(self.most_beside_held, len(self.active) - 1)
+        try:
+            return super().download(url, dest, sha256, allowed)
+        finally:
+            with self._count:
+                self.active.discard(name)
+
+
+def test_a_likely_backend_downloading_leaves_one_line_to_the_rest(tmp_path):
+    leaves = [Pkg(f"leaf{i}") for i in range(5)]
+    sdists = [Pkg("top", deps=[p.name for p in leaves], static=True), *leaves,
+              Pkg("setuptools", "1.0")]
+    planner, _ = _bootstrap(tmp_path, sdists, sdists, ["top"])
+    client = LinesClient(planner.o.index_url, "setuptools-1.0.tar.gz")
+    planner.client = client
+    gate = client.gates["setuptools-1.0.tar.gz"] = threading.Event()
+
+    def release_when_the_rest_is_here() -> None:
+        wanted = {p.filename for p in leaves} | {"top-1.0.tar.gz"}
+        for _ in range(3000):
+            with client._count:
+                if wanted <= client.started and not client.active - {client.held}:
+                    break
+            threading.Event().wait(0.01)
+        gate.set()
+
+    watcher = threading.Thread(target=release_when_the_rest_is_here, daemon=True)
+    watcher.start()
+    assert planner.run().built == 6
+    watcher.join(30)
+    assert set(client.downloads) >= {p.filename for p in leaves}
+    # five leaves wanted at once, but beside the backend only one line was open
+    assert client.most_beside_held == BACKEND_FIRST_LINES - 1

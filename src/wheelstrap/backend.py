@@ -707,6 +707,16 @@ class _Templates:
 _templates = _Templates()
 
 
+def warm_template(python: str, settings: BuildSettings) -> None:
+    """Make the empty environment of ``python`` now (see :class:`_Templates`), so that
+    the first build does not wait for ``uv venv``; a run starts it while it reads index
+    pages.  A failure is left for that first build to meet and report, with its log."""
+    with tempfile.TemporaryDirectory(prefix="wheelstrap-warm-") as tmp:
+        runner = Runner(Path(tmp) / "env", Path(tmp) / "uv.log", settings)
+        with contextlib.suppress(BuildFailure, OSError):
+            _templates.get(python, BuildEnv(runner.env_dir, python, runner))
+
+
 def hook_caller(source: Path, system: BackendSpec, env: BuildEnv) -> BuildBackendHookCaller:
     from pyproject_hooks import BuildBackendHookCaller
 

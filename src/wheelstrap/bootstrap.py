@@ -234,11 +234,29 @@ class Pending:
     then: BuildSpec | None = None  # a prepare may go on to this build (see run_task)
 
 
+@dataclass(slots=True)
+class Publishing:
+    """A built wheel on its way into the output: :meth:`Store.publish` copies, hashes and
+    validates it on a thread of its own, so that the planner goes on dispatching."""
+
+    pending: Pending
+    timings: dict[str, float]
+    fields: dict[str, Any]
+    since: float
+
+    @property
+    def node(self) -> NodeId:
+        return self.pending.node
+
+
 Provider = Callable[[NodeId], Avail | None]
 
 #: How many sdists download at once (the threads of the I/O pool); the rest wait, what
 #: build environments need and those with the longest remaining path first.
 DOWNLOADS = 6
+
+#: How many built wheels are checked and put into the output at once.
+PUBLISHERS = 2
 
 #: How many index pages are requested at once (a pool of their own).
 PAGES = 4
@@ -260,6 +278,12 @@ LIKELY_BACKENDS: tuple[str, ...] = ("setuptools",)
 #: interpreter; with six at once (measured on two cores, when they also unpacked) the
 #: likely backend came later, and real fetches and the planner slowed down.
 AHEAD_DOWNLOADS = 2
+
+#: How many sdists download at once while one of LIKELY_BACKENDS does: it heads the
+#: longest chain and can be built the moment it is here (it builds with itself), so it
+#: gets most of the bandwidth rather than a sixth of it; one more line keeps the rest
+#: of the tree coming.
+BACKEND_FIRST_LINES = 2
 
 #: How many requirements deep fetching ahead follows from a source the run has.
 AHEAD_DEPTH = 8
@@ -324,6 +348,7 @@ class Bootstrap:
         self._building = 0
         self._to_fetch: list[NodeId] = []  # sources to download, waiting for a free line
         self._fetches = 0
+        self._fetching_backends: set[NodeId] = set()  # real downloads of LIKELY_BACKENDS
         self._in_build_envs: set[NodeId] = set()  # nodes some build environment needs
         self.durations = Durations()
         self._target = tuple(sorted(options.target.describe().items()))
@@ -356,6 +381,13 @@ class Bootstrap:
             # removing a finished build's folder (a whole environment) takes a tenth of a
             # second: off the thread that dispatches the next build
             self._cleaner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clean")
+            self._publisher = ThreadPoolExecutor(max_workers=PUBLISHERS,
+                                                 thread_name_prefix="publish")
+            if self.workers.local and self.store.cache.empty():
+                # a first run into this output builds: the empty environment every build
+                # starts from is made while the first pages and sources arrive
+                self._cleaner.submit(backend.warm_template, self.o.target.python,
+                                     backend.BuildSettings(0))
             ok = False
             try:
                 with backend.backend_warnings_to_logs():
@@ -375,6 +407,7 @@ class Bootstrap:
                         self._pages.shutdown(wait=True, cancel_futures=True)
                         self.store.drop_ahead(n for n in self._ahead.depth
                                               if n not in self.states)
+                        self._publisher.shutdown(wait=True, cancel_futures=True)
                         self._cleaner.shutdown(wait=True)
                         self.workers.close()
             finally:
@@ -420,10 +453,13 @@ class Bootstrap:
                 kind, subject = self._inflight.pop(fut)
                 if kind == "fetch":
                     self._fetches -= 1
+                    self._fetching_backends.discard(subject)
                 try:
                     if kind == "task":
                         self._building -= 1
                         self._task_done(subject, self._outcome(fut, subject))
+                    elif kind == "publish":
+                        self._published(subject, fut)
                     elif kind == "ahead":  # a download ahead the planner waited for
                         self._ahead_done(fut, "fetch", subject)
                         self._submit_fetch(subject)
@@ -432,7 +468,7 @@ class Bootstrap:
                 except WheelstrapError as exc:
                     if not self.o.keep_going or kind == "page":
                         raise
-                    self._fail(subject.node if kind == "task" else subject, exc)
+                    self._fail(subject.node if kind in ("task", "publish") else subject, exc)
 
     def _outcome(self, fut: Future[Any], pending: Pending) -> Outcome:
         try:
@@ -657,7 +693,7 @@ class Bootstrap:
         rank = self._ranker()
         if self._ahead.fetching and self._to_fetch:
             self._to_fetch = [n for n in self._to_fetch if not self._promote_fetch(n)]
-        free = DOWNLOADS - self._fetches - len(self._ahead.fetching)
+        free = self._download_lines() - self._fetches - len(self._ahead.fetching)
         if self._to_fetch and free > 0:
             # what a build environment needs (a backend, its helpers) first: until its
             # source is read, nobody knows the chain below it
@@ -677,9 +713,18 @@ class Bootstrap:
             self._submit(pending)
         del self._ready[:free]
 
+    def _download_lines(self) -> int:
+        """How many sdists may download at once now (see BACKEND_FIRST_LINES)."""
+        if self._fetching_backends or any(n.name in LIKELY_BACKENDS
+                                          for n in self._ahead.fetching):
+            return BACKEND_FIRST_LINES
+        return DOWNLOADS
+
     def _submit_fetch(self, node: NodeId) -> None:
         st = self.states[node]
         self._fetches += 1
+        if node.name in LIKELY_BACKENDS:
+            self._fetching_backends.add(node)
         self.reporter.starting(str(node), "fetch")
         self._since[("fetch", node)] = self.events.now()
         self._inflight[self._io.submit(self._fetch, st)] = ("fetch", node)
@@ -1264,14 +1309,25 @@ class Bootstrap:
                 # requirements ask for: take its outcome as a build's
                 self._task_done(Pending(pending.node, pending.then, pending.env), outcome.then)
             return
-        start = self.events.now()
+        unit.busy = True  # until its wheel is in the output
+        fut = self._publisher.submit(self.store.publish, spec, outcome, st.chain)
+        self._inflight[fut] = ("publish", Publishing(pending, timings, fields,
+                                                     self.events.now()))
+
+    def _published(self, p: Publishing, fut: Future[Avail]) -> None:
+        """A built wheel was checked and placed (or refused): the build is done."""
+        st = self.states[p.node]
+        spec = p.pending.spec
+        unit = st.units[spec.unit]
+        unit.busy = False
         try:
-            avail = self.store.publish(spec, outcome, st.chain)
+            avail = fut.result()
         except WheelstrapError as exc:
-            self.events.emit("failed", **fields, error=exc.message, timings=_rounded(timings))
+            self.events.emit("failed", **p.fields, error=exc.message,
+                             timings=_rounded(p.timings))
             raise
-        timings["publish"] = self.events.now() - start
-        self.events.emit("finished", **fields, timings=_rounded(timings))
+        p.timings["publish"] = self.events.now() - p.since
+        self.events.emit("finished", **p.fields, timings=_rounded(p.timings))
         if self.workers.local:
             folder = str(self.store.unit_dir(st.id, spec.unit))
             self._cleaning[folder] = self._cleaner.submit(self.store.clean_unit, st.id,
@@ -1404,7 +1460,7 @@ class Bootstrap:
         """Start downloads ahead, nearest first, on the lines real downloads leave."""
         a = self._ahead
         while a.queue and len(a.fetching) < AHEAD_DOWNLOADS \
-                and self._fetches + len(a.fetching) < DOWNLOADS:
+                and self._fetches + len(a.fetching) < self._download_lines():
             _, _, node, c, hooks = heapq.heappop(a.queue)
             if node in self.states:
                 continue  # the planner fetches it itself

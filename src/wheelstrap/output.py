@@ -129,8 +129,10 @@ def write_failures(path: Path, failures: Sequence[dict[str, Any]],
                       "failures": list(failures), "blocked": list(blocked)})
 
 
-def write_json(path: Path, doc: Any, durable: bool = True) -> None:
-    atomic_write_text(path, json.dumps(doc, indent=2) + "\n", durable)
+def write_json(path: Path, doc: Any, durable: bool = True, indent: int | None = 2) -> None:
+    """``doc`` as JSON, atomically; indented for people to read unless ``indent`` is None
+    (the standard library encodes indented JSON in pure Python, several times slower)."""
+    atomic_write_text(path, json.dumps(doc, indent=indent) + "\n", durable)
 
 
 def write_constraints(path: Path, pins: Iterable[tuple[str, str]]) -> None:
@@ -193,6 +195,13 @@ class BuildCache:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
+    def empty(self) -> bool:
+        """Whether no build has left a record here yet (a first run into an output)."""
+        try:
+            return not any(self.folder.iterdir())
+        except OSError:
+            return True
+
     def get(self, key: str) -> dict[str, Any] | None:
         path = self.folder / key[:2] / f"{key}.json"
         try:
@@ -202,5 +211,6 @@ class BuildCache:
         return data if isinstance(data, dict) else None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
-        # a record is checked when read; a lost one costs a rebuild (no fsync)
-        write_json(self.folder / key[:2] / f"{key}.json", value, durable=False)
+        # a record is checked when read; a lost one costs a rebuild (no fsync); only
+        # wheelstrap reads it (compact)
+        write_json(self.folder / key[:2] / f"{key}.json", value, durable=False, indent=None)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -358,7 +359,11 @@ class Store:
         if "/" in built.filename or "\\" in built.filename or not built.filename.endswith(
                 ".whl"):
             raise refuse(f"the task returned a wheel named {built.filename!r}")
-        staging = self.layout.state / "incoming" / built.filename
+        # a folder of its own: wheels are published on several threads, and twin builds
+        # of a cycle make wheels of the same name
+        incoming = self.layout.state / "incoming"
+        incoming.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="publish-", dir=incoming)) / built.filename
         with atomic_destination(staging) as tmp:
             if built.data is not None:
                 tmp.write_bytes(built.data)
@@ -378,7 +383,7 @@ class Store:
             final.parent.mkdir(parents=True, exist_ok=True)
             staging.replace(final)
         finally:
-            staging.unlink(missing_ok=True)
+            shutil.rmtree(staging.parent, ignore_errors=True)
         self.cache.put(spec.key(), {
             "path": str(final.relative_to(self.layout.root)), "sha256": digest,
             "requires_dist": [str(r) for r in info.requires_dist],
