@@ -474,13 +474,18 @@ def _checked(archive: Path, limits: ArchiveLimits, what: str, dest: Path | None,
 def _write(reader: _Reader, members: list[Member], dest: Path) -> None:
     written = 0
     limit = reader.limits.max_unpacked_size
+    made: set[Path] = set()  # folders known to exist (a large sdist has a thousand files)
     for m in members:
         path = dest / m.name if m.name else dest
         if m.kind == "dir":
             path.mkdir(parents=True, exist_ok=True)
+            made.add(path)
         elif m.kind == "file":
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(path.parent)
+            mode = 0o755 if m.executable else 0o644
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
             with os.fdopen(fd, "wb") as out, reader.open(m) as data:
                 left = m.size
                 while chunk := data.read(min(1 << 20, left + 1)):
@@ -489,8 +494,10 @@ def _write(reader: _Reader, members: list[Member], dest: Path) -> None:
                     if left < 0 or written > limit:  # more data than declared
                         raise _Refused(f"{m.name!r} (holds more data than it declares)")
                     out.write(chunk)
-            os.chmod(path, 0o755 if m.executable else 0o644)
-            os.utime(path, (m.mtime, m.mtime))
+                out.flush()
+                # through the open file: no second and third walk down the path
+                os.fchmod(fd, mode)
+                os.utime(fd, (m.mtime, m.mtime))
     for m in members:
         path = dest / m.name
         if m.kind == "hardlink":

@@ -147,8 +147,7 @@ def _run_in(spec: BuildSpec, inputs: Inputs, work: Path, keep: bool,
         wheels = [inputs.fetch(w.sha256, w.filename, cache) for w in spec.env]
         timings["transfer"] = time.monotonic() - start
         start = time.monotonic()
-        root = _source(spec, sdist, work / "src", log)
-        _environment(venv, work, spec, wheels)
+        root = _source_and_environment(spec, sdist, work, venv, wheels, log)
         timings["env"] = time.monotonic() - start
         start = time.monotonic()
         config = spec.hooks.config_settings(log)
@@ -245,6 +244,31 @@ def _source(spec: BuildSpec, sdist: Path, folder: Path, log: Path) -> Path:
     spec.hooks.prepare_source(src.root, log, mtime=spec.source_date_epoch)
     marker.touch()
     return src.root
+
+
+def _source_and_environment(spec: BuildSpec, sdist: Path, work: Path,
+                            venv: backend.BuildEnv, wheels: list[Path], log: Path) -> Path:
+    """The unit's tree (:func:`_source`) and its environment (:func:`_environment`), made
+    at the same time: unpacking is mostly the kernel creating files, installing is mostly
+    ``uv``, and neither needs the other.  Both are finished when this returns, whichever
+    failed (a failure of the tree is raised first, then one of the environment)."""
+    failure: list[BaseException] = []
+
+    def make_environment() -> None:
+        try:
+            _environment(venv, work, spec, wheels)
+        except BaseException as exc:  # handed to the task's thread, below
+            failure.append(exc)
+
+    helper = threading.Thread(target=make_environment, name="environment", daemon=True)
+    helper.start()
+    try:
+        root = _source(spec, sdist, work / "src", log)
+    finally:
+        helper.join()
+    if failure:
+        raise failure[0]
+    return root
 
 
 def _environment(venv: backend.BuildEnv, work: Path, spec: BuildSpec,
