@@ -8,7 +8,7 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .errors import LockedError
@@ -44,6 +44,28 @@ def atomic_destination(dest: Path, durable: bool = True) -> Iterator[Path]:
 def atomic_write_text(dest: Path, text: str, durable: bool = True) -> None:
     with atomic_destination(dest, durable) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+#: Threads that write many small files at once (:func:`atomic_write_texts`).
+WRITERS = 8
+
+
+def atomic_write_texts(items: Iterable[tuple[Path, str]]) -> None:
+    """Each ``(dest, text)`` as :func:`atomic_write_text` writes it, several at a time:
+    a file's creation, flush to disk and rename are mostly waiting on the file system,
+    and a run writes hundreds (index pages, provenance statements).  Every file is
+    attempted; the first failure is raised after all are done."""
+    work = list(items)
+    if len(work) < 2:
+        for dest, text in work:
+            atomic_write_text(dest, text)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="write") as pool:
+        futures = [pool.submit(atomic_write_text, dest, text) for dest, text in work]
+    for fut in futures:
+        fut.result()
 
 
 def atomic_copy(src: Path, dest: Path) -> None:

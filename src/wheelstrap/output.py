@@ -25,7 +25,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from .fsutil import atomic_write_text, remove_stale_temporaries, sha256_file
+from .fsutil import atomic_write_text, atomic_write_texts, remove_stale_temporaries, sha256_file
 from .model import EnvWheel
 from .simple import IndexEntry, render_project_html, render_root_html
 
@@ -178,8 +178,8 @@ def write_static_index(wheels: Path,
     """(Re)write ``wheels/simple/`` for the wheels in ``wheels``, each page atomically."""
     simple = wheels / "simple"
     projects = index_entries(wheels, "../../", known)
-    for name, entries in projects.items():
-        atomic_write_text(simple / name / "index.html", render_project_html(name, entries))
+    atomic_write_texts((simple / name / "index.html", render_project_html(name, entries))
+                       for name, entries in projects.items())
     atomic_write_text(simple / "index.html", render_root_html(projects))
     if simple.is_dir():
         for stale in simple.iterdir():

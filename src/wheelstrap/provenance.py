@@ -156,11 +156,12 @@ class ProvenanceWriter:
         }
 
     def write(self, seeds: SeedIndex) -> None:
-        from .fsutil import atomic_write_text
+        from .fsutil import atomic_write_texts
 
         by_sha = {v.seed.sha256: v.seed for v in seeds.by_node.values()}
         folder = self.layout.root / "provenance"
-        for record, cycle in self._shipped:
-            doc = self.statement(record, cycle, by_sha)
-            atomic_write_text(folder / f"{record.wheel}.intoto.json",
-                              json.dumps(doc, indent=2, sort_keys=False) + "\n")
+        atomic_write_texts(
+            (folder / f"{record.wheel}.intoto.json",
+             json.dumps(self.statement(record, cycle, by_sha), indent=2, sort_keys=False)
+             + "\n")
+            for record, cycle in self._shipped)
