@@ -1310,6 +1310,10 @@ class Bootstrap:
                 self._task_done(Pending(pending.node, pending.then, pending.env), outcome.then)
             return
         unit.busy = True  # until its wheel is in the output
+        # ... and its worker is counted busy until then too: what waits on this wheel
+        # (often the next link of the longest chain) must find the worker free when the
+        # wheel is there, not taken a moment before by something that was ready
+        self._building += 1
         fut = self._publisher.submit(self.store.publish, spec, outcome, st.chain)
         self._inflight[fut] = ("publish", Publishing(pending, timings, fields,
                                                      self.events.now()))
@@ -1320,6 +1324,7 @@ class Bootstrap:
         spec = p.pending.spec
         unit = st.units[spec.unit]
         unit.busy = False
+        self._building -= 1
         try:
             avail = fut.result()
         except WheelstrapError as exc:

@@ -27,12 +27,12 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import re
 import sys
 import time
-import traceback
 
-_EXTRA_ONLY = re.compile(r"""\s*extra\s*==\s*(["'])[A-Za-z0-9._-]+\1\s*""")
+# Modules only some builds need are imported where they are used: the interpreter
+# starts once per build, and a small backend imports less than the driver would.
+_EXTRA_ONLY = r"""\s*extra\s*==\s*(["'])[A-Za-z0-9._-]+\1\s*"""
 
 
 class _Unavailable(Exception):
@@ -40,8 +40,10 @@ class _Unavailable(Exception):
 
 
 def _inert(requirement: str) -> bool:
+    import re
+
     _, sep, marker = requirement.partition(";")
-    return bool(sep) and _EXTRA_ONLY.fullmatch(marker) is not None
+    return bool(sep) and re.fullmatch(_EXTRA_ONLY, marker) is not None
 
 
 def _write(control: str, data: dict[str, object]) -> None:
@@ -62,6 +64,8 @@ def _load(spec: str, backend_path: list[str] | None) -> object:
     try:
         obj = importlib.import_module(module_name.strip())
     except Exception:
+        import traceback
+
         raise _Unavailable(traceback.format_exc()) from None
     if folders:
         origin = os.path.abspath(getattr(obj, "__file__", None) or "")
