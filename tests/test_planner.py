@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.utils import canonicalize_name
 from scenario import Pkg, make_dists, write_static_index
 from test_cycles import TWO
 
@@ -27,6 +28,7 @@ from wheelstrap.bootstrap import Bootstrap, Options
 from wheelstrap.client import IndexClient
 from wheelstrap.durations import Durations
 from wheelstrap.errors import BuildFailure
+from wheelstrap.graph import NodeId
 from wheelstrap.model import BuildSpec, RunPolicy
 from wheelstrap.reqfiles import parse_requirement
 from wheelstrap.target import Target
@@ -310,3 +312,25 @@ def test_downloads_start_in_order_of_need(tmp_path, monkeypatch):
     # waits for a free line
     assert started == ["chainback", "leaf-two"]
     assert planner._to_fetch == [ids["leaf-one"]]
+
+
+def test_a_worker_waits_for_a_wheel_a_build_needs_to_be_published(tmp_path):
+    # back -> user -> user2 is the long chain; the leaves can run any time.  When back is
+    # built, its worker stays taken until back's wheel is in place (published on another
+    # thread), then goes to the chain, not to a leaf that happened to be ready a moment
+    # before back's wheel was.
+    pkgs = [Pkg("back"), Pkg("user", build_requires=["back"]),
+            Pkg("user2", build_requires=["user"]), Pkg("leaf-a"), Pkg("leaf-b")]
+    planner, fake = _plan(tmp_path, pkgs, ["user2", "leaf-a", "leaf-b"], capacity=1)
+    back = NodeId(canonicalize_name("back"), "1.0")
+
+    def chain_at_hand() -> bool:  # the leaves are still to do when back's build ends
+        st = planner.states.get(back)
+        return st is not None and st.sourced
+
+    fake.hold_first = chain_at_hand
+    planner.run()
+    order = [(s.name, s.phase) for s in fake.seen]
+    after = order[order.index(("back", "build")) + 1]
+    assert after == ("user", "prepare"), order
+    assert order.index(("back", "build")) < order.index(("leaf-b", "build")), order

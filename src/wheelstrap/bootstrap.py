@@ -243,6 +243,7 @@ class Publishing:
     timings: dict[str, float]
     fields: dict[str, Any]
     since: float
+    held: bool  # its worker is counted busy until the wheel is placed
 
     @property
     def node(self) -> NodeId:
@@ -1310,13 +1311,14 @@ class Bootstrap:
                 self._task_done(Pending(pending.node, pending.then, pending.env), outcome.then)
             return
         unit.busy = True  # until its wheel is in the output
-        # ... and its worker is counted busy until then too: what waits on this wheel
-        # (often the next link of the longest chain) must find the worker free when the
-        # wheel is there, not taken a moment before by something that was ready
-        self._building += 1
+        # A wheel some build environment needs keeps its worker counted busy until it is
+        # published: the build waiting on it (often the next link of the longest chain)
+        # must find the worker free then, not taken a moment before by something else.
+        held = st.id in self._in_build_envs
+        self._building += held
         fut = self._publisher.submit(self.store.publish, spec, outcome, st.chain)
         self._inflight[fut] = ("publish", Publishing(pending, timings, fields,
-                                                     self.events.now()))
+                                                     self.events.now(), held))
 
     def _published(self, p: Publishing, fut: Future[Avail]) -> None:
         """A built wheel was checked and placed (or refused): the build is done."""
@@ -1324,7 +1326,7 @@ class Bootstrap:
         spec = p.pending.spec
         unit = st.units[spec.unit]
         unit.busy = False
-        self._building -= 1
+        self._building -= p.held
         try:
             avail = fut.result()
         except WheelstrapError as exc:
