@@ -21,11 +21,18 @@ run: the serial sum of its task durations, its critical path, and the list-sched
 makespan on ``--jobs`` workers with every source at hand; the table prints them and wall /
 bound beside the ratio to fromager.
 
+It also prints when the first build started on the run's own clock (before it, the
+sources that build needs were being fetched: the bound takes them as at hand) and how
+much of the wall lies outside the run (interpreter start-up and imports before it, the
+documents after it): together the part of wall - bound that no schedule can remove.
+
 Both tools get the same index and the same pinned versions (a constraints file made
-from one untimed wheelstrap run), run alternately, each run in a fresh process whose
-resource usage is read with getrusage: wall time, CPU time (user + system of the whole
-process tree), CPU utilisation (CPU / wall), and peak memory (the largest resident set
-of any process of the tree).  Medians are printed, with the ratio wheelstrap/fromager.
+from one untimed wheelstrap run), run alternately, each in a fresh process: wall time,
+CPU time (what the whole machine spent busy during the run, from /proc/stat: a process
+sandboxed by bubblewrap is not in its parent's getrusage account, so wheelstrap's builds
+would be missing from it), CPU utilisation (CPU / wall; 200 % is two cores busy), and
+peak memory (getrusage: the largest resident set of the process tree, sandboxed builds
+not included).  Medians are printed, with the ratio wheelstrap/fromager.
 fromager is installed in its own virtual environment (Python 3.12, found on PATH, in
 pyenv, or given with --fromager-python).  Timing lives here, never in the tests.
 """
@@ -87,21 +94,44 @@ def bounds(out: Path, workers: int) -> dict[str, float]:
     from replay import critical_paths, load, schedule
 
     durations, deps = load(out)
+    first, run = 0.0, 0.0  # when the first build started, how long the run took (its clock)
+    for line in (out / "events.jsonl").read_text("utf-8").splitlines():
+        event = json.loads(line)
+        if event["event"] == "started" and not first:
+            first = event["t"]
+        elif event["event"] == "run-finished":
+            run = event["duration"]
     return {"serial": sum(durations.values()),
             "critical": max(critical_paths(durations, deps).values(), default=0.0),
-            "bound": schedule(durations, deps, workers)}
+            "bound": schedule(durations, deps, workers), "first": first, "run": run}
+
+
+def machine_busy() -> float:
+    """CPU seconds this machine has spent busy since it started (every core, every
+    process): /proc/stat, where there is one; 0 elsewhere."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            fields = [int(x) for x in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(cmd: list[str], env: dict[str, str], cwd: Path, log: Path) -> dict[str, float]:
+    busy = machine_busy()
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", WRAPPER, str(log), *cmd], env=env, cwd=cwd,
                          capture_output=True, text=True, check=True).stdout
     wall = time.perf_counter() - start
+    cpu = machine_busy() - busy
     data = json.loads(out)
     if data["code"] != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
         raise SystemExit(f"command failed ({data['code']}): {' '.join(cmd)}\n{tail}")
-    return {"wall": wall, "cpu": data["cpu"], "util": data["cpu"] / wall, "rss": data["rss_mb"]}
+    if cpu <= 0:  # no /proc/stat: the process tree's own account
+        cpu = data["cpu"]
+    return {"wall": wall, "cpu": cpu, "util": cpu / wall, "rss": data["rss_mb"]}
 
 
 class Tools:
@@ -163,10 +193,13 @@ def run_pair(name: str, tools: Tools, top: list[str], cons: Path, index: str, ru
             note = ""
             if tool == "wheelstrap":
                 cold.update(bounds(out, tools.jobs))
+                cold["outside"] = cold["wall"] - cold["run"]
                 note = (f" (serial {cold['serial']:.2f} s, critical path "
                         f"{cold['critical']:.2f} s, {tools.jobs}-worker bound "
                         f"{cold['bound']:.2f} s: wall / bound "
-                        f"{cold['wall'] / cold['bound'] if cold['bound'] else 0:.3f})")
+                        f"{cold['wall'] / cold['bound'] if cold['bound'] else 0:.3f}; first "
+                        f"build {cold['first']:.2f} s into the run, {cold['outside']:.2f} s "
+                        "outside it)")
             results.setdefault(name, {}).setdefault(tool, []).append(cold)
             print(f"  {name} run {i + 1} {tool}: {cold['wall']:.2f} s{note}", flush=True)
             if warm:
@@ -241,8 +274,9 @@ def table(results: dict[str, dict[str, list[dict]]], w3_count: int, jobs: int) -
     """Medians per workload and tool.  The bound columns are per run (serial sum, critical
     path, ``jobs``-worker list schedule, wall / bound of that same run), then medians."""
     lines = ["| workload | tool | wall s | CPU s | CPU util | peak MB | wall ratio ws/fromager "
-             f"| serial s | critical path s | {jobs}-worker bound s | wall / bound |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             f"| serial s | critical path s | {jobs}-worker bound s | wall / bound "
+             "| first build s | outside run s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, per_tool in results.items():
         med = {tool: {k: statistics.median(r[k] for r in runs) for k in runs[0]}
                for tool, runs in per_tool.items()}
@@ -253,11 +287,11 @@ def table(results: dict[str, dict[str, list[dict]]], w3_count: int, jobs: int) -
             extra = ""
             if name == "W3":
                 extra = f" ({1000 * m['wall'] / w3_count:.0f} ms/package)"
-            bound = ["", "", "", ""]
+            bound = ["", "", "", "", "", ""]
             if "bound" in m and m["bound"] > 0:
                 over = statistics.median(r["wall"] / r["bound"] for r in per_tool[tool])
                 bound = [f"{m['serial']:.2f}", f"{m['critical']:.2f}", f"{m['bound']:.2f}",
-                         f"{over:.3f}"]
+                         f"{over:.3f}", f"{m['first']:.2f}", f"{m['outside']:.2f}"]
             lines.append(f"| {name} | {tool} | {m['wall']:.3f}{extra} | {m['cpu']:.2f} | "
                          f"{100 * m['util']:.0f} % | {m['rss']:.0f} | {ratio} | "
                          + " | ".join(bound) + " |")
