@@ -334,3 +334,36 @@ def test_a_worker_waits_for_a_wheel_a_build_needs_to_be_published(tmp_path):
     after = order[order.index(("back", "build")) + 1]
     assert after == ("user", "prepare"), order
     assert order.index(("back", "build")) < order.index(("leaf-b", "build")), order
+
+
+def test_provenance_written_during_the_run_is_what_the_end_would_write(tmp_path):
+    from wheelstrap.provenance import _by_sha, _text
+
+    planner, _ = _plan(tmp_path, CHAIN, ["top"])
+    planner.run()
+    shipped = planner.provenance._shipped
+    assert shipped and all(id(r) in planner.provenance._early for r, _ in shipped)
+    for record, cycle in shipped:
+        path = planner.layout.root / "provenance" / f"{record.wheel}.intoto.json"
+        want = planner.provenance.statement(record, cycle, _by_sha(planner.seeds))
+        assert path.read_text() == _text(want)
+
+
+def test_a_statement_whose_early_writing_was_cancelled_is_written_at_the_end(tmp_path,
+                                                                             monkeypatch):
+    from wheelstrap.provenance import ProvenanceWriter
+
+    class Cancelling(Executor):
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+            future: Future[None] = Future()
+            future.cancel()
+            return future
+
+    real = ProvenanceWriter.write_early
+    monkeypatch.setattr(ProvenanceWriter, "write_early",
+                        lambda self, record, seeds, pool: real(self, record, seeds,
+                                                               Cancelling()))
+    planner, _ = _plan(tmp_path, CHAIN, ["top"])
+    planner.run()
+    written = sorted(p.name for p in (planner.layout.root / "provenance").iterdir())
+    assert written == sorted(f"{r.wheel}.intoto.json" for r, _ in planner.provenance._shipped)

@@ -1367,6 +1367,7 @@ class Bootstrap:
             st.final = avail
             self.records.append(record)
             self.provenance.shipped(record, None)
+            self.provenance.write_early(record, self.seeds, self._publisher)
             self.events.emit("published", node=str(st.id), wheel=avail.path.name,
                              sha256=avail.sha256)
         if reused:

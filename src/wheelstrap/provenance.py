@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,7 @@ class ProvenanceWriter:
     policy: dict[str, Any] = field(default_factory=dict)
     _by_sha: dict[str, BuildRecord] = field(default_factory=dict)
     _shipped: list[tuple[BuildRecord, dict[str, Any] | None]] = field(default_factory=list)
+    _early: dict[int, Future[None]] = field(default_factory=dict)  # by id of the record
 
     def built(self, record: BuildRecord, avail: Avail) -> None:
         """Any unit's wheel (stages included), so descent can be traced through it.
@@ -155,13 +157,40 @@ class ProvenanceWriter:
             },
         }
 
+    def write_early(self, record: BuildRecord, seeds: SeedIndex, pool: Executor) -> None:
+        """Write the statement of a shipped wheel that is no cycle member now, on
+        ``pool``, rather than at the end of the run: what it descends from is known once
+        it is built.  (A cycle member's waits: its cycle's report may still grow.)"""
+        doc = self.statement(record, None, _by_sha(seeds))
+        self._early[id(record)] = pool.submit(self._put, record.wheel, doc)
+
+    def _put(self, wheel: str, doc: dict[str, Any]) -> None:
+        from .fsutil import atomic_write_text
+
+        atomic_write_text(self.layout.root / "provenance" / f"{wheel}.intoto.json",
+                          _text(doc))
+
     def write(self, seeds: SeedIndex) -> None:
+        """Every shipped wheel's statement not written early (or whose early writing
+        did not finish: it was cancelled, or failed, and is tried again here)."""
         from .fsutil import atomic_write_texts
 
-        by_sha = {v.seed.sha256: v.seed for v in seeds.by_node.values()}
+        def written(record: BuildRecord, cycle: dict[str, Any] | None) -> bool:
+            fut = self._early.get(id(record))
+            return (cycle is None and fut is not None and fut.done() and not fut.cancelled()
+                    and fut.exception() is None)
+
+        by_sha = _by_sha(seeds)
         folder = self.layout.root / "provenance"
         atomic_write_texts(
             (folder / f"{record.wheel}.intoto.json",
-             json.dumps(self.statement(record, cycle, by_sha), indent=2, sort_keys=False)
-             + "\n")
-            for record, cycle in self._shipped)
+             _text(self.statement(record, cycle, by_sha)))
+            for record, cycle in self._shipped if not written(record, cycle))
+
+
+def _by_sha(seeds: SeedIndex) -> dict[str, Seed]:
+    return {v.seed.sha256: v.seed for v in seeds.by_node.values()}
+
+
+def _text(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=2, sort_keys=False) + "\n"

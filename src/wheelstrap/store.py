@@ -414,12 +414,24 @@ class Store:
         """The run's documents, each atomically; then its views (report.html always,
         pylock.toml for a complete run).  A view that cannot be written is returned as a
         problem to report, not raised: the documents are what count."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        # the index pages (one file per project) are written beside the rest: nothing
+        # else reads them
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="index") as side:
+            pages = side.submit(write_static_index, self.layout.wheels, docs.index)
+            try:
+                return self._write_documents(docs, pins, provenance)
+            finally:
+                pages.result()
+
+    def _write_documents(self, docs: Documents, pins: PinnedCandidates,
+                         provenance: Callable[[], None]) -> str | None:
         root = self.layout.root
         write_json(root / "graph.json", docs.graph)
         write_build_order(root / "build-order.json", docs.records, docs.target)
         if docs.cycles or (root / "cycles.json").exists():
             write_cycles(root / "cycles.json", docs.cycles)
-        write_static_index(self.layout.wheels, docs.index)
         pins.save()
         provenance()
         write_failures(root / "failures.json", docs.failures, docs.blocked)
@@ -429,7 +441,7 @@ class Store:
         from .pylock import write_pylock
 
         try:
-            write_report(root)
+            write_report(root)  # reads the documents above, provenance included
             if docs.constraints is not None:
                 write_pylock(root)
         except WheelstrapError as exc:
