@@ -88,6 +88,17 @@ def ensure_fromager(cache: Path, python: str) -> Path:
     return venv
 
 
+def compile_wheelstrap() -> None:
+    """Byte-compile the wheelstrap being measured, as installing a package does (fromager's
+    virtual environment is compiled by pip): an editable install, on a machine that sets
+    PYTHONDONTWRITEBYTECODE, would otherwise compile wheelstrap's modules at every start."""
+    import compileall
+
+    import wheelstrap
+
+    compileall.compile_dir(str(Path(wheelstrap.__file__).parent), quiet=1)
+
+
 def bounds(out: Path, workers: int) -> dict[str, float]:
     """The bounds of a finished wheelstrap run, from its own recorded durations and DAG."""
     sys.path.insert(0, str(ROOT / "bench"))
@@ -309,6 +320,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     wanted = set(args.workloads.split(","))
+    compile_wheelstrap()
     cache = ROOT / "bench" / ".cache"
     cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="wheelstrap-bench-", dir=args.workdir))
