@@ -267,11 +267,14 @@ TOP_INTERVAL = 0.05
 
 #: Fetched ahead from the very start of a run: setuptools is the build backend of most
 #: sdists (and the one an sdist without ``[build-system]`` gets), so it heads most trees'
-#: critical path, and its sdist (over 1 MB) is the largest download there.  Fetched as the
-#: planner would resolve it (constraints apply); an index without it costs nothing.  A
-#: re-run into an output whose earlier runs never chose it does without (it would only
-#: wait for a page and a download nobody uses).
-LIKELY_BACKENDS: tuple[str, ...] = ("setuptools",)
+#: critical path, and its sdist (over 1 MB) is the largest download there; flit-core
+#: builds the foundations (packaging, idna, tomli, typing-extensions, ...), builds with
+#: itself and is small, so it is the first build a second worker can start (on
+#: ``bootstrap requests``, 0.33 s into the run instead of 0.46 s, when idna's sdist named
+#: it).  Fetched as the planner would resolve them (constraints apply); an index without
+#: them costs nothing.  A re-run into an output whose earlier runs never chose one does
+#: without it (it would only wait for a page and a download nobody uses).
+LIKELY_BACKENDS: tuple[str, ...] = ("setuptools", "flit-core")
 
 #: Lines of DOWNLOADS that downloads ahead may take (only those real downloads leave
 #: free; fewer than DOWNLOADS, so a real one never waits on nothing).  Few: a download
