@@ -993,6 +993,17 @@ class Bootstrap:
                     pending = True
         return pending
 
+    def _stall_state(self, stuck: set[NodeId]) -> str:
+        """What the planner holds about ``stuck`` nodes, for the report of an internal
+        error (a stall with nothing in flight is a bug)."""
+        units = {str(n): [(str(k.run), k.stage, u.busy, u.built is not None,
+                           u.dynamic is not None) for k, u in self.states[n].units.items()]
+                 for n in sorted(stuck)}
+        return (f"building {self._building}, fetches {self._fetches}, ready "
+                f"{[str(p.node) for p in self._ready]}, to fetch "
+                f"{[str(n) for n in self._to_fetch]}, ahead fetching "
+                f"{[str(n) for n in self._ahead.fetching]}, units {units}")
+
     def _deadlock(self) -> None:
         """Nothing can move: find the build cycles in the way and start breaking them."""
         stuck = {n for n, st in self.states.items()
@@ -1014,7 +1025,8 @@ class Bootstrap:
             if self.failed:
                 raise self._failure_summary()
             names = ", ".join(sorted(str(n) for n in stuck)) or "nothing"
-            raise InternalError(f"The bootstrap stalled without a cycle; waiting: {names}.")
+            raise InternalError(f"The bootstrap stalled without a cycle; waiting: {names} "
+                                f"({self._stall_state(stuck)}).")
         unbroken: list[tuple[Cycle, frozenset[NodeId], dict[NodeId, tuple[str, ...]]]] = []
         for cycle in fresh:
             if set(cycle.members) & running:
