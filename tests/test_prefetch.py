@@ -174,6 +174,23 @@ def _bootstrap(tmp_path: Path, sdists: list[Pkg], built: list[Pkg], top: list[st
     return planner, client
 
 
+def _open_when(gate: threading.Event, ready: Callable[[], bool]) -> threading.Thread:
+    """Open ``gate`` once ``ready()`` holds (looked at every 10 ms, for at most 30 s)."""
+    def watch() -> None:
+        for _ in range(3000):
+            try:
+                if ready():
+                    break
+            except RuntimeError:  # a dict of the planner changed while read
+                pass
+            threading.Event().wait(0.01)
+        gate.set()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    return watcher
+
+
 def _events(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
 
@@ -318,18 +335,8 @@ def test_a_download_ahead_in_flight_is_waited_for_not_repeated(tmp_path):
     planner, client = _bootstrap(tmp_path, CHAIN, CHAIN, ["top"], hold=lib_started)
     gate = client.gates["lib-1.0.tar.gz"] = threading.Event()
 
-    def open_once_promoted() -> None:  # the planner now waits for the download ahead
-        for _ in range(3000):
-            try:
-                if ("ahead", lib) in list(planner._inflight.values()):
-                    break
-            except RuntimeError:  # changed while read
-                pass
-            threading.Event().wait(0.01)
-        gate.set()
-
-    watcher = threading.Thread(target=open_once_promoted, daemon=True)
-    watcher.start()
+    # opened once the planner waits for the download ahead
+    watcher = _open_when(gate, lambda: ("ahead", lib) in list(planner._inflight.values()))
     assert planner.run().built == 3
     watcher.join(30)
     assert client.downloads == {"top-1.0.tar.gz": 1, "lib-1.0.tar.gz": 1,
@@ -444,17 +451,13 @@ def test_a_likely_backend_downloading_leaves_one_line_to_the_rest(tmp_path):
     planner.client = client
     gate = client.gates["setuptools-1.0.tar.gz"] = threading.Event()
 
-    def release_when_the_rest_is_here() -> None:
-        wanted = {p.filename for p in leaves} | {"top-1.0.tar.gz"}
-        for _ in range(3000):
-            with client._count:
-                if wanted <= client.started and not client.active - {client.held}:
-                    break
-            threading.Event().wait(0.01)
-        gate.set()
+    wanted = {p.filename for p in leaves} | {"top-1.0.tar.gz"}
 
-    watcher = threading.Thread(target=release_when_the_rest_is_here, daemon=True)
-    watcher.start()
+    def the_rest_is_here() -> bool:
+        with client._count:
+            return wanted <= client.started and not client.active - {client.held}
+
+    watcher = _open_when(gate, the_rest_is_here)
     assert planner.run().built == 6
     watcher.join(30)
     assert set(client.downloads) >= {p.filename for p in leaves}
