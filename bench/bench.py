@@ -139,7 +139,8 @@ def measure(cmd: list[str], env: dict[str, str], cwd: Path, log: Path) -> dict[s
     data = json.loads(out)
     if data["code"] != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-        raise SystemExit(f"command failed ({data['code']}): {' '.join(cmd)}\n{tail}")
+        raise SystemExit(f"command failed ({data['code']}): {' '.join(cmd)}\n{tail}\n"
+                         f"(its output and log are kept in {cwd.parent})")
     if cpu <= 0:  # no /proc/stat: the process tree's own account
         cpu = data["cpu"]
     return {"wall": wall, "cpu": cpu, "util": cpu / wall, "rss": data["rss_mb"]}
@@ -325,6 +326,7 @@ def main() -> None:
     cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="wheelstrap-bench-", dir=args.workdir))
     results: dict[str, dict[str, list[dict]]] = {}
+    failed = False
     try:
         needs_fromager = bool(wanted & {"W1", "W1-warm", "W2", "W3"})
         venv = ensure_fromager(cache, find_python312(args.fromager_python)) \
@@ -360,8 +362,12 @@ def main() -> None:
             times = w4_planning(max(args.runs, 3))
             results["W4"] = {"wheelstrap": [{"wall": t, "cpu": t, "util": 1.0, "rss": 0.0}
                                             for t in times]}
+    except SystemExit:  # a failed run: its folder stays for a look at what happened
+        failed = True
+        raise
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not failed:
+            shutil.rmtree(work, ignore_errors=True)
     print()
     print(f"medians of {args.runs} runs (W3: {max(1, args.runs - 2)}), -j {args.jobs}, "
           f"{os.cpu_count()} cores")
