@@ -463,3 +463,25 @@ def test_a_likely_backend_downloading_leaves_one_line_to_the_rest(tmp_path):
     assert set(client.downloads) >= {p.filename for p in leaves}
     # five leaves wanted at once, but beside the backend only one line was open
     assert client.most_beside_held == BACKEND_FIRST_LINES - 1
+
+
+def test_downloads_ahead_of_every_likely_backend_never_hold_up_the_run(tmp_path):
+    # Both likely backends downloading ahead took every line there was while one of them
+    # downloads; the target's own sdist then waited on them, and the planner, which waits
+    # only on its own work, found nothing in flight and stopped ("stalled").
+    sdists = [Pkg("top", deps=["leaf"], static=True), Pkg("leaf"),
+              *(Pkg(name, "1.0") for name in LIKELY_BACKENDS)]
+    planner, client = _bootstrap(tmp_path, sdists, sdists, ["top"])
+    gates = {f"{Pkg(name).module}-1.0.tar.gz": threading.Event() for name in LIKELY_BACKENDS}
+    client.gates.update(gates)
+
+    def both_started() -> bool:
+        with client._count:
+            return set(gates) <= client.started
+
+    watchers = [_open_when(gate, lambda: both_started() and planner.built == 2)
+                for gate in gates.values()]
+    assert planner.run().built == 2
+    for watcher in watchers:
+        watcher.join(30)
+    assert client.downloads["top-1.0.tar.gz"] == 1

@@ -698,6 +698,11 @@ class Bootstrap:
         if self._ahead.fetching and self._to_fetch:
             self._to_fetch = [n for n in self._to_fetch if not self._promote_fetch(n)]
         free = self._download_lines() - self._fetches - len(self._ahead.fetching)
+        if not self._fetches:
+            # Downloads ahead may hold every line, but the planner waits only on its own
+            # downloads (it takes one ahead over when it needs that very one): one of its
+            # own always runs, or the run would stall behind speculation.
+            free = max(free, 1)
         if self._to_fetch and free > 0:
             # what a build environment needs (a backend, its helpers) first: until its
             # source is read, nobody knows the chain below it
