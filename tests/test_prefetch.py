@@ -495,3 +495,42 @@ def test_downloads_ahead_of_every_likely_backend_never_hold_up_the_run(tmp_path)
     for watcher in watchers:
         watcher.join(30)
     assert client.downloads["top-1.0.tar.gz"] == 1
+
+
+def _keep_scenario(tmp_path: Path) -> list[tuple[str, str]]:
+    """app builds with setuptools; leaf is ready long before setuptools' sdist is at hand;
+    one worker.  The order in which builds started."""
+    sdists = [Pkg("app", build_requires=["setuptools"]), Pkg("leaf"), Pkg("setuptools")]
+    planner, client = _bootstrap(tmp_path, sdists, sdists, ["app", "leaf"])
+    gate = client.gates["setuptools-1.0.tar.gz"] = threading.Event()
+
+    def open_later() -> None:
+        for _ in range(3000):
+            with client._count:
+                if {"app-1.0.tar.gz", "leaf-1.0.tar.gz"} <= client.started:
+                    break
+            time.sleep(0.01)
+        time.sleep(0.5)  # leaf is ready by now: with a free worker it would start
+        gate.set()
+
+    watcher = threading.Thread(target=open_later, daemon=True)
+    watcher.start()
+    assert planner.run().built == 3
+    watcher.join(30)
+    return [(e["node"], e["phase"]) for e in _events(tmp_path / "out")
+            if e["event"] == "started"]
+
+
+def test_a_worker_is_kept_for_a_likely_backend_still_downloading(tmp_path):
+    # setuptools heads the longer chain (app waits on it) and builds with nothing else:
+    # the one worker waits for its download rather than go to leaf a moment before
+    started = _keep_scenario(tmp_path)
+    assert started.index(("setuptools 1.0", "prepare")) < started.index(("leaf 1.0", "prepare"))
+
+
+def test_a_worker_is_kept_only_so_long_for_a_download(tmp_path, monkeypatch):
+    import wheelstrap.bootstrap as bootstrap
+
+    monkeypatch.setattr(bootstrap, "KEEP_FOR_DOWNLOAD", 0.0)
+    started = _keep_scenario(tmp_path)
+    assert started.index(("leaf 1.0", "prepare")) < started.index(("setuptools 1.0", "prepare"))

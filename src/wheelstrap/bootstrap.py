@@ -288,6 +288,10 @@ AHEAD_DOWNLOADS = 2
 #: gets most of the bandwidth rather than a sixth of it; one more line keeps the rest
 #: of the tree coming.
 BACKEND_FIRST_LINES = 2
+#: How long a worker is kept free for a likely backend whose sdist downloads (see
+#: ``Bootstrap._kept_for_backends``) at most, counted from the download's start: on a
+#: slow line the run does not idle for the whole download.
+KEEP_FOR_DOWNLOAD = 1.0
 
 #: How many requirements deep fetching ahead follows from a source the run has.
 AHEAD_DEPTH = 8
@@ -665,10 +669,12 @@ class Bootstrap:
         if unit is not None and unit.built is not None:
             return 0.0
         name, version = node.name, node.version
-        build = self.durations.expected(name, version, "build", st.sdist_size)
+        backend = st.system.backend if st.system is not None else None
+        build = self.durations.expected(name, version, "build", st.sdist_size, backend)
         if unit is not None and unit.dynamic is not None:
             return build
-        return build + self.durations.expected(name, version, "prepare", st.sdist_size)
+        return build + self.durations.expected(name, version, "prepare", st.sdist_size,
+                                               backend)
 
     def _ranker(self) -> Callable[[NodeId], float]:
         """The rank of a node: the expected length of the longest chain of builds from
@@ -718,9 +724,36 @@ class Bootstrap:
         if free <= 0:
             return
         self._ready.sort(key=lambda p: -rank(p.node))
+        free -= self._kept_for_backends(rank, rank(self._ready[0].node), free)
         for pending in self._ready[:free]:
             self._submit(pending)
         del self._ready[:free]
+
+    def _kept_for_backends(self, rank: Callable[[NodeId], float], best: float,
+                           free: int) -> int:
+        """How many of ``free`` workers to keep for likely backends this run needs whose
+        sdists are still downloading, ranked above the best ready build (``best``).
+
+        Such a backend builds with nothing but itself (setuptools and flit-core do), so
+        it is ready the moment its sdist is at hand; it heads the longest chain of a
+        typical tree.  A worker given to a lesser build a moment before would hold it
+        up for that whole build (0.5 s on ``bootstrap requests``); keeping the worker
+        costs at most the rest of the download, and only for
+        :data:`KEEP_FOR_DOWNLOAD` seconds of it."""
+        now = self.events.now()
+        kept = 0
+        for node in self._downloading_backends():
+            since = self._since.get(("fetch", node), self._since.get(("ahead", node), now))
+            if kept < free and now - since < KEEP_FOR_DOWNLOAD and rank(node) > best:
+                kept += 1
+        return kept
+
+    def _downloading_backends(self) -> list[NodeId]:
+        """Likely backends the planner needs whose sdists are downloading: its own
+        downloads, and those ahead it waits for."""
+        waited = [n for n, fut in self._ahead.fetching.items()
+                  if n.name in LIKELY_BACKENDS and fut in self._inflight]
+        return sorted({*self._fetching_backends, *waited})
 
     def _download_lines(self) -> int:
         """How many sdists may download at once now (see BACKEND_FIRST_LINES)."""
