@@ -21,23 +21,6 @@ def test_recorded_then_other_version_then_a_guess_by_size():
     assert estimate("prepare", 0) > 0
 
 
-def test_a_guess_knows_the_build_backend():
-    # a flit-core build is quick, a poetry-core one slow, whatever their sizes: the quick
-    # builds are left to fill the last gaps of a run
-    size = 150_000
-    flit = estimate("prepare", size, "flit_core.buildapi")
-    setuptools = estimate("prepare", size, "setuptools.build_meta")
-    poetry = estimate("prepare", size, "poetry.core.masonry.api")
-    assert flit < setuptools < poetry
-    assert estimate("prepare", size, "some.other:backend") == estimate("prepare", size)
-    assert estimate("prepare", size, "flit_core.buildapi") > estimate("build", size,
-                                                                      "flit_core.buildapi")
-    d = Durations()
-    assert d.expected("idna", "3.0", "prepare", size, "flit_core.buildapi") == flit
-    d.record("idna", "3.0", "prepare", 2.0)  # what was timed wins over any guess
-    assert d.expected("idna", "3.0", "prepare", size, "flit_core.buildapi") == 2.0
-
-
 def test_a_store_writes_only_a_change_and_reads_it_back(tmp_path):
     store = Store(Layout(tmp_path))
     d = store.load_durations()

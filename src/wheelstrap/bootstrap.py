@@ -669,12 +669,10 @@ class Bootstrap:
         if unit is not None and unit.built is not None:
             return 0.0
         name, version = node.name, node.version
-        backend = st.system.backend if st.system is not None else None
-        build = self.durations.expected(name, version, "build", st.sdist_size, backend)
+        build = self.durations.expected(name, version, "build", st.sdist_size)
         if unit is not None and unit.dynamic is not None:
             return build
-        return build + self.durations.expected(name, version, "prepare", st.sdist_size,
-                                               backend)
+        return build + self.durations.expected(name, version, "prepare", st.sdist_size)
 
     def _ranker(self) -> Callable[[NodeId], float]:
         """The rank of a node: the expected length of the longest chain of builds from

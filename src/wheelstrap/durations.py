@@ -9,9 +9,9 @@ timings), and the store keeps those figures from one run to the next in
 
 ``phase`` is ``prepare`` (``get_requires_for_build_wheel``) or ``build``
 (``build_wheel``).  A task never timed is expected to take what another version of the
-same package took, else a guess from its build backend and the size of its sdist.  The
-file only steers the order of work: a damaged or foreign one is ignored, and nothing it
-says can change what is built.
+same package took, else a guess from the size of its sdist.  The file only steers the
+order of work: a damaged or foreign one is ignored, and nothing it says can change what is
+built.
 """
 
 from __future__ import annotations
@@ -26,35 +26,18 @@ SCHEMA = "wheelstrap-durations"
 VERSION = 1
 PHASES = ("prepare", "build")
 
-#: The guess for a build never timed: a fixed cost by build backend (a fresh environment,
-#: a hook process importing the backend: what most builds spend their time on) plus a
-#: cost per MB of sdist (unpacking, compiling, zipping), shared between the two tasks.
-#: Fitted on `bootstrap requests` and `bootstrap hatchling` (two cores, 2026-11-29):
-#: setuptools builds of sdists under 200 kB take 0.55-0.9 s, flit-core's 0.25-0.3 s,
-#: hatchling's 0.3-0.6 s, poetry-core's 1.2-1.5 s.  Only the order matters: the
-#: longest chains first, and the quick builds left to fill the last gaps.
-BACKEND_SECONDS = {
-    "setuptools.build_meta": 0.65,
-    "setuptools.build_meta:__legacy__": 0.65,
-    "flit_core.buildapi": 0.28,
-    "hatchling.build": 0.45,
-    "poetry.core.masonry.api": 1.2,
-    "pdm.backend": 0.45,
-}
-#: the fixed cost of any other backend (or of one not known yet)
-OTHER_BACKEND_SECONDS = 0.65
-SECONDS_PER_MB = 0.6
-#: the part of a build's time its first task takes (``prepare``: the environment, the
-#: backend's import, get_requires_for_build_wheel; most backends build in the same
-#: interpreter right after)
-SHARE = {"prepare": 0.8, "build": 0.2}
+#: The guess for a task never timed: a fixed cost per phase (a fresh environment, a hook
+#: process) plus a cost per MB of sdist (unpacking, compiling, zipping).
+#: (Fitted roughly on `bootstrap hatchling`: setuptools' 1.2 MB sdist took 4.7 s + 3.1 s,
+#: flit-core's 60 kB 0.8 s + 0.5 s.)
+BASE_SECONDS = {"prepare": 0.8, "build": 0.5}
+SECONDS_PER_MB = {"prepare": 2.5, "build": 2.0}
 
 
-def estimate(phase: str, sdist_bytes: int | None, backend: str | None = None) -> float:
-    """The guess for a task never timed (no size known: the fixed part)."""
+def estimate(phase: str, sdist_bytes: int | None) -> float:
+    """The size-based guess for a task never timed (no size known: the fixed part)."""
     size = max(sdist_bytes or 0, 0) / 1_000_000
-    base = BACKEND_SECONDS.get(backend or "", OTHER_BACKEND_SECONDS)
-    return SHARE.get(phase, 0.0) * (base + SECONDS_PER_MB * size)
+    return BASE_SECONDS.get(phase, 0.0) + SECONDS_PER_MB.get(phase, 0.0) * size
 
 
 def _key(name: str, version: str, phase: str) -> str:
@@ -110,15 +93,13 @@ class Durations:
             self._by_name[(name, phase)] = seconds
             self.changed = True
 
-    def expected(self, name: str, version: str, phase: str, sdist_bytes: int | None,
-                 backend: str | None = None) -> float:
+    def expected(self, name: str, version: str, phase: str, sdist_bytes: int | None) -> float:
         """How long the task should take: recorded for this version, else for another
-        version of the same package, else :func:`estimate` (by its sdist's size and its
-        build backend, when known)."""
+        version of the same package, else :func:`estimate`."""
         seconds = self._tasks.get(_key(name, version, phase))
         if seconds is None:
             seconds = self._by_name.get((name, phase))
-        return seconds if seconds is not None else estimate(phase, sdist_bytes, backend)
+        return seconds if seconds is not None else estimate(phase, sdist_bytes)
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": SCHEMA, "version": VERSION,
