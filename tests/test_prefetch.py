@@ -498,17 +498,19 @@ def test_downloads_ahead_of_every_likely_backend_never_hold_up_the_run(tmp_path)
 
 
 def _keep_scenario(tmp_path: Path) -> list[tuple[str, str]]:
-    """app builds with setuptools; leaf is ready long before setuptools' sdist is at hand;
-    one worker.  The order in which builds started."""
-    sdists = [Pkg("app", build_requires=["setuptools"]), Pkg("leaf"), Pkg("setuptools")]
-    planner, client = _bootstrap(tmp_path, sdists, sdists, ["app", "leaf"])
+    """app builds with setuptools and needs leaf at run time: reading app's sdist, the
+    planner learns of both at once; leaf is ready long before setuptools' sdist is at
+    hand; one worker.  The order in which builds started."""
+    sdists = [Pkg("app", deps=["leaf"], static=True, build_requires=["setuptools"]),
+              Pkg("leaf"), Pkg("setuptools")]
+    planner, client = _bootstrap(tmp_path, sdists, sdists, ["app"])
     gate = client.gates["setuptools-1.0.tar.gz"] = threading.Event()
 
     def open_later() -> None:
         for _ in range(3000):
-            with client._count:
-                if {"app-1.0.tar.gz", "leaf-1.0.tar.gz"} <= client.started:
-                    break
+            if any(n.name == "leaf" and st.sdist_path is not None
+                   for n, st in list(planner.states.items())):
+                break
             time.sleep(0.01)
         time.sleep(0.5)  # leaf is ready by now: with a free worker it would start
         gate.set()
