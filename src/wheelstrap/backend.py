@@ -314,6 +314,9 @@ class Runner:
         self.log = log
         self.settings = settings
         self.workdir = workdir if workdir is not None else log.parent
+        #: more host folders every sandboxed call sees, read-only (the bytecode the
+        #: environment's ``__pycache__`` links lead to: see :mod:`.bytecode`)
+        self.shown: tuple[str, ...] = ()
 
     def environ(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _SCRUB and not k.startswith("PIP_")}
@@ -346,7 +349,7 @@ class Runner:
         fixed += [str(d) for top in list(fixed) for d in Path(top).iterdir()
                   if d.is_dir() and not d.is_symlink()]
         hidden = existing_dirs((*SYSTEM_HIDDEN, *self.settings.hidden))
-        shown = [os.path.realpath(p) for p in readonly if os.path.exists(p)]
+        shown = [os.path.realpath(p) for p in (*readonly, *self.shown) if os.path.exists(p)]
         # ... and inside the private /tmp too: wheelstrap itself (and so pyproject-hooks'
         # in-process script) may be installed under /tmp
         covered = (*hidden, *SCRATCH)

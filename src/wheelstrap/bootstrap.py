@@ -35,6 +35,8 @@ from packaging.version import Version
 
 from . import backend, fastpath, srcpack, validate
 from .archives import DEFAULT_LIMITS, ArchiveLimits
+from .bytecode import Bytecode
+from .bytecode import enabled as bytecode_enabled
 from .client import IndexClient
 from .cycles import breaking_set
 from .durations import Durations
@@ -357,6 +359,7 @@ class Bootstrap:
         self._to_fetch: list[NodeId] = []  # sources to download, waiting for a free line
         self._fetches = 0
         self._fetching_backends: set[NodeId] = set()  # real downloads of LIKELY_BACKENDS
+        self._bytecode: Bytecode | None = None  # compiles sources ahead (run() makes it)
         self._in_build_envs: set[NodeId] = set()  # nodes some build environment needs
         self.durations = Durations()
         self._target = tuple(sorted(options.target.describe().items()))
@@ -391,6 +394,9 @@ class Bootstrap:
             self._cleaner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clean")
             self._publisher = ThreadPoolExecutor(max_workers=PUBLISHERS,
                                                  thread_name_prefix="publish")
+            self._bytecode = Bytecode(self.layout.state / "incoming" / "bytecode",
+                                      self.o.target.python, self.o.archive_limits) \
+                if self.workers.local and bytecode_enabled() else None
             if self.workers.local and self.store.cache.empty():
                 # a first run into this output builds: the empty environment every build
                 # starts from is made while the first pages and sources arrive
@@ -418,6 +424,8 @@ class Bootstrap:
                         self._publisher.shutdown(wait=True, cancel_futures=True)
                         self._cleaner.shutdown(wait=True)
                         self.workers.close()
+                        if self._bytecode is not None:
+                            self._bytecode.close()
             finally:
                 self.events.emit("run-finished", ok=ok, built=self.built, reused=self.reused,
                                  failed=len(self.failed), duration=round(self.events.now(), 3))
@@ -1304,6 +1312,9 @@ class Bootstrap:
             self._top_dirty = True  # closures may go on through it now
             self._wake(subject)
         self.graph.add_node(st.id, SdistRef(st.sdist_url, st.sdist_path.name, st.sdist_sha256))
+        if self._bytecode is not None and st.id.name in LIKELY_BACKENDS:
+            # what most build environments hold: compiled once, long before its wheel
+            self._bytecode.start(st.id.name, st.id.version, st.sdist_path)
         self.reporter.finished(str(st.id), kind)
         self.events.emit("downloaded", node=str(st.id),
                          duration=round(self.events.now() - since, 4),

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import backend
+from . import backend, bytecode
 from .archives import DEFAULT_LIMITS
 from .errors import BuildFailure, WheelstrapError
 from .fsutil import sha256_file
@@ -283,10 +283,13 @@ def _environment(venv: backend.BuildEnv, work: Path, spec: BuildSpec,
         held = None
     record.unlink(missing_ok=True)
     if held is not None and held <= set(wanted) and venv.path.is_dir():
+        bytecode.withdraw(venv.path)  # the installer must not write through those links
         venv.install([p for sha, p in wanted.items() if sha not in held])
     else:
         venv.create()
         venv.install(list(wanted.values()))
+    # bytecode compiled ahead from the sdists of these wheels, as far as it is ready
+    venv.runner.shown = bytecode.provide(venv.path, [w.filename for w in spec.env])
     record.write_text(json.dumps(sorted(wanted)), "utf-8")
 
 

@@ -1,0 +1,196 @@
+"""Bytecode compiled from sdists ahead of time and linked into build environments."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from scenario import Pkg
+
+from wheelstrap import bytecode
+from wheelstrap.archives import DEFAULT_LIMITS
+
+BIG = "".join(f"def f{i}(x):\n    return x + {i}\n" for i in range(1500))  # ~40 kB
+
+
+def _sdist(path: Path, files: dict[str, str], top: str = "pkg-1.0") -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for rel, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{top}/{rel}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _compiled(tmp_path: Path, files: dict[str, str]) -> bytecode.Compiled:
+    sdist = _sdist(tmp_path / "pkg-1.0.tar.gz", files)
+    folder = tmp_path / "bytecode"
+    folder.mkdir()
+    compiled = bytecode.compile_sdist(sys.executable, sdist, folder, DEFAULT_LIMITS)
+    assert compiled is not None
+    return compiled
+
+
+def test_the_sources_of_an_sdist_compile_to_checked_hash_pycs(tmp_path):
+    compiled = _compiled(tmp_path, {
+        "pyproject.toml": "", "setup.py": "x = 1\n",
+        "pkg/__init__.py": BIG, "pkg/sub/mod.py": "y = 2\n",
+        "src/other/__init__.py": "z = 3\n",
+        "pkg/tests/test_it.py": "t = 4\n", "docs/conf.py": "c = 5\n",
+    })
+    assert compiled.folders == ("pkg", "pkg/sub", "src/other")  # no tests, no docs
+    pyc = next((compiled.root / "pkg" / "__pycache__").glob("__init__.*.pyc"))
+    header = pyc.read_bytes()[:16]
+    assert int.from_bytes(header[4:8], "little") == 0b11  # hash-based, checked
+    assert not (compiled.root / "pkg" / "tests" / "__pycache__").exists()
+
+
+def test_too_little_source_is_not_worth_a_compile(tmp_path):
+    sdist = _sdist(tmp_path / "pkg-1.0.tar.gz", {"pkg/__init__.py": "x = 1\n"})
+    assert bytecode.compile_sdist(sys.executable, sdist, tmp_path, DEFAULT_LIMITS) is None
+
+
+def test_a_refused_archive_is_not_compiled(tmp_path):
+    sdist = _sdist(tmp_path / "pkg-1.0.tar.gz", {"../evil.py": BIG})
+    assert bytecode.compile_sdist(sys.executable, sdist, tmp_path, DEFAULT_LIMITS) is None
+
+
+def _site(tmp_path: Path, files: dict[str, str]) -> tuple[Path, Path]:
+    env = tmp_path / "env"
+    site = env / "lib" / "python3.11" / "site-packages"
+    for rel, text in files.items():
+        (site / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / rel).write_text(text)
+    return env, site
+
+
+def test_package_folders_get_links_to_the_compiled_caches_and_lose_them(tmp_path):
+    compiled = _compiled(tmp_path, {"pkg/__init__.py": BIG, "pkg/sub/mod.py": "y = 2\n",
+                                    "src/other/__init__.py": "z = 3\n"})
+    env, site = _site(tmp_path, {"pkg/__init__.py": BIG, "pkg/sub/mod.py": "y = 2\n",
+                                 "other/__init__.py": "z = 3\n", "mine/__init__.py": ""})
+    (site / "pkg" / "sub" / "__pycache__").mkdir()  # one of its own: left alone
+    assert bytecode.place(compiled, site) == 2
+    assert (site / "pkg" / "__pycache__").resolve() == compiled.root / "pkg" / "__pycache__"
+    assert (site / "other" / "__pycache__").resolve() == \
+        compiled.root / "src" / "other" / "__pycache__"  # src layout, installed one up
+    assert not (site / "pkg" / "sub" / "__pycache__").is_symlink()
+    bytecode.withdraw(env)
+    assert not (site / "pkg" / "__pycache__").exists()
+    assert not (site / "other" / "__pycache__").exists()
+    assert (site / "pkg" / "sub" / "__pycache__").is_dir()  # never a folder of its own
+
+
+def test_a_link_in_the_way_is_never_followed(tmp_path):
+    compiled = _compiled(tmp_path, {"pkg/__init__.py": BIG})
+    _env, site = _site(tmp_path, {})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    site.mkdir(parents=True)
+    (site / "pkg").symlink_to(elsewhere)
+    assert bytecode.place(compiled, site) == 0
+    assert list(elsewhere.iterdir()) == []
+
+
+def _imports(site: Path, module: str) -> tuple[str, str]:
+    """What ``module`` says its VALUE is, and whether a pyc was loaded, in a fresh
+    interpreter that may not write bytecode."""
+    proc = subprocess.run(
+        [sys.executable, "-v", "-c", f"import {module}; print({module}.VALUE)"],
+        env={"PYTHONPATH": str(site), "PYTHONDONTWRITEBYTECODE": "1", "PATH": os.defpath},
+        capture_output=True, text=True, check=True)
+    loaded = "code object from" in "".join(
+        line for line in proc.stderr.splitlines(keepends=True) if f"{module}/__pycache__" in line)
+    return proc.stdout.strip(), "pyc" if loaded else "source"
+
+
+def test_a_pyc_serves_only_the_very_source_it_was_compiled_from(tmp_path):
+    source = BIG + "VALUE = 1\n"
+    compiled = _compiled(tmp_path, {"pkg/__init__.py": source, "twin/__init__.py": source})
+    _env, site = _site(tmp_path, {"pkg/__init__.py": source,
+                                  "twin/__init__.py": BIG + "VALUE = 2\n"})  # not the same
+    bytecode.place(compiled, site)
+    assert _imports(site, "pkg") == ("1", "pyc")
+    assert _imports(site, "twin") == ("2", "source")  # the pyc's hash does not match
+
+
+def test_a_run_compiles_one_at_a_time_and_forgets_it_all_when_closed(tmp_path):
+    sdist = _sdist(tmp_path / "pkg-1.0.tar.gz", {"pkg/__init__.py": BIG})
+    folder = tmp_path / "out" / "bytecode"
+    run = bytecode.Bytecode(folder, sys.executable, DEFAULT_LIMITS)
+    assert run.start("pkg", "1.0", sdist)
+    assert not run.start("Pkg", "1.0.0", sdist)  # the same project and version
+    assert run._pool is not None
+    run._pool.submit(lambda: None).result()  # the compile before it is done
+    env, site = _site(tmp_path, {"pkg/__init__.py": BIG})
+    assert bytecode.provide(env, ["pkg-1.0-py3-none-any.whl", "other-2.0-py3-none-any.whl",
+                                  "not a wheel"]) != ()
+    assert (site / "pkg" / "__pycache__").is_symlink()
+    run.close()
+    assert not folder.exists()
+    bytecode.withdraw(env)
+    assert bytecode.provide(env, ["pkg-1.0-py3-none-any.whl"]) == ()  # forgotten
+
+
+# -- in a real run, in the sandbox --------------------------------------------------
+
+PROBE = (
+    "import os as _os, sys as _sys\n"
+    "print('pyc at hand:', _os.path.exists(__cached__), file=_sys.stderr)\n"
+    "try:\n"
+    "    open(__cached__, 'ab').close()\n"
+    "    print('pyc writable', file=_sys.stderr)\n"
+    "except OSError:\n"
+    "    print('pyc read-only', file=_sys.stderr)\n"
+)
+
+
+def _scenario() -> list[Pkg]:
+    # "setuptools": a likely backend (its sdist is compiled as soon as it is at hand)
+    return [Pkg("setuptools", provides_backend=True, backend_imports=["setuptools.probe"],
+                extra_files={"setuptools/probe.py": PROBE + BIG}),
+            Pkg("app", backend="setuptools", build_requires=["setuptools"])]
+
+
+def test_a_build_in_the_sandbox_reads_the_compiled_bytecode_and_cannot_write_it(
+        serve_index, run_bootstrap, tmp_path, monkeypatch):
+    start = bytecode.Bytecode.start
+
+    def at_once(self: bytecode.Bytecode, name: str, version: str, sdist: Path) -> bool:
+        started = start(self, name, version, sdist)
+        if self._pool is not None:  # compiled before the run goes on: no race in a test
+            self._pool.submit(lambda: None).result()
+        return started
+
+    monkeypatch.setattr(bytecode.Bytecode, "start", at_once)
+    index = serve_index(_scenario())
+    run = run_bootstrap("app", index=index.url, out=tmp_path / "with")
+    assert run.code == 0, run.stderr
+    log = (run.out / "logs" / "app-1.0.log").read_text()
+    assert "pyc at hand: True" in log
+    assert "pyc read-only" in log and "pyc writable" not in log
+    assert not (run.out / ".wheelstrap" / "incoming" / "bytecode").exists()
+
+    monkeypatch.setenv(bytecode.DISABLE_VARIABLE, "1")
+    again = run_bootstrap("app", index=index.url, out=tmp_path / "without")
+    assert again.code == 0, again.stderr
+    assert "pyc at hand: False" in (again.out / "logs" / "app-1.0.log").read_text()
+
+    def digest(out: Path) -> str:
+        return hashlib.sha256((out / "wheels" / "app-1.0-py3-none-any.whl").read_bytes()
+                              ).hexdigest()
+
+    assert digest(run.out) == digest(again.out)  # the bytecode never changes a result
+
+
+@pytest.mark.parametrize("value", ["1", "yes", "true"])
+def test_it_can_be_turned_off(monkeypatch, value):
+    monkeypatch.setenv(bytecode.DISABLE_VARIABLE, value)
+    assert not bytecode.enabled()
