@@ -176,6 +176,7 @@ def test_a_build_in_the_sandbox_reads_the_compiled_bytecode_and_cannot_write_it(
     log = (run.out / "logs" / "app-1.0.log").read_text()
     assert "pyc at hand: True" in log
     assert "pyc read-only" in log and "pyc writable" not in log
+    assert not list(Path("/dev/shm").glob(f"{bytecode.SCRATCH_PREFIX}{os.getpid()}-*"))
     assert not (run.out / ".wheelstrap" / "incoming" / "bytecode").exists()
 
     monkeypatch.setenv(bytecode.DISABLE_VARIABLE, "1")
@@ -188,6 +189,21 @@ def test_a_build_in_the_sandbox_reads_the_compiled_bytecode_and_cannot_write_it(
                               ).hexdigest()
 
     assert digest(run.out) == digest(again.out)  # the bytecode never changes a result
+
+
+def test_bytecode_is_kept_in_memory_and_what_dead_runs_left_is_removed(tmp_path):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    left = Path("/dev/shm") / f"{bytecode.SCRATCH_PREFIX}{gone}-abc"
+    left.mkdir()
+    (left / "x.pyc").write_bytes(b"")
+    mine = bytecode.scratch_folder(tmp_path / "fallback")
+    try:
+        assert mine.parent == Path("/dev/shm")
+        assert mine.name.startswith(f"{bytecode.SCRATCH_PREFIX}{os.getpid()}-")
+        assert not left.exists()
+    finally:
+        mine.rmdir()
 
 
 @pytest.mark.parametrize("value", ["1", "yes", "true"])

@@ -351,8 +351,9 @@ class Runner:
         hidden = existing_dirs((*SYSTEM_HIDDEN, *self.settings.hidden))
         shown = [os.path.realpath(p) for p in (*readonly, *self.shown) if os.path.exists(p)]
         # ... and inside the private /tmp too: wheelstrap itself (and so pyproject-hooks'
-        # in-process script) may be installed under /tmp
-        covered = (*hidden, *SCRATCH)
+        # in-process script) may be installed under /tmp; and inside /dev, which the
+        # sandbox makes anew (the bytecode a run keeps in /dev/shm)
+        covered = (*hidden, *SCRATCH, "/dev")
         shown = [p for p in shown if any(Path(p).is_relative_to(h) for h in covered)]
         return SandboxPolicy(
             writable=(work, *fixed, *map(os.path.realpath, writable)),

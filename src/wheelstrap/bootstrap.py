@@ -35,7 +35,7 @@ from packaging.version import Version
 
 from . import backend, fastpath, srcpack, validate
 from .archives import DEFAULT_LIMITS, ArchiveLimits
-from .bytecode import Bytecode
+from .bytecode import Bytecode, scratch_folder
 from .bytecode import enabled as bytecode_enabled
 from .client import IndexClient
 from .cycles import breaking_set
@@ -394,8 +394,9 @@ class Bootstrap:
             self._cleaner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clean")
             self._publisher = ThreadPoolExecutor(max_workers=PUBLISHERS,
                                                  thread_name_prefix="publish")
-            self._bytecode = Bytecode(self.layout.state / "incoming" / "bytecode",
-                                      self.o.target.python, self.o.archive_limits) \
+            self._bytecode = Bytecode(
+                scratch_folder(self.layout.state / "incoming" / "bytecode"),
+                self.o.target.python, self.o.archive_limits) \
                 if self.workers.local and bytecode_enabled() else None
             if self.workers.local and self.store.cache.empty():
                 # a first run into this output builds: the empty environment every build

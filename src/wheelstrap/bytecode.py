@@ -11,11 +11,12 @@ What wheelstrap does instead.  When the sdist of a package whose wheel goes into
 build environments is at hand, long before its wheel is built, the planner hands it to
 :class:`Bytecode`.  On a thread of its own (one compile at a time), the ``.py`` files of
 the sdist are read from the checked archive (:func:`wheelstrap.archives.scan_reading`,
-with the run's limits), written into a folder of the run's own, and compiled there by
-``python -I -m compileall`` with the build environments' interpreter (compileall only
-parses; it runs no package code).  Once a build environment is installed, the task
-links each package folder's ``__pycache__`` to the compiled one (:func:`provide`), for
-what is compiled by then; the rest is left out: no build ever waits for a compile.
+with the run's limits) and handed to the build environments' interpreter, which
+compiles them (``compile`` only parses: no package code runs) and writes the pycs into
+a folder of the run's own, in memory when the machine has ``/dev/shm``
+(:func:`scratch_folder`).  Once a build environment is installed, the task links each
+package folder's ``__pycache__`` to the compiled one (:func:`provide`), for what is
+compiled by then; the rest is left out: no build ever waits for a compile.
 
 Why this is safe.
 
@@ -26,9 +27,9 @@ Why this is safe.
   for a source other than its own.  The cache tag in each pyc's name (``cpython-311``)
   keeps another interpreter from reading it at all.
 - Nothing is ever taken from a build environment or a build's tree.
-- The sandbox shows the compiled folder read-only (it lies in the output directory,
-  which builds otherwise do not see), and binds the environment read-only: a build can
-  neither write through the links nor replace them.  Before an installer completes an
+- The sandbox shows the compiled folder read-only (builds otherwise see neither the
+  output directory nor the host's ``/dev``), and binds the environment read-only: a
+  build can neither write through the links nor replace them.  Before an installer completes an
   environment a prepare left behind, the links are withdrawn (:func:`withdraw`), so
   that an installer never writes through them either.
 
@@ -68,6 +69,8 @@ COMPILE_TIMEOUT = 300.0
 SKIPPED_FOLDERS = frozenset({"tests", "test", "docs", "doc", "examples"})
 #: The name of the compiled caches.
 PYCACHE = "__pycache__"
+#: How a run's folder of bytecode in ``/dev/shm`` is named (then the process id).
+SCRATCH_PREFIX = "wheelstrap-pyc-"
 
 
 def enabled() -> bool:
@@ -112,6 +115,7 @@ class Bytecode:
         self._mine: list[tuple[str, Version | str]] = []
         self._closed = threading.Event()
         folder.mkdir(mode=0o755, parents=True, exist_ok=True)
+        os.chmod(folder, 0o755)  # builds read it (through the sandbox, read-only)
 
     def start(self, name: str, version: str, sdist: Path) -> bool:
         """Compile the sources of ``sdist`` (of ``name`` ``version``) in the background,
@@ -160,8 +164,9 @@ def _wanted(name: str) -> bool:
 def compile_sdist(python: str, sdist: Path, folder: Path, limits: ArchiveLimits
                   ) -> Compiled | None:
     """Read the ``.py`` files of ``sdist`` (checked as any archive is, with ``limits``)
-    and compile them with ``python`` in a new folder under ``folder`` (``checked-hash``
-    pycs).  None when there is not enough to compile or the archive is refused."""
+    and compile them with ``python`` into a new folder under ``folder`` (``checked-hash``
+    pycs; the sources themselves are never written out).  None when there is not
+    enough to compile or the archive is refused."""
     try:
         members, found = scan_reading(sdist, _wanted, MAX_FILE_BYTES, limits,
                                       "source archive")
@@ -169,23 +174,15 @@ def compile_sdist(python: str, sdist: Path, folder: Path, limits: ArchiveLimits
         return None
     tops = {m.name.partition("/")[0] for m in members if m.name}
     prefix = f"{next(iter(tops))}/" if len(tops) == 1 else ""
-    sources = {name[len(prefix):]: data for name, data in found.items()
+    sources = [(name[len(prefix):], data) for name, data in sorted(found.items())
                if name.startswith(prefix) and "/" in name[len(prefix):]
-               and len(data) <= MAX_FILE_BYTES}
-    total = sum(len(d) for d in sources.values())
+               and len(data) <= MAX_FILE_BYTES]
+    total = sum(len(d) for _, d in sources)
     if total < MIN_SOURCE_BYTES or total > MAX_SOURCE_BYTES:
         return None
     work = Path(tempfile.mkdtemp(prefix=f"{sdist.name[:40]}-", dir=folder))
     os.chmod(work, 0o755)
-    made: set[Path] = set()
-    for rel, data in sources.items():
-        dest = work / rel
-        if dest.parent not in made:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            made.add(dest.parent)
-        with open(dest, "xb") as fh:
-            fh.write(data)
-    _compileall(python, work)
+    _compile_all(python, sources, work)
     folders = []
     for here, dirs, _names in os.walk(work):
         if PYCACHE in dirs:
@@ -194,14 +191,65 @@ def compile_sdist(python: str, sdist: Path, folder: Path, limits: ArchiveLimits
     return Compiled(work, tuple(sorted(folders)))
 
 
-def _compileall(python: str, src: Path) -> None:
-    """Compile what compiles under ``src`` (a file that does not is left without)."""
-    argv = [python, "-I", "-m", "compileall", "-q", "-j1", "--invalidation-mode",
-            "checked-hash", "-s", str(src), str(src)]
+# Run by the build environments' interpreter (``-I``: nothing of the host's, no site
+# customisation): reads marshalled (path, source) pairs on stdin and writes each one's
+# checked-hash pyc (PEP 552: magic, flags 0b11, the source's hash, the code) where the
+# import system looks for it, under the folder given.  ``compile`` only parses: no
+# package code runs.  A file that does not compile is left without.
+_COMPILER = """
+import importlib.util, marshal, os, sys
+dest = sys.argv[1]
+for rel, source in marshal.loads(sys.stdin.buffer.read()):
+    try:
+        code = compile(source, rel, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        continue
+    data = (importlib.util.MAGIC_NUMBER + (3).to_bytes(4, "little")
+            + importlib.util.source_hash(source) + marshal.dumps(code))
+    path = os.path.join(dest, importlib.util.cache_from_source(rel))
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+"""
+
+
+def _compile_all(python: str, sources: list[tuple[str, bytes]], dest: Path) -> None:
+    """Compile ``sources`` with ``python`` into ``dest`` (see :data:`_COMPILER`)."""
+    import marshal
+
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        subprocess.run(argv, cwd=src, stdin=subprocess.DEVNULL, capture_output=True,
+        subprocess.run([python, "-I", "-c", _COMPILER, str(dest)], cwd=dest,
+                       input=marshal.dumps(sources), capture_output=True,
                        timeout=COMPILE_TIMEOUT,
                        env={"PATH": os.environ.get("PATH", os.defpath)})
+
+
+def scratch_folder(fallback: Path) -> Path:
+    """Where a run keeps its bytecode: a folder of its own in memory (``/dev/shm``)
+    when there is one, else ``fallback``.  On this project's machines, writing a few
+    hundred small files to disk while the first builds unpack and install theirs held
+    those builds up by about half a second.  Folders left by runs that are gone are
+    removed first."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
+        for old in shm.glob(f"{SCRATCH_PREFIX}*"):
+            pid = old.name[len(SCRATCH_PREFIX):].partition("-")[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(old, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            return Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=shm))
+    return fallback
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def place(compiled: Compiled, site_packages: Path) -> int:
