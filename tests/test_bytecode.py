@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -179,6 +180,11 @@ def test_a_build_in_the_sandbox_reads_the_compiled_bytecode_and_cannot_write_it(
     assert not list(Path("/dev/shm").glob(f"{bytecode.SCRATCH_PREFIX}{os.getpid()}-*"))
     assert not (run.out / ".wheelstrap" / "incoming" / "bytecode").exists()
 
+    # without the sandbox nothing keeps a build from writing through the links: none
+    bare = run_bootstrap("app", "--sandbox", "none", index=index.url, out=tmp_path / "bare")
+    assert bare.code == 0, bare.stderr
+    assert "pyc at hand: False" in (bare.out / "logs" / "app-1.0.log").read_text()
+
     monkeypatch.setenv(bytecode.DISABLE_VARIABLE, "1")
     again = run_bootstrap("app", index=index.url, out=tmp_path / "without")
     assert again.code == 0, again.stderr
@@ -204,6 +210,23 @@ def test_bytecode_is_kept_in_memory_and_what_dead_runs_left_is_removed(tmp_path)
         assert not left.exists()
     finally:
         mine.rmdir()
+
+
+def test_the_end_of_a_run_never_waits_for_a_compile(tmp_path):
+    slow = tmp_path / "slow-python"
+    slow.write_text("#!/bin/sh\nexec sleep 60\n")
+    slow.chmod(0o755)
+    sdist = _sdist(tmp_path / "pkg-1.0.tar.gz", {"pkg/__init__.py": BIG})
+    run = bytecode.Bytecode(tmp_path / "bytecode", str(slow), DEFAULT_LIMITS)
+    run.start("pkg", "1.0", sdist)
+    for _ in range(1000):
+        if run._proc is not None:
+            break
+        time.sleep(0.01)
+    began = time.monotonic()
+    run.close()
+    assert time.monotonic() - began < 10
+    assert run._proc is not None and run._proc.poll() is not None
 
 
 @pytest.mark.parametrize("value", ["1", "yes", "true"])

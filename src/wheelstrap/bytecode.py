@@ -44,6 +44,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,7 @@ MIN_SOURCE_BYTES = 32 * 1024
 #: The largest ``.py`` file read from an sdist; a longer one is left out.
 MAX_FILE_BYTES = 4 << 20
 #: The most bytes of sources compiled from one sdist.
-MAX_SOURCE_BYTES = 64 << 20
+MAX_SOURCE_BYTES = 16 << 20
 #: The longest one compile may take, in seconds.
 COMPILE_TIMEOUT = 300.0
 #: Folders whose modules no build imports (a package's own tests and documentation).
@@ -114,6 +115,8 @@ class Bytecode:
         self._started: set[tuple[str, Version | str]] = set()
         self._mine: list[tuple[str, Version | str]] = []
         self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None  # the compile under way
         folder.mkdir(mode=0o755, parents=True, exist_ok=True)
         os.chmod(folder, 0o755)  # builds read it (through the sandbox, read-only)
 
@@ -133,7 +136,8 @@ class Bytecode:
         if self._closed.is_set():
             return
         try:
-            compiled = compile_sdist(self.python, sdist, self.folder, self.limits)
+            compiled = compile_sdist(self.python, sdist, self.folder, self.limits,
+                                     self._running)
         except Exception:  # never fails a run: builds compile instead
             return
         if compiled is not None and compiled.folders:
@@ -142,10 +146,21 @@ class Bytecode:
                     _ready[key] = compiled
                     self._mine.append(key)
 
+    def _running(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._proc = proc
+            if self._closed.is_set():
+                proc.kill()
+
     def close(self) -> None:
-        """Stop compiling (a compile under way finishes), forget and remove it all.
-        Call it once no build of the run uses the bytecode any more."""
-        self._closed.set()
+        """Stop compiling (a compile under way is killed: the end of a run never waits
+        for one), forget and remove it all.  Call it once no build of the run uses the
+        bytecode any more."""
+        with self._lock:
+            self._closed.set()
+            if self._proc is not None and self._proc.poll() is None:
+                with contextlib.suppress(OSError):
+                    self._proc.kill()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         with _ready_lock:
@@ -161,7 +176,8 @@ def _wanted(name: str) -> bool:
     return not any(p in SKIPPED_FOLDERS for p in name.split("/")[:-1])
 
 
-def compile_sdist(python: str, sdist: Path, folder: Path, limits: ArchiveLimits
+def compile_sdist(python: str, sdist: Path, folder: Path, limits: ArchiveLimits,
+                  started: Callable[[subprocess.Popen[bytes]], None] | None = None
                   ) -> Compiled | None:
     """Read the ``.py`` files of ``sdist`` (checked as any archive is, with ``limits``)
     and compile them with ``python`` into a new folder under ``folder`` (``checked-hash``
@@ -182,7 +198,7 @@ def compile_sdist(python: str, sdist: Path, folder: Path, limits: ArchiveLimits
         return None
     work = Path(tempfile.mkdtemp(prefix=f"{sdist.name[:40]}-", dir=folder))
     os.chmod(work, 0o755)
-    _compile_all(python, sources, work)
+    _compile_all(python, sources, work, started)
     folders = []
     for here, dirs, _names in os.walk(work):
         if PYCACHE in dirs:
@@ -214,15 +230,26 @@ for rel, source in marshal.loads(sys.stdin.buffer.read()):
 """
 
 
-def _compile_all(python: str, sources: list[tuple[str, bytes]], dest: Path) -> None:
-    """Compile ``sources`` with ``python`` into ``dest`` (see :data:`_COMPILER`)."""
+def _compile_all(python: str, sources: list[tuple[str, bytes]], dest: Path,
+                 started: Callable[[subprocess.Popen[bytes]], None] | None = None) -> None:
+    """Compile ``sources`` with ``python`` into ``dest`` (see :data:`_COMPILER`);
+    ``started`` is told of the process (to stop it)."""
     import marshal
 
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        subprocess.run([python, "-I", "-c", _COMPILER, str(dest)], cwd=dest,
-                       input=marshal.dumps(sources), capture_output=True,
-                       timeout=COMPILE_TIMEOUT,
-                       env={"PATH": os.environ.get("PATH", os.defpath)})
+    try:
+        proc = subprocess.Popen([python, "-I", "-c", _COMPILER, str(dest)], cwd=dest,
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL,
+                                env={"PATH": os.environ.get("PATH", os.defpath)})
+    except OSError:
+        return
+    if started is not None:
+        started(proc)
+    try:
+        proc.communicate(marshal.dumps(sources), timeout=COMPILE_TIMEOUT)
+    except (OSError, subprocess.SubprocessError):
+        proc.kill()
+        proc.wait()
 
 
 def scratch_folder(fallback: Path) -> Path:
