@@ -63,12 +63,19 @@ def test_a_refused_archive_is_not_compiled(tmp_path):
     assert bytecode.compile_sdist(sys.executable, sdist, tmp_path, DEFAULT_LIMITS) is None
 
 
-def _site(tmp_path: Path, files: dict[str, str]) -> tuple[Path, Path]:
+def _site(tmp_path: Path, files: dict[str, str],
+          records: dict[str, list[str]] | None = None) -> tuple[Path, Path]:
+    """An environment holding ``files``; ``records``: the RECORD of each installed
+    distribution (``name-version``), listing the files it installed."""
     env = tmp_path / "env"
     site = env / "lib" / "python3.11" / "site-packages"
     for rel, text in files.items():
         (site / rel).parent.mkdir(parents=True, exist_ok=True)
         (site / rel).write_text(text)
+    for dist, listed in (records or {}).items():
+        info = site / f"{dist}.dist-info"
+        info.mkdir(parents=True)
+        (info / "RECORD").write_text("".join(f"{f},,\n" for f in listed))
     return env, site
 
 
@@ -98,6 +105,35 @@ def test_a_link_in_the_way_is_never_followed(tmp_path):
     (site / "pkg").symlink_to(elsewhere)
     assert bytecode.place(compiled, site) == 0
     assert list(elsewhere.iterdir()) == []
+
+
+def test_the_bytecode_of_a_project_never_serves_another_projects_sources(tmp_path):
+    # a hostile sdist may carry folders named like another project's: its pycs must never
+    # be linked where that project's sources lie (a pyc states the hash of the source it
+    # stands for, and a public source's hash is easy to state)
+    compiled = _compiled(tmp_path, {"pkg/__init__.py": BIG, "victim/__init__.py": "v = 1\n",
+                                    "ns/mine.py": "m = 1\n"})
+    sdist_run = bytecode.Bytecode(tmp_path / "run", sys.executable, DEFAULT_LIMITS)
+    with bytecode._ready_lock:
+        bytecode._ready[bytecode._key("pkg", "1.0")] = compiled
+        sdist_run._mine.append(bytecode._key("pkg", "1.0"))
+    try:
+        env, site = _site(
+            tmp_path,
+            {"pkg/__init__.py": BIG, "victim/__init__.py": "v = 1\n",
+             "ns/mine.py": "m = 1\n", "ns/theirs.py": "t = 1\n"},
+            {"pkg-1.0": ["pkg/__init__.py", "ns/mine.py"],
+             "victim-2.0": ["victim/__init__.py"], "other-1.0": ["ns/theirs.py"]})
+        assert bytecode.provide(env, ["pkg-1.0-py3-none-any.whl",
+                                      "victim-2.0-py3-none-any.whl"]) != ()
+        assert (site / "pkg" / "__pycache__").is_symlink()
+        assert not (site / "victim" / "__pycache__").exists()  # another project's folder
+        assert not (site / "ns" / "__pycache__").exists()  # a folder shared with another
+        bytecode.withdraw(env)
+        (site / "pkg-1.0.dist-info" / "RECORD").unlink()  # no RECORD: nothing is linked
+        assert bytecode.provide(env, ["pkg-1.0-py3-none-any.whl"]) == ()
+    finally:
+        sdist_run.close()
 
 
 def _imports(site: Path, module: str) -> tuple[str, str]:
@@ -130,7 +166,7 @@ def test_a_run_compiles_one_at_a_time_and_forgets_it_all_when_closed(tmp_path):
     assert not run.start("Pkg", "1.0.0", sdist)  # the same project and version
     assert run._pool is not None
     run._pool.submit(lambda: None).result()  # the compile before it is done
-    env, site = _site(tmp_path, {"pkg/__init__.py": BIG})
+    env, site = _site(tmp_path, {"pkg/__init__.py": BIG}, {"pkg-1.0": ["pkg/__init__.py"]})
     assert bytecode.provide(env, ["pkg-1.0-py3-none-any.whl", "other-2.0-py3-none-any.whl",
                                   "not a wheel"]) != ()
     assert (site / "pkg" / "__pycache__").is_symlink()

@@ -20,18 +20,21 @@ compiled by then; the rest is left out: no build ever waits for a compile.
 
 Why this is safe.
 
-- The pycs are ``checked-hash``: the interpreter uses one only when the SipHash of the
-  source beside it, in the environment, is the one the pyc was compiled from, and
-  compiles the source itself otherwise.  A wheel whose files differ from its sdist's
-  (generated files, a patched tree, another layout) only misses; a pyc can never stand
-  for a source other than its own.  The cache tag in each pyc's name (``cpython-311``)
-  keeps another interpreter from reading it at all.
+- A project's bytecode goes only into folders whose every Python file that project's
+  own wheel installed (its RECORD in the environment): compiled from the project's own
+  sdist, it can only ever run in place of that project's code, never another's (not
+  even in a namespace package's folder shared with another project).
+- Within those folders the pycs are ``checked-hash``: the interpreter uses one only when
+  the hash of the source beside it is the one the pyc was compiled from, and compiles
+  the source itself otherwise, so a wheel whose files differ from its sdist's (generated
+  files, a patched tree) only misses.  The cache tag in each pyc's name
+  (``cpython-311``) keeps another interpreter from reading it at all.
 - Nothing is ever taken from a build environment or a build's tree.
 - The sandbox shows the compiled folder read-only (builds otherwise see neither the
   output directory nor the host's ``/dev``), and binds the environment read-only: a
-  build can neither write through the links nor replace them.  Before an installer completes an
-  environment a prepare left behind, the links are withdrawn (:func:`withdraw`), so
-  that an installer never writes through them either.
+  build can neither write through the links nor replace them.  Before an installer
+  completes an environment a prepare left behind, the links are withdrawn
+  (:func:`withdraw`), so that an installer never writes through them either.
 
 ``WHEELSTRAP_NO_BYTECODE=1`` turns it off (for A/B measurements).
 """
@@ -279,11 +282,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def place(compiled: Compiled, site_packages: Path) -> int:
+def place(compiled: Compiled, site_packages: Path, own: frozenset[str] | None = None) -> int:
     """Link the ``__pycache__`` of each package folder installed in ``site_packages`` to
     the compiled one: the folder at the same path inside the sdist, or one level up
-    (``src/pkg`` is installed as ``pkg``).  A folder that is a link, or already has a
-    ``__pycache__``, is left alone.  Returns how many were linked."""
+    (``src/pkg`` is installed as ``pkg``).  ``own``: the Python files (paths relative to
+    site-packages) the project's own wheel installed; a folder holding any other
+    Python file is left alone, so that the bytecode of one project never serves
+    another's sources.  A folder that is a link, or already has a ``__pycache__``, is
+    left alone too.  Returns how many were linked."""
     linked = 0
     for folder in compiled.folders:
         for inside in (folder, folder.partition("/")[2]):
@@ -292,11 +298,37 @@ def place(compiled: Compiled, site_packages: Path) -> int:
             target = site_packages / inside
             if not target.is_dir() or _any_link(site_packages, inside):
                 continue
+            if own is not None and not _only_own(target, inside, own):
+                break
             with contextlib.suppress(OSError):
                 os.symlink(compiled.root / folder / PYCACHE, target / PYCACHE)
                 linked += 1
             break
     return linked
+
+
+def _only_own(target: Path, inside: str, own: frozenset[str]) -> bool:
+    """Whether every Python file in ``target`` (``inside`` site-packages) is one of
+    ``own``."""
+    try:
+        names = os.listdir(target)
+    except OSError:
+        return False
+    return all(f"{inside}/{n}" in own for n in names if n.endswith(".py"))
+
+
+def installed_files(site_packages: Path, wheel: str) -> frozenset[str] | None:
+    """The Python files the wheel ``wheel`` (a file name) installed, by its RECORD in
+    ``site_packages``; None when there is no readable RECORD."""
+    import csv
+
+    try:
+        dist, version = wheel.split("-")[:2]
+        text = (site_packages / f"{dist}-{version}.dist-info" / "RECORD").read_text("utf-8")
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return frozenset(row[0] for row in csv.reader(text.splitlines())
+                     if row and row[0].endswith(".py") and ".." not in row[0].split("/"))
 
 
 def _any_link(base: Path, inside: str) -> bool:
@@ -321,7 +353,7 @@ def provide(env: Path, wheels: list[str]) -> tuple[str, ...]:
     the sandbox must show (read-only) for the links to lead somewhere."""
     if not wheels or not enabled():
         return ()
-    wanted: list[Compiled] = []
+    wanted: list[tuple[str, Compiled]] = []
     with _ready_lock:
         if not _ready:
             return ()
@@ -332,14 +364,17 @@ def provide(env: Path, wheels: list[str]) -> tuple[str, ...]:
                 continue
             found = _ready.get(_key(name, version))
             if found is not None:
-                wanted.append(found)
+                wanted.append((filename, found))
     packages = site_packages(env) if wanted else None
     if packages is None:
         return ()
     shown = []
-    for compiled in wanted:
+    for filename, compiled in wanted:
+        own = installed_files(packages, filename)
+        if own is None:
+            continue
         with contextlib.suppress(OSError):
-            if place(compiled, packages):
+            if place(compiled, packages, own):
                 shown.append(str(compiled.root))
     return tuple(shown)
 
