@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from scenario import Pkg
 
-from wheelstrap import bytecode
+from wheelstrap import bytecode, scratch
 from wheelstrap.archives import DEFAULT_LIMITS
 
 BIG = "".join(f"def f{i}(x):\n    return x + {i}\n" for i in range(1500))  # ~40 kB
@@ -213,7 +213,7 @@ def test_a_build_in_the_sandbox_reads_the_compiled_bytecode_and_cannot_write_it(
     log = (run.out / "logs" / "app-1.0.log").read_text()
     assert "pyc at hand: True" in log
     assert "pyc read-only" in log and "pyc writable" not in log
-    assert not list(Path("/dev/shm").glob(f"{bytecode.SCRATCH_PREFIX}{os.getpid()}-*"))
+    assert not list(Path("/dev/shm").glob(f"{scratch.PREFIX}{os.getpid()}-*"))
     assert not (run.out / ".wheelstrap" / "incoming" / "bytecode").exists()
 
     # without the sandbox nothing keeps a build from writing through the links: none
@@ -231,21 +231,6 @@ def test_a_build_in_the_sandbox_reads_the_compiled_bytecode_and_cannot_write_it(
                               ).hexdigest()
 
     assert digest(run.out) == digest(again.out)  # the bytecode never changes a result
-
-
-def test_bytecode_is_kept_in_memory_and_what_dead_runs_left_is_removed(tmp_path):
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()
-    left = Path("/dev/shm") / f"{bytecode.SCRATCH_PREFIX}{gone}-abc"
-    left.mkdir()
-    (left / "x.pyc").write_bytes(b"")
-    mine = bytecode.scratch_folder(tmp_path / "fallback")
-    try:
-        assert mine.parent == Path("/dev/shm")
-        assert mine.name.startswith(f"{bytecode.SCRATCH_PREFIX}{os.getpid()}-")
-        assert not left.exists()
-    finally:
-        mine.rmdir()
 
 
 def test_the_end_of_a_run_never_waits_for_a_compile(tmp_path):

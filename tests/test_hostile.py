@@ -7,6 +7,8 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,7 @@ import pytest
 from procs import alive
 from scenario import BACKEND_SOURCE, Pkg
 
-from wheelstrap import sandbox
+from wheelstrap import sandbox, scratch
 
 pytestmark = pytest.mark.skipif(sandbox.bubblewrap_problem() is not None,
                                 reason="bubblewrap cannot run here")
@@ -77,7 +79,8 @@ def test_escapes_fail_and_the_build_stays_correct(serve_index, run_bootstrap, tm
     }
     (out.parent / "target").mkdir()  # where a swapped folder would lead wheelstrap
     index = serve_index([Pkg("victim"), hostile("evil", plan, build_requires=["victim"])])
-    first = run_bootstrap("victim", index=index.url, out=out)
+    # on disk: the plan names the unit's folder under OUT (see the next test for memory)
+    first = run_bootstrap("victim", "--work-on-disk", index=index.url, out=out)
     assert first.code == 0, first.stderr
     before = _snapshot(wheels)
     # sockets the host listens on: one in /tmp, one abstract, one in the build's own dir
@@ -91,7 +94,7 @@ def test_escapes_fail_and_the_build_stays_correct(serve_index, run_bootstrap, tm
         srv.setblocking(False)
         servers.append(srv)
     try:
-        run = run_bootstrap("evil", index=index.url, out=out)
+        run = run_bootstrap("evil", "--work-on-disk", index=index.url, out=out)
         for srv in servers:
             with pytest.raises(BlockingIOError):
                 srv.accept()  # nobody connected
@@ -159,6 +162,40 @@ def test_a_hanging_backend_is_stopped_at_the_time_limit(serve_index, run_bootstr
     assert "stuck-1.0-py3-none-any.whl" not in run.wheels
     log = (run.out / "logs" / "stuck-1.0.log").read_text()
     assert "hostile: hanging" in log and "time limit of 2 s" in log
+
+
+def test_a_build_in_memory_sees_nothing_else_of_the_run(serve_index, run_bootstrap):
+    # builds of small sdists work in the run's folder in /dev/shm; from there, the
+    # run's folder itself, the other builds' folders beside it, its bytecode and the
+    # host's /dev/shm are all out of reach: inside the sandbox /dev is a private tmpfs,
+    # so what the build writes there stays there (relative paths: the run's folder is
+    # only named during the run)
+    up = "../../../../../"  # from build/src/evil-1.0 to the run's folder
+    plan = {"write": [f"{up}planted.txt", f"{up}work/victim-1.0/build/planted.txt",
+                      f"{up}bytecode/planted.txt", "../../../planted.txt",
+                      "/dev/shm/planted.txt"]}
+    index = serve_index([Pkg("victim", static=True),
+                         hostile("evil", plan, build_requires=["victim"])])
+    seen: list[Path] = []
+    done = threading.Event()
+
+    def watch() -> None:  # the run's folder is removed at its end: look while it runs
+        while not done.is_set():
+            seen.extend(Path("/dev/shm").glob(f"{scratch.PREFIX}{os.getpid()}-*/**/planted*"))
+            seen.extend(Path("/dev/shm").glob("planted*"))
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        run = run_bootstrap("evil", index=index.url)
+    finally:
+        done.set()
+        watcher.join(10)
+    assert run.code == 0, run.stderr
+    log = (run.out / "logs" / "evil-1.0.log").read_text()
+    assert f"writable: /dev/shm/{scratch.PREFIX}" in log  # it did work in memory
+    assert seen == []
 
 
 def test_a_forged_wheel_of_another_project_is_refused(serve_index, run_bootstrap):

@@ -42,8 +42,9 @@ def test_no_pkg_info_or_a_huge_one_promises_nothing(tmp_path):
 
 
 def _run(folder: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
+    # on disk: the test watches the unit's tree under OUT
     return subprocess.Popen([sys.executable, "-m", "wheelstrap", "bootstrap", "app", "-o",
-                             str(out), "--index-url", extra[0], *extra[1:]],
+                             str(out), "--work-on-disk", "--index-url", extra[0], *extra[1:]],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import shutil
 import threading
 import time
 from collections import deque
@@ -33,9 +34,9 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from . import backend, fastpath, srcpack, validate
+from . import backend, fastpath, scratch, srcpack, validate
 from .archives import DEFAULT_LIMITS, ArchiveLimits
-from .bytecode import Bytecode, scratch_folder
+from .bytecode import Bytecode
 from .bytecode import enabled as bytecode_enabled
 from .client import IndexClient
 from .cycles import breaking_set
@@ -123,6 +124,7 @@ class Options:
     #: sdist declares final (PEP 643 metadata): its dependencies start at once
     static_discovery: bool = True
     fetch_ahead: bool = True  # speculative pages and downloads (see Bootstrap._want_ahead)
+    work_in_memory: bool = True  # small builds work in /dev/shm (see wheelstrap.scratch)
 
 
 @dataclass(slots=True)
@@ -394,8 +396,12 @@ class Bootstrap:
             self._cleaner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clean")
             self._publisher = ThreadPoolExecutor(max_workers=PUBLISHERS,
                                                  thread_name_prefix="publish")
+            # the run's folder in memory: its bytecode, and the builds small enough
+            memory = scratch.memory_folder() if self.workers.local else None
+            self.store.memory = memory if self.o.work_in_memory else None
             self._bytecode = Bytecode(
-                scratch_folder(self.layout.state / "incoming" / "bytecode"),
+                memory / "bytecode" if memory is not None
+                else self.layout.state / "incoming" / "bytecode",
                 self.o.target.python, self.o.archive_limits) \
                 if self.workers.local and bytecode_enabled() else None
             if self.workers.local and self.store.cache.empty():
@@ -427,6 +433,8 @@ class Bootstrap:
                         self.workers.close()
                         if self._bytecode is not None:
                             self._bytecode.close()
+                        if memory is not None:
+                            shutil.rmtree(memory, ignore_errors=True)
             finally:
                 self.events.emit("run-finished", ok=ok, built=self.built, reused=self.reused,
                                  failed=len(self.failed), duration=round(self.events.now(), 3))
@@ -783,7 +791,7 @@ class Bootstrap:
         assert st.sdist_path is not None and st.sdist_sha256 is not None
         files = [(st.sdist_sha256, st.sdist_path), *((a.sha256, a.path) for a in pending.env)]
         inputs = self.workers.inputs(files)
-        workdir = (str(self.store.unit_dir(pending.node, pending.spec.unit))
+        workdir = (str(self.store.unit_dir(pending.node, pending.spec.unit, st.sdist_size))
                    if self.workers.local else None)
         cleaning = self._cleaning.pop(workdir, None) if workdir is not None else None
         if cleaning is not None:  # the same folder again: let its removal finish first

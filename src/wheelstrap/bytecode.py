@@ -14,7 +14,7 @@ the sdist are read from the checked archive (:func:`wheelstrap.archives.scan_rea
 with the run's limits) and handed to the build environments' interpreter, which
 compiles them (``compile`` only parses: no package code runs) and writes the pycs into
 a folder of the run's own, in memory when the machine has ``/dev/shm``
-(:func:`scratch_folder`).  Once a build environment is installed, the task links each
+(:mod:`wheelstrap.scratch`).  Once a build environment is installed, the task links each
 package folder's ``__pycache__`` to the compiled one (:func:`provide`), for what is
 compiled by then; the rest is left out: no build ever waits for a compile.
 
@@ -73,8 +73,6 @@ COMPILE_TIMEOUT = 300.0
 SKIPPED_FOLDERS = frozenset({"tests", "test", "docs", "doc", "examples"})
 #: The name of the compiled caches.
 PYCACHE = "__pycache__"
-#: How a run's folder of bytecode in ``/dev/shm`` is named (then the process id).
-SCRATCH_PREFIX = "wheelstrap-pyc-"
 
 
 def enabled() -> bool:
@@ -253,33 +251,6 @@ def _compile_all(python: str, sources: list[tuple[str, bytes]], dest: Path,
     except (OSError, subprocess.SubprocessError):
         proc.kill()
         proc.wait()
-
-
-def scratch_folder(fallback: Path) -> Path:
-    """Where a run keeps its bytecode: a folder of its own in memory (``/dev/shm``)
-    when there is one, else ``fallback``.  On this project's machines, writing a few
-    hundred small files to disk while the first builds unpack and install theirs held
-    those builds up by about half a second.  Folders left by runs that are gone are
-    removed first."""
-    shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
-        for old in shm.glob(f"{SCRATCH_PREFIX}*"):
-            pid = old.name[len(SCRATCH_PREFIX):].partition("-")[0]
-            if pid.isdigit() and not _alive(int(pid)):
-                shutil.rmtree(old, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            return Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=shm))
-    return fallback
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def place(compiled: Compiled, site_packages: Path, own: frozenset[str] | None = None) -> int:

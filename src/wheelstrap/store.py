@@ -33,7 +33,7 @@ from packaging.tags import Tag
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from . import srcpack
+from . import scratch, srcpack
 from .archives import DEFAULT_LIMITS, ZIP_EPOCH, ZIP_LATEST, ArchiveLimits, scan_reading
 from .durations import Durations
 from .errors import BuildFailure, SourceError, WheelstrapError
@@ -110,14 +110,27 @@ class Store:
         self.limits = limits
         self.cache = BuildCache(layout.cache)
         self.tags = frozenset(tags) if tags is not None else None
+        #: where small builds work, in memory (see :mod:`.scratch`); None: all on disk
+        self.memory: Path | None = None
+        self._placed: dict[tuple[NodeId, UnitKey], Path] = {}
 
     # -- places ------------------------------------------------------------------------
 
     def node_dir(self, node: NodeId) -> Path:
         return self.layout.work / safe_name(node)
 
-    def unit_dir(self, node: NodeId, unit: UnitKey) -> Path:
-        return self.node_dir(node) / unit.folder()
+    def unit_dir(self, node: NodeId, unit: UnitKey, sdist_bytes: int | None = None) -> Path:
+        """The folder a build of ``unit`` works in: in memory when it is small enough
+        and memory has room (:func:`.scratch.fits`, asked once per unit), else under
+        ``OUT/.wheelstrap/work``."""
+        found = self._placed.get((node, unit))
+        if found is None:
+            if self.memory is not None and scratch.fits(self.memory, sdist_bytes):
+                found = self.memory / "work" / safe_name(node) / unit.folder()
+            else:
+                found = self.node_dir(node) / unit.folder()
+            self._placed[(node, unit)] = found
+        return found
 
     def log_path(self, node: NodeId, unit: UnitKey) -> Path:
         return self.layout.logs / f"{safe_name(node)}{unit.log_suffix()}.log"
@@ -453,6 +466,8 @@ class Store:
 
     def clean_node(self, node: NodeId) -> None:
         shutil.rmtree(self.node_dir(node), ignore_errors=True)
+        if self.memory is not None:
+            shutil.rmtree(self.memory / "work" / safe_name(node), ignore_errors=True)
 
 
 _READ_FROM_ARCHIVE = ("pyproject.toml", "PKG-INFO")
