@@ -310,6 +310,18 @@ def test_the_log_is_capped_and_says_what_was_cut(tmp_path):
 
 
 @needs_bwrap
+def test_a_build_stopped_by_the_memory_write_limit_says_what_to_do(tmp_path):
+    from wheelstrap.scratch import MEMORY_NOTE
+
+    runner = _runner(tmp_path, BuildSettings(0, max_write_bytes=1_000_000,
+                                             write_note=MEMORY_NOTE))
+    with pytest.raises(BuildFailure) as info:
+        _hook(runner, "open('big', 'wb').write(b'x' * 3_000_000)")
+    assert "more than the limit of 1000000 bytes" in info.value.message
+    assert "--work-on-disk" in info.value.message
+
+
+@needs_bwrap
 def test_writing_past_the_write_limit_fails_the_build(tmp_path):
     runner = _runner(tmp_path, BuildSettings(0, max_write_bytes=1_000_000))
     code = "open('big', 'wb').write(b'x' * 3_000_000)"

@@ -67,3 +67,16 @@ def test_small_builds_work_in_memory_unless_told_otherwise(serve_index, run_boot
         return {p.name: p.read_bytes() for p in (out / "wheels").glob("*.whl")}
 
     assert wheels(run.out) == wheels(disk.out)  # where a build works changes nothing
+
+
+def test_a_build_in_memory_may_write_only_what_memory_has_room_for(monkeypatch):
+    folder = Path(f"/dev/shm/{scratch.PREFIX}1-abc/work/app-1.0/build")
+    assert scratch.in_memory(folder)
+    assert not scratch.in_memory(Path("/dev/shm/other/work"))
+    assert not scratch.in_memory(Path("/tmp/out/.wheelstrap/work/app-1.0/build"))
+    monkeypatch.setattr(scratch, "free_bytes", lambda f: 6 << 30)
+    assert scratch.write_limit(folder, 16 << 30) == (6 << 30) - scratch.MIN_FREE_BYTES // 2
+    assert scratch.write_limit(folder, 1 << 30) == 1 << 30  # a lower limit stays
+    monkeypatch.setattr(scratch, "free_bytes", lambda f: 0)
+    assert scratch.write_limit(folder, 16 << 30) == scratch.MIN_WRITE_BYTES
+    assert scratch.write_limit(Path("/tmp/x"), 16 << 30) == 16 << 30  # on disk: as set

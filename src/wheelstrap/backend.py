@@ -175,6 +175,10 @@ def default_timeout() -> float | None:
     return value
 
 
+#: What one hook call may add to the build's directories, by default.
+DEFAULT_MAX_WRITE_BYTES = 16 * 2**30
+
+
 @dataclass(frozen=True, slots=True)
 class BuildSettings:
     """How build backends run.
@@ -201,8 +205,10 @@ class BuildSettings:
     sandbox: SandboxMode = "bubblewrap"
     timeout: float | None = field(default_factory=default_timeout)
     max_log_bytes: int | None = 64 * 2**20
-    max_write_bytes: int | None = 16 * 2**30
+    max_write_bytes: int | None = DEFAULT_MAX_WRITE_BYTES
     hidden: tuple[Path, ...] = ()
+    #: said when a build passes ``max_write_bytes`` (what the limit is due to)
+    write_note: str = ""
 
     def content_address(self) -> dict[str, object]:
         """What of these settings belongs in the cache key of a build: what a backend
@@ -291,6 +297,7 @@ class _Watch:
     limit: int
     start: int = 0
     interval: float = 2.0
+    note: str = ""  # said with the stop (see BuildSettings.write_note)
 
     def grown(self) -> int:
         began = time.monotonic()
@@ -396,7 +403,8 @@ class Runner:
                 argv = ["unshare", "-rn", "--kill-child", *argv]
             if self.settings.max_write_bytes is not None:
                 watch = _Watch((self.workdir, *map(Path, writable)), (self.env_dir,),
-                               self.settings.max_write_bytes)
+                               self.settings.max_write_bytes,
+                               note=self.settings.write_note)
                 watch.start = tree_bytes(watch.roots, watch.exclude)
         argv = [*_death_wrapper(), *argv]
         try:
@@ -442,7 +450,7 @@ class Runner:
             if stopped is None and watch is not None:
                 grown = watch.grown()
                 if grown > watch.limit:
-                    stopped = _too_big(grown, watch.limit)
+                    stopped = _too_big(grown, watch.limit, watch.note)
             if stopped is not None:
                 sink.write(f"\n[wheelstrap: {stopped}]\n".encode())
             sink.close(limit)
@@ -476,7 +484,7 @@ class Runner:
                     elif watch is not None and now >= next_check:
                         grown = watch.grown()
                         if grown > watch.limit:
-                            stopped = _too_big(grown, watch.limit)
+                            stopped = _too_big(grown, watch.limit, watch.note)
                             _kill(proc)
                         next_check = time.monotonic() + watch.interval
                 wait = 0.5
@@ -534,9 +542,9 @@ def _installation(program: str) -> tuple[str, ...]:
     return tuple(str(p) for p in dict.fromkeys(found_in) if p != Path("/"))
 
 
-def _too_big(grown: int, limit: int) -> str:
+def _too_big(grown: int, limit: int, note: str = "") -> str:
     return (f"the build wrote {grown} bytes into its directories, more than the limit of "
-            f"{limit} bytes, and was stopped")
+            f"{limit} bytes, and was stopped{f' ({note})' if note else ''}")
 
 
 def _descendants(pid: int) -> list[int]:

@@ -11,10 +11,12 @@ limits:
 
 - only where the machine has a tmpfs at ``/dev/shm``, and the run may put it there
   (``bootstrap --work-on-disk`` says no);
-- only for a build whose sdist is at most :data:`MAX_SDIST_BYTES` (what it unpacks to is
-  bounded by the archive limits, what it writes by the build's write limit), and only
-  while ``/dev/shm`` keeps :data:`MIN_FREE_BYTES` free: a large build, or a busy
-  machine, builds on disk as before.
+- only for a build whose sdist is at most :data:`MAX_SDIST_BYTES`, and only while
+  ``/dev/shm`` keeps :data:`MIN_FREE_BYTES` free: a large build, or a busy machine,
+  builds on disk as before;
+- what such a build may write is limited to what memory has room for
+  (:func:`write_limit`): past it, the build is stopped and says to run again with
+  ``--work-on-disk``.
 
 Nothing of value lives there: wheels are published into OUT, logs written to
 ``OUT/logs``.  The folder is the run's own (``wheelstrap-PID-…``), removed at the end of
@@ -37,6 +39,9 @@ PREFIX = "wheelstrap-"
 MAX_SDIST_BYTES = 8 << 20
 #: What must stay free in memory for one more build to go there.
 MIN_FREE_BYTES = 2 << 30
+#: The least a build in memory may write (its write limit is lowered to what memory
+#: has room for, never below this).
+MIN_WRITE_BYTES = 512 << 20
 
 
 def memory_folder(base: Path = MEMORY) -> Path | None:
@@ -85,3 +90,26 @@ def fits(folder: Path, sdist_bytes: int | None) -> bool:
     """Whether a build of an sdist of ``sdist_bytes`` may work in ``folder``."""
     return (sdist_bytes is not None and sdist_bytes <= MAX_SDIST_BYTES
             and free_bytes(folder) >= MIN_FREE_BYTES)
+
+
+def write_limit(folder: Path, limit: int | None) -> int | None:
+    """The write limit of a build working in ``folder``: ``limit``, or less in memory,
+    where a build may use at most what leaves half of :data:`MIN_FREE_BYTES` free
+    (never less than :data:`MIN_WRITE_BYTES`)."""
+    if not in_memory(folder):
+        return limit
+    room = max(free_bytes(folder) - MIN_FREE_BYTES // 2, MIN_WRITE_BYTES)
+    return room if limit is None else min(limit, room)
+
+
+def in_memory(folder: Path) -> bool:
+    """Whether ``folder`` is a run's folder (or inside one) in :data:`MEMORY`."""
+    parts = Path(folder).parts
+    base = MEMORY.parts
+    return (len(parts) > len(base) and parts[:len(base)] == base
+            and parts[len(base)].startswith(PREFIX))
+
+
+#: what a build said to say when the memory limit stops it
+MEMORY_NOTE = ("it worked in memory, in /dev/shm, which limits what it may write; "
+               "run again with --work-on-disk")

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import backend, bytecode
+from . import backend, bytecode, scratch
 from .archives import DEFAULT_LIMITS
 from .errors import BuildFailure, WheelstrapError
 from .fsutil import sha256_file
@@ -128,11 +128,14 @@ def _run_in(spec: BuildSpec, inputs: Inputs, work: Path, keep: bool,
     hidden = [Path(h) for h in spec.hidden]
     timeout = spec.policy.timeout if spec.policy.timeout is not None \
         else backend.default_timeout()
+    memory = scratch.in_memory(work)
     settings = backend.BuildSettings(
         spec.source_date_epoch, spec.policy.isolate_network,
         env=tuple(sorted(spec.hooks.environment(log).items())),
         sandbox=spec.policy.sandbox, timeout=timeout or None,
-        hidden=backend.hidden_dirs(hidden[0], hidden[1:]) if hidden else ())
+        hidden=backend.hidden_dirs(hidden[0], hidden[1:]) if hidden else (),
+        max_write_bytes=scratch.write_limit(work, backend.DEFAULT_MAX_WRITE_BYTES),
+        write_note=scratch.MEMORY_NOTE if memory else "")
     runner = backend.Runner(work / "env", log, settings)
     python = spec.python
     if python is None:
