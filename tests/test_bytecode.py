@@ -58,6 +58,14 @@ def test_too_little_source_is_not_worth_a_compile(tmp_path):
     assert bytecode.compile_sdist(sys.executable, sdist, tmp_path, DEFAULT_LIMITS) is None
 
 
+def test_what_is_read_of_an_sdist_is_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(bytecode, "MAX_SOURCE_BYTES", 100_000)
+    files = {f"pkg/m{i}.py": BIG for i in range(20)}  # 20 x 40 kB
+    compiled = _compiled(tmp_path, files)
+    pycs = list((compiled.root / "pkg" / "__pycache__").iterdir())
+    assert 0 < len(pycs) <= 3  # what fits in the budget, the rest left to the builds
+
+
 def test_a_refused_archive_is_not_compiled(tmp_path):
     sdist = _sdist(tmp_path / "pkg-1.0.tar.gz", {"../evil.py": BIG})
     assert bytecode.compile_sdist(sys.executable, sdist, tmp_path, DEFAULT_LIMITS) is None
@@ -114,9 +122,10 @@ def test_the_bytecode_of_a_project_never_serves_another_projects_sources(tmp_pat
     compiled = _compiled(tmp_path, {"pkg/__init__.py": BIG, "victim/__init__.py": "v = 1\n",
                                     "ns/mine.py": "m = 1\n"})
     sdist_run = bytecode.Bytecode(tmp_path / "run", sys.executable, DEFAULT_LIMITS)
+    key = (str(sdist_run.folder), bytecode._key("pkg", "1.0"))
     with bytecode._ready_lock:
-        bytecode._ready[bytecode._key("pkg", "1.0")] = compiled
-        sdist_run._mine.append(bytecode._key("pkg", "1.0"))
+        bytecode._ready[key] = compiled
+        sdist_run._mine.append(key)
     try:
         env, site = _site(
             tmp_path,
@@ -125,13 +134,13 @@ def test_the_bytecode_of_a_project_never_serves_another_projects_sources(tmp_pat
             {"pkg-1.0": ["pkg/__init__.py", "ns/mine.py"],
              "victim-2.0": ["victim/__init__.py"], "other-1.0": ["ns/theirs.py"]})
         assert bytecode.provide(env, ["pkg-1.0-py3-none-any.whl",
-                                      "victim-2.0-py3-none-any.whl"]) != ()
+                                      "victim-2.0-py3-none-any.whl"], key[0]) != ()
         assert (site / "pkg" / "__pycache__").is_symlink()
         assert not (site / "victim" / "__pycache__").exists()  # another project's folder
         assert not (site / "ns" / "__pycache__").exists()  # a folder shared with another
         bytecode.withdraw(env)
         (site / "pkg-1.0.dist-info" / "RECORD").unlink()  # no RECORD: nothing is linked
-        assert bytecode.provide(env, ["pkg-1.0-py3-none-any.whl"]) == ()
+        assert bytecode.provide(env, ["pkg-1.0-py3-none-any.whl"], key[0]) == ()
     finally:
         sdist_run.close()
 
@@ -167,13 +176,15 @@ def test_a_run_compiles_one_at_a_time_and_forgets_it_all_when_closed(tmp_path):
     assert run._pool is not None
     run._pool.submit(lambda: None).result()  # the compile before it is done
     env, site = _site(tmp_path, {"pkg/__init__.py": BIG}, {"pkg-1.0": ["pkg/__init__.py"]})
-    assert bytecode.provide(env, ["pkg-1.0-py3-none-any.whl", "other-2.0-py3-none-any.whl",
-                                  "not a wheel"]) != ()
+    wheels = ["pkg-1.0-py3-none-any.whl", "other-2.0-py3-none-any.whl", "not a wheel"]
+    assert bytecode.provide(env, wheels, str(tmp_path / "another run")) == ()
+    assert bytecode.provide(env, wheels, None) == ()
+    assert bytecode.provide(env, wheels, str(folder)) != ()
     assert (site / "pkg" / "__pycache__").is_symlink()
     run.close()
     assert not folder.exists()
     bytecode.withdraw(env)
-    assert bytecode.provide(env, ["pkg-1.0-py3-none-any.whl"]) == ()  # forgotten
+    assert bytecode.provide(env, wheels, str(folder)) == ()  # forgotten
 
 
 # -- in a real run, in the sandbox --------------------------------------------------

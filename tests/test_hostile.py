@@ -173,7 +173,7 @@ def test_a_build_in_memory_sees_nothing_else_of_the_run(serve_index, run_bootstr
     up = "../../../../../"  # from build/src/evil-1.0 to the run's folder
     plan = {"write": [f"{up}planted.txt", f"{up}work/victim-1.0/build/planted.txt",
                       f"{up}bytecode/planted.txt", "../../../planted.txt",
-                      "/dev/shm/planted.txt"]}
+                      "/dev/shm/planted.txt", "/dev/planted.txt"]}
     index = serve_index([Pkg("victim", static=True),
                          hostile("evil", plan, build_requires=["victim"])])
     seen: list[Path] = []
@@ -196,6 +196,8 @@ def test_a_build_in_memory_sees_nothing_else_of_the_run(serve_index, run_bootstr
     log = (run.out / "logs" / "evil-1.0.log").read_text()
     assert f"writable: /dev/shm/{scratch.PREFIX}" in log  # it did work in memory
     assert seen == []
+    # the sandbox's own /dev is read-only (a build cannot fill memory through it)
+    assert "hostile: could not write /dev/planted.txt: [Errno 30]" in log
 
 
 def test_a_forged_wheel_of_another_project_is_refused(serve_index, run_bootstrap):

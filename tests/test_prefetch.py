@@ -497,7 +497,7 @@ def test_downloads_ahead_of_every_likely_backend_never_hold_up_the_run(tmp_path)
     assert client.downloads["top-1.0.tar.gz"] == 1
 
 
-def _keep_scenario(tmp_path: Path) -> list[tuple[str, str]]:
+def _keep_scenario(tmp_path: Path, hold: float = 0.5) -> list[tuple[str, str]]:
     """app builds with setuptools and needs leaf at run time: reading app's sdist, the
     planner learns of both at once; leaf is ready long before setuptools' sdist is at
     hand; one worker.  The order in which builds started."""
@@ -512,7 +512,7 @@ def _keep_scenario(tmp_path: Path) -> list[tuple[str, str]]:
                    for n, st in list(planner.states.items())):
                 break
             time.sleep(0.01)
-        time.sleep(0.5)  # leaf is ready by now: with a free worker it would start
+        time.sleep(hold)  # leaf is ready by now: with a free worker it would start
         gate.set()
 
     watcher = threading.Thread(target=open_later, daemon=True)
@@ -535,4 +535,14 @@ def test_a_worker_is_kept_only_so_long_for_a_download(tmp_path, monkeypatch):
 
     monkeypatch.setattr(bootstrap, "KEEP_FOR_DOWNLOAD", 0.0)
     started = _keep_scenario(tmp_path)
+    assert started.index(("leaf 1.0", "prepare")) < started.index(("setuptools 1.0", "prepare"))
+
+
+def test_a_kept_worker_goes_back_to_work_when_the_keep_runs_out(tmp_path):
+    # the download takes far longer than KEEP_FOR_DOWNLOAD: once that is over, leaf gets
+    # the worker, without waiting for anything else to happen in the run
+    import wheelstrap.bootstrap as bootstrap
+
+    assert bootstrap.KEEP_FOR_DOWNLOAD < 2.5
+    started = _keep_scenario(tmp_path, hold=3.0)
     assert started.index(("leaf 1.0", "prepare")) < started.index(("setuptools 1.0", "prepare"))

@@ -424,13 +424,15 @@ def scan(archive: Path, limits: ArchiveLimits = DEFAULT_LIMITS,
 
 
 def scan_reading(archive: Path, wanted: Callable[[str], bool], max_size: int,
-                 limits: ArchiveLimits = DEFAULT_LIMITS, what: str = "archive"
-                 ) -> tuple[list[Member], dict[str, bytes]]:
+                 limits: ArchiveLimits = DEFAULT_LIMITS, what: str = "archive",
+                 max_total: int | None = None) -> tuple[list[Member], dict[str, bytes]]:
     """:func:`scan`, and the data of the regular files whose (normalized) name ``wanted``
     accepts, each read up to ``max_size + 1`` bytes (a longer one is cut there: the caller
-    tells it by its length).  Nothing is written."""
+    tells it by its length), until ``max_total`` bytes are read (by the sizes the members
+    declare; the files after that are left out).  Nothing is written."""
     found: dict[str, bytes] = {}
-    return _checked(archive, limits, what, None, (wanted, max_size, found)), found
+    budget = [max_total if max_total is not None else -1]
+    return _checked(archive, limits, what, None, (wanted, max_size, found, budget)), found
 
 
 def extract(archive: Path, dest: Path, limits: ArchiveLimits = DEFAULT_LIMITS,
@@ -444,8 +446,8 @@ def extract(archive: Path, dest: Path, limits: ArchiveLimits = DEFAULT_LIMITS,
 
 
 def _checked(archive: Path, limits: ArchiveLimits, what: str, dest: Path | None,
-             keep: tuple[Callable[[str], bool], int, dict[str, bytes]] | None = None
-             ) -> list[Member]:
+             keep: tuple[Callable[[str], bool], int, dict[str, bytes], list[int]] | None
+             = None) -> list[Member]:
     """The members of ``archive`` after every check; written into ``dest`` if given;
     the files ``keep`` wants read (see :func:`scan_reading`)."""
     reader: _Reader | None = None
@@ -455,8 +457,13 @@ def _checked(archive: Path, limits: ArchiveLimits, what: str, dest: Path | None,
         for m in reader.members():
             members.append(m)
             if keep is not None and m.kind == "file" and keep[0](m.name):
-                with reader.open(m) as data:  # at the member: no seeking back
-                    keep[2][m.name] = data.read(keep[1] + 1)
+                budget = keep[3]
+                size = min(m.size, keep[1] + 1)
+                if budget[0] < 0 or size <= budget[0]:
+                    if budget[0] >= 0:
+                        budget[0] -= size
+                    with reader.open(m) as data:  # at the member: no seeking back
+                        keep[2][m.name] = data.read(keep[1] + 1)
         _check_tree(members)
         if dest is not None:
             _write(reader, members, dest)

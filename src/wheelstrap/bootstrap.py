@@ -17,9 +17,9 @@ reported edge by edge.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
-import shutil
 import threading
 import time
 from collections import deque
@@ -362,6 +362,7 @@ class Bootstrap:
         self._fetches = 0
         self._fetching_backends: set[NodeId] = set()  # real downloads of LIKELY_BACKENDS
         self._bytecode: Bytecode | None = None  # compiles sources ahead (run() makes it)
+        self._keep_until: float | None = None  # when a worker kept for a download is freed
         self._in_build_envs: set[NodeId] = set()  # nodes some build environment needs
         self.durations = Durations()
         self._target = tuple(sorted(options.target.describe().items()))
@@ -399,11 +400,13 @@ class Bootstrap:
             # the run's folder in memory: its bytecode, and the builds small enough
             memory = scratch.memory_folder() if self.workers.local else None
             self.store.memory = memory if self.o.work_in_memory else None
-            self._bytecode = Bytecode(
-                memory / "bytecode" if memory is not None
-                else self.layout.state / "incoming" / "bytecode",
-                self.o.target.python, self.o.archive_limits) \
-                if self.workers.local and bytecode_enabled() else None
+            self._bytecode = None
+            if self.workers.local and bytecode_enabled():
+                with contextlib.suppress(OSError):  # no folder for it: builds compile
+                    self._bytecode = Bytecode(
+                        memory / "bytecode" if memory is not None
+                        else self.layout.state / "incoming" / "bytecode",
+                        self.o.target.python, self.o.archive_limits)
             if self.workers.local and self.store.cache.empty():
                 # a first run into this output builds: the empty environment every build
                 # starts from is made while the first pages and sources arrive
@@ -434,7 +437,7 @@ class Bootstrap:
                         if self._bytecode is not None:
                             self._bytecode.close()
                         if memory is not None:
-                            shutil.rmtree(memory, ignore_errors=True)
+                            scratch.remove(memory)
             finally:
                 self.events.emit("run-finished", ok=ok, built=self.built, reused=self.reused,
                                  failed=len(self.failed), duration=round(self.events.now(), 3))
@@ -469,6 +472,9 @@ class Bootstrap:
             self.events.flush()
             due = None if not self._top_dirty else \
                 max(self._top_at + TOP_INTERVAL - self.events.now(), 0.0)
+            if self._keep_until is not None:  # a worker kept for a download: not for long
+                keep = max(self._keep_until - self.events.now(), 0.0)
+                due = keep if due is None else min(due, keep)
             done, _ = wait([*self._inflight, *self._ahead.inflight], timeout=due,
                            return_when=FIRST_COMPLETED)
             for fut in done:
@@ -635,7 +641,8 @@ class Bootstrap:
             env=tuple(_env_wheel(a) for a in env), target=self._target,
             source_date_epoch=st.source_date_epoch, policy=self.o.policy, hooks=st.hooks,
             python=self.o.target.python if self.workers.local else None,
-            hidden=self._hidden, limits=self.o.archive_limits)
+            hidden=self._hidden, limits=self.o.archive_limits,
+            bytecode=str(self._bytecode.folder) if self._bytecode is not None else None)
 
     def _wake(self, subject: NodeId | NormalizedName, discovers: bool = True) -> None:
         """Something happened to ``subject`` (a node built, failed or blocked, a page
@@ -716,6 +723,7 @@ class Bootstrap:
         """Start downloads and ready builds while there is room, those with the longest
         remaining path first."""
         rank = self._ranker()
+        self._keep_until = None  # set again below while a worker is kept
         if self._ahead.fetching and self._to_fetch:
             self._to_fetch = [n for n in self._to_fetch if not self._promote_fetch(n)]
         free = self._download_lines() - self._fetches - len(self._ahead.fetching)
@@ -761,6 +769,9 @@ class Bootstrap:
             since = self._since.get(("fetch", node), self._since.get(("ahead", node), now))
             if kept < free and now - since < KEEP_FOR_DOWNLOAD and rank(node) > best:
                 kept += 1
+                until = since + KEEP_FOR_DOWNLOAD  # the loop looks again then
+                self._keep_until = until if self._keep_until is None \
+                    else min(self._keep_until, until)
         return kept
 
     def _downloading_backends(self) -> list[NodeId]:

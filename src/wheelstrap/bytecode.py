@@ -42,6 +42,7 @@ Why this is safe.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import subprocess
@@ -97,10 +98,11 @@ def _key(name: str, version: str | Version) -> tuple[str, Version | str]:
         return canonicalize_name(name), str(version)
 
 
-# The bytecode of the runs open in this process, by (project, version): the tasks of
-# those runs on this machine look here (a task is a plain function over plain values;
-# this registry is how it finds what its planner compiled).
-_ready: dict[tuple[str, Version | str], Compiled] = {}
+# The bytecode of the runs open in this process, by run (its folder) and (project,
+# version): the tasks of those runs on this machine look here (a task is a plain
+# function over plain values; its spec names the run's folder, and this registry is how
+# it finds what its planner compiled).
+_ready: dict[tuple[str, tuple[str, Version | str]], Compiled] = {}
 _ready_lock = threading.Lock()
 
 
@@ -114,7 +116,7 @@ class Bytecode:
         self.limits = limits
         self._pool: ThreadPoolExecutor | None = None
         self._started: set[tuple[str, Version | str]] = set()
-        self._mine: list[tuple[str, Version | str]] = []
+        self._mine: list[tuple[str, tuple[str, Version | str]]] = []
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None  # the compile under way
@@ -144,8 +146,8 @@ class Bytecode:
         if compiled is not None and compiled.folders:
             with _ready_lock:
                 if not self._closed.is_set():
-                    _ready[key] = compiled
-                    self._mine.append(key)
+                    _ready[(str(self.folder), key)] = compiled
+                    self._mine.append((str(self.folder), key))
 
     def _running(self, proc: subprocess.Popen[bytes]) -> None:
         with self._lock:
@@ -186,7 +188,7 @@ def compile_sdist(python: str, sdist: Path, folder: Path, limits: ArchiveLimits,
     enough to compile or the archive is refused."""
     try:
         members, found = scan_reading(sdist, _wanted, MAX_FILE_BYTES, limits,
-                                      "source archive")
+                                      "source archive", max_total=MAX_SOURCE_BYTES + 1)
     except SourceError:
         return None
     tops = {m.name.partition("/")[0] for m in members if m.name}
@@ -219,7 +221,7 @@ dest = sys.argv[1]
 for rel, source in marshal.loads(sys.stdin.buffer.read()):
     try:
         code = compile(source, rel, "exec", dont_inherit=True)
-    except (SyntaxError, ValueError):
+    except Exception:  # a file that does not compile (or exhausts the parser)
         continue
     data = (importlib.util.MAGIC_NUMBER + (3).to_bytes(4, "little")
             + importlib.util.source_hash(source) + marshal.dumps(code))
@@ -296,10 +298,10 @@ def installed_files(site_packages: Path, wheel: str) -> frozenset[str] | None:
     try:
         dist, version = wheel.split("-")[:2]
         text = (site_packages / f"{dist}-{version}.dist-info" / "RECORD").read_text("utf-8")
-    except (OSError, UnicodeDecodeError, ValueError):
+        return frozenset(row[0] for row in csv.reader(io.StringIO(text, newline=""))
+                         if row and row[0].endswith(".py") and ".." not in row[0].split("/"))
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error):
         return None
-    return frozenset(row[0] for row in csv.reader(text.splitlines())
-                     if row and row[0].endswith(".py") and ".." not in row[0].split("/"))
 
 
 def _any_link(base: Path, inside: str) -> bool:
@@ -317,12 +319,13 @@ def site_packages(env: Path) -> Path | None:
     return found[0] if len(found) == 1 else None
 
 
-def provide(env: Path, wheels: list[str]) -> tuple[str, ...]:
-    """Link what is compiled by now for the projects of ``wheels`` (file names) into the
-    installed environment ``env`` (see :func:`place`).  Never waits, never raises: a
+def provide(env: Path, wheels: list[str], run: str | None) -> tuple[str, ...]:
+    """Link what the run whose bytecode folder is ``run`` compiled by now for the
+    projects of ``wheels`` (file names) into the installed environment ``env`` (see
+    :func:`place`).  Never waits, never raises: a
     module without bytecode is compiled when imported, as always.  Returns the folders
     the sandbox must show (read-only) for the links to lead somewhere."""
-    if not wheels or not enabled():
+    if not wheels or run is None or not enabled():
         return ()
     wanted: list[tuple[str, Compiled]] = []
     with _ready_lock:
@@ -333,7 +336,7 @@ def provide(env: Path, wheels: list[str]) -> tuple[str, ...]:
                 name, version, _build, _tags = parse_wheel_filename(filename)
             except InvalidWheelFilename:
                 continue
-            found = _ready.get(_key(name, version))
+            found = _ready.get((run, _key(name, version)))
             if found is not None:
                 wanted.append((filename, found))
     packages = site_packages(env) if wanted else None

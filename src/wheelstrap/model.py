@@ -143,6 +143,9 @@ class BuildSpec:
     hidden: tuple[str, ...] = field(default=(), compare=False)
     #: What unpacking the sdist may cost (never changes a result, only refuses).
     limits: ArchiveLimits | None = field(default=None, compare=False)
+    #: The folder of bytecode the coordinator compiles ahead on this machine, if any
+    #: (never changes a result: see :mod:`wheelstrap.bytecode`).
+    bytecode: str | None = field(default=None, compare=False)
 
     @property
     def label(self) -> str:

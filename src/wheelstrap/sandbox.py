@@ -50,6 +50,9 @@ SYSTEM_HIDDEN = ("/run", "/var/run")
 SCRATCH = ("/tmp", "/var/tmp")
 #: The empty home directory of a sandboxed build (inside its private /tmp).
 HOME = "/tmp/.wheelstrap-home"
+#: The size of a build's own ``/dev/shm`` (POSIX shared memory, semaphores), where
+#: the kernel can cap it.
+DEV_SHM_SIZE = 64 << 20
 #: The size of the tmpfs over each hidden directory (with ``tmp_size``).
 HIDDEN_SIZE = 2**20
 
@@ -104,6 +107,11 @@ def bwrap_argv(policy: SandboxPolicy, bwrap: str = "bwrap",
               + [(w, 1, "--bind") for w in dict.fromkeys(policy.writable)]
               + [(r, 2, "--ro-bind") for r in dict.fromkeys(policy.readonly)])
     argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    # the new /dev is a tmpfs a build could fill: its /dev/shm gets a small one of its
+    # own, and /dev itself is made read-only below, once what is bound inside is bound
+    if policy.tmp_size is not None:
+        argv += ["--size", str(DEV_SHM_SIZE)]
+    argv += ["--tmpfs", "/dev/shm"]
     for path, _, op in sorted(mounts, key=lambda m: (_depth(m[0]), m[1], m[0])):
         if op == "--tmpfs" and policy.tmp_size is not None:
             argv += ["--size", str(policy.tmp_size if path in scratch else HIDDEN_SIZE)]
@@ -112,6 +120,7 @@ def bwrap_argv(policy: SandboxPolicy, bwrap: str = "bwrap",
             argv += ["--dir", HOME]
     for path in sorted(hidden):
         argv += ["--remount-ro", path]  # not recursive: what is bound inside stays as bound
+    argv += ["--remount-ro", "/dev"]
     argv += ["--unshare-all"]
     if policy.network:
         argv += ["--share-net"]

@@ -26,6 +26,7 @@ the run; what a killed run left is removed by the next run on the machine.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
@@ -44,36 +45,64 @@ MIN_FREE_BYTES = 2 << 30
 MIN_WRITE_BYTES = 512 << 20
 
 
+#: The lock every run holds on its folder while it runs (see :func:`sweep`).
+LOCK = ".lock"
+_locks: dict[Path, int] = {}  # folder -> the open, locked file
+
+
 def memory_folder(base: Path = MEMORY) -> Path | None:
-    """A new folder of this run in ``base`` (a tmpfs), or None when there is none or it
-    cannot be written.  Folders of runs whose process is gone are removed first."""
+    """A new folder of this run in ``base`` (a tmpfs under ``/dev``, links resolved), or
+    None when there is none or it cannot be written.  The run holds a lock on it until
+    :func:`remove`; folders whose lock nobody holds are removed first (see
+    :func:`sweep`)."""
     try:
-        if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
-            return None
-        sweep(base)
-        folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=base))
-        os.chmod(folder, 0o755)  # builds read the bytecode in it
+        real = base.resolve()
+        if (not real.is_dir() or not real.is_relative_to("/dev")
+                or not os.access(real, os.W_OK | os.X_OK) or real != base.absolute()):
+            return None  # a link elsewhere: the sandbox would not bind what builds see
+        sweep(real)
+        folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=real))  # 0700
+        fd = os.open(folder / LOCK, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _locks[folder] = fd
     except OSError:
         return None
     return folder
 
 
+def remove(folder: Path) -> None:
+    """Remove a run's folder, then let go of its lock."""
+    shutil.rmtree(folder, ignore_errors=True)
+    fd = _locks.pop(folder, None)
+    if fd is not None:
+        os.close(fd)
+
+
 def sweep(base: Path = MEMORY) -> None:
-    """Remove the folders runs that are gone left in ``base``."""
+    """Remove the folders that runs gone by left in ``base``: this user's, whose lock
+    nobody holds (a run in another PID namespace sharing ``/dev/shm`` holds its own)."""
     with contextlib.suppress(OSError):
+        uid = os.getuid()
         for old in base.glob(f"{PREFIX}*"):
-            pid = old.name[len(PREFIX):].partition("-")[0]
-            if pid.isdigit() and not _alive(int(pid)) and not old.is_symlink():
+            if old in _locks or old.is_symlink() or old.lstat().st_uid != uid:
+                continue
+            if _abandoned(old):
                 shutil.rmtree(old, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
+def _abandoned(folder: Path) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
+        fd = os.open(folder / LOCK, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return False  # a run that has not locked it yet, or not ours to judge
     except OSError:
-        return True  # someone else's
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # its run holds it
+    finally:
+        os.close(fd)
     return True
 
 
@@ -86,19 +115,25 @@ def free_bytes(folder: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
-def fits(folder: Path, sdist_bytes: int | None) -> bool:
-    """Whether a build of an sdist of ``sdist_bytes`` may work in ``folder``."""
-    return (sdist_bytes is not None and sdist_bytes <= MAX_SDIST_BYTES
-            and free_bytes(folder) >= MIN_FREE_BYTES)
+def fits(folder: Path, sdist_bytes: int | None, max_ratio: float = 200.0,
+         ratio_floor: int = 64 << 20) -> bool:
+    """Whether a build of an sdist of ``sdist_bytes`` may work in ``folder``: a small
+    sdist, and room for what it may unpack to (the archive limits' ratio, or their
+    floor) besides :data:`MIN_FREE_BYTES`."""
+    if sdist_bytes is None or sdist_bytes > MAX_SDIST_BYTES:
+        return False
+    unpacked = max(int(sdist_bytes * max_ratio), ratio_floor)
+    return free_bytes(folder) >= MIN_FREE_BYTES + unpacked
 
 
 def write_limit(folder: Path, limit: int | None) -> int | None:
     """The write limit of a build working in ``folder``: ``limit``, or less in memory,
-    where a build may use at most what leaves half of :data:`MIN_FREE_BYTES` free
-    (never less than :data:`MIN_WRITE_BYTES`)."""
+    where the builds that may run at once (one per core) share what leaves half of
+    :data:`MIN_FREE_BYTES` free (never less than :data:`MIN_WRITE_BYTES` each)."""
     if not in_memory(folder):
         return limit
-    room = max(free_bytes(folder) - MIN_FREE_BYTES // 2, MIN_WRITE_BYTES)
+    share = (free_bytes(folder) - MIN_FREE_BYTES // 2) // max(os.cpu_count() or 1, 1)
+    room = max(share, MIN_WRITE_BYTES)
     return room if limit is None else min(limit, room)
 
 

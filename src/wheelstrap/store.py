@@ -125,7 +125,8 @@ class Store:
         ``OUT/.wheelstrap/work``."""
         found = self._placed.get((node, unit))
         if found is None:
-            if self.memory is not None and scratch.fits(self.memory, sdist_bytes):
+            if self.memory is not None and scratch.fits(
+                    self.memory, sdist_bytes, self.limits.max_ratio, self.limits.ratio_floor):
                 found = self.memory / "work" / safe_name(node) / unit.folder()
             else:
                 found = self.node_dir(node) / unit.folder()

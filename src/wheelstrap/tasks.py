@@ -294,7 +294,8 @@ def _environment(venv: backend.BuildEnv, work: Path, spec: BuildSpec,
     # bytecode compiled ahead from the sdists of these wheels, as far as it is ready;
     # only where the sandbox keeps builds from writing through the links
     if spec.policy.sandbox == "bubblewrap":
-        venv.runner.shown = bytecode.provide(venv.path, [w.filename for w in spec.env])
+        venv.runner.shown = bytecode.provide(venv.path, [w.filename for w in spec.env],
+                                             spec.bytecode)
     record.write_text(json.dumps(sorted(wanted)), "utf-8")
 
 
