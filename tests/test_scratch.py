@@ -106,6 +106,9 @@ def test_a_build_in_memory_may_write_only_what_memory_has_room_for(monkeypatch):
     assert scratch.write_limit(folder, 16 << 30) == \
         ((6 << 30) - scratch.MIN_FREE_BYTES // 2) // 2
     assert scratch.write_limit(folder, 1 << 30) == 1 << 30  # a lower limit stays
+    monkeypatch.setitem(scratch._builds, Path(f"/dev/shm/{scratch.PREFIX}1-abc"), 8)  # -j 8
+    assert scratch.write_limit(folder, 16 << 30) == \
+        ((6 << 30) - scratch.MIN_FREE_BYTES // 2) // 8
     monkeypatch.setattr(scratch, "free_bytes", lambda f: 0)
     assert scratch.write_limit(folder, 16 << 30) == scratch.MIN_WRITE_BYTES
     assert scratch.write_limit(Path("/tmp/x"), 16 << 30) == 16 << 30  # on disk: as set

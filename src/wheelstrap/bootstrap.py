@@ -398,7 +398,8 @@ class Bootstrap:
             self._publisher = ThreadPoolExecutor(max_workers=PUBLISHERS,
                                                  thread_name_prefix="publish")
             # the run's folder in memory: its bytecode, and the builds small enough
-            memory = scratch.memory_folder() if self.workers.local else None
+            memory = scratch.memory_folder(builds=self.workers.capacity()) \
+                if self.workers.local else None
             self.store.memory = memory if self.o.work_in_memory else None
             self._bytecode = None
             if self.workers.local and bytecode_enabled():

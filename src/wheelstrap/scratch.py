@@ -48,12 +48,14 @@ MIN_WRITE_BYTES = 512 << 20
 #: The lock every run holds on its folder while it runs (see :func:`sweep`).
 LOCK = ".lock"
 _locks: dict[Path, int] = {}  # folder -> the open, locked file
+_builds: dict[Path, int] = {}  # folder -> how many builds may run in it at once
 
 
-def memory_folder(base: Path = MEMORY) -> Path | None:
+def memory_folder(base: Path = MEMORY, builds: int = 1) -> Path | None:
     """A new folder of this run in ``base`` (a tmpfs under ``/dev``, links resolved), or
-    None when there is none or it cannot be written.  The run holds a lock on it until
-    :func:`remove`; folders whose lock nobody holds are removed first (see
+    None when there is none or it cannot be written; ``builds``: how many may run in it
+    at once (they share its room, see :func:`write_limit`).  The run holds a lock on it
+    until :func:`remove`; folders whose lock nobody holds are removed first (see
     :func:`sweep`)."""
     try:
         real = base.resolve()
@@ -65,6 +67,7 @@ def memory_folder(base: Path = MEMORY) -> Path | None:
         fd = os.open(folder / LOCK, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         _locks[folder] = fd
+        _builds[folder] = max(builds, 1)
     except OSError:
         return None
     return folder
@@ -73,6 +76,7 @@ def memory_folder(base: Path = MEMORY) -> Path | None:
 def remove(folder: Path) -> None:
     """Remove a run's folder, then let go of its lock."""
     shutil.rmtree(folder, ignore_errors=True)
+    _builds.pop(folder, None)
     fd = _locks.pop(folder, None)
     if fd is not None:
         os.close(fd)
@@ -128,11 +132,14 @@ def fits(folder: Path, sdist_bytes: int | None, max_ratio: float = 200.0,
 
 def write_limit(folder: Path, limit: int | None) -> int | None:
     """The write limit of a build working in ``folder``: ``limit``, or less in memory,
-    where the builds that may run at once (one per core) share what leaves half of
-    :data:`MIN_FREE_BYTES` free (never less than :data:`MIN_WRITE_BYTES` each)."""
+    where the builds that may run at once (as many as its run said, and at least one
+    per core) share what leaves half of :data:`MIN_FREE_BYTES` free (never less than
+    :data:`MIN_WRITE_BYTES` each)."""
     if not in_memory(folder):
         return limit
-    share = (free_bytes(folder) - MIN_FREE_BYTES // 2) // max(os.cpu_count() or 1, 1)
+    run = Path(*Path(folder).parts[:len(MEMORY.parts) + 1])
+    builds = max(_builds.get(run, 1), os.cpu_count() or 1)
+    share = (free_bytes(folder) - MIN_FREE_BYTES // 2) // builds
     room = max(share, MIN_WRITE_BYTES)
     return room if limit is None else min(limit, room)
 
