@@ -93,7 +93,8 @@ def test_package_folders_get_links_to_the_compiled_caches_and_lose_them(tmp_path
     env, site = _site(tmp_path, {"pkg/__init__.py": BIG, "pkg/sub/mod.py": "y = 2\n",
                                  "other/__init__.py": "z = 3\n", "mine/__init__.py": ""})
     (site / "pkg" / "sub" / "__pycache__").mkdir()  # one of its own: left alone
-    assert bytecode.place(compiled, site) == 2
+    own = frozenset({"pkg/__init__.py", "pkg/sub/mod.py", "other/__init__.py"})
+    assert bytecode.place(compiled, site, own) == 2
     assert (site / "pkg" / "__pycache__").resolve() == compiled.root / "pkg" / "__pycache__"
     assert (site / "other" / "__pycache__").resolve() == \
         compiled.root / "src" / "other" / "__pycache__"  # src layout, installed one up
@@ -111,7 +112,7 @@ def test_a_link_in_the_way_is_never_followed(tmp_path):
     elsewhere.mkdir()
     site.mkdir(parents=True)
     (site / "pkg").symlink_to(elsewhere)
-    assert bytecode.place(compiled, site) == 0
+    assert bytecode.place(compiled, site, frozenset({"pkg/__init__.py"})) == 0
     assert list(elsewhere.iterdir()) == []
 
 
@@ -162,7 +163,7 @@ def test_a_pyc_serves_only_the_very_source_it_was_compiled_from(tmp_path):
     compiled = _compiled(tmp_path, {"pkg/__init__.py": source, "twin/__init__.py": source})
     _env, site = _site(tmp_path, {"pkg/__init__.py": source,
                                   "twin/__init__.py": BIG + "VALUE = 2\n"})  # not the same
-    bytecode.place(compiled, site)
+    bytecode.place(compiled, site, frozenset({"pkg/__init__.py", "twin/__init__.py"}))
     assert _imports(site, "pkg") == ("1", "pyc")
     assert _imports(site, "twin") == ("2", "source")  # the pyc's hash does not match
 

@@ -255,7 +255,7 @@ def _compile_all(python: str, sources: list[tuple[str, bytes]], dest: Path,
         proc.wait()
 
 
-def place(compiled: Compiled, site_packages: Path, own: frozenset[str] | None = None) -> int:
+def place(compiled: Compiled, site_packages: Path, own: frozenset[str]) -> int:
     """Link the ``__pycache__`` of each package folder installed in ``site_packages`` to
     the compiled one: the folder at the same path inside the sdist, or one level up
     (``src/pkg`` is installed as ``pkg``).  ``own``: the Python files (paths relative to
@@ -271,7 +271,7 @@ def place(compiled: Compiled, site_packages: Path, own: frozenset[str] | None = 
             target = site_packages / inside
             if not target.is_dir() or _any_link(site_packages, inside):
                 continue
-            if own is not None and not _only_own(target, inside, own):
+            if not _only_own(target, inside, own):
                 break
             with contextlib.suppress(OSError):
                 os.symlink(compiled.root / folder / PYCACHE, target / PYCACHE)

@@ -286,7 +286,8 @@ def _environment(venv: backend.BuildEnv, work: Path, spec: BuildSpec,
         held = None
     record.unlink(missing_ok=True)
     if held is not None and held <= set(wanted) and venv.path.is_dir():
-        bytecode.withdraw(venv.path)  # the installer must not write through those links
+        if spec.bytecode is not None:  # the installer must not write through its links
+            bytecode.withdraw(venv.path)
         venv.install([p for sha, p in wanted.items() if sha not in held])
     else:
         venv.create()
