@@ -274,3 +274,46 @@ def test_property_json_text(raw):
     except IndexAccessError:
         return
     assert all(isinstance(f.filename, str) for f in page.files)
+
+
+_url_chars = st.sampled_from([*"ab/.:%@[]?#;~-_ \\\t\nAZ09é", "//", "../", "%2e"])
+
+
+@given(st.sampled_from(["https://", "http://", "HTTPS://", "file://", "ftp://", "//", ""]),
+       st.lists(_url_chars, max_size=12).map("".join),
+       st.sampled_from([PAGE, "http://example.org/simple/demo/", "file:///srv/simple/demo/"]))
+@settings(max_examples=400)
+def test_links_taken_as_they_are_are_what_joining_would_give(scheme, rest, page_url):
+    """The fast path for absolute links gives exactly what urljoin and the checks give."""
+    from urllib.parse import urljoin
+
+    from wheelstrap.simple import _plain_absolute, _scheme_ok, _split_hash
+
+    href = scheme + rest
+    if not _plain_absolute(href):
+        return
+    assert _split_hash(urljoin(page_url, href)) == (href, None)
+    assert _scheme_ok(page_url, href) is None
+
+
+def test_a_page_of_absolute_links_parses_as_before():
+    files = [{"filename": f"demo-1.{i}.tar.gz", "hashes": {"sha256": "ab" * 32},
+              "url": f"https://files.example/p/{i}/../demo-1.{i}.tar.gz"} for i in range(3)]
+    files.append({"filename": "demo-2.0.tar.gz", "hashes": {},
+                  "url": "../../files/demo-2.0.tar.gz#sha256=" + "CD" * 32})
+    files.append({"filename": "demo-3.0.tar.gz", "hashes": {}, "url": "ftp://x/demo-3.0.tar.gz"})
+    page = parse_json("demo", PAGE, {"meta": {"api-version": "1.0"}, "name": "demo",
+                                     "files": files[:4]})
+    assert [f.url for f in page.files] == [
+        *(f"https://files.example/p/{i}/../demo-1.{i}.tar.gz" for i in range(3)),
+        urljoin_page("../../files/demo-2.0.tar.gz")]
+    assert page.files[3].sha256 == "cd" * 32
+    with pytest.raises(IndexAccessError, match="unsupported scheme"):
+        parse_json("demo", PAGE, {"meta": {"api-version": "1.0"}, "name": "demo",
+                                  "files": files})
+
+
+def urljoin_page(href: str) -> str:
+    from urllib.parse import urljoin
+
+    return urljoin(PAGE, href)

@@ -346,6 +346,7 @@ class Bootstrap:
         self._inflight: dict[Future[Any], tuple[str, Any]] = {}
         self._page_requests: set[NormalizedName] = set()
         self._choices: dict[tuple[NormalizedName, str], Candidate | Absence] = {}
+        self._candidates: dict[NormalizedName, list[Candidate]] = {}  # of a page, once
         self._unbroken: list[dict[str, Any]] = []
         self._unpinned = False  # some version was chosen by the index, not by a pin
         self._dirty: set[NodeId] = set()  # nodes to plan again
@@ -854,9 +855,11 @@ class Bootstrap:
             if page is None:
                 self._choices[key] = Absence.NO_PROJECT
             else:
-                allowed = self.o.hashes.for_name(name)
-                self._choices[key] = choose(sdist_candidates(page, self.o.target, allowed),
-                                            spec, self.constraints.get(name, []))
+                if name not in self._candidates:
+                    self._candidates[name] = sdist_candidates(
+                        page, self.o.target, self.o.hashes.for_name(name))
+                self._choices[key] = choose(self._candidates[name], spec,
+                                            self.constraints.get(name, []))
         return self._choices[key]
 
     def _closure(self, roots: Iterable[Root], chain: tuple[str, ...],
@@ -1310,6 +1313,7 @@ class Bootstrap:
         since = self._since.pop((kind, subject), self.events.now())
         if kind == "page":
             self.pages[subject] = value
+            self._candidates.pop(subject, None)
             self._wake(subject)
             ahead = {"ahead": True} if subject in self._ahead.asked else {}
             self.events.emit("page", name=subject, duration=round(self.events.now() - since, 4),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import traceback
@@ -109,11 +110,29 @@ class _Group(click.Group):
             ctx.exit(2)
 
 
+#: Whether :mod:`wheelstrap.entry` holds the garbage collector while the program starts.
+collector_held = False
+
+
+def start_collecting() -> None:
+    """Let the garbage collector go again, if the program's start held it: the work
+    begins.  What start-up made (modules, classes, the CLI) is frozen first, so that
+    collections during the work do not walk it again and again."""
+    global collector_held
+    if collector_held:
+        collector_held = False
+        gc.freeze()
+        gc.enable()
+
+
 @click.group(cls=_Group)
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(package_name="wheelstrap")
-def main(debug: bool) -> None:
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
     """Build a whole tree of Python packages from source, build cycles included."""
+    if ctx.invoked_subcommand != "bootstrap":  # a bootstrap lets it go once it has imported
+        start_collecting()
 
 
 @main.command()
@@ -295,6 +314,9 @@ def _run_bootstrap(options: Options, reporter: PlainReporter,
                    workers: Workers | None) -> Result:
     from .bootstrap import bootstrap as run
 
+    if options.index_url.startswith(("https://", "http://")):
+        import httpx  # noqa: F401 - the run's first step needs it: imported with the rest
+    start_collecting()
     with reporter:  # the live view, on a terminal, is drawn while the run goes
         return run(options, reporter, workers)
 

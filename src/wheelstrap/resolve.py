@@ -50,6 +50,8 @@ def sdist_candidates(page: ProjectPage, target: Target,
     For one version a file that is not yanked is preferred, then .tar.gz over .zip."""
     found: dict[Version, Candidate] = {}
     for f in page.files:
+        if not f.filename.endswith(_SDIST_SUFFIXES):  # wheels, mostly: no parse, no raise
+            continue
         if not target.allows_python(f.requires_python):
             continue
         if allowed is not None and not allowed.admits_sha256(f.sha256):
@@ -64,6 +66,10 @@ def sdist_candidates(page: ProjectPage, target: Target,
         if current is None or _rank(f) < _rank(current.file):
             found[version] = Candidate(page.name, version, f)
     return [found[v] for v in sorted(found, reverse=True)]
+
+
+#: What :func:`packaging.utils.parse_sdist_filename` accepts at all.
+_SDIST_SUFFIXES = (".tar.gz", ".zip")
 
 
 def _rank(f: ProjectFile) -> tuple[bool, bool]:
