@@ -61,14 +61,19 @@ def test_too_little_source_is_not_worth_a_compile(tmp_path):
 def test_what_is_read_of_an_sdist_is_bounded(tmp_path, monkeypatch):
     monkeypatch.setattr(bytecode, "MAX_SOURCE_BYTES", 100_000)
     files = {f"pkg/m{i}.py": BIG for i in range(20)}  # 20 x 40 kB
-    compiled = _compiled(tmp_path, files)
-    pycs = list((compiled.root / "pkg" / "__pycache__").iterdir())
-    assert 0 < len(pycs) <= 3  # what fits in the budget, the rest left to the builds
+    sources = bytecode.read_sources(_sdist(tmp_path / "pkg-1.0.tar.gz", files),
+                                    DEFAULT_LIMITS)
+    assert sources is not None
+    assert 0 < len(sources) <= 3  # what fits in the budget, the rest left to the builds
+    assert sum(len(data) for _, data in sources) <= 100_000
 
 
 def test_a_refused_archive_is_not_compiled(tmp_path):
     sdist = _sdist(tmp_path / "pkg-1.0.tar.gz", {"../evil.py": BIG})
-    assert bytecode.compile_sdist(sys.executable, sdist, tmp_path, DEFAULT_LIMITS) is None
+    folder = tmp_path / "bytecode"
+    folder.mkdir()
+    assert bytecode.compile_sdist(sys.executable, sdist, folder, DEFAULT_LIMITS) is None
+    assert list(folder.iterdir()) == []  # nothing left of the attempt
 
 
 def _site(tmp_path: Path, files: dict[str, str],
@@ -253,13 +258,14 @@ def test_the_end_of_a_run_never_waits_for_a_compile(tmp_path):
     run = bytecode.Bytecode(tmp_path / "bytecode", str(slow), DEFAULT_LIMITS)
     run.start("pkg", "1.0", sdist)
     for _ in range(1000):
-        if run._proc is not None:
+        if len(run._procs) == 2:  # the reader and the compiler
             break
         time.sleep(0.01)
+    procs = list(run._procs)
     began = time.monotonic()
     run.close()
     assert time.monotonic() - began < 10
-    assert run._proc is not None and run._proc.poll() is not None
+    assert len(procs) == 2 and all(proc.poll() is not None for proc in procs)
 
 
 @pytest.mark.parametrize("value", ["1", "yes", "true"])

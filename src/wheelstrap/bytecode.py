@@ -9,14 +9,15 @@ for setuptools, vcs-versioning and setuptools-scm, 0.23 s with it).
 
 What wheelstrap does instead.  When the sdist of a package whose wheel goes into many
 build environments is at hand, long before its wheel is built, the planner hands it to
-:class:`Bytecode`.  On a thread of its own (one compile at a time), the ``.py`` files of
-the sdist are read from the checked archive (:func:`wheelstrap.archives.scan_reading`,
-with the run's limits) and handed to the build environments' interpreter, which
-compiles them (``compile`` only parses: no package code runs) and writes the pycs into
-a folder of the run's own, in memory when the machine has ``/dev/shm``
-(:mod:`wheelstrap.scratch`).  Once a build environment is installed, the task links each
-package folder's ``__pycache__`` to the compiled one (:func:`provide`), for what is
-compiled by then; the rest is left out: no build ever waits for a compile.
+:class:`Bytecode`.  One compile at a time, a process of wheelstrap's reads the ``.py``
+files of the sdist from the checked archive (:func:`read_sources`, with the run's
+limits) and pipes them to the build environments' interpreter, which compiles them
+(``compile`` only parses: no package code runs) and writes the pycs into a folder of the
+run's own, in memory when the machine has ``/dev/shm`` (:mod:`wheelstrap.scratch`).  The
+planner's own process spends no time on it.  Once a build environment is installed,
+the task links each package folder's ``__pycache__`` to the compiled one
+(:func:`provide`), for what is compiled by then; the rest is left out: no build ever
+waits for a compile.
 
 Why this is safe.
 
@@ -42,12 +43,15 @@ Why this is safe.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -119,7 +123,7 @@ class Bytecode:
         self._mine: list[tuple[str, tuple[str, Version | str]]] = []
         self._closed = threading.Event()
         self._lock = threading.Lock()
-        self._proc: subprocess.Popen[bytes] | None = None  # the compile under way
+        self._procs: list[subprocess.Popen[bytes]] = []  # the compile under way
         folder.mkdir(mode=0o755, parents=True, exist_ok=True)
         os.chmod(folder, 0o755)  # builds read it (through the sandbox, read-only)
 
@@ -151,7 +155,8 @@ class Bytecode:
 
     def _running(self, proc: subprocess.Popen[bytes]) -> None:
         with self._lock:
-            self._proc = proc
+            self._procs = [p for p in self._procs if p.poll() is None]
+            self._procs.append(proc)
             if self._closed.is_set():
                 proc.kill()
 
@@ -161,9 +166,10 @@ class Bytecode:
         bytecode any more."""
         with self._lock:
             self._closed.set()
-            if self._proc is not None and self._proc.poll() is None:
-                with contextlib.suppress(OSError):
-                    self._proc.kill()
+            for proc in self._procs:
+                if proc.poll() is None:
+                    with contextlib.suppress(OSError):
+                        proc.kill()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         with _ready_lock:
@@ -182,10 +188,31 @@ def _wanted(name: str) -> bool:
 def compile_sdist(python: str, sdist: Path, folder: Path, limits: ArchiveLimits,
                   started: Callable[[subprocess.Popen[bytes]], None] | None = None
                   ) -> Compiled | None:
-    """Read the ``.py`` files of ``sdist`` (checked as any archive is, with ``limits``)
-    and compile them with ``python`` into a new folder under ``folder`` (``checked-hash``
-    pycs; the sources themselves are never written out).  None when there is not
-    enough to compile or the archive is refused."""
+    """Compile the ``.py`` files of ``sdist`` with ``python`` into a new folder under
+    ``folder`` (``checked-hash`` pycs; the sources themselves are never written out).
+    None when there is not enough to compile or the archive is refused.
+
+    Two processes do it, piped together, so that the planner's own process spends no
+    time on it: one of wheelstrap's reads the sources from the checked archive
+    (:func:`read_sources`, with ``limits``), and ``python`` compiles what it reads
+    (:data:`_COMPILER`).  ``started`` is told of each (to stop them)."""
+    work = Path(tempfile.mkdtemp(prefix=f"{sdist.name[:40]}-", dir=folder))
+    os.chmod(work, 0o755)
+    if not _read_and_compile(python, sdist, work, limits, started):
+        shutil.rmtree(work, ignore_errors=True)
+        return None
+    folders = []
+    for here, dirs, _names in os.walk(work):
+        if PYCACHE in dirs:
+            dirs.remove(PYCACHE)
+            folders.append(os.path.relpath(here, work))
+    return Compiled(work, tuple(sorted(folders)))
+
+
+def read_sources(sdist: Path, limits: ArchiveLimits) -> list[tuple[str, bytes]] | None:
+    """The ``.py`` files of ``sdist`` worth compiling, as (path inside its top folder,
+    source), checked as any archive is; None when there are too few or too many bytes
+    of them, or the archive is refused."""
     try:
         members, found = scan_reading(sdist, _wanted, MAX_FILE_BYTES, limits,
                                       "source archive", max_total=MAX_SOURCE_BYTES + 1)
@@ -199,15 +226,25 @@ def compile_sdist(python: str, sdist: Path, folder: Path, limits: ArchiveLimits,
     total = sum(len(d) for _, d in sources)
     if total < MIN_SOURCE_BYTES or total > MAX_SOURCE_BYTES:
         return None
-    work = Path(tempfile.mkdtemp(prefix=f"{sdist.name[:40]}-", dir=folder))
-    os.chmod(work, 0o755)
-    _compile_all(python, sources, work, started)
-    folders = []
-    for here, dirs, _names in os.walk(work):
-        if PYCACHE in dirs:
-            dirs.remove(PYCACHE)
-            folders.append(os.path.relpath(here, work))
-    return Compiled(work, tuple(sorted(folders)))
+    return sources
+
+
+#: What ``python -m wheelstrap.bytecode`` exits with when there is nothing to compile.
+_NOTHING = 3
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m wheelstrap.bytecode SDIST LIMITS``: :func:`read_sources` of SDIST
+    under LIMITS (JSON), marshalled to stdout for the compiler."""
+    import json
+    import marshal
+
+    sources = read_sources(Path(argv[0]), ArchiveLimits(**json.loads(argv[1])))
+    if sources is None:
+        return _NOTHING
+    sys.stdout.buffer.write(marshal.dumps(sources))
+    sys.stdout.buffer.flush()
+    return 0
 
 
 # Run by the build environments' interpreter (``-I``: nothing of the host's, no site
@@ -233,26 +270,45 @@ for rel, source in marshal.loads(sys.stdin.buffer.read()):
 """
 
 
-def _compile_all(python: str, sources: list[tuple[str, bytes]], dest: Path,
-                 started: Callable[[subprocess.Popen[bytes]], None] | None = None) -> None:
-    """Compile ``sources`` with ``python`` into ``dest`` (see :data:`_COMPILER`);
-    ``started`` is told of the process (to stop it)."""
-    import marshal
+def _read_and_compile(python: str, sdist: Path, dest: Path, limits: ArchiveLimits,
+                      started: Callable[[subprocess.Popen[bytes]], None] | None = None
+                      ) -> bool:
+    """Read ``sdist``'s sources in a process of wheelstrap's and compile them with
+    ``python`` into ``dest``, the one piped into the other; whether both did their
+    part."""
+    import json
 
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH")}
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        proc = subprocess.Popen([python, "-I", "-c", _COMPILER, str(dest)], cwd=dest,
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL,
-                                env={"PATH": os.environ.get("PATH", os.defpath)})
-    except OSError:
-        return
-    if started is not None:
-        started(proc)
-    try:
-        proc.communicate(marshal.dumps(sources), timeout=COMPILE_TIMEOUT)
+        reader = subprocess.Popen(
+            [sys.executable, "-m", "wheelstrap.bytecode", str(sdist),
+             json.dumps(dataclasses.asdict(limits))],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env=env)
+        procs.append(reader)
+        assert reader.stdout is not None
+        try:
+            compiler = subprocess.Popen([python, "-I", "-c", _COMPILER, str(dest)], cwd=dest,
+                                        stdin=reader.stdout, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL,
+                                        env={"PATH": os.environ.get("PATH", os.defpath)})
+            procs.append(compiler)
+        finally:
+            reader.stdout.close()  # the compiler's now: it sees the end when the reader ends
+        for proc in procs:
+            if started is not None:
+                started(proc)
+        deadline = time.monotonic() + COMPILE_TIMEOUT
+        for proc in procs:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
     except (OSError, subprocess.SubprocessError):
-        proc.kill()
-        proc.wait()
+        for proc in procs:
+            with contextlib.suppress(OSError):
+                proc.kill()
+            proc.wait()
+        return False
+    return all(proc.returncode == 0 for proc in procs)
 
 
 def place(compiled: Compiled, site_packages: Path, own: frozenset[str]) -> int:
@@ -366,3 +422,7 @@ def withdraw(env: Path) -> None:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
             dirs.remove(PYCACHE)
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
