@@ -302,8 +302,10 @@ def test_downloads_start_in_order_of_need(tmp_path, monkeypatch):
     planner._waiters = {ids["leaf-two"]: {ids["app"]}}
     assert ids["chainback"] in planner._in_build_envs
     assert ids["leaf-one"] not in planner._in_build_envs
+    planner._ahead.staged.clear()
     started: list[str] = []
-    monkeypatch.setattr(planner, "_submit_fetch", lambda node: started.append(node.name))
+    monkeypatch.setattr(planner, "_submit_fetch",
+                        lambda node, at_hand=False: started.append(node.name))
     monkeypatch.setattr("wheelstrap.bootstrap.DOWNLOADS", 2)
     planner._to_fetch = [ids["leaf-one"], ids["leaf-two"], ids["chainback"]]
     planner._fetches = 0
@@ -312,6 +314,22 @@ def test_downloads_start_in_order_of_need(tmp_path, monkeypatch):
     # waits for a free line
     assert started == ["chainback", "leaf-two"]
     assert planner._to_fetch == [ids["leaf-one"]]
+
+
+def test_an_sdist_fetched_ahead_needs_no_download_line(tmp_path, monkeypatch):
+    planner, _ = _plan(tmp_path, CHAIN, ["top"])
+    planner.run()
+    ids = {n.name: n for n in planner.states}
+    planner._ahead.staged = {ids["leaf-one"]}
+    started: list[tuple[str, bool]] = []
+    monkeypatch.setattr(planner, "_submit_fetch",
+                        lambda node, at_hand=False: started.append((node.name, at_hand)))
+    monkeypatch.setattr("wheelstrap.bootstrap.DOWNLOADS", 2)
+    planner._to_fetch = [ids["leaf-two"], ids["leaf-one"]]
+    planner._fetches = 2  # every line taken
+    planner._dispatch()
+    assert started == [("leaf-one", True)]  # at once, on the hand-off thread
+    assert planner._to_fetch == [ids["leaf-two"]]  # still waits for a line
 
 
 def test_a_worker_waits_for_a_wheel_a_build_needs_to_be_published(tmp_path):

@@ -96,9 +96,10 @@ from .stages import (
     seed_checks,
     unbroken_entry,
 )
-from .store import Documents, Store
+from .store import Documents, SourceFacts, Store
 from .target import Target
 from .tasks import Failed, Outcome, Prepared, run_task
+from .turns import Turns
 from .workers import Workers
 
 
@@ -225,6 +226,7 @@ class Ahead:
         default_factory=list)  # downloads waiting for a line, by depth
     fetching: dict[NodeId, Future[Any]] = field(default_factory=dict)
     depth: dict[NodeId, int] = field(default_factory=dict)  # every node tried ahead
+    staged: set[NodeId] = field(default_factory=set)  # fetched and read: at hand
     stop: threading.Event = field(default_factory=threading.Event)  # the run is over
 
 
@@ -362,6 +364,15 @@ class Bootstrap:
         self._to_fetch: list[NodeId] = []  # sources to download, waiting for a free line
         self._fetches = 0
         self._fetching_backends: set[NodeId] = set()  # real downloads of LIKELY_BACKENDS
+        # Reading an sdist's facts is CPU-bound work in this process: one at a time, the
+        # likely backends' first, rather than all at once, each at a fraction of the speed
+        self._reading = Turns()
+        # Likely backends whose bytes are in while their sdist is still being read: they
+        # no longer need the bandwidth BACKEND_FIRST_LINES keeps for them.  Written by the
+        # I/O threads, which complete ``_landing`` to wake the planner.
+        self._landed: set[NodeId] = set()
+        self._landing: Future[None] = Future()
+        self._landing_lock = threading.Lock()
         self._bytecode: Bytecode | None = None  # compiles sources ahead (run() makes it)
         self._keep_until: float | None = None  # when a worker kept for a download is freed
         self._in_build_envs: set[NodeId] = set()  # nodes some build environment needs
@@ -398,6 +409,9 @@ class Bootstrap:
             self._cleaner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clean")
             self._publisher = ThreadPoolExecutor(max_workers=PUBLISHERS,
                                                  thread_name_prefix="publish")
+            # the planner's own fetch of an sdist fetched ahead (a move and a cached
+            # read) need not queue behind the downloads on the I/O threads
+            self._handoff = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handoff")
             # the run's folder in memory: its bytecode, and the builds small enough
             memory = scratch.memory_folder(builds=self.workers.capacity()) \
                 if self.workers.local else None
@@ -430,6 +444,7 @@ class Bootstrap:
                             f.cancel()
                         self._ahead.stop.set()  # downloads ahead still running: no unpacking
                         io.shutdown(wait=True, cancel_futures=True)
+                        self._handoff.shutdown(wait=True, cancel_futures=True)
                         self._pages.shutdown(wait=True, cancel_futures=True)
                         self.store.drop_ahead(n for n in self._ahead.depth
                                               if n not in self.states)
@@ -477,9 +492,13 @@ class Bootstrap:
             if self._keep_until is not None:  # a worker kept for a download: not for long
                 keep = max(self._keep_until - self.events.now(), 0.0)
                 due = keep if due is None else min(due, keep)
-            done, _ = wait([*self._inflight, *self._ahead.inflight], timeout=due,
-                           return_when=FIRST_COMPLETED)
+            done, _ = wait([*self._inflight, *self._ahead.inflight, self._landing],
+                           timeout=due, return_when=FIRST_COMPLETED)
             for fut in done:
+                if fut is self._landing:  # a likely backend's bytes are in: lines free
+                    with self._landing_lock:
+                        self._landing = Future()
+                    continue
                 if fut in self._ahead.inflight:  # speculative: never fails the run
                     self._ahead_done(fut, *self._ahead.inflight.pop(fut))
                     continue
@@ -487,6 +506,8 @@ class Bootstrap:
                 if kind == "fetch":
                     self._fetches -= 1
                     self._fetching_backends.discard(subject)
+                    with self._landing_lock:
+                        self._landed.discard(subject)
                 try:
                     if kind == "task":
                         self._building -= 1
@@ -495,7 +516,8 @@ class Bootstrap:
                         self._published(subject, fut)
                     elif kind == "ahead":  # a download ahead the planner waited for
                         self._ahead_done(fut, "fetch", subject)
-                        self._submit_fetch(subject)
+                        self._submit_fetch(subject, at_hand=fut.exception() is None
+                                           and fut.result() is not None)
                     else:
                         self._apply_io(kind, subject, fut.result())
                 except WheelstrapError as exc:
@@ -728,6 +750,10 @@ class Bootstrap:
         self._keep_until = None  # set again below while a worker is kept
         if self._ahead.fetching and self._to_fetch:
             self._to_fetch = [n for n in self._to_fetch if not self._promote_fetch(n)]
+        if self._ahead.staged and self._to_fetch:  # at hand already: no line needed
+            for node in [n for n in self._to_fetch if n in self._ahead.staged]:
+                self._to_fetch.remove(node)
+                self._submit_fetch(node, at_hand=True)
         free = self._download_lines() - self._fetches - len(self._ahead.fetching)
         if not self._fetches:
             # Downloads ahead may hold every line, but the planner waits only on its own
@@ -784,20 +810,35 @@ class Bootstrap:
         return sorted({*self._fetching_backends, *waited})
 
     def _download_lines(self) -> int:
-        """How many sdists may download at once now (see BACKEND_FIRST_LINES)."""
-        if self._fetching_backends or any(n.name in LIKELY_BACKENDS
-                                          for n in self._ahead.fetching):
+        """How many sdists may download at once now (see BACKEND_FIRST_LINES): fewer
+        while the bytes of a likely backend are still coming."""
+        with self._landing_lock:
+            landed = set(self._landed)
+        if any(n not in landed for n in self._fetching_backends) or any(
+                n.name in LIKELY_BACKENDS and n not in landed for n in self._ahead.fetching):
             return BACKEND_FIRST_LINES
         return DOWNLOADS
 
-    def _submit_fetch(self, node: NodeId) -> None:
+    def _bytes_in(self, node: NodeId) -> None:
+        """(I/O threads) ``node``'s sdist is downloaded; reading it comes next."""
+        if node.name not in LIKELY_BACKENDS:
+            return
+        with self._landing_lock:
+            self._landed.add(node)
+            if not self._landing.done():
+                self._landing.set_result(None)
+
+    def _submit_fetch(self, node: NodeId, at_hand: bool = False) -> None:
+        """Fetch ``node``'s sdist and read its facts; ``at_hand``: it was fetched ahead,
+        so this is a move and a cached read, done on a thread of its own."""
         st = self.states[node]
         self._fetches += 1
         if node.name in LIKELY_BACKENDS:
             self._fetching_backends.add(node)
         self.reporter.starting(str(node), "fetch")
         self._since[("fetch", node)] = self.events.now()
-        self._inflight[self._io.submit(self._fetch, st)] = ("fetch", node)
+        pool = self._handoff if at_hand else self._io
+        self._inflight[pool.submit(self._fetch, st)] = ("fetch", node)
 
     def _submit(self, pending: Pending) -> None:
         st = self.states[pending.node]
@@ -1303,11 +1344,23 @@ class Bootstrap:
             path, digest, url = self.store.fetch_sdist(
                 self.client, st.candidate, self.reporter.warning, st.hooks.settings.source,
                 allowed=self.o.hashes.for_name(st.id.name))
-            facts = self.store.source_facts(st.id, path, digest, st.hooks)
+            self._bytes_in(st.id)
+            facts = self._facts(st.id, path, digest, st.hooks)
         except WheelstrapError as exc:
             raise exc.with_chain(st.chain) from None
         return (path, digest, url, facts.system, facts.source_date_epoch,
                 facts.static_requires, facts.likely_requires)
+
+    def _facts(self, node: NodeId, sdist: Path, digest: str, hooks: PackageHooks
+               ) -> SourceFacts:
+        """(I/O threads) :meth:`Store.source_facts`: from the record when there is one,
+        else read from the sdist in turn (:attr:`_reading`), the likely backends' first:
+        they head the longest chains."""
+        known = self.store.known_facts(sdist, digest, hooks)
+        if known is not None:
+            return known
+        with self._reading.turn(0 if node.name in LIKELY_BACKENDS else 1):
+            return self.store.source_facts(node, sdist, digest, hooks)
 
     def _apply_io(self, kind: str, subject: Any, value: Any) -> None:
         since = self._since.pop((kind, subject), self.events.now())
@@ -1571,7 +1624,8 @@ class Bootstrap:
         path = self.store.fetch_ahead(self.client, c, allowed=self.o.hashes.for_name(node.name))
         if path is None or c.file.sha256 is None or self._ahead.stop.is_set():
             return None
-        facts = self.store.source_facts(node, path, c.file.sha256, hooks)
+        self._bytes_in(node)
+        facts = self._facts(node, path, c.file.sha256, hooks)
         reqs = list(hooks.build_requires(facts.system.requires, dynamic=False))
         if facts.static_requires is not None:
             reqs += hooks.requires(Requirement(r) for r in facts.static_requires)
@@ -1601,6 +1655,8 @@ class Bootstrap:
             self._apply_io("page", subject, page)
             return
         a.fetching.pop(subject, None)
+        with self._landing_lock:
+            self._landed.discard(subject)
         since = self._since.pop(("ahead", subject), self.events.now())
         try:
             value = fut.result()
@@ -1609,6 +1665,7 @@ class Bootstrap:
         if value is None:
             return
         size, reqs = value
+        a.staged.add(subject)
         self.events.emit("downloaded", node=str(subject), ahead=True,
                          duration=round(self.events.now() - since, 4), bytes=size)
         for req in reqs:

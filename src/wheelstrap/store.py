@@ -230,6 +230,27 @@ class Store:
         done.write_text(str(src.source_date_epoch), "utf-8")
         return src.root, src.source_date_epoch
 
+    def known_facts(self, sdist: Path, digest: str, hooks: PackageHooks
+                    ) -> SourceFacts | None:
+        """What :meth:`source_facts` found in this sdist before (with these settings),
+        without reading it; None when nothing usable is on record."""
+        cached = self.cache.get(_facts_key(digest, hooks))
+        if cached is None or "likely_requires" not in cached:  # older records: a miss
+            return None
+        try:  # checked like the tree itself: a damaged record is a miss
+            table = {"requires": cached["requires"], "build-backend": cached["backend"]}
+            if cached["backend_path"] is not None:
+                table["backend-path"] = cached["backend_path"]
+            static, likely = cached["static_requires"], cached["likely_requires"]
+            if static is not None:
+                static = tuple(str(Requirement(str(r))) for r in static)
+            if likely is not None:
+                likely = tuple(str(Requirement(str(r))) for r in likely)
+            return SourceFacts(parse_build_system({"build-system": table}, sdist.name),
+                               int(cached["source_date_epoch"]), static, likely)
+        except (KeyError, TypeError, ValueError, WheelstrapError):
+            return None
+
     def source_facts(self, node: NodeId, sdist: Path, digest: str,
                      hooks: PackageHooks) -> SourceFacts:
         """What the patched tree says without running its backend: ``[build-system]``,
@@ -237,22 +258,10 @@ class Store:
         likely has (:func:`wheelstrap.srcpack.static_requires`, for fetching ahead);
         cached by the sdist's hash and the package's settings, so a warm run does not
         unpack."""
-        key = cache_key({"kind": "build-system", "sdist": digest, "settings": hooks.digest()})
-        cached = self.cache.get(key)
-        if cached is not None and "likely_requires" in cached:  # older records: a miss
-            try:  # checked like the tree itself: a damaged record is a miss
-                table = {"requires": cached["requires"], "build-backend": cached["backend"]}
-                if cached["backend_path"] is not None:
-                    table["backend-path"] = cached["backend_path"]
-                static, likely = cached["static_requires"], cached["likely_requires"]
-                if static is not None:
-                    static = tuple(str(Requirement(str(r))) for r in static)
-                if likely is not None:
-                    likely = tuple(str(Requirement(str(r))) for r in likely)
-                return SourceFacts(parse_build_system({"build-system": table}, sdist.name),
-                                   int(cached["source_date_epoch"]), static, likely)
-            except (KeyError, TypeError, ValueError, WheelstrapError):
-                pass
+        key = _facts_key(digest, hooks)
+        known = self.known_facts(sdist, digest, hooks)
+        if known is not None:
+            return known
         read = None
         patched = bool(hooks.settings.patches) or hooks.plugin is not None
         if not patched:  # the tree is the archive's
@@ -472,6 +481,10 @@ class Store:
 
 
 _READ_FROM_ARCHIVE = ("pyproject.toml", "PKG-INFO")
+
+
+def _facts_key(digest: str, hooks: PackageHooks) -> str:
+    return cache_key({"kind": "build-system", "sdist": digest, "settings": hooks.digest()})
 
 
 def _archive_facts(sdist: Path, limits: ArchiveLimits
