@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -381,11 +382,13 @@ INFO = "Metadata-Version: 2.2\nName: p\nVersion: 1\nRequires-Dist: b\n"
     [("p-1/pyproject.toml", PYPROJECT, ""), (".hidden", "", "")],
     [("p-1/sub/pyproject.toml", PYPROJECT, "")],  # not at the root: none
 ])
-def test_facts_read_from_the_archive_are_those_of_the_unpacked_tree(tmp_path, entries):
+@pytest.mark.parametrize("where", ["here", "helper"])
+def test_facts_read_from_the_archive_are_those_of_the_unpacked_tree(tmp_path, entries, where,
+                                                                    helper):
     from wheelstrap.sources import unpack
     from wheelstrap.store import _archive_facts
     sdist = _tar(tmp_path / "p-1.tar.gz", entries)
-    read = _archive_facts(sdist, DEFAULT_LIMITS)
+    read = _archive_facts(sdist, DEFAULT_LIMITS, helper if where == "helper" else None)
     tree = unpack(sdist, tmp_path / "tree")
     assert read == (read_pyproject(tree.root), read_pkg_info(tree.root),
                     tree.source_date_epoch)
@@ -396,9 +399,67 @@ def test_facts_read_from_the_archive_are_those_of_the_unpacked_tree(tmp_path, en
     [("p-1/pyproject.toml", "[project\n", "")],  # bad TOML: unpacking reports it
     [("p-1/../evil", "", "")],  # a refused archive: unpacking reports it
 ])
-def test_unusual_archives_are_unpacked_instead(tmp_path, entries):
+@pytest.mark.parametrize("where", ["here", "helper"])
+def test_unusual_archives_are_unpacked_instead(tmp_path, entries, where, helper):
     from wheelstrap.store import _archive_facts
-    assert _archive_facts(_tar(tmp_path / "p-1.tar.gz", entries), DEFAULT_LIMITS) is None
+    assert _archive_facts(_tar(tmp_path / "p-1.tar.gz", entries), DEFAULT_LIMITS,
+                          helper if where == "helper" else None) is None
+
+
+@pytest.fixture(scope="module")
+def helper():
+    from wheelstrap.reader import Reader
+    reader = Reader()
+    reader.start()
+    yield reader
+    reader.close()
+
+
+def _helper_answers(monkeypatch, script: str):
+    """A Reader whose helper is ``script`` (Python), not wheelstrap's."""
+    import subprocess
+
+    from wheelstrap import reader as reader_module
+    real = subprocess.Popen
+
+    def fake(cmd, **kw):
+        return real([sys.executable, "-c", script], **kw)
+
+    monkeypatch.setattr(reader_module.subprocess, "Popen", fake)
+    return reader_module.Reader()
+
+
+@pytest.mark.parametrize("script", [
+    "import sys; sys.exit(3)",  # dies at once
+    "import sys\nfor line in sys.stdin: print('not json', flush=True)",
+    "import sys\nfor line in sys.stdin: print('[1, 2, 3]', flush=True)",  # wrong types
+    "import sys\nfor line in sys.stdin: print('[\"x\", null, true]', flush=True)",
+])
+def test_a_helper_that_fails_leaves_the_reading_to_the_planner(tmp_path, monkeypatch, script):
+    entries = [("p-1/pyproject.toml", PYPROJECT, ""), ("p-1/PKG-INFO", INFO, "")]
+    sdist = _tar(tmp_path / "p-1.tar.gz", entries)
+    from wheelstrap.reader import archive_texts
+    reader = _helper_answers(monkeypatch, script)
+    reader.start()
+    try:
+        expected = archive_texts(sdist, DEFAULT_LIMITS, 1 << 20)
+        assert expected is not None and expected[0] == PYPROJECT
+        assert reader.texts(sdist, DEFAULT_LIMITS, 1 << 20) == expected
+        assert reader._broken and reader._proc is None  # not asked again
+        assert reader.texts(sdist, DEFAULT_LIMITS, 1 << 20) == expected
+    finally:
+        reader.close()
+
+
+def test_the_helper_reads_many_sdists_in_turn(tmp_path, helper):
+    from wheelstrap.reader import archive_texts
+    for i in range(20):
+        sdist = _tar(tmp_path / f"p-{i}.tar.gz",
+                     [(f"p-{i}/pyproject.toml", PYPROJECT + f"# {i}\n", ""),
+                      (f"p-{i}/PKG-INFO", INFO, "")])
+        assert helper.texts(sdist, DEFAULT_LIMITS, 1 << 20) == \
+            archive_texts(sdist, DEFAULT_LIMITS, 1 << 20)
+    assert helper._proc is not None and not helper._broken
 
 
 def test_a_tree_nothing_changes_is_not_unpacked_to_read_its_facts(tmp_path):

@@ -69,6 +69,7 @@ from .output import (
     Layout,
 )
 from .provenance import ProvenanceWriter
+from .reader import Reader
 from .report import NULL_REPORTER, Reporter
 from .reqfiles import HashPolicy
 from .resolve import (
@@ -412,6 +413,9 @@ class Bootstrap:
             # the planner's own fetch of an sdist fetched ahead (a move and a cached
             # read) need not queue behind the downloads on the I/O threads
             self._handoff = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handoff")
+            # sdists' facts are read by a helper process, off this one's interpreter lock
+            self.store.reader = Reader()
+            self.store.reader.start()
             # the run's folder in memory: its bytecode, and the builds small enough
             memory = scratch.memory_folder(builds=self.workers.capacity()) \
                 if self.workers.local else None
@@ -450,6 +454,8 @@ class Bootstrap:
                                               if n not in self.states)
                         self._publisher.shutdown(wait=True, cancel_futures=True)
                         self._cleaner.shutdown(wait=True)
+                        self.store.reader.close()
+                        self.store.reader = None
                         self.workers.close()
                         if self._bytecode is not None:
                             self._bytecode.close()

@@ -34,7 +34,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from . import scratch, srcpack
-from .archives import DEFAULT_LIMITS, ZIP_EPOCH, ZIP_LATEST, ArchiveLimits, scan_reading
+from .archives import DEFAULT_LIMITS, ArchiveLimits
 from .durations import Durations
 from .errors import BuildFailure, SourceError, WheelstrapError
 from .fsutil import atomic_copy, atomic_destination, atomic_write_text, sha256_file
@@ -51,6 +51,7 @@ from .output import (
     write_json,
     write_static_index,
 )
+from .reader import Reader, archive_texts
 from .settings import Prebuilt, SourceOverride, check_prebuilt, fetch_source, prebuilt_wheels
 from .simple import ProjectFile
 from .sources import (
@@ -112,6 +113,8 @@ class Store:
         self.tags = frozenset(tags) if tags is not None else None
         #: where small builds work, in memory (see :mod:`.scratch`); None: all on disk
         self.memory: Path | None = None
+        #: Reads sdists' facts in a helper process (the planner sets it for a run).
+        self.reader: Reader | None = None
         self._placed: dict[tuple[NodeId, UnitKey], Path] = {}
 
     # -- places ------------------------------------------------------------------------
@@ -265,7 +268,7 @@ class Store:
         read = None
         patched = bool(hooks.settings.patches) or hooks.plugin is not None
         if not patched:  # the tree is the archive's
-            read = _archive_facts(sdist, self.limits)
+            read = _archive_facts(sdist, self.limits, self.reader)
         if read is None:
             root, epoch = self.source_tree(node, sdist, hooks)
             pyproject, pkg_info = read_pyproject(root), srcpack.read_pkg_info(root)
@@ -480,52 +483,30 @@ class Store:
             shutil.rmtree(self.memory / "work" / safe_name(node), ignore_errors=True)
 
 
-_READ_FROM_ARCHIVE = ("pyproject.toml", "PKG-INFO")
-
-
 def _facts_key(digest: str, hooks: PackageHooks) -> str:
     return cache_key({"kind": "build-system", "sdist": digest, "settings": hooks.digest()})
 
 
-def _archive_facts(sdist: Path, limits: ArchiveLimits
+def _archive_facts(sdist: Path, limits: ArchiveLimits, reader: Reader | None = None
                    ) -> tuple[dict[str, Any], str | None, int] | None:
     """``pyproject.toml`` (parsed), ``PKG-INFO`` and SOURCE_DATE_EPOCH of an sdist read
-    straight from the checked archive, as :func:`wheelstrap.sources.unpack` would find them
-    once unpacked, without writing the tree (a large sdist takes a while to unpack).  None
-    whenever anything is unusual (a refused archive, a link, a file too big, bad TOML):
-    the caller unpacks instead, and meets the error as it always did."""
-    def wanted(name: str) -> bool:
-        return name.count("/") <= 1 and name.rpartition("/")[2] in _READ_FROM_ARCHIVE
-
-    try:
-        members, found = scan_reading(sdist, wanted, MAX_PYPROJECT_SIZE, limits,
-                                      "source archive")
-    except SourceError:
+    straight from the checked archive (:func:`wheelstrap.reader.archive_texts`, by
+    ``reader``'s helper process when given), without writing the tree (a large sdist
+    takes a while to unpack).  None whenever anything is unusual (a refused archive, a
+    link, a file too big, bad TOML): the caller unpacks instead, and meets the error as
+    it always did."""
+    read = reader.texts(sdist, limits, MAX_PYPROJECT_SIZE) if reader is not None \
+        else archive_texts(sdist, limits, MAX_PYPROJECT_SIZE)
+    if read is None:
         return None
-    tops: dict[str, bool] = {}  # top-level entry -> a folder
-    for m in members:
-        head, sep, _ = m.name.partition("/")
-        if head:
-            tops[head] = tops.get(head, False) or bool(sep) or m.kind == "dir"
-    shown = [t for t in tops if not t.startswith(".")] or list(tops)
-    prefix = f"{shown[0]}/" if len(shown) == 1 and tops[shown[0]] else ""
-    kinds = {m.name: m.kind for m in members}
-    texts: dict[str, str | None] = {}
-    for name in _READ_FROM_ARCHIVE:
-        kind = kinds.get(prefix + name)
-        data = found.get(prefix + name)
-        if kind is not None and (kind != "file" or data is None
-                                 or len(data) > MAX_PYPROJECT_SIZE):
-            return None
-        texts[name] = data.decode("utf-8", "replace") if data is not None else None
+    toml, pkg_info, epoch = read
     pyproject: dict[str, Any] = {}
-    if (found_toml := found.get(prefix + "pyproject.toml")) is not None:
+    if toml is not None:
         try:
-            pyproject = tomllib.loads(found_toml.decode("utf-8"))
+            pyproject = tomllib.loads(toml)
         except (tomllib.TOMLDecodeError, ValueError, RecursionError):
             return None
-    latest = max((m.mtime for m in members), default=0)
-    return pyproject, texts["PKG-INFO"], min(max(latest, ZIP_EPOCH), ZIP_LATEST)
+    return pyproject, pkg_info, epoch
 
 
 def _tail(log: bytes, lines: int = 25) -> str:
