@@ -363,3 +363,22 @@ def test_a_file_index_linking_a_fifo_is_refused(tmp_path):
         client.download((tmp_path / "demo-1.0.tar.gz").as_uri(), tmp_path / "out.tar.gz", None)
     assert "is not a regular file" in info.value.message
     assert not (tmp_path / "out.tar.gz").exists()
+
+
+def test_httpx_is_imported_without_its_command_line_client():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from wheelstrap.client import import_httpx\n"
+        "httpx = import_httpx()\n"
+        "assert 'httpx._main' not in sys.modules\n"
+        "assert not any(m == 'pygments' or m.startswith('pygments.') for m in sys.modules)\n"
+        "assert 'rich.syntax' not in sys.modules\n"
+        "assert 'httpcore' in sys.modules\n"
+        "assert callable(httpx.main) and httpx.Client is not None\n"
+        "assert import_httpx() is httpx\n"
+        "httpx.Client().close()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

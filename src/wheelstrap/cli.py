@@ -315,7 +315,9 @@ def _run_bootstrap(options: Options, reporter: PlainReporter,
     from .bootstrap import bootstrap as run
 
     if options.index_url.startswith(("https://", "http://")):
-        import httpx  # noqa: F401 - the run's first step needs it: imported with the rest
+        from .client import import_httpx
+
+        import_httpx()  # the run's first step needs it: imported with the rest
     start_collecting()
     with reporter:  # the live view, on a terminal, is drawn while the run goes
         return run(options, reporter, workers)

@@ -6,10 +6,12 @@ import codecs
 import hashlib
 import os
 import stat
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import unquote, urlparse
 
@@ -27,6 +29,34 @@ if TYPE_CHECKING:
 DEFAULT_INDEX = "https://pypi.org/simple/"
 #: Redirects followed for one request before giving up (a loop ends here too).
 MAX_REDIRECTS = 10
+
+
+def import_httpx() -> ModuleType:
+    """httpx and the HTTP core it sends requests with, imported (once) without httpx's
+    command-line client.
+
+    ``httpx/__init__`` imports its own CLI (``httpx._main``), which imports click, rich
+    and pygments whenever they are installed, as they are here: a third of importing
+    httpx, paid by every run, for a program wheelstrap never runs.  While httpx is
+    imported, a stand-in module takes that CLI's place; it is gone again afterwards
+    (should httpx import more than ``main`` from it, httpx falls back to its own
+    stand-in)."""
+    if "httpx" not in sys.modules:
+        stand_in = ModuleType("httpx._main")
+
+        def main() -> None:
+            raise SystemExit("httpx's command-line client is not loaded by wheelstrap")
+
+        stand_in.main = main  # type: ignore[attr-defined]
+        placed = sys.modules.setdefault("httpx._main", stand_in) is stand_in
+        try:
+            import httpx  # noqa: F401
+        finally:
+            if placed and sys.modules.get("httpx._main") is stand_in:
+                del sys.modules["httpx._main"]
+    import httpcore  # noqa: F401 - httpx imports it only when its first client is made
+
+    return sys.modules["httpx"]
 
 
 class _Retry(Exception):
@@ -91,8 +121,7 @@ class IndexClient:
         version is pinned and known needs no network and pays nothing for it."""
         with self._lock:
             if self._client is None:
-                import httpx
-
+                httpx = import_httpx()
                 timeout = httpx.Timeout(self._timeout, connect=self._connect_timeout)
                 self._client = httpx.Client(timeout=timeout, follow_redirects=True,
                                             max_redirects=MAX_REDIRECTS,
