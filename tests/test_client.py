@@ -382,3 +382,25 @@ def test_httpx_is_imported_without_its_command_line_client():
         "httpx.Client().close()\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_warm_makes_the_http_client_ahead_and_only_for_http(tmp_path):
+    import time
+
+    from wheelstrap.client import IndexClient
+
+    client = IndexClient("https://example.invalid/simple/")
+    client.warm()
+    for _ in range(500):
+        if client._client is not None:
+            break
+        time.sleep(0.01)
+    assert client._client is not None
+    made = client._client
+    client.warm()  # made once
+    assert client._http is made
+    client.close()
+    local = IndexClient(tmp_path.as_uri())
+    local.warm()
+    time.sleep(0.05)
+    assert local._client is None  # a file:// index needs no HTTP client

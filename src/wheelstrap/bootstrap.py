@@ -389,6 +389,8 @@ class Bootstrap:
     # -- entry point -------------------------------------------------------------------
 
     def run(self) -> Result:
+        if not self.pins.known:  # a first run into this output: it asks the index at once
+            self.client.warm()
         self.layout.root.mkdir(parents=True, exist_ok=True)
         with DirectoryLock(self.layout.root):
             self.layout.prepare()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import hashlib
 import os
 import stat
@@ -127,6 +128,20 @@ class IndexClient:
                                             max_redirects=MAX_REDIRECTS,
                                             headers={"User-Agent": "wheelstrap"})
             return self._client
+
+    def warm(self) -> None:
+        """Make the HTTP client now, on a thread of its own, for a run that is about to
+        ask the index: loading the certificate authorities takes tens of milliseconds
+        (mostly outside the interpreter lock), which the first requests would otherwise
+        wait for.  A failure here is left for the first request to meet and report."""
+        if _scheme(self.index_url) not in ("http", "https") or self._client is not None:
+            return
+
+        def make() -> None:
+            with contextlib.suppress(Exception):
+                self._http  # noqa: B018 - made for its side effect
+
+        threading.Thread(target=make, name="wheelstrap-warm", daemon=True).start()
 
     def close(self) -> None:
         if self._client is not None:

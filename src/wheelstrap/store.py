@@ -453,25 +453,38 @@ class Store:
 
     def _write_documents(self, docs: Documents, pins: PinnedCandidates,
                          provenance: Callable[[], None]) -> str | None:
-        root = self.layout.root
-        write_json(root / "graph.json", docs.graph)
-        write_build_order(root / "build-order.json", docs.records, docs.target)
-        if docs.cycles or (root / "cycles.json").exists():
-            write_cycles(root / "cycles.json", docs.cycles)
-        pins.save()
-        provenance()
-        write_failures(root / "failures.json", docs.failures, docs.blocked)
-        if docs.constraints is not None:
-            write_constraints(root / "constraints.txt", docs.constraints)
+        from concurrent.futures import ThreadPoolExecutor
+
         from .htmlreport import write_report
         from .pylock import write_pylock
 
-        try:
-            write_report(root)  # reads the documents above, provenance included
-            if docs.constraints is not None:
-                write_pylock(root)
-        except WheelstrapError as exc:
-            return f"the report of this run could not be written: {exc.message}"
+        root = self.layout.root
+        constraints = docs.constraints
+        # Independent files, written at once: each is mostly a wait for the disk (an
+        # fsync), and the run's wall time ends with them.
+        with ThreadPoolExecutor(max_workers=6, thread_name_prefix="documents") as pool:
+            done = [pool.submit(write_json, root / "graph.json", docs.graph),
+                    pool.submit(write_build_order, root / "build-order.json", docs.records,
+                                docs.target),
+                    pool.submit(pins.save), pool.submit(provenance),
+                    pool.submit(write_failures, root / "failures.json", docs.failures,
+                                docs.blocked)]
+            if docs.cycles or (root / "cycles.json").exists():
+                done.append(pool.submit(write_cycles, root / "cycles.json", docs.cycles))
+            if constraints is not None:
+                done.append(pool.submit(write_constraints, root / "constraints.txt",
+                                        constraints))
+            for fut in done:
+                fut.result()
+            # these read the documents above (the report reads provenance too)
+            report = pool.submit(write_report, root)
+            lock = pool.submit(write_pylock, root) if constraints is not None else None
+            try:
+                report.result()
+                if lock is not None:
+                    lock.result()
+            except WheelstrapError as exc:
+                return f"the report of this run could not be written: {exc.message}"
         return None
 
     def clean_unit(self, node: NodeId, unit: UnitKey) -> None:
