@@ -27,8 +27,9 @@ much of the wall lies outside the run (interpreter start-up and imports before i
 documents after it): together the part of wall - bound that no schedule can remove.
 
 Both tools get the same index and the same pinned versions (a constraints file made
-from one untimed wheelstrap run), run alternately, each in a fresh process: wall time,
-CPU time (what the whole machine spent busy during the run, from /proc/stat: a process
+from one untimed wheelstrap run), run alternately, each in a fresh process: wall time
+(of the command itself: the small wrapper that starts it and reads its resource use is
+not counted), CPU time (what the whole machine spent busy during the run, from /proc/stat: a process
 sandboxed by bubblewrap is not in its parent's getrusage account, so wheelstrap's builds
 would be missing from it), CPU utilisation (CPU / wall; 200 % is two cores busy), and
 peak memory (getrusage: the largest resident set of the process tree, sandboxed builds
@@ -54,11 +55,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FROMAGER = "fromager==0.101.0"
 WRAPPER = r"""
-import json, resource, subprocess, sys
+import json, resource, subprocess, sys, time
 with open(sys.argv[1], "w") as log:
+    start = time.perf_counter()
     code = subprocess.run(sys.argv[2:], stdout=log, stderr=subprocess.STDOUT).returncode
+    wall = time.perf_counter() - start
 r = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(json.dumps({"code": code, "cpu": r.ru_utime + r.ru_stime, "rss_mb": r.ru_maxrss / 1024}))
+print(json.dumps({"code": code, "wall": wall, "cpu": r.ru_utime + r.ru_stime,
+                  "rss_mb": r.ru_maxrss / 1024}))
 """
 
 
@@ -131,12 +135,11 @@ def machine_busy() -> float:
 
 def measure(cmd: list[str], env: dict[str, str], cwd: Path, log: Path) -> dict[str, float]:
     busy = machine_busy()
-    start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", WRAPPER, str(log), *cmd], env=env, cwd=cwd,
                          capture_output=True, text=True, check=True).stdout
-    wall = time.perf_counter() - start
     cpu = machine_busy() - busy
     data = json.loads(out)
+    wall = data["wall"]  # the command's own, from its start to its end (not the wrapper's)
     if data["code"] != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
         raise SystemExit(f"command failed ({data['code']}): {' '.join(cmd)}\n{tail}\n"
