@@ -14,6 +14,9 @@ Workloads:
            served on 127.0.0.1: the per-package overhead
   W4       wheelstrap only: planning a synthetic graph of 10,000 nodes with cycles,
            in-process (find the cycles, choose what breaks them, order the builds)
+  W5       cold `bootstrap sphinx` (36 packages, one with a C extension), PyPI: a larger
+           tree than W1 and W2, none of whose packages but setuptools is tuned for;
+           not in the default set (``--workloads W5``)
 
 For each cold wheelstrap run, the run's own record (``OUT/events.jsonl`` and
 ``OUT/build-order.json``, read by ``bench/replay.py``) gives the physical bounds of that
@@ -331,7 +334,7 @@ def main() -> None:
     results: dict[str, dict[str, list[dict]]] = {}
     failed = False
     try:
-        needs_fromager = bool(wanted & {"W1", "W1-warm", "W2", "W3"})
+        needs_fromager = bool(wanted & {"W1", "W1-warm", "W2", "W3", "W5"})
         venv = ensure_fromager(cache, find_python312(args.fromager_python)) \
             if needs_fromager else cache
         tools = Tools(work, venv, args.jobs)
@@ -344,6 +347,11 @@ def main() -> None:
             print("W2: bootstrap requests", flush=True)
             cons = pins_for(["requests"], args.index_url, work)
             run_pair("W2", tools, ["requests"], cons, args.index_url, args.runs, False, None,
+                     results)
+        if "W5" in wanted:
+            print("W5: bootstrap sphinx", flush=True)
+            cons = pins_for(["sphinx"], args.index_url, work)
+            run_pair("W5", tools, ["sphinx"], cons, args.index_url, args.runs, False, None,
                      results)
         if "W3" in wanted:
             print(f"W3: {args.w3_packages} tiny packages on 127.0.0.1", flush=True)

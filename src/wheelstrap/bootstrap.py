@@ -365,8 +365,8 @@ class Bootstrap:
         self._to_fetch: list[NodeId] = []  # sources to download, waiting for a free line
         self._fetches = 0
         self._fetching_backends: set[NodeId] = set()  # real downloads of LIKELY_BACKENDS
-        # Reading an sdist's facts is CPU-bound work in this process: one at a time, the
-        # likely backends' first, rather than all at once, each at a fraction of the speed
+        # Sdists' facts are read one at a time (by the reading helper, or here should it
+        # fail), the likely backends' first, rather than all at once, each slowly
         self._reading = Turns()
         # Likely backends whose bytes are in while their sdist is still being read: they
         # no longer need the bandwidth BACKEND_FIRST_LINES keeps for them.  Written by the
