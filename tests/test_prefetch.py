@@ -536,6 +536,64 @@ def test_a_likely_backend_downloading_leaves_one_line_to_the_rest(tmp_path):
     assert len(leaves) > BACKEND_FIRST_LINES
 
 
+class ConcurrencyClient(CountingClient):
+    """Records the most downloads under way at once while ``window`` is set; every
+    download lingers a little, so that those allowed at once do overlap."""
+
+    def __init__(self, url: str, linger: float = 0.3) -> None:
+        super().__init__(url)
+        self.linger = linger
+        self.window = threading.Event()
+        self.active = 0
+        self.most_in_window = 0
+
+    def download(self, url: str, dest: Path, sha256: str | None, allowed: Any = None) -> str:
+        with self._count:
+            self.active += 1
+            if self.window.is_set():
+                self.most_in_window = max(self.most_in_window, self.active)
+        try:
+            time.sleep(self.linger)
+            return super().download(url, dest, sha256, allowed)
+        finally:
+            with self._count:
+                self.active -= 1
+
+
+def test_the_lines_come_back_once_a_likely_backends_bytes_are_in(tmp_path):
+    """While setuptools' sdist is read (here: held), its bytes are in: the lines kept for
+    its download serve the rest of the tree again."""
+    leaves = [Pkg(f"leaf{i}") for i in range(5)]
+    sdists = [Pkg("top", deps=[p.name for p in leaves], static=True), *leaves,
+              Pkg("setuptools", "1.0")]
+    planner, _ = _bootstrap(tmp_path, sdists, sdists, ["top"])
+    client = ConcurrencyClient(planner.o.index_url)
+    planner.client = client
+    release = threading.Event()
+    real = planner._bytes_in
+
+    def bytes_in_then_a_long_read(node: NodeId) -> None:
+        real(node)
+        if node.name == "setuptools":
+            client.window.set()  # its bytes are in; reading it takes a while
+            release.wait(30)
+            client.window.clear()
+
+    planner._bytes_in = bytes_in_then_a_long_read  # type: ignore[method-assign]
+    wanted = {p.filename for p in leaves}
+
+    def the_leaves_are_here() -> bool:
+        with client._count:
+            return wanted <= set(client.downloads) and client.active == 0
+
+    watcher = _open_when(release, the_leaves_are_here)
+    assert planner.run().built == 6
+    watcher.join(30)
+    # five leaves wanted at once: with setuptools' bytes in, more than the lines kept
+    # for its download ran together
+    assert client.most_in_window > BACKEND_FIRST_LINES
+
+
 def test_downloads_ahead_of_every_likely_backend_never_hold_up_the_run(tmp_path):
     # Both likely backends downloading ahead took every line there was while one of them
     # downloads; the target's own sdist then waited on them, and the planner, which waits
