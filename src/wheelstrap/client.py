@@ -115,6 +115,7 @@ class IndexClient:
         self._max_page_bytes = max_page_bytes
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
+        self._warming: threading.Thread | None = None
 
     @property
     def _http(self) -> httpx.Client:
@@ -141,9 +142,13 @@ class IndexClient:
             with contextlib.suppress(Exception):
                 self._http  # noqa: B018 - made for its side effect
 
-        threading.Thread(target=make, name="wheelstrap-warm", daemon=True).start()
+        self._warming = threading.Thread(target=make, name="wheelstrap-warm", daemon=True)
+        self._warming.start()
 
     def close(self) -> None:
+        if self._warming is not None:  # not left half-made (and importing) at exit
+            self._warming.join(30)
+            self._warming = None
         if self._client is not None:
             self._client.close()
 
