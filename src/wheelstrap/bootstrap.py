@@ -1368,6 +1368,8 @@ class Bootstrap:
         if known is not None:
             return known
         with self._reading.turn(0 if node.name in LIKELY_BACKENDS else 1):
+            # looks at the record again first: the same sdist, fetched ahead and by the
+            # planner, may have been read while this thread waited for its turn
             return self.store.source_facts(node, sdist, digest, hooks)
 
     def _apply_io(self, kind: str, subject: Any, value: Any) -> None:

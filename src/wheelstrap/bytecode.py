@@ -278,14 +278,12 @@ def _read_and_compile(python: str, sdist: Path, dest: Path, limits: ArchiveLimit
     part."""
     import json
 
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH")}
     procs: list[subprocess.Popen[bytes]] = []
     try:
         reader = subprocess.Popen(
             [sys.executable, "-m", "wheelstrap.bytecode", str(sdist),
              json.dumps(dataclasses.asdict(limits))],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env=env)
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         procs.append(reader)
         assert reader.stdout is not None
         try:
