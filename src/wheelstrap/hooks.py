@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import importlib.metadata
 import importlib.util
 import inspect
 import json
@@ -50,6 +49,8 @@ from .patching import apply_patches
 from .settings import EMPTY, RESERVED_ENV, PackageSettings, Settings
 
 if TYPE_CHECKING:
+    import importlib.metadata
+
     from .backend import BuildEnv
 
 ENTRY_POINT_GROUP = PLUGIN_GROUP
@@ -208,6 +209,8 @@ def _describe(spec: str, origin: str, path: str | None, distribution: str | None
     source = inspect.getsourcefile(type(hooks)) or inspect.getfile(type(hooks))
     if distribution is None and path is None:
         top = spec.partition(":")[0].split(".")[0]
+        import importlib.metadata
+
         dists = importlib.metadata.packages_distributions().get(top, [])
         if dists:
             distribution = dists[0]
@@ -258,6 +261,8 @@ def load_plugins(settings: Settings,
     """Import every plugin the environment declares (group ``wheelstrap.plugins``) and the
     settings file names.  Raises one :class:`UserInputError` listing every broken one."""
     if entry_points is None:
+        import importlib.metadata
+
         entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
     problems: list[str] = []
     by_project: dict[NormalizedName, PluginRef] = {}

@@ -26,13 +26,15 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
 from .errors import ClusterError, InternalError, SourceError
 from .fsutil import atomic_destination
+
+if TYPE_CHECKING:  # the server side is imported by the coordinator of a cluster only
+    from http.server import BaseHTTPRequestHandler
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1 << 20
@@ -251,6 +253,8 @@ class _Registry:
 
 
 def _make_handler(registry: _Registry) -> type[BaseHTTPRequestHandler]:
+    from http.server import BaseHTTPRequestHandler
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "wheelstrap-inputs"
         protocol_version = "HTTP/1.1"
@@ -319,6 +323,8 @@ class InputServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  advertise: str | None = None) -> None:
+        from http.server import ThreadingHTTPServer
+
         self._registry = _Registry()
         try:
             self.httpd = ThreadingHTTPServer((host, port), _make_handler(self._registry))
