@@ -665,3 +665,34 @@ def test_a_kept_worker_goes_back_to_work_when_the_keep_runs_out(tmp_path):
     assert bootstrap.KEEP_FOR_DOWNLOAD < 2.5
     started = _keep_scenario(tmp_path, hold=3.0)
     assert started.index(("leaf 1.0", "prepare")) < started.index(("setuptools 1.0", "prepare"))
+
+
+def test_what_the_planner_needs_is_read_before_what_is_read_ahead(tmp_path):
+    """A likely backend read ahead may never be needed: the target's sdist, which the
+    planner waits for, is read first, even when both wait for their turn together (read
+    ahead first, setuptools' sdist kept bootstrap hatchling's target waiting 50 ms)."""
+    sdists = [Pkg("top", "1.0"), Pkg("setuptools", "1.0")]
+    planner, _ = _bootstrap(tmp_path, sdists, sdists, ["top"])
+    order: list[str] = []
+    real = planner.store.source_facts
+
+    def recorded(node: NodeId, *args: Any, **kwargs: Any) -> Any:
+        order.append(node.name)
+        return real(node, *args, **kwargs)
+
+    planner.store.source_facts = recorded  # type: ignore[method-assign]
+    release, holding = threading.Event(), threading.Event()
+
+    def hold_the_reading() -> None:  # both sdists queue behind this turn
+        with planner._reading.turn(-1):
+            holding.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold_the_reading, daemon=True)
+    holder.start()
+    holding.wait(30)
+    watcher = _open_when(release, lambda: len(planner._reading._waiting) >= 2)
+    assert planner.run().built == 1
+    watcher.join(30)
+    holder.join(30)
+    assert order[:2] == ["top", "setuptools"]

@@ -1359,15 +1359,18 @@ class Bootstrap:
         return (path, digest, url, facts.system, facts.source_date_epoch,
                 facts.static_requires, facts.likely_requires)
 
-    def _facts(self, node: NodeId, sdist: Path, digest: str, hooks: PackageHooks
-               ) -> SourceFacts:
+    def _facts(self, node: NodeId, sdist: Path, digest: str, hooks: PackageHooks,
+               ahead: bool = False) -> SourceFacts:
         """(I/O threads) :meth:`Store.source_facts`: from the record when there is one,
-        else read from the sdist in turn (:attr:`_reading`), the likely backends' first:
-        they head the longest chains."""
+        else read from the sdist in turn (:attr:`_reading`): what the planner needs
+        before what is read ahead (``ahead``: it may never be needed), and within each,
+        the likely backends' first: they head the longest chains.  (Read ahead first,
+        setuptools' sdist kept the target's, a tenth of its size, waiting 50 ms: and
+        what the target's names is how the run learns it needs setuptools.)"""
         known = self.store.known_facts(sdist, digest, hooks)
         if known is not None:
             return known
-        with self._reading.turn(0 if node.name in LIKELY_BACKENDS else 1):
+        with self._reading.turn(2 * ahead + (node.name not in LIKELY_BACKENDS)):
             # looks at the record again first: the same sdist, fetched ahead and by the
             # planner, may have been read while this thread waited for its turn
             return self.store.source_facts(node, sdist, digest, hooks)
@@ -1635,7 +1638,7 @@ class Bootstrap:
         if path is None or c.file.sha256 is None or self._ahead.stop.is_set():
             return None
         self._bytes_in(node)
-        facts = self._facts(node, path, c.file.sha256, hooks)
+        facts = self._facts(node, path, c.file.sha256, hooks, ahead=True)
         reqs = list(hooks.build_requires(facts.system.requires, dynamic=False))
         if facts.static_requires is not None:
             reqs += hooks.requires(Requirement(r) for r in facts.static_requires)
