@@ -23,6 +23,7 @@ from packaging.version import Version
 from scenario import Pkg, make_dists, make_sdist, write_static_index
 from test_planner import FakeExecutor, FakeWorkers
 
+import wheelstrap.bootstrap as bootstrap_module
 from wheelstrap.archives import DEFAULT_LIMITS
 from wheelstrap.bootstrap import BACKEND_FIRST_LINES, LIKELY_BACKENDS, Bootstrap, Options
 from wheelstrap.client import IndexClient
@@ -667,10 +668,11 @@ def test_a_kept_worker_goes_back_to_work_when_the_keep_runs_out(tmp_path):
     assert started.index(("leaf 1.0", "prepare")) < started.index(("setuptools 1.0", "prepare"))
 
 
-def test_what_the_planner_needs_is_read_before_what_is_read_ahead(tmp_path):
-    """A likely backend read ahead may never be needed: the target's sdist, which the
-    planner waits for, is read first, even when both wait for their turn together (read
-    ahead first, setuptools' sdist kept bootstrap hatchling's target waiting 50 ms)."""
+def test_a_read_ahead_never_keeps_the_planner_waiting(tmp_path):
+    """Sdists read ahead (they may never be needed) are read by a helper of their own:
+    with the reading ahead held, the target is still read, built and published
+    (read ahead first, setuptools' sdist kept bootstrap hatchling's target, a tenth of
+    its size, waiting 50 ms)."""
     sdists = [Pkg("top", "1.0"), Pkg("setuptools", "1.0")]
     planner, _ = _bootstrap(tmp_path, sdists, sdists, ["top"])
     order: list[str] = []
@@ -683,16 +685,46 @@ def test_what_the_planner_needs_is_read_before_what_is_read_ahead(tmp_path):
     planner.store.source_facts = recorded  # type: ignore[method-assign]
     release, holding = threading.Event(), threading.Event()
 
-    def hold_the_reading() -> None:  # both sdists queue behind this turn
-        with planner._reading.turn(-1):
+    def hold_the_reading_ahead() -> None:
+        with planner._reading_ahead.turn(-1):
             holding.set()
             release.wait(30)
 
-    holder = threading.Thread(target=hold_the_reading, daemon=True)
+    holder = threading.Thread(target=hold_the_reading_ahead, daemon=True)
     holder.start()
     holding.wait(30)
-    watcher = _open_when(release, lambda: len(planner._reading._waiting) >= 2)
+    watcher = _open_when(release, lambda: bool(planner.records))  # top is published
     assert planner.run().built == 1
     watcher.join(30)
     holder.join(30)
-    assert order[:2] == ["top", "setuptools"]
+    assert release.is_set() and order[0] == "top"
+
+
+def test_a_worker_is_kept_for_a_likely_backend_fetched_ahead_while_the_tree_is_read(tmp_path):
+    """setuptools, fetched ahead, not yet named by any sdist read: while sdists the
+    planner needs are still coming, one of two workers waits for it rather than go to
+    a build shorter than the index's size for it says it will take."""
+    sdists = [Pkg("top", "1.0")]
+    planner, _ = _bootstrap(tmp_path, sdists, sdists, ["top"])
+    planner.workers = FakeWorkers(planner.workers.executor, 2)  # type: ignore[arg-type]
+    setuptools = NodeId(canonicalize_name("setuptools"), "80.0")
+    planner._ahead.backends[setuptools] = (0.0, 1_200_000)
+    planner._to_fetch.append(NodeId(canonicalize_name("top"), "1.0"))  # still reading
+
+    assert planner._kept_ahead(best=2.0, now=0.2) == 1
+    assert planner._keep_until == pytest.approx(0.0 + bootstrap_module.KEEP_FOR_DOWNLOAD)
+    # a longer build is ready: it goes
+    assert planner._kept_ahead(best=60.0, now=0.2) == 0
+    # kept only so long after its download began
+    assert planner._kept_ahead(best=2.0, now=bootstrap_module.KEEP_FOR_DOWNLOAD) == 0
+    # nothing the planner needs is still being fetched and read: nothing names it now
+    planner._to_fetch.clear()
+    assert planner._kept_ahead(best=2.0, now=0.2) == 0
+    planner._to_fetch.append(NodeId(canonicalize_name("top"), "1.0"))
+    # no size from the index: no guess that it is long
+    planner._ahead.backends[setuptools] = (0.0, None)
+    assert planner._kept_ahead(best=2.0, now=0.2) == 0
+    planner._ahead.backends[setuptools] = (0.0, 1_200_000)
+    # one worker: never kept
+    planner.workers = FakeWorkers(planner.workers.executor, 1)  # type: ignore[arg-type]
+    assert planner._kept_ahead(best=2.0, now=0.2) == 0

@@ -43,6 +43,16 @@ def test_json_page_parsing():
          "requires-python": ">=3", "yanked": "broken"}]}
     (f,) = parse_json("demo", PAGE, data).files
     assert f.url == PAGE + "demo-1.0.tar.gz" and f.sha256 == "ff" and f.yanked
+    assert f.size is None  # the page did not say
+
+
+def test_the_size_a_json_page_gives_is_kept():
+    # PEP 700: the planner's estimate of a build it has not downloaded yet
+    data = {"meta": {"api-version": "1.1"}, "name": "demo", "files": [
+        {"filename": "demo-1.0.tar.gz", "url": "demo-1.0.tar.gz", "hashes": {},
+         "size": 1_230_289}]}
+    (f,) = parse_json("demo", PAGE, data).files
+    assert f.size == 1_230_289
 
 
 def test_rendered_pages_parse_back():

@@ -53,6 +53,7 @@ from .errors import (
 from .events import EventLog
 from .fsutil import DirectoryLock
 from .graph import Cycle, Edge, EdgeKind, Graph, NodeId, SdistRef, find_cycles
+from .headstart import HeadStart
 from .hooks import NO_PLUGINS, PackageHooks, Plugins
 from .model import (
     ORDINARY,
@@ -228,6 +229,9 @@ class Ahead:
     fetching: dict[NodeId, Future[Any]] = field(default_factory=dict)
     depth: dict[NodeId, int] = field(default_factory=dict)  # every node tried ahead
     staged: set[NodeId] = field(default_factory=set)  # fetched and read: at hand
+    # likely backends fetched ahead: when their download began, and how big the index
+    # says their sdist is (for a worker kept for one: see Bootstrap._kept_for_backends)
+    backends: dict[NodeId, tuple[float, int | None]] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)  # the run is over
 
 
@@ -269,8 +273,13 @@ PUBLISHERS = 2
 #: How many index pages are requested at once (a pool of their own).
 PAGES = 4
 
-#: The shortest time between two computations of the targets' closure (seconds).
+#: The longest time between two computations of the targets' closure while pages pour
+#: in (seconds); within it, the time is :data:`TOP_SHARE` times what the last one took,
+#: so that those computations take at most about a tenth of the planner's time.  (A
+#: fixed 50 ms held up ``bootstrap hatchling``'s discovery by 30 ms: its closure takes
+#: a millisecond; a tree of 10,000 nodes takes far longer, and waits longer.)
 TOP_INTERVAL = 0.05
+TOP_SHARE = 10.0
 
 #: Fetched ahead from the very start of a run: setuptools is the build backend of most
 #: sdists (and the one an sdist without ``[build-system]`` gets), so it heads most trees'
@@ -308,6 +317,13 @@ AHEAD_DEPTH = 8
 SETTLE_ROUNDS = 20
 
 
+def _backend_rank(name: str) -> int:
+    """The turn of ``name``'s sdist among those read at once: the likely backends' first,
+    in the order of :data:`LIKELY_BACKENDS` (setuptools, which heads most chains, before
+    flit-core, which comes earlier but builds in a moment), then the rest."""
+    return LIKELY_BACKENDS.index(name) if name in LIKELY_BACKENDS else len(LIKELY_BACKENDS)
+
+
 def _env_wheel(a: Avail) -> EnvWheel:
     return EnvWheel(a.path.name, a.sha256, a.seed is not None, a.stage0, a.prebuilt)
 
@@ -317,8 +333,10 @@ class Bootstrap:
     on ``workers``; results go through ``store``."""
 
     def __init__(self, options: Options, reporter: Reporter = NULL_REPORTER,
-                 client: IndexClient | None = None, workers: Workers | None = None) -> None:
+                 client: IndexClient | None = None, workers: Workers | None = None,
+                 head: HeadStart | None = None) -> None:
         self.o = options
+        self._head = head or HeadStart()  # helpers the command started before the planner
         self.reporter = reporter
         self.client = client or IndexClient(options.index_url, retries=options.retries)
         self.layout = Layout(options.output.absolute())
@@ -355,6 +373,7 @@ class Bootstrap:
         self._dirty: set[NodeId] = set()  # nodes to plan again
         self._top_dirty = True
         self._top_at = 0.0  # when the targets' closure was last computed
+        self._top_wait = TOP_INTERVAL  # before it may be again (see TOP_SHARE)
         self._waiters: dict[NodeId | NormalizedName, set[NodeId | None]] = {}
         self._waiter_edges = 0  # counts the waits that were added (see _ranker)
         self._ranks: dict[NodeId, float] = {}
@@ -365,9 +384,13 @@ class Bootstrap:
         self._to_fetch: list[NodeId] = []  # sources to download, waiting for a free line
         self._fetches = 0
         self._fetching_backends: set[NodeId] = set()  # real downloads of LIKELY_BACKENDS
-        # Sdists' facts are read one at a time (by the reading helper, or here should it
-        # fail), the likely backends' first, rather than all at once, each slowly
+        # Sdists' facts are read one at a time (by a reading helper, or here should it
+        # fail), the likely backends' first, rather than all at once, each slowly: those
+        # the planner waits for by one helper, those read ahead by another, so that a
+        # large sdist read ahead never keeps the planner waiting (see _facts)
         self._reading = Turns()
+        self._reading_ahead = Turns()
+        self._ahead_reader: Reader | None = None
         # Likely backends whose bytes are in while their sdist is still being read: they
         # no longer need the bandwidth BACKEND_FIRST_LINES keeps for them.  Written by the
         # I/O threads, which complete ``_landing`` to wake the planner.
@@ -416,8 +439,9 @@ class Bootstrap:
             # read) need not queue behind the downloads on the I/O threads
             self._handoff = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handoff")
             # sdists' facts are read by a helper process, off this one's interpreter lock
-            self.store.reader = Reader()
+            self.store.reader = self._head.reader()
             self.store.reader.start()
+            self._ahead_reader = self._head.reader()  # started on its first sdist if not
             # the run's folder in memory: its bytecode, and the builds small enough
             memory = scratch.memory_folder(builds=self.workers.capacity()) \
                 if self.workers.local else None
@@ -458,6 +482,7 @@ class Bootstrap:
                         self._cleaner.shutdown(wait=True)
                         self.store.reader.close()
                         self.store.reader = None
+                        self._ahead_reader.close()
                         self.workers.close()
                         if self._bytecode is not None:
                             self._bytecode.close()
@@ -496,7 +521,7 @@ class Bootstrap:
                 continue
             self.events.flush()
             due = None if not self._top_dirty else \
-                max(self._top_at + TOP_INTERVAL - self.events.now(), 0.0)
+                max(self._top_at + self._top_wait - self.events.now(), 0.0)
             if self._keep_until is not None:  # a worker kept for a download: not for long
                 keep = max(self._keep_until - self.events.now(), 0.0)
                 due = keep if due is None else min(due, keep)
@@ -573,13 +598,16 @@ class Bootstrap:
         """Start every task whose inputs exist.  Planning is incremental: only nodes that
         something relevant happened to (see :meth:`_wake`) are looked at again.
 
-        The targets' closure, which may span the whole tree, is computed again at most
-        every :data:`TOP_INTERVAL` seconds while index pages pour in (one computation
-        per page would be quadratic), and always when ``settle`` (nothing in flight)."""
+        The targets' closure, which may span the whole tree, is computed again while
+        index pages pour in once :data:`TOP_SHARE` times what it last took has passed,
+        or :data:`TOP_INTERVAL` seconds if that is less (one computation per page would
+        be quadratic), and always when ``settle`` (nothing in flight)."""
         if self._top is None or (self._top_dirty and (
-                settle or self.events.now() >= self._top_at + TOP_INTERVAL)):
+                settle or self.events.now() >= self._top_at + self._top_wait)):
             self._top_dirty = False
+            began = time.monotonic()
             self._top = self._closure(top_roots, (), self._final, owner=None)
+            self._top_wait = min(TOP_INTERVAL, TOP_SHARE * (time.monotonic() - began))
             self._top_at = self.events.now()
         while self._dirty:
             self._plan_node(self._dirty.pop())
@@ -725,10 +753,12 @@ class Bootstrap:
         if unit is not None and unit.built is not None:
             return 0.0
         name, version = node.name, node.version
-        build = self.durations.expected(name, version, "build", st.sdist_size)
+        # before its download, the size the index gives (PEP 700), when it gives one
+        size = st.sdist_size if st.sdist_size is not None else st.candidate.file.size
+        build = self.durations.expected(name, version, "build", size)
         if unit is not None and unit.dynamic is not None:
             return build
-        return build + self.durations.expected(name, version, "prepare", st.sdist_size)
+        return build + self.durations.expected(name, version, "prepare", size)
 
     def _ranker(self) -> Callable[[NodeId], float]:
         """The rank of a node: the expected length of the longest chain of builds from
@@ -805,10 +835,40 @@ class Bootstrap:
             since = self._since.get(("fetch", node), self._since.get(("ahead", node), now))
             if kept < free and now - since < KEEP_FOR_DOWNLOAD and rank(node) > best:
                 kept += 1
-                until = since + KEEP_FOR_DOWNLOAD  # the loop looks again then
-                self._keep_until = until if self._keep_until is None \
-                    else min(self._keep_until, until)
+                self._keep_till(since + KEEP_FOR_DOWNLOAD)
+        if kept == 0 and free > 0:
+            kept += self._kept_ahead(best, now)
         return kept
+
+    def _kept_ahead(self, best: float, now: float) -> int:
+        """One worker kept for a likely backend fetched ahead that no sdist read so far
+        names, while the run is still learning its tree: one of its next sdists will,
+        most likely (setuptools heads the longest chain of most trees), and a worker
+        given to a short build a moment before would hold it up for that whole build.
+        In ``bootstrap hatchling`` flit-core (a fifth of a second to build) took the
+        second worker 70 ms before trove-classifiers' sdist named setuptools, which
+        then waited for it 80 ms.
+
+        Only with two workers or more, for :data:`KEEP_FOR_DOWNLOAD` seconds from its
+        download's start at most, while sdists the planner needs are still being
+        fetched and read, and when what the index says of its size makes it a longer
+        build than the best one ready (``best``)."""
+        if self.workers.capacity() < 2 or not (self._fetches or self._to_fetch):
+            return 0
+        for node, (since, size) in sorted(self._ahead.backends.items(),
+                                          key=lambda item: _backend_rank(item[0].name)):
+            if node in self.states or now - since >= KEEP_FOR_DOWNLOAD:
+                continue
+            guess = sum(self.durations.expected(node.name, node.version, phase, size)
+                        for phase in ("prepare", "build"))
+            if guess > best:
+                self._keep_till(since + KEEP_FOR_DOWNLOAD)
+                return 1
+        return 0
+
+    def _keep_till(self, until: float) -> None:
+        """The loop looks again at a kept worker by ``until``."""
+        self._keep_until = until if self._keep_until is None else min(self._keep_until, until)
 
     def _downloading_backends(self) -> list[NodeId]:
         """Likely backends the planner needs whose sdists are downloading: its own
@@ -1362,18 +1422,23 @@ class Bootstrap:
     def _facts(self, node: NodeId, sdist: Path, digest: str, hooks: PackageHooks,
                ahead: bool = False) -> SourceFacts:
         """(I/O threads) :meth:`Store.source_facts`: from the record when there is one,
-        else read from the sdist in turn (:attr:`_reading`): what the planner needs
-        before what is read ahead (``ahead``: it may never be needed), and within each,
-        the likely backends' first: they head the longest chains.  (Read ahead first,
-        setuptools' sdist kept the target's, a tenth of its size, waiting 50 ms: and
-        what the target's names is how the run learns it needs setuptools.)"""
+        else read from the sdist in turn, the likely backends' first: they head the
+        longest chains.  What is read ahead (``ahead``: it may never be needed) is read
+        by a helper of its own, in turns of its own (:attr:`_reading_ahead`), so that
+        the planner never waits behind it (setuptools' sdist, read ahead, kept the
+        target's, a tenth of its size, waiting 50 ms, and trove-classifiers', which
+        tells ``bootstrap hatchling`` that it needs setuptools, 25 ms).  (An sdist the
+        planner needs while it is fetched ahead is not read twice: the planner waits
+        for that fetch, see :meth:`_promote_fetch`.)"""
         known = self.store.known_facts(sdist, digest, hooks)
         if known is not None:
             return known
-        with self._reading.turn(2 * ahead + (node.name not in LIKELY_BACKENDS)):
+        turns, reader = (self._reading_ahead, self._ahead_reader) if ahead \
+            else (self._reading, None)
+        with turns.turn(_backend_rank(node.name)):
             # looks at the record again first: the same sdist, fetched ahead and by the
             # planner, may have been read while this thread waited for its turn
-            return self.store.source_facts(node, sdist, digest, hooks)
+            return self.store.source_facts(node, sdist, digest, hooks, reader=reader)
 
     def _apply_io(self, kind: str, subject: Any, value: Any) -> None:
         since = self._since.pop((kind, subject), self.events.now())
@@ -1626,6 +1691,8 @@ class Bootstrap:
             if node in self.states:
                 continue  # the planner fetches it itself
             self._since[("ahead", node)] = self.events.now()
+            if node.name in LIKELY_BACKENDS:
+                a.backends[node] = (self.events.now(), c.file.size)
             fut = self._io.submit(self._fetch_ahead, node, c, hooks)
             a.fetching[node] = fut
             a.inflight[fut] = ("fetch", node)
@@ -1760,15 +1827,16 @@ def _parse_dynamic(raw: Iterable[str], st: NodeState) -> tuple[Requirement, ...]
 
 
 def bootstrap(options: Options, reporter: Reporter = NULL_REPORTER,
-              workers: Workers | None = None) -> Result:
-    """Build every wheel of the tree rooted at ``options.requirements`` from source."""
+              workers: Workers | None = None, head: HeadStart | None = None) -> Result:
+    """Build every wheel of the tree rooted at ``options.requirements`` from source;
+    ``head``: helpers the command started for it (:mod:`wheelstrap.headstart`)."""
     out = options.output
     if out.exists() and not out.is_dir():
         raise UserInputError(f"The output directory {out} is a file.",
                              hint="Pass -o a directory (it is created when missing).")
     client = IndexClient(options.index_url, retries=options.retries)
     try:
-        return Bootstrap(options, reporter, client, workers).run()
+        return Bootstrap(options, reporter, client, workers, head).run()
     except OSError as exc:  # the disk, not us: full, read-only, a path that is not a folder
         where = exc.filename or out
         raise UserInputError(

@@ -17,6 +17,7 @@ from .errors import BuildFailure, InternalError, WheelstrapError
 
 if TYPE_CHECKING:  # the build machinery is imported only when a run needs it
     from .bootstrap import Options, Result
+    from .headstart import HeadStart
     from .workers import Workers
 
 DEFAULT_INDEX = "https://pypi.org/simple/"  # the client's default, without importing it
@@ -241,6 +242,11 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
             f"version pinned; {files} output files verified by sha256); wheels in "
             f"{output / 'wheels'}")
         return
+    # the run's helper processes start now, on the core the imports below leave idle
+    from .headstart import begin
+
+    head = begin(output)
+    click.get_current_context().call_on_close(head.close)  # however the command ends
 
     from .backend import network_isolation_available
     from .bootstrap import Options
@@ -285,7 +291,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
                       settings=settings, plugins=plugins, hashes=reqs.hashes, archive_limits=limits,
                       stamp_key=key, work_in_memory=not work_on_disk)
     if cluster_spec is None:
-        result = _run_bootstrap(options, reporter, None)
+        result = _run_bootstrap(options, reporter, None, head)
     else:
         from .cluster import Cluster, default_advertise_host
         from .workers import ClusterWorkers
@@ -299,7 +305,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
                 if isinstance(reporter, LiveReporter):  # its estimate of the time left
                     reporter.workers = workers.capacity()
                 reporter.info(f"building on {workers.describe()}")
-                result = _run_bootstrap(options, reporter, workers)
+                result = _run_bootstrap(options, reporter, workers, head)
     for cycle in result.cycles:
         say(describe_cycle(cycle))
     if result.prebuilt:
@@ -311,7 +317,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
 
 
 def _run_bootstrap(options: Options, reporter: PlainReporter,
-                   workers: Workers | None) -> Result:
+                   workers: Workers | None, head: HeadStart) -> Result:
     from .bootstrap import bootstrap as run
 
     if options.index_url.startswith(("https://", "http://")):
@@ -320,7 +326,7 @@ def _run_bootstrap(options: Options, reporter: PlainReporter,
         import_httpx()  # the run's first step needs it: imported with the rest
     start_collecting()
     with reporter:  # the live view, on a terminal, is drawn while the run goes
-        return run(options, reporter, workers)
+        return run(options, reporter, workers, head)
 
 
 @main.command()

@@ -55,6 +55,8 @@ class ProjectFile:
     requires_python: str | None
     yanked: bool
     yanked_reason: str | None = None
+    #: the size in bytes a JSON page gives (PEP 700), unchecked: for estimates only
+    size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,9 +426,11 @@ def _json_file(entry: object, where: str, page_url: str,
     if sha is not None and not _HEX.fullmatch(sha):
         problems.add(f"{where}: the sha256 {_short(sha)} is not hexadecimal")
         return None
+    size = entry.get("size")  # checked above when present
     return ProjectFile(filename=filename, url=bare, sha256=sha.lower() if sha else None,
                        requires_python=rp or None, yanked=yanked is not False,
-                       yanked_reason=yanked or None if isinstance(yanked, str) else None)
+                       yanked_reason=yanked or None if isinstance(yanked, str) else None,
+                       size=size if isinstance(size, int) else None)
 
 
 # -- rendering -----------------------------------------------------------------------

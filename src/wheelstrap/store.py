@@ -255,12 +255,12 @@ class Store:
             return None
 
     def source_facts(self, node: NodeId, sdist: Path, digest: str,
-                     hooks: PackageHooks) -> SourceFacts:
+                     hooks: PackageHooks, reader: Reader | None = None) -> SourceFacts:
         """What the patched tree says without running its backend: ``[build-system]``,
         SOURCE_DATE_EPOCH, the runtime requirements it declares final and those it
         likely has (:func:`wheelstrap.srcpack.static_requires`, for fetching ahead);
         cached by the sdist's hash and the package's settings, so a warm run does not
-        unpack."""
+        unpack.  Read by ``reader``'s helper, or :attr:`reader`'s, when there is one."""
         key = _facts_key(digest, hooks)
         known = self.known_facts(sdist, digest, hooks)
         if known is not None:
@@ -268,7 +268,7 @@ class Store:
         read = None
         patched = bool(hooks.settings.patches) or hooks.plugin is not None
         if not patched:  # the tree is the archive's
-            read = _archive_facts(sdist, self.limits, self.reader)
+            read = _archive_facts(sdist, self.limits, reader or self.reader)
         if read is None:
             root, epoch = self.source_tree(node, sdist, hooks)
             pyproject, pkg_info = read_pyproject(root), srcpack.read_pkg_info(root)
