@@ -441,7 +441,9 @@ class Bootstrap:
             # sdists' facts are read by a helper process, off this one's interpreter lock
             self.store.reader = self._head.reader()
             self.store.reader.start()
-            self._ahead_reader = self._head.reader()  # started on its first sdist if not
+            self._ahead_reader = Reader()  # for sdists read ahead (see _facts)
+            if not self.pins.known and self._ahead.enabled:  # it will read ahead at once
+                self._ahead_reader.start()
             # the run's folder in memory: its bytecode, and the builds small enough
             memory = scratch.memory_folder(builds=self.workers.capacity()) \
                 if self.workers.local else None

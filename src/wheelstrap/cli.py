@@ -242,10 +242,10 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
             f"version pinned; {files} output files verified by sha256); wheels in "
             f"{output / 'wheels'}")
         return
-    # the run's helper processes start now, on the core the imports below leave idle
+    # the run's reading helper starts now, on the core the imports below leave idle
     from .headstart import begin
 
-    head = begin(output)
+    head = begin()
     click.get_current_context().call_on_close(head.close)  # however the command ends
 
     from .backend import network_isolation_available

@@ -2,16 +2,16 @@
 
 Between the moment the command line is read and the moment the planner starts lie about
 0.12 s of imports (the planner, the build machinery, the HTTP client), on one core while
-the other idles.  The run's helper processes (:mod:`wheelstrap.reader`: one reads the
-sdists the planner waits for, one those fetched ahead) each take some 60 ms of CPU to
-start, and, started with the run, they started exactly when the run's first pages,
-downloads and builds wanted both cores.  :func:`begin` starts them before the imports,
-on the idle core; the run takes them over (:class:`HeadStart`).
+the other idles.  The helper process that reads the sdists the planner waits for
+(:mod:`wheelstrap.reader`) takes some 50 ms of CPU to start; started with the run, it
+started exactly when the run's first pages, downloads and builds wanted both cores, and
+the first sdist (the target's) waited for it.  :func:`begin` starts it before the
+imports, on the idle core; the run takes it over (:class:`HeadStart`).  (Starting the
+helper for sdists read ahead there too made three processes share two cores, and the
+run itself began 30 ms later.)
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from .reader import Reader
 
@@ -34,11 +34,6 @@ class HeadStart:
             self._readers.pop().close()
 
 
-def begin(output: Path) -> HeadStart:
-    """The head start of a run into ``output``: both reading helpers when no earlier run
-    resolved anything into it (a first run reads every sdist, and reads ahead), the one
-    for what the planner needs otherwise."""
-    from .output import Layout
-
-    first = not (Layout(output).state / "resolved.json").exists()
-    return HeadStart(2 if first else 1)
+def begin() -> HeadStart:
+    """The head start of a run: its reading helper, starting."""
+    return HeadStart(1)
