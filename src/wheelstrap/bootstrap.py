@@ -68,6 +68,7 @@ from .model import (
 from .output import (
     BuildRecord,
     Layout,
+    write_project_page,
 )
 from .provenance import ProvenanceWriter
 from .reader import Reader
@@ -408,6 +409,8 @@ class Bootstrap:
         self._since: dict[Any, float] = {}  # when a page, fetch or task was submitted
         self._cleaning: dict[str, Future[None]] = {}  # unit folders being removed
         self._ahead = Ahead(options.fetch_ahead)
+        # the wheels shipped, by project: what their index pages list (_write_page_early)
+        self._shipped_wheels: dict[NormalizedName, dict[str, tuple[str, str | None]]] = {}
 
     # -- entry point -------------------------------------------------------------------
 
@@ -1370,6 +1373,7 @@ class Bootstrap:
             st = self.states[m]
             key = UnitKey(chosen.key, stage)
             st.final = self.store.ship(m, chosen.final[m], key)
+            self._write_page_early(m.name, st.final)
             st.cycle = None
             self._wake(m)
             unit = st.units[key]
@@ -1588,6 +1592,7 @@ class Bootstrap:
             self.records.append(record)
             self.provenance.shipped(record, None)
             self.provenance.write_early(record, self.seeds, self._publisher)
+            self._write_page_early(st.id.name, avail)
             self.events.emit("published", node=str(st.id), wheel=avail.path.name,
                              sha256=avail.sha256)
         if reused:
@@ -1754,6 +1759,15 @@ class Bootstrap:
             self._want_ahead(req, a.depth.get(subject, 0) + 1)
 
     # -- outputs -----------------------------------------------------------------------
+
+    def _write_page_early(self, name: NormalizedName, avail: Avail) -> None:
+        """Write the index page of ``name`` as its wheel ``avail`` ships, in the background
+        (the thread that removes finished build folders: off every build's way), rather
+        than with the documents at the end of the run (200 pages took 0.16 s there on
+        W3); the end writes only what changed since."""
+        known = self._shipped_wheels.setdefault(name, {})
+        known[avail.path.name] = (avail.sha256, avail.info.requires_python)
+        self._cleaner.submit(write_project_page, self.layout.wheels, name, dict(known))
 
     def _write_outputs(self, ok: bool) -> None:
         complete = ok and self._top is not None and self._top.complete and not self.failed

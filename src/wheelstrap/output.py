@@ -175,18 +175,53 @@ def index_entries(folder: Path, href_prefix: str,
 
 def write_static_index(wheels: Path,
                        known: dict[str, tuple[str, str | None]] | None = None) -> None:
-    """(Re)write ``wheels/simple/`` for the wheels in ``wheels``, each page atomically."""
+    """(Re)write ``wheels/simple/`` for the wheels in ``wheels``, each page atomically; a
+    page that already says what it should (written as its wheel shipped, see
+    :func:`write_project_page`, or by an earlier run) is left alone."""
     simple = wheels / "simple"
     projects = index_entries(wheels, "../../", known)
-    atomic_write_texts((simple / name / "index.html", render_project_html(name, entries))
-                       for name, entries in projects.items())
-    atomic_write_text(simple / "index.html", render_root_html(projects))
+    pages = [(simple / name / "index.html", render_project_html(name, entries))
+             for name, entries in projects.items()]
+    atomic_write_texts((path, text) for path, text in pages if not _says(path, text))
+    root = render_root_html(projects)
+    if not _says(simple / "index.html", root):
+        atomic_write_text(simple / "index.html", root)
     if simple.is_dir():
         for stale in simple.iterdir():
             if stale.is_dir() and canonicalize_name(stale.name) not in projects:
                 (stale / "index.html").unlink(missing_ok=True)
                 with contextlib.suppress(OSError):
                     stale.rmdir()
+
+
+def write_project_page(wheels: Path, name: str,
+                       known: dict[str, tuple[str, str | None]] | None = None) -> None:
+    """The page of one project in ``wheels/simple/`` as its wheels in ``wheels`` are now:
+    written as a wheel ships, so that the end of a run has only the pages to write that
+    changed since (:func:`write_static_index`, which has the last word)."""
+    cname = canonicalize_name(name)
+    entries = []
+    for wheel in sorted(wheels.glob("*.whl")):
+        try:
+            if parse_wheel_filename(wheel.name)[0] != cname:
+                continue
+        except ValueError:
+            continue
+        hit = (known or {}).get(wheel.name)
+        digest, rp = hit if hit else (sha256_file(wheel), wheel_requires_python(wheel))
+        entries.append(IndexEntry(wheel.name, "../../" + wheel.name, digest, rp))
+    if entries:
+        path, text = wheels / "simple" / cname / "index.html", render_project_html(cname, entries)
+        if not _says(path, text):
+            atomic_write_text(path, text)
+
+
+def _says(path: Path, text: str) -> bool:
+    """Whether the file at ``path`` holds ``text`` already."""
+    try:
+        return path.read_text("utf-8") == text
+    except (OSError, ValueError):
+        return False
 
 
 class BuildCache:
