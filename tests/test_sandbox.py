@@ -478,3 +478,48 @@ def test_a_script_under_the_private_tmp_stays_visible_read_only(tmp_path):
     runner.hook_runner([sys.executable, str(script), "hook", str(tmp_path / "control")],
                        cwd=str(runner.workdir))
     assert "in-process script ran" in runner.log.read_text()
+
+
+@pytest.mark.parametrize("mode", ["bubblewrap", "none"])
+def test_a_killed_wheelstrap_leaves_no_build_running(tmp_path, mode):
+    # SIGKILL leaves wheelstrap no time to stop its builds: the kernel does (setpriv's
+    # parent-death signal outside the sandbox, bubblewrap's --die-with-parent inside)
+    if mode == "bubblewrap" and sandbox.bubblewrap_problem() is not None:
+        pytest.skip("bubblewrap cannot run here")
+    import signal
+    import time
+
+    token = f"wheelstrap-orphan-{uuid.uuid4().hex}"
+    code = r"""
+import sys
+from pathlib import Path
+from wheelstrap.backend import BuildSettings, Runner
+work = Path(sys.argv[1])
+(work / "env").mkdir(parents=True)
+runner = Runner(work / "env", work / "build.log", BuildSettings(0, sandbox=sys.argv[2]))
+runner.run([sys.executable, "-c", "import time; time.sleep(600)", sys.argv[3]],
+           cwd=str(work), isolate=True)
+"""
+    planner = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "unit"), mode, token])
+
+    def build() -> list[int]:  # the planner's own command line names the token too
+        return [pid for pid in alive(token) if pid != planner.pid]
+
+    try:
+        for _ in range(300):
+            if build():
+                break
+            time.sleep(0.05)
+        assert build(), "the build never started"
+        time.sleep(0.3)  # the sandbox's innermost process is the sleeper by now
+        planner.send_signal(signal.SIGKILL)
+        planner.wait(10)
+        for _ in range(100):
+            if not build():
+                break
+            time.sleep(0.05)
+        assert build() == []
+    finally:
+        planner.kill()
+        for pid in alive(token):
+            os.kill(pid, 9)

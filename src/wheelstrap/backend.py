@@ -406,7 +406,8 @@ class Runner:
                                self.settings.max_write_bytes,
                                note=self.settings.write_note)
                 watch.start = tree_bytes(watch.roots, watch.exclude)
-        argv = [*_death_wrapper(), *argv]
+        if not note:  # bubblewrap's --die-with-parent does it for a sandboxed call
+            argv = [*_death_wrapper(), *argv]
         try:
             returncode, stopped = self._execute(argv, cwd, env, fds, timeout, watch,
                                                 f"{note}$ {shlex.join(cmd)}\n")
