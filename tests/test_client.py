@@ -403,3 +403,29 @@ def test_warm_makes_the_http_client_ahead_and_only_for_http(tmp_path):
     local = IndexClient(tmp_path.as_uri())
     local.warm()
     assert local._warming is None and local._client is None  # a file:// index: no client
+
+
+def test_core_metadata_is_checked_capped_and_may_be_absent(hostile, tmp_path):
+    from wheelstrap.client import MAX_METADATA_BYTES
+    from wheelstrap.errors import SourceError
+
+    body = b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Dist: dep\n"
+    sha = hashlib.sha256(body).hexdigest()
+    hostile.routes["/f/demo-1.0-py3-none-any.whl.metadata"] = (200, {}, body)
+    hostile.routes["/f/big-1.0-py3-none-any.whl.metadata"] = (
+        200, {}, b"x" * (MAX_METADATA_BYTES + 1))
+    client = IndexClient(hostile.url, retries=0)
+    try:
+        assert client.core_metadata(hostile.base + "/f/demo-1.0-py3-none-any.whl", sha) == body
+        with pytest.raises(SourceError):
+            client.core_metadata(hostile.base + "/f/demo-1.0-py3-none-any.whl", "0" * 64)
+        assert client.core_metadata(hostile.base + "/f/none-1.0-py3-none-any.whl", sha) is None
+        with pytest.raises(IndexAccessError):
+            client.core_metadata(hostile.base + "/f/big-1.0-py3-none-any.whl", sha)
+        # the same from a folder
+        (tmp_path / "demo-1.0-py3-none-any.whl.metadata").write_bytes(body)
+        local = (tmp_path / "demo-1.0-py3-none-any.whl").as_uri()
+        assert client.core_metadata(local, sha) == body
+        assert client.core_metadata((tmp_path / "none.whl").as_uri(), sha) is None
+    finally:
+        client.close()

@@ -728,3 +728,58 @@ def test_a_worker_is_kept_for_a_likely_backend_fetched_ahead_while_the_tree_is_r
     # one worker: never kept
     planner.workers = FakeWorkers(planner.workers.executor, 1)  # type: ignore[arg-type]
     assert planner._kept_ahead(best=2.0, now=0.2) == 0
+
+
+def _offer_wheel_metadata(folder: Path, pkg: Pkg, requires: list[str]) -> None:
+    """Add to ``pkg``'s index page a wheel of its version whose core metadata the index
+    serves beside it (PEP 658; the wheel itself is never fetched, so it is absent)."""
+    wheel = f"{pkg.module}-{pkg.version}-py3-none-any.whl"
+    text = (f"Metadata-Version: 2.1\nName: {pkg.name}\nVersion: {pkg.version}\n"
+            + "".join(f"Requires-Dist: {r}\n" for r in requires)).encode()
+    (folder / f"{wheel}.metadata").write_bytes(text)
+    page = folder / "simple" / canonicalize_name(pkg.name) / "index.html"
+    link = (f'<a href="../../{wheel}#sha256={"0" * 64}" data-core-metadata="sha256='
+            f'{hashlib.sha256(text).hexdigest()}">{wheel}</a>\n')
+    page.write_text(page.read_text().replace("</body>", link + "</body>"))
+
+
+def test_a_wheels_metadata_names_what_to_fetch_while_the_sdist_downloads(tmp_path):
+    """The target's sdist (held here) does not promise its requirements; the core
+    metadata its index serves for a wheel of the same version names dep, which is
+    fetched ahead before the sdist is in: nothing else could have named it."""
+    top, dep = Pkg("top", deps=["dep"]), Pkg("dep")
+    planner, client = _bootstrap(tmp_path, [top, dep], [top, dep], ["top"],
+                                 tamper=lambda folder: _offer_wheel_metadata(
+                                     folder, top, ["dep>=1", "docs; extra == 'doc'"]))
+    gate = client.gates[top.filename] = threading.Event()
+    seen: list[bool] = []
+
+    def dep_fetched() -> bool:
+        with client._count:
+            here = dep.filename in client.started
+        if here:
+            seen.append(True)
+        return here
+
+    watcher = _open_when(gate, dep_fetched)
+    assert planner.run().built == 2
+    watcher.join(30)
+    assert seen, "dep was not fetched while top's sdist downloaded"
+    events = [e for e in _events(tmp_path / "out") if e["event"] == "metadata"]
+    assert [(e["node"], e["requires"]) for e in events] == [("top 1.0", 2)]
+    # a hint only: the graph has dep through the wheel built from top's sdist
+    assert client.downloads.get(f"{top.module}-1.0-py3-none-any.whl") is None
+
+
+def test_wheel_metadata_that_fails_its_hash_is_ignored(tmp_path):
+    top, dep = Pkg("top", deps=["dep"]), Pkg("dep")
+
+    def tamper(folder: Path) -> None:
+        _offer_wheel_metadata(folder, top, ["dep"])
+        wheel = folder / f"{top.module}-1.0-py3-none-any.whl.metadata"
+        wheel.write_bytes(wheel.read_bytes() + b"Requires-Dist: evil\n")
+
+    planner, _ = _bootstrap(tmp_path, [top, dep], [top, dep], ["top"], tamper=tamper)
+    assert planner.run().built == 2
+    assert not [e for e in _events(tmp_path / "out") if e["event"] == "metadata"]
+    assert "evil" not in json.dumps(_events(tmp_path / "out"))

@@ -46,6 +46,26 @@ def test_json_page_parsing():
     assert f.size is None  # the page did not say
 
 
+def test_core_metadata_hashes_are_kept_from_either_page():
+    # PEP 658/714: the metadata served beside a file, with the hash to check it by
+    sha = "AB" * 32
+    data = {"meta": {"api-version": "1.1"}, "name": "demo", "files": [
+        {"filename": "demo-1.0-py3-none-any.whl", "url": "demo-1.0-py3-none-any.whl",
+         "hashes": {}, "core-metadata": {"sha256": sha}},
+        {"filename": "demo-1.1-py3-none-any.whl", "url": "demo-1.1-py3-none-any.whl",
+         "hashes": {}, "dist-info-metadata": True},
+        {"filename": "demo-1.2-py3-none-any.whl", "url": "demo-1.2-py3-none-any.whl",
+         "hashes": {}, "core-metadata": {"sha256": "not hex"}}]}
+    assert [f.metadata_sha256 for f in parse_json("demo", PAGE, data).files] == [
+        sha.lower(), None, None]
+    page = parse_html("demo", PAGE, (
+        f'<a href="demo-1.0-py3-none-any.whl" data-core-metadata="sha256={sha}">x</a>'
+        f'<a href="demo-1.1-py3-none-any.whl" data-dist-info-metadata="sha256={sha}">x</a>'
+        '<a href="demo-1.2-py3-none-any.whl" data-core-metadata="true">x</a>'
+        '<a href="demo-1.3.tar.gz">x</a>'))
+    assert [f.metadata_sha256 for f in page.files] == [sha.lower(), sha.lower(), None, None]
+
+
 def test_the_size_a_json_page_gives_is_kept():
     # PEP 700: the planner's estimate of a build it has not downloaded yet
     data = {"meta": {"api-version": "1.1"}, "name": "demo", "files": [

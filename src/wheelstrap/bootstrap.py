@@ -31,8 +31,13 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import Version
+from packaging.utils import (
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
 
 from . import backend, fastpath, scratch, srcpack, validate
 from .archives import DEFAULT_LIMITS, ArchiveLimits
@@ -87,8 +92,8 @@ from .resolve import (
 from .schedule import remaining_path
 from .seeds import SeedIndex
 from .settings import NO_SETTINGS, Settings
-from .simple import ProjectPage
-from .sources import BuildSystem
+from .simple import ProjectFile, ProjectPage
+from .sources import BuildSystem, declared_requires
 from .stages import (
     Avail,
     CycleRun,
@@ -271,6 +276,11 @@ DOWNLOADS = 6
 #: How many built wheels are checked and put into the output at once.
 PUBLISHERS = 2
 
+#: An sdist at least this big (by its index page, PEP 700; or of unknown size) has the
+#: core metadata of a wheel of its version asked for while it downloads (see
+#: Bootstrap._metadata_ahead): smaller ones are here about as soon.
+METADATA_AHEAD_BYTES = 512 * 1024
+
 #: How many index pages are requested at once (a pool of their own).
 PAGES = 4
 
@@ -316,6 +326,28 @@ AHEAD_DEPTH = 8
 #: How often one build environment's versions may be re-chosen with the requirements on
 #: a name combined before wheelstrap gives up (each round settles at least one name).
 SETTLE_ROUNDS = 20
+
+
+def _wheel_with_metadata(page: ProjectPage, version: str) -> ProjectFile | None:
+    """A wheel of ``version`` on ``page`` whose core metadata the index serves with a
+    hash, a pure-Python one first (the same for every target)."""
+    try:
+        wanted = Version(version)
+    except InvalidVersion:
+        return None
+    found = []
+    head = f"-{version}-"  # a page may list thousands of files: only these are parsed
+    for f in page.files:
+        if f.metadata_sha256 is None or f.yanked or not f.filename.endswith(".whl") \
+                or head not in f.filename:
+            continue
+        try:
+            _, v, _, tags = parse_wheel_filename(f.filename)
+        except (InvalidWheelFilename, InvalidVersion):
+            continue
+        if v == wanted:
+            found.append((not any(t.platform == "any" for t in tags), f.filename, f))
+    return min(found, key=lambda item: item[:2])[2] if found else None
 
 
 def _backend_rank(name: str) -> int:
@@ -905,6 +937,8 @@ class Bootstrap:
         """Fetch ``node``'s sdist and read its facts; ``at_hand``: it was fetched ahead,
         so this is a move and a cached read, done on a thread of its own."""
         st = self.states[node]
+        if not at_hand:
+            self._metadata_ahead(st)
         self._fetches += 1
         if node.name in LIKELY_BACKENDS:
             self._fetching_backends.add(node)
@@ -1718,6 +1752,26 @@ class Bootstrap:
             reqs += hooks.requires(Requirement(r) for r in facts.static_requires)
         return path.stat().st_size, tuple(reqs)
 
+    def _metadata_ahead(self, st: NodeState) -> None:
+        """While a big sdist downloads, ask for the core metadata the index serves beside
+        a wheel of the same version (PEP 658: a few kB), and fetch ahead what it
+        requires: the sdist's own PKG-INFO says so only once all of it is here (sphinx's
+        8.7 MB took 0.3 s, and the whole tree waited for it).  Only a hint for fetching
+        ahead: what the run builds and records comes from the sdist and the wheel built
+        from it, never from a prebuilt wheel's metadata."""
+        if not self._ahead.enabled or st.hooks.plugin is not None:
+            return
+        size = st.candidate.file.size
+        page = self.pages.get(st.id.name)
+        if (size is not None and size < METADATA_AHEAD_BYTES) or page is None:
+            return
+        found = _wheel_with_metadata(page, st.id.version)
+        if found is None or found.metadata_sha256 is None:
+            return
+        self._since[("metadata", st.id)] = self.events.now()
+        fut = self._pages.submit(self.client.core_metadata, found.url, found.metadata_sha256)
+        self._ahead.inflight[fut] = ("metadata", st.id)
+
     def _promote_fetch(self, node: NodeId) -> bool:
         """The planner wants ``node``'s sdist: wait for its download ahead, if any."""
         fut = self._ahead.fetching.get(node)
@@ -1729,6 +1783,21 @@ class Bootstrap:
     def _ahead_done(self, fut: Future[Any], kind: str, subject: Any) -> None:
         """A page or a download ahead finished; a failure is dropped."""
         a = self._ahead
+        if kind == "metadata":
+            since = self._since.pop(("metadata", subject), self.events.now())
+            st = self.states.get(subject)
+            try:
+                body = fut.result()
+            except Exception:
+                return
+            if body is None or st is None:
+                return
+            reqs = st.hooks.requires(Requirement(r) for r in declared_requires(body))
+            self.events.emit("metadata", node=str(subject), requires=len(reqs),
+                             duration=round(self.events.now() - since, 4))
+            for req in reqs:
+                self._want_ahead(req, 1)
+            return
         if kind == "page":
             a.pages.pop(subject, None)
             try:

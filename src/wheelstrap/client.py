@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 DEFAULT_INDEX = "https://pypi.org/simple/"
 #: Redirects followed for one request before giving up (a loop ends here too).
 MAX_REDIRECTS = 10
+#: The largest core metadata file read from an index (PEP 658); a real one is a few kB.
+MAX_METADATA_BYTES = 1 << 20
 
 
 def import_httpx() -> ModuleType:
@@ -236,6 +238,41 @@ class IndexClient:
         if ctype.split(";")[0].strip().lower() == JSON_TYPE:
             return parse_json_text(cname, final_url, body)
         return parse_html(cname, final_url, _decode_html(body, charset))
+
+    def core_metadata(self, url: str, sha256: str) -> bytes | None:
+        """The core metadata the index serves beside the file at ``url`` (PEP 658: at
+        ``url + ".metadata"``), checked against ``sha256``; None when the index has none
+        there.  At most :data:`MAX_METADATA_BYTES`; a failed check raises SourceError."""
+        murl = url + ".metadata"
+        limit = MAX_METADATA_BYTES
+        if _scheme(murl) == "file":
+            try:
+                with open(_file_path(murl), "rb") as fh:
+                    body: bytes | None = fh.read(limit + 1)
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                raise IndexAccessError(f"Could not read {murl}: {exc.strerror or exc}.",
+                                       hint=_INDEX_HINT) from exc
+        else:
+            def read(response: httpx.Response, chunks: Iterator[bytes]) -> bytes:
+                got = bytearray()
+                for chunk in chunks:
+                    got += chunk
+                    if len(got) > limit:
+                        raise IndexAccessError(f"{murl} is larger than {limit} bytes.",
+                                               hint=_INDEX_HINT)
+                return bytes(got)
+
+            body = self._get(murl, {}, read)
+        if body is None:
+            return None
+        if len(body) > limit:
+            raise IndexAccessError(f"{murl} is larger than {limit} bytes.", hint=_INDEX_HINT)
+        if hashlib.sha256(body).hexdigest() != sha256:
+            raise SourceError(f"{murl} does not match the sha256 its index page gives.",
+                              hint="The index serves inconsistent files; report it to it.")
+        return body
 
     def _file_page(self, cname: str, url: str) -> ProjectPage | None:
         root = _file_path(self.index_url)

@@ -57,6 +57,9 @@ class ProjectFile:
     yanked_reason: str | None = None
     #: the size in bytes a JSON page gives (PEP 700), unchecked: for estimates only
     size: int | None = None
+    #: the sha256 of the file's core metadata, served beside it at URL + ".metadata"
+    #: (PEP 658/714), when the index offers it with a hash
+    metadata_sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +300,24 @@ def _html_file(attrs: dict[str, str | None], base: str, page_url: str,
     return ProjectFile(filename=filename, url=url, sha256=sha,
                        requires_python=attrs.get("data-requires-python") or None,
                        yanked=yanked, yanked_reason=(attrs["data-yanked"] or None)
-                       if yanked else None)
+                       if yanked else None,
+                       metadata_sha256=_metadata_sha256(
+                           attrs.get("data-core-metadata") or attrs.get("data-dist-info-metadata")))
+
+
+def _metadata_sha256(value: object) -> str | None:
+    """The sha256 of a file's core metadata, from the value a page gives for it (PEP 714:
+    ``core-metadata``, formerly ``dist-info-metadata``): ``sha256=HEX`` in an HTML
+    attribute, ``{"sha256": HEX}`` in JSON; None for ``true`` (no hash to check it by),
+    absence, or anything else."""
+    if isinstance(value, dict):
+        value = value.get("sha256")
+    elif isinstance(value, str) and value.startswith("sha256="):
+        value = value[len("sha256="):]
+    else:
+        return None
+    return value.lower() if isinstance(value, str) and len(value) == 64 and _HEX.fullmatch(value) \
+        else None
 
 
 def _plain_absolute(href: str) -> bool:
@@ -427,10 +447,13 @@ def _json_file(entry: object, where: str, page_url: str,
         problems.add(f"{where}: the sha256 {_short(sha)} is not hexadecimal")
         return None
     size = entry.get("size")  # checked above when present
+    metadata = entry.get("core-metadata", entry.get("data-dist-info-metadata",
+                                                    entry.get("dist-info-metadata")))
     return ProjectFile(filename=filename, url=bare, sha256=sha.lower() if sha else None,
                        requires_python=rp or None, yanked=yanked is not False,
                        yanked_reason=yanked or None if isinstance(yanked, str) else None,
-                       size=size if isinstance(size, int) else None)
+                       size=size if isinstance(size, int) else None,
+                       metadata_sha256=_metadata_sha256(metadata))
 
 
 # -- rendering -----------------------------------------------------------------------

@@ -140,6 +140,26 @@ def parse_build_system(pyproject: dict[str, Any], where: str) -> BuildSystem:
 MAX_PKG_INFO_SIZE = 1 << 20  # bytes
 
 
+def declared_requires(metadata: bytes | str) -> tuple[str, ...]:
+    """The ``Requires-Dist`` of a wheel's core metadata (what an index serves beside the
+    wheel, PEP 658); those that do not parse, or a file that does not, give nothing."""
+    from packaging.metadata import parse_email
+
+    if len(metadata) > MAX_PKG_INFO_SIZE:
+        return ()
+    try:
+        raw, _ = parse_email(metadata)
+    except ValueError:
+        return ()
+    found = []
+    for text in raw.get("requires_dist", []):
+        try:
+            found.append(str(Requirement(text)))
+        except InvalidRequirement:
+            continue
+    return tuple(found)
+
+
 def final_requires(pkg_info: bytes | str) -> tuple[str, ...] | None:
     """The runtime requirements an sdist declares final (PEP 643): its ``PKG-INFO``'s
     ``Requires-Dist`` when the metadata is version 2.2 or later and does not list
