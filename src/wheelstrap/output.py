@@ -156,15 +156,17 @@ def wheel_requires_python(wheel: Path) -> str | None:
 
 
 def index_entries(folder: Path, href_prefix: str,
-                  known: dict[str, tuple[str, str | None]] | None = None
-                  ) -> dict[str, list[IndexEntry]]:
+                  known: dict[str, tuple[str, str | None]] | None = None,
+                  only: str | None = None) -> dict[str, list[IndexEntry]]:
     """The wheels in ``folder`` grouped by normalized project name (``known`` digests by
-    filename spare hashing files this run has just hashed)."""
+    filename spare hashing files this run has just hashed); ``only``: of that project."""
     projects: dict[str, list[IndexEntry]] = {}
     for wheel in sorted(folder.glob("*.whl")):
         try:
             name = parse_wheel_filename(wheel.name)[0]
         except ValueError:
+            continue
+        if only is not None and name != only:
             continue
         hit = (known or {}).get(wheel.name)
         digest, rp = hit if hit else (sha256_file(wheel), wheel_requires_python(wheel))
@@ -200,16 +202,7 @@ def write_project_page(wheels: Path, name: str,
     written as a wheel ships, so that the end of a run has only the pages to write that
     changed since (:func:`write_static_index`, which has the last word)."""
     cname = canonicalize_name(name)
-    entries = []
-    for wheel in sorted(wheels.glob("*.whl")):
-        try:
-            if parse_wheel_filename(wheel.name)[0] != cname:
-                continue
-        except ValueError:
-            continue
-        hit = (known or {}).get(wheel.name)
-        digest, rp = hit if hit else (sha256_file(wheel), wheel_requires_python(wheel))
-        entries.append(IndexEntry(wheel.name, "../../" + wheel.name, digest, rp))
+    entries = index_entries(wheels, "../../", known, only=cname).get(cname)
     if entries:
         path, text = wheels / "simple" / cname / "index.html", render_project_html(cname, entries)
         if not _says(path, text):
