@@ -693,11 +693,19 @@ def test_a_read_ahead_never_keeps_the_planner_waiting(tmp_path):
     holder = threading.Thread(target=hold_the_reading_ahead, daemon=True)
     holder.start()
     holding.wait(30)
-    watcher = _open_when(release, lambda: bool(planner.records))  # top is published
+    published: list[bool] = []
+
+    def top_published() -> bool:  # while the reading ahead is still held
+        if planner.records:
+            published.append(True)
+        return bool(published)
+
+    watcher = _open_when(release, top_published)
     assert planner.run().built == 1
     watcher.join(30)
     holder.join(30)
-    assert release.is_set() and order[0] == "top"
+    assert published, "the target waited for the reading ahead"
+    assert order[0] == "top"
 
 
 def test_a_worker_is_kept_for_a_likely_backend_fetched_ahead_while_the_tree_is_read(tmp_path):

@@ -423,7 +423,7 @@ class Bootstrap:
         # large sdist read ahead never keeps the planner waiting (see _facts)
         self._reading = Turns()
         self._reading_ahead = Turns()
-        self._ahead_reader: Reader | None = None
+        self._ahead_reader = Reader()  # for sdists read ahead (see _facts): no process yet
         # Likely backends whose bytes are in while their sdist is still being read: they
         # no longer need the bandwidth BACKEND_FIRST_LINES keeps for them.  Written by the
         # I/O threads, which complete ``_landing`` to wake the planner.
@@ -476,7 +476,6 @@ class Bootstrap:
             # sdists' facts are read by a helper process, off this one's interpreter lock
             self.store.reader = self._head.reader()
             self.store.reader.start()
-            self._ahead_reader = Reader()  # for sdists read ahead (see _facts)
             if not self.pins.known and self._ahead.enabled:  # it will read ahead at once
                 self._ahead_reader.start()
             # the run's folder in memory: its bytecode, and the builds small enough
