@@ -243,8 +243,15 @@ def w4_planning(repeats: int) -> list[float]:
     """Plan a synthetic graph of 10,000 nodes with cycles, in-process."""
     from packaging.utils import canonicalize_name
 
-    from wheelstrap.cycles import breaking_set
-    from wheelstrap.graph import Edge, Graph, NodeId, SdistRef, find_cycles, strongly_connected
+    from wheelstrap.model.graph import (
+        Edge,
+        Graph,
+        NodeId,
+        SdistRef,
+        find_cycles,
+        strongly_connected,
+    )
+    from wheelstrap.plan.cycles import breaking_set
 
     rng = random.Random(42)
     nodes = [NodeId(canonicalize_name(f"pkg{i}"), "1.0") for i in range(10_000)]
@@ -355,7 +362,7 @@ def main() -> None:
                      results)
         if "W3" in wanted:
             print(f"W3: {args.w3_packages} tiny packages on 127.0.0.1", flush=True)
-            from wheelstrap.server import IndexServer
+            from wheelstrap.index.server import IndexServer
 
             folder, names = synthetic_index(work, args.w3_packages)
             with IndexServer(folder) as server:

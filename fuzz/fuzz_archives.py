@@ -41,9 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wheelstrap import seeds, sources, srcpack, wheels
+from wheelstrap.dist import sources, srcpack, wheels
 from wheelstrap.errors import WheelstrapError
-from wheelstrap.graph import Graph
+from wheelstrap.model.graph import Graph
+from wheelstrap.seeds import store as seeds
 
 # -- result bookkeeping -----------------------------------------------------------------
 
@@ -685,7 +686,7 @@ def gen_graph_cli(rng: random.Random, tmp: Path) -> Iterator[tuple[bytes, Callab
 def _graph_call(tmp: Path, graph: bytes, cycles: bytes) -> Callable[[], str]:
     from click.testing import CliRunner
 
-    from wheelstrap.cli import main
+    from wheelstrap.ui.cli import main
 
     def call() -> str:
         folder = Path(tempfile.mkdtemp(dir=tmp))

@@ -33,9 +33,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from wheelstrap.errors import WheelstrapError
-from wheelstrap.reqfiles import parse_requirement, read_files
-from wheelstrap.resolve import available_versions, choose, sdist_candidates
-from wheelstrap.simple import (
+from wheelstrap.index.reqfiles import parse_requirement, read_files
+from wheelstrap.index.resolve import available_versions, choose, sdist_candidates
+from wheelstrap.index.simple import (
     IndexEntry,
     parse_html,
     parse_json,
@@ -43,7 +43,7 @@ from wheelstrap.simple import (
     render_project_html,
     render_project_json,
 )
-from wheelstrap.target import Target
+from wheelstrap.model.target import Target
 
 PAGE_URL = "https://index.invalid/simple/demo/"
 H = "0123456789abcdef" * 4
@@ -304,7 +304,7 @@ def make_targets(workdir: Path) -> list[Target_]:
     clients: list[Any] = []
 
     def run_client(answer: tuple[int, dict[str, str], bytes]) -> Any:
-        from wheelstrap.client import IndexClient
+        from wheelstrap.index.client import IndexClient
 
         if not answers:
             answers.append(_Answers())

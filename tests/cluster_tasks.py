@@ -7,8 +7,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from wheelstrap.cluster import worker_python
-from wheelstrap.transfer import Inputs
+from wheelstrap.build.inputs import Inputs
+from wheelstrap.build.worker import worker_python
 
 
 def read_input(inputs: Inputs, sha256: str, filename: str) -> tuple[str, bytes]:
@@ -38,8 +38,8 @@ def where() -> tuple[int, str, str]:
 def build_sdist(inputs: Inputs, sha256: str, filename: str) -> tuple[str, str, bytes]:
     """Fetch an sdist with an in-tree backend, build it with this machine's interpreter in
     a fresh build environment: (the interpreter, the wheel's name, its bytes)."""
-    from wheelstrap.backend import BuildEnv, BuildSettings, Runner, build_wheel
-    from wheelstrap.sources import parse_build_system, read_pyproject, unpack
+    from wheelstrap.build.backend import BuildEnv, BuildSettings, Runner, build_wheel
+    from wheelstrap.dist.sources import parse_build_system, read_pyproject, unpack
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -14,8 +14,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from daskprocs import dask  # noqa: F401 - the fixture of a real Dask cluster
 from scenario import Pkg, make_dists
 
-from wheelstrap.cli import main
-from wheelstrap.server import IndexServer
+from wheelstrap.index.server import IndexServer
+from wheelstrap.ui.cli import main
 
 
 @pytest.fixture(autouse=True, scope="session")

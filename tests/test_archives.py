@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from wheelstrap.archives import ArchiveLimits, parse_size, scan
+from wheelstrap.dist.archives import parse_size, scan
+from wheelstrap.dist.sources import unpack
 from wheelstrap.errors import SourceError
-from wheelstrap.sources import unpack
+from wheelstrap.model.limits import ArchiveLimits
 
 TOP = "demo-1.0"
 PYPROJECT = b'[build-system]\nrequires = ["flit_core"]\nbuild-backend = "flit_core.buildapi"\n'
@@ -344,7 +345,7 @@ def test_a_huge_extended_tar_header_is_refused_before_it_is_read(tmp_path):
 
 
 def test_too_many_link_lookups_are_refused(tmp_path, monkeypatch):
-    import wheelstrap.archives as archives
+    import wheelstrap.dist.archives as archives
 
     monkeypatch.setattr(archives, "MAX_LINK_STEPS", 50)
     links = [(f"{TOP}/l{i}", "symlink", "../" + TOP + "/demo") for i in range(20)]

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from scenario import Pkg
 
-from wheelstrap import bytecode, scratch
-from wheelstrap.archives import DEFAULT_LIMITS
+from wheelstrap.build import bytecode, scratch
+from wheelstrap.model.limits import DEFAULT_LIMITS
 
 BIG = "".join(f"def f{i}(x):\n    return x + {i}\n" for i in range(1500))  # ~40 kB
 

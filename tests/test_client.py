@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from packaging.utils import canonicalize_name
 
-from wheelstrap.client import IndexClient, verify_file
 from wheelstrap.errors import IndexAccessError, UserInputError
+from wheelstrap.index.client import IndexClient, verify_file
 
 PAGE = b'<html><body><a href="../../f/demo-1.0.tar.gz#sha256=ab">demo-1.0.tar.gz</a></body></html>'
 
@@ -268,7 +268,7 @@ def test_a_dripping_server_hits_the_deadline(hostile):
 
 def test_a_download_not_among_the_allowed_hashes_is_not_kept(hostile, tmp_path):
     from wheelstrap.errors import SourceError
-    from wheelstrap.reqfiles import AllowedHashes
+    from wheelstrap.index.reqfiles import AllowedHashes
 
     body = b"sdist bytes"
     sha256, sha512 = hashlib.sha256(body).hexdigest(), hashlib.sha512(body).hexdigest()
@@ -371,7 +371,7 @@ def test_httpx_is_imported_without_its_command_line_client():
 
     code = (
         "import sys\n"
-        "from wheelstrap.client import import_httpx\n"
+        "from wheelstrap.index.client import import_httpx\n"
         "httpx = import_httpx()\n"
         "assert 'httpx._main' not in sys.modules\n"
         "assert not any(m == 'pygments' or m.startswith('pygments.') for m in sys.modules)\n"
@@ -387,7 +387,7 @@ def test_httpx_is_imported_without_its_command_line_client():
 def test_warm_makes_the_http_client_ahead_and_only_for_http(tmp_path):
     import time
 
-    from wheelstrap.client import IndexClient
+    from wheelstrap.index.client import IndexClient
 
     client = IndexClient("https://example.invalid/simple/")
     client.warm()
@@ -406,8 +406,8 @@ def test_warm_makes_the_http_client_ahead_and_only_for_http(tmp_path):
 
 
 def test_core_metadata_is_checked_capped_and_may_be_absent(hostile, tmp_path):
-    from wheelstrap.client import MAX_METADATA_BYTES
     from wheelstrap.errors import SourceError
+    from wheelstrap.index.client import MAX_METADATA_BYTES
 
     body = b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Dist: dep\n"
     sha = hashlib.sha256(body).hexdigest()

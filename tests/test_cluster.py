@@ -24,20 +24,19 @@ from daskprocs import GUARD, _wait_for
 from packaging.markers import default_environment
 from scenario import Pkg, make_sdist
 
-from wheelstrap.cluster import (
-    MATCH_KEYS,
+from wheelstrap.build.inputs import LocalInputs
+from wheelstrap.build.worker import worker_address
+from wheelstrap.errors import ClusterError, UserInputError
+from wheelstrap.model.target import Target
+from wheelstrap.run.admission import MATCH_KEYS, probe_here, unsuitable
+from wheelstrap.run.cluster import (
     Cluster,
     SchedulerSpec,
     default_advertise_host,
     parse_scheduler,
-    probe_here,
     task_failure,
-    unsuitable,
-    worker_address,
 )
-from wheelstrap.errors import ClusterError, UserInputError
-from wheelstrap.target import Target
-from wheelstrap.transfer import InputServer, LocalInputs
+from wheelstrap.run.transfer import InputServer
 
 TESTS = Path(__file__).parent
 MARKERS: dict[str, str] = dict(default_environment())  # type: ignore[arg-type]
@@ -291,7 +290,7 @@ def other_python_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Python 3.12 venv with this run's distributed version (from PyPI)."""
     import distributed
 
-    from wheelstrap.backend import uv_binary
+    from wheelstrap.build.backend import uv_binary
 
     if not OTHER_PYTHON.exists():
         pytest.skip(f"{OTHER_PYTHON} is not installed")

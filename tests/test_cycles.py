@@ -10,7 +10,7 @@ from typing import Any
 from click.testing import CliRunner
 from scenario import Pkg, build_wheel
 
-from wheelstrap.cli import main
+from wheelstrap.ui.cli import main
 
 
 def seed_store(tmp_path: Path, pkgs: list[Pkg], name: str = "store",

@@ -17,7 +17,7 @@ from scenario import Pkg
 from test_bootstrap import TREE
 from test_cycles import SELF
 
-from wheelstrap.display import (
+from wheelstrap.ui.display import (
     NORMAL,
     QUIET,
     SHOWN,
@@ -264,7 +264,7 @@ def test_keep_going_failures_in_quiet_mode_and_in_the_live_view(serve_index, run
         seen.append(LiveReporter(verbosity, console=console, workers=workers))
         return seen[-1]
 
-    monkeypatch.setattr("wheelstrap.cli.make_reporter", live)
+    monkeypatch.setattr("wheelstrap.ui.cli.make_reporter", live)
     run = run_bootstrap("app", "--keep-going", index=index.url, out=tmp_path / "live")
     assert run.code == 1 and "error: 1 package(s) failed" in run.stderr
     (reporter,) = seen

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from wheelstrap.durations import Durations, estimate
-from wheelstrap.output import Layout
-from wheelstrap.store import Store
+from wheelstrap.store.durations import Durations, estimate
+from wheelstrap.store.output import Layout
+from wheelstrap.store.store import Store
 
 
 def test_recorded_then_other_version_then_a_guess_by_size():

@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 from reportdocs import edge, small_run, write_out
 
-from wheelstrap.cli import main
 from wheelstrap.errors import UserInputError
-from wheelstrap.explore import find_nodes, render_why, to_dot, to_node_link, why
-from wheelstrap.schema import check_cycles, check_graph
+from wheelstrap.model.schema import check_cycles, check_graph
+from wheelstrap.ui.cli import main
+from wheelstrap.ui.explore import find_nodes, render_why, to_dot, to_node_link, why
 
 
 def _graph(nodes: list[str], edges: list[dict[str, Any]]) -> Any:

@@ -7,8 +7,7 @@ import pytest
 from click.testing import CliRunner
 from packaging.utils import canonicalize_name
 
-from wheelstrap.cli import main
-from wheelstrap.graph import (
+from wheelstrap.model.graph import (
     Edge,
     Graph,
     GraphFormatError,
@@ -17,6 +16,7 @@ from wheelstrap.graph import (
     find_cycles,
     strongly_connected,
 )
+from wheelstrap.ui.cli import main
 
 
 def n(name: str) -> NodeId:

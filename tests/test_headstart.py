@@ -1,11 +1,11 @@
-"""The helpers a bootstrap command starts before its planner (wheelstrap.headstart)."""
+"""The helpers a bootstrap command starts before its planner (wheelstrap.run.headstart)."""
 
 from __future__ import annotations
 
 from scenario import Pkg, make_sdist
 
-from wheelstrap.archives import DEFAULT_LIMITS
-from wheelstrap.headstart import HeadStart, begin
+from wheelstrap.model.limits import DEFAULT_LIMITS
+from wheelstrap.run.headstart import HeadStart, begin
 
 
 def _procs(head: HeadStart) -> list:

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from scenario import BACKEND_SOURCE, Pkg, make_sdist
 
-from wheelstrap import backend
-from wheelstrap.bootstrap import Bootstrap
+from wheelstrap.build import backend
+from wheelstrap.dist.sources import unpack
 from wheelstrap.errors import BuildFailure
-from wheelstrap.model import BackendSpec
-from wheelstrap.sources import unpack
+from wheelstrap.model.build import BackendSpec
+from wheelstrap.run.bootstrap import Bootstrap
 
 TINY = BackendSpec("tinybackend", ("_backend",))
 
@@ -258,7 +258,7 @@ def test_tree_and_environment_are_made_together_and_both_finish(tmp_path, monkey
     import threading
     import time
 
-    from wheelstrap import tasks
+    from wheelstrap.build import tasks
 
     finished: list[str] = []
     real_source, real_environment = tasks._source, tasks._environment
@@ -296,10 +296,10 @@ def test_tree_and_environment_are_made_together_and_both_finish(tmp_path, monkey
 def _spec_for(sdist: Path):
     from packaging.utils import canonicalize_name
 
+    from wheelstrap.config.hooks import NO_PLUGINS
+    from wheelstrap.config.settings import NO_SETTINGS
     from wheelstrap.fsutil import sha256_file
-    from wheelstrap.hooks import NO_PLUGINS
-    from wheelstrap.model import BuildPolicy, BuildSpec, InputFile, UnitKey
-    from wheelstrap.settings import NO_SETTINGS
+    from wheelstrap.model.build import BuildPolicy, BuildSpec, InputFile, UnitKey
 
     name = canonicalize_name(sdist.name.split("-")[0])
     return BuildSpec(

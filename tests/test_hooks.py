@@ -13,9 +13,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from wheelstrap import hooks
-from wheelstrap.errors import BuildFailure, InternalError, SourceError, UserInputError
-from wheelstrap.hooks import (
+from wheelstrap.config import hooks
+from wheelstrap.config.hooks import (
     ENTRY_POINT_GROUP,
     NO_PLUGINS,
     BuildHooks,
@@ -24,13 +23,14 @@ from wheelstrap.hooks import (
     hooks_digest,
     load_plugins,
 )
-from wheelstrap.settings import NO_SETTINGS, parse_settings
+from wheelstrap.config.settings import NO_SETTINGS, parse_settings
+from wheelstrap.errors import BuildFailure, InternalError, SourceError, UserInputError
 
 FOO = canonicalize_name("foo")
 
 PLUGIN = '''
 from pathlib import Path
-from wheelstrap.hooks import BuildHooks
+from wheelstrap import BuildHooks
 
 class FooHooks(BuildHooks):
     version = "3"
@@ -222,7 +222,8 @@ def test_broken_plugins_are_reported_before_anything_runs(site: tuple[Path, str]
     with pytest.raises(UserInputError) as info:
         load_plugins(settings)
     message = info.value.message
-    for words in ("a second plugin for foo", "is not a subclass of wheelstrap.hooks.BuildHooks",
+    for words in ("a second plugin for foo",
+                  "is not a subclass of wheelstrap.BuildHooks",
                   "ModuleNotFoundError", "must name a class",
                   f"packages.a.plugin = '{module}:Missing': AttributeError",
                   "packages.b.plugin = 'syntax.py:X': SyntaxError", "of tinyplug"):
@@ -293,7 +294,7 @@ def test_a_patch_changes_build_system_before_it_is_read(tmp_path: Path) -> None:
     import io
     import tarfile
 
-    from wheelstrap.sources import parse_build_system, read_pyproject, unpack
+    from wheelstrap.dist.sources import parse_build_system, read_pyproject, unpack
 
     if shutil.which("patch") is None:
         pytest.skip("GNU patch missing")
@@ -337,10 +338,10 @@ def test_settings_make_a_real_pypi_release_build(tmp_path: Path) -> None:
 
     from pyproject_hooks import BuildBackendHookCaller
 
-    from wheelstrap.backend import uv_binary
-    from wheelstrap.client import IndexClient
-    from wheelstrap.settings import read_settings
-    from wheelstrap.sources import parse_build_system, read_pyproject, unpack
+    from wheelstrap.build.backend import uv_binary
+    from wheelstrap.config.settings import read_settings
+    from wheelstrap.dist.sources import parse_build_system, read_pyproject, unpack
+    from wheelstrap.index.client import IndexClient
 
     if shutil.which("patch") is None:
         pytest.skip("GNU patch missing")
@@ -386,6 +387,6 @@ def test_settings_make_a_real_pypi_release_build(tmp_path: Path) -> None:
 
 
 def test_an_installed_plugin_is_seen_by_the_warm_check(site: tuple[Path, str]) -> None:
-    from wheelstrap import fastpath
+    from wheelstrap.config import fastpath
 
     assert fastpath.plugins_installed()

@@ -17,7 +17,7 @@ import pytest
 from procs import alive
 from scenario import BACKEND_SOURCE, Pkg
 
-from wheelstrap import sandbox, scratch
+from wheelstrap.build import sandbox, scratch
 
 pytestmark = pytest.mark.skipif(sandbox.bubblewrap_problem() is not None,
                                 reason="bubblewrap cannot run here")

@@ -18,8 +18,8 @@ from reportdocs import big_run, small_run, write_out
 from scenario import Pkg
 from test_cycles import TWO
 
-from wheelstrap.cli import main
-from wheelstrap.htmlreport import build_payload, load_docs, render, write_report
+from wheelstrap.store.htmlreport import build_payload, load_docs, render, write_report
+from wheelstrap.ui.cli import main
 
 # Read when the module is imported: conftest's hermetic fixture clears WHEELSTRAP_*
 # variables from the environment before any test runs.

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from wheelstrap.server import IndexServer
+from wheelstrap.index.server import IndexServer
 
 pytestmark = pytest.mark.network
 
@@ -34,7 +34,7 @@ def _account_for(proc: subprocess.CompletedProcess[str], out, method: str) -> No
 
     from click.testing import CliRunner
 
-    from wheelstrap.cli import main
+    from wheelstrap.ui.cli import main
 
     assert "Traceback" not in proc.stderr
     cycles = CliRunner().invoke(main, ["cycles", str(out)]).output
@@ -63,7 +63,7 @@ def test_coherent_build_self_cycle_from_pypi(tmp_path):
     """
     from packaging.utils import parse_wheel_filename
 
-    from wheelstrap.client import IndexClient
+    from wheelstrap.index.client import IndexClient
 
     client = IndexClient()
     page = client.project_page("coherent.build")

@@ -8,8 +8,8 @@ import os
 from scenario import Pkg, build_wheel
 
 from wheelstrap.fsutil import sha256_file
-from wheelstrap.output import write_project_page, write_static_index
-from wheelstrap.simple import parse_html
+from wheelstrap.index.simple import parse_html
+from wheelstrap.store.output import write_project_page, write_static_index
 
 
 def _page(wheels, name):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from wheelstrap.dist.patching import PatchFile, UnsafePatch, apply_patches, patch_targets
 from wheelstrap.errors import BuildFailure, UserInputError
-from wheelstrap.patching import PatchFile, UnsafePatch, apply_patches, patch_targets
 
 pytestmark = pytest.mark.skipif(shutil.which("patch") is None, reason="GNU patch missing")
 
@@ -174,8 +174,8 @@ def test_rewrite_requires_dist(tmp_path: Path, body: bytes) -> None:
 
     from packaging.requirements import Requirement
 
-    from wheelstrap.patching import rewrite_requires_dist
-    from wheelstrap.wheels import read_metadata
+    from wheelstrap.dist.patching import rewrite_requires_dist
+    from wheelstrap.dist.wheels import read_metadata
 
     metadata = (b"Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\n"
                 b"Requires-Dist: typing-extensions;\n python_version < '3.10'\n"

@@ -24,17 +24,17 @@ from packaging.utils import canonicalize_name
 from scenario import Pkg, make_dists, write_static_index
 from test_cycles import TWO
 
-from wheelstrap.bootstrap import Bootstrap, Options
-from wheelstrap.client import IndexClient
-from wheelstrap.durations import Durations
+from wheelstrap.build.inputs import Inputs, LocalInputs
+from wheelstrap.build.tasks import Built, Failed, Outcome, Prepared, Report
 from wheelstrap.errors import BuildFailure
-from wheelstrap.graph import NodeId
-from wheelstrap.model import BuildSpec, RunPolicy
-from wheelstrap.reqfiles import parse_requirement
-from wheelstrap.target import Target
-from wheelstrap.tasks import Built, Failed, Outcome, Prepared, Report
-from wheelstrap.transfer import Inputs, LocalInputs
-from wheelstrap.workers import Workers
+from wheelstrap.index.client import IndexClient
+from wheelstrap.index.reqfiles import parse_requirement
+from wheelstrap.model.build import BuildSpec, RunPolicy
+from wheelstrap.model.graph import NodeId
+from wheelstrap.model.target import Target
+from wheelstrap.run.bootstrap import Bootstrap, Options
+from wheelstrap.run.workers import Workers
+from wheelstrap.store.durations import Durations
 
 
 def _wheel(pkg: Pkg, folder: Path) -> Path:
@@ -306,7 +306,7 @@ def test_downloads_start_in_order_of_need(tmp_path, monkeypatch):
     started: list[str] = []
     monkeypatch.setattr(planner, "_submit_fetch",
                         lambda node, at_hand=False: started.append(node.name))
-    monkeypatch.setattr("wheelstrap.bootstrap.DOWNLOADS", 2)
+    monkeypatch.setattr("wheelstrap.run.bootstrap.DOWNLOADS", 2)
     planner._to_fetch = [ids["leaf-one"], ids["leaf-two"], ids["chainback"]]
     planner._fetches = 0
     planner._dispatch()
@@ -324,7 +324,7 @@ def test_an_sdist_fetched_ahead_needs_no_download_line(tmp_path, monkeypatch):
     started: list[tuple[str, bool]] = []
     monkeypatch.setattr(planner, "_submit_fetch",
                         lambda node, at_hand=False: started.append((node.name, at_hand)))
-    monkeypatch.setattr("wheelstrap.bootstrap.DOWNLOADS", 2)
+    monkeypatch.setattr("wheelstrap.run.bootstrap.DOWNLOADS", 2)
     planner._to_fetch = [ids["leaf-two"], ids["leaf-one"]]
     planner._fetches = 2  # every line taken
     planner._dispatch()
@@ -355,7 +355,7 @@ def test_a_worker_waits_for_a_wheel_a_build_needs_to_be_published(tmp_path):
 
 
 def test_provenance_written_during_the_run_is_what_the_end_would_write(tmp_path):
-    from wheelstrap.provenance import _by_sha, _text
+    from wheelstrap.store.provenance import _by_sha, _text
 
     planner, _ = _plan(tmp_path, CHAIN, ["top"])
     planner.run()
@@ -369,7 +369,7 @@ def test_provenance_written_during_the_run_is_what_the_end_would_write(tmp_path)
 
 def test_a_statement_whose_early_writing_was_cancelled_is_written_at_the_end(tmp_path,
                                                                              monkeypatch):
-    from wheelstrap.provenance import ProvenanceWriter
+    from wheelstrap.store.provenance import ProvenanceWriter
 
     class Cancelling(Executor):
         def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]

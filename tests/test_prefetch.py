@@ -23,21 +23,21 @@ from packaging.version import Version
 from scenario import Pkg, make_dists, make_sdist, write_static_index
 from test_planner import FakeExecutor, FakeWorkers
 
-import wheelstrap.bootstrap as bootstrap_module
-from wheelstrap.archives import DEFAULT_LIMITS
-from wheelstrap.bootstrap import BACKEND_FIRST_LINES, LIKELY_BACKENDS, Bootstrap, Options
-from wheelstrap.client import IndexClient
+import wheelstrap.run.bootstrap as bootstrap_module
+from wheelstrap.config.hooks import NO_PLUGINS
+from wheelstrap.dist.sources import read_pyproject
+from wheelstrap.dist.srcpack import read_pkg_info, static_requires
 from wheelstrap.errors import WheelstrapError
-from wheelstrap.graph import NodeId
-from wheelstrap.hooks import NO_PLUGINS
-from wheelstrap.output import Layout
-from wheelstrap.reqfiles import parse_requirement
-from wheelstrap.resolve import Candidate
-from wheelstrap.simple import ProjectFile
-from wheelstrap.sources import read_pyproject
-from wheelstrap.srcpack import read_pkg_info, static_requires
-from wheelstrap.store import Store
-from wheelstrap.target import Target
+from wheelstrap.index.client import IndexClient
+from wheelstrap.index.reqfiles import parse_requirement
+from wheelstrap.index.resolve import Candidate
+from wheelstrap.index.simple import ProjectFile
+from wheelstrap.model.graph import NodeId
+from wheelstrap.model.limits import DEFAULT_LIMITS
+from wheelstrap.model.target import Target
+from wheelstrap.run.bootstrap import BACKEND_FIRST_LINES, LIKELY_BACKENDS, Bootstrap, Options
+from wheelstrap.store.output import Layout
+from wheelstrap.store.store import Store
 
 # -- static requirements ------------------------------------------------------------
 
@@ -386,8 +386,8 @@ INFO = "Metadata-Version: 2.2\nName: p\nVersion: 1\nRequires-Dist: b\n"
 @pytest.mark.parametrize("where", ["here", "helper"])
 def test_facts_read_from_the_archive_are_those_of_the_unpacked_tree(tmp_path, entries, where,
                                                                     helper):
-    from wheelstrap.sources import unpack
-    from wheelstrap.store import _archive_facts
+    from wheelstrap.dist.sources import unpack
+    from wheelstrap.store.store import _archive_facts
     sdist = _tar(tmp_path / "p-1.tar.gz", entries)
     read = _archive_facts(sdist, DEFAULT_LIMITS, helper if where == "helper" else None)
     tree = unpack(sdist, tmp_path / "tree")
@@ -402,14 +402,14 @@ def test_facts_read_from_the_archive_are_those_of_the_unpacked_tree(tmp_path, en
 ])
 @pytest.mark.parametrize("where", ["here", "helper"])
 def test_unusual_archives_are_unpacked_instead(tmp_path, entries, where, helper):
-    from wheelstrap.store import _archive_facts
+    from wheelstrap.store.store import _archive_facts
     assert _archive_facts(_tar(tmp_path / "p-1.tar.gz", entries), DEFAULT_LIMITS,
                           helper if where == "helper" else None) is None
 
 
 @pytest.fixture(scope="module")
 def helper():
-    from wheelstrap.reader import Reader
+    from wheelstrap.dist.reader import Reader
     reader = Reader()
     reader.start()
     yield reader
@@ -420,7 +420,7 @@ def _helper_answers(monkeypatch, script: str):
     """A Reader whose helper is ``script`` (Python), not wheelstrap's."""
     import subprocess
 
-    from wheelstrap import reader as reader_module
+    from wheelstrap.dist import reader as reader_module
     real = subprocess.Popen
 
     def fake(cmd, **kw):
@@ -439,7 +439,7 @@ def _helper_answers(monkeypatch, script: str):
 def test_a_helper_that_fails_leaves_the_reading_to_the_planner(tmp_path, monkeypatch, script):
     entries = [("p-1/pyproject.toml", PYPROJECT, ""), ("p-1/PKG-INFO", INFO, "")]
     sdist = _tar(tmp_path / "p-1.tar.gz", entries)
-    from wheelstrap.reader import archive_texts
+    from wheelstrap.dist.reader import archive_texts
     reader = _helper_answers(monkeypatch, script)
     reader.start()
     try:
@@ -453,7 +453,7 @@ def test_a_helper_that_fails_leaves_the_reading_to_the_planner(tmp_path, monkeyp
 
 
 def test_the_helper_reads_many_sdists_in_turn(tmp_path, helper):
-    from wheelstrap.reader import archive_texts
+    from wheelstrap.dist.reader import archive_texts
     for i in range(20):
         sdist = _tar(tmp_path / f"p-{i}.tar.gz",
                      [(f"p-{i}/pyproject.toml", PYPROJECT + f"# {i}\n", ""),
@@ -651,7 +651,7 @@ def test_a_worker_is_kept_for_a_likely_backend_still_downloading(tmp_path):
 
 
 def test_a_worker_is_kept_only_so_long_for_a_download(tmp_path, monkeypatch):
-    import wheelstrap.bootstrap as bootstrap
+    import wheelstrap.run.bootstrap as bootstrap
 
     monkeypatch.setattr(bootstrap, "KEEP_FOR_DOWNLOAD", 0.0)
     started = _keep_scenario(tmp_path)
@@ -661,7 +661,7 @@ def test_a_worker_is_kept_only_so_long_for_a_download(tmp_path, monkeypatch):
 def test_a_kept_worker_goes_back_to_work_when_the_keep_runs_out(tmp_path):
     # the download takes far longer than KEEP_FOR_DOWNLOAD: once that is over, leaf gets
     # the worker, without waiting for anything else to happen in the run
-    import wheelstrap.bootstrap as bootstrap
+    import wheelstrap.run.bootstrap as bootstrap
 
     assert bootstrap.KEEP_FOR_DOWNLOAD < 2.5
     started = _keep_scenario(tmp_path, hold=3.0)

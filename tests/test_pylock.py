@@ -14,8 +14,8 @@ from reportdocs import small_run, write_out
 from test_bootstrap import TREE
 
 from wheelstrap.errors import UserInputError
-from wheelstrap.pylock import install_closure, write_pylock
-from wheelstrap.schema import read_graph
+from wheelstrap.model.schema import read_graph
+from wheelstrap.store.pylock import install_closure, write_pylock
 
 
 def test_a_bootstrap_locks_and_uv_installs_the_lock_offline(serve_index, run_bootstrap,

@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wheelstrap.errors import UserInputError
-from wheelstrap.reqfiles import read_files
+from wheelstrap.index.reqfiles import read_files
 
 
 def test_nested_files_continuations_and_comments(tmp_path):

@@ -8,8 +8,8 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from wheelstrap.reqfiles import AllowedHashes
-from wheelstrap.resolve import (
+from wheelstrap.index.reqfiles import AllowedHashes
+from wheelstrap.index.resolve import (
     Absence,
     Candidate,
     PinnedCandidates,
@@ -18,8 +18,8 @@ from wheelstrap.resolve import (
     sdist_candidates,
     yank_warning,
 )
-from wheelstrap.simple import ProjectFile, ProjectPage
-from wheelstrap.target import Target
+from wheelstrap.index.simple import ProjectFile, ProjectPage
+from wheelstrap.model.target import Target
 
 TARGET = Target.current()
 H1, H2 = "1" * 64, "2" * 64

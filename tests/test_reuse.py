@@ -10,7 +10,7 @@ from pathlib import Path
 from scenario import Pkg, make_sdist
 from test_bootstrap import TREE
 
-from wheelstrap.server import IndexServer
+from wheelstrap.index.server import IndexServer
 
 
 def _builds(out: Path) -> dict[str, dict[str, object]]:
@@ -192,7 +192,7 @@ def test_hash_checking_mode_from_requirement_files(serve_index, run_bootstrap, t
 
 def test_a_plugin_installed_after_a_run_is_not_taken_for_nothing_changed(
         serve_index, run_bootstrap, tmp_path, monkeypatch):
-    from wheelstrap import fastpath
+    from wheelstrap.config import fastpath
 
     assert fastpath.plugins_installed() is False  # this environment declares none
     index = serve_index([Pkg("solo")])

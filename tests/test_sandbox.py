@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from procs import alive
 
-from wheelstrap import sandbox
-from wheelstrap.backend import (
+from wheelstrap.build import sandbox
+from wheelstrap.build.backend import (
     BuildSettings,
     Runner,
     _built_wheel,
@@ -22,8 +22,8 @@ from wheelstrap.backend import (
     hidden_dirs,
     tree_bytes,
 )
+from wheelstrap.build.sandbox import HOME, SandboxPolicy, bwrap_argv, unix_socket_filter
 from wheelstrap.errors import BuildFailure, SandboxUnavailable, UserInputError
-from wheelstrap.sandbox import HOME, SandboxPolicy, bwrap_argv, unix_socket_filter
 
 needs_bwrap = pytest.mark.skipif(sandbox.bubblewrap_problem() is not None,
                                  reason="bubblewrap cannot run here")
@@ -311,7 +311,7 @@ def test_the_log_is_capped_and_says_what_was_cut(tmp_path):
 
 @needs_bwrap
 def test_a_build_stopped_by_the_memory_write_limit_says_what_to_do(tmp_path):
-    from wheelstrap.scratch import MEMORY_NOTE
+    from wheelstrap.build.scratch import MEMORY_NOTE
 
     runner = _runner(tmp_path, BuildSettings(0, max_write_bytes=1_000_000,
                                              write_note=MEMORY_NOTE))
@@ -493,7 +493,7 @@ def test_a_killed_wheelstrap_leaves_no_build_running(tmp_path, mode):
     code = r"""
 import sys
 from pathlib import Path
-from wheelstrap.backend import BuildSettings, Runner
+from wheelstrap.build.backend import BuildSettings, Runner
 work = Path(sys.argv[1])
 (work / "env").mkdir(parents=True)
 runner = Runner(work / "env", work / "build.log", BuildSettings(0, sandbox=sys.argv[2]))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wheelstrap.schedule import remaining_path
+from wheelstrap.plan.schedule import remaining_path
 
 
 def _rank(waiters: dict[str, list[str]], cost: dict[str, float]) -> dict[str, float]:

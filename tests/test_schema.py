@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 from reportdocs import small_run, write_out
 
-from wheelstrap import graph as graph_mod
-from wheelstrap import output
 from wheelstrap.errors import UserInputError
-from wheelstrap.schema import (
+from wheelstrap.model import graph as graph_mod
+from wheelstrap.model.schema import (
     BUILD_ORDER_SCHEMA,
     BUILD_ORDER_VERSION,
     CYCLES_SCHEMA,
@@ -25,6 +24,7 @@ from wheelstrap.schema import (
     read_failures,
     read_graph,
 )
+from wheelstrap.store import output
 
 
 def test_constants_match_the_writers() -> None:

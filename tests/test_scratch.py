@@ -10,7 +10,7 @@ from pathlib import Path
 
 from scenario import Pkg
 
-from wheelstrap import scratch
+from wheelstrap.build import scratch
 
 
 def test_a_run_gets_a_locked_folder_and_what_runs_gone_by_left_goes(tmp_path):

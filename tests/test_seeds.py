@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from wheelstrap.errors import UserInputError
-from wheelstrap.seeds import load_store, read_manifest
+from wheelstrap.seeds.store import load_store, read_manifest
 
 META = "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n"
 WHEEL = "demo-1.0-py3-none-any.whl"

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from scenario import Pkg
 
-from wheelstrap.server import IndexServer
-from wheelstrap.simple import JSON_TYPE
+from wheelstrap.index.server import IndexServer
+from wheelstrap.index.simple import JSON_TYPE
 
 
 def test_serve_negotiates_and_pip_installs(serve_index, run_bootstrap, tmp_path):
@@ -190,7 +190,7 @@ def test_serve_command_refuses_a_wheel_changed_after_the_run(serve_index, run_bo
 def test_a_project_page_reads_only_that_projects_files_and_sees_new_ones(tmp_path):
     import time
 
-    from wheelstrap import server as server_module
+    from wheelstrap.index import server as server_module
 
     folder = tmp_path / "files"
     folder.mkdir()

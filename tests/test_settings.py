@@ -11,8 +11,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from wheelstrap.errors import UserInputError
-from wheelstrap.settings import (
+from wheelstrap.config.settings import (
     EMPTY,
     PackageSettings,
     RequirementEdits,
@@ -21,6 +20,7 @@ from wheelstrap.settings import (
     parse_settings,
     read_settings,
 )
+from wheelstrap.errors import UserInputError
 
 PATCH = b"""\
 --- a/pyproject.toml
@@ -313,7 +313,7 @@ def test_requirement_edits() -> None:
 def test_the_settings_command_checks_a_file_and_shows_effective_settings(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from wheelstrap.cli import main
+    from wheelstrap.ui.cli import main
 
     path = write(tmp_path, ISSUE_EXAMPLE, {"patches/platformdirs-no-sbom.patch": PATCH,
                                            "patches/scm-backend-path.patch": PATCH})
@@ -333,9 +333,9 @@ def test_the_settings_command_checks_a_file_and_shows_effective_settings(tmp_pat
 
 
 def test_prebuilt_wheels_are_chosen_by_pinned_hash_only() -> None:
+    from wheelstrap.config.settings import Prebuilt, SourceOverride, check_prebuilt, prebuilt_wheels
     from wheelstrap.errors import SourceError
-    from wheelstrap.settings import Prebuilt, SourceOverride, check_prebuilt, prebuilt_wheels
-    from wheelstrap.simple import ProjectFile
+    from wheelstrap.index.simple import ProjectFile
 
     other = "b" * 64
 
@@ -377,7 +377,7 @@ def test_the_readme_example_is_valid(tmp_path: Path) -> None:
     # the patch applies to the lines of the real pyproject.toml it was written against
     import shutil
 
-    from wheelstrap.patching import apply_patches
+    from wheelstrap.dist.patching import apply_patches
 
     if shutil.which("patch") is None:
         return
@@ -415,7 +415,7 @@ def test_a_source_override_replaces_one_release(tmp_path: Path) -> None:
 
 
 def test_the_whole_file_has_a_digest(tmp_path: Path) -> None:
-    from wheelstrap.settings import NO_SETTINGS
+    from wheelstrap.config.settings import NO_SETTINGS
 
     one = parse_settings({"packages": {"foo": {"env": {"A": "1"}}, "bar>=1": {}}}, tmp_path)
     same = parse_settings({"packages": {"Foo": {"env": {"A": "1"}}, "bar >= 1": {}}}, tmp_path)
@@ -427,9 +427,9 @@ def test_the_whole_file_has_a_digest(tmp_path: Path) -> None:
 def test_a_source_override_with_a_wrong_hash_is_refused(tmp_path: Path) -> None:
     import hashlib
 
-    from wheelstrap.client import IndexClient
+    from wheelstrap.config.settings import SourceOverride, fetch_source
     from wheelstrap.errors import SourceError
-    from wheelstrap.settings import SourceOverride, fetch_source
+    from wheelstrap.index.client import IndexClient
 
     archive = tmp_path / "fork" / "foo-1.0.tar.gz"
     archive.parent.mkdir()

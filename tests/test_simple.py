@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 
 from wheelstrap.errors import IndexAccessError
-from wheelstrap.resolve import Absence, choose, sdist_candidates
-from wheelstrap.simple import (
+from wheelstrap.index.resolve import Absence, choose, sdist_candidates
+from wheelstrap.index.simple import (
     IndexEntry,
     parse_html,
     parse_json,
@@ -18,7 +18,7 @@ from wheelstrap.simple import (
     render_project_html,
     render_project_json,
 )
-from wheelstrap.target import Target
+from wheelstrap.model.target import Target
 
 PAGE = "https://example.invalid/simple/demo/"
 
@@ -317,7 +317,7 @@ def test_links_taken_as_they_are_are_what_joining_would_give(scheme, rest, page_
     """The fast path for absolute links gives exactly what urljoin and the checks give."""
     from urllib.parse import urljoin
 
-    from wheelstrap.simple import _plain_absolute, _scheme_ok, _split_hash
+    from wheelstrap.index.simple import _plain_absolute, _scheme_ok, _split_hash
 
     href = scheme + rest
     if not _plain_absolute(href):

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from scenario import Pkg
 from test_cycles import SELF, THREE, TWO, seed_store
 
-from wheelstrap.cli import main
+from wheelstrap.ui.cli import main
 
 
 def _cycles(out: Path) -> list[dict[str, Any]]:

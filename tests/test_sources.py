@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from scenario import EPOCH, Pkg, write_static_index
 
-from wheelstrap.errors import SourceError
-from wheelstrap.sources import (
+from wheelstrap.dist.sources import (
     DEFAULT_BACKEND,
     parse_build_system,
     read_pyproject,
     unpack,
 )
+from wheelstrap.errors import SourceError
 
 
 @dataclass

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from wheelstrap.dist.srcpack import NotPure, PackPlan, inspect, pack
 from wheelstrap.errors import SourceError
-from wheelstrap.srcpack import NotPure, PackPlan, inspect, pack
 
 
 def tree(root: Path, files: dict[str, str]) -> Path:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from scenario import Pkg, make_sdist
 
-from wheelstrap.server import IndexServer
-from wheelstrap.sources import final_requires
+from wheelstrap.dist.sources import final_requires
+from wheelstrap.index.server import IndexServer
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -33,7 +33,7 @@ def test_final_requires_reads_only_what_the_sdist_promises(text, expected):
 
 
 def test_no_pkg_info_or_a_huge_one_promises_nothing(tmp_path):
-    from wheelstrap.srcpack import read_pkg_info
+    from wheelstrap.dist.srcpack import read_pkg_info
 
     assert read_pkg_info(tmp_path) is None
     promise = "Metadata-Version: 2.2\nName: a\nVersion: 1\nRequires-Dist: b\n"
@@ -92,7 +92,7 @@ def test_the_documents_are_those_of_discovery_from_wheels_alone(serve_index, run
     index = serve_index(tree)
     early = run_bootstrap("app", index=index.url, out=tmp_path / "early")
     assert early.code == 0, early.stderr
-    monkeypatch.setattr("wheelstrap.store.final_requires", lambda pkg_info: None)
+    monkeypatch.setattr("wheelstrap.store.store.final_requires", lambda pkg_info: None)
     late = run_bootstrap("app", index=index.url, out=tmp_path / "late")
     assert late.code == 0, late.stderr
     assert _documents(tmp_path / "early") == _documents(tmp_path / "late")

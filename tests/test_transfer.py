@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from wheelstrap.build.inputs import HttpInputs, LocalInputs, ping
 from wheelstrap.errors import ClusterError, InternalError, SourceError
-from wheelstrap.transfer import HttpInputs, InputServer, LocalInputs, ping
+from wheelstrap.run.transfer import InputServer
 
 
 def _file(folder: Path, name: str, data: bytes) -> tuple[Path, str]:

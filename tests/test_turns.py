@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from wheelstrap.turns import Turns
+from wheelstrap.run.turns import Turns
 
 
 def test_one_at_a_time_and_the_most_urgent_waiting_goes_first():

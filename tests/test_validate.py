@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from packaging.tags import Tag, sys_tags
 
+from wheelstrap.dist.validate import _probe_tags, interpreter_tags, validate_wheel
 from wheelstrap.errors import BuildFailure, InvalidWheel, UserInputError
-from wheelstrap.validate import _probe_tags, interpreter_tags, validate_wheel
 
 TAGS = frozenset(sys_tags())
 DI = "demo-1.0.dist-info"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from wheelstrap.archives import ArchiveLimits
+from wheelstrap.dist.wheels import WheelFormatError, read_metadata
 from wheelstrap.errors import SourceError
-from wheelstrap.wheels import WheelFormatError, read_metadata
+from wheelstrap.model.limits import ArchiveLimits
 
 META = "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Dist: a>=1\n"
 

@@ -2,11 +2,11 @@
 
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
+from wheelstrap._version import __version__
 
 if TYPE_CHECKING:
-    from .bootstrap import Options, Result, bootstrap
-    from .errors import (
+    from wheelstrap.config.hooks import BuildHooks
+    from wheelstrap.errors import (
         BuildFailure,
         CycleError,
         IndexAccessError,
@@ -16,16 +16,18 @@ if TYPE_CHECKING:
         UserInputError,
         WheelstrapError,
     )
-    from .graph import Cycle, Edge, Graph, NodeId, find_cycles
-    from .target import Target
+    from wheelstrap.model.graph import Cycle, Edge, Graph, NodeId, find_cycles
+    from wheelstrap.model.target import Target
+    from wheelstrap.run.bootstrap import Options, Result, bootstrap
 
 _WHERE = {
-    "Options": "bootstrap", "Result": "bootstrap", "bootstrap": "bootstrap",
+    "BuildHooks": "config.hooks",
+    "Options": "run.bootstrap", "Result": "run.bootstrap", "bootstrap": "run.bootstrap",
     "BuildFailure": "errors", "CycleError": "errors", "IndexAccessError": "errors",
     "InternalError": "errors", "ResolutionError": "errors", "SourceError": "errors",
     "UserInputError": "errors", "WheelstrapError": "errors",
-    "Cycle": "graph", "Edge": "graph", "Graph": "graph", "NodeId": "graph",
-    "find_cycles": "graph", "Target": "target",
+    "Cycle": "model.graph", "Edge": "model.graph", "Graph": "model.graph",
+    "NodeId": "model.graph", "find_cycles": "model.graph", "Target": "model.target",
 }
 
 
@@ -40,6 +42,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BuildFailure",
+    "BuildHooks",
     "Cycle",
     "CycleError",
     "Edge",

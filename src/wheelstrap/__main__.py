@@ -1,3 +1,3 @@
-from .entry import run
+from wheelstrap.entry import run
 
 run()

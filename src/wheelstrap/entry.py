@@ -3,7 +3,7 @@
 Python's cyclic garbage collector is held while the program starts.  Importing makes many
 objects and no garbage, and collecting them over and over took a fifth of the start-up
 (and start-up is part of every run's wall time).  The CLI lets the collector go again
-where the real work begins (:func:`wheelstrap.cli.start_collecting`), with what start-up
+where the real work begins (:func:`wheelstrap.ui.cli.start_collecting`), with what start-up
 made frozen, so that later collections skip it.  When the program ends, what is left is
 frozen too: the last collection before the process exits would only walk it.
 """
@@ -15,7 +15,7 @@ import gc
 
 def run() -> None:
     gc.disable()
-    from . import cli
+    from wheelstrap.ui import cli
 
     cli.collector_held = True
     try:

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .errors import LockedError
+from wheelstrap.errors import LockedError
 
 TMP_PREFIX = ".wheelstrap-tmp-"
 

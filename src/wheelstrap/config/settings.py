@@ -1,0 +1,732 @@
+"""Per-package settings: requirement edits, patches, environment, config settings, source
+overrides, prebuilt wheels and plugins, read from one TOML file (``--settings FILE``).
+
+``read_settings`` does the I/O; ``parse_settings`` validates a parsed document and reports
+every problem at once.  ``Settings.for_package(name, version)`` layers the tables that match
+a package into one frozen :class:`PackageSettings`, whose ``digest()`` enters the content
+address of every build it applies to and whose ``to_json()`` goes into provenance.
+
+File format (TOML)::
+
+    [packages.NAME]                  # every version of NAME
+    [packages."NAME SPECIFIER"]      # the versions the PEP 440 specifier admits
+    build-requires.remove = ["name", ...]      # drop by name; markers and extras ignored
+    build-requires.replace = { name = "requirement", ... }
+    build-requires.add = ["requirement", ...]
+    requires.remove / requires.replace / requires.add   # the same for Requires-Dist
+    patches = ["relative/path.patch", ...]     # unified diffs, -p1, relative to FILE
+    env = { NAME = "value", ... }              # extra environment of the backend
+    config-settings = { key = "value" | ["value", ...], ... }
+    source = { url = "https://.../x.tar.gz", sha256 = "..." }   # in a "NAME==V" table
+    prebuilt = { sha256 = "..." | ["...", ...] }
+    plugin = "module:Class" | "relative/file.py:Class"
+
+Every matching table applies: tables without a specifier first, then tables with one, each
+group in file order.  A later layer's ``env`` and ``config-settings`` keys override an
+earlier layer's; ``source``, ``prebuilt`` and ``plugin`` are replaced; ``patches`` and the
+requirement edits accumulate, the edits of each layer applied in turn (remove, then
+replace, then add).  When a layer sets ``prebuilt``, the package is not built, so the
+build-only settings of the other layers (build-requires, patches, env, config-settings,
+source) are dropped; ``requires`` edits and ``plugin`` remain.
+
+JSON form (``PackageSettings.to_json``), schema ``wheelstrap-package-settings`` version 1::
+
+    {"schema": "wheelstrap-package-settings", "version": 1, "digest": "<sha256>",
+     "tables": ["packages.NAME", ...],
+     "build-requires": [{"remove": [name], "replace": {name: req}, "add": [req]}, ...],
+     "requires": [...same...],
+     "patches": [{"name", "sha256", "files": [path]}],
+     "env": {name: value}, "config-settings": {key: value | [value]},
+     "source": {"url", "sha256"} | null, "prebuilt": {"sha256": [hex]} | null,
+     "plugin": "module:Class" | null}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from wheelstrap.dist.patching import PatchFile, UnsafePatch
+from wheelstrap.errors import SourceError, UserInputError
+from wheelstrap.index.simple import ProjectFile
+
+SCHEMA = "wheelstrap-package-settings"
+SCHEMA_VERSION = 1
+
+#: Variables the build runner sets itself; a settings file may not override them.
+RESERVED_ENV = frozenset({"PATH", "VIRTUAL_ENV", "SOURCE_DATE_EPOCH", "PYTHONHASHSEED",
+                          "PYTHONNOUSERSITE", "PIP_NO_INDEX", "PYTHONPATH", "PYTHONHOME"})
+
+_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_ARCHIVES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")
+_TABLE_KEYS = ("build-requires", "requires", "patches", "env", "config-settings", "source",
+               "prebuilt", "plugin")
+_BUILD_ONLY = ("build-requires", "patches", "env", "config-settings", "source", "plugin")
+
+ConfigValue = str | tuple[str, ...]
+
+
+def _canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+@dataclass(frozen=True, slots=True)
+class RequirementEdits:
+    """One layer of edits to a requirement list: remove, then replace, then add."""
+
+    remove: tuple[NormalizedName, ...] = ()
+    replace: tuple[tuple[NormalizedName, Requirement], ...] = ()
+    add: tuple[Requirement, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.remove or self.replace or self.add)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"remove": list(self.remove),
+                "replace": {name: str(req) for name, req in self.replace},
+                "add": [str(req) for req in self.add]}
+
+
+def edit_requirements(reqs: Iterable[Requirement],
+                      edits: RequirementEdits | Sequence[RequirementEdits]
+                      ) -> tuple[Requirement, ...]:
+    """``reqs`` after each layer of ``edits`` in turn.
+
+    ``remove`` drops every requirement with that canonical name, whatever its extras and
+    markers.  ``replace`` swaps every requirement with that name for the given one; a
+    replacement without a marker keeps the original's marker.  ``add`` appends.  Exact
+    duplicates are dropped, first occurrence kept.
+    """
+    layers = (edits,) if isinstance(edits, RequirementEdits) else tuple(edits)
+    out = list(reqs)
+    if not any(layers):
+        return tuple(out)
+    for layer in layers:
+        if layer.remove:
+            drop = set(layer.remove)
+            out = [r for r in out if canonicalize_name(r.name) not in drop]
+        if layer.replace:
+            swap = dict(layer.replace)
+            edited: list[Requirement] = []
+            for req in out:
+                new = swap.get(canonicalize_name(req.name))
+                if new is None:
+                    edited.append(req)
+                elif new.marker is None and req.marker is not None:
+                    edited.append(Requirement(f"{new}; {req.marker}"))
+                else:
+                    edited.append(new)
+            out = edited
+        out.extend(layer.add)
+    seen: set[str] = set()
+    unique: list[Requirement] = []
+    for req in out:
+        if str(req) not in seen:
+            seen.add(str(req))
+            unique.append(req)
+    return tuple(unique)
+
+
+@dataclass(frozen=True, slots=True)
+class RequirementDiff:
+    removed: tuple[Requirement, ...]
+    added: tuple[Requirement, ...]
+
+
+def diff_requirements(before: Iterable[Requirement],
+                      after: Iterable[Requirement]) -> RequirementDiff:
+    """What edits removed and added, for marking graph edges as changed by settings."""
+    old, new = list(before), list(after)
+    old_s, new_s = {str(r) for r in old}, {str(r) for r in new}
+    return RequirementDiff(tuple(r for r in old if str(r) not in new_s),
+                           tuple(r for r in new if str(r) not in old_s))
+
+
+@dataclass(frozen=True, slots=True)
+class SourceOverride:
+    """Build from this sdist instead of the index's, if its sha256 matches."""
+
+    url: str
+    sha256: str
+
+    @property
+    def filename(self) -> str:
+        """The archive's file name (the last part of the URL's path)."""
+        return posixpath.basename(unquote(urlsplit(self.url).path))
+
+
+@dataclass(frozen=True, slots=True)
+class Prebuilt:
+    """Take the wheel from the index instead of building it, if its sha256 is listed."""
+
+    sha256: tuple[str, ...]
+
+
+def fetch_source(source: SourceOverride, folder: Path,
+                 download: Callable[[str, Path, str | None], str]) -> Path:
+    """Download a source override into ``folder`` with ``download`` (the index client's
+    ``download(url, dest, sha256)``, which keeps nothing whose hash differs)."""
+    dest = folder / source.filename
+    try:
+        download(source.url, dest, source.sha256)
+    except SourceError as exc:
+        raise SourceError(
+            f"The sdist {source.url} that the settings' source names does not have the pinned "
+            f"sha256 {source.sha256}; it was not used. ({exc.message})",
+            hint="If you trust the file as it is now, pin its sha256 in source.sha256.",
+        ) from exc
+    return dest
+
+
+def prebuilt_wheels(files: Iterable[ProjectFile], name: NormalizedName, version: str,
+                    prebuilt: Prebuilt) -> list[ProjectFile]:
+    """The wheels of ``name`` ``version`` on an index page that may be the pinned prebuilt
+    wheel, to try in order: those whose listed sha256 is pinned, then those listed without
+    a hash (download them and check with :func:`check_prebuilt`).  A wheel whose listed
+    hash is not pinned is never a candidate."""
+    try:
+        wanted = Version(version)
+    except InvalidVersion:
+        return []
+    pinned: list[ProjectFile] = []
+    unknown: list[ProjectFile] = []
+    for f in files:
+        try:
+            wname, wversion, _, _ = parse_wheel_filename(f.filename)
+        except (InvalidWheelFilename, InvalidVersion):
+            continue
+        if wname != name or wversion != wanted or f.yanked:
+            continue
+        if f.sha256 is None:
+            unknown.append(f)
+        elif f.sha256.lower() in prebuilt.sha256:
+            pinned.append(f)
+    return sorted(pinned, key=lambda f: f.filename) + sorted(unknown, key=lambda f: f.filename)
+
+
+def check_prebuilt(filename: str, sha256: str, prebuilt: Prebuilt) -> None:
+    """Raise :class:`SourceError` unless a downloaded wheel's digest is pinned."""
+    if sha256.lower() not in prebuilt.sha256:
+        raise SourceError(
+            f"The prebuilt wheel {filename} has sha256 {sha256}, which the settings' "
+            "prebuilt.sha256 does not pin; it was not used.",
+            hint="Pin the digest of the wheel you trust in prebuilt.sha256, after checking "
+            "where it comes from.",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PluginSpec:
+    """``module:attr`` importable from wheelstrap's environment, or ``file.py:attr`` with
+    ``path`` the absolute file name (written relative to the settings file)."""
+
+    spec: str
+    path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PackageSettings:
+    """The effective settings of one package version, after layering.  Frozen, picklable."""
+
+    build_requires: tuple[RequirementEdits, ...] = ()
+    requires: tuple[RequirementEdits, ...] = ()
+    patches: tuple[PatchFile, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    config_settings: tuple[tuple[str, ConfigValue], ...] = ()
+    source: SourceOverride | None = None
+    prebuilt: Prebuilt | None = None
+    plugin: PluginSpec | None = None
+    #: The tables that made these settings, for provenance; not part of the digest.
+    tables: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def is_empty(self) -> bool:
+        return self == EMPTY
+
+    def edit_build_requires(self, reqs: Iterable[Requirement]) -> tuple[Requirement, ...]:
+        return edit_requirements(reqs, self.build_requires)
+
+    def edit_requires(self, reqs: Iterable[Requirement]) -> tuple[Requirement, ...]:
+        return edit_requirements(reqs, self.requires)
+
+    def environment(self) -> dict[str, str]:
+        return dict(self.env)
+
+    def config_settings_dict(self) -> dict[str, str | list[str]]:
+        """The PEP 517 ``config_settings`` argument."""
+        return {k: v if isinstance(v, str) else list(v) for k, v in self.config_settings}
+
+    def _content(self) -> dict[str, Any]:
+        return {
+            "build-requires": [e.to_json() for e in self.build_requires],
+            "requires": [e.to_json() for e in self.requires],
+            "env": dict(self.env),
+            "config-settings": self.config_settings_dict(),
+            "plugin": self.plugin.spec if self.plugin else None,
+        }
+
+    def digest(self) -> str:
+        """sha256 of everything that can change a build: patch contents (not names),
+        requirement edits, environment, config settings, the source and prebuilt hashes
+        (not URLs), the plugin spec.  The plugin's own code is in ``hooks_digest``."""
+        content = self._content()
+        content.update({
+            "schema": SCHEMA, "version": SCHEMA_VERSION,
+            "patches": [p.sha256 for p in self.patches],
+            "source": self.source.sha256 if self.source else None,
+            "prebuilt": sorted(self.prebuilt.sha256) if self.prebuilt else None,
+        })
+        return hashlib.sha256(_canonical_json(content).encode()).hexdigest()
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"schema": SCHEMA, "version": SCHEMA_VERSION,
+                                "digest": self.digest(), "tables": list(self.tables)}
+        data.update(self._content())
+        data["patches"] = [p.to_json() for p in self.patches]
+        data["source"] = ({"url": self.source.url, "sha256": self.source.sha256}
+                          if self.source else None)
+        data["prebuilt"] = {"sha256": list(self.prebuilt.sha256)} if self.prebuilt else None
+        return data
+
+
+EMPTY = PackageSettings()
+
+
+def _layer(layers: Sequence[PackageSettings]) -> PackageSettings:
+    if not layers:
+        return EMPTY
+    env: dict[str, str] = {}
+    config: dict[str, ConfigValue] = {}
+    patches: dict[str, PatchFile] = {}
+    source = prebuilt = plugin = None
+    for layer in layers:
+        env.update(layer.env)
+        config.update(layer.config_settings)
+        for patch in layer.patches:  # the same patch listed by two tables applies once
+            patches.setdefault(patch.sha256, patch)
+        source = layer.source or source
+        prebuilt = layer.prebuilt or prebuilt
+        plugin = layer.plugin or plugin
+    if prebuilt is not None:  # not built here: what only a build uses does not apply
+        return PackageSettings(requires=tuple(e for layer in layers for e in layer.requires if e),
+                               prebuilt=prebuilt, plugin=plugin,
+                               tables=tuple(t for layer in layers for t in layer.tables))
+    return PackageSettings(
+        build_requires=tuple(e for layer in layers for e in layer.build_requires if e),
+        requires=tuple(e for layer in layers for e in layer.requires if e),
+        patches=tuple(patches.values()),
+        env=tuple(sorted(env.items())),
+        config_settings=tuple(sorted(config.items())),
+        source=source, prebuilt=prebuilt, plugin=plugin,
+        tables=tuple(t for layer in layers for t in layer.tables),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    label: str
+    name: NormalizedName
+    specifier: SpecifierSet | None
+    values: PackageSettings
+
+    def matches(self, name: NormalizedName, version: str) -> bool:
+        if name != self.name:
+            return False
+        if self.specifier is None:
+            return True
+        try:
+            return self.specifier.contains(Version(version), prereleases=True)
+        except InvalidVersion:
+            return False
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """A validated settings file: its tables in file order."""
+
+    tables: tuple[_Table, ...] = ()
+    origin: str = ""
+
+    def for_package(self, name: NormalizedName, version: str) -> PackageSettings:
+        """The layered settings of ``name`` ``version`` (empty when no table matches)."""
+        matching = [t for t in self.tables if t.matches(name, version)]
+        ordered = ([t for t in matching if t.specifier is None]
+                   + [t for t in matching if t.specifier is not None])
+        return _layer([t.values for t in ordered])
+
+    def unused(self, seen: Iterable[tuple[NormalizedName, str]]) -> list[str]:
+        """The tables that matched none of the ``(name, version)`` pairs of a run."""
+        pairs = list(seen)
+        return [t.label for t in self.tables
+                if not any(t.matches(name, version) for name, version in pairs)]
+
+    def plugins(self) -> list[tuple[str, PluginSpec]]:
+        """Every plugin the file names, with its table."""
+        return [(t.label, t.values.plugin) for t in self.tables if t.values.plugin]
+
+    def names(self) -> frozenset[NormalizedName]:
+        return frozenset(t.name for t in self.tables)
+
+    def digest(self) -> str:
+        """sha256 of the whole file's meaning (tables, their order and values), for keys
+        that cover a whole run, like the fast path's "nothing changed" check."""
+        content = [[t.name, str(t.specifier) if t.specifier is not None else None,
+                    t.values.digest()] for t in self.tables]
+        return hashlib.sha256(_canonical_json(content).encode()).hexdigest()
+
+
+NO_SETTINGS = Settings()
+
+
+def _label(key: str) -> str:
+    bare = re.fullmatch(r"[A-Za-z0-9_-]+", key) is not None
+    return "packages." + (key if bare else json.dumps(key))
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, where: str, what: str) -> None:
+        self.items.append(f"{where}: {what}")
+
+
+def _type_name(value: object) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
+            list: "an array", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _requirement(text: object, where: str, problems: _Problems) -> Requirement | None:
+    if not isinstance(text, str):
+        problems.add(where, f"must be a requirement string, not {_type_name(text)}")
+        return None
+    try:
+        req = Requirement(text)
+    except InvalidRequirement as exc:
+        problems.add(where, f"{text!r} is not a valid PEP 508 requirement ({exc})")
+        return None
+    if req.url:
+        problems.add(where, f"{text!r} is a direct URL requirement; name a project instead")
+        return None
+    return req
+
+
+def _project_name(text: object, where: str, problems: _Problems) -> NormalizedName | None:
+    if not isinstance(text, str):
+        problems.add(where, f"must be a project name string, not {_type_name(text)}")
+        return None
+    if not _NAME.match(text):
+        problems.add(where, f"{text!r} is not a project name (remove and replace take bare "
+                     "names; markers and extras are ignored when matching)")
+        return None
+    return canonicalize_name(text)
+
+
+def _edits(value: object, where: str, problems: _Problems) -> RequirementEdits:
+    if not isinstance(value, dict):
+        problems.add(where, f"must be a table with add, remove and replace, not "
+                     f"{_type_name(value)}")
+        return RequirementEdits()
+    for key in value:
+        if key not in ("add", "remove", "replace"):
+            problems.add(f"{where}.{key}", "unknown key (expected add, remove or replace)")
+    remove: list[NormalizedName] = []
+    add: list[Requirement] = []
+    replace: list[tuple[NormalizedName, Requirement]] = []
+    for op in ("remove", "add"):
+        items = value.get(op, [])
+        if not isinstance(items, list):
+            problems.add(f"{where}.{op}", f"must be an array of strings, not "
+                         f"{_type_name(items)}")
+            continue
+        for i, item in enumerate(items):
+            if op == "remove":
+                name = _project_name(item, f"{where}.remove[{i}]", problems)
+                if name is not None:
+                    remove.append(name)
+            elif (req := _requirement(item, f"{where}.add[{i}]", problems)) is not None:
+                add.append(req)
+    swaps = value.get("replace", {})
+    if not isinstance(swaps, dict):
+        problems.add(f"{where}.replace", f"must be a table of name = \"requirement\", not "
+                     f"{_type_name(swaps)}")
+    else:
+        for name, text in swaps.items():
+            key = _project_name(name, f"{where}.replace", problems)
+            req = _requirement(text, f"{where}.replace.{name}", problems)
+            if key is not None and req is not None:
+                replace.append((key, req))
+    return RequirementEdits(tuple(remove), tuple(sorted(replace, key=lambda kv: kv[0])),
+                            tuple(add))
+
+
+def _sha256(value: object, where: str, problems: _Problems) -> str | None:
+    if not isinstance(value, str) or not _SHA256.match(value.lower()):
+        problems.add(where, "must be a sha256 digest: 64 hexadecimal digits")
+        return None
+    return value.lower()
+
+
+def _subtable(value: object, where: str, allowed: Sequence[str],
+              problems: _Problems) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        problems.add(where, f"must be a table ({', '.join(allowed)}), not {_type_name(value)}")
+        return None
+    for key in value:
+        if key not in allowed:
+            problems.add(f"{where}.{key}", f"unknown key (expected {', '.join(allowed)})")
+    return value
+
+
+def _read_bytes(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def _parse_table(label: str, table: dict[str, Any], base_dir: Path,
+                 read_file: Callable[[Path], bytes], cache: dict[Path, PatchFile],
+                 problems: _Problems) -> PackageSettings:
+    for k in table:
+        if k not in _TABLE_KEYS:
+            problems.add(f"{label}.{k}", f"unknown key (expected one of {', '.join(_TABLE_KEYS)})")
+    build = _edits(table["build-requires"], f"{label}.build-requires", problems) \
+        if "build-requires" in table else RequirementEdits()
+    runtime = _edits(table["requires"], f"{label}.requires", problems) \
+        if "requires" in table else RequirementEdits()
+
+    patches: list[PatchFile] = []
+    raw_patches = table.get("patches", [])
+    if not isinstance(raw_patches, list):
+        problems.add(f"{label}.patches", f"must be an array of file names, not "
+                     f"{_type_name(raw_patches)}")
+        raw_patches = []
+    for i, name in enumerate(raw_patches):
+        where = f"{label}.patches[{i}]"
+        if not isinstance(name, str) or not name:
+            problems.add(where, "must be a file name relative to the settings file")
+            continue
+        path = (base_dir / name).resolve()
+        if path not in cache:
+            try:
+                data = read_file(path)
+            except OSError as exc:
+                problems.add(where, f"cannot read {name} ({path}): "
+                             f"{exc.strerror or exc}")
+                continue
+            try:
+                cache[path] = PatchFile.from_bytes(name, data)
+            except UnsafePatch as exc:
+                problems.add(where, f"the patch {name} is refused: {exc}")
+                continue
+        patches.append(cache[path])
+
+    env: dict[str, str] = {}
+    raw_env = table.get("env", {})
+    if not isinstance(raw_env, dict):
+        problems.add(f"{label}.env", f"must be a table of NAME = \"value\", not "
+                     f"{_type_name(raw_env)}")
+        raw_env = {}
+    for var, val in raw_env.items():
+        where = f"{label}.env.{var}"
+        if not _ENV_NAME.match(var):
+            problems.add(where, "is not a valid environment variable name")
+        elif var in RESERVED_ENV:
+            problems.add(where, "is set by wheelstrap for every build and cannot be changed")
+        elif not isinstance(val, str):
+            problems.add(where, f"must be a string (quote numbers), not {_type_name(val)}")
+        else:
+            env[var] = val
+
+    config: dict[str, ConfigValue] = {}
+    raw_config = table.get("config-settings", {})
+    if not isinstance(raw_config, dict):
+        problems.add(f"{label}.config-settings", f"must be a table, not "
+                     f"{_type_name(raw_config)}")
+        raw_config = {}
+    for ck, cv in raw_config.items():
+        if isinstance(cv, str):
+            config[ck] = cv
+        elif isinstance(cv, list) and all(isinstance(x, str) for x in cv):
+            config[ck] = tuple(cv)
+        else:
+            problems.add(f"{label}.config-settings.{ck}",
+                         "must be a string or an array of strings (PEP 517 config_settings)")
+
+    source = None
+    if "source" in table:
+        raw = _subtable(table["source"], f"{label}.source", ("url", "sha256"), problems)
+        if raw is not None:
+            url = raw.get("url")
+            if not isinstance(url, str):
+                problems.add(f"{label}.source.url", "is required: the sdist's URL")
+            else:
+                parts = urlsplit(url)
+                if parts.scheme not in ("https", "http", "file"):
+                    problems.add(f"{label}.source.url", f"{url!r} is not an https://, http:// "
+                                 "or file:// URL")
+                elif not parts.path.endswith(_ARCHIVES):
+                    problems.add(f"{label}.source.url", f"{url!r} does not name an sdist "
+                                 f"archive ({', '.join(_ARCHIVES)})")
+            if "sha256" not in raw:
+                problems.add(f"{label}.source.sha256", "is required: the sdist's sha256")
+            digest = _sha256(raw["sha256"], f"{label}.source.sha256", problems) \
+                if "sha256" in raw else None
+            if isinstance(url, str) and digest is not None:
+                source = SourceOverride(url, digest)
+
+    prebuilt = None
+    if "prebuilt" in table:
+        raw = _subtable(table["prebuilt"], f"{label}.prebuilt", ("sha256",), problems)
+        if raw is not None:
+            hashes = raw.get("sha256")
+            if hashes is None:
+                problems.add(f"{label}.prebuilt.sha256", "is required: a prebuilt wheel is "
+                             "accepted only by its sha256")
+            else:
+                items = hashes if isinstance(hashes, list) else [hashes]
+                good = [_sha256(h, f"{label}.prebuilt.sha256", problems) for h in items]
+                if not items:
+                    problems.add(f"{label}.prebuilt.sha256", "must list at least one digest")
+                elif all(good):
+                    prebuilt = Prebuilt(tuple(sorted({g for g in good if g})))
+        clash = [k for k in _BUILD_ONLY if k in table]
+        if clash:
+            problems.add(f"{label}.prebuilt", "a prebuilt package is not built, so "
+                         f"{', '.join(clash)} cannot be set in the same table")
+
+    plugin = None
+    if "plugin" in table:
+        raw_plugin = table["plugin"]
+        where = f"{label}.plugin"
+        module, _, attr = raw_plugin.partition(":") if isinstance(raw_plugin, str) else ("", "", "")
+        if not isinstance(raw_plugin, str) or not attr or not _DOTTED.match(attr):
+            problems.add(where, "must be \"module:Class\" or \"file.py:Class\"")
+        elif module.endswith(".py"):
+            path = (base_dir / module).resolve()
+            if not path.is_file():
+                problems.add(where, f"the plugin file {module} ({path}) does not exist")
+            else:
+                plugin = PluginSpec(raw_plugin, str(path))
+        elif not _DOTTED.match(module):
+            problems.add(where, f"{module!r} is not a module name")
+        else:
+            plugin = PluginSpec(raw_plugin)
+
+    return PackageSettings(build_requires=(build,) if build else (),
+                           requires=(runtime,) if runtime else (),
+                           patches=tuple(patches), env=tuple(sorted(env.items())),
+                           config_settings=tuple(sorted(config.items())),
+                           source=source, prebuilt=prebuilt, plugin=plugin, tables=(label,))
+
+
+def _check_source(label: str, name: NormalizedName, specifier: SpecifierSet,
+                  source: SourceOverride, problems: _Problems) -> None:
+    """A source override replaces one release: its table must pin that version, and the
+    archive's name, when it follows the sdist naming rules, must agree."""
+    pins = [s for s in specifier if s.operator in ("==", "===") and "*" not in s.version]
+    if len(pins) != 1 or len(specifier) != 1:
+        problems.add(f"{label}.source", "replaces one release's sdist, so its table must pin "
+                     "one version, as in [packages.\"name==1.2.3\"]")
+        return
+    try:
+        sname, sversion = parse_sdist_filename(source.filename)
+    except (InvalidSdistFilename, InvalidVersion):
+        return  # not named like an sdist (a fork's tarball, say): the build will tell
+    if sname != name or not specifier.contains(sversion, prereleases=True):
+        problems.add(f"{label}.source.url", f"{source.filename} is {sname} {sversion}, not "
+                     f"{name}{specifier}")
+
+
+def parse_settings(doc: Mapping[str, Any], base_dir: Path, *, origin: str = "the settings file",
+                   read_file: Callable[[Path], bytes] = _read_bytes) -> Settings:
+    """Validate a parsed settings document; patch files are read through ``read_file``
+    (relative to ``base_dir``).  Raises one :class:`UserInputError` listing every problem."""
+    problems = _Problems()
+    for key in doc:
+        if key != "packages":
+            problems.add(key, "unknown top-level key (expected [packages.NAME] tables)")
+    packages = doc.get("packages", {})
+    if not isinstance(packages, dict):
+        problems.add("packages", f"must be a table of tables, not {_type_name(packages)}")
+        packages = {}
+    tables: list[_Table] = []
+    seen: dict[tuple[NormalizedName, str], str] = {}
+    cache: dict[Path, PatchFile] = {}
+    for key, table in packages.items():
+        label = _label(key)
+        try:
+            req = Requirement(key)
+        except InvalidRequirement as exc:
+            problems.add(label, f"{key!r} is not a project name with an optional PEP 440 "
+                         f"specifier ({exc})")
+            continue
+        if req.extras or req.marker or req.url:
+            problems.add(label, f"{key!r} may hold only a project name and a version "
+                         "specifier, no extras, markers or URLs")
+            continue
+        name = canonicalize_name(req.name)
+        spec_text = str(req.specifier)
+        if (name, spec_text) in seen:
+            problems.add(label, f"repeats the table {seen[name, spec_text]}")
+            continue
+        seen[name, spec_text] = label
+        if not isinstance(table, dict):
+            problems.add(label, f"must be a table, not {_type_name(table)}")
+            continue
+        values = _parse_table(label, table, base_dir, read_file, cache, problems)
+        if values.source is not None:
+            _check_source(label, name, req.specifier, values.source, problems)
+        tables.append(_Table(label, name, req.specifier if spec_text else None, values))
+    if problems.items:
+        count = len(problems.items)
+        raise UserInputError(
+            f"{origin} has {count} problem{'s' if count > 1 else ''}:\n  "
+            + "\n  ".join(problems.items),
+            hint="Fix the settings file; nothing was built. The README's 'Per-package "
+            "settings' section lists every key.",
+        )
+    return Settings(tuple(tables), origin)
+
+
+def read_settings(path: Path) -> Settings:
+    """Read and validate a settings file (patch paths are relative to its folder)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UserInputError(f"The settings file {path} cannot be read: "
+                             f"{exc.strerror or exc}.",
+                             hint="Check the path given to --settings.") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserInputError(f"The settings file {path} is not UTF-8 text ({exc}).",
+                             hint="Save it as UTF-8, as TOML requires.") from exc
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserInputError(f"The settings file {path} is not valid TOML: {exc}.",
+                             hint="Quote table names with specifiers: "
+                             "[packages.\"name==1.2\"].") from exc
+    return parse_settings(doc, path.parent, origin=f"The settings file {path}")

@@ -1,0 +1,456 @@
+"""Talking to a package index over http(s) or ``file://``, with retries."""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import hashlib
+import os
+import stat
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import unquote, urlparse
+
+from packaging.utils import canonicalize_name
+
+from wheelstrap.errors import IndexAccessError, SourceError
+from wheelstrap.fsutil import atomic_destination
+from wheelstrap.index.simple import (
+    ACCEPT,
+    JSON_TYPE,
+    MAX_PAGE_BYTES,
+    ProjectPage,
+    parse_html,
+    parse_json_text,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+    from wheelstrap.index.reqfiles import AllowedHashes
+
+DEFAULT_INDEX = "https://pypi.org/simple/"
+#: Redirects followed for one request before giving up (a loop ends here too).
+MAX_REDIRECTS = 10
+#: The largest core metadata file read from an index (PEP 658); a real one is a few kB.
+MAX_METADATA_BYTES = 1 << 20
+
+
+def import_httpx() -> ModuleType:
+    """httpx and the HTTP core it sends requests with, imported (once) without httpx's
+    command-line client.
+
+    ``httpx/__init__`` imports its own CLI (``httpx._main``), which imports click, rich
+    and pygments whenever they are installed, as they are here: a third of importing
+    httpx, paid by every run, for a program wheelstrap never runs.  While httpx is
+    imported, a stand-in module takes that CLI's place; it is gone again afterwards
+    (should httpx import more than ``main`` from it, httpx falls back to its own
+    stand-in)."""
+    if "httpx" not in sys.modules:
+        stand_in = ModuleType("httpx._main")
+
+        def main() -> None:
+            raise SystemExit("httpx's command-line client is not loaded by wheelstrap")
+
+        stand_in.main = main  # type: ignore[attr-defined]
+        placed = sys.modules.setdefault("httpx._main", stand_in) is stand_in
+        try:
+            import httpx  # noqa: F401
+        finally:
+            if placed and sys.modules.get("httpx._main") is stand_in:
+                del sys.modules["httpx._main"]
+    import httpcore  # noqa: F401 - httpx imports it only when its first client is made
+
+    return sys.modules["httpx"]
+
+
+class _Retry(Exception):
+    """A failure worth another attempt (transport error, timeout, 5xx, deadline)."""
+
+
+def _file_path(url: str) -> Path:
+    parsed = urlparse(url)
+    return Path(unquote(parsed.path))
+
+
+def _scheme(url: str) -> str:
+    try:
+        return urlparse(url).scheme.lower()
+    except ValueError:
+        return ""
+
+
+class IndexClient:
+    """Fetches project pages and files.  Thread-safe; one instance per run.
+
+    Every request has a connect timeout, a read timeout (the longest silence accepted
+    from the server) and an overall ``deadline`` per attempt; redirects are followed up
+    to :data:`MAX_REDIRECTS`.  Transport failures, timeouts, HTTP 5xx and 429 are
+    retried with exponential backoff; every failure ends in an IndexAccessError (or a
+    SourceError for a file whose hash is wrong) naming the URL."""
+
+    def __init__(
+        self,
+        index_url: str = DEFAULT_INDEX,
+        *,
+        retries: int = 4,
+        backoff: float = 0.5,
+        timeout: float = 60.0,
+        connect_timeout: float = 30.0,
+        deadline: float = 900.0,
+        max_page_bytes: int = MAX_PAGE_BYTES,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        scheme = _scheme(index_url)
+        if scheme not in ("http", "https", "file"):
+            from wheelstrap.errors import UserInputError
+
+            raise UserInputError(
+                f"The index URL {index_url!r} is not an http(s):// or file:// URL.",
+                hint="Pass --index-url https://pypi.org/simple/ or file:///path/to/simple/.",
+            )
+        self.index_url = index_url if index_url.endswith("/") else index_url + "/"
+        self._retries = retries
+        self._backoff = backoff
+        self._sleep = sleep
+        self._timeout = timeout
+        self._connect_timeout = connect_timeout
+        self._deadline = deadline
+        self._max_page_bytes = max_page_bytes
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+        self._warming: threading.Thread | None = None
+
+    @property
+    def _http(self) -> httpx.Client:
+        """The HTTP client, created (and httpx imported) on first use: a run whose every
+        version is pinned and known needs no network and pays nothing for it."""
+        with self._lock:
+            if self._client is None:
+                httpx = import_httpx()
+                timeout = httpx.Timeout(self._timeout, connect=self._connect_timeout)
+                self._client = httpx.Client(timeout=timeout, follow_redirects=True,
+                                            max_redirects=MAX_REDIRECTS,
+                                            headers={"User-Agent": "wheelstrap"})
+            return self._client
+
+    def warm(self) -> None:
+        """Make the HTTP client now, on a thread of its own, for a run that is about to
+        ask the index: loading the certificate authorities takes tens of milliseconds
+        (mostly outside the interpreter lock), which the first requests would otherwise
+        wait for.  A failure here is left for the first request to meet and report."""
+        if _scheme(self.index_url) not in ("http", "https") or self._client is not None:
+            return
+
+        def make() -> None:
+            with contextlib.suppress(Exception):
+                self._http  # noqa: B018 - made for its side effect
+
+        self._warming = threading.Thread(target=make, name="wheelstrap-warm", daemon=True)
+        self._warming.start()
+
+    def close(self) -> None:
+        if self._warming is not None:  # not left half-made (and importing) at exit
+            self._warming.join(30)
+            self._warming = None
+        if self._client is not None:
+            self._client.close()
+
+    # -- generic retrying GET --------------------------------------------------------
+
+    def _get(self, url: str, headers: dict[str, str],
+             consume: Callable[[httpx.Response, Iterator[bytes]], _T]) -> _T | None:
+        """GET ``url`` and hand the response and its body chunks to ``consume``; None on
+        HTTP 404/410.  ``consume`` runs once per attempt and may raise _Retry."""
+        import httpx
+
+        def once(cancelled: threading.Event) -> _T | None:
+            with self._http.stream("GET", url, headers=headers) as response:
+                status = response.status_code
+                if status in (404, 410):
+                    return None
+                if status >= 500 or status == 429:
+                    raise _Retry(f"HTTP {status}")
+                if status >= 400:
+                    raise IndexAccessError(
+                        f"The index answered HTTP {status} for {url}.",
+                        hint="Check --index-url (it must point at a simple repository "
+                        "API root) and that the index lets you read it.")
+                if status >= 300:  # a redirect without a usable Location
+                    raise IndexAccessError(
+                        f"The index answered HTTP {status} for {url} without a "
+                        "redirect that could be followed.", hint=_INDEX_HINT)
+                return consume(response, _chunks(response, cancelled))
+
+        delay = self._backoff
+        last = ""
+        for attempt in range(self._retries + 1):
+            try:
+                return _within(self._deadline, once)
+            except _Retry as exc:
+                last = str(exc)
+            except httpx.TooManyRedirects as exc:
+                raise IndexAccessError(
+                    f"Fetching {url} was redirected more than {MAX_REDIRECTS} times (a "
+                    f"redirect loop?): {exc}.", hint=_INDEX_HINT) from None
+            except httpx.UnsupportedProtocol as exc:
+                raise IndexAccessError(
+                    f"Fetching {url} was redirected to a URL that is not http(s): {exc}.",
+                    hint=_INDEX_HINT) from None
+            except httpx.TimeoutException as exc:
+                last = f"timed out ({type(exc).__name__})"
+            except httpx.TransportError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+                raise IndexAccessError(f"Fetching {url} failed: {type(exc).__name__}: {exc}.",
+                                       hint=_INDEX_HINT) from None
+            if attempt < self._retries:
+                self._sleep(delay)
+                delay *= 2
+        raise IndexAccessError(
+            f"Could not fetch {url} after {self._retries + 1} attempts (last error: {last}).",
+            hint="Check the network and --index-url, then run again; finished work is kept.",
+        )
+
+    # -- project pages ---------------------------------------------------------------
+
+    def project_page(self, name: str) -> ProjectPage | None:
+        """The index's page for ``name``, or None when the index has no such project."""
+        cname = canonicalize_name(name)
+        url = f"{self.index_url}{cname}/"
+        if url.startswith("file:"):
+            return self._file_page(cname, url)
+        limit = self._max_page_bytes
+
+        def read(response: httpx.Response, chunks: Iterator[bytes]
+                 ) -> tuple[str, str, str | None, bytes]:
+            body = bytearray()
+            for chunk in chunks:
+                body += chunk
+                if len(body) > limit:
+                    raise IndexAccessError(
+                        f"The index page {url} is larger than {limit} bytes.", hint=_INDEX_HINT)
+            ctype = response.headers.get("content-type", "")
+            return str(response.url), ctype, response.charset_encoding, bytes(body)
+
+        got = self._get(url, {"Accept": ACCEPT}, read)
+        if got is None:
+            return None
+        final_url, ctype, charset, body = got
+        if ctype.split(";")[0].strip().lower() == JSON_TYPE:
+            return parse_json_text(cname, final_url, body)
+        return parse_html(cname, final_url, _decode_html(body, charset))
+
+    def core_metadata(self, url: str, sha256: str) -> bytes | None:
+        """The core metadata the index serves beside the file at ``url`` (PEP 658: at
+        ``url + ".metadata"``), checked against ``sha256``; None when the index has none
+        there.  At most :data:`MAX_METADATA_BYTES`; a failed check raises SourceError."""
+        murl = url + ".metadata"
+        limit = MAX_METADATA_BYTES
+        if _scheme(murl) == "file":
+            try:
+                with open(_file_path(murl), "rb") as fh:
+                    body: bytes | None = fh.read(limit + 1)
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                raise IndexAccessError(f"Could not read {murl}: {exc.strerror or exc}.",
+                                       hint=_INDEX_HINT) from exc
+        else:
+            def read(response: httpx.Response, chunks: Iterator[bytes]) -> bytes:
+                got = bytearray()
+                for chunk in chunks:
+                    got += chunk
+                    if len(got) > limit:
+                        raise IndexAccessError(f"{murl} is larger than {limit} bytes.",
+                                               hint=_INDEX_HINT)
+                return bytes(got)
+
+            body = self._get(murl, {}, read)
+        if body is None:
+            return None
+        if len(body) > limit:
+            raise IndexAccessError(f"{murl} is larger than {limit} bytes.", hint=_INDEX_HINT)
+        if hashlib.sha256(body).hexdigest() != sha256:
+            raise SourceError(f"{murl} does not match the sha256 its index page gives.",
+                              hint="The index serves inconsistent files; report it to it.")
+        return body
+
+    def _file_page(self, cname: str, url: str) -> ProjectPage | None:
+        root = _file_path(self.index_url)
+        try:
+            is_dir = root.is_dir()
+        except OSError:
+            is_dir = False
+        if not is_dir:
+            raise IndexAccessError(
+                f"The file index {self.index_url} is not a directory.",
+                hint="Point --index-url at a directory holding <name>/index.html pages.",
+            )
+        folder = root / cname
+        json_page, html_page = folder / "index.json", folder / "index.html"
+        try:
+            if json_page.is_file():
+                return parse_json_text(cname, json_page.as_uri(), _read_capped(
+                    json_page, self._max_page_bytes))
+            if html_page.is_file():
+                return parse_html(cname, url, _decode_html(
+                    _read_capped(html_page, self._max_page_bytes), None))
+        except OSError as exc:
+            raise IndexAccessError(f"The index page {folder} could not be read: "
+                                   f"{exc.strerror or exc}.", hint=_INDEX_HINT) from exc
+        return None
+
+    # -- files -----------------------------------------------------------------------
+
+    def download(self, url: str, dest: Path, sha256: str | None,
+                 allowed: AllowedHashes | None = None) -> str:
+        """Download ``url`` to ``dest`` atomically, verifying ``sha256`` (what the index
+        advertised) and, in hash-checking mode, that the bytes match one of ``allowed``
+        (the requirement files' ``--hash`` for the project); return the sha256.  Nothing
+        is kept at ``dest`` when a check fails."""
+        scheme = _scheme(url)
+        if scheme == "file":
+            # An index page links a local file only from a file:// index (simple.py refuses
+            # it elsewhere); a settings file may name one.
+            src = _file_path(url)
+            hashers = _hashers(allowed)
+            try:
+                with atomic_destination(dest) as tmp:
+                    fd = os.open(src, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block
+                    with open(fd, "rb") as fh, open(tmp, "wb") as out:
+                        if not stat.S_ISREG(os.fstat(fd).st_mode):
+                            raise IndexAccessError(f"The index links to {url}, which is not a "
+                                                   "regular file.", hint=_INDEX_HINT)
+                        while chunk := fh.read(1 << 20):
+                            for h in hashers.values():
+                                h.update(chunk)
+                            out.write(chunk)
+                    _check(dest.name, url, sha256, hashers, allowed)
+            except OSError as exc:
+                raise IndexAccessError(f"Could not read {src}: {exc.strerror or exc}.",
+                                       hint=_INDEX_HINT) from exc
+            return hashers["sha256"].hexdigest()
+        if scheme not in ("http", "https"):
+            raise IndexAccessError(f"The index links to {url!r}, which is not an http(s) "
+                                   "URL.", hint=_INDEX_HINT)
+
+        def fetch(response: httpx.Response, chunks: Iterator[bytes]) -> str:
+            hashers = _hashers(allowed)
+            with atomic_destination(dest) as tmp:
+                with open(tmp, "wb") as fh:
+                    for chunk in chunks:
+                        for h in hashers.values():
+                            h.update(chunk)
+                        fh.write(chunk)
+                _check(dest.name, url, sha256, hashers, allowed)
+            return hashers["sha256"].hexdigest()
+
+        digest = self._get(url, {}, fetch)
+        if digest is None:
+            raise IndexAccessError(f"Downloading {url} failed with HTTP 404: the index "
+                                   "lists a file it does not have.", hint=_INDEX_HINT)
+        return digest
+
+
+_T = TypeVar("_T")
+
+
+def _within(deadline: float, fn: Callable[[threading.Event], _T]) -> _T:
+    """``fn(cancelled)`` run in a helper thread, given up at ``deadline`` seconds with
+    _Retry: the overall deadline of one attempt, which a server answering one byte at a
+    time (headers included) cannot stretch.  A given-up attempt sees ``cancelled`` set at
+    its next chunk, and its exception or result is dropped."""
+    results: list[_T] = []
+    errors: list[BaseException] = []
+    done, cancelled = threading.Event(), threading.Event()
+
+    def run() -> None:
+        try:
+            results.append(fn(cancelled))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="wheelstrap-fetch", daemon=True).start()
+    if not done.wait(deadline):
+        cancelled.set()
+        raise _Retry(f"no complete answer within the deadline of {deadline:g} s")
+    if errors:
+        raise errors[0]
+    return results[0]
+
+
+def _chunks(response: httpx.Response, cancelled: threading.Event) -> Iterator[bytes]:
+    """The body of ``response`` as it arrives; transport failures become _Retry."""
+    import httpx
+
+    try:
+        for chunk in response.iter_bytes():
+            if cancelled.is_set():
+                raise _Retry("given up at the deadline")
+            yield chunk
+    except httpx.TimeoutException as exc:
+        raise _Retry(f"timed out while reading ({type(exc).__name__})") from None
+    except httpx.TransportError as exc:
+        raise _Retry(f"interrupted: {type(exc).__name__}: {exc}") from None
+_INDEX_HINT = "Check --index-url: it must be a simple repository API (PEP 503/691) you trust."
+
+
+def _read_capped(path: Path, limit: int) -> bytes:
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise IndexAccessError(f"The index page {path} is larger than {limit} bytes.",
+                               hint=_INDEX_HINT)
+    return data
+
+
+def _decode_html(body: bytes, charset: str | None) -> str:
+    """An HTML page's text: its declared charset if Python knows it, else UTF-8; bytes
+    that do not decode become U+FFFD (they cannot be part of a valid link anyway)."""
+    if charset:
+        try:
+            codecs.lookup(charset)
+        except LookupError:
+            charset = None
+    return body.decode(charset or "utf-8", "replace")
+
+
+def _hashers(allowed: AllowedHashes | None) -> dict[str, hashlib._Hash]:
+    names = {"sha256", *(allowed.digests if allowed is not None else ())}
+    return {n: hashlib.new(n) for n in sorted(names)}
+
+
+def _check(name: str, url: str, expected: str | None, hashers: dict[str, hashlib._Hash],
+           allowed: AllowedHashes | None) -> None:
+    actual = hashers["sha256"].hexdigest()
+    if expected is not None and expected.lower() != actual:
+        raise SourceError(
+            f"The sha256 of {name} downloaded from {url} is {actual}, but the index "
+            f"promised {expected}. The file was not kept.",
+            hint="The index or a proxy served a different file than it lists; "
+            "investigate before trusting this index.",
+        )
+    if allowed is not None:
+        allowed.check(name, url, {n: h.hexdigest() for n, h in hashers.items()})
+
+
+def verify_file(path: Path, allowed: AllowedHashes) -> None:
+    """Check a file fetched earlier against the requirement files' ``--hash`` options
+    (SourceError if none matches); for a download reused without fetching again."""
+    hashers = _hashers(allowed)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            for h in hashers.values():
+                h.update(chunk)
+    allowed.check(path.name, str(path), {n: h.hexdigest() for n, h in hashers.items()})
+
+
+__all__ = ["DEFAULT_INDEX", "IndexClient", "verify_file"]

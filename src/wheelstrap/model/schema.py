@@ -1,0 +1,466 @@
+"""Typed forms of the documents a run writes into OUT, and tolerant readers for them.
+
+The documents (their writers live in graph.py, output.py, stages.py and the bootstrap):
+
+- ``graph.json``        schema ``wheelstrap-graph`` v1 (format: graph.py docstring)
+- ``build-order.json``  schema ``wheelstrap-build-order`` v1 (output.BuildRecord)
+- ``cycles.json``       schema ``wheelstrap-cycles`` v1 (format: stages.py docstring)
+- ``failures.json``     schema ``wheelstrap-failures`` v1::
+
+      {"schema": "wheelstrap-failures", "version": 1,
+       "failures": [{"name", "version", "error", "hint": str | null, "log": path | null,
+                     "tail": str, "chain": [str], "blocked": ["name version", ...]}],
+       "blocked": [{"name", "version", "because": "name version"}]}
+
+- ``events.jsonl``      one JSON object per line, ``{"t": seconds since the run started,
+  "event": kind, ...}``; kinds ``run-started``, ``discovered``, ``page``, ``downloaded``,
+  ``started``, ``finished``, ``failed``, ``reused``, ``stage``, ``published``,
+  ``run-finished`` (fields: see the ``*Event`` TypedDicts below); ``page`` and
+  ``downloaded`` events with ``"ahead": true`` are speculative work, not graph nodes.
+  Readers ignore unknown kinds and fields, and a truncated last line (a killed run).
+
+The readers check what a consumer relies on (types of the fields it reads) and report
+every problem of a document at once as one :class:`UserInputError` naming the file; they
+accept fields they do not know, so a newer writer does not break an older reader.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal, NotRequired, TypedDict, cast
+
+from wheelstrap.errors import UserInputError
+
+GRAPH_SCHEMA = "wheelstrap-graph"
+GRAPH_VERSION = 1
+BUILD_ORDER_SCHEMA = "wheelstrap-build-order"
+BUILD_ORDER_VERSION = 1
+CYCLES_SCHEMA = "wheelstrap-cycles"
+CYCLES_VERSION = 1
+FAILURES_SCHEMA = "wheelstrap-failures"
+FAILURES_VERSION = 1
+
+EdgeKindName = Literal["toplevel", "install", "build-system", "build-backend"]
+
+
+# -- graph.json ---------------------------------------------------------------------------
+
+class NodeRefDoc(TypedDict):
+    name: str
+    version: str
+
+
+class SdistDoc(TypedDict, total=False):
+    url: str
+    filename: str
+    sha256: str | None
+
+
+class GraphNodeDoc(TypedDict):
+    name: str
+    version: str
+    sdist: NotRequired[SdistDoc]
+
+
+GraphEdgeDoc = TypedDict("GraphEdgeDoc", {
+    "from": NodeRefDoc | None,
+    "to": NodeRefDoc,
+    "kind": str,
+    "requirement": str,
+})
+
+
+class GraphDoc(TypedDict):
+    schema: str
+    version: int
+    nodes: list[GraphNodeDoc]
+    edges: list[GraphEdgeDoc]
+
+
+# -- build-order.json ---------------------------------------------------------------------
+
+class EnvWheelDoc(TypedDict):
+    filename: str
+    sha256: str
+    seed: bool
+    stage0: NotRequired[bool]
+
+
+class BuildDoc(TypedDict):
+    name: str
+    version: str
+    wheel: str
+    sha256: str
+    sdist: NotRequired[str]
+    sdist_sha256: NotRequired[str]
+    sdist_url: NotRequired[str]
+    reused: bool
+    build_env: list[EnvWheelDoc]
+    dynamic_requires: NotRequired[list[str]]
+    source_date_epoch: NotRequired[int]
+    cycle: NotRequired[str | None]
+    stage: NotRequired[int | None]
+
+
+class BuildOrderDoc(TypedDict):
+    schema: str
+    version: int
+    target: dict[str, Any]
+    builds: list[BuildDoc]
+
+
+# -- cycles.json --------------------------------------------------------------------------
+
+class CycleDoc(TypedDict):
+    id: str
+    members: list[NodeRefDoc]
+    edges: list[GraphEdgeDoc]
+    explanation: NotRequired[str]
+    broken_by: NotRequired[dict[str, Any] | None]
+    stages: NotRequired[int]
+    fixed_point: NotRequired[bool]
+    stage_wheels: NotRequired[list[dict[str, Any]]]
+    seed_checks: NotRequired[list[dict[str, Any]]]
+    cross_check: NotRequired[dict[str, Any] | None]
+    shipped: NotRequired[str | None]
+    status: NotRequired[str]
+    warnings: NotRequired[list[str]]
+
+
+class CyclesDoc(TypedDict):
+    schema: str
+    version: int
+    cycles: list[CycleDoc]
+
+
+# -- failures.json ------------------------------------------------------------------------
+
+class FailureDoc(TypedDict):
+    name: str
+    version: str
+    error: str
+    hint: str | None
+    log: str | None
+    tail: str
+    chain: list[str]
+    blocked: list[str]
+
+
+class BlockedDoc(TypedDict):
+    name: str
+    version: str
+    because: str
+
+
+class FailuresDoc(TypedDict):
+    schema: str
+    version: int
+    failures: list[FailureDoc]
+    blocked: list[BlockedDoc]
+
+
+# -- events.jsonl -------------------------------------------------------------------------
+
+class Event(TypedDict, total=False):
+    """Any event: ``t`` and ``event`` are always there (the reader checks them); the
+    other fields depend on the kind and are all optional to a reader."""
+
+    t: float
+    event: str
+    # run-started
+    targets: list[str]
+    jobs: int
+    strict: bool
+    wall: str
+    # discovered, downloaded, started, finished, failed, reused, published
+    node: str
+    # page
+    name: str
+    # downloaded, finished, failed, run-finished
+    duration: float
+    bytes: int
+    # page, downloaded: true for work the run did ahead, before it knew it needed it
+    # (a page or an sdist it may never use; see bootstrap's LIKELY_BACKENDS)
+    ahead: bool
+    # started, finished, failed
+    phase: str
+    stage: int | None
+    cycle: str | None
+    worker: str
+    timings: dict[str, float]
+    error: str
+    # stage
+    status: str
+    # published
+    wheel: str
+    sha256: str
+    # run-finished
+    ok: bool
+    built: int
+    reused: int
+    failed: int
+
+
+# -- checking -----------------------------------------------------------------------------
+
+_Kind = Literal["str", "int", "num", "bool", "list", "dict", "node", "str?", "int?", "dict?",
+                "node?", "bool?"]
+_MAX_PROBLEMS = 8
+
+
+class _Checker:
+    """Collects every problem of one document, each with where it is."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def fail(self, where: str, what: str) -> None:
+        self.problems.append(f"{where}: {what}")
+
+    def fields(self, value: Any, where: str, spec: Mapping[str, _Kind],
+               optional: Mapping[str, _Kind] | None = None) -> bool:
+        """Check ``value`` is an object whose fields have the given kinds."""
+        if not isinstance(value, dict):
+            self.fail(where, f"expected an object, found {_describe(value)}")
+            return False
+        ok = True
+        for key, kind in spec.items():
+            if key not in value:
+                self.fail(where, f"missing field {key!r}")
+                ok = False
+            elif not self.kind(value[key], kind, f"{where}.{key}"):
+                ok = False
+        for key, kind in (optional or {}).items():
+            if key in value and not self.kind(value[key], kind, f"{where}.{key}"):
+                ok = False
+        return ok
+
+    def kind(self, value: Any, kind: _Kind, where: str) -> bool:
+        if kind.endswith("?"):
+            if value is None:
+                return True
+            kind = cast(_Kind, kind[:-1])
+        good = {
+            "str": lambda v: isinstance(v, str),
+            "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+            "num": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+            "bool": lambda v: isinstance(v, bool),
+            "list": lambda v: isinstance(v, list),
+            "dict": lambda v: isinstance(v, dict),
+            "node": lambda v: isinstance(v, dict) and isinstance(v.get("name"), str)
+            and isinstance(v.get("version"), str),
+        }[kind](value)
+        if not good:
+            want = {"num": "a number", "int": "an integer", "str": "a string",
+                    "bool": "true or false", "list": "a list", "dict": "an object",
+                    "node": 'an object {"name", "version"}'}[kind]
+            self.fail(where, f"expected {want}, found {_describe(value)}")
+        return bool(good)
+
+    def items(self, value: Any, where: str, each: Callable[[Any, str], object]) -> None:
+        if not isinstance(value, list):
+            return  # already reported by fields()
+        for i, item in enumerate(value):
+            if len(self.problems) > _MAX_PROBLEMS:
+                return
+            each(item, f"{where}[{i}]")
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    text = json.dumps(value) if isinstance(value, str | int | float | bool) else None
+    name = {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+    return f"{name} {text}" if text is not None and len(text) <= 40 else name
+
+
+def _raise(path: Path, what: str, problems: list[str]) -> None:
+    shown = problems[:_MAX_PROBLEMS]
+    more = len(problems) - len(shown)
+    detail = "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+    raise UserInputError(
+        f"{path} is not a valid {what} document: {detail}.",
+        hint="Pass the output directory of a wheelstrap bootstrap run; a run of the same "
+        "wheelstrap version rewrites this file.")
+
+
+def _load_json(path: Path, what: str) -> Any:
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError as exc:
+        raise UserInputError(
+            f"{path} does not exist, so there is no {what} to read.",
+            hint="Pass the output directory of a wheelstrap bootstrap run "
+            "(a run that stopped before resolving anything writes no graph).") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"{path} cannot be read: {exc}.",
+                             hint="Check the file's permissions and contents.") from exc
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise UserInputError(f"{path} is not valid JSON: {exc}.",
+                             hint="The file is damaged; re-run the bootstrap into this "
+                             "output directory to rewrite it.") from exc
+
+
+def _header(c: _Checker, doc: Any, schema: str, version: int) -> bool:
+    if not isinstance(doc, dict):
+        c.fail("document", f"expected an object, found {_describe(doc)}")
+        return False
+    if doc.get("schema") != schema or doc.get("version") != version:
+        c.fail("document", f"expected schema {schema!r} version {version}, found schema "
+               f"{doc.get('schema')!r} version {doc.get('version')!r}")
+        return False
+    return True
+
+
+def _check_edge(c: _Checker, e: Any, where: str) -> None:
+    c.fields(e, where, {"from": "node?", "to": "node", "kind": "str", "requirement": "str"})
+
+
+def check_graph(doc: Any, path: Path) -> GraphDoc:
+    c = _Checker()
+    if _header(c, doc, GRAPH_SCHEMA, GRAPH_VERSION) and c.fields(
+            doc, "document", {"nodes": "list", "edges": "list"}):
+        c.items(doc["nodes"], "nodes", lambda n, w: c.fields(
+            n, w, {"name": "str", "version": "str"}, {"sdist": "dict?"}))
+        c.items(doc["edges"], "edges", lambda e, w: _check_edge(c, e, w))
+    if c.problems:
+        _raise(path, f"{GRAPH_SCHEMA} v{GRAPH_VERSION}", c.problems)
+    return cast(GraphDoc, doc)
+
+
+def check_build_order(doc: Any, path: Path) -> BuildOrderDoc:
+    c = _Checker()
+
+    def build(b: Any, where: str) -> None:
+        if c.fields(b, where, {"name": "str", "version": "str", "wheel": "str",
+                               "sha256": "str", "reused": "bool", "build_env": "list"},
+                    {"cycle": "str?", "stage": "int?", "dynamic_requires": "list",
+                     "source_date_epoch": "int", "sdist": "str", "sdist_sha256": "str",
+                     "sdist_url": "str"}):
+            c.items(b["build_env"], f"{where}.build_env", lambda w, ww: c.fields(
+                w, ww, {"filename": "str", "sha256": "str", "seed": "bool"},
+                {"stage0": "bool"}))
+
+    if _header(c, doc, BUILD_ORDER_SCHEMA, BUILD_ORDER_VERSION) and c.fields(
+            doc, "document", {"builds": "list"}, {"target": "dict"}):
+        c.items(doc["builds"], "builds", build)
+    if c.problems:
+        _raise(path, f"{BUILD_ORDER_SCHEMA} v{BUILD_ORDER_VERSION}", c.problems)
+    doc.setdefault("target", {})
+    return cast(BuildOrderDoc, doc)
+
+
+def check_cycles(doc: Any, path: Path) -> CyclesDoc:
+    c = _Checker()
+
+    def cycle(x: Any, where: str) -> None:
+        if c.fields(x, where, {"id": "str", "members": "list"},
+                    {"edges": "list", "explanation": "str", "broken_by": "dict?",
+                     "stages": "int", "fixed_point": "bool", "stage_wheels": "list",
+                     "seed_checks": "list", "cross_check": "dict?", "status": "str",
+                     "shipped": "str?", "warnings": "list"}):
+            c.items(x["members"], f"{where}.members", lambda m, w: c.kind(m, "node", w))
+            c.items(x.get("edges", []), f"{where}.edges", lambda e, w: _check_edge(c, e, w))
+
+    if _header(c, doc, CYCLES_SCHEMA, CYCLES_VERSION) and c.fields(
+            doc, "document", {"cycles": "list"}):
+        c.items(doc["cycles"], "cycles", cycle)
+    if c.problems:
+        _raise(path, f"{CYCLES_SCHEMA} v{CYCLES_VERSION}", c.problems)
+    for x in doc["cycles"]:
+        x.setdefault("edges", [])
+    return cast(CyclesDoc, doc)
+
+
+def check_failures(doc: Any, path: Path) -> FailuresDoc:
+    c = _Checker()
+    if _header(c, doc, FAILURES_SCHEMA, FAILURES_VERSION) and c.fields(
+            doc, "document", {"failures": "list"}, {"blocked": "list"}):
+        c.items(doc["failures"], "failures", lambda f, w: c.fields(
+            f, w, {"name": "str", "version": "str", "error": "str"},
+            {"hint": "str?", "log": "str?", "tail": "str?", "chain": "list",
+             "blocked": "list"}))
+        c.items(doc.get("blocked", []), "blocked", lambda b, w: c.fields(
+            b, w, {"name": "str", "version": "str"}, {"because": "str?"}))
+    if c.problems:
+        _raise(path, f"{FAILURES_SCHEMA} v{FAILURES_VERSION}", c.problems)
+    doc.setdefault("blocked", [])
+    for f in doc["failures"]:
+        f.setdefault("hint", None)
+        f.setdefault("log", None)
+        f["tail"] = f.get("tail") or ""
+        f.setdefault("chain", [])
+        f.setdefault("blocked", [])
+    for b in doc["blocked"]:
+        b["because"] = b.get("because") or ""
+    return cast(FailuresDoc, doc)
+
+
+def parse_events(text: str, path: Path) -> list[Event]:
+    """Events of an ``events.jsonl`` text, in order.  Unknown kinds are kept (a reader
+    skips what it does not know); a truncated last line is dropped; any other line that
+    is not a JSON object with a numeric ``t`` and a string ``event`` is an error."""
+    lines = text.split("\n")
+    events: list[Event] = []
+    problems: list[str] = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        last = i == len(lines)  # no newline after it: the writer was cut off
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            if not last:
+                problems.append(f"line {i}: not JSON ({exc})")
+            continue
+        t = value.get("t") if isinstance(value, dict) else None
+        if (not isinstance(value, dict) or not isinstance(value.get("event"), str)
+                or not isinstance(t, int | float) or isinstance(t, bool)):
+            problems.append(f'line {i}: expected an object with a number "t" and a string '
+                            '"event"')
+            continue
+        events.append(cast(Event, value))
+    if problems:
+        _raise(path, "wheelstrap event log", problems)
+    return events
+
+
+def read_events(path: Path) -> list[Event]:
+    try:
+        text = path.read_text("utf-8", errors="replace")
+    except FileNotFoundError as exc:
+        raise UserInputError(f"{path} does not exist.",
+                             hint="Only runs of a wheelstrap that writes an event log "
+                             "have one.") from exc
+    except OSError as exc:
+        raise UserInputError(f"{path} cannot be read: {exc}.",
+                             hint="Check the file's permissions.") from exc
+    return parse_events(text, path)
+
+
+def read_graph(path: Path) -> GraphDoc:
+    return check_graph(_load_json(path, "dependency graph"), path)
+
+
+def read_build_order(path: Path) -> BuildOrderDoc:
+    return check_build_order(_load_json(path, "build order"), path)
+
+
+def read_cycles(path: Path) -> CyclesDoc:
+    return check_cycles(_load_json(path, "cycle report"), path)
+
+
+def read_failures(path: Path) -> FailuresDoc:
+    return check_failures(_load_json(path, "failure report"), path)
+
+
+def node_key(ref: Mapping[str, Any]) -> str:
+    """``"name version"`` of a node reference, the name normalized."""
+    from packaging.utils import canonicalize_name
+
+    return f"{canonicalize_name(str(ref['name']))} {ref['version']}"

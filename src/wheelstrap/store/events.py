@@ -1,0 +1,50 @@
+"""The event log of a run, ``OUT/events.jsonl``: one JSON object per line, written as the
+run goes and flushed whenever the planner is about to wait (:meth:`EventLog.flush`), so a
+killed run keeps what happened up to its last wait.
+
+Every line is ``{"t": seconds since the run started (monotonic), "event": kind, ...}``;
+the kinds and their fields are documented with their readers in
+:mod:`wheelstrap.model.schema` (``run-started``, ``discovered``, ``page``, ``downloaded``,
+``started``, ``finished``, ``failed``, ``reused``, ``stage``, ``published``,
+``run-finished``).  The log is for people and the HTML report; it holds timings, so it is
+not one of the reproducible documents.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import IO, Any
+
+
+class EventLog:
+    """Appends events to a file; a no-op when ``path`` is None."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.start = time.monotonic()
+        self._fh: IO[str] | None = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(path, "w", encoding="utf-8")  # noqa: SIM115 - lives with the run
+
+    def now(self) -> float:
+        return time.monotonic() - self.start
+
+    def emit(self, event: str, **fields: Any) -> None:
+        if self._fh is None:
+            return
+        line = json.dumps({"t": round(self.now(), 4), "event": event, **fields},
+                          sort_keys=False, default=str)
+        self._fh.write(line + "\n")
+
+    def flush(self) -> None:
+        """Hand what was written to the system (one write for a planning round's events,
+        rather than one each)."""
+        if self._fh is not None:
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None

@@ -1,0 +1,234 @@
+"""The output directory: its layout, its JSON documents, and the static wheel index.
+
+Layout of ``OUT``::
+
+    wheels/*.whl            wheels built here (never seeds, never downloaded binaries)
+    wheels/simple/          a static PEP 503 index of them (relative links, #sha256=)
+    sdists/                 verified source archives
+    logs/<name>-<ver>.log   full backend output of each build
+    graph.json              schema wheelstrap-graph v1 (see graph.py)
+    build-order.json        schema wheelstrap-build-order v1 (see BuildRecord)
+    constraints.txt         name==version of the top-level install closure
+    .wheelstrap/            private state: build cache, work directories
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name, parse_wheel_filename
+
+from wheelstrap.dist.wheels import requires_python
+from wheelstrap.fsutil import (
+    atomic_write_text,
+    atomic_write_texts,
+    remove_stale_temporaries,
+    sha256_file,
+)
+from wheelstrap.index.simple import IndexEntry, render_project_html, render_root_html
+from wheelstrap.model.build import EnvWheel
+
+BUILD_ORDER_SCHEMA = "wheelstrap-build-order"
+BUILD_ORDER_VERSION = 1
+CYCLES_SCHEMA = "wheelstrap-cycles"
+CYCLES_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    root: Path
+
+    @property
+    def wheels(self) -> Path:
+        return self.root / "wheels"
+
+    @property
+    def sdists(self) -> Path:
+        return self.root / "sdists"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def state(self) -> Path:
+        return self.root / ".wheelstrap"
+
+    @property
+    def cache(self) -> Path:
+        return self.state / "cache"
+
+    @property
+    def work(self) -> Path:
+        return self.state / "work"
+
+    @property
+    def stages(self) -> Path:
+        return self.state / "stages"
+
+    def prepare(self) -> None:
+        for d in (self.wheels, self.sdists, self.logs, self.cache, self.work):
+            d.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(d)
+        remove_stale_temporaries(self.root)
+        remove_stale_temporaries(self.wheels / "simple")
+        # wheels received from a killed run's builds and never published
+        shutil.rmtree(self.state / "incoming", ignore_errors=True)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildRecord:
+    """One entry of build-order.json."""
+
+    name: str
+    version: str
+    wheel: str
+    sha256: str
+    sdist: str
+    sdist_sha256: str
+    reused: bool
+    build_env: tuple[EnvWheel, ...]
+    dynamic_requires: tuple[str, ...]
+    source_date_epoch: int
+    sdist_url: str = ""
+    cycle: str | None = None  # the cycle (cycles.json id) whose stage build produced it
+    stage: int | None = None  # which stage of that cycle
+    settings: dict[str, Any] | None = None  # per-package settings and plugin, if any
+    prebuilt: bool = False  # taken from the index by a pinned hash, not built here
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["build_env"] = [asdict(w) for w in self.build_env]
+        data["dynamic_requires"] = list(self.dynamic_requires)
+        return data
+
+
+def write_build_order(path: Path, records: Sequence[BuildRecord], target: dict[str, str]) -> None:
+    doc = {
+        "schema": BUILD_ORDER_SCHEMA,
+        "version": BUILD_ORDER_VERSION,
+        "target": target,
+        "builds": [r.to_json() for r in records],
+    }
+    atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
+
+
+def write_cycles(path: Path, cycles: Sequence[dict[str, Any]]) -> None:
+    write_json(path, {"schema": CYCLES_SCHEMA, "version": CYCLES_VERSION,
+                      "cycles": list(cycles)})
+
+
+FAILURES_SCHEMA = "wheelstrap-failures"
+FAILURES_VERSION = 1
+
+
+def write_failures(path: Path, failures: Sequence[dict[str, Any]],
+                   blocked: Sequence[dict[str, str]] = ()) -> None:
+    write_json(path, {"schema": FAILURES_SCHEMA, "version": FAILURES_VERSION,
+                      "failures": list(failures), "blocked": list(blocked)})
+
+
+def write_json(path: Path, doc: Any, durable: bool = True, indent: int | None = 2) -> None:
+    """``doc`` as JSON, atomically; indented for people to read unless ``indent`` is None
+    (the standard library encodes indented JSON in pure Python, several times slower)."""
+    atomic_write_text(path, json.dumps(doc, indent=indent) + "\n", durable)
+
+
+def write_constraints(path: Path, pins: Iterable[tuple[str, str]]) -> None:
+    lines = sorted(f"{name}=={version}" for name, version in pins)
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+
+
+def index_entries(folder: Path, href_prefix: str,
+                  known: dict[str, tuple[str, str | None]] | None = None,
+                  only: str | None = None) -> dict[str, list[IndexEntry]]:
+    """The wheels in ``folder`` grouped by normalized project name (``known`` digests by
+    filename spare hashing files this run has just hashed); ``only``: of that project."""
+    projects: dict[str, list[IndexEntry]] = {}
+    for wheel in sorted(folder.glob("*.whl")):
+        try:
+            name = parse_wheel_filename(wheel.name)[0]
+        except ValueError:
+            continue
+        if only is not None and name != only:
+            continue
+        hit = (known or {}).get(wheel.name)
+        digest, rp = hit if hit else (sha256_file(wheel), requires_python(wheel))
+        projects.setdefault(name, []).append(
+            IndexEntry(wheel.name, href_prefix + wheel.name, digest, rp))
+    return projects
+
+
+def write_static_index(wheels: Path,
+                       known: dict[str, tuple[str, str | None]] | None = None) -> None:
+    """(Re)write ``wheels/simple/`` for the wheels in ``wheels``, each page atomically; a
+    page that already says what it should (written as its wheel shipped, see
+    :func:`write_project_page`, or by an earlier run) is left alone."""
+    simple = wheels / "simple"
+    projects = index_entries(wheels, "../../", known)
+    pages = [(simple / name / "index.html", render_project_html(name, entries))
+             for name, entries in projects.items()]
+    atomic_write_texts((path, text) for path, text in pages if not _says(path, text))
+    root = render_root_html(projects)
+    if not _says(simple / "index.html", root):
+        atomic_write_text(simple / "index.html", root)
+    if simple.is_dir():
+        for stale in simple.iterdir():
+            if stale.is_dir() and canonicalize_name(stale.name) not in projects:
+                (stale / "index.html").unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    stale.rmdir()
+
+
+def write_project_page(wheels: Path, name: str,
+                       known: dict[str, tuple[str, str | None]] | None = None) -> None:
+    """The page of one project in ``wheels/simple/`` as its wheels in ``wheels`` are now:
+    written as a wheel ships, so that the end of a run has only the pages to write that
+    changed since (:func:`write_static_index`, which has the last word)."""
+    cname = canonicalize_name(name)
+    entries = index_entries(wheels, "../../", known, only=cname).get(cname)
+    if entries:
+        path, text = wheels / "simple" / cname / "index.html", render_project_html(cname, entries)
+        if not _says(path, text):
+            atomic_write_text(path, text)
+
+
+def _says(path: Path, text: str) -> bool:
+    """Whether the file at ``path`` holds ``text`` already."""
+    try:
+        return path.read_text("utf-8") == text
+    except (OSError, ValueError):
+        return False
+
+
+class BuildCache:
+    """Content-addressed records: a key over every build input maps to what it produced."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def empty(self) -> bool:
+        """Whether no build has left a record here yet (a first run into an output)."""
+        try:
+            return not any(self.folder.iterdir())
+        except OSError:
+            return True
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        path = self.folder / key[:2] / f"{key}.json"
+        try:
+            data = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        # a record is checked when read; a lost one costs a rebuild (no fsync); only
+        # wheelstrap reads it (compact)
+        write_json(self.folder / key[:2] / f"{key}.json", value, durable=False, indent=None)

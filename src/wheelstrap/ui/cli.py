@@ -1,0 +1,587 @@
+"""The command line.  The only module that prints."""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from wheelstrap.errors import BuildFailure, InternalError, WheelstrapError
+from wheelstrap.ui.display import NORMAL, QUIET, VERBOSE, LiveReporter, PlainReporter, make_reporter
+
+if TYPE_CHECKING:  # the build machinery is imported only when a run needs it
+    from wheelstrap.run.bootstrap import Options, Result
+    from wheelstrap.run.headstart import HeadStart
+    from wheelstrap.run.workers import Workers
+
+DEFAULT_INDEX = "https://pypi.org/simple/"  # the client's default, without importing it
+
+
+def say(text: str, *, fg: str | None = None, bold: bool = False) -> None:
+    """One line to stderr (colour only on a terminal)."""
+    click.echo(click.style(text, fg=fg, bold=bold) if fg or bold else text, err=True)
+
+
+def stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+def verbosity(quiet: bool, verbose: bool) -> int:
+    if quiet and verbose:
+        from wheelstrap.errors import UserInputError
+
+        raise UserInputError("-q and -v ask for opposite things.", hint="Pass one of them.")
+    return QUIET if quiet else VERBOSE if verbose else NORMAL
+
+
+def _verbosity_options(f: Any) -> Any:
+    f = click.option("-v", "--verbose", is_flag=True,
+                     help="Also show index pages, downloads and prepare steps, with timings.")(f)
+    return click.option("-q", "--quiet", is_flag=True,
+                        help="Show only warnings, errors and the final summary.")(f)
+
+
+def describe_cycle(cycle: dict[str, Any]) -> str:
+    """A few lines about one cycles.json entry."""
+    broken = cycle.get("broken_by") or {}
+    if broken.get("method") == "seeds":
+        how = "seeds " + ", ".join(s["wheel"] for s in broken.get("seeds", []))
+    elif broken.get("method") == "source":
+        how = "stage-0 wheels packed from the sources of " + ", ".join(
+            f"{s['name']} {s['version']}" for s in broken.get("stage0", []))
+    else:
+        how = "nothing (unbroken)"
+    fixed = "fixed point" if cycle.get("fixed_point") else "NO fixed point"
+    lines = [f"{cycle['id']}: {cycle['explanation']}",
+             f"  broken by {how}; {cycle.get('stages', 0)} stages, {fixed}; "
+             f"status: {cycle.get('status')}"]
+    for check in cycle.get("seed_checks", []):
+        verdict = "reproduced" if check["reproduced"] else "DIFFERS"
+        lines.append(f"  seed {check['seed_wheel']}: {verdict}")
+    cross = cycle.get("cross_check")
+    if cross is not None:
+        verdict = "identical" if cross["identical"] else "DIFFERENT"
+        lines.append(f"  cross-check against a seedless build: {verdict}")
+    return "\n".join(lines)
+
+
+def render_error(exc: WheelstrapError, debug: bool) -> None:
+    color = stderr_is_terminal()
+    say("error: " + exc.message, fg="red" if color else None, bold=color)
+    if exc.chain:
+        say("  required by:")
+        for link in exc.chain:
+            say(f"    {link}")
+    if isinstance(exc, BuildFailure) and exc.tail:
+        say(f"  last lines of {exc.log}:")
+        for line in exc.tail.splitlines():
+            say(f"    | {line}")
+    if exc.hint:
+        say(f"hint: {exc.hint}", bold=color)
+    if debug:
+        say("".join(traceback.format_exception(exc)))
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        debug = "--debug" in sys.argv or bool(os.environ.get("WHEELSTRAP_DEBUG"))
+        try:
+            return super().invoke(ctx)
+        except WheelstrapError as exc:
+            render_error(exc, debug)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            say("interrupted; finished work is kept")
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # a bug of ours: say so plainly, trace only on request
+            render_error(InternalError(
+                f"wheelstrap hit an internal error: {type(exc).__name__}: {exc}.",
+                hint="Finished work is kept. Re-run with --debug for the traceback and "
+                "report it."), debug=False)
+            if debug:
+                say("".join(traceback.format_exception(exc)))
+            ctx.exit(2)
+
+
+#: Whether :mod:`wheelstrap.entry` holds the garbage collector while the program starts.
+collector_held = False
+
+
+def start_collecting() -> None:
+    """Let the garbage collector go again, if the program's start held it: the work
+    begins.  What start-up made (modules, classes, the CLI) is frozen first, so that
+    collections during the work do not walk it again and again."""
+    global collector_held
+    if collector_held:
+        collector_held = False
+        gc.freeze()
+        gc.enable()
+
+
+@click.group(cls=_Group)
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(package_name="wheelstrap")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Build a whole tree of Python packages from source, build cycles included."""
+    if ctx.invoked_subcommand != "bootstrap":  # a bootstrap lets it go once it has imported
+        start_collecting()
+
+
+@main.command()
+@click.argument("requirements", nargs=-1)
+@click.option("-r", "--requirement", "req_files", multiple=True, type=click.Path(path_type=Path),
+              help="Read requirements from a file (repeatable).")
+@click.option("-c", "--constraint", "con_files", multiple=True, type=click.Path(path_type=Path),
+              help="Apply the constraints in a file (repeatable).")
+@click.option("--index-url", envvar="WHEELSTRAP_INDEX_URL", default=DEFAULT_INDEX,
+              show_default=True, help="Simple repository API root (http(s) or file://).")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              default=Path("wheelstrap-output"), show_default=True, help="Output directory.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=os.cpu_count() or 1,
+              show_default="number of cores", help="Builds to run at once.")
+@click.option("--python", "python", default=None,
+              help="Target interpreter for builds, markers and requires-python "
+              "(default: the one running wheelstrap).")
+@click.option("--no-network-isolation", is_flag=True,
+              help="Let build backends reach the network.")
+@click.option("--retries", type=click.IntRange(min=0), default=4, show_default=True,
+              help="Retries of a failed index request (with exponential backoff).")
+@click.option("--seeds", "seed_stores", multiple=True, type=click.Path(path_type=Path),
+              help="Seed store that may break build cycles (repeatable).")
+@click.option("--max-stages", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Most rebuilds of a cycle after its seeded stage, looking for a fixed point.")
+@click.option("--strict", is_flag=True,
+              help="Fail when a seed differs from its rebuild, a cross-check differs, or a "
+              "cycle has no fixed point.")
+@click.option("--no-source-bootstrap", is_flag=True,
+              help="Never enter a cycle through stage-0 wheels packed from sources.")
+@click.option("--cross-check", is_flag=True,
+              help="Build every seeded cycle a second time from source only and compare.")
+@click.option("--keep-going", is_flag=True,
+              help="On a failed build, build everything that does not depend on it.")
+@click.option("--settings", "settings_file", type=click.Path(path_type=Path), default=None,
+              help="Per-package settings: requirement edits, patches, env, config settings, "
+              "plugins (TOML).")
+@click.option("--sandbox", type=click.Choice(["bubblewrap", "none"]), default="bubblewrap",
+              show_default=True,
+              help="Confine every build hook with bubblewrap, or not at all (recorded in "
+              "provenance; refused by --strict).")
+@click.option("--work-on-disk", is_flag=True,
+              help="Build everything under OUT/.wheelstrap/work, never in memory: by "
+              "default builds of sdists up to 8 MiB work in /dev/shm while it has 2 GiB "
+              "free (much faster on slow disks).")
+@click.option("--build-timeout", type=click.FloatRange(min=0), default=None,
+              show_default="3600, or $WHEELSTRAP_BUILD_TIMEOUT",
+              help="Seconds one build hook may run before it is killed (0: no limit).")
+@click.option("--max-unpacked-size", default="4GiB", show_default=True, metavar="SIZE",
+              help="Most bytes one archive (sdist, wheel, seed) may unpack to.")
+@click.option("--max-archive-members", type=click.IntRange(min=1), default=200_000,
+              show_default=True, help="Most members one archive may hold.")
+@click.option("--max-compression-ratio", type=click.FloatRange(min=1), default=200.0,
+              show_default=True, help="Most unpacked bytes per archive byte (bombs).")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT|local:N",
+              help="Run the builds on the workers of a Dask scheduler (pip install "
+              "'wheelstrap[dask]'); local:N starts a local cluster of N workers.")
+@click.option("--advertise", default=None, metavar="HOST",
+              help="With --scheduler: this machine's address as workers reach it (for the "
+              "build inputs; default: the address on the route to the scheduler).")
+@_verbosity_options
+def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files: Sequence[Path],
+              index_url: str, output: Path, jobs: int, python: str | None,
+              no_network_isolation: bool, retries: int, seed_stores: Sequence[Path],
+              max_stages: int, strict: bool, no_source_bootstrap: bool, cross_check: bool,
+              keep_going: bool, settings_file: Path | None, sandbox: str,
+              work_on_disk: bool, build_timeout: float | None, max_unpacked_size: str,
+              max_archive_members: int,
+              max_compression_ratio: float, scheduler: str | None, advertise: str | None,
+              quiet: bool, verbose: bool) -> None:
+    """Bootstrap REQUIREMENTS (and -r files) from sdists into OUTPUT."""
+    level = verbosity(quiet, verbose)
+    from wheelstrap.config import fastpath
+    from wheelstrap.model.build import BuildPolicy, RunPolicy
+
+    cluster_spec = None
+    if scheduler is not None:
+        from wheelstrap.run.cluster import parse_scheduler
+
+        cluster_spec = parse_scheduler(scheduler)
+    # Without a settings file or an installed plugin there is nothing to load, and the
+    # "nothing changed" check of a warm run need not import what loading them takes
+    customized = settings_file is not None or fastpath.plugins_installed()
+    if customized:
+        from wheelstrap.config.hooks import load_plugins
+        from wheelstrap.config.settings import NO_SETTINGS, read_settings
+
+        settings = read_settings(settings_file) if settings_file is not None else NO_SETTINGS
+        plugins = load_plugins(settings)
+    policy = BuildPolicy(sandbox="none" if sandbox == "none" else "bubblewrap",
+                         isolate_network=not no_network_isolation, timeout=build_timeout)
+    run_policy = RunPolicy(max_stages=max_stages, strict=strict,
+                           source_bootstrap=not no_source_bootstrap, cross_check=cross_check)
+    key = fastpath.invocation_key(
+        requirements=list(requirements), files=[*req_files, *con_files], index_url=index_url,
+        python=python, seed_stores=list(seed_stores),
+        options={"policy": policy.identity(), "run": run_policy.to_json(),
+                 "settings": settings.digest() if customized else None,
+                 "plugins": plugins.digest() if customized else None,
+                 "req_files": [str(p) for p in req_files],
+                 "con_files": [str(p) for p in con_files]})
+    unchanged = fastpath.check(output, key)
+    if unchanged is not None:
+        wheels, files = unchanged
+        say(f"done: 0 built, {wheels} reused; nothing changed since the last run (every "
+            f"version pinned; {files} output files verified by sha256); wheels in "
+            f"{output / 'wheels'}")
+        return
+    # the run's reading helper starts now, on the core the imports below leave idle
+    from wheelstrap.run.headstart import begin
+
+    head = begin()
+    click.get_current_context().call_on_close(head.close)  # however the command ends
+
+    from wheelstrap.build.backend import network_isolation_available
+    from wheelstrap.build.sandbox import require
+    from wheelstrap.errors import UserInputError
+    from wheelstrap.index.reqfiles import parse_requirement, read_files
+    from wheelstrap.model.target import Target
+    from wheelstrap.run.bootstrap import Options
+
+    if strict and policy.sandbox == "none":
+        raise UserInputError(
+            "--strict refuses builds outside the sandbox (--sandbox none).",
+            hint="Install bubblewrap (apt-get install bubblewrap) and drop --sandbox none, "
+            "or run without --strict.")
+    require(policy.sandbox)
+    from wheelstrap.dist.archives import parse_size
+    from wheelstrap.model.limits import ArchiveLimits
+
+    try:
+        size = parse_size(max_unpacked_size)
+    except ValueError as exc:
+        raise UserInputError(f"--max-unpacked-size: {exc}.",
+                             hint="Give a size such as 512M, 4GiB or 1000000.") from exc
+    limits = ArchiveLimits(max_unpacked_size=size, max_members=max_archive_members,
+                           max_ratio=max_compression_ratio)
+    reqs = read_files(req_files, con_files)
+    top = [parse_requirement(r) for r in requirements] + reqs.requirements
+    if not top:
+        raise UserInputError("Nothing to bootstrap: no requirement was given.",
+                             hint="Name packages (wheelstrap bootstrap hatchling) or pass -r FILE.")
+    target = Target.for_interpreter(python) if python else Target.current()
+    reporter = make_reporter(level, stderr_is_terminal(), workers=jobs)
+    if (policy.sandbox == "none" and policy.isolate_network
+            and not network_isolation_available()):
+        reporter.warning("'unshare -rn' is not available here: build backends run with "
+                         "network access.")
+    if not customized:
+        from wheelstrap.config.hooks import NO_PLUGINS as plugins
+        from wheelstrap.config.settings import NO_SETTINGS as settings
+    options = Options(requirements=tuple(top), constraints=tuple(reqs.constraints),
+                      output=output, index_url=index_url, target=target, jobs=jobs,
+                      policy=policy, run=run_policy, retries=retries,
+                      seed_stores=tuple(seed_stores), keep_going=keep_going,
+                      settings=settings, plugins=plugins, hashes=reqs.hashes, archive_limits=limits,
+                      stamp_key=key, work_in_memory=not work_on_disk)
+    if cluster_spec is None:
+        result = _run_bootstrap(options, reporter, None, head)
+    else:
+        from wheelstrap.run.cluster import Cluster, default_advertise_host
+        from wheelstrap.run.workers import ClusterWorkers
+
+        host = advertise or default_advertise_host(cluster_spec)
+        with Cluster(cluster_spec, target.markers, advertise_host=host) as cluster:
+            for worker, why in cluster.skipped:
+                reporter.warning(f"Dask worker {worker} is not used: {why}")
+            with cluster.input_server() as server:
+                workers = ClusterWorkers(cluster, server)
+                if isinstance(reporter, LiveReporter):  # its estimate of the time left
+                    reporter.workers = workers.capacity()
+                reporter.info(f"building on {workers.describe()}")
+                result = _run_bootstrap(options, reporter, workers, head)
+    for cycle in result.cycles:
+        say(describe_cycle(cycle))
+    if result.prebuilt:
+        reporter.warning(f"{len(result.prebuilt)} wheel(s) taken prebuilt from the index, not "
+                         "built from source: " + ", ".join(result.prebuilt))
+    for table in result.unused_settings:
+        reporter.warning(f"the settings table {table} matched no package of this run")
+    say(f"done: {result.built} built, {result.reused} reused; wheels in {output / 'wheels'}")
+
+
+def _run_bootstrap(options: Options, reporter: PlainReporter,
+                   workers: Workers | None, head: HeadStart) -> Result:
+    from wheelstrap.run.bootstrap import bootstrap as run
+
+    if options.index_url.startswith(("https://", "http://")):
+        from wheelstrap.index.client import import_httpx
+
+        import_httpx()  # the run's first step needs it: imported with the rest
+    start_collecting()
+    with reporter:  # the live view, on a terminal, is drawn while the run goes
+        return run(options, reporter, workers, head)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+def serve(directory: Path, host: str, port: int) -> None:
+    """Serve the wheels of a bootstrap output (or any folder of wheels/sdists) as an index."""
+    from wheelstrap.errors import UserInputError
+    from wheelstrap.index.server import IndexServer
+
+    folder = directory / "wheels" if (directory / "wheels").is_dir() else directory
+    if not folder.is_dir():
+        raise UserInputError(f"{directory} is not a directory.",
+                             hint="Pass the output directory of a bootstrap run.")
+    known = None
+    if (directory / "build-order.json").is_file():  # a bootstrap output: its recorded hashes
+        from wheelstrap.model.schema import read_build_order
+
+        known = {b["wheel"]: b["sha256"]
+                 for b in read_build_order(directory / "build-order.json")["builds"]}
+    try:
+        server = IndexServer(folder, host, port, known=known)
+    except OSError as exc:
+        raise UserInputError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.",
+                             hint="Choose another --port.") from exc
+    say(f"serving {folder} at {server.url} (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    finally:
+        server.httpd.server_close()
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+def cycles(directory: Path) -> None:
+    """Explain every build cycle of a finished or failed run, edge by edge."""
+    import json
+
+    from wheelstrap.errors import UserInputError
+    from wheelstrap.model.graph import Graph, GraphFormatError, find_cycles
+
+    def load(path: Path) -> Any:
+        if path.stat().st_size > 1 << 30:
+            raise ValueError("it is bigger than 1 GiB")
+        return json.loads(path.read_text("utf-8"))
+
+    path = directory / "graph.json"
+    try:
+        graph = Graph.from_json(load(path))
+    except RecursionError as exc:
+        raise UserInputError(f"{path} cannot be read as a wheelstrap graph: it is nested too "
+                             "deeply.", hint="Pass the output directory of a bootstrap run.") \
+            from exc
+    except (OSError, ValueError, GraphFormatError) as exc:
+        raise UserInputError(f"{path} cannot be read as a wheelstrap graph: {exc}.",
+                             hint="Pass the output directory of a bootstrap run.") from exc
+
+    def strs(value: Any) -> bool:
+        return isinstance(value, str)
+
+    def valid_report(c: Any) -> bool:
+        """Whether a cycles.json entry has every field describe_cycle reads, well typed."""
+        if not (isinstance(c, dict) and strs(c.get("id")) and strs(c.get("explanation"))
+                and isinstance(c.get("members"), list) and c["members"]
+                and all(isinstance(m, dict) and strs(m.get("name")) and strs(m.get("version"))
+                        for m in c["members"])
+                and isinstance(c.get("stages", 0), int)
+                and isinstance(c.get("seed_checks", []), list)):
+            return False
+        broken = c.get("broken_by")
+        if broken is not None:
+            if not isinstance(broken, dict):
+                return False
+            items = broken.get("seeds" if broken.get("method") == "seeds" else "stage0", [])
+            keys = ("wheel",) if broken.get("method") == "seeds" else ("name", "version")
+            if not isinstance(items, list) or not all(
+                    isinstance(i, dict) and all(strs(i.get(k)) for k in keys) for i in items):
+                return False
+        if not all(isinstance(k, dict) and "seed_wheel" in k and "reproduced" in k
+                   for k in c.get("seed_checks", [])):
+            return False
+        cross = c.get("cross_check")
+        return cross is None or (isinstance(cross, dict) and "identical" in cross)
+
+    reports: dict[tuple[str, ...], dict[str, Any]] = {}
+    cycles_json = directory / "cycles.json"
+    if cycles_json.is_file():
+        try:
+            doc = load(cycles_json)
+            entries = doc.get("cycles", []) if isinstance(doc, dict) else None
+            if not isinstance(entries, list) or not all(valid_report(c) for c in entries):
+                raise ValueError("not a wheelstrap-cycles document")
+            for c in entries:
+                reports[tuple(sorted(f"{m['name']} {m['version']}" for m in c["members"]))] = c
+        except (OSError, ValueError, RecursionError):
+            reports = {}
+            say(f"warning: {cycles_json} is unreadable; showing the graph only")
+    found = find_cycles(graph)
+    if not found:
+        click.echo("no build cycles")
+        return
+    for i, cycle in enumerate(found, 1):
+        click.echo(f"cycle {i}: {', '.join(str(m) for m in cycle.members)}")
+        for edge in cycle.walk:
+            click.echo(f"  {edge.src} -({edge.kind}: {edge.requirement})-> {edge.dst}")
+        report = reports.get(tuple(sorted(str(m) for m in cycle.members)))
+        if report is not None:
+            click.echo("\n".join(describe_cycle(report).splitlines()[1:]))
+
+
+@main.group()
+def seeds() -> None:
+    """Manage seed stores: trusted wheels pinned by sha256, used only to break cycles."""
+
+
+@seeds.command("add")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.argument("wheels", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--origin", required=True, help="Where these wheels came from (text or URL).")
+@click.option("--replace", is_flag=True, help="Re-pin a wheel already pinned with another hash.")
+def seeds_add(store: Path, wheels: Sequence[Path], origin: str, replace: bool) -> None:
+    """Copy WHEELS into STORE and pin each by sha256 with its origin."""
+    from wheelstrap.seeds.store import add_wheels
+
+    for seed in add_wheels(store, list(wheels), origin, replace=replace):
+        click.echo(f"pinned {seed.wheel} sha256={seed.sha256}")
+
+
+@seeds.command("list")
+@click.argument("store", type=click.Path(path_type=Path))
+def seeds_list(store: Path) -> None:
+    """Show the seeds of STORE (verifying every pin)."""
+    from wheelstrap.seeds.store import load_store
+
+    verified = load_store(store)
+    if not verified:
+        click.echo("the store is empty")
+    for v in verified:
+        s = v.seed
+        kind = "promoted" if s.provenance else "imported"
+        click.echo(f"{s.name} {s.version}  {s.wheel}\n  sha256 {s.sha256}\n"
+                   f"  origin ({kind}): {s.origin}")
+
+
+@seeds.command("export")
+@click.argument("output", type=click.Path(path_type=Path))
+@click.argument("store", type=click.Path(path_type=Path))
+def seeds_export(output: Path, store: Path) -> None:
+    """Promote the final-stage wheels of every cycle member in OUTPUT into STORE."""
+    from wheelstrap.run.promote import export
+
+    for seed in export(output, store):
+        click.echo(f"promoted {seed.wheel} sha256={seed.sha256}")
+
+
+@seeds.command("verify")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--index-url", default=None,
+              help="Index to fetch the recorded sdists from (default: the recorded index).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Where to rebuild (default: a temporary directory).")
+@_verbosity_options
+def seeds_verify(store: Path, index_url: str | None, output: Path | None, quiet: bool,
+                 verbose: bool) -> None:
+    """Rebuild every promoted seed of STORE from its recorded sdist and compare bit for bit."""
+    from wheelstrap.run.promote import verify
+
+    reporter = make_reporter(verbosity(quiet, verbose), stderr_is_terminal(),
+                             workers=os.cpu_count() or 1)
+    with reporter:
+        results = verify(store, index_url, output, reporter)
+    bad = 0
+    for r in results:
+        verdict = "reproduced" if r.reproduced else "DIFFERS"
+        click.echo(f"{r.seed.wheel}: {verdict} (pinned {r.seed.sha256[:16]}…, "
+                   f"rebuilt {r.rebuilt_sha256[:16] if r.rebuilt_sha256 else 'nothing'}…)")
+        if r.detail:
+            click.echo(f"  {r.detail}")
+        bad += not r.reproduced
+    if bad:
+        raise SystemExit(1)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+def report(directory: Path) -> None:
+    """Write DIRECTORY/report.html from the documents of a bootstrap run."""
+    from wheelstrap.store.htmlreport import write_report
+
+    click.echo(f"wrote {write_report(directory)}")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("name")
+@click.option("--max-chains", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Most chains to print.")
+def why(directory: Path, name: str, max_chains: int) -> None:
+    """Print the chains of requirements from a target to NAME (or NAME==VERSION)."""
+    from wheelstrap.model.schema import read_graph
+    from wheelstrap.ui.explore import find_nodes, render_why
+    from wheelstrap.ui.explore import why as explain
+
+    graph = read_graph(directory / "graph.json")
+    for node in find_nodes(graph, name):
+        click.echo(render_why(explain(graph, node, max_chains=max_chains)))
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["dot", "json"]), default="dot",
+              show_default=True, help="Graphviz DOT, or node-link JSON.")
+def graph(directory: Path, fmt: str) -> None:
+    """Print the dependency graph of a run (build cycles marked)."""
+    import json
+
+    from wheelstrap.model.schema import read_cycles, read_graph
+    from wheelstrap.ui.explore import to_dot, to_node_link
+
+    doc = read_graph(directory / "graph.json")
+    cyc = read_cycles(directory / "cycles.json") if (directory / "cycles.json").exists() \
+        else None
+    if fmt == "dot":
+        click.echo(to_dot(doc, cyc), nl=False)
+    else:
+        click.echo(json.dumps(to_node_link(doc, cyc), indent=1))
+
+
+@main.command("settings")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("packages", nargs=-1)
+def settings_check(file: Path, packages: Sequence[str]) -> None:
+    """Check a settings FILE (and load its plugins); show the effective settings of each
+    PACKAGE given as NAME==VERSION, as they enter provenance."""
+    import json
+
+    from packaging.utils import canonicalize_name
+
+    from wheelstrap.config.hooks import load_plugins
+    from wheelstrap.config.settings import read_settings
+    from wheelstrap.errors import UserInputError
+
+    settings = read_settings(file)
+    plugins = load_plugins(settings)
+    click.echo(f"{file}: {len(settings.tables)} tables, "
+               f"{len(plugins.by_project)} plugins from entry points, "
+               f"{len(plugins.by_spec)} named in the file; no problems found")
+    for package in packages:
+        name, sep, version = package.partition("==")
+        if not sep or not name or not version:
+            raise UserInputError(f"{package!r} is not NAME==VERSION.",
+                                 hint="Name an exact version, e.g. numpy==2.1.0.")
+        cname = canonicalize_name(name)
+        hooks = plugins.hooks(cname, version, settings.for_package(cname, version))
+        click.echo(json.dumps({"name": cname, "version": version, **hooks.to_json()},
+                              indent=2, sort_keys=True))
