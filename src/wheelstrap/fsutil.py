@@ -1,4 +1,4 @@
-"""Atomic file writes and the output-directory lock."""
+"""Atomic file writes, the output-directory lock, hashing while copying, log tails."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import fcntl
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO, Protocol
 
 from wheelstrap.errors import LockedError
 
@@ -70,8 +72,68 @@ def atomic_write_texts(items: Iterable[tuple[Path, str]]) -> None:
 
 def atomic_copy(src: Path, dest: Path) -> None:
     with atomic_destination(dest) as tmp, open(src, "rb") as s, open(tmp, "wb") as d:
-        while chunk := s.read(1 << 20):
-            d.write(chunk)
+        copy_verified(chunks_of(s), d)
+
+
+# -- hashing while copying -----------------------------------------------------------
+
+#: The chunk size of reads from files (and of the copies made from them).
+CHUNK = 1 << 20
+
+
+class _Hasher(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+
+class _Writer(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
+class LimitExceeded(Exception):
+    """More bytes came than :func:`copy_verified` was allowed to take (``limit``); what
+    came before the chunk that crossed it was written and hashed."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} bytes")
+        self.limit = limit
+
+
+def chunks_of(source: IO[bytes] | int, size: int = CHUNK, *,
+              stop_at: int | None = None) -> Iterator[bytes]:
+    """The bytes of an open binary file, or of a file descriptor (read with ``os.read``),
+    in chunks of at most ``size``, from where it stands to its end, or until ``stop_at``
+    bytes have been read."""
+    left = stop_at
+    while left is None or left > 0:
+        want = size if left is None else min(size, left)
+        chunk = os.read(source, want) if isinstance(source, int) else source.read(want)
+        if not chunk:
+            return
+        if left is not None:
+            left -= len(chunk)
+        yield chunk
+
+
+def copy_verified(chunks: Iterable[bytes], out: _Writer | None = None,
+                  hashers: Iterable[_Hasher] = (), *, limit: int | None = None) -> int:
+    """Write ``chunks`` to ``out`` (None: write nothing) while every one of ``hashers``
+    sees them; the number of bytes.  With ``limit``, the chunk that would take the count
+    past it raises :class:`LimitExceeded` instead (neither written nor hashed).
+
+    The one loop behind every hash-while-copying of wheelstrap: downloads, inputs sent
+    between machines, files served and checked.  The caller chooses the chunks (and so
+    their size) and compares the digests."""
+    hs = tuple(hashers)
+    n = 0
+    for chunk in chunks:
+        n += len(chunk)
+        if limit is not None and n > limit:
+            raise LimitExceeded(limit)
+        for h in hs:
+            h.update(chunk)
+        if out is not None:
+            out.write(chunk)
+    return n
 
 
 def stays_inside(rel: str) -> bool:
@@ -104,9 +166,46 @@ def within(root: Path, path: Path) -> bool:
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
+        copy_verified(chunks_of(fh), hashers=(h,))
     return h.hexdigest()
+
+
+# -- log tails --------------------------------------------------------------------------
+
+#: What a tail keeps of a log: lines, bytes read from its end, characters of one line.
+TAIL_LINES = 25
+TAIL_BYTES = 64 * 1024
+TAIL_LINE_CHARS = 2000
+
+
+def tail(log: Path | bytes | str, lines: int = TAIL_LINES, max_bytes: int = TAIL_BYTES,
+         line_chars: int = TAIL_LINE_CHARS) -> str:
+    """The last ``lines`` lines of a log, a file (only its end is read) or its bytes or
+    text, taken from its last ``max_bytes`` bytes.  A line longer than ``line_chars``
+    keeps its start and end around a marker saying how much was cut, and a line the
+    window begins inside of starts with ``[…]``: whatever a build printed, the tail
+    shown to a user stays within ``max_bytes`` (a missing file has an empty tail)."""
+    if isinstance(log, Path):
+        try:
+            with open(log, "rb") as fh:
+                size = fh.seek(0, os.SEEK_END)
+                fh.seek(max(size - max_bytes, 0))
+                data = fh.read(max_bytes)
+        except OSError:
+            return ""
+    else:
+        data = log.encode("utf-8", "replace") if isinstance(log, str) else log
+        size = len(data)
+        data = data[-max_bytes:]
+    all_lines = data.decode("utf-8", errors="replace").splitlines()
+    kept = all_lines[-lines:] if lines > 0 else []
+    if kept and size > len(data) and len(kept) == len(all_lines):
+        kept[0] = "[…] " + kept[0]
+    half = max(line_chars // 2, 1)
+    return "\n".join(
+        line if len(line) <= line_chars
+        else f"{line[:half]} [… {len(line) - 2 * half} characters cut …] {line[-half:]}"
+        for line in kept)
 
 
 def remove_stale_temporaries(folder: Path) -> None:
@@ -114,6 +213,25 @@ def remove_stale_temporaries(folder: Path) -> None:
     if folder.is_dir():
         for leftover in folder.glob(TMP_PREFIX + "*"):
             leftover.unlink(missing_ok=True)
+
+
+def remove_temporaries_under(root: Path, skip: Iterable[Path] = ()) -> int:
+    """Drop every temporary file a killed run left anywhere under ``root`` but in the
+    folders ``skip`` (written beside their destination, they never replaced anything);
+    returns how many."""
+    removed = 0
+    skipped = {str(p) for p in skip}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if os.path.join(folder, d) not in skipped]
+        for name in files:
+            if name.startswith(TMP_PREFIX):
+                Path(folder, name).unlink(missing_ok=True)
+                removed += 1
+        for name in [d for d in dirs if d.startswith(TMP_PREFIX)]:
+            shutil.rmtree(Path(folder, name), ignore_errors=True)
+            dirs.remove(name)
+            removed += 1
+    return removed
 
 
 class DirectoryLock:

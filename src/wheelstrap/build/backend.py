@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # pyproject-hooks is imported when the first hook is called
     from pyproject_hooks import BuildBackendHookCaller
 
 from wheelstrap.errors import BuildFailure, InternalError, UserInputError
+from wheelstrap.fsutil import tail
 from wheelstrap.model.build import BackendSpec
 from wheelstrap.build.sandbox import (
     SCRATCH,
@@ -217,16 +218,6 @@ class BuildSettings:
         return {"sandbox": self.sandbox, "isolate_network": self.isolate_network}
 
 
-def tail(log: Path, lines: int = 25) -> str:
-    try:
-        with open(log, "rb") as fh:
-            fh.seek(max(fh.seek(0, os.SEEK_END) - 64 * 1024, 0))
-            text = fh.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
 _TAIL_KEEP = 64 * 1024
 _GRACE = 2.0  # seconds to wait for output after the process ended (``--sandbox none``)
 _CONTROL_MAX = 64 * 2**20  # the largest hook result file (output.json) accepted
@@ -305,6 +296,55 @@ class _Watch:
         # keep the cost of watching under ~5% of the build's time
         self.interval = max(2.0, 20 * (time.monotonic() - began))
         return now - self.start
+
+
+class _Running:
+    """The build processes this process has started and not yet reaped, so that an
+    interrupted run can stop them all at once (:func:`stop_builds`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._procs: set[subprocess.Popen[bytes]] = set()
+        self.refusing = False
+
+    def add(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._procs.add(proc)
+            refusing = self.refusing
+        if refusing:  # started as the run was being stopped: it stops too
+            _kill(proc)
+
+    def discard(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def stop(self, refuse: bool) -> int:
+        with self._lock:
+            self.refusing = self.refusing or refuse
+            procs = list(self._procs)
+        for proc in procs:
+            _kill(proc)
+        return len(procs)
+
+
+_RUNNING = _Running()
+
+
+def stop_builds(refuse: bool = True) -> int:
+    """Kill every build process this process runs (and what they started), now; with
+    ``refuse``, every build process started from now on is killed as it starts (the run
+    is being interrupted).  Returns how many were running.  Safe from any thread."""
+    return _RUNNING.stop(refuse)
+
+
+def stopping() -> bool:
+    """Whether :func:`stop_builds` refuses new build processes (the run is interrupted)."""
+    return _RUNNING.refusing
+
+
+def allow_builds() -> None:
+    """Undo :func:`stop_builds`' refusal (a worker process that goes on serving)."""
+    _RUNNING.refusing = False
 
 
 class Runner:
@@ -441,12 +481,16 @@ class Runner:
                                    log=str(self.log)) from None
             assert proc.stdout is not None
             stopped: str | None = None
+            _RUNNING.add(proc)
             try:
                 stopped = self._pump(proc, sink, started, timeout, watch)
+                if stopped is None and _RUNNING.refusing:
+                    stopped = "the run was interrupted"
             finally:
                 if proc.poll() is None:
                     _kill(proc)
                 proc.wait()
+                _RUNNING.discard(proc)
                 proc.stdout.close()
             if stopped is None and watch is not None:
                 grown = watch.grown()

@@ -452,7 +452,8 @@ class Bootstrap:
             self.client.warm()
         self.layout.root.mkdir(parents=True, exist_ok=True)
         with DirectoryLock(self.layout.root):
-            self.layout.prepare()
+            for note in self.store.open_run():
+                self.reporter.warning(note)
             fastpath.forget(self.layout.root)
             self.durations = self.store.load_durations()
             self.events = EventLog(self.layout.root / "events.jsonl")
@@ -460,71 +461,22 @@ class Bootstrap:
                              jobs=self.o.jobs, strict=self.o.run.strict,
                              workers=self.workers.describe(),
                              wall=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-            io = ThreadPoolExecutor(max_workers=DOWNLOADS, thread_name_prefix="io")
-            self._io = io
-            # index pages have threads of their own: a burst of hundreds of pages (a
-            # package with many requirements) must not hold up the downloads of the
-            # sources whose pages came first
-            self._pages = ThreadPoolExecutor(max_workers=PAGES, thread_name_prefix="pages")
-            # removing a finished build's folder (a whole environment) takes a tenth of a
-            # second: off the thread that dispatches the next build
-            self._cleaner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clean")
-            self._publisher = ThreadPoolExecutor(max_workers=PUBLISHERS,
-                                                 thread_name_prefix="publish")
-            # the planner's own fetch of an sdist fetched ahead (a move and a cached
-            # read) need not queue behind the downloads on the I/O threads
-            self._handoff = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handoff")
-            # sdists' facts are read by a helper process, off this one's interpreter lock
-            self.store.reader = self._head.reader()
-            self.store.reader.start()
-            if not self.pins.known and self._ahead.enabled:  # it will read ahead at once
-                self._ahead_reader.start()
-            # the run's folder in memory: its bytecode, and the builds small enough
-            memory = scratch.memory_folder(builds=self.workers.capacity()) \
-                if self.workers.local else None
-            self.store.memory = memory if self.o.work_in_memory else None
-            self._bytecode = None
-            if self.workers.local and bytecode_enabled():
-                with contextlib.suppress(OSError):  # no folder for it: builds compile
-                    self._bytecode = Bytecode(
-                        memory / "bytecode" if memory is not None
-                        else self.layout.state / "incoming" / "bytecode",
-                        self.o.target.python, self.o.archive_limits)
-            if self.workers.local and self.store.cache.empty():
-                # a first run into this output builds: the empty environment every build
-                # starts from is made while the first pages and sources arrive
-                self._cleaner.submit(backend.warm_template, self.o.target.python,
-                                     backend.BuildSettings(0))
             ok = False
             try:
-                with backend.backend_warnings_to_logs():
+                with contextlib.ExitStack() as stack:
+                    interrupted = self._open_pools(stack)
                     try:
-                        for name in LIKELY_BACKENDS:  # not again into an output that
-                            if not self.pins.known or name in self.pins.known:  # never used it
-                                self._want_ahead(Requirement(name), 0)
-                        self._loop()
-                        ok = True
-                    finally:
-                        # Builds already running finish (their logs stay complete);
-                        # queued ones are dropped.
-                        for f in self._inflight:
-                            f.cancel()
-                        self._ahead.stop.set()  # downloads ahead still running: no unpacking
-                        io.shutdown(wait=True, cancel_futures=True)
-                        self._handoff.shutdown(wait=True, cancel_futures=True)
-                        self._pages.shutdown(wait=True, cancel_futures=True)
-                        self.store.drop_ahead(n for n in self._ahead.depth
-                                              if n not in self.states)
-                        self._publisher.shutdown(wait=True, cancel_futures=True)
-                        self._cleaner.shutdown(wait=True)
-                        self.store.reader.close()
-                        self.store.reader = None
-                        self._ahead_reader.close()
-                        self.workers.close()
-                        if self._bytecode is not None:
-                            self._bytecode.close()
-                        if memory is not None:
-                            scratch.remove(memory)
+                        with backend.backend_warnings_to_logs():
+                            for name in LIKELY_BACKENDS:  # not again into an output that
+                                if not self.pins.known or name in self.pins.known:  # used none
+                                    self._want_ahead(Requirement(name), 0)
+                            self._loop()
+                            ok = True
+                    except BaseException as exc:
+                        if not isinstance(exc, Exception):  # Ctrl-C, SIGTERM: stop at once
+                            interrupted.append(True)
+                            self.workers.interrupt()
+                        raise
             finally:
                 self.events.emit("run-finished", ok=ok, built=self.built, reused=self.reused,
                                  failed=len(self.failed), duration=round(self.events.now(), 3))
@@ -538,6 +490,69 @@ class Bootstrap:
         return Result(tuple(self.records), self.graph, self.built, self.reused,
                       tuple(r.report for r in self.runs if r.twin is None), unused,
                       tuple(self.prebuilt))
+
+    def _open_pools(self, stack: contextlib.ExitStack) -> list[bool]:
+        """Start the run's threads and helper processes, each with its closing step on
+        ``stack``: they close in the reverse order, every step even when one before it
+        raises.  Returns a flag list the run appends to when it is interrupted: then
+        nothing is waited for (builds were killed, downloads are dropped)."""
+        interrupted: list[bool] = []
+
+        def shut(pool: ThreadPoolExecutor) -> None:
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
+
+        # closed last: the run's folder in memory, the compiler, the workers, the readers
+        memory = scratch.memory_folder(builds=self.workers.capacity()) \
+            if self.workers.local else None
+        if memory is not None:
+            stack.callback(scratch.remove, memory)
+        self.store.memory = memory if self.o.work_in_memory else None
+        self._bytecode = None
+        if self.workers.local and bytecode_enabled():
+            with contextlib.suppress(OSError):  # no folder for it: builds compile
+                self._bytecode = Bytecode(
+                    memory / "bytecode" if memory is not None
+                    else self.layout.state / "incoming" / "bytecode",
+                    self.o.target.python, self.o.archive_limits)
+                stack.callback(self._bytecode.close)
+        stack.callback(self.workers.close)
+        stack.callback(self._ahead_reader.close)
+        # sdists' facts are read by a helper process, off this one's interpreter lock
+        self.store.reader = self._head.reader()
+        stack.callback(self.store.close_reader)
+        self.store.reader.start()
+        if not self.pins.known and self._ahead.enabled:  # it will read ahead at once
+            self._ahead_reader.start()
+        # removing a finished build's folder (a whole environment) takes a tenth of a
+        # second: off the thread that dispatches the next build
+        self._cleaner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clean")
+        stack.callback(shut, self._cleaner)
+        self._publisher = ThreadPoolExecutor(max_workers=PUBLISHERS,
+                                             thread_name_prefix="publish")
+        stack.callback(shut, self._publisher)
+        stack.callback(lambda: self.store.drop_ahead(
+            n for n in self._ahead.depth if n not in self.states))
+        # index pages have threads of their own: a burst of hundreds of pages (a package
+        # with many requirements) must not hold up the downloads of the sources whose
+        # pages came first
+        self._pages = ThreadPoolExecutor(max_workers=PAGES, thread_name_prefix="pages")
+        stack.callback(shut, self._pages)
+        # the planner's own fetch of an sdist fetched ahead (a move and a cached read)
+        # need not queue behind the downloads on the I/O threads
+        self._handoff = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handoff")
+        stack.callback(shut, self._handoff)
+        self._io = ThreadPoolExecutor(max_workers=DOWNLOADS, thread_name_prefix="io")
+        stack.callback(shut, self._io)
+        # closed first: what is queued is dropped (builds already running finish, their
+        # logs complete, unless the run was interrupted); downloads ahead stop unpacking
+        stack.callback(self._ahead.stop.set)
+        stack.callback(lambda: [f.cancel() for f in self._inflight])
+        if self.workers.local and self.store.cache.empty():
+            # a first run into this output builds: the empty environment every build
+            # starts from is made while the first pages and sources arrive
+            self._cleaner.submit(backend.warm_template, self.o.target.python,
+                                 backend.BuildSettings(0))
+        return interrupted
 
     def _loop(self) -> None:
         top_roots = [Root(None, frozenset(), "toplevel", r) for r in self.o.requirements]
@@ -1565,7 +1580,12 @@ class Bootstrap:
             if outcome.then is not None and pending.then is not None and not any(
                     self.o.target.wants(r) for r in unit.dynamic):
                 # the build ran on in the same interpreter, in the environment its
-                # requirements ask for: take its outcome as a build's
+                # requirements ask for: take its outcome as a build's, begun as the
+                # prepare ended
+                then_total = outcome.then.report.timings.get("total", 0.0)
+                self.events.emit("started", at=self.events.now() - then_total,
+                                 **self._event_fields(pending.then),
+                                 worker=outcome.then.report.worker, follows="prepare")
                 self._task_done(Pending(pending.node, pending.then, pending.env), outcome.then)
             return
         unit.busy = True  # until its wheel is in the output

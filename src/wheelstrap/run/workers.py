@@ -2,17 +2,19 @@
 
 Both give the planner the same four things: a ``concurrent.futures.Executor`` to submit
 :func:`wheelstrap.build.tasks.run_task` to, how many builds may run at once, the
-:class:`~wheelstrap.run.transfer.Inputs` through which a task gets its files, and the folder
+:class:`~wheelstrap.build.inputs.Inputs` through which a task gets its files, and the folder
 it may work in (on this machine only).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from wheelstrap.build import backend
 from wheelstrap.build.inputs import Inputs, LocalInputs
 from wheelstrap.errors import WheelstrapError
 
@@ -49,9 +51,14 @@ class Workers:
     def describe(self) -> str:
         return f"{self.jobs} local build(s) at once"
 
+    def interrupt(self) -> None:
+        """The run was interrupted: kill the builds running now, and any that starts."""
+        backend.stop_builds(refuse=True)
+
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            # interrupted: the builds were killed, their threads end on their own
+            self._pool.shutdown(wait=not backend.stopping(), cancel_futures=True)
 
 
 class ClusterWorkers(Workers):
@@ -87,6 +94,14 @@ class ClusterWorkers(Workers):
     def describe(self) -> str:
         return (f"{len(self.cluster.workers)} Dask worker(s), {self.capacity()} build(s) at "
                 "once")
+
+    def interrupt(self) -> None:
+        """The run was interrupted: queued tasks are cancelled (:meth:`close`); the
+        builds running on the workers are killed there, without waiting for an answer."""
+        client = self.cluster.client if self._executor is not None else None
+        if client is not None:
+            with contextlib.suppress(Exception):  # a cluster gone already: nothing runs
+                client.run(backend.stop_builds, False, wait=False)
 
     def close(self) -> None:
         if self._executor is not None:  # Dask's executor cancels what is left itself

@@ -31,10 +31,13 @@ class EventLog:
     def now(self) -> float:
         return time.monotonic() - self.start
 
-    def emit(self, event: str, **fields: Any) -> None:
+    def emit(self, event: str, at: float | None = None, **fields: Any) -> None:
+        """Write one event; ``at``: when it happened, if earlier than now (seconds since
+        the run started)."""
         if self._fh is None:
             return
-        line = json.dumps({"t": round(self.now(), 4), "event": event, **fields},
+        t = self.now() if at is None else min(at, self.now())
+        line = json.dumps({"t": round(t, 4), "event": event, **fields},
                           sort_keys=False, default=str)
         self._fh.write(line + "\n")
 

@@ -20,6 +20,7 @@ machine; see :class:`wheelstrap.model.build.UnitKey`).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import tomllib
@@ -54,7 +55,13 @@ from wheelstrap.dist.sources import (
 from wheelstrap.dist.validate import validate_wheel
 from wheelstrap.dist.wheels import WheelFormatError, read_metadata
 from wheelstrap.errors import BuildFailure, SourceError, WheelstrapError
-from wheelstrap.fsutil import atomic_copy, atomic_destination, atomic_write_text, sha256_file
+from wheelstrap.fsutil import (
+    atomic_copy,
+    atomic_destination,
+    atomic_write_text,
+    remove_temporaries_under,
+    sha256_file,
+)
 from wheelstrap.index.simple import ProjectFile
 from wheelstrap.model.build import BuildSpec, UnitKey, cache_key
 from wheelstrap.model.graph import NodeId
@@ -123,6 +130,38 @@ class Store:
         #: Reads sdists' facts in a helper process (the planner sets it for a run).
         self.reader: Reader | None = None
         self._placed: dict[tuple[NodeId, UnitKey], Path] = {}
+
+    # -- the run's start and end ----------------------------------------------------------
+
+    def open_run(self) -> list[str]:
+        """Make the output's folders and remove what a stopped run left half-made: its
+        temporary files (anywhere under OUT; they never replaced a finished file), the
+        wheels its builds handed over and nobody published, and its unfinished build
+        folders.  Returns what was removed, in words, for the log."""
+        self.layout.prepare()
+        temporaries = remove_temporaries_under(self.layout.root, skip=(self.layout.work,))
+        units = 0
+        with os.scandir(self.layout.work) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    units += sum(1 for _ in Path(entry.path).iterdir()) or 1
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    Path(entry.path).unlink(missing_ok=True)
+        notes = []
+        if temporaries:
+            notes.append(f"removed {temporaries} temporary file(s) a stopped run left in "
+                         f"{self.layout.root}")
+        if units:
+            notes.append(f"removed {units} unfinished build folder(s) a stopped run left "
+                         f"in {self.layout.work}")
+        return notes
+
+    def close_reader(self) -> None:
+        """End the helper that reads sdists' facts (the planner's reads are over)."""
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
 
     # -- places ------------------------------------------------------------------------
 
@@ -462,7 +501,6 @@ class Store:
                          provenance: Callable[[], None]) -> str | None:
         from concurrent.futures import ThreadPoolExecutor
 
-        from wheelstrap.store.htmlreport import write_report
         from wheelstrap.store.pylock import write_pylock
 
         root = self.layout.root

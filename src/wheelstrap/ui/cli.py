@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+import signal
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from wheelstrap.errors import BuildFailure, InternalError, WheelstrapError
+from wheelstrap.fsutil import tail
 from wheelstrap.ui.display import NORMAL, QUIET, VERBOSE, LiveReporter, PlainReporter, make_reporter
 
 if TYPE_CHECKING:  # the build machinery is imported only when a run needs it
@@ -80,7 +85,7 @@ def render_error(exc: WheelstrapError, debug: bool) -> None:
             say(f"    {link}")
     if isinstance(exc, BuildFailure) and exc.tail:
         say(f"  last lines of {exc.log}:")
-        for line in exc.tail.splitlines():
+        for line in tail(exc.tail).splitlines():  # bounded, whoever made it
             say(f"    | {line}")
     if exc.hint:
         say(f"hint: {exc.hint}", bold=color)
@@ -88,11 +93,62 @@ def render_error(exc: WheelstrapError, debug: bool) -> None:
         say("".join(traceback.format_exception(exc)))
 
 
+#: How long a run may take to stop after Ctrl-C (or SIGTERM) before it ends at once.
+STOP_SECONDS = 1.5
+
+
+def _stop_builds() -> None:
+    backend = sys.modules.get("wheelstrap.build.backend")  # not imported: no build runs
+    if backend is not None:
+        backend.stop_builds(refuse=True)
+
+
+def _exit_now() -> None:
+    _stop_builds()
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write("wheelstrap: stopped at once; finished work is kept\n")
+        sys.stderr.flush()
+    os._exit(130)
+
+
+class _Interrupts:
+    """Ctrl-C and SIGTERM.  The first kills the builds and raises KeyboardInterrupt in
+    the main thread, so that the run stops cleanly (its documents written, its workers
+    closed); should that take longer than :data:`STOP_SECONDS`, or should a second one
+    come, the process ends at once (every write is atomic: nothing is left half-written,
+    and the next run removes the temporary files)."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self._saved: dict[int, Any] = {}
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.first is not None:
+            _exit_now()
+        self.first = time.monotonic()
+        _stop_builds()
+        timer = threading.Timer(STOP_SECONDS, _exit_now)
+        timer.daemon = True
+        timer.start()
+        raise KeyboardInterrupt
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         debug = "--debug" in sys.argv or bool(os.environ.get("WHEELSTRAP_DEBUG"))
         try:
-            return super().invoke(ctx)
+            with _Interrupts():
+                return super().invoke(ctx)
         except WheelstrapError as exc:
             render_error(exc, debug)
             ctx.exit(1)
