@@ -1,6 +1,7 @@
 """The HTML report: its payload, its size on 3,000 packages, and the page itself opened in
 headless Chromium (no console error, one node per package, cycles highlighted, a click
-shows the details), on synthetic outputs and on a real bootstrap."""
+shows the details), on synthetic outputs and on a real bootstrap.  The timeline, the
+critical path and the longest builds are in test_report_timeline.py."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ from pathlib import Path
 import pytest
 from cdp import Page, chromium, chromium_path
 from click.testing import CliRunner
-from reportdocs import big_run, small_run, write_out
+from reportdocs import big_run, small_run, timed_run, write_out
 from scenario import Pkg
 from test_cycles import TWO
 
-from wheelstrap.store.htmlreport import build_payload, load_docs, render, write_report
+from wheelstrap.store.report import build_payload, load_docs, render, write_report
 from wheelstrap.ui.cli import main
 
 # Read when the module is imported: conftest's hermetic fixture clears WHEELSTRAP_*
@@ -53,10 +54,11 @@ def test_payload_of_a_small_run(tmp_path: Path) -> None:
         v = e[0]
     assert chain == ["cyc-a 1.0", "lib 2.0", "app 1.0"]
     # one bar per build, failed ones included, from the events (the truncated last line
-    # and the unknown kind are ignored); the critical path holds the last build to finish
+    # and the unknown kind are ignored): every one on the worker its finish names
     assert len(p["bars"]) == 6 and [b[7] for b in p["bars"]].count(False) == 1
-    last = max(range(6), key=lambda i: p["bars"][i][3])
-    assert last in p["critical"]
+    assert {b[1] for b in p["bars"]} <= {"worker-0", "worker-1", "worker-2", "worker-3"}
+    assert None not in [b[7] for b in p["bars"]]
+    assert p["critical"]["bars"] and p["longest"]
 
 
 def test_optional_documents_may_be_missing(tmp_path: Path) -> None:
@@ -215,6 +217,62 @@ def test_small_report_in_a_browser(page: Page, tmp_path: Path, artifacts: Path) 
     page.click("#wheels summary")
     assert page.poll("document.querySelectorAll('#wheels tr').length") == 6
     page.screenshot(artifacts / "report-small.png")
+    assert page.errors() == []
+
+
+_RGB = "(s) => getComputedStyle(document.querySelector(s)).{}"
+
+
+def _hue(css: str) -> float:
+    """The hue, in degrees, of an ``rgb(r, g, b)`` colour."""
+    r, g, b = (int(x) / 255 for x in re.findall(r"\d+", css)[:3])
+    hi, lo = max(r, g, b), min(r, g, b)
+    if hi == lo:
+        return 0.0
+    h = (g - b) / (hi - lo) if hi == r else 2 + (b - r) / (hi - lo) if hi == g \
+        else 4 + (r - g) / (hi - lo)
+    return (h * 60) % 360
+
+
+def test_cycle_members_and_failures_are_told_apart(page: Page, tmp_path: Path) -> None:
+    """A cycle member is not filled in a colour close to the one for failed, in the graph
+    or in the legend; the legend's boxes are filled as the graph's nodes are."""
+    _open(page, write_report(write_out(tmp_path / "out", small_run())))
+
+    def colour(selector: str, prop: str) -> str:
+        return str(page.evaluate(f"({_RGB.format(prop)})({json.dumps(selector)})"))
+
+    cyc = colour("#svg g.node.cyc rect", "fill")
+    failed = colour("#svg g.node.failed rect", "fill")
+    assert colour(".legend .box.cyc", "backgroundColor") == cyc
+    assert colour(".legend .box.failed", "backgroundColor") == failed
+    apart = abs(_hue(cyc) - _hue(failed))
+    assert min(apart, 360 - apart) >= 60, (cyc, failed)
+    edge, swatch = colour("#svg path.edge.cyc", "stroke"), colour(".legend .sw.cyc",
+                                                                  "borderTopColor")
+    assert edge == swatch and edge != colour("#svg g.node.failed rect", "fill")
+    assert page.errors() == []
+
+
+def test_timeline_of_known_durations_in_a_browser(page: Page, tmp_path: Path,
+                                                  artifacts: Path) -> None:
+    _open(page, write_report(write_out(tmp_path / "out", timed_run())))
+    assert page.evaluate("Array.from(document.querySelectorAll('#tl text.worker'))"
+                         ".map(t => t.textContent)") == ["w0", "w1"]
+    assert page.evaluate("document.querySelectorAll('#tl rect.bar').length") == 16
+    assert page.evaluate("document.querySelectorAll('#tl rect.bar.open').length") == 0
+    assert page.evaluate("document.querySelectorAll('#tl rect.bar.crit').length") == 9
+    critical = page.evaluate("document.getElementById('critical').innerText")
+    assert critical.startswith("Critical path (5.4 s, "), critical
+    assert critical.endswith(
+        ": setuptools 84.2.1 (2.5 s) \u2192 vcs-versioning 2.6.0 (0.90 s) \u2192 "
+        "setuptools-scm 10.3.4 (1.0 s) \u2192 pluggy 1.7.0 (0.60 s) \u2192 "
+        "hatchling 1.33.0 (build 0.40 s)"), critical
+    longest = page.evaluate("document.getElementById('longest').innerText")
+    assert longest.startswith("Longest builds: setuptools 84.2.1 2.5 s (prepare 2.0 s, "
+                              "build 0.50 s), setuptools-scm 10.3.4 1.0 s"), longest
+    assert "flit-core 4.2.0 0.42 s (prepare 0.41 s, build 0.014 s)" in longest
+    page.screenshot(artifacts / "report-timeline.png")
     assert page.errors() == []
 
 

@@ -502,6 +502,7 @@ class Store:
         from concurrent.futures import ThreadPoolExecutor
 
         from wheelstrap.store.pylock import write_pylock
+        from wheelstrap.store.report import write_report
 
         root = self.layout.root
         constraints = docs.constraints

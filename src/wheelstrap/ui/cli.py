@@ -572,7 +572,7 @@ def seeds_verify(store: Path, index_url: str | None, output: Path | None, quiet:
 @click.argument("directory", type=click.Path(path_type=Path))
 def report(directory: Path) -> None:
     """Write DIRECTORY/report.html from the documents of a bootstrap run."""
-    from wheelstrap.store.htmlreport import write_report
+    from wheelstrap.store.report import write_report
 
     click.echo(f"wrote {write_report(directory)}")
 
