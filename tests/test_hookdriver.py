@@ -163,13 +163,15 @@ def test_the_wheels_are_those_of_one_interpreter_per_hook(serve_index, run_boots
         seen: dict[str, list[str]] = {}
         for e in _events(out):
             if e["event"] in ("started", "finished"):
-                seen.setdefault(e["node"], []).append(f"{e['event']} {e['phase']}")
+                follows = " (follows)" if e.get("follows") == "prepare" else ""
+                seen.setdefault(e["node"], []).append(f"{e['event']} {e['phase']}{follows}")
         return seen
 
     one = tasks(tmp_path / "combined")
-    # one task, both hooks: a prepare started, then both phases finished
-    assert one["lib-b 1.0"] == ["started prepare", "finished prepare", "finished build"]
-    assert one["lib-c 1.0"] == ["started prepare", "finished prepare", "finished build"]
+    # one task, both hooks: the build started as the prepare ended, in its interpreter
+    both = ["started prepare", "finished prepare", "started build (follows)", "finished build"]
+    assert one["lib-b 1.0"] == both
+    assert one["lib-c 1.0"] == both
     # the backend asked for more: the build ran later, on its own
     assert one["lib-a 1.0"] == ["started prepare", "finished prepare", "started build",
                                 "finished build"]

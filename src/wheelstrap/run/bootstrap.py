@@ -98,6 +98,19 @@ from wheelstrap.plan.stages import (
     unbroken_entry,
 )
 from wheelstrap.run.headstart import HeadStart
+from wheelstrap.run.jobs import (
+    AheadFetchJob,
+    Fetched,
+    FetchJob,
+    Job,
+    MetadataJob,
+    PageJob,
+    Pending,
+    PrebuiltJob,
+    Publishing,
+    PublishJob,
+    TaskJob,
+)
 from wheelstrap.run.turns import Turns
 from wheelstrap.run.workers import Workers
 from wheelstrap.seeds.store import SeedIndex
@@ -225,7 +238,7 @@ class Ahead:
     the planner later asks for is taken over ("promoted") instead of fetched twice."""
 
     enabled: bool
-    inflight: dict[Future[Any], tuple[str, Any]] = field(default_factory=dict)
+    inflight: dict[Future[Any], Job] = field(default_factory=dict)
     pages: dict[NormalizedName, Future[Any]] = field(default_factory=dict)  # not promoted
     asked: set[NormalizedName] = field(default_factory=set)  # pages first asked ahead
     unshown: set[NormalizedName] = field(default_factory=set)  # not yet reported resolving
@@ -240,32 +253,6 @@ class Ahead:
     # says their sdist is (for a worker kept for one: see Bootstrap._kept_for_backends)
     backends: dict[NodeId, tuple[float, int | None]] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)  # the run is over
-
-
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """A build unit ready to run, waiting for a free worker."""
-
-    node: NodeId
-    spec: BuildSpec
-    env: tuple[WheelRef, ...]
-    then: BuildSpec | None = None  # a prepare may go on to this build (see run_task)
-
-
-@dataclass(slots=True)
-class Publishing:
-    """A built wheel on its way into the output: :meth:`Store.publish` copies, hashes and
-    validates it on a thread of its own, so that the planner goes on dispatching."""
-
-    pending: Pending
-    timings: dict[str, float]
-    fields: dict[str, Any]
-    since: float
-    held: bool  # its worker is counted busy until the wheel is placed
-
-    @property
-    def node(self) -> NodeId:
-        return self.pending.node
 
 
 Provider = Callable[[NodeId], WheelRef | None]
@@ -398,7 +385,7 @@ class Bootstrap:
         self.reused = 0
         self.prebuilt: list[str] = []
         self._top: Closure | None = None
-        self._inflight: dict[Future[Any], tuple[str, Any]] = {}
+        self._inflight: dict[Future[Any], Job] = {}
         self._page_requests: set[NormalizedName] = set()
         self._choices: dict[tuple[NormalizedName, str], Candidate | Absence] = {}
         self._candidates: dict[NormalizedName, list[Candidate]] = {}  # of a page, once
@@ -439,7 +426,8 @@ class Bootstrap:
         self.events = EventLog(None)
         self._hidden = tuple(str(p) for p in (self.layout.root, *options.seed_stores,
                                               Path.home()))
-        self._since: dict[Any, float] = {}  # when a page, fetch or task was submitted
+        #: when the downloads under way (the planner's and those ahead) began
+        self._download_began: dict[NodeId, float] = {}
         self._cleaning: dict[str, Future[None]] = {}  # unit folders being removed
         self._ahead = Ahead(options.fetch_ahead)
         # the wheels shipped, by project: what their index pages list (_write_page_early)
@@ -585,30 +573,44 @@ class Bootstrap:
                         self._landing = Future()
                     continue
                 if fut in self._ahead.inflight:  # speculative: never fails the run
-                    self._ahead_done(fut, *self._ahead.inflight.pop(fut))
+                    self._ahead_done(fut, self._ahead.inflight.pop(fut))
                     continue
-                kind, subject = self._inflight.pop(fut)
-                if kind == "fetch":
-                    self._fetches -= 1
-                    self._fetching_backends.discard(subject)
-                    with self._landing_lock:
-                        self._landed.discard(subject)
-                try:
-                    if kind == "task":
-                        self._building -= 1
-                        self._task_done(subject, self._outcome(fut, subject))
-                    elif kind == "publish":
-                        self._published(subject, fut)
-                    elif kind == "ahead":  # a download ahead the planner waited for
-                        self._ahead_done(fut, "fetch", subject)
-                        self._submit_fetch(subject, at_hand=fut.exception() is None
-                                           and fut.result() is not None)
-                    else:
-                        self._apply_io(kind, subject, fut.result())
-                except WheelstrapError as exc:
-                    if not self.o.keep_going or kind == "page":
-                        raise
-                    self._fail(subject.node if kind in ("task", "publish") else subject, exc)
+                self._completed(fut, self._inflight.pop(fut))
+
+    def _completed(self, fut: Future[Any], job: Job) -> None:
+        """A job the run waits for is over: take in its result."""
+        if isinstance(job, FetchJob | AheadFetchJob):
+            self._download_began.pop(job.node, None)
+        if isinstance(job, FetchJob):
+            self._fetches -= 1
+            self._fetching_backends.discard(job.node)
+            with self._landing_lock:
+                self._landed.discard(job.node)
+        try:
+            match job:
+                case TaskJob():
+                    self._building -= 1
+                    self._task_done(job, self._outcome(fut, job.pending))
+                case PublishJob():
+                    self._published(job.publishing, fut)
+                case AheadFetchJob():  # a download ahead the planner waited for
+                    self._ahead_done(fut, job)
+                    self._submit_fetch(job.node, at_hand=fut.exception() is None
+                                       and fut.result() is not None)
+                case PageJob():
+                    self._page_arrived(job, fut.result())
+                case FetchJob():
+                    self._fetched(job, fut.result())
+                case PrebuiltJob():
+                    self._prebuilt_fetched(job, *fut.result())
+                case MetadataJob():
+                    self._ahead_done(fut, job)
+        except WheelstrapError as exc:
+            if not self.o.keep_going or isinstance(job, PageJob):
+                raise
+            failed = job.publishing.node if isinstance(job, PublishJob) \
+                else job.pending.node if isinstance(job, TaskJob) else job.node
+            self._fail(failed, exc)
 
     def _outcome(self, fut: Future[Any], pending: Pending) -> Outcome:
         try:
@@ -738,8 +740,7 @@ class Bootstrap:
         assert prebuilt is not None
         fut = self._io.submit(self.store.fetch_prebuilt, self.client, files, st.id.name,
                               st.id.version, prebuilt)
-        self._since[("prebuilt", st.id)] = self.events.now()
-        self._inflight[fut] = ("prebuilt", st.id)
+        self._inflight[fut] = PrebuiltJob(st.id, self.events.now())
 
     def _spec(self, st: NodeState, key: UnitKey, phase: str, env: tuple[WheelRef, ...]
               ) -> BuildSpec:
@@ -792,8 +793,8 @@ class Bootstrap:
         if name not in self._page_requests:
             self._page_requests.add(name)
             self.reporter.resolving(name)
-            self._since[("page", name)] = self.events.now()
-            self._inflight[self._pages.submit(self.client.project_page, name)] = ("page", name)
+            fut = self._pages.submit(self.client.project_page, name)
+            self._inflight[fut] = PageJob(name, self.events.now())
 
     def _expected(self, node: NodeId) -> float:
         """How long the tasks still to run for ``node`` should take (by earlier runs'
@@ -884,7 +885,7 @@ class Bootstrap:
         now = self.events.now()
         kept = 0
         for node in self._downloading_backends():
-            since = self._since.get(("fetch", node), self._since.get(("ahead", node), now))
+            since = self._download_began.get(node, now)
             if kept < free and now - since < KEEP_FOR_DOWNLOAD and rank(node) > best:
                 kept += 1
                 self._keep_till(since + KEEP_FOR_DOWNLOAD)
@@ -958,9 +959,10 @@ class Bootstrap:
         if node.name in LIKELY_BACKENDS:
             self._fetching_backends.add(node)
         self.reporter.starting(str(node), "fetch")
-        self._since[("fetch", node)] = self.events.now()
+        now = self.events.now()
+        self._download_began[node] = now
         pool = self._handoff if at_hand else self._io
-        self._inflight[pool.submit(self._fetch, st)] = ("fetch", node)
+        self._inflight[pool.submit(self._fetch, st)] = FetchJob(node, now)
 
     def _submit(self, pending: Pending) -> None:
         st = self.states[pending.node]
@@ -977,10 +979,10 @@ class Bootstrap:
         if pending.then is not None:  # the build may follow in the same interpreter
             self.reporter.starting(pending.spec.label, "build")
         self.events.emit("started", **self._event_fields(pending.spec))
-        self._since[("task", id(pending))] = self.events.now()
+        since = self.events.now()
         fut = self.workers.executor.submit(run_task, pending.spec, inputs, workdir,
                                            pending.then)
-        self._inflight[fut] = ("task", pending)
+        self._inflight[fut] = TaskJob(pending, since)
 
     def _build_roots(self, st: NodeState, unit: Unit) -> list[Root]:
         roots = [Root(st.id, frozenset(), "build-system", r) for r in st.build_requires]
@@ -1459,8 +1461,7 @@ class Bootstrap:
             "because of them:\n" + "\n".join(lines),
             hint=f"Every other wheel was built. The logs are in {self.layout.logs}.")
 
-    def _fetch(self, st: NodeState) -> tuple[Path, str, str, BuildSystem, int,
-                                             tuple[str, ...] | None, tuple[str, ...] | None]:
+    def _fetch(self, st: NodeState) -> Fetched:
         """(I/O pool) The verified sdist, its URL, its ``[build-system]``, the runtime
         requirements it declares final and those it likely has (for fetching ahead)."""
         try:
@@ -1471,8 +1472,8 @@ class Bootstrap:
             facts = self._facts(st.id, path, digest, st.hooks)
         except WheelstrapError as exc:
             raise exc.with_chain(st.chain) from None
-        return (path, digest, url, facts.system, facts.source_date_epoch,
-                facts.static_requires, facts.likely_requires)
+        return Fetched(path, digest, url, facts.system, facts.source_date_epoch,
+                       facts.static_requires, facts.likely_requires)
 
     def _facts(self, node: NodeId, sdist: Path, digest: str, hooks: PackageHooks,
                ahead: bool = False) -> SourceFacts:
@@ -1495,43 +1496,48 @@ class Bootstrap:
             # planner, may have been read while this thread waited for its turn
             return self.store.source_facts(node, sdist, digest, hooks, reader=reader)
 
-    def _apply_io(self, kind: str, subject: Any, value: Any) -> None:
-        since = self._since.pop((kind, subject), self.events.now())
-        if kind == "page":
-            self.pages[subject] = value
-            self._candidates.pop(subject, None)
-            self._wake(subject)
-            ahead = {"ahead": True} if subject in self._ahead.asked else {}
-            self.events.emit("page", name=subject, duration=round(self.events.now() - since, 4),
-                             **ahead)
-            self._page_ahead(subject)
-            return
-        st = self.states[subject]
-        self._dirty.add(subject)
-        self._ranks.pop(subject, None)  # its size is known now
+    def _page_arrived(self, job: PageJob, page: ProjectPage | None) -> None:
+        name = job.name
+        self.pages[name] = page
+        self._candidates.pop(name, None)
+        self._wake(name)
+        ahead = {"ahead": True} if name in self._ahead.asked else {}
+        self.events.emit("page", name=name, duration=round(self.events.now() - job.since, 4),
+                         **ahead)
+        self._page_ahead(name)
+
+    def _took_in(self, node: NodeId) -> NodeState:
+        """A fetch for ``node`` is over: plan it again."""
+        st = self.states[node]
+        self._dirty.add(node)
+        self._ranks.pop(node, None)  # its size is known now
         st.fetching = False
-        if kind == "prebuilt":
-            self._prebuilt(st, *value)
-            return
-        (st.sdist_path, st.sdist_sha256, st.sdist_url, st.system, st.source_date_epoch,
-         static, likely) = value
-        assert st.system is not None and st.sdist_path is not None
-        st.sdist_size = st.sdist_path.stat().st_size
-        st.build_requires = st.hooks.build_requires(st.system.requires, dynamic=False)
-        if static is not None and self.o.static_discovery:
-            st.static_requires = st.hooks.requires(Requirement(r) for r in static)
+        return st
+
+    def _prebuilt_fetched(self, job: PrebuiltJob, avail: WheelRef, url: str) -> None:
+        self._prebuilt(self._took_in(job.node), avail, url)
+
+    def _fetched(self, job: FetchJob, got: Fetched) -> None:
+        st = self._took_in(job.node)
+        st.sdist_path, st.sdist_sha256, st.sdist_url = got.sdist, got.sha256, got.url
+        st.system, st.source_date_epoch = got.system, got.source_date_epoch
+        st.sdist_size = got.sdist.stat().st_size
+        st.build_requires = st.hooks.build_requires(got.system.requires, dynamic=False)
+        if got.static_requires is not None and self.o.static_discovery:
+            st.static_requires = st.hooks.requires(
+                Requirement(r) for r in got.static_requires)
             self._top_dirty = True  # closures may go on through it now
-            self._wake(subject)
-        self.graph.add_node(st.id, SdistRef(st.sdist_url, st.sdist_path.name, st.sdist_sha256))
+            self._wake(job.node)
+        self.graph.add_node(st.id, SdistRef(st.sdist_url, got.sdist.name, got.sha256))
         if self._bytecode is not None and st.id.name in LIKELY_BACKENDS:
             # what most build environments hold: compiled once, long before its wheel
-            self._bytecode.start(st.id.name, st.id.version, st.sdist_path)
-        self.reporter.finished(str(st.id), kind)
+            self._bytecode.start(st.id.name, st.id.version, got.sdist)
+        self.reporter.finished(str(st.id), "fetch")
         self.events.emit("downloaded", node=str(st.id),
-                         duration=round(self.events.now() - since, 4),
+                         duration=round(self.events.now() - job.since, 4),
                          bytes=st.sdist_size)
-        if likely is not None and st.hooks.plugin is None:
-            for req in st.hooks.requires(Requirement(r) for r in likely):
+        if got.likely_requires is not None and st.hooks.plugin is None:
+            for req in st.hooks.requires(Requirement(r) for r in got.likely_requires):
                 self._want_ahead(req, 1)
 
     def _prebuilt(self, st: NodeState, avail: WheelRef, url: str) -> None:
@@ -1552,7 +1558,8 @@ class Bootstrap:
                               "it was not built from source")
         self._wake(st.id)
 
-    def _task_done(self, pending: Pending, outcome: Outcome) -> None:
+    def _task_done(self, job: TaskJob, outcome: Outcome) -> None:
+        pending = job.pending
         st = self.states[pending.node]
         spec = pending.spec
         unit = st.units[spec.unit]
@@ -1560,10 +1567,9 @@ class Bootstrap:
         self._ranks.pop(st.id, None)  # what remains of its work changed
         self._dirty.add(st.id)
         timings = dict(outcome.report.timings)
-        submitted = self._since.pop(("task", id(pending)), None)
-        if submitted is not None:  # in the queue or on its way to a worker
-            timings["waiting"] = max(self.events.now() - submitted - timings.get("total", 0.0),
-                                     0.0)
+        if job.since >= 0:  # in the queue or on its way to a worker
+            timings["waiting"] = max(
+                self.events.now() - job.since - timings.get("total", 0.0), 0.0)
         fields = {**self._event_fields(spec), "worker": outcome.report.worker,
                   "duration": round(timings.get("total", 0.0), 4)}
         if isinstance(outcome, Failed):
@@ -1586,7 +1592,8 @@ class Bootstrap:
                 self.events.emit("started", at=self.events.now() - then_total,
                                  **self._event_fields(pending.then),
                                  worker=outcome.then.report.worker, follows="prepare")
-                self._task_done(Pending(pending.node, pending.then, pending.env), outcome.then)
+                self._task_done(TaskJob(Pending(pending.node, pending.then, pending.env), -1.0),
+                                outcome.then)
             return
         unit.busy = True  # until its wheel is in the output
         # A wheel some build environment needs keeps its worker counted busy until it is
@@ -1595,8 +1602,8 @@ class Bootstrap:
         held = st.id in self._in_build_envs
         self._building += held
         fut = self._publisher.submit(self.store.publish, spec, outcome, st.chain)
-        self._inflight[fut] = ("publish", Publishing(pending, timings, fields,
-                                                     self.events.now(), held))
+        self._inflight[fut] = PublishJob(Publishing(pending, timings, fields,
+                                                    self.events.now(), held))
 
     def _published(self, p: Publishing, fut: Future[WheelRef]) -> None:
         """A built wheel was checked and placed (or refused): the build is done."""
@@ -1714,10 +1721,9 @@ class Bootstrap:
             self._page_requests.add(name)
             a.asked.add(name)
             a.unshown.add(name)
-            self._since[("page", name)] = self.events.now()
             fut = self._pages.submit(self.client.project_page, name)
             a.pages[name] = fut
-            a.inflight[fut] = ("page", name)
+            a.inflight[fut] = PageJob(name, self.events.now())
 
     def _page_ahead(self, name: NormalizedName) -> None:
         """A page arrived: fetch ahead what the requirements waiting for it resolve to."""
@@ -1751,12 +1757,13 @@ class Bootstrap:
             _, _, node, c, hooks = heapq.heappop(a.queue)
             if node in self.states:
                 continue  # the planner fetches it itself
-            self._since[("ahead", node)] = self.events.now()
+            now = self.events.now()
+            self._download_began[node] = now
             if node.name in LIKELY_BACKENDS:
-                a.backends[node] = (self.events.now(), c.file.size)
+                a.backends[node] = (now, c.file.size)
             fut = self._io.submit(self._fetch_ahead, node, c, hooks)
             a.fetching[node] = fut
-            a.inflight[fut] = ("fetch", node)
+            a.inflight[fut] = AheadFetchJob(node, now)
 
     def _fetch_ahead(self, node: NodeId, c: Candidate, hooks: PackageHooks
                      ) -> tuple[int, tuple[Requirement, ...]] | None:
@@ -1788,24 +1795,23 @@ class Bootstrap:
         found = _wheel_with_metadata(page, st.id.version)
         if found is None or found.metadata_sha256 is None:
             return
-        self._since[("metadata", st.id)] = self.events.now()
         fut = self._pages.submit(self.client.core_metadata, found.url, found.metadata_sha256)
-        self._ahead.inflight[fut] = ("metadata", st.id)
+        self._ahead.inflight[fut] = MetadataJob(st.id, self.events.now())
 
     def _promote_fetch(self, node: NodeId) -> bool:
         """The planner wants ``node``'s sdist: wait for its download ahead, if any."""
         fut = self._ahead.fetching.get(node)
         if fut is None or fut not in self._ahead.inflight:
             return False
-        self._inflight[fut] = ("ahead", self._ahead.inflight.pop(fut)[1])
+        self._inflight[fut] = self._ahead.inflight.pop(fut)
         return True
 
-    def _ahead_done(self, fut: Future[Any], kind: str, subject: Any) -> None:
-        """A page or a download ahead finished; a failure is dropped."""
+    def _ahead_done(self, fut: Future[Any], job: Job) -> None:
+        """A page, a core metadata file or a download ahead finished; a failure is
+        dropped."""
         a = self._ahead
-        if kind == "metadata":
-            since = self._since.pop(("metadata", subject), self.events.now())
-            st = self.states.get(subject)
+        if isinstance(job, MetadataJob):
+            st = self.states.get(job.node)
             try:
                 body = fut.result()
             except Exception:
@@ -1813,27 +1819,27 @@ class Bootstrap:
             if body is None or st is None:
                 return
             reqs = st.hooks.requires(Requirement(r) for r in declared_requires(body))
-            self.events.emit("metadata", node=str(subject), requires=len(reqs),
-                             duration=round(self.events.now() - since, 4))
+            self.events.emit("metadata", node=str(job.node), requires=len(reqs),
+                             duration=round(self.events.now() - job.since, 4))
             for req in reqs:
                 self._want_ahead(req, 1)
             return
-        if kind == "page":
-            a.pages.pop(subject, None)
+        if isinstance(job, PageJob):
+            a.pages.pop(job.name, None)
             try:
                 page = fut.result()
             except Exception:
-                self._page_requests.discard(subject)  # the planner asks again if it must
-                a.unshown.discard(subject)
-                self._since.pop(("page", subject), None)
-                a.wanted.pop(subject, None)
+                self._page_requests.discard(job.name)  # the planner asks again if it must
+                a.unshown.discard(job.name)
+                a.wanted.pop(job.name, None)
                 return
-            self._apply_io("page", subject, page)
+            self._page_arrived(job, page)
             return
-        a.fetching.pop(subject, None)
+        assert isinstance(job, AheadFetchJob)
+        a.fetching.pop(job.node, None)
+        self._download_began.pop(job.node, None)
         with self._landing_lock:
-            self._landed.discard(subject)
-        since = self._since.pop(("ahead", subject), self.events.now())
+            self._landed.discard(job.node)
         try:
             value = fut.result()
         except Exception:
@@ -1841,11 +1847,11 @@ class Bootstrap:
         if value is None:
             return
         size, reqs = value
-        a.staged.add(subject)
-        self.events.emit("downloaded", node=str(subject), ahead=True,
-                         duration=round(self.events.now() - since, 4), bytes=size)
+        a.staged.add(job.node)
+        self.events.emit("downloaded", node=str(job.node), ahead=True,
+                         duration=round(self.events.now() - job.since, 4), bytes=size)
         for req in reqs:
-            self._want_ahead(req, a.depth.get(subject, 0) + 1)
+            self._want_ahead(req, a.depth.get(job.node, 0) + 1)
 
     # -- outputs -----------------------------------------------------------------------
 
