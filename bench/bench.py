@@ -251,7 +251,7 @@ def w4_planning(repeats: int) -> list[float]:
         find_cycles,
         strongly_connected,
     )
-    from wheelstrap.plan.cycles import breaking_set
+    from wheelstrap.plan.breaking import breaking_set
 
     rng = random.Random(42)
     nodes = [NodeId(canonicalize_name(f"pkg{i}"), "1.0") for i in range(10_000)]

@@ -85,17 +85,14 @@ from wheelstrap.model.graph import Cycle, Edge, EdgeKind, Graph, NodeId, SdistRe
 from wheelstrap.model.limits import DEFAULT_LIMITS, ArchiveLimits
 from wheelstrap.model.progress import NULL_REPORTER, Reporter
 from wheelstrap.model.target import Target
-from wheelstrap.model.wheel import WheelRef
-from wheelstrap.plan.cycles import breaking_set
+from wheelstrap.model.wheel import VerifiedSeed, WheelRef
+from wheelstrap.plan import cycles as decide
+from wheelstrap.plan.cycles import Unbroken
 from wheelstrap.plan.schedule import remaining_path
 from wheelstrap.plan.stages import (
     CycleRun,
     Method,
-    compare_runs,
     cycle_entry,
-    describe_run,
-    seed_checks,
-    unbroken_entry,
 )
 from wheelstrap.run.headstart import HeadStart
 from wheelstrap.run.jobs import (
@@ -1260,65 +1257,34 @@ class Bootstrap:
             names = ", ".join(sorted(str(n) for n in stuck)) or "nothing"
             raise InternalError(f"The bootstrap stalled without a cycle; waiting: {names} "
                                 f"({self._stall_state(stuck)}).")
-        unbroken: list[tuple[Cycle, frozenset[NodeId], dict[NodeId, tuple[str, ...]]]] = []
+        unbroken: list[Unbroken] = []
         for cycle in fresh:
             if set(cycle.members) & running:
                 raise CycleError(
                     "A build cycle grew while it was being rebuilt (a backend asked for new "
                     f"build requirements):\n  {cycle.explain()}",
                     hint="Pin the versions involved with a constraints file and run again.")
-            rel = cycle.relation
-            available = {m: s for m in cycle.members
-                         if (s := self.seeds.get(m.name, m.version)) is not None}
-            chosen = breaking_set(cycle.members, rel, available)
-            if chosen is not None and available:
-                run = self._new_run(cycle, "seeds")
-                run.seeds = {m: available[m] for m in chosen}
-                run.checkable = available
-                run.cross_check = self.o.run.cross_check
-                self._start(run)
-                continue
-            reasons: dict[NodeId, tuple[str, ...]] = {}
-            if self.o.run.source_bootstrap:
-                plans = {m: self._pack_plan(m) for m in cycle.members}
-                packable = [m for m, p in plans.items() if isinstance(p, srcpack.PackPlan)]
-                reasons = {m: p.reasons for m, p in plans.items()
-                           if isinstance(p, srcpack.NotPure)}
-                chosen = breaking_set(cycle.members, rel, packable)
-                if chosen is not None:
-                    run = self._new_run(cycle, "source")
-                    self._pack_stage0(run, chosen)
+            decision = decide.enter(cycle, self._seed_of, self._pack_plan, self.o.run)
+            match decision:
+                case decide.EnterSeeds():
+                    run = self._new_run(cycle, "seeds")
+                    run.seeds = decision.seeds
+                    run.checkable = decision.checkable
+                    run.cross_check = self.o.run.cross_check
                     self._start(run)
-                    continue
-            needed = breaking_set(cycle.members, rel, cycle.members) or frozenset()
-            unbroken.append((cycle, needed, reasons))
+                case decide.EnterSource():
+                    run = self._new_run(cycle, "source")
+                    self._pack_stage0(run, decision.packed)
+                    self._start(run)
+                case Unbroken():
+                    unbroken.append(decision)
         if unbroken:
-            raise self._unbroken_error(unbroken)
+            error, entries = decide.unbroken_error(unbroken, len(self.runs) + 1, self.o.run)
+            self._unbroken.extend(entries)
+            raise error
 
-    def _unbroken_error(self, unbroken: list[tuple[Cycle, frozenset[NodeId],
-                                                   dict[NodeId, tuple[str, ...]]]]
-                        ) -> CycleError:
-        lines = []
-        for i, (cycle, needed, reasons) in enumerate(unbroken, len(self.runs) + 1):
-            self._unbroken.append(unbroken_entry(f"cycle-{i}", cycle, needed, reasons))
-            lines.append(f"  {cycle.explain()}")
-            lines.append("    would be broken by seeds for: "
-                         + ", ".join(str(n) for n in sorted(needed)))
-            if len(needed) == 1 and len(cycle.members) > 1:
-                alone = [m for m in cycle.members
-                         if breaking_set(cycle.members, cycle.relation, [m])]
-                if len(alone) > 1:
-                    lines[-1] += " (any one of: " + ", ".join(map(str, alone)) + " would do)"
-            for node, why in sorted(reasons.items()):
-                lines.append(f"    {node} cannot be packed from source: {'; '.join(why)}")
-        source = ("" if not self.o.run.source_bootstrap else
-                  " and the members that would have to be broken are not pure Python")
-        return CycleError(
-            f"The build graph has {len(unbroken)} build cycle(s) that no available seed "
-            f"breaks{source}; no order builds everything from source:\n" + "\n".join(lines),
-            hint="Each cycle is listed edge by edge. Add the named wheels to a seed store "
-            "(wheelstrap seeds add STORE WHEEL --origin ...) and pass --seeds STORE.",
-        )
+    def _seed_of(self, node: NodeId) -> VerifiedSeed | None:
+        return self.seeds.get(node.name, node.version)
 
     def _new_run(self, cycle: Cycle, method: Method) -> CycleRun:
         run = CycleRun(f"cycle-{len(self.runs) + 1}", cycle, method)
@@ -1357,67 +1323,31 @@ class Bootstrap:
         fixed = run.record_stage(current)
         self.events.emit("stage", cycle=run.id, stage=run.stage, status="built")
         self.reporter.stage(run.id, run.stage, "built")
-        if fixed or run.stage - 1 >= self.o.run.max_stages:
-            self._conclude(run)
-        else:
+        if isinstance(decide.after_stage(run, fixed, self.o.run), decide.Advance):
             run.stage += 1
             self._dirty.update(run.members)
             self.events.emit("stage", cycle=run.id, stage=run.stage, status="started")
             self.reporter.stage(run.id, run.stage, "started")
             run.report = cycle_entry(run, self.o.run.max_stages, status="building")
-
-    def _conclude(self, run: CycleRun) -> None:
-        """A run reached its fixed point or its last stage: check, cross-check, ship."""
-        if run.twin is not None:  # the seedless half of a cross-check
-            self._conclude_cross_check(run.twin, run)
             return
-        checks, warnings = seed_checks(run)
-        if not run.fixed_point:
-            warnings.append(f"no fixed point after {self.o.run.max_stages} rebuilds: the last two "
-                            "stages differ")
-        if run.cross_check:
-            twin = CycleRun(run.id, run.cycle, "source", twin=run)
-            packable = [m for m in run.members
-                        if isinstance(self._pack_plan(m), srcpack.PackPlan)]
-            chosen = breaking_set(run.members, run.cycle.relation, packable)
-            if chosen is not None:
-                self._pack_stage0(twin, chosen)
-                self._start(twin)
-                run.report = cycle_entry(run, self.o.run.max_stages, status="building",
-                                         checks=checks, warnings=warnings)
-                return
-            warnings.append("cross-check impossible: the members that would have to be broken "
-                            "are not pure Python, so there is no seedless build to compare")
-        self._ship(run, run, checks, None, warnings)
+        decision = decide.conclude(run, self._pack_plan, self.o.run)
+        match decision:
+            case decide.StartTwin():
+                seeded = decision.twin.twin
+                assert seeded is not None
+                seeded.report = decision.entry
+                self._pack_stage0(decision.twin, decision.packed)
+                self._start(decision.twin)
+            case decide.Refuse():
+                decision.run.report = decision.entry
+                raise decision.error
+            case decide.Ship():
+                self._ship(decision)
 
-    def _conclude_cross_check(self, seeded: CycleRun, source: CycleRun) -> None:
-        checks, warnings = seed_checks(seeded)
-        if not seeded.fixed_point:
-            warnings.append(f"no fixed point after {self.o.run.max_stages} rebuilds "
-                            "(seeded build)")
-        if not source.fixed_point:
-            warnings.append(f"no fixed point after {self.o.run.max_stages} rebuilds "
-                            "(seedless build)")
-        cross, differences = compare_runs(seeded, source)
-        cross["source_run"] = describe_run(source, self.o.run.max_stages)
-        warnings += differences
-        # When the two differ, the seedless build is the one that owes nothing to a binary.
-        self._ship(seeded, source if differences else seeded, checks, cross, warnings)
-
-    def _ship(self, run: CycleRun, chosen: CycleRun, checks: list[dict[str, Any]],
-              cross: dict[str, Any] | None, warnings: list[str]) -> None:
-        refused = self.o.run.strict and bool(warnings)
-        run.report = cycle_entry(run, self.o.run.max_stages,
-                                 status="refused" if refused else "shipped", checks=checks,
-                                 cross=cross, shipped=None if refused else chosen.method,
-                                 warnings=warnings)
-        if refused:
-            raise CycleError(
-                f"{run.id} ({run.cycle.explain()}) was refused in strict mode:\n  "
-                + "\n  ".join(warnings),
-                hint="Its wheels were kept out of the output. Inspect cycles.json; replace the "
-                "seed with a trusted one, or run without --strict to ship the rebuild anyway.")
-        for w in warnings:
+    def _ship(self, decision: decide.Ship) -> None:
+        run, chosen = decision.run, decision.chosen
+        run.report = decision.entry
+        for w in decision.warnings:
             self.reporter.warning(f"{run.id}: {w}")
         stage = len(chosen.stages)
         for m in chosen.members:
