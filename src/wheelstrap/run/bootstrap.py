@@ -22,7 +22,6 @@ import heapq
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -81,12 +80,20 @@ from wheelstrap.model.build import (
     RunPolicy,
     UnitKey,
 )
-from wheelstrap.model.graph import Cycle, Edge, EdgeKind, Graph, NodeId, SdistRef, find_cycles
+from wheelstrap.model.graph import Cycle, Edge, Graph, NodeId, SdistRef, find_cycles
 from wheelstrap.model.limits import DEFAULT_LIMITS, ArchiveLimits
 from wheelstrap.model.progress import NULL_REPORTER, Reporter
 from wheelstrap.model.target import Target
 from wheelstrap.model.wheel import VerifiedSeed, WheelRef
 from wheelstrap.plan import cycles as decide
+from wheelstrap.plan.closure import (
+    Absent,
+    EnvResolution,
+    Lookup,
+    Provider,
+    Root,
+    resolve_environment,
+)
 from wheelstrap.plan.cycles import Unbroken
 from wheelstrap.plan.schedule import remaining_path
 from wheelstrap.plan.stages import (
@@ -194,30 +201,6 @@ class NodeState:
 
 
 @dataclass(frozen=True, slots=True)
-class Root:
-    src: NodeId | None
-    src_extras: frozenset[str]
-    kind: EdgeKind
-    req: Requirement
-
-
-@dataclass(slots=True)
-class Closure:
-    nodes: dict[NodeId, WheelRef | None] = field(default_factory=dict)
-    missing_pages: set[NormalizedName] = field(default_factory=set)
-    unbuilt: set[NodeId] = field(default_factory=set)
-    edges: list[Edge] = field(default_factory=list)
-
-    @property
-    def complete(self) -> bool:
-        return not self.missing_pages and not self.unbuilt
-
-    def env(self) -> tuple[WheelRef, ...]:
-        avails = [a for a in self.nodes.values() if a is not None]
-        return tuple(sorted(avails, key=lambda a: a.path.name))
-
-
-@dataclass(frozen=True, slots=True)
 class Result:
     records: tuple[BuildRecord, ...]
     graph: Graph
@@ -251,8 +234,6 @@ class Ahead:
     backends: dict[NodeId, tuple[float, int | None]] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)  # the run is over
 
-
-Provider = Callable[[NodeId], WheelRef | None]
 
 #: How many sdists download at once (the threads of the I/O pool); the rest wait, what
 #: build environments need and those with the longest remaining path first.
@@ -308,9 +289,6 @@ KEEP_FOR_DOWNLOAD = 1.0
 #: How many requirements deep fetching ahead follows from a source the run has.
 AHEAD_DEPTH = 8
 
-#: How often one build environment's versions may be re-chosen with the requirements on
-#: a name combined before wheelstrap gives up (each round settles at least one name).
-SETTLE_ROUNDS = 20
 
 
 def _wheel_with_metadata(page: ProjectPage, version: str) -> ProjectFile | None:
@@ -381,7 +359,7 @@ class Bootstrap:
         self.built = 0
         self.reused = 0
         self.prebuilt: list[str] = []
-        self._top: Closure | None = None
+        self._top: EnvResolution | None = None
         self._inflight: dict[Future[Any], Job] = {}
         self._page_requests: set[NormalizedName] = set()
         self._choices: dict[tuple[NormalizedName, str], Candidate | Absence] = {}
@@ -429,6 +407,8 @@ class Bootstrap:
         self._ahead = Ahead(options.fetch_ahead)
         # the wheels shipped, by project: what their index pages list (_write_page_early)
         self._shipped_wheels: dict[NormalizedName, dict[str, tuple[str, str | None]]] = {}
+        self._lookup = Lookup(self._resolve, options.target.wants, self.states.__contains__,
+                              self._static_requires)
 
     # -- entry point -------------------------------------------------------------------
 
@@ -645,7 +625,7 @@ class Bootstrap:
 
         return provide
 
-    def _plan(self, top_roots: list[Root], settle: bool = False) -> Closure:
+    def _plan(self, top_roots: list[Root], settle: bool = False) -> EnvResolution:
         """Start every task whose inputs exist.  Planning is incremental: only nodes that
         something relevant happened to (see :meth:`_wake`) are looked at again.
 
@@ -1025,88 +1005,34 @@ class Bootstrap:
         return self._choices[key]
 
     def _closure(self, roots: Iterable[Root], chain: tuple[str, ...],
-                 provider: Provider, owner: NodeId | None) -> Closure:
-        """The install closure of ``roots`` under ``provider``, as far as it is known.
+                 provider: Provider, owner: NodeId | None) -> EnvResolution:
+        """The install closure of ``roots`` under ``provider``, as far as it is known
+        (:func:`~wheelstrap.plan.closure.resolve_environment`), committed: new nodes join
+        the graph (and get planned), and ``owner`` (None: the top level) is woken when a
+        missing page or an unbuilt node of this closure changes."""
+        res = resolve_environment(roots, chain, provider, self._lookup)
+        if isinstance(res, Absent):
+            raise self._absence_error(res.name, res.req, res.why, res.chain, res.combined)
+        for node in res.nodes:
+            if node not in self.states:
+                self._add_node(res.candidates[node], res.chains[node])
+        for e in res.edges:
+            self.graph.add_edge(e)
+        if owner is not None:  # a build environment
+            self._in_build_envs.update(res.nodes)
+        for name in res.missing_pages:
+            self._waiters.setdefault(name, set()).add(owner)
+            self._request_page(name)
+        for node in res.unbuilt:
+            waiting = self._waiters.setdefault(node, set())
+            if owner not in waiting:
+                waiting.add(owner)
+                self._waiter_edges += 1
+        self._waiting_on[owner] = {*res.missing_pages, *res.unbuilt}
+        return res
 
-        New nodes join the graph (and get planned) only once the versions have settled;
-        ``owner`` (None: the top level) is woken when a missing page or an unbuilt node
-        of this closure changes."""
-        overrides: dict[NormalizedName, SpecifierSet] = {}
-        for _ in range(SETTLE_ROUNDS):
-            result = Closure()
-            specs: dict[NormalizedName, list[Requirement]] = {}
-            chosen: dict[NormalizedName, set[NodeId]] = {}
-            seen: set[tuple[NodeId, frozenset[str]]] = set()
-            seeded: set[NodeId] = set()
-            chains: dict[NodeId | None, tuple[str, ...]] = {None: chain}
-            candidates: dict[NodeId, Candidate] = {}
-            queue = deque(roots)
-            while queue:
-                item = queue.popleft()
-                req = item.req
-                if not self.o.target.wants(req, item.src_extras):
-                    continue
-                name = canonicalize_name(req.name)
-                choice = self._resolve(name, overrides.get(name, req.specifier))
-                if choice is None:
-                    result.missing_pages.add(name)
-                    continue
-                specs.setdefault(name, []).append(req)
-                link = f"{item.src or 'requested'} -({item.kind}: {req})->"
-                before = chains.get(item.src, chain)
-                if isinstance(choice, Absence):
-                    raise self._absence_error(name, req, choice, (*before, f"{link} ?"),
-                                              overrides.get(name))
-                node = NodeId(name, str(choice.version))
-                here = (*before, f"{link} {node}")
-                candidates.setdefault(node, choice)
-                chains.setdefault(node, here)
-                chosen.setdefault(name, set()).add(node)
-                if item.src not in seeded:  # a seed's own claims are not graph edges
-                    result.edges.append(Edge(item.src, node, item.kind, str(req)))
-                avail = provider(node) if node in self.states else None
-                result.nodes[node] = avail
-                key = (node, frozenset(req.extras))
-                if key in seen:
-                    continue
-                seen.add(key)
-                if avail is None:
-                    result.unbuilt.add(node)
-                    static = self.states[node].static_requires \
-                        if node in self.states else None
-                    if static is not None:  # discovery goes on, as the wheel will declare
-                        queue.extend(Root(node, frozenset(req.extras), "install", r)
-                                     for r in static)
-                    continue
-                if avail.seed is not None:
-                    seeded.add(node)
-                queue.extend(Root(node, frozenset(req.extras), "install", r)
-                             for r in avail.info.requires_dist)
-            conflicts = {n for n, nodes in chosen.items() if len(nodes) > 1 and n not in overrides}
-            if not conflicts:
-                for node in result.nodes:
-                    if node not in self.states:
-                        self._add_node(candidates[node], chains[node])
-                for e in result.edges:
-                    self.graph.add_edge(e)
-                if owner is not None:  # a build environment
-                    self._in_build_envs.update(result.nodes)
-                for name in result.missing_pages:
-                    self._waiters.setdefault(name, set()).add(owner)
-                    self._request_page(name)
-                for node in result.unbuilt:
-                    waiting = self._waiters.setdefault(node, set())
-                    if owner not in waiting:
-                        waiting.add(owner)
-                        self._waiter_edges += 1
-                self._waiting_on[owner] = {*result.missing_pages, *result.unbuilt}
-                return result
-            for n in conflicts:
-                combined = SpecifierSet()
-                for r in specs[n]:
-                    combined &= r.specifier
-                overrides[n] = combined
-        raise InternalError("Version selection inside one build environment did not settle.")
+    def _static_requires(self, node: NodeId) -> tuple[Requirement, ...] | None:
+        return self.states[node].static_requires
 
     def _absence_error(self, name: NormalizedName, req: Requirement, why: Absence,
                        chain: tuple[str, ...], combined: SpecifierSet | None) -> WheelstrapError:
