@@ -218,3 +218,29 @@ def test_a_wheel_with_an_entry_outside_its_tree_is_not_published(serve_index, ru
     assert run.code == 1 and "Traceback" not in run.stderr
     assert "the entry '../../escape.py' goes up with '..'" in " ".join(run.stderr.split())
     assert run.wheels == []
+
+
+LOUD_BACKEND = '''
+import sys
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    sys.stdout.write("x" * (10 * 2**20) + "\\n")  # one 10 MB line, no newline within
+    sys.stdout.flush()
+    raise SystemExit("loud: giving up")
+'''
+
+
+def test_a_backend_that_prints_one_huge_line_and_fails_keeps_stderr_small(
+        serve_index, run_bootstrap):
+    index = serve_index([Pkg("loud", extra_files={"_backend/tinybackend.py": LOUD_BACKEND})])
+    run = run_bootstrap("loud", index=index.url)
+    assert run.code == 1 and "Traceback" not in run.stderr
+    assert "Building loud 1.0 failed in build_wheel" in " ".join(run.stderr.split())
+    assert len(run.stderr) < 70_000, len(run.stderr)  # the tail: at most 64 KiB
+    assert "characters cut from a line" in run.stderr  # the one line, cut where it is too long
+    assert (run.out / "logs" / "loud-1.0.log").stat().st_size > 10 * 2**20  # all in the log

@@ -150,7 +150,7 @@ def test_an_internal_error_answers_500_and_serving_goes_on(tmp_path, monkeypatch
     folder, _ = _folder(tmp_path)
     with IndexServer(folder) as server:
         handler = server.httpd.RequestHandlerClass
-        original = handler._dispatch
+        original = handler.dispatch
         calls = []
 
         def broken(self: object, head: bool) -> None:
@@ -159,7 +159,7 @@ def test_an_internal_error_answers_500_and_serving_goes_on(tmp_path, monkeypatch
                 raise RuntimeError("boom")
             original(self, head)
 
-        monkeypatch.setattr(handler, "_dispatch", broken)
+        monkeypatch.setattr(handler, "dispatch", broken)
         assert httpx.get(server.url).status_code == 500
         assert httpx.get(server.url).status_code == 200
 

@@ -181,10 +181,10 @@ TAIL_LINE_CHARS = 2000
 def tail(log: Path | bytes | str, lines: int = TAIL_LINES, max_bytes: int = TAIL_BYTES,
          line_chars: int = TAIL_LINE_CHARS) -> str:
     """The last ``lines`` lines of a log, a file (only its end is read) or its bytes or
-    text, taken from its last ``max_bytes`` bytes.  A line longer than ``line_chars``
-    keeps its start and end around a marker saying how much was cut, and a line the
-    window begins inside of starts with ``[…]``: whatever a build printed, the tail
-    shown to a user stays within ``max_bytes`` (a missing file has an empty tail)."""
+    text, at most ``max_bytes`` bytes of UTF-8 whatever the log holds.  A line longer
+    than ``line_chars`` keeps its start and end around a marker saying how much was cut;
+    a tail that begins inside a line starts with ``[…]``.  A missing file has an empty
+    tail."""
     if isinstance(log, Path):
         try:
             with open(log, "rb") as fh:
@@ -198,14 +198,28 @@ def tail(log: Path | bytes | str, lines: int = TAIL_LINES, max_bytes: int = TAIL
         size = len(data)
         data = data[-max_bytes:]
     all_lines = data.decode("utf-8", errors="replace").splitlines()
-    kept = all_lines[-lines:] if lines > 0 else []
+    kept = [_cut(line, line_chars) for line in all_lines[-lines:]] if lines > 0 else []
     if kept and size > len(data) and len(kept) == len(all_lines):
-        kept[0] = "[…] " + kept[0]
-    half = max(line_chars // 2, 1)
-    return "\n".join(
-        line if len(line) <= line_chars
-        else f"{line[:half]} [… {len(line) - 2 * half} characters cut …] {line[-half:]}"
-        for line in kept)
+        kept[0] = _CUT + kept[0]
+    text = "\n".join(kept)
+    encoded = text.encode()
+    if len(encoded) <= max_bytes:
+        return text
+    # markers and undecodable bytes (three bytes each once replaced) made it longer
+    room = max(max_bytes - len(_CUT.encode()), 0)
+    return _CUT + encoded[len(encoded) - room:].decode("utf-8", errors="ignore")
+
+
+_CUT = "[…] "
+
+
+def _cut(line: str, limit: int) -> str:
+    """``line``, or its start and end around a marker (never longer than ``limit``)."""
+    if len(line) <= limit:
+        return line
+    half = max((limit - 60) // 2, 0)  # the marker takes the 60 characters left
+    marker = f" [… {len(line) - 2 * half} characters cut from a line of {len(line)} …] "
+    return line[:half] + marker + (line[-half:] if half else "")
 
 
 def remove_stale_temporaries(folder: Path) -> None:

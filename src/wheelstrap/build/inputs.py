@@ -27,12 +27,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote, unquote, urlsplit
+from typing import Any, Protocol
+from urllib.parse import quote
 
 from wheelstrap.errors import ClusterError, InternalError, SourceError
-from wheelstrap.fsutil import atomic_destination
-
+from wheelstrap.fsutil import atomic_destination, chunks_of, copy_verified
 
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 CHUNK = 1 << 20
@@ -87,8 +86,7 @@ def _sha256_of(path: str, st: os.stat_result) -> str:
     if hit is None:
         h = hashlib.sha256()
         with open(path, "rb") as fh:
-            while chunk := fh.read(CHUNK):
-                h.update(chunk)
+            copy_verified(chunks_of(fh, CHUNK), hashers=(h,))
         hit = h.hexdigest()
         with _verified_lock:
             _verified[key] = hit
@@ -134,9 +132,7 @@ class LocalInputs:
         dest = Path(dest_dir) / filename
         with atomic_destination(dest) as tmp, open(path, "rb") as src, open(tmp, "wb") as dst:
             h = hashlib.sha256()
-            while chunk := src.read(CHUNK):
-                h.update(chunk)
-                dst.write(chunk)
+            copy_verified(chunks_of(src, CHUNK), dst, (h,))
             if h.hexdigest() != sha256:
                 raise _mismatch(f"The input file {path}", sha256, h.hexdigest())
         return dest
@@ -213,9 +209,7 @@ class HttpInputs:
         """Stream into ``dest``; it appears only with the right hash."""
         h = hashlib.sha256()
         with atomic_destination(dest) as tmp, open(tmp, "wb") as out:
-            for chunk in response.iter_bytes(CHUNK):
-                h.update(chunk)
-                out.write(chunk)
+            copy_verified(response.iter_bytes(CHUNK), out, (h,))
             if h.hexdigest() != sha256:
                 raise _mismatch(f"The file received from {url}", sha256, h.hexdigest())
 

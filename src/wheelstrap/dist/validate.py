@@ -51,6 +51,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from wheelstrap.errors import InvalidWheel, UserInputError
+from wheelstrap.fsutil import LimitExceeded, chunks_of, copy_verified
 from wheelstrap.model.wheel import WheelInfo
 
 #: Hash algorithms RECORD may use ("sha256 or better"; md5 and sha1 are refused).
@@ -304,14 +305,12 @@ def _check_record(zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], di: st
             problems.append(f"its RECORD gives {path} no acceptable hash ({digest or 'none'})")
             continue
         h = hashlib.new(algo)
-        n = 0
-        with zf.open(files[path]) as fh:
-            while chunk := fh.read(1 << 20):
-                n += len(chunk)
-                if n > budget:
-                    problems.append(f"it unpacks to more than {max_unpacked} bytes")
-                    return
-                h.update(chunk)
+        try:
+            with zf.open(files[path]) as fh:
+                n = copy_verified(chunks_of(fh), hashers=(h,), limit=budget)
+        except LimitExceeded:
+            problems.append(f"it unpacks to more than {max_unpacked} bytes")
+            return
         budget -= n
         if _b64(h.digest()) != expected:
             problems.append(f"the hash of {path} does not match its RECORD")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import codecs
 import contextlib
 import hashlib
+import io
 import os
 import stat
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, TypeVar
@@ -19,7 +20,7 @@ from urllib.parse import unquote, urlparse
 from packaging.utils import canonicalize_name
 
 from wheelstrap.errors import IndexAccessError, SourceError
-from wheelstrap.fsutil import atomic_destination
+from wheelstrap.fsutil import LimitExceeded, atomic_destination, chunks_of, copy_verified
 from wheelstrap.index.simple import (
     ACCEPT,
     JSON_TYPE,
@@ -229,14 +230,9 @@ class IndexClient:
 
         def read(response: httpx.Response, chunks: Iterator[bytes]
                  ) -> tuple[str, str, str | None, bytes]:
-            body = bytearray()
-            for chunk in chunks:
-                body += chunk
-                if len(body) > limit:
-                    raise IndexAccessError(
-                        f"The index page {url} is larger than {limit} bytes.", hint=_INDEX_HINT)
+            body = _capped(chunks, limit, f"The index page {url}")
             ctype = response.headers.get("content-type", "")
-            return str(response.url), ctype, response.charset_encoding, bytes(body)
+            return str(response.url), ctype, response.charset_encoding, body
 
         got = self._get(url, {"Accept": ACCEPT}, read)
         if got is None:
@@ -263,13 +259,7 @@ class IndexClient:
                                        hint=_INDEX_HINT) from exc
         else:
             def read(response: httpx.Response, chunks: Iterator[bytes]) -> bytes:
-                got = bytearray()
-                for chunk in chunks:
-                    got += chunk
-                    if len(got) > limit:
-                        raise IndexAccessError(f"{murl} is larger than {limit} bytes.",
-                                               hint=_INDEX_HINT)
-                return bytes(got)
+                return _capped(chunks, limit, murl)
 
             body = self._get(murl, {}, read)
         if body is None:
@@ -327,10 +317,7 @@ class IndexClient:
                         if not stat.S_ISREG(os.fstat(fd).st_mode):
                             raise IndexAccessError(f"The index links to {url}, which is not a "
                                                    "regular file.", hint=_INDEX_HINT)
-                        while chunk := fh.read(1 << 20):
-                            for h in hashers.values():
-                                h.update(chunk)
-                            out.write(chunk)
+                        copy_verified(chunks_of(fh), out, hashers.values())
                     _check(dest.name, url, sha256, hashers, allowed)
             except OSError as exc:
                 raise IndexAccessError(f"Could not read {src}: {exc.strerror or exc}.",
@@ -344,10 +331,7 @@ class IndexClient:
             hashers = _hashers(allowed)
             with atomic_destination(dest) as tmp:
                 with open(tmp, "wb") as fh:
-                    for chunk in chunks:
-                        for h in hashers.values():
-                            h.update(chunk)
-                        fh.write(chunk)
+                    copy_verified(chunks, fh, hashers.values())
                 _check(dest.name, url, sha256, hashers, allowed)
             return hashers["sha256"].hexdigest()
 
@@ -403,6 +387,17 @@ def _chunks(response: httpx.Response, cancelled: threading.Event) -> Iterator[by
 _INDEX_HINT = "Check --index-url: it must be a simple repository API (PEP 503/691) you trust."
 
 
+def _capped(chunks: Iterable[bytes], limit: int, what: str) -> bytes:
+    """A body of at most ``limit`` bytes; beyond, IndexAccessError "``what`` is larger"."""
+    body = io.BytesIO()
+    try:
+        copy_verified(chunks, body, limit=limit)
+    except LimitExceeded:
+        raise IndexAccessError(f"{what} is larger than {limit} bytes.",
+                               hint=_INDEX_HINT) from None
+    return body.getvalue()
+
+
 def _read_capped(path: Path, limit: int) -> bytes:
     with open(path, "rb") as fh:
         data = fh.read(limit + 1)
@@ -447,9 +442,7 @@ def verify_file(path: Path, allowed: AllowedHashes) -> None:
     (SourceError if none matches); for a download reused without fetching again."""
     hashers = _hashers(allowed)
     with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            for h in hashers.values():
-                h.update(chunk)
+        copy_verified(chunks_of(fh), hashers=hashers.values())
     allowed.check(path.name, str(path), {n: h.hexdigest() for n, h in hashers.items()})
 
 

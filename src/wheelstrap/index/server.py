@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import stat
@@ -10,8 +9,8 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BufferedIOBase
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -19,11 +18,14 @@ from urllib.parse import quote, unquote, urlsplit
 from packaging.utils import canonicalize_name
 
 from wheelstrap.dist.wheels import requires_python
+from wheelstrap.fsutil import chunks_of, copy_verified
+from wheelstrap.index.httpbase import BaseHandler
 from wheelstrap.index.simple import (
     HTML_TYPE,
     JSON_TYPE,
     IndexEntry,
     prefers_json,
+    project_of,
     render_project_html,
     render_project_json,
     render_root_html,
@@ -31,17 +33,6 @@ from wheelstrap.index.simple import (
 )
 
 DIST_SUFFIXES = (".whl", ".tar.gz", ".zip")
-
-
-def _project_of(filename: str) -> str | None:
-    from packaging.utils import parse_sdist_filename, parse_wheel_filename
-
-    try:
-        if filename.endswith(".whl"):
-            return parse_wheel_filename(filename)[0]
-        return parse_sdist_filename(filename)[0]
-    except ValueError:
-        return None
 
 
 def _open_regular(folder: Path, filename: str) -> tuple[int, os.stat_result] | None:
@@ -73,8 +64,7 @@ def _stamp(st: os.stat_result) -> tuple[int, ...]:
 def _sha256_fd(fd: int) -> str:
     h = hashlib.sha256()
     os.lseek(fd, 0, os.SEEK_SET)
-    while chunk := os.read(fd, 1 << 20):
-        h.update(chunk)
+    copy_verified(chunks_of(fd), hashers=(h,))
     return h.hexdigest()
 
 
@@ -116,7 +106,7 @@ class _Catalog:
         for filename in names:
             if self.known is not None and filename not in self.known:
                 continue
-            name = _project_of(filename)
+            name = project_of(filename)
             if name is not None:
                 by_project.setdefault(name, []).append(filename)
         if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > 1_000_000_000:
@@ -176,116 +166,98 @@ class _Catalog:
         return digest
 
 
-def make_handler(catalog: _Catalog) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "wheelstrap"
-        protocol_version = "HTTP/1.1"
-        timeout = 60  # an idle or stalled client frees its thread after a minute
-        disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart
+class _IndexHandler(BaseHandler):
+    """Answers the simple repository API over the files of ``catalog``."""
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+    server_version = "wheelstrap"
+    timeout = 60  # an idle or stalled client frees its thread after a minute
+    catalog: _Catalog
 
-        def _send(self, status: int, body: bytes, ctype: str, head: bool = False) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Vary", "Accept")
-            self.end_headers()
-            if not head:
-                self.wfile.write(body)
+    def _send(self, status: int, body: bytes, ctype: str, head: bool) -> None:
+        self.send_body(status, body, ctype, head, {"Vary": "Accept"})
 
-        def _redirect(self, location: str) -> None:
-            self.send_response(HTTPStatus.MOVED_PERMANENTLY)
-            self.send_header("Location", location)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    def dispatch(self, head: bool) -> None:
+        path = self.request_path()
+        want_json = prefers_json(self.headers.get("Accept")) or f"format={JSON_TYPE}" in \
+            unquote(urlsplit(self.path).query)
+        if path in ("/", "/simple"):
+            return self.redirect("/simple/")
+        if path == "/simple/":
+            names = self.catalog.projects()
+            if want_json:
+                return self._send(200, render_root_json(names).encode(), JSON_TYPE, head)
+            return self._send(200, render_root_html(names).encode(), HTML_TYPE, head)
+        if path.startswith("/simple/"):
+            return self._project(path, path[len("/simple/"):].strip("/"), want_json, head)
+        if path.startswith("/files/"):
+            return self._file(path[len("/files/"):], head)
+        return self._send(404, b"not found\n", "text/plain", head)
 
-        def do_HEAD(self) -> None:
-            self._guarded(head=True)
-
-        def do_GET(self) -> None:
-            self._guarded(head=False)
-
-        def _guarded(self, head: bool) -> None:
-            try:
-                self._dispatch(head)
-            except (BrokenPipeError, ConnectionResetError, TimeoutError):
-                self.close_connection = True
-            except Exception:
-                self.close_connection = True
-                with contextlib.suppress(OSError):
-                    self._send(500, b"internal error\n", "text/plain", head)
-
-        def _dispatch(self, head: bool) -> None:
-            parts = urlsplit(self.path)
-            path = unquote(parts.path)
-            want_json = prefers_json(self.headers.get("Accept")) or f"format={JSON_TYPE}" in \
-                unquote(parts.query)
-            if path in ("/", "/simple"):
-                return self._redirect("/simple/")
-            if path == "/simple/":
-                names = catalog.projects()
-                if want_json:
-                    return self._send(200, render_root_json(names).encode(), JSON_TYPE, head)
-                return self._send(200, render_root_html(names).encode(), HTML_TYPE, head)
-            if path.startswith("/simple/"):
-                name = path[len("/simple/"):].strip("/")
-                if "/" in name or not name or "\0" in name:
-                    return self._send(404, b"not found\n", "text/plain", head)
-                cname = canonicalize_name(name)
-                if name != cname or not path.endswith("/"):
-                    return self._redirect(f"/simple/{quote(cname)}/")
-                entries = catalog.project(cname)
-                if entries is None:
-                    return self._send(404, b"no such project\n", "text/plain", head)
-                if want_json:
-                    body = render_project_json(cname, entries).encode()
-                    return self._send(200, body, JSON_TYPE, head)
-                return self._send(200, render_project_html(cname, entries).encode(),
-                                  HTML_TYPE, head)
-            if path.startswith("/files/"):
-                return self._file(path[len("/files/"):], head)
+    def _project(self, path: str, name: str, want_json: bool, head: bool) -> None:
+        if "/" in name or not name or "\0" in name:
             return self._send(404, b"not found\n", "text/plain", head)
+        cname = canonicalize_name(name)
+        if name != cname or not path.endswith("/"):
+            return self.redirect(f"/simple/{quote(cname)}/")
+        entries = self.catalog.project(cname)
+        if entries is None:
+            return self._send(404, b"no such project\n", "text/plain", head)
+        if want_json:
+            return self._send(200, render_project_json(cname, entries).encode(), JSON_TYPE,
+                              head)
+        return self._send(200, render_project_html(cname, entries).encode(), HTML_TYPE, head)
 
-        def _file(self, filename: str, head: bool) -> None:
-            if catalog.known is not None and filename not in catalog.known:
-                return self._send(404, b"not found\n", "text/plain", head)
-            opened = _open_regular(catalog.folder, filename)
-            if opened is None:
-                return self._send(404, b"not found\n", "text/plain", head)
-            fd, st = opened
-            try:
-                expected = catalog.known[filename] if catalog.known is not None else None
-                if expected is not None and catalog.digest(fd, st, filename) != expected:
-                    return self._send(409, _mismatch(filename, expected), "text/plain", head)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(st.st_size))
-                self.end_headers()
-                if not head:
-                    self._stream(fd, st.st_size, expected)
-            finally:
-                os.close(fd)
+    def _file(self, filename: str, head: bool) -> None:
+        catalog = self.catalog
+        if catalog.known is not None and filename not in catalog.known:
+            return self._send(404, b"not found\n", "text/plain", head)
+        opened = _open_regular(catalog.folder, filename)
+        if opened is None:
+            return self._send(404, b"not found\n", "text/plain", head)
+        fd, st = opened
+        try:
+            expected = catalog.known[filename] if catalog.known is not None else None
+            if expected is not None and catalog.digest(fd, st, filename) != expected:
+                return self._send(409, _mismatch(filename, expected), "text/plain", head)
+            self.send_file_headers(st.st_size)
+            if not head:
+                self._stream(fd, st.st_size, expected)
+        finally:
+            os.close(fd)
 
-        def _stream(self, fd: int, size: int, expected: str | None) -> None:
-            """Send the file, holding back its last chunk until its bytes are known to
-            match ``expected``: a file rewritten while it is sent is cut short, never
-            delivered complete."""
-            os.lseek(fd, 0, os.SEEK_SET)
-            h = hashlib.sha256()
-            left, held = size, b""
-            while left > 0 and (chunk := os.read(fd, min(1 << 16, left))):
-                if held:
-                    self.wfile.write(held)
-                h.update(chunk)
-                held, left = chunk, left - len(chunk)
-            if left or os.read(fd, 1) or (expected is not None and h.hexdigest() != expected):
-                self.close_connection = True  # changed while sent: cut short, never whole
-                return
-            self.wfile.write(held)
+    def _stream(self, fd: int, size: int, expected: str | None) -> None:
+        """Send the file, holding back its last chunk until its bytes are known to match
+        ``expected``: a file rewritten while it is sent is cut short, never delivered
+        complete."""
+        os.lseek(fd, 0, os.SEEK_SET)
+        h = hashlib.sha256()
+        held = _HeldBack(self.wfile)
+        sent = copy_verified(chunks_of(fd, 1 << 16, stop_at=size), held, (h,))
+        if sent < size or os.read(fd, 1) or (expected is not None and h.hexdigest() != expected):
+            self.close_connection = True  # changed while sent: cut short, never whole
+            return
+        held.release()
 
-    return Handler
+
+class _HeldBack:
+    """Writes each chunk to ``out`` once the next one comes; the last waits for
+    :meth:`release`."""
+
+    def __init__(self, out: BufferedIOBase) -> None:
+        self.out = out
+        self.held = b""
+
+    def write(self, chunk: bytes) -> None:
+        if self.held:
+            self.out.write(self.held)
+        self.held = chunk
+
+    def release(self) -> None:
+        self.out.write(self.held)
+
+
+def make_handler(catalog: _Catalog) -> type[BaseHTTPRequestHandler]:
+    return type("Handler", (_IndexHandler,), {"catalog": catalog})
 
 
 def _mismatch(filename: str, expected: str) -> bytes:

@@ -19,8 +19,6 @@ from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
     NormalizedName,
     canonicalize_name,
     parse_sdist_filename,
@@ -132,13 +130,13 @@ def _bad_filename(filename: str) -> str | None:
     return None
 
 
-def _project_of(filename: str) -> NormalizedName | None:
+def project_of(filename: str) -> NormalizedName | None:
     """The project a distribution file name belongs to (None: not a distribution name)."""
     try:
         if filename.endswith(".whl"):
             return parse_wheel_filename(filename)[0]
         return parse_sdist_filename(filename)[0]
-    except (InvalidSdistFilename, InvalidWheelFilename):
+    except ValueError:  # InvalidSdistFilename, InvalidWheelFilename, InvalidVersion
         return None
 
 
@@ -146,7 +144,7 @@ def _check_files_name(name: NormalizedName, files: Sequence[ProjectFile],
                       problems: _Problems) -> None:
     """A page whose distribution files all belong to one other project is that project's
     page, served for the wrong name."""
-    owners = {p for p in (_project_of(f.filename) for f in files) if p is not None}
+    owners = {p for p in (project_of(f.filename) for f in files) if p is not None}
     if owners and name not in owners and len(owners) == 1:
         problems.add(f"it was asked for {name!r} but lists only files of {owners.pop()!r}")
 

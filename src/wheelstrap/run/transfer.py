@@ -12,11 +12,11 @@ import os
 import stat
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING
 
 from wheelstrap.build.inputs import CHUNK, PING_BODY, SHA256_PATTERN, HttpInputs, check_hash
 from wheelstrap.errors import ClusterError, InternalError
+from wheelstrap.fsutil import chunks_of, copy_verified
 
 if TYPE_CHECKING:
     from http.server import BaseHTTPRequestHandler
@@ -37,62 +37,34 @@ class _Registry:
 
 
 def _make_handler(registry: _Registry) -> type[BaseHTTPRequestHandler]:
-    from http.server import BaseHTTPRequestHandler
+    from wheelstrap.index.httpbase import BaseHandler
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(BaseHandler):
         server_version = "wheelstrap-inputs"
-        protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _small(self, status: int, body: bytes, head: bool) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if not head:
-                self.wfile.write(body)
-
-        def do_HEAD(self) -> None:
-            self._dispatch(head=True)
-
-        def do_GET(self) -> None:
-            self._dispatch(head=False)
-
-        def _dispatch(self, head: bool) -> None:
-            path = unquote(urlsplit(self.path).path)
+        def dispatch(self, head: bool) -> None:
+            path = self.request_path()
             if path == "/ping":
-                return self._small(200, PING_BODY, head)
+                return self.send_body(200, PING_BODY, head=head)
             parts = path.split("/")
             # ["", sha256, filename]; the filename is informative only.
             if (len(parts) != 3 or parts[0] or not SHA256_PATTERN.fullmatch(parts[1])
                     or not parts[2]):
-                return self._small(404, b"not found\n", head)
+                return self.send_body(404, b"not found\n", head=head)
             source = registry.get(parts[1])
             if source is None:
-                return self._small(404, b"not offered\n", head)
+                return self.send_body(404, b"not offered\n", head=head)
             try:
                 fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
             except OSError:
-                return self._small(404, b"not available\n", head)
+                return self.send_body(404, b"not available\n", head=head)
             with os.fdopen(fd, "rb") as fh:
                 st = os.fstat(fh.fileno())
                 if not stat.S_ISREG(st.st_mode):
-                    return self._small(404, b"not available\n", head)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(st.st_size))
-                self.end_headers()
-                if head:
-                    return None
-                try:
-                    remaining = st.st_size
-                    while remaining > 0 and (chunk := fh.read(min(CHUNK, remaining))):
-                        self.wfile.write(chunk)
-                        remaining -= len(chunk)
-                except (BrokenPipeError, ConnectionResetError):
-                    self.close_connection = True
+                    return self.send_body(404, b"not available\n", head=head)
+                self.send_file_headers(st.st_size)
+                if not head:
+                    copy_verified(chunks_of(fh, CHUNK, stop_at=st.st_size), self.wfile)
             return None
 
     return Handler
