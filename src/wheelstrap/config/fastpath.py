@@ -96,22 +96,15 @@ def check(out: Path, key: str) -> tuple[int, int] | None:
     return int(stamp.get("wheels", 0)), len(files)
 
 
-def forget(out: Path) -> None:
-    (out / STAMP).unlink(missing_ok=True)
-
-
-def write(out: Path, key: str, wheels: int) -> None:
-    """Stamp ``out``: every file outside the private state, by sha256."""
+def stamp_document(out: Path, key: str, wheels: int) -> dict[str, Any]:
+    """The stamp of ``out`` (written by :meth:`wheelstrap.store.store.Store.write_stamp`):
+    every file outside the private state, by sha256."""
     files = {}
     for path in sorted(out.rglob("*")):
         rel = path.relative_to(out)
         if path.is_file() and rel.parts[0] != ".wheelstrap" and not rel.name.startswith("."):
             files[rel.as_posix()] = sha256_file(path)
-    doc = {"schema": SCHEMA, "key": key, "wheels": wheels, "files": files}
-    tmp = out / STAMP.with_suffix(".tmp")
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, out / STAMP)
+    return {"schema": SCHEMA, "key": key, "wheels": wheels, "files": files}
 
 
 #: The entry-point group of wheelstrap's build plugins (see :mod:`wheelstrap.config.hooks`).

@@ -42,7 +42,6 @@ from wheelstrap.build import backend, scratch
 from wheelstrap.build.bytecode import Bytecode
 from wheelstrap.build.bytecode import enabled as bytecode_enabled
 from wheelstrap.build.tasks import Failed, Outcome, Prepared, run_task
-from wheelstrap.config import fastpath
 from wheelstrap.config.hooks import NO_PLUGINS, PackageHooks, Plugins
 from wheelstrap.config.settings import NO_SETTINGS, Settings
 from wheelstrap.dist import srcpack, validate
@@ -57,7 +56,6 @@ from wheelstrap.errors import (
     UserInputError,
     WheelstrapError,
 )
-from wheelstrap.fsutil import DirectoryLock
 from wheelstrap.index.client import IndexClient
 from wheelstrap.index.reqfiles import HashPolicy, exact_pin
 from wheelstrap.index.resolve import (
@@ -123,9 +121,7 @@ from wheelstrap.store.events import EventLog
 from wheelstrap.store.output import (
     BuildRecord,
     Layout,
-    write_project_page,
 )
-from wheelstrap.store.provenance import ProvenanceWriter
 from wheelstrap.store.store import Documents, SourceFacts, Store
 
 
@@ -352,8 +348,8 @@ class Bootstrap:
                 self.constraints.setdefault(canonicalize_name(c.name), []).append(c.specifier)
         self.records: list[BuildRecord] = []
         self.runs: list[CycleRun] = []
-        self.provenance = ProvenanceWriter(self.layout, options.index_url, options.target,
-                                           options.policy.to_json())
+        self.provenance = self.store.provenance_writer(options.index_url, options.target,
+                                                       options.policy.to_json())
         self.failed: dict[NodeId, WheelstrapError] = {}
         self.blocked: dict[NodeId, NodeId] = {}
         self.built = 0
@@ -415,13 +411,12 @@ class Bootstrap:
     def run(self) -> Result:
         if not self.pins.known:  # a first run into this output: it asks the index at once
             self.client.warm()
-        self.layout.root.mkdir(parents=True, exist_ok=True)
-        with DirectoryLock(self.layout.root):
+        with self.store.locked():
             for note in self.store.open_run():
                 self.reporter.warning(note)
-            fastpath.forget(self.layout.root)
+            self.store.forget_stamp()
             self.durations = self.store.load_durations()
-            self.events = EventLog(self.layout.root / "events.jsonl")
+            self.events = self.store.event_log()
             self.events.emit("run-started", targets=[str(r) for r in self.o.requirements],
                              jobs=self.o.jobs, strict=self.o.run.strict,
                              workers=self.workers.describe(),
@@ -449,7 +444,7 @@ class Bootstrap:
                 self.store.save_durations(self.durations)
                 self._write_outputs(ok)
             if self.o.stamp_key is not None and not self._unpinned:
-                fastpath.write(self.layout.root, self.o.stamp_key, len(self.records))
+                self.store.write_stamp(self.o.stamp_key, len(self.records))
         unused = tuple(self.o.settings.unused(
             (n.name, n.version) for n in self.graph.nodes))
         return Result(tuple(self.records), self.graph, self.built, self.reused,
@@ -1718,7 +1713,7 @@ class Bootstrap:
         W3); the end writes only what changed since."""
         known = self._shipped_wheels.setdefault(name, {})
         known[avail.path.name] = (avail.sha256, avail.info.requires_python)
-        self._cleaner.submit(write_project_page, self.layout.wheels, name, dict(known))
+        self._cleaner.submit(self.store.write_project_page, name, dict(known))
 
     def _write_outputs(self, ok: bool) -> None:
         complete = ok and self._top is not None and self._top.complete and not self.failed
@@ -1734,7 +1729,7 @@ class Bootstrap:
                      for n, dep in sorted(self.blocked.items())],
             constraints=[(n.name, n.version) for n in self._top.nodes]
             if complete and self._top is not None else None),
-            self.pins, lambda: self.provenance.write(self.seeds))
+            self.pins, self.seeds)
         if problem is not None:
             self.reporter.warning(problem)
 

@@ -1,5 +1,11 @@
 """Who writes OUT: the store.  Nothing else in a run writes under the output directory.
 
+It takes the output's lock (:meth:`Store.locked`), removes at the start what a stopped
+run left half-made (:meth:`Store.open_run`), and makes the run's writers of
+``events.jsonl`` and ``provenance/`` (:meth:`Store.event_log`,
+:meth:`Store.provenance_writer`), the index pages written as wheels ship
+(:meth:`Store.write_project_page`) and the fast-path stamp (:meth:`Store.write_stamp`).
+
 The store answers reuse before anything is dispatched (:meth:`Store.reuse`,
 :meth:`Store.dynamic`), and verifies and publishes what build tasks return, atomically
 (:meth:`Store.publish`, :meth:`Store.failure`).  It downloads and verifies sdists, keeps
@@ -35,6 +41,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from wheelstrap.build import scratch
+from wheelstrap.config import fastpath
 from wheelstrap.config.settings import (
     Prebuilt,
     SourceOverride,
@@ -56,6 +63,7 @@ from wheelstrap.dist.validate import validate_wheel
 from wheelstrap.dist.wheels import WheelFormatError, read_metadata
 from wheelstrap.errors import BuildFailure, SourceError, WheelstrapError
 from wheelstrap.fsutil import (
+    DirectoryLock,
     atomic_copy,
     atomic_destination,
     atomic_write_text,
@@ -66,8 +74,10 @@ from wheelstrap.index.simple import ProjectFile
 from wheelstrap.model.build import BuildSpec, UnitKey, cache_key
 from wheelstrap.model.graph import NodeId
 from wheelstrap.model.limits import DEFAULT_LIMITS, ArchiveLimits
+from wheelstrap.model.target import Target
 from wheelstrap.model.wheel import WheelInfo, WheelRef
 from wheelstrap.store.durations import Durations
+from wheelstrap.store.events import EventLog
 from wheelstrap.store.output import (
     BuildCache,
     BuildRecord,
@@ -77,8 +87,10 @@ from wheelstrap.store.output import (
     write_cycles,
     write_failures,
     write_json,
+    write_project_page,
     write_static_index,
 )
+from wheelstrap.store.provenance import ProvenanceWriter
 
 if TYPE_CHECKING:
     from wheelstrap.build.tasks import Built, Failed
@@ -86,6 +98,7 @@ if TYPE_CHECKING:
     from wheelstrap.index.client import IndexClient
     from wheelstrap.index.reqfiles import AllowedHashes
     from wheelstrap.index.resolve import Candidate, PinnedCandidates
+    from wheelstrap.seeds.store import SeedIndex
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +142,8 @@ class Store:
         self.memory: Path | None = None
         #: Reads sdists' facts in a helper process (the planner sets it for a run).
         self.reader: Reader | None = None
+        #: Writes ``OUT/provenance`` (made for a run: :meth:`provenance_writer`).
+        self.provenance: ProvenanceWriter | None = None
         self._placed: dict[tuple[NodeId, UnitKey], Path] = {}
 
     # -- the run's start and end ----------------------------------------------------------
@@ -156,6 +171,37 @@ class Store:
             notes.append(f"removed {units} unfinished build folder(s) a stopped run left "
                          f"in {self.layout.work}")
         return notes
+
+    def locked(self) -> DirectoryLock:
+        """The output's lock: one run at a time writes into it."""
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        return DirectoryLock(self.layout.root)
+
+    def event_log(self) -> EventLog:
+        """``OUT/events.jsonl``, begun anew for this run."""
+        return EventLog(self.layout.root / "events.jsonl")
+
+    def provenance_writer(self, index_url: str, target: Target,
+                          policy: dict[str, Any]) -> ProvenanceWriter:
+        """The writer of ``OUT/provenance`` for this run (its statements are written
+        with the documents, or early, by the store's pools)."""
+        self.provenance = ProvenanceWriter(self.layout, index_url, target, policy)
+        return self.provenance
+
+    def write_project_page(self, name: str,
+                           known: dict[str, tuple[str, str | None]]) -> None:
+        """The index page of one project (as its wheel ships)."""
+        write_project_page(self.layout.wheels, name, known)
+
+    def forget_stamp(self) -> None:
+        """The output is about to change: an earlier run's stamp no longer holds."""
+        (self.layout.root / fastpath.STAMP).unlink(missing_ok=True)
+
+    def write_stamp(self, key: str, wheels: int) -> None:
+        """Stamp the output of a fully pinned, successful run (see :mod:`.fastpath`)."""
+        doc = fastpath.stamp_document(self.layout.root, key, wheels)
+        atomic_write_text(self.layout.root / fastpath.STAMP,
+                          json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
     def close_reader(self) -> None:
         """End the helper that reads sdists' facts (the planner's reads are over)."""
@@ -482,7 +528,7 @@ class Store:
                      stage0=True)
 
     def write_documents(self, docs: Documents, pins: PinnedCandidates,
-                        provenance: Callable[[], None]) -> str | None:
+                        seeds: SeedIndex) -> str | None:
         """The run's documents, each atomically; then its views (report.html always,
         pylock.toml for a complete run).  A view that cannot be written is returned as a
         problem to report, not raised: the documents are what count."""
@@ -493,12 +539,12 @@ class Store:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="index") as side:
             pages = side.submit(write_static_index, self.layout.wheels, docs.index)
             try:
-                return self._write_documents(docs, pins, provenance)
+                return self._write_documents(docs, pins, seeds)
             finally:
                 pages.result()
 
     def _write_documents(self, docs: Documents, pins: PinnedCandidates,
-                         provenance: Callable[[], None]) -> str | None:
+                         seeds: SeedIndex) -> str | None:
         from concurrent.futures import ThreadPoolExecutor
 
         from wheelstrap.store.pylock import write_pylock
@@ -512,9 +558,11 @@ class Store:
             done = [pool.submit(write_json, root / "graph.json", docs.graph),
                     pool.submit(write_build_order, root / "build-order.json", docs.records,
                                 docs.target),
-                    pool.submit(pins.save), pool.submit(provenance),
+                    pool.submit(pins.save),
                     pool.submit(write_failures, root / "failures.json", docs.failures,
                                 docs.blocked)]
+            if self.provenance is not None:
+                done.append(pool.submit(self.provenance.write, seeds))
             if docs.cycles or (root / "cycles.json").exists():
                 done.append(pool.submit(write_cycles, root / "cycles.json", docs.cycles))
             if constraints is not None:
