@@ -35,7 +35,9 @@ from wheelstrap.index.simple import ProjectFile
 from wheelstrap.model.graph import NodeId
 from wheelstrap.model.limits import DEFAULT_LIMITS
 from wheelstrap.model.target import Target
-from wheelstrap.run.bootstrap import BACKEND_FIRST_LINES, LIKELY_BACKENDS, Bootstrap, Options
+from wheelstrap.plan.ahead import LIKELY_BACKENDS
+from wheelstrap.run.bootstrap import BACKEND_FIRST_LINES, Bootstrap, Options
+from wheelstrap.run.jobs import AheadFetchJob
 from wheelstrap.store.output import Layout
 from wheelstrap.store.store import Store
 
@@ -283,7 +285,7 @@ def test_a_speculative_failure_does_not_fail_the_run(tmp_path):
     def settled(planner: Bootstrap) -> bool:  # every static dependency tried ahead
         a = planner._ahead
         tried = {n.name for n in list(a.depth)}
-        return {"lib", "badhash", "broken"} <= tried and not a.fetching and not a.queue
+        return {"lib", "badhash", "broken"} <= tried and not a.downloading and not a.queue
 
     planner, client = _bootstrap(tmp_path, sdists, built, ["top"], tamper=tamper,
                                  hold=settled)
@@ -339,7 +341,8 @@ def test_a_download_ahead_in_flight_is_waited_for_not_repeated(tmp_path):
     gate = client.gates["lib-1.0.tar.gz"] = threading.Event()
 
     # opened once the planner waits for the download ahead
-    watcher = _open_when(gate, lambda: ("ahead", lib) in list(planner._inflight.values()))
+    watcher = _open_when(gate, lambda: any(isinstance(j, AheadFetchJob) and j.node == lib
+                                           for j in list(planner._inflight.values())))
     assert planner.run().built == 3
     watcher.join(30)
     assert client.downloads == {"top-1.0.tar.gz": 1, "lib-1.0.tar.gz": 1,

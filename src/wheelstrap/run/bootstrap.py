@@ -18,7 +18,6 @@ reported edge by edge.
 from __future__ import annotations
 
 import contextlib
-import heapq
 import os
 import threading
 import time
@@ -31,12 +30,10 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import (
-    InvalidWheelFilename,
     NormalizedName,
     canonicalize_name,
-    parse_wheel_filename,
 )
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from wheelstrap.build import backend, scratch
 from wheelstrap.build.bytecode import Bytecode
@@ -67,7 +64,7 @@ from wheelstrap.index.resolve import (
     sdist_candidates,
     yank_warning,
 )
-from wheelstrap.index.simple import ProjectFile, ProjectPage
+from wheelstrap.index.simple import ProjectPage
 from wheelstrap.model.build import (
     ORDINARY,
     BackendSpec,
@@ -84,6 +81,16 @@ from wheelstrap.model.progress import NULL_REPORTER, Reporter
 from wheelstrap.model.target import Target
 from wheelstrap.model.wheel import VerifiedSeed, WheelRef
 from wheelstrap.plan import cycles as decide
+from wheelstrap.plan.ahead import (
+    LIKELY_BACKENDS,
+    Ahead,
+    AheadCommand,
+    AheadView,
+    AskMetadata,
+    AskPage,
+    FetchAhead,
+    backend_rank,
+)
 from wheelstrap.plan.closure import (
     Absent,
     EnvResolution,
@@ -146,7 +153,7 @@ class Options:
     #: go on discovering through a node not yet built, by the runtime requirements its
     #: sdist declares final (PEP 643 metadata): its dependencies start at once
     static_discovery: bool = True
-    fetch_ahead: bool = True  # speculative pages and downloads (see Bootstrap._want_ahead)
+    fetch_ahead: bool = True  # speculative pages and downloads (see plan/ahead.py)
     work_in_memory: bool = True  # small builds work in /dev/shm (see wheelstrap.build.scratch)
 
 
@@ -207,41 +214,12 @@ class Result:
     prebuilt: tuple[str, ...] = ()
 
 
-@dataclass(slots=True)
-class Ahead:
-    """Fetching ahead: index pages and sdists requested before the planner knows it needs
-    them.  None of it is a node, an edge, a build or something the run waits for; what
-    the planner later asks for is taken over ("promoted") instead of fetched twice."""
-
-    enabled: bool
-    inflight: dict[Future[Any], Job] = field(default_factory=dict)
-    pages: dict[NormalizedName, Future[Any]] = field(default_factory=dict)  # not promoted
-    asked: set[NormalizedName] = field(default_factory=set)  # pages first asked ahead
-    unshown: set[NormalizedName] = field(default_factory=set)  # not yet reported resolving
-    wanted: dict[NormalizedName, dict[str, tuple[int, SpecifierSet]]] = field(
-        default_factory=dict)  # requirements waiting for their page: spec -> (depth, spec)
-    queue: list[tuple[int, int, NodeId, Candidate, PackageHooks]] = field(
-        default_factory=list)  # downloads waiting for a line, by depth
-    fetching: dict[NodeId, Future[Any]] = field(default_factory=dict)
-    depth: dict[NodeId, int] = field(default_factory=dict)  # every node tried ahead
-    staged: set[NodeId] = field(default_factory=set)  # fetched and read: at hand
-    # likely backends fetched ahead: when their download began, and how big the index
-    # says their sdist is (for a worker kept for one: see Bootstrap._kept_for_backends)
-    backends: dict[NodeId, tuple[float, int | None]] = field(default_factory=dict)
-    stop: threading.Event = field(default_factory=threading.Event)  # the run is over
-
-
 #: How many sdists download at once (the threads of the I/O pool); the rest wait, what
 #: build environments need and those with the longest remaining path first.
 DOWNLOADS = 6
 
 #: How many built wheels are checked and put into the output at once.
 PUBLISHERS = 2
-
-#: An sdist at least this big (by its index page, PEP 700; or of unknown size) has the
-#: core metadata of a wheel of its version asked for while it downloads (see
-#: Bootstrap._metadata_ahead): smaller ones are here about as soon.
-METADATA_AHEAD_BYTES = 512 * 1024
 
 #: How many index pages are requested at once (a pool of their own).
 PAGES = 4
@@ -254,24 +232,6 @@ PAGES = 4
 TOP_INTERVAL = 0.05
 TOP_SHARE = 10.0
 
-#: Fetched ahead from the very start of a run: setuptools is the build backend of most
-#: sdists (and the one an sdist without ``[build-system]`` gets), so it heads most trees'
-#: critical path, and its sdist (over 1 MB) is the largest download there; flit-core
-#: builds the foundations (packaging, idna, tomli, typing-extensions, ...), builds with
-#: itself and is small, so it is the first build a second worker can start (on
-#: ``bootstrap requests``, 0.33 s into the run instead of 0.46 s, when idna's sdist named
-#: it).  Fetched as the planner would resolve them (constraints apply); an index without
-#: them costs nothing.  A re-run into an output whose earlier runs never chose one does
-#: without it (it would only wait for a page and a download nobody uses).
-LIKELY_BACKENDS: tuple[str, ...] = ("setuptools", "flit-core")
-
-#: Lines of DOWNLOADS that downloads ahead may take (only those real downloads leave
-#: free; fewer than DOWNLOADS, so a real one never waits on nothing).  Few: a download
-#: ahead also reads its sdist (decompressed and checked whole) on the coordinator's
-#: interpreter; with six at once (measured on two cores, when they also unpacked) the
-#: likely backend came later, and real fetches and the planner slowed down.
-AHEAD_DOWNLOADS = 2
-
 #: How many sdists download at once while one of LIKELY_BACKENDS does: it heads the
 #: longest chain and can be built the moment it is here (it builds with itself), so it
 #: gets most of the bandwidth rather than a sixth of it; one more line keeps the rest
@@ -281,40 +241,6 @@ BACKEND_FIRST_LINES = 2
 #: ``Bootstrap._kept_for_backends``) at most, counted from the download's start: on a
 #: slow line the run does not idle for the whole download.
 KEEP_FOR_DOWNLOAD = 1.0
-
-#: How many requirements deep fetching ahead follows from a source the run has.
-AHEAD_DEPTH = 8
-
-
-
-def _wheel_with_metadata(page: ProjectPage, version: str) -> ProjectFile | None:
-    """A wheel of ``version`` on ``page`` whose core metadata the index serves with a
-    hash, a pure-Python one first (the same for every target)."""
-    try:
-        wanted = Version(version)
-    except InvalidVersion:
-        return None
-    found = []
-    head = f"-{version}-"  # a page may list thousands of files: only these are parsed
-    for f in page.files:
-        if f.metadata_sha256 is None or f.yanked or not f.filename.endswith(".whl") \
-                or head not in f.filename:
-            continue
-        try:
-            _, v, _, tags = parse_wheel_filename(f.filename)
-        except (InvalidWheelFilename, InvalidVersion):
-            continue
-        if v == wanted:
-            found.append((not any(t.platform == "any" for t in tags), f.filename, f))
-    return min(found, key=lambda item: item[:2])[2] if found else None
-
-
-def _backend_rank(name: str) -> int:
-    """The turn of ``name``'s sdist among those read at once: the likely backends' first,
-    in the order of :data:`LIKELY_BACKENDS` (setuptools, which heads most chains, before
-    flit-core, which comes earlier but builds in a moment), then the rest."""
-    return LIKELY_BACKENDS.index(name) if name in LIKELY_BACKENDS else len(LIKELY_BACKENDS)
-
 
 def _env_wheel(a: WheelRef) -> EnvWheel:
     return EnvWheel(a.path.name, a.sha256, a.seed is not None, a.stage0, a.prebuilt)
@@ -400,7 +326,15 @@ class Bootstrap:
         #: when the downloads under way (the planner's and those ahead) began
         self._download_began: dict[NodeId, float] = {}
         self._cleaning: dict[str, Future[None]] = {}  # unit folders being removed
-        self._ahead = Ahead(options.fetch_ahead)
+        self._ahead = Ahead(options.fetch_ahead, AheadView(
+            wants=options.target.wants, page_known=self.pages.__contains__,
+            choose=self._choose, pinned=self._pinned, in_graph=self.states.__contains__,
+            hooks=self._hooks_for, page_requests=self._page_requests))
+        # what fetching ahead has on the pools (until the planner takes it over)
+        self._ahead_inflight: dict[Future[Any], Job] = {}
+        self._ahead_pages: dict[NormalizedName, Future[Any]] = {}  # not taken over
+        self._ahead_fetching: dict[NodeId, Future[Any]] = {}
+        self._ahead_stop = threading.Event()  # the run is over: no more reading ahead
         # the wheels shipped, by project: what their index pages list (_write_page_early)
         self._shipped_wheels: dict[NormalizedName, dict[str, tuple[str, str | None]]] = {}
         self._lookup = Lookup(self._resolve, options.target.wants, self.states.__contains__,
@@ -429,7 +363,7 @@ class Bootstrap:
                         with backend.backend_warnings_to_logs():
                             for name in LIKELY_BACKENDS:  # not again into an output that
                                 if not self.pins.known or name in self.pins.known:  # used none
-                                    self._want_ahead(Requirement(name), 0)
+                                    self._run_ahead(self._ahead.want(Requirement(name), 0))
                             self._loop()
                             ok = True
                     except BaseException as exc:
@@ -505,7 +439,7 @@ class Bootstrap:
         stack.callback(shut, self._io)
         # closed first: what is queued is dropped (builds already running finish, their
         # logs complete, unless the run was interrupted); downloads ahead stop unpacking
-        stack.callback(self._ahead.stop.set)
+        stack.callback(self._ahead_stop.set)
         stack.callback(lambda: [f.cancel() for f in self._inflight])
         if self.workers.local and self.store.cache.empty():
             # a first run into this output builds: the empty environment every build
@@ -537,15 +471,15 @@ class Bootstrap:
             if self._keep_until is not None:  # a worker kept for a download: not for long
                 keep = max(self._keep_until - self.events.now(), 0.0)
                 due = keep if due is None else min(due, keep)
-            done, _ = wait([*self._inflight, *self._ahead.inflight, self._landing],
+            done, _ = wait([*self._inflight, *self._ahead_inflight, self._landing],
                            timeout=due, return_when=FIRST_COMPLETED)
             for fut in done:
                 if fut is self._landing:  # a likely backend's bytes are in: lines free
                     with self._landing_lock:
                         self._landing = Future()
                     continue
-                if fut in self._ahead.inflight:  # speculative: never fails the run
-                    self._ahead_done(fut, self._ahead.inflight.pop(fut))
+                if fut in self._ahead_inflight:  # speculative: never fails the run
+                    self._ahead_done(fut, self._ahead_inflight.pop(fut))
                     continue
                 self._completed(fut, self._inflight.pop(fut))
 
@@ -756,11 +690,11 @@ class Bootstrap:
         self._dirty.update(self.states)
 
     def _request_page(self, name: NormalizedName) -> None:
-        fut = self._ahead.pages.pop(name, None)
+        fut = self._ahead_pages.pop(name, None)
         if fut is not None:  # asked ahead and still on its way: the planner waits for it now
             self._ahead.unshown.discard(name)
             self.reporter.resolving(name)
-            self._inflight[fut] = self._ahead.inflight.pop(fut)
+            self._inflight[fut] = self._ahead_inflight.pop(fut)
             return
         if name not in self._page_requests:
             self._page_requests.add(name)
@@ -811,13 +745,13 @@ class Bootstrap:
         remaining path first."""
         rank = self._ranker()
         self._keep_until = None  # set again below while a worker is kept
-        if self._ahead.fetching and self._to_fetch:
+        if self._ahead_fetching and self._to_fetch:
             self._to_fetch = [n for n in self._to_fetch if not self._promote_fetch(n)]
         if self._ahead.staged and self._to_fetch:  # at hand already: no line needed
             for node in [n for n in self._to_fetch if n in self._ahead.staged]:
                 self._to_fetch.remove(node)
                 self._submit_fetch(node, at_hand=True)
-        free = self._download_lines() - self._fetches - len(self._ahead.fetching)
+        free = self._download_lines() - self._fetches - len(self._ahead_fetching)
         if not self._fetches:
             # Downloads ahead may hold every line, but the planner waits only on its own
             # downloads (it takes one ahead over when it needs that very one): one of its
@@ -881,7 +815,7 @@ class Bootstrap:
         if self.workers.capacity() < 2 or not (self._fetches or self._to_fetch):
             return 0
         for node, (since, size) in sorted(self._ahead.backends.items(),
-                                          key=lambda item: _backend_rank(item[0].name)):
+                                          key=lambda item: backend_rank(item[0].name)):
             if node in self.states or now - since >= KEEP_FOR_DOWNLOAD:
                 continue
             guess = sum(self.durations.expected(node.name, node.version, phase, size)
@@ -898,7 +832,7 @@ class Bootstrap:
     def _downloading_backends(self) -> list[NodeId]:
         """Likely backends the planner needs whose sdists are downloading: its own
         downloads, and those ahead it waits for."""
-        waited = [n for n, fut in self._ahead.fetching.items()
+        waited = [n for n, fut in self._ahead_fetching.items()
                   if n.name in LIKELY_BACKENDS and fut in self._inflight]
         return sorted({*self._fetching_backends, *waited})
 
@@ -908,7 +842,7 @@ class Bootstrap:
         with self._landing_lock:
             landed = set(self._landed)
         if any(n not in landed for n in self._fetching_backends) or any(
-                n.name in LIKELY_BACKENDS and n not in landed for n in self._ahead.fetching):
+                n.name in LIKELY_BACKENDS and n not in landed for n in self._ahead_fetching):
             return BACKEND_FIRST_LINES
         return DOWNLOADS
 
@@ -1153,7 +1087,7 @@ class Bootstrap:
         return (f"building {self._building}, fetches {self._fetches}, ready "
                 f"{[str(p.node) for p in self._ready]}, to fetch "
                 f"{[str(n) for n in self._to_fetch]}, ahead fetching "
-                f"{[str(n) for n in self._ahead.fetching]}, units {units}")
+                f"{[str(n) for n in self._ahead_fetching]}, units {units}")
 
     def _deadlock(self) -> None:
         """Nothing can move: find the build cycles in the way and start breaking them."""
@@ -1342,7 +1276,7 @@ class Bootstrap:
             return known
         turns, reader = (self._reading_ahead, self._ahead_reader) if ahead \
             else (self._reading, None)
-        with turns.turn(_backend_rank(node.name)):
+        with turns.turn(backend_rank(node.name)):
             # looks at the record again first: the same sdist, fetched ahead and by the
             # planner, may have been read while this thread waited for its turn
             return self.store.source_facts(node, sdist, digest, hooks, reader=reader)
@@ -1355,7 +1289,7 @@ class Bootstrap:
         ahead = {"ahead": True} if name in self._ahead.asked else {}
         self.events.emit("page", name=name, duration=round(self.events.now() - job.since, 4),
                          **ahead)
-        self._page_ahead(name)
+        self._ahead.page_arrived(name)
 
     def _took_in(self, node: NodeId) -> NodeState:
         """A fetch for ``node`` is over: plan it again."""
@@ -1388,8 +1322,8 @@ class Bootstrap:
                          duration=round(self.events.now() - job.since, 4),
                          bytes=st.sdist_size)
         if got.likely_requires is not None and st.hooks.plugin is None:
-            for req in st.hooks.requires(Requirement(r) for r in got.likely_requires):
-                self._want_ahead(req, 1)
+            self._run_ahead(self._ahead.want_all(
+                st.hooks.requires(Requirement(r) for r in got.likely_requires), 1))
 
     def _prebuilt(self, st: NodeState, avail: WheelRef, url: str) -> None:
         info = replace(avail.info, requires_dist=st.hooks.requires(avail.info.requires_dist))
@@ -1532,96 +1466,47 @@ class Bootstrap:
             else st.hooks.to_json(),
         )
 
-    # -- fetching ahead ----------------------------------------------------------------
-    #
-    # As soon as the run has an sdist's tree, its static runtime requirements are known
-    # without any backend; the packages LIKELY_BACKENDS names are needed by most trees.
-    # Their pages and sdists are fetched ahead, and so (recursively, AHEAD_DEPTH deep) are
-    # the [build-system] and static requirements of what was fetched ahead: all chosen as
-    # the planner would, none of it a node, an edge or something the run waits for
-    # (Ahead).  When the planner asks for a page or an sdist on its way, it takes the
-    # request over (_request_page, _promote_fetch); downloads ahead go to the store's
-    # staging folder, whence Store.fetch_sdist takes them.  A failure ahead is dropped:
-    # the planner meets it, and reports it, if it matters.
+    # -- fetching ahead (decided by plan/ahead.py; run here) ---------------------------
 
-    def _want_ahead(self, req: Requirement, depth: int) -> None:
-        """Fetch ahead what ``req`` would resolve to, ``depth`` steps from the run."""
-        a = self._ahead
-        if not a.enabled or depth > AHEAD_DEPTH or req.url is not None \
-                or not self.o.target.wants(req):
-            return
-        name = canonicalize_name(req.name)
-        try:
-            if name in self.pages:
-                choice: Candidate | Absence | None = self._choose(name, req.specifier)
-            else:
-                choice = self.pins.lookup(name, [req.specifier,
-                                                 *self.constraints.get(name, [])])
-        except WheelstrapError:  # e.g. hash-checking mode and no hash for it
-            return
-        if isinstance(choice, Candidate):
-            self._queue_ahead(choice, depth)
-            return
-        if choice is not None:
-            return
-        wanted = a.wanted.setdefault(name, {})
-        key = str(req.specifier)
-        if key not in wanted or wanted[key][0] > depth:
-            wanted[key] = (depth, req.specifier)
-        if name not in self._page_requests:
-            self._page_requests.add(name)
-            a.asked.add(name)
-            a.unshown.add(name)
-            fut = self._pages.submit(self.client.project_page, name)
-            a.pages[name] = fut
-            a.inflight[fut] = PageJob(name, self.events.now())
+    def _pinned(self, name: NormalizedName, spec: SpecifierSet) -> Candidate | Absence | None:
+        return self.pins.lookup(name, [spec, *self.constraints.get(name, [])])
 
-    def _page_ahead(self, name: NormalizedName) -> None:
-        """A page arrived: fetch ahead what the requirements waiting for it resolve to."""
-        for depth, spec in self._ahead.wanted.pop(name, {}).values():
-            try:
-                choice = self._choose(name, spec)
-            except WheelstrapError:
-                continue
-            if isinstance(choice, Candidate):
-                self._queue_ahead(choice, depth)
+    def _hooks_for(self, node: NodeId) -> PackageHooks:
+        return self.o.plugins.hooks(node.name, node.version,
+                                    self.o.settings.for_package(node.name, node.version))
 
-    def _queue_ahead(self, c: Candidate, depth: int) -> None:
-        a = self._ahead
-        node = NodeId(c.name, str(c.version))
-        if node in self.states or node in a.depth:
-            return
-        a.depth[node] = depth
-        hooks = self.o.plugins.hooks(node.name, node.version,
-                                     self.o.settings.for_package(node.name, node.version))
-        settings = hooks.settings
-        if hooks.plugin is not None or settings.source is not None \
-                or settings.prebuilt is not None:
-            return  # a plugin's hooks run only for what the run needs; the others: no sdist
-        heapq.heappush(a.queue, (depth, len(a.depth), node, c, hooks))
+    def _run_ahead(self, commands: Iterable[AheadCommand]) -> None:
+        """Start on the pools what fetching ahead decided."""
+        for cmd in commands:
+            now = self.events.now()
+            fut: Future[Any]
+            match cmd:
+                case AskPage(name=name):
+                    fut = self._pages.submit(self.client.project_page, name)
+                    self._ahead_pages[name] = fut
+                    self._ahead_inflight[fut] = PageJob(name, now)
+                case FetchAhead(node=node, candidate=c, hooks=hooks):
+                    self._download_began[node] = now
+                    fut = self._io.submit(self._fetch_ahead, node, c, hooks)
+                    self._ahead_fetching[node] = fut
+                    self._ahead_inflight[fut] = AheadFetchJob(node, now)
+                case AskMetadata(node=node, url=url, sha256=sha256):
+                    fut = self._pages.submit(self.client.core_metadata, url, sha256)
+                    self._ahead_inflight[fut] = MetadataJob(node, now)
 
     def _dispatch_ahead(self) -> None:
         """Start downloads ahead, nearest first, on the lines real downloads leave."""
-        a = self._ahead
-        while a.queue and len(a.fetching) < AHEAD_DOWNLOADS \
-                and self._fetches + len(a.fetching) < self._download_lines():
-            _, _, node, c, hooks = heapq.heappop(a.queue)
-            if node in self.states:
-                continue  # the planner fetches it itself
-            now = self.events.now()
-            self._download_began[node] = now
-            if node.name in LIKELY_BACKENDS:
-                a.backends[node] = (now, c.file.size)
-            fut = self._io.submit(self._fetch_ahead, node, c, hooks)
-            a.fetching[node] = fut
-            a.inflight[fut] = AheadFetchJob(node, now)
+        def room() -> bool:
+            return self._fetches + len(self._ahead_fetching) < self._download_lines()
+
+        self._run_ahead(self._ahead.downloads(room, self.events.now()))
 
     def _fetch_ahead(self, node: NodeId, c: Candidate, hooks: PackageHooks
                      ) -> tuple[int, tuple[Requirement, ...]] | None:
         """(I/O pool) Download an sdist ahead and read its tree: its size, and the
         requirements to follow (``[build-system]`` and static runtime ones)."""
         path = self.store.fetch_ahead(self.client, c, allowed=self.o.hashes.for_name(node.name))
-        if path is None or c.file.sha256 is None or self._ahead.stop.is_set():
+        if path is None or c.file.sha256 is None or self._ahead_stop.is_set():
             return None
         self._bytes_in(node)
         facts = self._facts(node, path, c.file.sha256, hooks, ahead=True)
@@ -1631,36 +1516,22 @@ class Bootstrap:
         return path.stat().st_size, tuple(reqs)
 
     def _metadata_ahead(self, st: NodeState) -> None:
-        """While a big sdist downloads, ask for the core metadata the index serves beside
-        a wheel of the same version (PEP 658: a few kB), and fetch ahead what it
-        requires: the sdist's own PKG-INFO says so only once all of it is here (sphinx's
-        8.7 MB took 0.3 s, and the whole tree waited for it).  Only a hint for fetching
-        ahead: what the run builds and records comes from the sdist and the wheel built
-        from it, never from a prebuilt wheel's metadata."""
-        if not self._ahead.enabled or st.hooks.plugin is not None:
-            return
-        size = st.candidate.file.size
-        page = self.pages.get(st.id.name)
-        if (size is not None and size < METADATA_AHEAD_BYTES) or page is None:
-            return
-        found = _wheel_with_metadata(page, st.id.version)
-        if found is None or found.metadata_sha256 is None:
-            return
-        fut = self._pages.submit(self.client.core_metadata, found.url, found.metadata_sha256)
-        self._ahead.inflight[fut] = MetadataJob(st.id, self.events.now())
+        ask = self._ahead.metadata(st.id, st.hooks, st.candidate.file.size,
+                                   self.pages.get(st.id.name))
+        if ask is not None:
+            self._run_ahead([ask])
 
     def _promote_fetch(self, node: NodeId) -> bool:
         """The planner wants ``node``'s sdist: wait for its download ahead, if any."""
-        fut = self._ahead.fetching.get(node)
-        if fut is None or fut not in self._ahead.inflight:
+        fut = self._ahead_fetching.get(node)
+        if fut is None or fut not in self._ahead_inflight:
             return False
-        self._inflight[fut] = self._ahead.inflight.pop(fut)
+        self._inflight[fut] = self._ahead_inflight.pop(fut)
         return True
 
     def _ahead_done(self, fut: Future[Any], job: Job) -> None:
         """A page, a core metadata file or a download ahead finished; a failure is
         dropped."""
-        a = self._ahead
         if isinstance(job, MetadataJob):
             st = self.states.get(job.node)
             try:
@@ -1672,37 +1543,33 @@ class Bootstrap:
             reqs = st.hooks.requires(Requirement(r) for r in declared_requires(body))
             self.events.emit("metadata", node=str(job.node), requires=len(reqs),
                              duration=round(self.events.now() - job.since, 4))
-            for req in reqs:
-                self._want_ahead(req, 1)
+            self._run_ahead(self._ahead.want_all(reqs, 1))
             return
         if isinstance(job, PageJob):
-            a.pages.pop(job.name, None)
+            self._ahead_pages.pop(job.name, None)
             try:
                 page = fut.result()
             except Exception:
-                self._page_requests.discard(job.name)  # the planner asks again if it must
-                a.unshown.discard(job.name)
-                a.wanted.pop(job.name, None)
+                self._ahead.page_failed(job.name)
                 return
             self._page_arrived(job, page)
             return
         assert isinstance(job, AheadFetchJob)
-        a.fetching.pop(job.node, None)
+        self._ahead_fetching.pop(job.node, None)
         self._download_began.pop(job.node, None)
         with self._landing_lock:
             self._landed.discard(job.node)
         try:
             value = fut.result()
         except Exception:
-            return
+            value = None
         if value is None:
+            self._ahead.downloaded(job.node, None)
             return
         size, reqs = value
-        a.staged.add(job.node)
         self.events.emit("downloaded", node=str(job.node), ahead=True,
                          duration=round(self.events.now() - job.since, 4), bytes=size)
-        for req in reqs:
-            self._want_ahead(req, a.depth.get(job.node, 0) + 1)
+        self._run_ahead(self._ahead.downloaded(job.node, reqs))
 
     # -- outputs -----------------------------------------------------------------------
 
