@@ -2,15 +2,16 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from packaging.utils import canonicalize_name
 
+from wheelstrap.errors import UserInputError
 from wheelstrap.model.graph import (
     Edge,
     Graph,
-    GraphFormatError,
     NodeId,
     SdistRef,
     find_cycles,
@@ -109,35 +110,48 @@ def _broken(path: str, value: object) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("path, value, needle", [
-    ("nodes", "x", "nodes is a str, not a list"),
-    ("nodes", KeyError, "nodes is missing"),
-    ("edges", {}, "edges is a dict, not a list"),
-    ("nodes.0", [], "nodes[0] is a list, not an object"),
-    ("nodes.0.name", 3, "nodes[0].name is a int"),
-    ("nodes.0.name", KeyError, "nodes[0].name is missing"),
-    ("nodes.0.version", "", "empty name or version"),
-    ("nodes.0.sdist", "x", "nodes[0].sdist is a str"),
-    ("nodes.0.sdist.sha256", 5, "sha256 is not a string"),
-    ("nodes.1", {"name": "a", "version": "1.0"}, "a second time"),
-    ("edges.0.kind", "weird", "edges[0].kind is 'weird'"),
-    ("edges.0.kind", ["install"], "edges[0].kind is ['install']"),
-    ("edges.0.to", None, "edges[0].to is missing"),
-    ("edges.0.to.name", "nowhere", "names nowhere 1.0, which is not a node"),
-    ("edges.0.from", {"name": "ghost", "version": "1.0"}, "ghost 1.0, which is not a node"),
-    ("edges.0.from", None, "must have a 'from'"),
-    ("edges.0.requirement", 1, "edges[0].requirement is a int"),
-    ("version", True, "not a wheelstrap-graph version 1"),
-    ("schema", "other", "not a wheelstrap-graph version 1"),
+    ("nodes", "x", 'document.nodes: expected a list, found a string "x"'),
+    ("nodes", KeyError, "document: missing field 'nodes'"),
+    ("edges", {}, "document.edges: expected a list, found an object"),
+    ("nodes.0", [], "nodes[0]: expected an object, found a list"),
+    ("nodes.0.name", 3, "nodes[0].name: expected a string, found a number 3"),
+    ("nodes.0.name", KeyError, "nodes[0]: missing field 'name'"),
+    ("nodes.0.version", "", "nodes[0]: has an empty name or version"),
+    ("nodes.0.sdist", "x", "nodes[0].sdist: expected an object, found a string"),
+    ("nodes.0.sdist.sha256", 5, "nodes[0].sdist.sha256: expected a string, found a number 5"),
+    ("nodes.1", {"name": "a", "version": "1.0"}, "nodes[1]: lists a 1.0 a second time"),
+    ("edges.0.kind", "weird", "edges[0].kind: 'weird' is not one of build-backend, "
+     "build-system, install, toplevel"),
+    ("edges.0.kind", ["install"], "edges[0].kind: expected a string, found a list"),
+    ("edges.0.to", None, "edges[0].to: expected an object"),
+    ("edges.0.to.name", "nowhere", "edges[0].to: names nowhere 1.0, which is not a node"),
+    ("edges.0.from", {"name": "ghost", "version": "1.0"},
+     "edges[0].from: names ghost 1.0, which is not a node"),
+    ("edges.0.from", None, "edges[0]: a build-system edge must have a 'from'"),
+    ("edges.0.requirement", 1, "edges[0].requirement: expected a string, found a number 1"),
+    ("version", True, "expected schema 'wheelstrap-graph' version 1"),
+    ("schema", "other", "expected schema 'wheelstrap-graph' version 1"),
 ])
 def test_broken_graph_json_names_the_field(path, value, needle):
-    with pytest.raises(GraphFormatError) as info:
+    with pytest.raises(UserInputError) as info:
         Graph.from_json(_broken(path, value))
-    assert needle in str(info.value), info.value
+    assert needle in info.value.message, info.value.message
+    assert info.value.message.startswith("graph.json is not a valid wheelstrap-graph v1 ")
+
+
+def test_every_problem_of_a_graph_is_reported_at_once():
+    doc = _broken("edges.0.kind", "weird")
+    doc["nodes"].append(dict(doc["nodes"][0]))
+    with pytest.raises(UserInputError) as info:
+        Graph.from_json(doc, Path("out/graph.json"))
+    assert "lists a 1.0 a second time" in info.value.message
+    assert "'weird' is not one of" in info.value.message
+    assert "out/graph.json" in info.value.message and info.value.hint
 
 
 @pytest.mark.parametrize("doc", [[], "x", 3, None])
 def test_graph_json_that_is_not_an_object(doc):
-    with pytest.raises(GraphFormatError, match="the document is"):
+    with pytest.raises(UserInputError, match="document: expected an object"):
         Graph.from_json(doc)
 
 
@@ -155,12 +169,12 @@ def _cycles_cli(tmp_path, graph_text: str | bytes, cycles_text: str | bytes | No
 
 
 @pytest.mark.parametrize("text, needle", [
-    ("{", "cannot be read as a wheelstrap graph"),
-    (b"\xff\xfe", "cannot be read as a wheelstrap graph"),
-    ("[" * 100000 + "]" * 100000, "cannot be read as a wheelstrap graph"),
-    (json.dumps(_broken("edges.0.kind", "weird")), "edges[0].kind is 'weird'"),
+    ("{", "is not valid JSON"),
+    (b"\xff\xfe", "cannot be read"),
+    ("[" * 100000 + "]" * 100000, "is not valid JSON: it is nested too deeply"),
+    (json.dumps(_broken("edges.0.kind", "weird")), "edges[0].kind: 'weird' is not one of"),
     (json.dumps({"schema": "wheelstrap-graph", "version": 1, "nodes": "../x"}),
-     "nodes is a str"),
+     "document.nodes: expected a list"),
 ])
 def test_cycles_command_on_a_broken_graph_is_a_user_error(tmp_path, text, needle):
     result = _cycles_cli(tmp_path, text)

@@ -6,7 +6,8 @@ the chain of requirements that led to it.  Only the CLI renders them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 
 class WheelstrapError(Exception):
@@ -89,3 +90,59 @@ class InvalidWheel(BuildFailure):
                  tail: str = "") -> None:
         super().__init__(message, hint=hint, chain=chain, log=log, tail=tail)
         self.problems: tuple[str, ...] = tuple(problems)
+
+
+_E = TypeVar("_E", bound=WheelstrapError)
+_BLOCK = "\n  "
+
+
+class Problems:
+    """Every problem one validation finds, reported together as one error.
+
+    ``add`` records a problem (its parts joined with ": ", so ``add(where, what)`` names
+    the place); the collector is true once it holds one.  :meth:`error` makes the one
+    error of the right kind that lists them all, and :meth:`check` raises it if there
+    is anything to say.  With ``limit``, the message shows that many and counts the
+    rest (``full`` says when a checker may stop looking)."""
+
+    def __init__(self, items: Iterable[str] = (), *, limit: int | None = None) -> None:
+        self.items: list[str] = list(items)
+        self.limit = limit
+
+    def add(self, *parts: str) -> None:
+        self.items.append(": ".join(parts))
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.items)
+
+    @property
+    def full(self) -> bool:
+        return self.limit is not None and len(self.items) > self.limit
+
+    def joined(self, sep: str) -> str:
+        shown = self.items if self.limit is None else self.items[:self.limit]
+        more = len(self.items) - len(shown)
+        return sep.join(shown) + (
+            f"{sep}and {more} more problem{'s' if more > 1 else ''}" if more > 0 else "")
+
+    def error(self, kind: type[_E], heading: str, *, hint: str | None, inline: bool = False,
+              end: str = ".", **fields: Any) -> _E:
+        """``kind(message, hint=hint, **fields)``.  The message is ``heading`` and the
+        problems one per indented line, or, ``inline``, ``heading: a; b`` + ``end``."""
+        if inline:
+            message = f"{heading}: {self.joined('; ')}{end}"
+        else:
+            message = f"{heading}:{_BLOCK}{self.joined(_BLOCK)}"
+        return kind(message, hint=hint, **fields)
+
+    def check(self, kind: type[WheelstrapError], heading: str, *, hint: str | None,
+              inline: bool = False, end: str = ".", **fields: Any) -> None:
+        """Raise :meth:`error` if there is any problem."""
+        if self.items:
+            raise self.error(kind, heading, hint=hint, inline=inline, end=end, **fields)

@@ -45,7 +45,13 @@ from packaging.utils import NormalizedName, canonicalize_name
 from wheelstrap.config.fastpath import PLUGIN_GROUP
 from wheelstrap.config.settings import EMPTY, RESERVED_ENV, PackageSettings, Settings
 from wheelstrap.dist.patching import apply_patches
-from wheelstrap.errors import BuildFailure, InternalError, UserInputError, WheelstrapError
+from wheelstrap.errors import (
+    BuildFailure,
+    InternalError,
+    Problems,
+    UserInputError,
+    WheelstrapError,
+)
 from wheelstrap.fsutil import sha256_file
 
 if TYPE_CHECKING:
@@ -283,7 +289,7 @@ def load_plugins(settings: Settings,
         import importlib.metadata
 
         entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-    problems: list[str] = []
+    problems = Problems()
     by_project: dict[NormalizedName, PluginRef] = {}
     for ep in entry_points:
         dist = ep.dist.name if ep.dist is not None else None
@@ -291,17 +297,17 @@ def load_plugins(settings: Settings,
         origin = f"entry point {ep.name} = {ep.value!r}" + (f" of {dist}" if dist else "")
         project = canonicalize_name(ep.name)
         if project in by_project:
-            problems.append(f"{origin}: a second plugin for {project} "
-                            f"(the first: {by_project[project].origin})")
+            problems.add(origin, f"a second plugin for {project} "
+                         f"(the first: {by_project[project].origin})")
             continue
         if not ep.attr:
-            problems.append(f"{origin}: must name a class, as \"module:Class\"")
+            problems.add(origin, "must name a class, as \"module:Class\"")
             continue
         try:
             by_project[project] = _describe(f"{ep.module}:{ep.attr}", origin, None, dist,
                                             dist_version)
         except Exception as exc:
-            problems.append(f"{origin}: {type(exc).__name__}: {exc}")
+            problems.add(origin, f"{type(exc).__name__}: {exc}")
     by_spec: dict[str, PluginRef] = {}
     for label, spec in settings.plugins():
         if spec.spec in by_spec:
@@ -309,13 +315,11 @@ def load_plugins(settings: Settings,
         try:
             by_spec[spec.spec] = _describe(spec.spec, f"{label}.plugin", spec.path, None, None)
         except Exception as exc:
-            problems.append(f"{label}.plugin = {spec.spec!r}: {type(exc).__name__}: {exc}")
-    if problems:
-        raise UserInputError(
-            "These plugins cannot be loaded:\n  " + "\n  ".join(problems),
-            hint="A plugin is a subclass of wheelstrap.config.hooks.BuildHooks, importable from "
-            "wheelstrap's own environment (or a .py file next to the settings file).",
-        )
+            problems.add(f"{label}.plugin = {spec.spec!r}", f"{type(exc).__name__}: {exc}")
+    problems.check(
+        UserInputError, "These plugins cannot be loaded",
+        hint="A plugin is a subclass of wheelstrap.config.hooks.BuildHooks, importable from "
+        "wheelstrap's own environment (or a .py file next to the settings file).")
     return Plugins(tuple(sorted(by_project.items())), tuple(sorted(by_spec.items())))
 
 

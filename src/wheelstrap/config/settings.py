@@ -67,7 +67,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from wheelstrap.dist.patching import PatchFile, UnsafePatch
-from wheelstrap.errors import SourceError, UserInputError
+from wheelstrap.errors import Problems, SourceError, UserInputError
 from wheelstrap.index.simple import ProjectFile
 
 SCHEMA = "wheelstrap-package-settings"
@@ -406,20 +406,12 @@ def _label(key: str) -> str:
     return "packages." + (key if bare else json.dumps(key))
 
 
-class _Problems:
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def add(self, where: str, what: str) -> None:
-        self.items.append(f"{where}: {what}")
-
-
 def _type_name(value: object) -> str:
     return {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
             list: "an array", dict: "a table"}.get(type(value), type(value).__name__)
 
 
-def _requirement(text: object, where: str, problems: _Problems) -> Requirement | None:
+def _requirement(text: object, where: str, problems: Problems) -> Requirement | None:
     if not isinstance(text, str):
         problems.add(where, f"must be a requirement string, not {_type_name(text)}")
         return None
@@ -434,7 +426,7 @@ def _requirement(text: object, where: str, problems: _Problems) -> Requirement |
     return req
 
 
-def _project_name(text: object, where: str, problems: _Problems) -> NormalizedName | None:
+def _project_name(text: object, where: str, problems: Problems) -> NormalizedName | None:
     if not isinstance(text, str):
         problems.add(where, f"must be a project name string, not {_type_name(text)}")
         return None
@@ -445,7 +437,7 @@ def _project_name(text: object, where: str, problems: _Problems) -> NormalizedNa
     return canonicalize_name(text)
 
 
-def _edits(value: object, where: str, problems: _Problems) -> RequirementEdits:
+def _edits(value: object, where: str, problems: Problems) -> RequirementEdits:
     if not isinstance(value, dict):
         problems.add(where, f"must be a table with add, remove and replace, not "
                      f"{_type_name(value)}")
@@ -483,7 +475,7 @@ def _edits(value: object, where: str, problems: _Problems) -> RequirementEdits:
                             tuple(add))
 
 
-def _sha256(value: object, where: str, problems: _Problems) -> str | None:
+def _sha256(value: object, where: str, problems: Problems) -> str | None:
     if not isinstance(value, str) or not _SHA256.match(value.lower()):
         problems.add(where, "must be a sha256 digest: 64 hexadecimal digits")
         return None
@@ -491,7 +483,7 @@ def _sha256(value: object, where: str, problems: _Problems) -> str | None:
 
 
 def _subtable(value: object, where: str, allowed: Sequence[str],
-              problems: _Problems) -> dict[str, Any] | None:
+              problems: Problems) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         problems.add(where, f"must be a table ({', '.join(allowed)}), not {_type_name(value)}")
         return None
@@ -507,7 +499,7 @@ def _read_bytes(path: Path) -> bytes:
 
 def _parse_table(label: str, table: dict[str, Any], base_dir: Path,
                  read_file: Callable[[Path], bytes], cache: dict[Path, PatchFile],
-                 problems: _Problems) -> PackageSettings:
+                 problems: Problems) -> PackageSettings:
     for k in table:
         if k not in _TABLE_KEYS:
             problems.add(f"{label}.{k}", f"unknown key (expected one of {', '.join(_TABLE_KEYS)})")
@@ -642,7 +634,7 @@ def _parse_table(label: str, table: dict[str, Any], base_dir: Path,
 
 
 def _check_source(label: str, name: NormalizedName, specifier: SpecifierSet,
-                  source: SourceOverride, problems: _Problems) -> None:
+                  source: SourceOverride, problems: Problems) -> None:
     """A source override replaces one release: its table must pin that version, and the
     archive's name, when it follows the sdist naming rules, must agree."""
     pins = [s for s in specifier if s.operator in ("==", "===") and "*" not in s.version]
@@ -663,7 +655,7 @@ def parse_settings(doc: Mapping[str, Any], base_dir: Path, *, origin: str = "the
                    read_file: Callable[[Path], bytes] = _read_bytes) -> Settings:
     """Validate a parsed settings document; patch files are read through ``read_file``
     (relative to ``base_dir``).  Raises one :class:`UserInputError` listing every problem."""
-    problems = _Problems()
+    problems = Problems()
     for key in doc:
         if key != "packages":
             problems.add(key, "unknown top-level key (expected [packages.NAME] tables)")
@@ -699,14 +691,10 @@ def parse_settings(doc: Mapping[str, Any], base_dir: Path, *, origin: str = "the
         if values.source is not None:
             _check_source(label, name, req.specifier, values.source, problems)
         tables.append(_Table(label, name, req.specifier if spec_text else None, values))
-    if problems.items:
-        count = len(problems.items)
-        raise UserInputError(
-            f"{origin} has {count} problem{'s' if count > 1 else ''}:\n  "
-            + "\n  ".join(problems.items),
-            hint="Fix the settings file; nothing was built. The README's 'Per-package "
-            "settings' section lists every key.",
-        )
+    count = len(problems)
+    problems.check(UserInputError, f"{origin} has {count} problem{'s' if count > 1 else ''}",
+                   hint="Fix the settings file; nothing was built. The README's 'Per-package "
+                   "settings' section lists every key.")
     return Settings(tuple(tables), origin)
 
 

@@ -50,7 +50,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from wheelstrap.errors import InvalidWheel, UserInputError
+from wheelstrap.errors import InvalidWheel, Problems, UserInputError
 from wheelstrap.fsutil import LimitExceeded, chunks_of, copy_verified
 from wheelstrap.model.wheel import WheelInfo
 
@@ -94,42 +94,41 @@ def validate_wheel(path: Path, expected_name: str, expected_version: str | Versi
     (a :class:`BuildFailure`) listing every problem.  ``target_tags`` None skips the tag
     check (for a wheel that is not meant for the target, such as none)."""
     label = f"{expected_name} {expected_version}"
-    problems: list[str] = []
+    problems = Problems()
 
     def refuse() -> InvalidWheel:
-        return InvalidWheel(
-            f"the wheel {path.name} built for {label} is not valid: "
-            + "; ".join(problems),
-            problems=problems,
+        return problems.error(
+            InvalidWheel, f"the wheel {path.name} built for {label} is not valid",
+            inline=True, end="", problems=problems.items,
             hint="The build backend wrote a broken or foreign wheel; nothing of this "
                  "build was published.")
 
     try:
         st = path.lstat()
     except OSError as exc:
-        problems.append(f"it cannot be read ({exc.strerror or exc})")
+        problems.add(f"it cannot be read ({exc.strerror or exc})")
         raise refuse() from None
     if not stat.S_ISREG(st.st_mode):
-        problems.append("it is not a regular file")
+        problems.add("it is not a regular file")
         raise refuse()
     try:
         name, version, _build, tags = parse_wheel_filename(path.name)
     except InvalidWheelFilename as exc:
-        problems.append(f"the file name is not a valid wheel file name ({exc})")
+        problems.add(f"the file name is not a valid wheel file name ({exc})")
         raise refuse() from None
     try:
         want_version = Version(str(expected_version))
     except InvalidVersion:
         want_version = None
     if name != canonicalize_name(expected_name):
-        problems.append(f"the file name names the project {name}, not {expected_name}")
+        problems.add(f"the file name names the project {name}, not {expected_name}")
     if want_version is None or version != want_version:
-        problems.append(f"the file name says version {version}, not {expected_version}")
+        problems.add(f"the file name says version {version}, not {expected_version}")
     if target_tags is not None:
         supported = set(target_tags)
         if not tags & supported:
             shown = ", ".join(sorted(str(t) for t in tags))
-            problems.append(f"none of its tags ({shown}) is supported by the target")
+            problems.add(f"none of its tags ({shown}) is supported by the target")
 
     try:
         with zipfile.ZipFile(path) as zf:
@@ -137,7 +136,7 @@ def validate_wheel(path: Path, expected_name: str, expected_version: str | Versi
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error,
             RuntimeError, NotImplementedError) as exc:
         # corrupt data, a bad CRC, an encrypted entry, an unknown compression method
-        problems.append(f"it is not a readable zip archive ({exc})")
+        problems.add(f"it is not a readable zip archive ({exc})")
         raise refuse() from None
     if problems or info is None:
         raise refuse()
@@ -145,10 +144,10 @@ def validate_wheel(path: Path, expected_name: str, expected_version: str | Versi
 
 
 def _check_archive(zf: zipfile.ZipFile, name: str, version: Version, tags: frozenset[Tag],
-                   problems: list[str], max_unpacked: int) -> WheelInfo | None:
+                   problems: Problems, max_unpacked: int) -> WheelInfo | None:
     entries = zf.infolist()
     if len(entries) > MAX_ENTRIES:
-        problems.append(f"it has {len(entries)} entries, more than {MAX_ENTRIES}")
+        problems.add(f"it has {len(entries)} entries, more than {MAX_ENTRIES}")
         return None
     seen: set[str] = set()
     bad_entries = False
@@ -158,7 +157,7 @@ def _check_archive(zf: zipfile.ZipFile, name: str, version: Version, tags: froze
             problem = f"the entry {e.filename!r} appears twice"
         seen.add(e.filename)
         if problem is not None:
-            problems.append(problem)
+            problems.add(problem)
             bad_entries = True
     if bad_entries:
         return None  # reading entries by name would be ambiguous or unsafe
@@ -166,21 +165,21 @@ def _check_archive(zf: zipfile.ZipFile, name: str, version: Version, tags: froze
     tops = {e.filename.split("/", 1)[0] for e in entries}
     dist_infos = sorted(t for t in tops if t.endswith(".dist-info"))
     if len(dist_infos) != 1:
-        problems.append(f"it has {len(dist_infos)} .dist-info directories, not one"
+        problems.add(f"it has {len(dist_infos)} .dist-info directories, not one"
                         + (f" ({', '.join(dist_infos)})" if dist_infos else ""))
         return None
     di = dist_infos[0]
     di_name, _, di_version = di[: -len(".dist-info")].rpartition("-")
     if canonicalize_name(di_name) != name or not _same_version(di_version, version):
-        problems.append(f"its {di} directory is for another project or version")
+        problems.add(f"its {di} directory is for another project or version")
     for top in sorted(tops):
         if top.endswith(".data"):
             if top != f"{di[: -len('.dist-info')]}.data":
-                problems.append(f"its {top} directory does not belong to {di}")
+                problems.add(f"its {top} directory does not belong to {di}")
             for e in entries:
                 parts = e.filename.split("/")
                 if parts[0] == top and len(parts) > 2 and parts[1] not in DATA_SCHEMES:
-                    problems.append(f"{top}/{parts[1]} is not a scheme a wheel may install to")
+                    problems.add(f"{top}/{parts[1]} is not a scheme a wheel may install to")
                     break
 
     files = {e.filename: e for e in entries if not e.is_dir()}
@@ -198,27 +197,27 @@ def _same_version(text: str, version: Version) -> bool:
 
 
 def _read(zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], name: str,
-          problems: list[str], limit: int = 64 * 2**20) -> bytes | None:
+          problems: Problems, limit: int = 64 * 2**20) -> bytes | None:
     e = files.get(name)
     if e is None:
-        problems.append(f"it has no {name}")
+        problems.add(f"it has no {name}")
         return None
     if e.file_size > limit:
-        problems.append(f"its {name} is {e.file_size} bytes long")
+        problems.add(f"its {name} is {e.file_size} bytes long")
         return None
     with zf.open(e) as fh:
         return fh.read(limit + 1)
 
 
 def _check_metadata(zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], di: str,
-                    name: str, version: Version, problems: list[str]) -> WheelInfo | None:
+                    name: str, version: Version, problems: Problems) -> WheelInfo | None:
     raw = _read(zf, files, f"{di}/METADATA", problems)
     if raw is None:
         return None
     fields, _unparsed = parse_email(raw)
     declared = fields.get("metadata_version")
     if not declared or declared.split(".")[0] not in ("1", "2"):
-        problems.append(f"its METADATA has Metadata-Version {declared or 'missing'}, not 1.x "
+        problems.add(f"its METADATA has Metadata-Version {declared or 'missing'}, not 1.x "
                         "or 2.x")
         return None
     # Only what wheelstrap and installers rely on is held to the specification; fields
@@ -232,13 +231,13 @@ def _check_metadata(zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], di: 
         meta = Metadata.from_raw(core, validate=True)
     except ExceptionGroup as group:
         for exc in group.exceptions:
-            problems.append(f"its METADATA is invalid: {exc}")
+            problems.add(f"its METADATA is invalid: {exc}")
         return None
     except (InvalidMetadata, ValueError) as exc:
-        problems.append(f"its METADATA is invalid: {exc}")
+        problems.add(f"its METADATA is invalid: {exc}")
         return None
     if canonicalize_name(meta.name) != name or meta.version != version:
-        problems.append(f"its METADATA says {meta.name} {meta.version}, the file name "
+        problems.add(f"its METADATA says {meta.name} {meta.version}, the file name "
                         f"{name} {version}")
     return WheelInfo(canonicalize_name(meta.name), meta.version,
                      tuple(meta.requires_dist or ()),
@@ -246,30 +245,30 @@ def _check_metadata(zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], di: 
 
 
 def _check_wheel_file(zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], di: str,
-                      tags: frozenset[Tag], problems: list[str]) -> None:
+                      tags: frozenset[Tag], problems: Problems) -> None:
     raw = _read(zf, files, f"{di}/WHEEL", problems)
     if raw is None:
         return
     msg = BytesHeaderParser().parsebytes(raw)
     wv = (msg.get("Wheel-Version") or "").strip()
     if wv.split(".")[0] != "1":
-        problems.append(f"its WHEEL file has Wheel-Version {wv or 'missing'}, not 1.x")
+        problems.add(f"its WHEEL file has Wheel-Version {wv or 'missing'}, not 1.x")
     purelib = (msg.get("Root-Is-Purelib") or "").strip().lower()
     if purelib not in ("true", "false"):
-        problems.append("its WHEEL file has no valid Root-Is-Purelib")
+        problems.add("its WHEEL file has no valid Root-Is-Purelib")
     declared: set[Tag] = set()
     try:
         for line in msg.get_all("Tag") or []:
             declared |= parse_tag(line.strip())
     except ValueError:
-        problems.append("its WHEEL file has a malformed Tag")
+        problems.add("its WHEEL file has a malformed Tag")
         return
     if declared and declared != set(tags):
-        problems.append("the Tag lines of its WHEEL file disagree with its file name")
+        problems.add("the Tag lines of its WHEEL file disagree with its file name")
 
 
 def _check_record(zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], di: str,
-                  problems: list[str], max_unpacked: int) -> None:
+                  problems: Problems, max_unpacked: int) -> None:
     record_name = f"{di}/RECORD"
     raw = _read(zf, files, record_name, problems)
     if raw is None:
@@ -277,24 +276,24 @@ def _check_record(zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], di: st
     try:
         rows = list(csv.reader(io.StringIO(raw.decode("utf-8"), newline="")))
     except (UnicodeDecodeError, csv.Error) as exc:
-        problems.append(f"its RECORD cannot be parsed ({exc})")
+        problems.add(f"its RECORD cannot be parsed ({exc})")
         return
     recorded: dict[str, tuple[str, str]] = {}
     for row in rows:
         if not row:
             continue
         if len(row) != 3:
-            problems.append(f"its RECORD has a row of {len(row)} fields: {','.join(row)!r}")
+            problems.add(f"its RECORD has a row of {len(row)} fields: {','.join(row)!r}")
             continue
         path, digest, size = row
         if path in recorded:
-            problems.append(f"its RECORD lists {path} twice")
+            problems.add(f"its RECORD lists {path} twice")
         recorded[path] = (digest, size)
     unsigned = {record_name, *(f"{di}/{s}" for s in _SIGNATURES)}
     for path in sorted(set(files) - set(recorded) - unsigned):
-        problems.append(f"its RECORD does not list {path}")
+        problems.add(f"its RECORD does not list {path}")
     for path in sorted(set(recorded) - set(files)):
-        problems.append(f"its RECORD lists {path}, which the wheel does not hold")
+        problems.add(f"its RECORD lists {path}, which the wheel does not hold")
     budget = max_unpacked
     for path in sorted(set(recorded) & set(files)):
         digest, size = recorded[path]
@@ -302,20 +301,20 @@ def _check_record(zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], di: st
             continue
         algo, sep, expected = digest.partition("=")
         if not sep or algo not in RECORD_HASHES:
-            problems.append(f"its RECORD gives {path} no acceptable hash ({digest or 'none'})")
+            problems.add(f"its RECORD gives {path} no acceptable hash ({digest or 'none'})")
             continue
         h = hashlib.new(algo)
         try:
             with zf.open(files[path]) as fh:
                 n = copy_verified(chunks_of(fh), hashers=(h,), limit=budget)
         except LimitExceeded:
-            problems.append(f"it unpacks to more than {max_unpacked} bytes")
+            problems.add(f"it unpacks to more than {max_unpacked} bytes")
             return
         budget -= n
         if _b64(h.digest()) != expected:
-            problems.append(f"the hash of {path} does not match its RECORD")
+            problems.add(f"the hash of {path} does not match its RECORD")
         if size != str(n):
-            problems.append(f"the size of {path} is {n} bytes, its RECORD says {size or 'none'}")
+            problems.add(f"the size of {path} is {n} bytes, its RECORD says {size or 'none'}")
 
 
 # -- target tags -------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from wheelstrap.errors import SourceError, UserInputError
+from wheelstrap.errors import Problems, SourceError, UserInputError
 
 #: Hash algorithms accepted in ``--hash`` (pip's strong hashes) and their digest lengths.
 HASH_ALGORITHMS = {"sha256": 64, "sha384": 96, "sha512": 128}
@@ -191,13 +191,13 @@ def _split_options(text: str) -> tuple[str, str]:
 _OPTS_WITH_FILE = {"-r": False, "--requirement": False, "-c": True, "--constraint": True}
 
 
-def _parse_options(text: str, where: str, problems: list[str]
+def _parse_options(text: str, where: str, problems: Problems
                    ) -> list[tuple[str, str | None]] | None:
     """``(option, value)`` pairs of an options string; None (and a problem) if it is bad."""
     try:
         words = shlex.split(text, comments=False, posix=True)
     except ValueError as exc:  # "No closing quotation", "No escaped character"
-        problems.append(f"{where}: the options {text!r} cannot be split ({exc})")
+        problems.add(f"{where}: the options {text!r} cannot be split ({exc})")
         return None
     out: list[tuple[str, str | None]] = []
     it = iter(words)
@@ -217,12 +217,12 @@ def _parse_options(text: str, where: str, problems: list[str]
     return out
 
 
-def _parse_hash(value: str | None, where: str, problems: list[str]) -> tuple[str, str] | None:
+def _parse_hash(value: str | None, where: str, problems: Problems) -> tuple[str, str] | None:
     alg, _, digest = (value or "").partition(":")
     alg, digest = alg.lower(), digest.lower()
     size = HASH_ALGORITHMS.get(alg)
     if size is None or len(digest) != size or not re.fullmatch(r"[0-9a-f]+", digest):
-        problems.append(
+        problems.add(
             f"{where}: --hash {value!r} is not ALGORITHM:HEXDIGEST with ALGORITHM one of "
             f"{', '.join(HASH_ALGORITHMS)} and a digest of the right length")
         return None
@@ -241,19 +241,19 @@ def read_files(
     requirement_files: Iterable[Path], constraint_files: Iterable[Path]
 ) -> RequirementSet:
     """Read ``-r`` and ``-c`` files (they may nest ``-r``/``-c``); report all errors at once."""
-    problems: list[str] = []
+    problems = Problems()
     seen: set[tuple[Path, bool]] = set()
     read: list[Path] = []
     lines: list[_HashedLine] = []
 
     def visit(path: Path, as_constraint: bool, depth: int, origin: str) -> None:
         if depth > MAX_NESTING:
-            problems.append(f"{origin}: -r/-c files nest more than {MAX_NESTING} deep")
+            problems.add(f"{origin}: -r/-c files nest more than {MAX_NESTING} deep")
             return
         try:
             resolved = path.resolve()
         except (OSError, RuntimeError, ValueError) as exc:  # symlink loops, NUL in names
-            problems.append(f"cannot read {path}: {exc}")
+            problems.add(f"cannot read {path}: {exc}")
             return
         if (resolved, as_constraint) in seen:
             return
@@ -263,14 +263,14 @@ def read_files(
         try:
             text = _decode(_read_capped(path), path)
         except OSError as exc:
-            problems.append(f"cannot read {path}: {exc.strerror or exc}")
+            problems.add(f"cannot read {path}: {exc.strerror or exc}")
             return
         except UserInputError as exc:
-            problems.append(exc.message.rstrip("."))
+            problems.add(exc.message.rstrip("."))
             return
         for number, raw in enumerate(text.splitlines(), 1):
             if "\0" in raw:
-                problems.append(f"{path}:{number}: the line contains a NUL character "
+                problems.add(f"{path}:{number}: the line contains a NUL character "
                                 "(is this a text file?)")
                 return
         for line in _logical_lines(text, str(path)):
@@ -288,11 +288,11 @@ def read_files(
                           depth + 1, line.where)
                     continue
                 if opt in _OPTS_WITH_FILE:
-                    problems.append(f"{line.where}: option {opt} needs a file name")
+                    problems.add(f"{line.where}: option {opt} needs a file name")
                 elif not opt.startswith("-"):
-                    problems.append(f"{line.where}: {opt!r} is not expected here")
+                    problems.add(f"{line.where}: {opt!r} is not expected here")
                 else:
-                    problems.append(
+                    problems.add(
                         f"{line.where}: option {opt!r} is not supported in requirement files"
                         + (" (it belongs after a requirement on the same line)"
                            if opt == "--hash" else ""))
@@ -301,7 +301,7 @@ def read_files(
         hashes: dict[str, set[str]] = {}
         for opt, val in opts:
             if opt != "--hash":
-                problems.append(f"{line.where}: option {opt!r} is not supported after a "
+                problems.add(f"{line.where}: option {opt!r} is not supported after a "
                                 "requirement (only --hash is)")
                 return
             parsed = _parse_hash(val, line.where, problems)
@@ -310,7 +310,7 @@ def read_files(
         try:
             req = parse_requirement(req_text, line.where)
         except UserInputError as exc:
-            problems.append(exc.message.rstrip("."))
+            problems.add(exc.message.rstrip("."))
             return
         lines.append(_HashedLine(req, line.where, as_constraint, hashes))
 
@@ -319,17 +319,15 @@ def read_files(
     for p in constraint_files:
         visit(Path(p), True, 0, "the command line")
     policy = _hash_policy(lines, problems)
-    if problems:
-        raise UserInputError(
-            "The requirement files have problems:\n  " + "\n  ".join(problems),
-            hint="Fix the lines named above; only PEP 508 requirements (each optionally "
-            "followed by --hash=sha256:DIGEST options), -r and -c are accepted.",
-        )
+    problems.check(
+        UserInputError, "The requirement files have problems",
+        hint="Fix the lines named above; only PEP 508 requirements (each optionally "
+        "followed by --hash=sha256:DIGEST options), -r and -c are accepted.")
     return RequirementSet([h.req for h in lines if not h.constraint],
                           [h.req for h in lines if h.constraint], policy, tuple(read))
 
 
-def _hash_policy(lines: list[_HashedLine], problems: list[str]) -> HashPolicy:
+def _hash_policy(lines: list[_HashedLine], problems: Problems) -> HashPolicy:
     """pip's hash-checking mode over the lines read: the digests allowed per project are
     the intersection over its lines (a line without ``--hash`` restricts nothing)."""
     if not any(h.hashes for h in lines):
@@ -353,16 +351,16 @@ def _hash_policy(lines: list[_HashedLine], problems: list[str]) -> HashPolicy:
             if h.constraint:
                 continue
             if combined is None:
-                problems.append(
+                problems.add(
                     f"{h.where}: {h.req} has no --hash, but other requirements have one "
                     "(once one requirement has a hash, all must)")
             elif exact_pin([g.req.specifier for g in group]) is None:
-                problems.append(
+                problems.add(
                     f"{h.where}: {h.req} must be pinned with == or === in hash-checking mode")
         if combined is None:
             continue
         if not any(combined.values()):
-            problems.append(
+            problems.add(
                 f"{', '.join(h.where for h in group if h.hashes)}: the --hash options given "
                 f"for {name} have no digest in common")
             continue

@@ -25,7 +25,7 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
-from wheelstrap.errors import IndexAccessError
+from wheelstrap.errors import IndexAccessError, Problems
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPE = "application/vnd.pypi.simple.v1+html"
@@ -66,32 +66,17 @@ class ProjectPage:
     files: tuple[ProjectFile, ...]
 
 
-class _Problems:
-    """The problems found on one page, raised together as one IndexAccessError."""
+def _invalid(page_url: str, what: str, problems: Problems | str) -> IndexAccessError:
+    """The one error of a page that is not a valid ``what``: every problem found on it
+    (or the one that stopped its reading)."""
+    if isinstance(problems, str):
+        problems = Problems([problems])
+    return problems.error(IndexAccessError, f"The index page {page_url} is not a valid {what}",
+                          hint=_HINT, inline=True)
 
-    def __init__(self, page_url: str, what: str) -> None:
-        self.page_url = page_url
-        self.what = what
-        self.items: list[str] = []
 
-    def add(self, problem: str) -> None:
-        self.items.append(problem)
-
-    def fail(self, problem: str) -> IndexAccessError:
-        self.add(problem)
-        return self.error()
-
-    def error(self) -> IndexAccessError:
-        shown = "; ".join(self.items[:_SHOWN_PROBLEMS])
-        more = len(self.items) - _SHOWN_PROBLEMS
-        tail = f"; and {more} more problem(s)" if more > 0 else ""
-        return IndexAccessError(
-            f"The index page {self.page_url} is not a valid {self.what}: {shown}{tail}.",
-            hint=_HINT)
-
-    def check(self) -> None:
-        if self.items:
-            raise self.error()
+_HTML_PAGE = "PEP 503 project page"
+_JSON_PAGE = "PEP 691 JSON project page"
 
 
 def _short(value: object, limit: int = 60) -> str:
@@ -141,7 +126,7 @@ def project_of(filename: str) -> NormalizedName | None:
 
 
 def _check_files_name(name: NormalizedName, files: Sequence[ProjectFile],
-                      problems: _Problems) -> None:
+                      problems: Problems) -> None:
     """A page whose distribution files all belong to one other project is that project's
     page, served for the wrong name."""
     owners = {p for p in (project_of(f.filename) for f in files) if p is not None}
@@ -149,7 +134,7 @@ def _check_files_name(name: NormalizedName, files: Sequence[ProjectFile],
         problems.add(f"it was asked for {name!r} but lists only files of {owners.pop()!r}")
 
 
-def _check_api_version(version: object, problems: _Problems, where: str) -> None:
+def _check_api_version(version: object, problems: Problems, where: str) -> None:
     if not isinstance(version, str) or not re.fullmatch(r"[0-9]+\.[0-9]+", version):
         problems.add(f"{where} must be a version string like '1.0', not {_short(version)}")
     elif version.split(".")[0] != "1":
@@ -238,9 +223,9 @@ def parse_html(name: str, page_url: str, text: str) -> ProjectPage:
     """Parse a PEP 503 project page; raise IndexAccessError naming ``page_url`` if it is
     not one for ``name``."""
     cname = canonicalize_name(name)
-    problems = _Problems(page_url, "PEP 503 project page")
+    problems = Problems(limit=_SHOWN_PROBLEMS)
     if len(text) > MAX_PAGE_BYTES:
-        raise problems.fail(f"it is larger than {MAX_PAGE_BYTES} bytes")
+        raise _invalid(page_url, _HTML_PAGE, f"it is larger than {MAX_PAGE_BYTES} bytes")
     base = page_url
     seen_base = False
     files: list[ProjectFile] = []
@@ -265,12 +250,13 @@ def parse_html(name: str, page_url: str, text: str) -> ProjectPage:
             if f is not None:
                 files.append(f)
     _check_files_name(cname, files, problems)
-    problems.check()
+    if problems:
+        raise _invalid(page_url, _HTML_PAGE, problems)
     return ProjectPage(cname, tuple(files))
 
 
 def _html_file(attrs: dict[str, str | None], base: str, page_url: str,
-               problems: _Problems) -> ProjectFile | None:
+               problems: Problems) -> ProjectFile | None:
     href = attrs.get("href")
     if not href or not href.strip():
         return None
@@ -341,15 +327,14 @@ def _split_hash(url: str) -> tuple[str, str | None]:
 
 def parse_json_text(name: str, page_url: str, raw: bytes | str) -> ProjectPage:
     """Decode and parse a PEP 691 project page as it came over the wire."""
-    problems = _Problems(page_url, "PEP 691 JSON project page")
     if len(raw) > MAX_PAGE_BYTES:
-        raise problems.fail(f"it is larger than {MAX_PAGE_BYTES} bytes")
+        raise _invalid(page_url, _JSON_PAGE, f"it is larger than {MAX_PAGE_BYTES} bytes")
     try:
         data = json.loads(raw)
     except RecursionError:
-        raise problems.fail("its JSON is nested too deeply") from None
+        raise _invalid(page_url, _JSON_PAGE, "its JSON is nested too deeply") from None
     except (ValueError, UnicodeError) as exc:  # JSONDecodeError is a ValueError
-        raise problems.fail(f"it is not JSON ({exc})") from None
+        raise _invalid(page_url, _JSON_PAGE, f"it is not JSON ({exc})") from None
     return parse_json(name, page_url, data)
 
 
@@ -357,9 +342,9 @@ def parse_json(name: str, page_url: str, data: Any) -> ProjectPage:
     """Parse a PEP 691 project page (already decoded from JSON), checking every field the
     PEP defines against its type; raise IndexAccessError naming ``page_url``."""
     cname = canonicalize_name(name)
-    problems = _Problems(page_url, "PEP 691 JSON project page")
+    problems = Problems(limit=_SHOWN_PROBLEMS)
     if not isinstance(data, dict):
-        raise problems.fail(f"it is {_type_name(data)}, not an object")
+        raise _invalid(page_url, _JSON_PAGE, f"it is {_type_name(data)}, not an object")
     meta = data.get("meta")
     if not isinstance(meta, dict):
         problems.add(f"'meta' must be an object, not {_type_name(meta)}")
@@ -383,16 +368,17 @@ def parse_json(name: str, page_url: str, data: Any) -> ProjectPage:
     if versions is not None and not (isinstance(versions, list)
                                      and all(isinstance(v, str) for v in versions)):
         problems.add("'versions' must be an array of strings")
-    problems.check()
+    if problems:
+        raise _invalid(page_url, _JSON_PAGE, problems)
     return ProjectPage(cname, tuple(files))
 
 
 def _json_file(entry: object, where: str, page_url: str,
-               problems: _Problems) -> ProjectFile | None:
+               problems: Problems) -> ProjectFile | None:
     if not isinstance(entry, dict):
         problems.add(f"{where} must be an object, not {_type_name(entry)}")
         return None
-    before = len(problems.items)
+    before = len(problems)
 
     def want(key: str, ok: bool, expected: str) -> None:
         if not ok:
@@ -421,7 +407,7 @@ def _json_file(entry: object, where: str, page_url: str,
              "a non-negative integer")
     if "upload-time" in entry:
         want("upload-time", isinstance(entry["upload-time"], str), "a string")
-    if len(problems.items) > before or not (
+    if len(problems) > before or not (
             isinstance(filename, str) and isinstance(href, str) and isinstance(hashes, dict)):
         return None
     bad = _bad_filename(filename)

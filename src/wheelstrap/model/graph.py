@@ -14,9 +14,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, cast
 
 from packaging.utils import NormalizedName, canonicalize_name
+
+from wheelstrap.errors import Problems
+from wheelstrap.model.schema import MAX_PROBLEMS, check_graph, refuse_document
 
 EdgeKind = Literal["toplevel", "install", "build-system", "build-backend"]
 BUILD_KINDS: frozenset[str] = frozenset({"build-system", "build-backend"})
@@ -107,94 +111,59 @@ class Graph:
         }
 
     @classmethod
-    def from_json(cls, data: object) -> Graph:
-        """Read a ``wheelstrap-graph`` document, checking every field and type.
+    def from_json(cls, data: object, path: Path = Path("graph.json")) -> Graph:
+        """Read a ``wheelstrap-graph`` document (``data``, parsed from ``path``).
 
-        Raises :class:`GraphFormatError` (a ``ValueError``) naming the first wrong field:
-        wrong types, edges of an unknown kind, edges from or to a node the document does
-        not list, a non-toplevel edge without ``from``.
-        """
-        doc = _obj(data, "the document")
-        if doc.get("schema") != SCHEMA or doc.get("version") != SCHEMA_VERSION \
-                or isinstance(doc.get("version"), bool):
-            raise GraphFormatError(
-                f"not a {SCHEMA} version {SCHEMA_VERSION} document "
-                f"(schema={doc.get('schema')!r}, version={doc.get('version')!r})"
-            )
+        :func:`wheelstrap.model.schema.check_graph` checks its form; on top, a graph
+        needs edges of a known kind between nodes it lists, ``from`` null exactly for
+        top-level edges, and each node listed once with a name and a version.  Every
+        problem is reported at once, as one :class:`UserInputError` naming ``path``."""
+        doc = check_graph(data, path)
+        problems = Problems(limit=MAX_PROBLEMS)
         g = cls()
-        for i, raw in enumerate(_list(doc.get("nodes"), "nodes")):
-            where = f"nodes[{i}]"
-            n = _obj(raw, where)
-            node = _node_ref(n, where)
-            s = n.get("sdist")
-            if s is None:
-                sdist = SdistRef("", "", None)
-            else:
-                s = _obj(s, f"{where}.sdist")
-                sha = s.get("sha256")
-                if sha is not None and not isinstance(sha, str):
-                    raise GraphFormatError(f"{where}.sdist.sha256 is not a string or null")
-                sdist = SdistRef(_str(s.get("url", ""), f"{where}.sdist.url"),
-                                 _str(s.get("filename", ""), f"{where}.sdist.filename"), sha)
+        for i, n in enumerate(doc["nodes"]):
+            node = _node_ref(n, f"nodes[{i}]", problems)
             if node in g.nodes:
-                raise GraphFormatError(f"{where} lists {node} a second time")
-            g.add_node(node, sdist)
-        for i, raw in enumerate(_list(doc.get("edges"), "edges")):
+                problems.add(f"nodes[{i}]", f"lists {node} a second time")
+            elif node is not None:
+                s = n.get("sdist") or {}
+                g.add_node(node, SdistRef(s.get("url", ""), s.get("filename", ""),
+                                          s.get("sha256")))
+        for i, e in enumerate(doc["edges"]):
             where = f"edges[{i}]"
-            e = _obj(raw, where)
-            kind = e.get("kind")
-            if not isinstance(kind, str) or kind not in EDGE_KINDS:
-                raise GraphFormatError(f"{where}.kind is {kind!r}, not one of "
-                                       f"{', '.join(sorted(EDGE_KINDS))}")
-            src = None if e.get("from") is None else _node_ref(_obj(e["from"], f"{where}.from"),
-                                                                 f"{where}.from")
-            dst = _node_ref(_obj(e.get("to"), f"{where}.to"), f"{where}.to")
-            if (src is None) != (kind == "toplevel"):
-                raise GraphFormatError(f"{where}: a {kind} edge must "
-                                       f"{'not ' if kind == 'toplevel' else ''}have a 'from'")
-            for end, label in ((src, "from"), (dst, "to")):
-                if end is not None and end not in g.nodes:
-                    raise GraphFormatError(f"{where}.{label} names {end}, which is not a node")
-            requirement = _str(e.get("requirement"), f"{where}.requirement")
-            g.add_edge(Edge(src, dst, cast(EdgeKind, kind), requirement))
+            kind = e["kind"]
+            if kind not in EDGE_KINDS:
+                problems.add(f"{where}.kind", f"{kind!r} is not one of "
+                             f"{', '.join(sorted(EDGE_KINDS))}")
+                continue
+            if (e["from"] is None) != (kind == "toplevel"):
+                problems.add(where, f"a {kind} edge must "
+                             f"{'not ' if kind == 'toplevel' else ''}have a 'from'")
+                continue
+            ends = [None if e["from"] is None else _node_ref(e["from"], f"{where}.from",
+                                                             problems, g.nodes),
+                    _node_ref(e["to"], f"{where}.to", problems, g.nodes)]
+            if (ends[0] is None) == (kind == "toplevel") and ends[1] is not None:
+                g.add_edge(Edge(ends[0], ends[1], cast(EdgeKind, kind), e["requirement"]))
+        refuse_document(path, f"{SCHEMA} v{SCHEMA_VERSION}", problems)
         return g
-
-
-class GraphFormatError(ValueError):
-    """A graph document that does not follow the ``wheelstrap-graph`` schema."""
 
 
 EDGE_KINDS: frozenset[str] = frozenset({"toplevel", "install", "build-system", "build-backend"})
 
 
-def _obj(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise GraphFormatError(f"{where} is {_what(value)}, not an object")
-    return value
-
-
-def _list(value: object, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise GraphFormatError(f"{where} is {_what(value)}, not a list")
-    return value
-
-
-def _str(value: object, where: str) -> str:
-    if not isinstance(value, str):
-        raise GraphFormatError(f"{where} is {_what(value)}, not a string")
-    return value
-
-
-def _what(value: object) -> str:
-    return "missing" if value is None else f"a {type(value).__name__}"
-
-
-def _node_ref(data: dict[str, Any], where: str) -> NodeId:
-    name = _str(data.get("name"), f"{where}.name")
-    version = _str(data.get("version"), f"{where}.version")
-    if not name or not version:
-        raise GraphFormatError(f"{where} has an empty name or version")
-    return NodeId(canonicalize_name(name), version)
+def _node_ref(data: Mapping[str, Any], where: str, problems: Problems,
+              listed: Mapping[NodeId, object] | None = None) -> NodeId | None:
+    """The node ``data`` names (its form already checked), or None and a problem: an
+    empty name or version, or (given ``listed``) a node the document does not list."""
+    if not data["name"] or not data["version"]:
+        problems.add(where, "has an empty name or version")
+        return None
+    node = NodeId(canonicalize_name(data["name"]), data["version"])
+    if listed is not None and node not in listed:
+        problems.add(where, f"names {node}, which is not a node")
+        return None
+    return node
 
 
 # -- the "must be built before" relation -----------------------------------------------

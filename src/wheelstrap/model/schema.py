@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, NotRequired, TypedDict, cast
 
-from wheelstrap.errors import UserInputError
+from wheelstrap.errors import Problems, UserInputError
 
 GRAPH_SCHEMA = "wheelstrap-graph"
 GRAPH_VERSION = 1
@@ -207,17 +207,20 @@ class Event(TypedDict, total=False):
 
 _Kind = Literal["str", "int", "num", "bool", "list", "dict", "node", "str?", "int?", "dict?",
                 "node?", "bool?"]
-_MAX_PROBLEMS = 8
+#: Problems a document's error lists (it counts the rest).
+MAX_PROBLEMS = 8
+#: The largest document read (graph.json of a 10,000-node plan is a few MB).
+MAX_DOCUMENT_BYTES = 1 << 30
 
 
 class _Checker:
-    """Collects every problem of one document, each with where it is."""
+    """Checks the form of one document, collecting every problem with where it is."""
 
     def __init__(self) -> None:
-        self.problems: list[str] = []
+        self.problems = Problems(limit=MAX_PROBLEMS)
 
     def fail(self, where: str, what: str) -> None:
-        self.problems.append(f"{where}: {what}")
+        self.problems.add(where, what)
 
     def fields(self, value: Any, where: str, spec: Mapping[str, _Kind],
                optional: Mapping[str, _Kind] | None = None) -> bool:
@@ -263,7 +266,7 @@ class _Checker:
         if not isinstance(value, list):
             return  # already reported by fields()
         for i, item in enumerate(value):
-            if len(self.problems) > _MAX_PROBLEMS:
+            if self.problems.full:
                 return
             each(item, f"{where}[{i}]")
 
@@ -277,18 +280,21 @@ def _describe(value: Any) -> str:
     return f"{name} {text}" if text is not None and len(text) <= 40 else name
 
 
-def _raise(path: Path, what: str, problems: list[str]) -> None:
-    shown = problems[:_MAX_PROBLEMS]
-    more = len(problems) - len(shown)
-    detail = "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
-    raise UserInputError(
-        f"{path} is not a valid {what} document: {detail}.",
+def refuse_document(path: Path, what: str, problems: Problems) -> None:
+    """Raise the one UserInputError of a document that is not a valid ``what``, if
+    ``problems`` holds any."""
+    problems.check(
+        UserInputError, f"{path} is not a valid {what} document", inline=True,
         hint="Pass the output directory of a wheelstrap bootstrap run; a run of the same "
         "wheelstrap version rewrites this file.")
 
 
 def _load_json(path: Path, what: str) -> Any:
     try:
+        if path.stat().st_size > MAX_DOCUMENT_BYTES:
+            raise UserInputError(f"{path} is bigger than {MAX_DOCUMENT_BYTES} bytes, so it "
+                                 f"is not a {what} a run wrote.",
+                                 hint="Pass the output directory of a wheelstrap bootstrap run.")
         text = path.read_text("utf-8")
     except FileNotFoundError as exc:
         raise UserInputError(
@@ -300,6 +306,10 @@ def _load_json(path: Path, what: str) -> Any:
                              hint="Check the file's permissions and contents.") from exc
     try:
         return json.loads(text)
+    except RecursionError as exc:
+        raise UserInputError(f"{path} is not valid JSON: it is nested too deeply.",
+                             hint="The file is damaged; re-run the bootstrap into this "
+                             "output directory to rewrite it.") from exc
     except ValueError as exc:
         raise UserInputError(f"{path} is not valid JSON: {exc}.",
                              hint="The file is damaged; re-run the bootstrap into this "
@@ -310,7 +320,8 @@ def _header(c: _Checker, doc: Any, schema: str, version: int) -> bool:
     if not isinstance(doc, dict):
         c.fail("document", f"expected an object, found {_describe(doc)}")
         return False
-    if doc.get("schema") != schema or doc.get("version") != version:
+    if doc.get("schema") != schema or doc.get("version") != version \
+            or isinstance(doc.get("version"), bool):
         c.fail("document", f"expected schema {schema!r} version {version}, found schema "
                f"{doc.get('schema')!r} version {doc.get('version')!r}")
         return False
@@ -321,15 +332,20 @@ def _check_edge(c: _Checker, e: Any, where: str) -> None:
     c.fields(e, where, {"from": "node?", "to": "node", "kind": "str", "requirement": "str"})
 
 
+def _check_node(c: _Checker, n: Any, where: str) -> None:
+    if c.fields(n, where, {"name": "str", "version": "str"}, {"sdist": "dict?"}) \
+            and n.get("sdist") is not None:
+        c.fields(n["sdist"], f"{where}.sdist", {},
+                 {"url": "str", "filename": "str", "sha256": "str?"})
+
+
 def check_graph(doc: Any, path: Path) -> GraphDoc:
     c = _Checker()
     if _header(c, doc, GRAPH_SCHEMA, GRAPH_VERSION) and c.fields(
             doc, "document", {"nodes": "list", "edges": "list"}):
-        c.items(doc["nodes"], "nodes", lambda n, w: c.fields(
-            n, w, {"name": "str", "version": "str"}, {"sdist": "dict?"}))
+        c.items(doc["nodes"], "nodes", lambda n, w: _check_node(c, n, w))
         c.items(doc["edges"], "edges", lambda e, w: _check_edge(c, e, w))
-    if c.problems:
-        _raise(path, f"{GRAPH_SCHEMA} v{GRAPH_VERSION}", c.problems)
+    refuse_document(path, f"{GRAPH_SCHEMA} v{GRAPH_VERSION}", c.problems)
     return cast(GraphDoc, doc)
 
 
@@ -349,8 +365,7 @@ def check_build_order(doc: Any, path: Path) -> BuildOrderDoc:
     if _header(c, doc, BUILD_ORDER_SCHEMA, BUILD_ORDER_VERSION) and c.fields(
             doc, "document", {"builds": "list"}, {"target": "dict"}):
         c.items(doc["builds"], "builds", build)
-    if c.problems:
-        _raise(path, f"{BUILD_ORDER_SCHEMA} v{BUILD_ORDER_VERSION}", c.problems)
+    refuse_document(path, f"{BUILD_ORDER_SCHEMA} v{BUILD_ORDER_VERSION}", c.problems)
     doc.setdefault("target", {})
     return cast(BuildOrderDoc, doc)
 
@@ -370,8 +385,7 @@ def check_cycles(doc: Any, path: Path) -> CyclesDoc:
     if _header(c, doc, CYCLES_SCHEMA, CYCLES_VERSION) and c.fields(
             doc, "document", {"cycles": "list"}):
         c.items(doc["cycles"], "cycles", cycle)
-    if c.problems:
-        _raise(path, f"{CYCLES_SCHEMA} v{CYCLES_VERSION}", c.problems)
+    refuse_document(path, f"{CYCLES_SCHEMA} v{CYCLES_VERSION}", c.problems)
     for x in doc["cycles"]:
         x.setdefault("edges", [])
     return cast(CyclesDoc, doc)
@@ -387,8 +401,7 @@ def check_failures(doc: Any, path: Path) -> FailuresDoc:
              "blocked": "list"}))
         c.items(doc.get("blocked", []), "blocked", lambda b, w: c.fields(
             b, w, {"name": "str", "version": "str"}, {"because": "str?"}))
-    if c.problems:
-        _raise(path, f"{FAILURES_SCHEMA} v{FAILURES_VERSION}", c.problems)
+    refuse_document(path, f"{FAILURES_SCHEMA} v{FAILURES_VERSION}", c.problems)
     doc.setdefault("blocked", [])
     for f in doc["failures"]:
         f.setdefault("hint", None)
@@ -407,7 +420,7 @@ def parse_events(text: str, path: Path) -> list[Event]:
     is not a JSON object with a numeric ``t`` and a string ``event`` is an error."""
     lines = text.split("\n")
     events: list[Event] = []
-    problems: list[str] = []
+    problems = Problems(limit=MAX_PROBLEMS)
     for i, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -416,17 +429,16 @@ def parse_events(text: str, path: Path) -> list[Event]:
             value = json.loads(line)
         except ValueError as exc:
             if not last:
-                problems.append(f"line {i}: not JSON ({exc})")
+                problems.add(f"line {i}", f"not JSON ({exc})")
             continue
         t = value.get("t") if isinstance(value, dict) else None
         if (not isinstance(value, dict) or not isinstance(value.get("event"), str)
                 or not isinstance(t, int | float) or isinstance(t, bool)):
-            problems.append(f'line {i}: expected an object with a number "t" and a string '
-                            '"event"')
+            problems.add(f"line {i}", 'expected an object with a number "t" and a string '
+                         '"event"')
             continue
         events.append(cast(Event, value))
-    if problems:
-        _raise(path, "wheelstrap event log", problems)
+    refuse_document(path, "wheelstrap event log", problems)
     return events
 
 

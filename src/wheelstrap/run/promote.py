@@ -23,26 +23,37 @@ from typing import Any
 
 from packaging.requirements import Requirement
 
-from wheelstrap.errors import UserInputError
+from wheelstrap.errors import Problems, UserInputError
 from wheelstrap.fsutil import atomic_copy, sha256_file
 from wheelstrap.model.progress import NULL_REPORTER, Reporter
+from wheelstrap.model.schema import read_build_order, read_cycles
 from wheelstrap.model.target import Target
 from wheelstrap.model.wheel import Seed
 from wheelstrap.seeds.store import add_wheels, read_manifest
 
 
-def _load(path: Path, what: str) -> Any:
+def _statement_facts(path: Path, problems: Problems) -> dict[str, Any] | None:
+    """What promotion takes from a provenance statement (its sdist and index), or None
+    and a problem."""
     try:
-        return json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserInputError(f"{path} cannot be read ({exc}); it is needed for {what}.",
-                             hint="Pass the output directory of a finished bootstrap run.") from exc
+        doc = json.loads(path.read_text("utf-8"))
+        ext = doc["predicate"]["buildDefinition"]["externalParameters"]
+        facts = {"sdist_url": ext["sdist"]["url"], "sdist_sha256": ext["sdist"]["sha256"],
+                 "index": ext["index"]}
+    except (OSError, ValueError, RecursionError, LookupError, TypeError) as exc:
+        problems.add(f"{path} cannot be read as a provenance statement of wheelstrap "
+                     f"({type(exc).__name__}: {exc})")
+        return None
+    if not all(isinstance(v, str) for v in facts.values()):
+        problems.add(f"{path} names its sdist or index with something else than strings")
+        return None
+    return facts
 
 
 def export(output: Path, store: Path) -> list[Seed]:
     """Copy the final-stage wheels of every shipped cycle in ``output`` into ``store``."""
-    cycles = _load(output / "cycles.json", "seed promotion").get("cycles", [])
-    builds = _load(output / "build-order.json", "seed promotion").get("builds", [])
+    cycles = read_cycles(output / "cycles.json")["cycles"]
+    builds = read_build_order(output / "build-order.json")["builds"]
     shipped = [c for c in cycles if c.get("status") == "shipped"]
     if not shipped:
         raise UserInputError(
@@ -52,37 +63,41 @@ def export(output: Path, store: Path) -> list[Seed]:
     pins = sorted(f"{b['name']}=={b['version']}" for b in builds if versions[b["name"]] == 1)
     wheels: list[Path] = []
     provenance: dict[str, dict[str, Any]] = {}
-    problems = []
+    problems = Problems()
     for cycle in shipped:
         for member in cycle["members"]:
             rec = next((b for b in builds if b["name"] == member["name"]
                         and b["version"] == member["version"] and b.get("cycle")), None)
             if rec is None:
-                problems.append(f"{member['name']} {member['version']} of {cycle['id']} is "
-                                "not in build-order.json")
+                problems.add(f"{member['name']} {member['version']} of {cycle['id']} is "
+                             "not in build-order.json")
                 continue
             wheel = output / "wheels" / rec["wheel"]
             statement = output / "provenance" / f"{rec['wheel']}.intoto.json"
             if not wheel.is_file() or sha256_file(wheel) != rec["sha256"]:
-                problems.append(f"{wheel} is missing or does not match build-order.json")
+                problems.add(f"{wheel} is missing or does not match build-order.json")
                 continue
             if not statement.is_file():
-                problems.append(f"{statement} is missing")
+                problems.add(f"{statement} is missing")
                 continue
-            doc = _load(statement, "seed promotion")
-            ext = doc["predicate"]["buildDefinition"]["externalParameters"]
+            method = (cycle.get("broken_by") or {}).get("method")
+            stage = rec.get("stage")
+            if not isinstance(method, str) or stage is None:
+                problems.add(f"{rec['wheel']} has no stage in build-order.json, or "
+                             f"{cycle['id']} no method in cycles.json")
+                continue
+            facts = _statement_facts(statement, problems)
+            if facts is None:
+                continue
             wheels.append(wheel)
             provenance[wheel.name] = {
                 "statement": statement.name, "statement_sha256": sha256_file(statement),
-                "sdist_url": ext["sdist"]["url"], "sdist_sha256": ext["sdist"]["sha256"],
-                "index": ext["index"], "cycle": cycle["id"],
-                "method": cycle["broken_by"]["method"], "stage": rec["stage"],
-                "fixed_point": bool(cycle["fixed_point"]),
+                **facts, "cycle": cycle["id"], "method": method, "stage": stage,
+                "fixed_point": bool(cycle.get("fixed_point")),
                 "source_output": str(output.resolve()), "pins": pins,
             }
-    if problems:
-        raise UserInputError("The output cannot be promoted:\n  " + "\n  ".join(problems),
-                             hint="Re-run the bootstrap into that directory, then export again.")
+    problems.check(UserInputError, "The output cannot be promoted",
+                   hint="Re-run the bootstrap into that directory, then export again.")
     origin = f"promoted by wheelstrap seeds export from {output.resolve()}"
     added = add_wheels(store, wheels, origin, provenance, replace=True)
     for wheel in wheels:

@@ -34,7 +34,7 @@ from packaging.utils import (
 from packaging.version import Version
 
 from wheelstrap.dist.wheels import WheelFormatError, read_metadata
-from wheelstrap.errors import UserInputError
+from wheelstrap.errors import Problems, UserInputError
 from wheelstrap.fsutil import atomic_copy, atomic_write_text, sha256_file
 from wheelstrap.model.limits import DEFAULT_LIMITS, ArchiveLimits
 from wheelstrap.model.wheel import Seed, VerifiedSeed
@@ -43,12 +43,13 @@ MANIFEST = "seeds.toml"
 MANIFEST_VERSION = 1
 
 
-def _bad_store(store: Path, problems: Sequence[str]) -> UserInputError:
-    return UserInputError(
-        f"The seed store {store} cannot be trusted:\n  " + "\n  ".join(problems),
+def _bad_store(store: Path, problems: Problems | str) -> UserInputError:
+    if isinstance(problems, str):
+        problems = Problems([problems])
+    return problems.error(
+        UserInputError, f"The seed store {store} cannot be trusted",
         hint="Re-add the wheels with 'wheelstrap seeds add' (which pins their sha256), or "
-        "remove what is not pinned; never edit a pinned hash by hand.",
-    )
+        "remove what is not pinned; never edit a pinned hash by hand.")
 
 
 MAX_MANIFEST_SIZE = 16 << 20  # bytes
@@ -109,29 +110,29 @@ def read_manifest(store: Path) -> list[Seed]:
         return []
     try:
         if path.stat().st_size > MAX_MANIFEST_SIZE:
-            raise _bad_store(store, [f"{MANIFEST} is bigger than {MAX_MANIFEST_SIZE} bytes"])
+            raise _bad_store(store, f"{MANIFEST} is bigger than {MAX_MANIFEST_SIZE} bytes")
         data = tomllib.loads(path.read_text("utf-8"))
     except RecursionError as exc:
-        raise _bad_store(store, [f"{MANIFEST} is nested too deeply to be read"]) from exc
+        raise _bad_store(store, f"{MANIFEST} is nested too deeply to be read") from exc
     except (OSError, ValueError) as exc:  # TOMLDecodeError, UnicodeDecodeError among them
-        raise _bad_store(store, [f"{MANIFEST} cannot be read: {exc}"]) from exc
+        raise _bad_store(store, f"{MANIFEST} cannot be read: {exc}") from exc
     if data.get("version") != MANIFEST_VERSION or isinstance(data.get("version"), bool):
-        raise _bad_store(store, [f"{MANIFEST} has version {data.get('version')!r}, "
-                                 f"expected {MANIFEST_VERSION}"])
+        raise _bad_store(store, f"{MANIFEST} has version {data.get('version')!r}, "
+                                f"expected {MANIFEST_VERSION}")
     entries = data.get("seed", [])
     if not isinstance(entries, list):
-        raise _bad_store(store, [f"{MANIFEST}: 'seed' is a {type(entries).__name__}, not an "
-                                 "array of tables ([[seed]])"])
-    seeds, problems = [], []
+        raise _bad_store(store, f"{MANIFEST}: 'seed' is a {type(entries).__name__}, not an "
+                                "array of tables ([[seed]])")
+    seeds, problems = [], Problems()
     seen: set[str] = set()
     for i, entry in enumerate(entries):
         try:
             seed = _parse_entry(entry, store)
         except ValueError as exc:
-            problems.append(f"seed entry {i + 1} is malformed: {exc}")
+            problems.add(f"seed entry {i + 1} is malformed: {exc}")
             continue
         if seed.wheel in seen:
-            problems.append(f"seed entry {i + 1} pins {seed.wheel} a second time")
+            problems.add(f"seed entry {i + 1} pins {seed.wheel} a second time")
             continue
         seen.add(seed.wheel)
         seeds.append(seed)
@@ -157,35 +158,35 @@ def load_store(store: Path, *, limits: ArchiveLimits = DEFAULT_LIMITS) -> list[V
         raise UserInputError(f"The seed store {store} does not exist.",
                              hint="Create it with 'wheelstrap seeds add STORE WHEEL...'.")
     seeds = read_manifest(store)
-    problems = []
+    problems = Problems()
     pinned = {s.wheel for s in seeds}
     for stray in sorted(p.name for p in store.glob("*.whl")):
         if stray not in pinned:
-            problems.append(f"{stray} is in the store but not pinned in {MANIFEST}")
+            problems.add(f"{stray} is in the store but not pinned in {MANIFEST}")
     verified = []
     for s in seeds:
         try:
             if s.path.is_symlink():
-                problems.append(f"{s.wheel} is a symbolic link; a store holds its wheels "
+                problems.add(f"{s.wheel} is a symbolic link; a store holds its wheels "
                                 "itself")
                 continue
             if not s.path.is_file():
-                problems.append(f"{s.wheel} is pinned but missing")
+                problems.add(f"{s.wheel} is pinned but missing")
                 continue
             actual = sha256_file(s.path)
         except OSError as exc:
-            problems.append(f"{s.wheel} cannot be read: {exc.strerror or exc}")
+            problems.add(f"{s.wheel} cannot be read: {exc.strerror or exc}")
             continue
         if actual != s.sha256:
-            problems.append(f"{s.wheel} has sha256 {actual}, but is pinned as {s.sha256}")
+            problems.add(f"{s.wheel} has sha256 {actual}, but is pinned as {s.sha256}")
             continue
         try:
             info = read_metadata(s.path, limits=limits)
         except WheelFormatError as exc:
-            problems.append(str(exc))
+            problems.add(str(exc))
             continue
         if info.name != s.name or info.version != Version(s.version):
-            problems.append(f"{s.wheel} is {info.name} {info.version}, pinned as "
+            problems.add(f"{s.wheel} is {info.name} {info.version}, pinned as "
                             f"{s.name} {s.version}")
             continue
         verified.append(VerifiedSeed(s, info))
@@ -200,24 +201,23 @@ def add_wheels(store: Path, wheels: Sequence[Path], origin: str,
     """Copy ``wheels`` into ``store`` and pin them; return the new entries."""
     store.mkdir(parents=True, exist_ok=True)
     existing = {s.wheel: s for s in read_manifest(store)}
-    added, problems = [], []
+    added, problems = [], Problems()
     for wheel in wheels:
         try:
             info = read_metadata(wheel)
         except (WheelFormatError, FileNotFoundError) as exc:
-            problems.append(str(exc))
+            problems.add(str(exc))
             continue
         digest = sha256_file(wheel)
         old = existing.get(wheel.name)
         if old is not None and old.sha256 != digest and not replace:
-            problems.append(f"{wheel.name} is already pinned with another sha256 ({old.sha256})")
+            problems.add(f"{wheel.name} is already pinned with another sha256 ({old.sha256})")
             continue
         seed = Seed(info.name, str(info.version), wheel.name, digest, origin, store,
                     (provenance or {}).get(wheel.name))
         added.append((wheel, seed))
-    if problems:
-        raise UserInputError("Nothing was added to the seed store:\n  " + "\n  ".join(problems),
-                             hint="Pass wheel files; use a new store to pin a different build.")
+    problems.check(UserInputError, "Nothing was added to the seed store",
+                   hint="Pass wheel files; use a new store to pin a different build.")
     for wheel, seed in added:
         if wheel.resolve() != seed.path.resolve():
             atomic_copy(wheel, seed.path)

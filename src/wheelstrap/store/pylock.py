@@ -24,7 +24,7 @@ import tomli_w
 from packaging.utils import canonicalize_name
 
 from wheelstrap.dist.wheels import requires_python
-from wheelstrap.errors import UserInputError
+from wheelstrap.errors import Problems, UserInputError
 from wheelstrap.fsutil import atomic_write_text, sha256_file
 from wheelstrap.model.schema import BuildOrderDoc, GraphDoc, node_key, read_build_order, read_graph
 
@@ -56,12 +56,12 @@ def lock_document(graph: GraphDoc, order: BuildOrderDoc, wheels: Path,
     built = {f"{canonicalize_name(b['name'])} {b['version']}": b for b in order["builds"]}
     packages: list[dict[str, Any]] = []
     missing: list[str] = []
-    problems: list[str] = []
+    problems = Problems()
     names: dict[str, str] = {}
     for key in install_closure(graph):
         name, version = key.split(" ", 1)
         if name in names:
-            problems.append(f"{name} twice ({names[name]} and {version})")
+            problems.add(f"{name} twice ({names[name]} and {version})")
             continue
         names[name] = version
         b = built.get(key)
@@ -71,7 +71,7 @@ def lock_document(graph: GraphDoc, order: BuildOrderDoc, wheels: Path,
             continue
         digest = sha256_file(path)
         if digest != b["sha256"]:
-            problems.append(f"{path} has sha256 {digest}, build-order.json records "
+            problems.add(f"{path} has sha256 {digest}, build-order.json records "
                             f"{b['sha256']}")
             continue
         pkg: dict[str, Any] = {"name": name, "version": version}
@@ -93,9 +93,8 @@ def lock_document(graph: GraphDoc, order: BuildOrderDoc, wheels: Path,
             f"Cannot write a lock file: the environment of the targets needs {shown}, which "
             "this run did not build (or whose wheel is gone from the output directory).",
             hint="Write the lock after a run that built every package of the targets.")
-    if problems:
-        raise UserInputError("Cannot write a lock file: " + "; ".join(problems) + ".",
-                             hint="Re-run the bootstrap into this output directory.")
+    problems.check(UserInputError, "Cannot write a lock file", inline=True,
+                   hint="Re-run the bootstrap into this output directory.")
     return {"lock-version": LOCK_VERSION, "created-by": "wheelstrap", "packages": packages}
 
 

@@ -421,67 +421,12 @@ def serve(directory: Path, host: str, port: int) -> None:
 @click.argument("directory", type=click.Path(path_type=Path))
 def cycles(directory: Path) -> None:
     """Explain every build cycle of a finished or failed run, edge by edge."""
-    import json
-
-    from wheelstrap.errors import UserInputError
-    from wheelstrap.model.graph import Graph, GraphFormatError, find_cycles
-
-    def load(path: Path) -> Any:
-        if path.stat().st_size > 1 << 30:
-            raise ValueError("it is bigger than 1 GiB")
-        return json.loads(path.read_text("utf-8"))
+    from wheelstrap.model.graph import Graph, find_cycles
+    from wheelstrap.model.schema import read_graph
 
     path = directory / "graph.json"
-    try:
-        graph = Graph.from_json(load(path))
-    except RecursionError as exc:
-        raise UserInputError(f"{path} cannot be read as a wheelstrap graph: it is nested too "
-                             "deeply.", hint="Pass the output directory of a bootstrap run.") \
-            from exc
-    except (OSError, ValueError, GraphFormatError) as exc:
-        raise UserInputError(f"{path} cannot be read as a wheelstrap graph: {exc}.",
-                             hint="Pass the output directory of a bootstrap run.") from exc
-
-    def strs(value: Any) -> bool:
-        return isinstance(value, str)
-
-    def valid_report(c: Any) -> bool:
-        """Whether a cycles.json entry has every field describe_cycle reads, well typed."""
-        if not (isinstance(c, dict) and strs(c.get("id")) and strs(c.get("explanation"))
-                and isinstance(c.get("members"), list) and c["members"]
-                and all(isinstance(m, dict) and strs(m.get("name")) and strs(m.get("version"))
-                        for m in c["members"])
-                and isinstance(c.get("stages", 0), int)
-                and isinstance(c.get("seed_checks", []), list)):
-            return False
-        broken = c.get("broken_by")
-        if broken is not None:
-            if not isinstance(broken, dict):
-                return False
-            items = broken.get("seeds" if broken.get("method") == "seeds" else "stage0", [])
-            keys = ("wheel",) if broken.get("method") == "seeds" else ("name", "version")
-            if not isinstance(items, list) or not all(
-                    isinstance(i, dict) and all(strs(i.get(k)) for k in keys) for i in items):
-                return False
-        if not all(isinstance(k, dict) and "seed_wheel" in k and "reproduced" in k
-                   for k in c.get("seed_checks", [])):
-            return False
-        cross = c.get("cross_check")
-        return cross is None or (isinstance(cross, dict) and "identical" in cross)
-
-    reports: dict[tuple[str, ...], dict[str, Any]] = {}
-    cycles_json = directory / "cycles.json"
-    if cycles_json.is_file():
-        try:
-            doc = load(cycles_json)
-            entries = doc.get("cycles", []) if isinstance(doc, dict) else None
-            if not isinstance(entries, list) or not all(valid_report(c) for c in entries):
-                raise ValueError("not a wheelstrap-cycles document")
-            for c in entries:
-                reports[tuple(sorted(f"{m['name']} {m['version']}" for m in c["members"]))] = c
-        except (OSError, ValueError, RecursionError):
-            reports = {}
-            say(f"warning: {cycles_json} is unreadable; showing the graph only")
+    graph = Graph.from_json(read_graph(path), path)
+    reports = _cycle_reports(directory / "cycles.json")
     found = find_cycles(graph)
     if not found:
         click.echo("no build cycles")
@@ -493,6 +438,53 @@ def cycles(directory: Path) -> None:
         report = reports.get(tuple(sorted(str(m) for m in cycle.members)))
         if report is not None:
             click.echo("\n".join(describe_cycle(report).splitlines()[1:]))
+
+
+def _cycle_reports(path: Path) -> dict[tuple[str, ...], dict[str, Any]]:
+    """The entries of ``cycles.json`` by their members' ``name version``; none, with a
+    warning, when it cannot be read or an entry lacks what describe_cycle shows."""
+    from wheelstrap.errors import UserInputError
+    from wheelstrap.model.schema import read_cycles
+
+    if not path.is_file():
+        return {}
+    try:
+        entries: list[Any] | None = list(read_cycles(path)["cycles"])
+    except UserInputError:
+        entries = None
+    if entries is None or not all(_describable(c) for c in entries):
+        say(f"warning: {path} is unreadable; showing the graph only")
+        return {}
+    return {tuple(sorted(f"{m['name']} {m['version']}" for m in c["members"])): c
+            for c in entries}
+
+
+def _describable(c: Any) -> bool:
+    """Whether a cycles.json entry has every field describe_cycle reads, well typed."""
+    def strs(value: Any) -> bool:
+        return isinstance(value, str)
+
+    if not (isinstance(c, dict) and strs(c.get("id")) and strs(c.get("explanation"))
+            and isinstance(c.get("members"), list) and c["members"]
+            and all(isinstance(m, dict) and strs(m.get("name")) and strs(m.get("version"))
+                    for m in c["members"])
+            and isinstance(c.get("stages", 0), int)
+            and isinstance(c.get("seed_checks", []), list)):
+        return False
+    broken = c.get("broken_by")
+    if broken is not None:
+        if not isinstance(broken, dict):
+            return False
+        items = broken.get("seeds" if broken.get("method") == "seeds" else "stage0", [])
+        keys = ("wheel",) if broken.get("method") == "seeds" else ("name", "version")
+        if not isinstance(items, list) or not all(
+                isinstance(i, dict) and all(strs(i.get(k)) for k in keys) for i in items):
+            return False
+    if not all(isinstance(k, dict) and "seed_wheel" in k and "reproduced" in k
+               for k in c.get("seed_checks", [])):
+        return False
+    cross = c.get("cross_check")
+    return cross is None or (isinstance(cross, dict) and "identical" in cross)
 
 
 @main.group()
