@@ -82,8 +82,6 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _ARCHIVES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")
-_TABLE_KEYS = ("build-requires", "requires", "patches", "env", "config-settings", "source",
-               "prebuilt", "plugin")
 _BUILD_ONLY = ("build-requires", "patches", "env", "config-settings", "source", "plugin")
 
 ConfigValue = str | tuple[str, ...]
@@ -497,140 +495,164 @@ def _read_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _parse_table(label: str, table: dict[str, Any], base_dir: Path,
-                 read_file: Callable[[Path], bytes], cache: dict[Path, PatchFile],
-                 problems: Problems) -> PackageSettings:
-    for k in table:
-        if k not in _TABLE_KEYS:
-            problems.add(f"{label}.{k}", f"unknown key (expected one of {', '.join(_TABLE_KEYS)})")
-    build = _edits(table["build-requires"], f"{label}.build-requires", problems) \
-        if "build-requires" in table else RequirementEdits()
-    runtime = _edits(table["requires"], f"{label}.requires", problems) \
-        if "requires" in table else RequirementEdits()
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """What reading a table needs besides its values: the folder relative file names
+    start from, how files are read (each once, into ``cache``) and where problems go."""
 
+    base_dir: Path
+    read_file: Callable[[Path], bytes]
+    cache: dict[Path, PatchFile]
+    problems: Problems
+
+
+def _parse_edits(value: object, where: str, r: _Reading) -> tuple[RequirementEdits, ...]:
+    edits = _edits(value, where, r.problems)
+    return (edits,) if edits else ()
+
+
+def _parse_patches(value: object, where: str, r: _Reading) -> tuple[PatchFile, ...]:
+    if not isinstance(value, list):
+        r.problems.add(where, f"must be an array of file names, not {_type_name(value)}")
+        return ()
     patches: list[PatchFile] = []
-    raw_patches = table.get("patches", [])
-    if not isinstance(raw_patches, list):
-        problems.add(f"{label}.patches", f"must be an array of file names, not "
-                     f"{_type_name(raw_patches)}")
-        raw_patches = []
-    for i, name in enumerate(raw_patches):
-        where = f"{label}.patches[{i}]"
+    for i, name in enumerate(value):
         if not isinstance(name, str) or not name:
-            problems.add(where, "must be a file name relative to the settings file")
+            r.problems.add(f"{where}[{i}]", "must be a file name relative to the settings file")
             continue
-        path = (base_dir / name).resolve()
-        if path not in cache:
+        path = (r.base_dir / name).resolve()
+        if path not in r.cache:
             try:
-                data = read_file(path)
+                r.cache[path] = PatchFile.from_bytes(name, r.read_file(path))
             except OSError as exc:
-                problems.add(where, f"cannot read {name} ({path}): "
-                             f"{exc.strerror or exc}")
+                r.problems.add(f"{where}[{i}]", f"cannot read {name} ({path}): "
+                               f"{exc.strerror or exc}")
                 continue
-            try:
-                cache[path] = PatchFile.from_bytes(name, data)
             except UnsafePatch as exc:
-                problems.add(where, f"the patch {name} is refused: {exc}")
+                r.problems.add(f"{where}[{i}]", f"the patch {name} is refused: {exc}")
                 continue
-        patches.append(cache[path])
+        patches.append(r.cache[path])
+    return tuple(patches)
 
+
+def _parse_env(value: object, where: str, r: _Reading) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict):
+        r.problems.add(where, f"must be a table of NAME = \"value\", not {_type_name(value)}")
+        return ()
     env: dict[str, str] = {}
-    raw_env = table.get("env", {})
-    if not isinstance(raw_env, dict):
-        problems.add(f"{label}.env", f"must be a table of NAME = \"value\", not "
-                     f"{_type_name(raw_env)}")
-        raw_env = {}
-    for var, val in raw_env.items():
-        where = f"{label}.env.{var}"
+    for var, val in value.items():
         if not _ENV_NAME.match(var):
-            problems.add(where, "is not a valid environment variable name")
+            r.problems.add(f"{where}.{var}", "is not a valid environment variable name")
         elif var in RESERVED_ENV:
-            problems.add(where, "is set by wheelstrap for every build and cannot be changed")
+            r.problems.add(f"{where}.{var}", "is set by wheelstrap for every build and cannot "
+                           "be changed")
         elif not isinstance(val, str):
-            problems.add(where, f"must be a string (quote numbers), not {_type_name(val)}")
+            r.problems.add(f"{where}.{var}", f"must be a string (quote numbers), not "
+                           f"{_type_name(val)}")
         else:
             env[var] = val
+    return tuple(sorted(env.items()))
 
+
+def _parse_config(value: object, where: str, r: _Reading
+                  ) -> tuple[tuple[str, ConfigValue], ...]:
+    if not isinstance(value, dict):
+        r.problems.add(where, f"must be a table, not {_type_name(value)}")
+        return ()
     config: dict[str, ConfigValue] = {}
-    raw_config = table.get("config-settings", {})
-    if not isinstance(raw_config, dict):
-        problems.add(f"{label}.config-settings", f"must be a table, not "
-                     f"{_type_name(raw_config)}")
-        raw_config = {}
-    for ck, cv in raw_config.items():
+    for ck, cv in value.items():
         if isinstance(cv, str):
             config[ck] = cv
         elif isinstance(cv, list) and all(isinstance(x, str) for x in cv):
             config[ck] = tuple(cv)
         else:
-            problems.add(f"{label}.config-settings.{ck}",
-                         "must be a string or an array of strings (PEP 517 config_settings)")
+            r.problems.add(f"{where}.{ck}", "must be a string or an array of strings "
+                           "(PEP 517 config_settings)")
+    return tuple(sorted(config.items()))
 
-    source = None
-    if "source" in table:
-        raw = _subtable(table["source"], f"{label}.source", ("url", "sha256"), problems)
-        if raw is not None:
-            url = raw.get("url")
-            if not isinstance(url, str):
-                problems.add(f"{label}.source.url", "is required: the sdist's URL")
-            else:
-                parts = urlsplit(url)
-                if parts.scheme not in ("https", "http", "file"):
-                    problems.add(f"{label}.source.url", f"{url!r} is not an https://, http:// "
-                                 "or file:// URL")
-                elif not parts.path.endswith(_ARCHIVES):
-                    problems.add(f"{label}.source.url", f"{url!r} does not name an sdist "
-                                 f"archive ({', '.join(_ARCHIVES)})")
-            if "sha256" not in raw:
-                problems.add(f"{label}.source.sha256", "is required: the sdist's sha256")
-            digest = _sha256(raw["sha256"], f"{label}.source.sha256", problems) \
-                if "sha256" in raw else None
-            if isinstance(url, str) and digest is not None:
-                source = SourceOverride(url, digest)
 
-    prebuilt = None
-    if "prebuilt" in table:
-        raw = _subtable(table["prebuilt"], f"{label}.prebuilt", ("sha256",), problems)
-        if raw is not None:
-            hashes = raw.get("sha256")
-            if hashes is None:
-                problems.add(f"{label}.prebuilt.sha256", "is required: a prebuilt wheel is "
-                             "accepted only by its sha256")
-            else:
-                items = hashes if isinstance(hashes, list) else [hashes]
-                good = [_sha256(h, f"{label}.prebuilt.sha256", problems) for h in items]
-                if not items:
-                    problems.add(f"{label}.prebuilt.sha256", "must list at least one digest")
-                elif all(good):
-                    prebuilt = Prebuilt(tuple(sorted({g for g in good if g})))
-        clash = [k for k in _BUILD_ONLY if k in table]
-        if clash:
-            problems.add(f"{label}.prebuilt", "a prebuilt package is not built, so "
-                         f"{', '.join(clash)} cannot be set in the same table")
+def _parse_source(value: object, where: str, r: _Reading) -> SourceOverride | None:
+    raw = _subtable(value, where, ("url", "sha256"), r.problems)
+    if raw is None:
+        return None
+    url = raw.get("url")
+    if not isinstance(url, str):
+        r.problems.add(f"{where}.url", "is required: the sdist's URL")
+    else:
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http", "file"):
+            r.problems.add(f"{where}.url", f"{url!r} is not an https://, http:// or file:// URL")
+        elif not parts.path.endswith(_ARCHIVES):
+            r.problems.add(f"{where}.url", f"{url!r} does not name an sdist archive "
+                           f"({', '.join(_ARCHIVES)})")
+    if "sha256" not in raw:
+        r.problems.add(f"{where}.sha256", "is required: the sdist's sha256")
+        return None
+    digest = _sha256(raw["sha256"], f"{where}.sha256", r.problems)
+    return SourceOverride(url, digest) if isinstance(url, str) and digest is not None else None
 
-    plugin = None
-    if "plugin" in table:
-        raw_plugin = table["plugin"]
-        where = f"{label}.plugin"
-        module, _, attr = raw_plugin.partition(":") if isinstance(raw_plugin, str) else ("", "", "")
-        if not isinstance(raw_plugin, str) or not attr or not _DOTTED.match(attr):
-            problems.add(where, "must be \"module:Class\" or \"file.py:Class\"")
-        elif module.endswith(".py"):
-            path = (base_dir / module).resolve()
-            if not path.is_file():
-                problems.add(where, f"the plugin file {module} ({path}) does not exist")
-            else:
-                plugin = PluginSpec(raw_plugin, str(path))
-        elif not _DOTTED.match(module):
-            problems.add(where, f"{module!r} is not a module name")
-        else:
-            plugin = PluginSpec(raw_plugin)
 
-    return PackageSettings(build_requires=(build,) if build else (),
-                           requires=(runtime,) if runtime else (),
-                           patches=tuple(patches), env=tuple(sorted(env.items())),
-                           config_settings=tuple(sorted(config.items())),
-                           source=source, prebuilt=prebuilt, plugin=plugin, tables=(label,))
+def _parse_prebuilt(value: object, where: str, r: _Reading) -> Prebuilt | None:
+    raw = _subtable(value, where, ("sha256",), r.problems)
+    if raw is None:
+        return None
+    hashes = raw.get("sha256")
+    if hashes is None:
+        r.problems.add(f"{where}.sha256", "is required: a prebuilt wheel is accepted only by "
+                       "its sha256")
+        return None
+    items = hashes if isinstance(hashes, list) else [hashes]
+    good = [_sha256(h, f"{where}.sha256", r.problems) for h in items]
+    if not items:
+        r.problems.add(f"{where}.sha256", "must list at least one digest")
+        return None
+    return Prebuilt(tuple(sorted({g for g in good if g}))) if all(good) else None
+
+
+def _parse_plugin(value: object, where: str, r: _Reading) -> PluginSpec | None:
+    module, _, attr = value.partition(":") if isinstance(value, str) else ("", "", "")
+    if not isinstance(value, str) or not attr or not _DOTTED.match(attr):
+        r.problems.add(where, "must be \"module:Class\" or \"file.py:Class\"")
+    elif module.endswith(".py"):
+        path = (r.base_dir / module).resolve()
+        if path.is_file():
+            return PluginSpec(value, str(path))
+        r.problems.add(where, f"the plugin file {module} ({path}) does not exist")
+    elif not _DOTTED.match(module):
+        r.problems.add(where, f"{module!r} is not a module name")
+    else:
+        return PluginSpec(value)
+    return None
+
+
+#: Each key of a ``[packages.NAME]`` table: the PackageSettings field it sets and the
+#: parser of its value (which reports what is wrong and returns what is usable).
+_KEY_PARSERS: dict[str, tuple[str, Callable[[Any, str, _Reading], object]]] = {
+    "build-requires": ("build_requires", _parse_edits),
+    "requires": ("requires", _parse_edits),
+    "patches": ("patches", _parse_patches),
+    "env": ("env", _parse_env),
+    "config-settings": ("config_settings", _parse_config),
+    "source": ("source", _parse_source),
+    "prebuilt": ("prebuilt", _parse_prebuilt),
+    "plugin": ("plugin", _parse_plugin),
+}
+
+
+def _parse_table(label: str, table: dict[str, Any], reading: _Reading) -> PackageSettings:
+    """One ``[packages.NAME]`` table, every key through its parser (in a fixed order, so
+    that problems are listed the same way whatever the file's order)."""
+    for k in table:
+        if k not in _KEY_PARSERS:
+            reading.problems.add(f"{label}.{k}",
+                                 f"unknown key (expected one of {', '.join(_KEY_PARSERS)})")
+    values: dict[str, Any] = {name: parse(table[key], f"{label}.{key}", reading)
+                              for key, (name, parse) in _KEY_PARSERS.items() if key in table}
+    clash = [k for k in _BUILD_ONLY if k in table]
+    if "prebuilt" in table and clash:
+        reading.problems.add(f"{label}.prebuilt", "a prebuilt package is not built, so "
+                             f"{', '.join(clash)} cannot be set in the same table")
+    return PackageSettings(**values, tables=(label,))
 
 
 def _check_source(label: str, name: NormalizedName, specifier: SpecifierSet,
@@ -665,7 +687,7 @@ def parse_settings(doc: Mapping[str, Any], base_dir: Path, *, origin: str = "the
         packages = {}
     tables: list[_Table] = []
     seen: dict[tuple[NormalizedName, str], str] = {}
-    cache: dict[Path, PatchFile] = {}
+    reading = _Reading(base_dir, read_file, {}, problems)
     for key, table in packages.items():
         label = _label(key)
         try:
@@ -687,7 +709,7 @@ def parse_settings(doc: Mapping[str, Any], base_dir: Path, *, origin: str = "the
         if not isinstance(table, dict):
             problems.add(label, f"must be a table, not {_type_name(table)}")
             continue
-        values = _parse_table(label, table, base_dir, read_file, cache, problems)
+        values = _parse_table(label, table, reading)
         if values.source is not None:
             _check_source(label, name, req.specifier, values.source, problems)
         tables.append(_Table(label, name, req.specifier if spec_text else None, values))
