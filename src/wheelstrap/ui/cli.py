@@ -21,7 +21,15 @@ from wheelstrap.fsutil import tail
 from wheelstrap.ui.display import NORMAL, QUIET, VERBOSE, LiveReporter, PlainReporter, make_reporter
 
 if TYPE_CHECKING:  # the build machinery is imported only when a run needs it
+    from packaging.requirements import Requirement
+
+    from wheelstrap.config.hooks import Plugins
+    from wheelstrap.config.settings import Settings
+    from wheelstrap.index.reqfiles import RequirementSet
+    from wheelstrap.model.build import BuildPolicy
+    from wheelstrap.model.limits import ArchiveLimits
     from wheelstrap.run.bootstrap import Options, Result
+    from wheelstrap.run.cluster import SchedulerSpec
     from wheelstrap.run.headstart import HeadStart
     from wheelstrap.run.workers import Workers
 
@@ -270,15 +278,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
         from wheelstrap.run.cluster import parse_scheduler
 
         cluster_spec = parse_scheduler(scheduler)
-    # Without a settings file or an installed plugin there is nothing to load, and the
-    # "nothing changed" check of a warm run need not import what loading them takes
-    customized = settings_file is not None or fastpath.plugins_installed()
-    if customized:
-        from wheelstrap.config.hooks import load_plugins
-        from wheelstrap.config.settings import NO_SETTINGS, read_settings
-
-        settings = read_settings(settings_file) if settings_file is not None else NO_SETTINGS
-        plugins = load_plugins(settings)
+    custom = _customizations(settings_file)
     policy = BuildPolicy(sandbox="none" if sandbox == "none" else "bubblewrap",
                          isolate_network=not no_network_isolation, timeout=build_timeout)
     run_policy = RunPolicy(max_stages=max_stages, strict=strict,
@@ -287,29 +287,77 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
         requirements=list(requirements), files=[*req_files, *con_files], index_url=index_url,
         python=python, seed_stores=list(seed_stores),
         options={"policy": policy.identity(), "run": run_policy.to_json(),
-                 "settings": settings.digest() if customized else None,
-                 "plugins": plugins.digest() if customized else None,
+                 "settings": custom[0].digest() if custom else None,
+                 "plugins": custom[1].digest() if custom else None,
                  "req_files": [str(p) for p in req_files],
                  "con_files": [str(p) for p in con_files]})
-    unchanged = fastpath.check(output, key)
-    if unchanged is not None:
-        wheels, files = unchanged
-        say(f"done: 0 built, {wheels} reused; nothing changed since the last run (every "
-            f"version pinned; {files} output files verified by sha256); wheels in "
-            f"{output / 'wheels'}")
+    if _nothing_changed(output, key):
         return
     # the run's reading helper starts now, on the core the imports below leave idle
     from wheelstrap.run.headstart import begin
 
     head = begin()
     click.get_current_context().call_on_close(head.close)  # however the command ends
-
-    from wheelstrap.build.backend import network_isolation_available
-    from wheelstrap.build.sandbox import require
-    from wheelstrap.errors import UserInputError
-    from wheelstrap.index.reqfiles import parse_requirement, read_files
     from wheelstrap.model.target import Target
     from wheelstrap.run.bootstrap import Options
+
+    _check_sandbox(policy, strict)
+    limits = _archive_limits(max_unpacked_size, max_archive_members, max_compression_ratio)
+    top, reqs = _requirements(requirements, req_files, con_files)
+    target = Target.for_interpreter(python) if python else Target.current()
+    reporter = make_reporter(level, stderr_is_terminal(), workers=jobs)
+    _warn_without_isolation(policy, reporter)
+    if custom is None:
+        from wheelstrap.config.hooks import NO_PLUGINS
+        from wheelstrap.config.settings import NO_SETTINGS
+
+        custom = NO_SETTINGS, NO_PLUGINS
+    options = Options(requirements=tuple(top), constraints=tuple(reqs.constraints),
+                      output=output, index_url=index_url, target=target, jobs=jobs,
+                      policy=policy, run=run_policy, retries=retries,
+                      seed_stores=tuple(seed_stores), keep_going=keep_going,
+                      settings=custom[0], plugins=custom[1], hashes=reqs.hashes,
+                      archive_limits=limits, stamp_key=key, work_in_memory=not work_on_disk)
+    if cluster_spec is None:
+        result = _run_bootstrap(options, reporter, None, head)
+    else:
+        result = _run_on_cluster(options, reporter, head, cluster_spec, advertise)
+    _conclude(result, reporter, output)
+
+
+def _customizations(settings_file: Path | None) -> tuple[Settings, Plugins] | None:
+    """The settings file and the plugins, loaded; None when there are none to load (no
+    settings file, no plugin installed): the "nothing changed" check of a warm run then
+    imports nothing for them."""
+    from wheelstrap.config import fastpath
+
+    if settings_file is None and not fastpath.plugins_installed():
+        return None
+    from wheelstrap.config.hooks import load_plugins
+    from wheelstrap.config.settings import NO_SETTINGS, read_settings
+
+    settings = read_settings(settings_file) if settings_file is not None else NO_SETTINGS
+    return settings, load_plugins(settings)
+
+
+def _nothing_changed(output: Path, key: str) -> bool:
+    """Whether the last run into ``output`` had the same invocation and every output
+    file is still as it wrote it (then it is said, and there is nothing to do)."""
+    from wheelstrap.config import fastpath
+
+    unchanged = fastpath.check(output, key)
+    if unchanged is None:
+        return False
+    wheels, files = unchanged
+    say(f"done: 0 built, {wheels} reused; nothing changed since the last run (every "
+        f"version pinned; {files} output files verified by sha256); wheels in "
+        f"{output / 'wheels'}")
+    return True
+
+
+def _check_sandbox(policy: BuildPolicy, strict: bool) -> None:
+    from wheelstrap.build.sandbox import require
+    from wheelstrap.errors import UserInputError
 
     if strict and policy.sandbox == "none":
         raise UserInputError(
@@ -317,7 +365,12 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
             hint="Install bubblewrap (apt-get install bubblewrap) and drop --sandbox none, "
             "or run without --strict.")
     require(policy.sandbox)
+
+
+def _archive_limits(max_unpacked_size: str, max_members: int, max_ratio: float
+                    ) -> ArchiveLimits:
     from wheelstrap.dist.archives import parse_size
+    from wheelstrap.errors import UserInputError
     from wheelstrap.model.limits import ArchiveLimits
 
     try:
@@ -325,44 +378,51 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
     except ValueError as exc:
         raise UserInputError(f"--max-unpacked-size: {exc}.",
                              hint="Give a size such as 512M, 4GiB or 1000000.") from exc
-    limits = ArchiveLimits(max_unpacked_size=size, max_members=max_archive_members,
-                           max_ratio=max_compression_ratio)
+    return ArchiveLimits(max_unpacked_size=size, max_members=max_members, max_ratio=max_ratio)
+
+
+def _requirements(requirements: Sequence[str], req_files: Sequence[Path],
+                  con_files: Sequence[Path]) -> tuple[list[Requirement], RequirementSet]:
+    """The top-level requirements (the arguments, then the -r files) and what the files
+    say (constraints, hashes); a user error when there is nothing to bootstrap."""
+    from wheelstrap.errors import UserInputError
+    from wheelstrap.index.reqfiles import parse_requirement, read_files
+
     reqs = read_files(req_files, con_files)
     top = [parse_requirement(r) for r in requirements] + reqs.requirements
     if not top:
         raise UserInputError("Nothing to bootstrap: no requirement was given.",
                              hint="Name packages (wheelstrap bootstrap hatchling) or pass -r FILE.")
-    target = Target.for_interpreter(python) if python else Target.current()
-    reporter = make_reporter(level, stderr_is_terminal(), workers=jobs)
+    return top, reqs
+
+
+def _warn_without_isolation(policy: BuildPolicy, reporter: PlainReporter) -> None:
+    from wheelstrap.build.backend import network_isolation_available
+
     if (policy.sandbox == "none" and policy.isolate_network
             and not network_isolation_available()):
         reporter.warning("'unshare -rn' is not available here: build backends run with "
                          "network access.")
-    if not customized:
-        from wheelstrap.config.hooks import NO_PLUGINS as plugins
-        from wheelstrap.config.settings import NO_SETTINGS as settings
-    options = Options(requirements=tuple(top), constraints=tuple(reqs.constraints),
-                      output=output, index_url=index_url, target=target, jobs=jobs,
-                      policy=policy, run=run_policy, retries=retries,
-                      seed_stores=tuple(seed_stores), keep_going=keep_going,
-                      settings=settings, plugins=plugins, hashes=reqs.hashes, archive_limits=limits,
-                      stamp_key=key, work_in_memory=not work_on_disk)
-    if cluster_spec is None:
-        result = _run_bootstrap(options, reporter, None, head)
-    else:
-        from wheelstrap.run.cluster import Cluster, default_advertise_host
-        from wheelstrap.run.workers import ClusterWorkers
 
-        host = advertise or default_advertise_host(cluster_spec)
-        with Cluster(cluster_spec, target.markers, advertise_host=host) as cluster:
-            for worker, why in cluster.skipped:
-                reporter.warning(f"Dask worker {worker} is not used: {why}")
-            with cluster.input_server() as server:
-                workers = ClusterWorkers(cluster, server)
-                if isinstance(reporter, LiveReporter):  # its estimate of the time left
-                    reporter.workers = workers.capacity()
-                reporter.info(f"building on {workers.describe()}")
-                result = _run_bootstrap(options, reporter, workers, head)
+
+def _run_on_cluster(options: Options, reporter: PlainReporter, head: HeadStart,
+                    spec: SchedulerSpec, advertise: str | None) -> Result:
+    from wheelstrap.run.cluster import Cluster, default_advertise_host
+    from wheelstrap.run.workers import ClusterWorkers
+
+    host = advertise or default_advertise_host(spec)
+    with Cluster(spec, options.target.markers, advertise_host=host) as cluster:
+        for worker, why in cluster.skipped:
+            reporter.warning(f"Dask worker {worker} is not used: {why}")
+        with cluster.input_server() as server:
+            workers = ClusterWorkers(cluster, server)
+            if isinstance(reporter, LiveReporter):  # its estimate of the time left
+                reporter.workers = workers.capacity()
+            reporter.info(f"building on {workers.describe()}")
+            return _run_bootstrap(options, reporter, workers, head)
+
+
+def _conclude(result: Result, reporter: PlainReporter, output: Path) -> None:
     for cycle in result.cycles:
         say(describe_cycle(cycle))
     if result.prebuilt:
