@@ -429,3 +429,114 @@ def test_core_metadata_is_checked_capped_and_may_be_absent(hostile, tmp_path):
         assert client.core_metadata((tmp_path / "none.whl").as_uri(), sha) is None
     finally:
         client.close()
+
+
+# -- an index that accepts connections and never answers ---------------------------------
+
+class Silent:
+    """A server on 127.0.0.1 that accepts every connection, reads nothing, says nothing."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.05)
+        self.held: list[Any] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/simple/"
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.held.append(conn)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        for conn in self.held:
+            conn.close()
+        self.sock.close()
+
+
+@pytest.fixture
+def silent():
+    server = Silent()
+    yield server
+    server.close()
+
+
+def test_an_index_that_never_answers_fails_at_the_request_deadline(silent):
+    import time
+
+    # the default attempts (60 s of silence each, four retries) would take five minutes
+    client = IndexClient(silent.url, request_deadline=1.0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(IndexAccessError) as info:
+            client.project_page("demo")
+    finally:
+        client.close()
+    elapsed = time.monotonic() - started
+    assert 0.9 < elapsed < 5, elapsed
+    message = info.value.message
+    assert message.startswith(f"The index did not answer {silent.url}demo/ within 1 s "
+                              "(1 attempt; last error: no answer began"), message
+    assert "\n" not in message and "Traceback" not in message
+    assert info.value.hint is not None and "--index-url" in info.value.hint
+    assert silent.held  # it did connect: the deadline, not a refused connection, ended it
+
+
+def test_retries_stop_at_the_request_deadline(silent):
+    import time
+
+    client = IndexClient(silent.url, retries=50, backoff=0.05, timeout=0.3,
+                         request_deadline=1.5)
+    started = time.monotonic()
+    try:
+        with pytest.raises(IndexAccessError) as info:
+            client.project_page("demo")
+    finally:
+        client.close()
+    elapsed = time.monotonic() - started
+    assert 1.4 < elapsed < 5, elapsed
+    assert "did not answer" in info.value.message and "within 1.5 s" in info.value.message
+    assert "attempts; last error: " in info.value.message  # several, each timed out
+    assert len(silent.held) >= 2
+
+
+def test_the_request_deadline_does_not_cut_a_body_that_is_arriving(hostile):
+    page = _json_page("demo")
+
+    def slow_body(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", JSON["Content-Type"])
+        handler.send_header("Content-Length", str(len(page)))
+        handler.end_headers()
+        handler.wfile.flush()
+        for i in range(0, len(page), 20):  # over about a second
+            handler.wfile.write(page[i:i + 20])
+            handler.wfile.flush()
+            hostile.stop.wait(1.0 / (len(page) / 20))
+
+    hostile.routes["/simple/demo/"] = slow_body
+    client = IndexClient(hostile.url, retries=0, request_deadline=0.3)
+    try:
+        got = client.project_page("demo")
+    finally:
+        client.close()
+    assert got is not None and got.files[0].filename == "demo-1.0.tar.gz"
+
+
+def test_the_default_request_deadline_is_about_two_minutes():
+    from wheelstrap.index.client import REQUEST_DEADLINE
+
+    assert 60 <= REQUEST_DEADLINE <= 130

@@ -40,6 +40,10 @@ DEFAULT_INDEX = "https://pypi.org/simple/"
 MAX_REDIRECTS = 10
 #: The largest core metadata file read from an index (PEP 658); a real one is a few kB.
 MAX_METADATA_BYTES = 1 << 20
+#: Seconds one request may wait for the index across all its attempts (IndexClient's
+#: ``request_deadline``): an index that accepts connections and never answers fails a
+#: run in two minutes, not in five read timeouts and their backoff.
+REQUEST_DEADLINE = 120.0
 
 
 def import_httpx() -> ModuleType:
@@ -74,6 +78,11 @@ class _Retry(Exception):
     """A failure worth another attempt (transport error, timeout, 5xx, deadline)."""
 
 
+class _Unanswered(_Retry):
+    """An attempt given up at the request's overall deadline, still waiting for the
+    index to begin its answer."""
+
+
 def _file_path(url: str) -> Path:
     parsed = urlparse(url)
     return Path(unquote(parsed.path))
@@ -92,8 +101,11 @@ class IndexClient:
     Every request has a connect timeout, a read timeout (the longest silence accepted
     from the server) and an overall ``deadline`` per attempt; redirects are followed up
     to :data:`MAX_REDIRECTS`.  Transport failures, timeouts, HTTP 5xx and 429 are
-    retried with exponential backoff; every failure ends in an IndexAccessError (or a
-    SourceError for a file whose hash is wrong) naming the URL."""
+    retried with exponential backoff, within ``request_deadline`` seconds for the whole
+    request: past it no attempt starts, and one still waiting for the index to begin
+    answering is given up (a body that is arriving is not cut: the per-attempt limits
+    bound it).  Every failure ends in an IndexAccessError (or a SourceError for a file
+    whose hash is wrong) naming the URL."""
 
     def __init__(
         self,
@@ -104,6 +116,7 @@ class IndexClient:
         timeout: float = 60.0,
         connect_timeout: float = 30.0,
         deadline: float = 900.0,
+        request_deadline: float = REQUEST_DEADLINE,
         max_page_bytes: int = MAX_PAGE_BYTES,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -122,6 +135,7 @@ class IndexClient:
         self._timeout = timeout
         self._connect_timeout = connect_timeout
         self._deadline = deadline
+        self._request_deadline = request_deadline
         self._max_page_bytes = max_page_bytes
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
@@ -170,8 +184,9 @@ class IndexClient:
         HTTP 404/410.  ``consume`` runs once per attempt and may raise _Retry."""
         import httpx
 
-        def once(cancelled: threading.Event) -> _T | None:
+        def once(cancelled: threading.Event, answered: threading.Event) -> _T | None:
             with self._http.stream("GET", url, headers=headers) as response:
+                answered.set()
                 status = response.status_code
                 if status in (404, 410):
                     return None
@@ -190,9 +205,16 @@ class IndexClient:
 
         delay = self._backoff
         last = ""
+        end = time.monotonic() + self._request_deadline
+        attempts = 0
+        out_of_time = False
         for attempt in range(self._retries + 1):
+            attempts += 1
             try:
-                return _within(self._deadline, once)
+                return _within(self._deadline, once, end - time.monotonic())
+            except _Unanswered as exc:
+                last, out_of_time = str(exc), True
+                break
             except _Retry as exc:
                 last = str(exc)
             except httpx.TooManyRedirects as exc:
@@ -210,11 +232,21 @@ class IndexClient:
             except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
                 raise IndexAccessError(f"Fetching {url} failed: {type(exc).__name__}: {exc}.",
                                        hint=_INDEX_HINT) from None
-            if attempt < self._retries:
-                self._sleep(delay)
-                delay *= 2
+            if attempt == self._retries:
+                break
+            if time.monotonic() + delay >= end:
+                out_of_time = True
+                break
+            self._sleep(delay)
+            delay *= 2
+        if out_of_time:
+            raise IndexAccessError(
+                f"The index did not answer {url} within {self._request_deadline:g} s "
+                f"({attempts} attempt{'s' if attempts > 1 else ''}; last error: {last}).",
+                hint="Check that --index-url points at a working index and the network to "
+                "it, then run again; finished work is kept.")
         raise IndexAccessError(
-            f"Could not fetch {url} after {self._retries + 1} attempts (last error: {last}).",
+            f"Could not fetch {url} after {attempts} attempts (last error: {last}).",
             hint="Check the network and --index-url, then run again; finished work is kept.",
         )
 
@@ -345,25 +377,35 @@ class IndexClient:
 _T = TypeVar("_T")
 
 
-def _within(deadline: float, fn: Callable[[threading.Event], _T]) -> _T:
-    """``fn(cancelled)`` run in a helper thread, given up at ``deadline`` seconds with
-    _Retry: the overall deadline of one attempt, which a server answering one byte at a
-    time (headers included) cannot stretch.  A given-up attempt sees ``cancelled`` set at
-    its next chunk, and its exception or result is dropped."""
+def _within(deadline: float, fn: Callable[[threading.Event, threading.Event], _T],
+            answer_within: float | None = None) -> _T:
+    """``fn(cancelled, answered)`` run in a helper thread, given up at ``deadline``
+    seconds with _Retry: the overall deadline of one attempt, which a server answering
+    one byte at a time (headers included) cannot stretch.  ``fn`` sets ``answered``
+    once the server began its answer; if it has not within ``answer_within`` seconds
+    (what is left of the request's deadline), the attempt is given up with _Unanswered.
+    A given-up attempt sees ``cancelled`` set at its next chunk, and its exception or
+    result is dropped."""
     results: list[_T] = []
     errors: list[BaseException] = []
-    done, cancelled = threading.Event(), threading.Event()
+    done, cancelled, answered = threading.Event(), threading.Event(), threading.Event()
 
     def run() -> None:
         try:
-            results.append(fn(cancelled))
+            results.append(fn(cancelled, answered))
         except BaseException as exc:
             errors.append(exc)
         finally:
+            answered.set()
             done.set()
 
+    started = time.monotonic()
     threading.Thread(target=run, name="wheelstrap-fetch", daemon=True).start()
-    if not done.wait(deadline):
+    if answer_within is not None and answer_within < deadline \
+            and not answered.wait(max(answer_within, 0)):
+        cancelled.set()
+        raise _Unanswered("no answer began before the request's deadline")
+    if not done.wait(max(deadline - (time.monotonic() - started), 0)):
         cancelled.set()
         raise _Retry(f"no complete answer within the deadline of {deadline:g} s")
     if errors:
