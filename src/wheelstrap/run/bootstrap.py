@@ -77,7 +77,31 @@ from wheelstrap.model.build import (
 )
 from wheelstrap.model.graph import Cycle, Edge, Graph, NodeId, SdistRef, find_cycles
 from wheelstrap.model.limits import DEFAULT_LIMITS, ArchiveLimits
-from wheelstrap.model.progress import NULL_REPORTER, Reporter
+from wheelstrap.model.progress import (
+    NULL_REPORTER,
+    Built,
+    Discovered,
+    Downloaded,
+    FetchStarted,
+    MetadataRead,
+    NodeFailed,
+    Note,
+    PageArrived,
+    Progress,
+    Published,
+    Reporter,
+    Resolving,
+    Reused,
+    RunFinished,
+    RunStarted,
+    StageChanged,
+    Task,
+    TaskFailed,
+    TaskFinished,
+    TaskStarted,
+    ToReporter,
+    Warn,
+)
 from wheelstrap.model.target import Target
 from wheelstrap.model.wheel import VerifiedSeed, WheelRef
 from wheelstrap.plan import cycles as decide
@@ -256,6 +280,9 @@ class Bootstrap:
         self.o = options
         self._head = head or HeadStart()  # helpers the command started before the planner
         self.reporter = reporter
+        #: the run's one stream of progress: the display, and events.jsonl once it runs
+        self.progress = Progress()
+        self.progress.subscribe(ToReporter(reporter))
         self.client = client or IndexClient(options.index_url, retries=options.retries)
         self.layout = Layout(options.output.absolute())
         self.store = Store(self.layout, validate.target_tags(options.target.python),
@@ -347,14 +374,15 @@ class Bootstrap:
             self.client.warm()
         with self.store.locked():
             for note in self.store.open_run():
-                self.reporter.warning(note)
+                self.progress.emit(Warn(note))
             self.store.forget_stamp()
             self.durations = self.store.load_durations()
             self.events = self.store.event_log()
-            self.events.emit("run-started", targets=[str(r) for r in self.o.requirements],
-                             jobs=self.o.jobs, strict=self.o.run.strict,
-                             workers=self.workers.describe(),
-                             wall=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+            self.progress.subscribe(self.events)
+            self.progress.emit(RunStarted(
+                targets=[str(r) for r in self.o.requirements], jobs=self.o.jobs,
+                strict=self.o.run.strict, workers=self.workers.describe(),
+                wall=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
             ok = False
             try:
                 with contextlib.ExitStack() as stack:
@@ -372,8 +400,9 @@ class Bootstrap:
                             self.workers.interrupt()
                         raise
             finally:
-                self.events.emit("run-finished", ok=ok, built=self.built, reused=self.reused,
-                                 failed=len(self.failed), duration=round(self.events.now(), 3))
+                self.progress.emit(RunFinished(ok=ok, built=self.built, reused=self.reused,
+                                               failed=len(self.failed),
+                                               duration=round(self.events.now(), 3)))
                 self.events.close()
                 self.store.save_durations(self.durations)
                 self._write_outputs(ok)
@@ -693,12 +722,12 @@ class Bootstrap:
         fut = self._ahead_pages.pop(name, None)
         if fut is not None:  # asked ahead and still on its way: the planner waits for it now
             self._ahead.unshown.discard(name)
-            self.reporter.resolving(name)
+            self.progress.emit(Resolving(name))
             self._inflight[fut] = self._ahead_inflight.pop(fut)
             return
         if name not in self._page_requests:
             self._page_requests.add(name)
-            self.reporter.resolving(name)
+            self.progress.emit(Resolving(name))
             fut = self._pages.submit(self.client.project_page, name)
             self._inflight[fut] = PageJob(name, self.events.now())
 
@@ -864,7 +893,7 @@ class Bootstrap:
         self._fetches += 1
         if node.name in LIKELY_BACKENDS:
             self._fetching_backends.add(node)
-        self.reporter.starting(str(node), "fetch")
+        self.progress.emit(FetchStarted(str(node)))
         now = self.events.now()
         self._download_began[node] = now
         pool = self._handoff if at_hand else self._io
@@ -881,10 +910,7 @@ class Bootstrap:
         if cleaning is not None:  # the same folder again: let its removal finish first
             cleaning.result()
         self._building += 1
-        self.reporter.starting(pending.spec.label, pending.spec.phase)
-        if pending.then is not None:  # the build may follow in the same interpreter
-            self.reporter.starting(pending.spec.label, "build")
-        self.events.emit("started", **self._event_fields(pending.spec))
+        self.progress.emit(TaskStarted(self._task(pending.spec), then=pending.then is not None))
         since = self.events.now()
         fut = self.workers.executor.submit(run_task, pending.spec, inputs, workdir,
                                            pending.then)
@@ -906,7 +932,7 @@ class Bootstrap:
         if name in self.pages:
             if name in self._ahead.unshown:  # fetched ahead: shown once the run uses it
                 self._ahead.unshown.discard(name)
-                self.reporter.resolving(name)
+                self.progress.emit(Resolving(name))
             choice = self._choose(name, spec)
             if not self._unpinned and exact_pin([spec, *self.constraints.get(name, [])]) is None:
                 self._unpinned = True  # the index may answer differently another day
@@ -995,14 +1021,13 @@ class Bootstrap:
         self.pins.remember(c)
         yanked = yank_warning(c)
         if yanked is not None:
-            self.reporter.warning(yanked)
+            self.progress.emit(Warn(yanked))
         hooks = self.o.plugins.hooks(node.name, node.version,
                                      self.o.settings.for_package(node.name, node.version))
         self.states[node] = NodeState(node, c, chain, hooks)
         self._dirty.add(node)
         self.graph.add_node(node, SdistRef(c.file.url, c.file.filename, c.file.sha256))
-        self.reporter.discovered(str(node))
-        self.events.emit("discovered", node=str(node))
+        self.progress.emit(Discovered(str(node)))
 
     # -- cycles --------------------------------------------------------------------------
 
@@ -1163,10 +1188,9 @@ class Bootstrap:
         else:
             how = "stage-0 wheels packed from the sources of " + ", ".join(
                 str(m) for m in sorted(run.stage0))
-        self.reporter.info(f"{run.id}: {run.cycle.explain()}; breaking it with {how}")
+        self.progress.emit(Note(f"{run.id}: {run.cycle.explain()}; breaking it with {how}"))
         run.report = cycle_entry(run, self.o.run.max_stages, status="building")
-        self.events.emit("stage", cycle=run.id, stage=1, status="started")
-        self.reporter.stage(run.id, 1, "started")
+        self.progress.emit(StageChanged(run.id, 1, "started"))
 
     def _stage_done(self, run: CycleRun) -> None:
         """Every member has a wheel of the current stage: compare, advance or conclude."""
@@ -1176,13 +1200,11 @@ class Bootstrap:
             assert built is not None
             current[m] = built
         fixed = run.record_stage(current)
-        self.events.emit("stage", cycle=run.id, stage=run.stage, status="built")
-        self.reporter.stage(run.id, run.stage, "built")
+        self.progress.emit(StageChanged(run.id, run.stage, "built"))
         if isinstance(decide.after_stage(run, fixed, self.o.run), decide.Advance):
             run.stage += 1
             self._dirty.update(run.members)
-            self.events.emit("stage", cycle=run.id, stage=run.stage, status="started")
-            self.reporter.stage(run.id, run.stage, "started")
+            self.progress.emit(StageChanged(run.id, run.stage, "started"))
             run.report = cycle_entry(run, self.o.run.max_stages, status="building")
             return
         decision = decide.conclude(run, self._pack_plan, self.o.run)
@@ -1203,7 +1225,7 @@ class Bootstrap:
         run, chosen = decision.run, decision.chosen
         run.report = decision.entry
         for w in decision.warnings:
-            self.reporter.warning(f"{run.id}: {w}")
+            self.progress.emit(Warn(f"{run.id}: {w}"))
         stage = len(chosen.stages)
         for m in chosen.members:
             st = self.states[m]
@@ -1215,15 +1237,14 @@ class Bootstrap:
             unit = st.units[key]
             assert unit.record is not None
             record = replace(unit.record, wheel=st.final.path.name, cycle=run.id, stage=stage)
-            self.events.emit("published", node=str(m), wheel=st.final.path.name,
-                             sha256=st.final.sha256)
+            self.progress.emit(Published(str(m), st.final.path.name, st.final.sha256))
             self.records.append(record)
             self.provenance.shipped(record, run.report)
             self.store.clean_node(m)
-        self.reporter.stage(run.id, stage, "shipped")
+        self.progress.emit(StageChanged(run.id, stage, "shipped"))
         how = "fixed point at" if chosen.fixed_point else "stopped at"
-        self.reporter.info(f"{run.id}: {how} stage {stage} ({chosen.method}); its wheels are "
-                           "in the output")
+        self.progress.emit(Note(f"{run.id}: {how} stage {stage} ({chosen.method}); its "
+                                "wheels are in the output"))
 
     # -- applying results --------------------------------------------------------------
 
@@ -1234,8 +1255,8 @@ class Bootstrap:
             unit.busy = False
         self.failed[node] = exc
         self._wake(node)
-        self.reporter.failed(str(node), exc.message)
-        self.reporter.warning(f"{node} failed ({exc.message}); continuing with the rest")
+        self.progress.emit(NodeFailed(str(node), exc.message))
+        self.progress.emit(Warn(f"{node} failed ({exc.message}); continuing with the rest"))
 
     def _failure_summary(self) -> WheelstrapError:
         lines = [f"  {n}: {e.message}" for n, e in sorted(self.failed.items())]
@@ -1251,7 +1272,7 @@ class Bootstrap:
         requirements it declares final and those it likely has (for fetching ahead)."""
         try:
             path, digest, url = self.store.fetch_sdist(
-                self.client, st.candidate, self.reporter.warning, st.hooks.settings.source,
+                self.client, st.candidate, self.progress.warning, st.hooks.settings.source,
                 allowed=self.o.hashes.for_name(st.id.name))
             self._bytes_in(st.id)
             facts = self._facts(st.id, path, digest, st.hooks)
@@ -1286,9 +1307,8 @@ class Bootstrap:
         self.pages[name] = page
         self._candidates.pop(name, None)
         self._wake(name)
-        ahead = {"ahead": True} if name in self._ahead.asked else {}
-        self.events.emit("page", name=name, duration=round(self.events.now() - job.since, 4),
-                         **ahead)
+        self.progress.emit(PageArrived(name, round(self.events.now() - job.since, 4),
+                                       True if name in self._ahead.asked else None))
         self._ahead.page_arrived(name)
 
     def _took_in(self, node: NodeId) -> NodeState:
@@ -1317,10 +1337,8 @@ class Bootstrap:
         if self._bytecode is not None and st.id.name in LIKELY_BACKENDS:
             # what most build environments hold: compiled once, long before its wheel
             self._bytecode.start(st.id.name, st.id.version, got.sdist)
-        self.reporter.finished(str(st.id), "fetch")
-        self.events.emit("downloaded", node=str(st.id),
-                         duration=round(self.events.now() - job.since, 4),
-                         bytes=st.sdist_size)
+        self.progress.emit(Downloaded(str(st.id), round(self.events.now() - job.since, 4),
+                                      st.sdist_size))
         if got.likely_requires is not None and st.hooks.plugin is None:
             self._run_ahead(self._ahead.want_all(
                 st.hooks.requires(Requirement(r) for r in got.likely_requires), 1))
@@ -1336,11 +1354,10 @@ class Bootstrap:
         self.prebuilt.append(str(st.id))
         self.provenance.built(record, avail)
         self.provenance.shipped(record, None)
-        self.events.emit("published", node=str(st.id), wheel=avail.path.name,
-                         sha256=avail.sha256, prebuilt=True)
-        self.reporter.warning(f"{st.id}: took the prebuilt wheel {avail.path.name} (sha256 "
-                              f"{avail.sha256[:16]}…) from the index, as the settings say; "
-                              "it was not built from source")
+        self.progress.emit(Published(str(st.id), avail.path.name, avail.sha256, prebuilt=True))
+        self.progress.emit(Warn(f"{st.id}: took the prebuilt wheel {avail.path.name} (sha256 "
+                                f"{avail.sha256[:16]}…) from the index, as the settings say; "
+                                "it was not built from source"))
         self._wake(st.id)
 
     def _task_done(self, job: TaskJob, outcome: Outcome) -> None:
@@ -1355,28 +1372,28 @@ class Bootstrap:
         if job.since >= 0:  # in the queue or on its way to a worker
             timings["waiting"] = max(
                 self.events.now() - job.since - timings.get("total", 0.0), 0.0)
-        fields = {**self._event_fields(spec), "worker": outcome.report.worker,
-                  "duration": round(timings.get("total", 0.0), 4)}
+        task, worker = self._task(spec), outcome.report.worker
+        duration = round(timings.get("total", 0.0), 4)
         if isinstance(outcome, Failed):
             error = self.store.failure(spec, outcome, st.chain)
-            self.events.emit("failed", **fields, error=error.message, timings=_rounded(timings))
+            self.progress.emit(TaskFailed(task, worker, duration, error.message,
+                                          _rounded(timings)))
             raise error
         if "total" in timings:
             self.durations.record(spec.name, spec.version, spec.phase, timings["total"])
         if isinstance(outcome, Prepared):
-            self.events.emit("finished", **fields, timings=_rounded(timings))
+            self.progress.emit(TaskFinished(task, worker, duration, _rounded(timings)))
             unit.dynamic = self._dynamic(st, outcome.dynamic)
             self.store.remember_dynamic(spec, outcome.dynamic)
-            self.reporter.finished(spec.label, "prepare")
             if outcome.then is not None and pending.then is not None and not any(
                     self.o.target.wants(r) for r in unit.dynamic):
                 # the build ran on in the same interpreter, in the environment its
                 # requirements ask for: take its outcome as a build's, begun as the
                 # prepare ended
                 then_total = outcome.then.report.timings.get("total", 0.0)
-                self.events.emit("started", at=self.events.now() - then_total,
-                                 **self._event_fields(pending.then),
-                                 worker=outcome.then.report.worker, follows="prepare")
+                self.progress.emit(TaskStarted(
+                    self._task(pending.then), worker=outcome.then.report.worker,
+                    follows="prepare", at=self.events.now() - then_total))
                 self._task_done(TaskJob(Pending(pending.node, pending.then, pending.env), -1.0),
                                 outcome.then)
             return
@@ -1387,7 +1404,7 @@ class Bootstrap:
         held = st.id in self._in_build_envs
         self._building += held
         fut = self._publisher.submit(self.store.publish, spec, outcome, st.chain)
-        self._inflight[fut] = PublishJob(Publishing(pending, timings, fields,
+        self._inflight[fut] = PublishJob(Publishing(pending, timings, task, worker, duration,
                                                     self.events.now(), held))
 
     def _published(self, p: Publishing, fut: Future[WheelRef]) -> None:
@@ -1400,21 +1417,21 @@ class Bootstrap:
         try:
             avail = fut.result()
         except WheelstrapError as exc:
-            self.events.emit("failed", **p.fields, error=exc.message,
-                             timings=_rounded(p.timings))
+            self.progress.emit(TaskFailed(p.task, p.worker, p.duration, exc.message,
+                                          _rounded(p.timings)))
             raise
         p.timings["publish"] = self.events.now() - p.since
-        self.events.emit("finished", **p.fields, timings=_rounded(p.timings))
+        self.progress.emit(TaskFinished(p.task, p.worker, p.duration, _rounded(p.timings)))
         if self.workers.local:
             folder = str(self.store.unit_dir(st.id, spec.unit))
             self._cleaning[folder] = self._cleaner.submit(self.store.clean_unit, st.id,
                                                           spec.unit)
         self._built(st, unit, spec, avail, reused=False)
 
-    def _event_fields(self, spec: BuildSpec) -> dict[str, Any]:
+    def _task(self, spec: BuildSpec) -> Task:
         cycle = next((r.id for r in self.runs if r.key == spec.unit.run), spec.unit.run)
-        return {"node": f"{spec.name} {spec.version}", "phase": spec.phase,
-                "stage": None if spec.unit.ordinary else spec.unit.stage, "cycle": cycle}
+        return Task(f"{spec.name} {spec.version}", spec.phase,
+                    None if spec.unit.ordinary else spec.unit.stage, cycle, spec.label)
 
     def _dynamic(self, st: NodeState, raw: Iterable[str]) -> tuple[Requirement, ...]:
         return st.hooks.build_requires(_parse_dynamic(raw, st), dynamic=True)
@@ -1424,10 +1441,10 @@ class Bootstrap:
         key = unit.key
         if st.static_requires is not None and {str(r) for r in st.static_requires} != {
                 str(r) for r in avail.info.requires_dist}:
-            self.reporter.warning(
+            self.progress.emit(Warn(
                 f"{st.id}: the wheel declares other runtime requirements than its sdist "
                 "promised (PKG-INFO, PEP 643); the wheel's requirements count from now on, "
-                "but graph.json may keep edges found through the sdist's")
+                "but graph.json may keep edges found through the sdist's"))
             st.static_requires = None
         record = self._record(st, unit, spec, avail, reused)
         unit.built, unit.record = avail, record
@@ -1439,14 +1456,14 @@ class Bootstrap:
             self.provenance.shipped(record, None)
             self.provenance.write_early(record, self.seeds, self._publisher)
             self._write_page_early(st.id.name, avail)
-            self.events.emit("published", node=str(st.id), wheel=avail.path.name,
-                             sha256=avail.sha256)
+            self.progress.emit(Published(str(st.id), avail.path.name, avail.sha256))
         if reused:
-            self.events.emit("reused", **self._event_fields(spec))
+            self.progress.emit(Reused(self._task(spec)))
             self.reused += 1
         else:
             self.built += 1
-        self.reporter.finished(spec.label, "build", "reused" if reused else "")
+        if not reused:
+            self.progress.emit(Built(self._task(spec)))
         run = st.cycle
         if run is not None and key == UnitKey(run.key, run.stage) and all(
                 (u := self.states[m].units.get(key)) is not None and u.built is not None
@@ -1541,8 +1558,8 @@ class Bootstrap:
             if body is None or st is None:
                 return
             reqs = st.hooks.requires(Requirement(r) for r in declared_requires(body))
-            self.events.emit("metadata", node=str(job.node), requires=len(reqs),
-                             duration=round(self.events.now() - job.since, 4))
+            self.progress.emit(MetadataRead(str(job.node), len(reqs),
+                                            round(self.events.now() - job.since, 4)))
             self._run_ahead(self._ahead.want_all(reqs, 1))
             return
         if isinstance(job, PageJob):
@@ -1567,8 +1584,8 @@ class Bootstrap:
             self._ahead.downloaded(job.node, None)
             return
         size, reqs = value
-        self.events.emit("downloaded", node=str(job.node), ahead=True,
-                         duration=round(self.events.now() - job.since, 4), bytes=size)
+        self.progress.emit(Downloaded(str(job.node), round(self.events.now() - job.since, 4),
+                                      size, ahead=True))
         self._run_ahead(self._ahead.downloaded(job.node, reqs))
 
     # -- outputs -----------------------------------------------------------------------
@@ -1598,7 +1615,7 @@ class Bootstrap:
             if complete and self._top is not None else None),
             self.pins, self.seeds)
         if problem is not None:
-            self.reporter.warning(problem)
+            self.progress.emit(Warn(problem))
 
     def _failure_docs(self) -> list[dict[str, Any]]:
         """failures.json entries: each failed package, its error, and what it blocked."""

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from packaging.utils import NormalizedName
 
 from wheelstrap.dist.sources import BuildSystem
 from wheelstrap.model.build import BuildSpec
 from wheelstrap.model.graph import NodeId
+from wheelstrap.model.progress import Task
 from wheelstrap.model.wheel import WheelRef
 
 
@@ -36,7 +36,9 @@ class Publishing:
 
     pending: Pending
     timings: dict[str, float]
-    fields: dict[str, Any]
+    task: Task  # for its events
+    worker: str
+    duration: float
     since: float
     held: bool  # its worker is counted busy until the wheel is placed
 

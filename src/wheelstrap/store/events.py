@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from wheelstrap.model.progress import Event
+
 
 class EventLog:
     """Appends events to a file; a no-op when ``path`` is None."""
@@ -40,6 +42,12 @@ class EventLog:
         line = json.dumps({"t": round(t, 4), "event": event, **fields},
                           sort_keys=False, default=str)
         self._fh.write(line + "\n")
+
+    def __call__(self, event: Event) -> None:
+        """A subscriber of the run's :class:`~wheelstrap.model.progress.Progress`: every
+        event with a kind, as one line (``at``: when it happened, if earlier)."""
+        if event.kind is not None:
+            self.emit(event.kind, at=getattr(event, "at", None), **event.to_json())
 
     def flush(self) -> None:
         """Hand what was written to the system (one write for a planning round's events,
