@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from wheelstrap.store.durations import Durations, estimate
+from wheelstrap.model.durations import Durations, estimate
 from wheelstrap.store.output import Layout
 from wheelstrap.store.store import Store
 

@@ -30,11 +30,12 @@ from wheelstrap.errors import BuildFailure
 from wheelstrap.index.client import IndexClient
 from wheelstrap.index.reqfiles import parse_requirement
 from wheelstrap.model.build import BuildSpec, RunPolicy
+from wheelstrap.model.durations import Durations
 from wheelstrap.model.graph import NodeId
 from wheelstrap.model.target import Target
-from wheelstrap.run.bootstrap import Bootstrap, Options
+from wheelstrap.plan.options import Options
+from wheelstrap.run.bootstrap import Bootstrap
 from wheelstrap.run.workers import Workers
-from wheelstrap.store.durations import Durations
 
 
 def _wheel(pkg: Pkg, folder: Path) -> Path:

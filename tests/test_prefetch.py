@@ -36,7 +36,8 @@ from wheelstrap.model.graph import NodeId
 from wheelstrap.model.limits import DEFAULT_LIMITS
 from wheelstrap.model.target import Target
 from wheelstrap.plan.ahead import LIKELY_BACKENDS
-from wheelstrap.run.bootstrap import BACKEND_FIRST_LINES, Bootstrap, Options
+from wheelstrap.plan.options import Options
+from wheelstrap.run.bootstrap import BACKEND_FIRST_LINES, Bootstrap
 from wheelstrap.run.jobs import AheadFetchJob
 from wheelstrap.store.output import Layout
 from wheelstrap.store.store import Store

@@ -18,7 +18,6 @@ reported edge by edge.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -33,14 +32,12 @@ from packaging.utils import (
     NormalizedName,
     canonicalize_name,
 )
-from packaging.version import Version
 
 from wheelstrap.build import backend, scratch
 from wheelstrap.build.bytecode import Bytecode
 from wheelstrap.build.bytecode import enabled as bytecode_enabled
 from wheelstrap.build.tasks import Failed, Outcome, Prepared, run_task
-from wheelstrap.config.hooks import NO_PLUGINS, PackageHooks, Plugins
-from wheelstrap.config.settings import NO_SETTINGS, Settings
+from wheelstrap.config.hooks import PackageHooks
 from wheelstrap.dist import srcpack, validate
 from wheelstrap.dist.reader import Reader
 from wheelstrap.dist.sources import BuildSystem, declared_requires
@@ -54,7 +51,7 @@ from wheelstrap.errors import (
     WheelstrapError,
 )
 from wheelstrap.index.client import IndexClient
-from wheelstrap.index.reqfiles import HashPolicy, exact_pin
+from wheelstrap.index.reqfiles import exact_pin
 from wheelstrap.index.resolve import (
     Absence,
     Candidate,
@@ -68,15 +65,13 @@ from wheelstrap.index.simple import ProjectPage
 from wheelstrap.model.build import (
     ORDINARY,
     BackendSpec,
-    BuildPolicy,
     BuildSpec,
     EnvWheel,
     InputFile,
-    RunPolicy,
     UnitKey,
 )
+from wheelstrap.model.durations import Durations
 from wheelstrap.model.graph import Cycle, Edge, Graph, NodeId, SdistRef, find_cycles
-from wheelstrap.model.limits import DEFAULT_LIMITS, ArchiveLimits
 from wheelstrap.model.progress import (
     NULL_REPORTER,
     Built,
@@ -102,7 +97,7 @@ from wheelstrap.model.progress import (
     ToReporter,
     Warn,
 )
-from wheelstrap.model.target import Target
+from wheelstrap.model.records import BuildRecord, in_build_order
 from wheelstrap.model.wheel import VerifiedSeed, WheelRef
 from wheelstrap.plan import cycles as decide
 from wheelstrap.plan.ahead import (
@@ -124,6 +119,7 @@ from wheelstrap.plan.closure import (
     resolve_environment,
 )
 from wheelstrap.plan.cycles import Unbroken
+from wheelstrap.plan.options import Options
 from wheelstrap.plan.schedule import remaining_path
 from wheelstrap.plan.stages import (
     CycleRun,
@@ -147,38 +143,9 @@ from wheelstrap.run.jobs import (
 from wheelstrap.run.turns import Turns
 from wheelstrap.run.workers import Workers
 from wheelstrap.seeds.store import SeedIndex
-from wheelstrap.store.durations import Durations
 from wheelstrap.store.events import EventLog
-from wheelstrap.store.output import (
-    BuildRecord,
-    Layout,
-)
+from wheelstrap.store.output import Layout
 from wheelstrap.store.store import Documents, SourceFacts, Store
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Options:
-    requirements: tuple[Requirement, ...]
-    constraints: tuple[Requirement, ...] = ()
-    output: Path
-    index_url: str
-    target: Target
-    jobs: int = max(os.cpu_count() or 1, 1)
-    policy: BuildPolicy = field(default_factory=BuildPolicy)
-    run: RunPolicy = field(default_factory=RunPolicy)
-    retries: int = 4
-    seed_stores: tuple[Path, ...] = ()
-    keep_going: bool = False
-    settings: Settings = NO_SETTINGS
-    plugins: Plugins = NO_PLUGINS
-    hashes: HashPolicy = field(default_factory=HashPolicy)  # --hash in requirement files
-    archive_limits: ArchiveLimits = DEFAULT_LIMITS
-    stamp_key: str | None = None  # see fastpath: stamp a fully pinned, successful run
-    #: go on discovering through a node not yet built, by the runtime requirements its
-    #: sdist declares final (PEP 643 metadata): its dependencies start at once
-    static_discovery: bool = True
-    fetch_ahead: bool = True  # speculative pages and downloads (see plan/ahead.py)
-    work_in_memory: bool = True  # small builds work in /dev/shm (see wheelstrap.build.scratch)
 
 
 @dataclass(slots=True)
@@ -1641,25 +1608,6 @@ class Bootstrap:
 
 def _rounded(timings: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 4) for k, v in sorted(timings.items())}
-
-
-def in_build_order(records: Iterable[BuildRecord]) -> list[BuildRecord]:
-    """The records in a build order that does not depend on timing: by generation (one
-    more than the newest wheel of its build environment that is itself a record), then
-    by name and version.  Every record comes after the records its build installed."""
-    by_sha = {r.sha256: r for r in records}
-    depth: dict[str, int] = {}
-
-    def generation(r: BuildRecord) -> int:
-        if r.sha256 not in depth:
-            depth[r.sha256] = 0  # a record cannot be in its own build environment
-            deps = [by_sha[w.sha256] for w in r.build_env
-                    if w.sha256 in by_sha and w.sha256 != r.sha256]
-            depth[r.sha256] = 1 + max((generation(d) for d in deps), default=-1)
-        return depth[r.sha256]
-
-    return sorted(by_sha.values(),
-                  key=lambda r: (generation(r), r.name, Version(r.version), r.wheel))
 
 
 def _parse_dynamic(raw: Iterable[str], st: NodeState) -> tuple[Requirement, ...]:

@@ -18,7 +18,7 @@ import contextlib
 import json
 import shutil
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from wheelstrap.fsutil import (
     sha256_file,
 )
 from wheelstrap.index.simple import IndexEntry, render_project_html, render_root_html
-from wheelstrap.model.build import EnvWheel
+from wheelstrap.model.records import BuildRecord
 
 BUILD_ORDER_SCHEMA = "wheelstrap-build-order"
 BUILD_ORDER_VERSION = 1
@@ -80,33 +80,6 @@ class Layout:
         remove_stale_temporaries(self.wheels / "simple")
         # wheels received from a killed run's builds and never published
         shutil.rmtree(self.state / "incoming", ignore_errors=True)
-
-
-@dataclass(frozen=True, slots=True)
-class BuildRecord:
-    """One entry of build-order.json."""
-
-    name: str
-    version: str
-    wheel: str
-    sha256: str
-    sdist: str
-    sdist_sha256: str
-    reused: bool
-    build_env: tuple[EnvWheel, ...]
-    dynamic_requires: tuple[str, ...]
-    source_date_epoch: int
-    sdist_url: str = ""
-    cycle: str | None = None  # the cycle (cycles.json id) whose stage build produced it
-    stage: int | None = None  # which stage of that cycle
-    settings: dict[str, Any] | None = None  # per-package settings and plugin, if any
-    prebuilt: bool = False  # taken from the index by a pinned hash, not built here
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["build_env"] = [asdict(w) for w in self.build_env]
-        data["dynamic_requires"] = list(self.dynamic_requires)
-        return data
 
 
 def write_build_order(path: Path, records: Sequence[BuildRecord], target: dict[str, str]) -> None:

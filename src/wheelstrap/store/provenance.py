@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wheelstrap.model.build import RECIPE_VERSION
+from wheelstrap.model.records import BuildRecord
 from wheelstrap.model.target import Target
 from wheelstrap.model.wheel import Seed, WheelRef
 from wheelstrap.seeds.store import SeedIndex
-from wheelstrap.store.output import BuildRecord, Layout
+from wheelstrap.store.output import Layout
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"

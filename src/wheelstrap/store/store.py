@@ -15,7 +15,7 @@ the planner fetches ahead (``OUT/.wheelstrap/incoming/ahead``: moved into ``OUT/
 when the run asks for them, removed at its end), ships the final stage of a build cycle
 into ``OUT/wheels`` (leaving identical files alone, so a warm re-run rewrites nothing),
 and writes the run's documents at the end.  It keeps the task durations of earlier runs
-beside the build cache (:mod:`wheelstrap.store.durations`): read at the start of a run, written
+beside the build cache (:mod:`wheelstrap.model.durations`): read at the start of a run, written
 at its end.
 
 Work directories, one layout for all: ``OUT/.wheelstrap/work/<name>-<version>/source``
@@ -72,15 +72,15 @@ from wheelstrap.fsutil import (
 )
 from wheelstrap.index.simple import ProjectFile
 from wheelstrap.model.build import BuildSpec, UnitKey, cache_key
+from wheelstrap.model.durations import Durations
 from wheelstrap.model.graph import NodeId
 from wheelstrap.model.limits import DEFAULT_LIMITS, ArchiveLimits
+from wheelstrap.model.records import BuildRecord
 from wheelstrap.model.target import Target
 from wheelstrap.model.wheel import WheelInfo, WheelRef
-from wheelstrap.store.durations import Durations
 from wheelstrap.store.events import EventLog
 from wheelstrap.store.output import (
     BuildCache,
-    BuildRecord,
     Layout,
     write_build_order,
     write_constraints,

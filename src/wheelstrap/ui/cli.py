@@ -28,7 +28,8 @@ if TYPE_CHECKING:  # the build machinery is imported only when a run needs it
     from wheelstrap.index.reqfiles import RequirementSet
     from wheelstrap.model.build import BuildPolicy
     from wheelstrap.model.limits import ArchiveLimits
-    from wheelstrap.run.bootstrap import Options, Result
+    from wheelstrap.plan.options import Options
+    from wheelstrap.run.bootstrap import Result
     from wheelstrap.run.cluster import SchedulerSpec
     from wheelstrap.run.headstart import HeadStart
     from wheelstrap.run.workers import Workers
@@ -299,7 +300,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
     head = begin()
     click.get_current_context().call_on_close(head.close)  # however the command ends
     from wheelstrap.model.target import Target
-    from wheelstrap.run.bootstrap import Options
+    from wheelstrap.plan.options import Options
 
     _check_sandbox(policy, strict)
     limits = _archive_limits(max_unpacked_size, max_archive_members, max_compression_ratio)
