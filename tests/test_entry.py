@@ -58,7 +58,7 @@ def test_python_dash_m_runs_the_program():
 def test_a_run_does_not_import_what_only_a_cluster_or_a_plugin_needs():
     # the HTTP server of a cluster's inputs and the entry points of plugins cost 10 ms of
     # every run's start; they are imported where they are used
-    code = ("import sys, wheelstrap.ui.cli, wheelstrap.run.bootstrap, wheelstrap.build.tasks; "
+    code = ("import sys, wheelstrap.ui.cli, wheelstrap.run.coordinator, wheelstrap.build.tasks; "
             "print(sorted({'http.server', 'importlib.metadata'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout

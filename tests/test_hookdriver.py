@@ -15,7 +15,7 @@ from wheelstrap.build import backend
 from wheelstrap.dist.sources import unpack
 from wheelstrap.errors import BuildFailure
 from wheelstrap.model.build import BackendSpec
-from wheelstrap.run.bootstrap import Bootstrap
+from wheelstrap.plan.planner import Planner
 
 TINY = BackendSpec("tinybackend", ("_backend",))
 
@@ -147,7 +147,7 @@ def test_the_wheels_are_those_of_one_interpreter_per_hook(serve_index, run_boots
     index = serve_index(_tree())
     combined = run_bootstrap("app", index=index.url, out=tmp_path / "combined")
     assert combined.code == 0, combined.stderr
-    monkeypatch.setattr(Bootstrap, "_then", lambda *args: None)
+    monkeypatch.setattr(Planner, "_then", lambda *args: None)
     separate = run_bootstrap("app", index=index.url, out=tmp_path / "separate")
     assert separate.code == 0, separate.stderr
     wheels = sorted(p.name for p in (tmp_path / "combined" / "wheels").glob("*.whl"))

@@ -34,7 +34,7 @@ from wheelstrap.model.durations import Durations
 from wheelstrap.model.graph import NodeId
 from wheelstrap.model.target import Target
 from wheelstrap.plan.options import Options
-from wheelstrap.run.bootstrap import Bootstrap
+from wheelstrap.run.coordinator import Coordinator
 from wheelstrap.run.workers import Workers
 
 
@@ -124,7 +124,7 @@ class FakeWorkers(Workers):
 
 def _plan(tmp_path: Path, pkgs: list[Pkg], top: list[str], *, capacity: int = 1,
           fail: set[str] = frozenset(), keep_going: bool = False,
-          out: Path | None = None) -> tuple[Bootstrap, FakeExecutor]:
+          out: Path | None = None) -> tuple[Coordinator, FakeExecutor]:
     folder = tmp_path / "dists"
     if not folder.is_dir():
         make_dists(pkgs, folder)
@@ -135,7 +135,7 @@ def _plan(tmp_path: Path, pkgs: list[Pkg], top: list[str], *, capacity: int = 1,
                       target=Target.current(), keep_going=keep_going,
                       run=RunPolicy(max_stages=3))
     client = IndexClient(options.index_url, retries=0)
-    return Bootstrap(options, client=client, workers=FakeWorkers(fake, capacity)), fake
+    return Coordinator(options, client=client, workers=FakeWorkers(fake, capacity)), fake
 
 
 CHAIN = [
@@ -150,8 +150,8 @@ def test_the_build_others_wait_for_goes_first(tmp_path):
     planner, fake = _plan(tmp_path, CHAIN[1:], ["leaf-one", "leaf-two", "app"])
     # the first task dispatched completes only once every source is at hand, so that
     # the next choice is made among all of them
-    fake.hold_first = lambda: len(planner.states) == 4 and all(
-        st.sourced for st in planner.states.values())
+    fake.hold_first = lambda: len(planner.p.states) == 4 and all(
+        st.sourced for st in planner.p.states.values())
     result = planner.run()
     assert result.built == 4
     order = [(s.name, s.phase) for s in fake.seen]
@@ -183,8 +183,8 @@ def test_a_failure_stops_the_run_or_only_what_depends_on_it(tmp_path):
         planner.run()
     built = {s.name for s in fake.seen if s.phase == "build"}
     assert built == {"leaf-one", "leaf-two", "top"}  # chainback failed, app never ran
-    assert set(map(str, planner.failed)) == {"chainback 1.0"}
-    assert {str(n): str(d) for n, d in planner.blocked.items()} == {"app 1.0": "chainback 1.0"}
+    assert set(map(str, planner.p.failed)) == {"chainback 1.0"}
+    assert {str(n): str(d) for n, d in planner.p.blocked.items()} == {"app 1.0": "chainback 1.0"}
 
 
 def test_a_wheel_refused_when_published_fails_its_package_alone(tmp_path):
@@ -198,8 +198,8 @@ def test_a_wheel_refused_when_published_fails_its_package_alone(tmp_path):
     fake.lie = {"chainback"}
     with pytest.raises(BuildFailure, match="1 package"):
         planner.run()
-    assert set(map(str, planner.failed)) == {"chainback 1.0"}
-    assert {str(n): str(d) for n, d in planner.blocked.items()} == {"app 1.0": "chainback 1.0"}
+    assert set(map(str, planner.p.failed)) == {"chainback 1.0"}
+    assert {str(n): str(d) for n, d in planner.p.blocked.items()} == {"app 1.0": "chainback 1.0"}
     wheels = sorted(p.name.split("-")[0] for p in planner.layout.wheels.glob("*.whl"))
     assert wheels == ["leaf_one", "leaf_two", "top"]
     assert not list((planner.layout.state / "incoming").glob("publish-*"))
@@ -232,9 +232,9 @@ LONG = [
 ]
 
 
-def _all_sourced(planner: Bootstrap, count: int) -> Callable[[], bool]:
-    return lambda: len(planner.states) == count and all(
-        st.sourced for st in planner.states.values())
+def _all_sourced(planner: Coordinator, count: int) -> Callable[[], bool]:
+    return lambda: len(planner.p.states) == count and all(
+        st.sourced for st in planner.p.states.values())
 
 
 def _build_order(fake: FakeExecutor) -> list[str]:
@@ -294,43 +294,43 @@ def test_a_damaged_durations_file_is_ignored_and_replaced(tmp_path, damage):
 def test_downloads_start_in_order_of_need(tmp_path, monkeypatch):
     planner, _ = _plan(tmp_path, CHAIN, ["top"])
     planner.run()
-    ids = {n.name: n for n in planner.states}
-    for st in planner.states.values():  # as if nothing were fetched or built yet
+    ids = {n.name: n for n in planner.p.states}
+    for st in planner.p.states.values():  # as if nothing were fetched or built yet
         st.final = None
         st.units.clear()
-    planner.durations = Durations()  # (the fake's tasks took no time at all)
+    planner.p.durations = Durations()  # (the fake's tasks took no time at all)
     # app waits on leaf-two; chainback is in a build environment (app's)
-    planner._waiters = {ids["leaf-two"]: {ids["app"]}}
-    assert ids["chainback"] in planner._in_build_envs
-    assert ids["leaf-one"] not in planner._in_build_envs
-    planner._ahead.staged.clear()
+    planner.p._waiters = {ids["leaf-two"]: {ids["app"]}}
+    assert ids["chainback"] in planner.p.in_build_envs
+    assert ids["leaf-one"] not in planner.p.in_build_envs
+    planner.p.ahead.staged.clear()
     started: list[str] = []
     monkeypatch.setattr(planner, "_submit_fetch",
                         lambda node, at_hand=False: started.append(node.name))
-    monkeypatch.setattr("wheelstrap.run.bootstrap.DOWNLOADS", 2)
-    planner._to_fetch = [ids["leaf-one"], ids["leaf-two"], ids["chainback"]]
+    monkeypatch.setattr("wheelstrap.run.coordinator.DOWNLOADS", 2)
+    planner.p.to_fetch = [ids["leaf-one"], ids["leaf-two"], ids["chainback"]]
     planner._fetches = 0
     planner._dispatch()
     # what a build environment needs first, then the longer remaining path; the rest
     # waits for a free line
     assert started == ["chainback", "leaf-two"]
-    assert planner._to_fetch == [ids["leaf-one"]]
+    assert planner.p.to_fetch == [ids["leaf-one"]]
 
 
 def test_an_sdist_fetched_ahead_needs_no_download_line(tmp_path, monkeypatch):
     planner, _ = _plan(tmp_path, CHAIN, ["top"])
     planner.run()
-    ids = {n.name: n for n in planner.states}
-    planner._ahead.staged = {ids["leaf-one"]}
+    ids = {n.name: n for n in planner.p.states}
+    planner.p.ahead.staged = {ids["leaf-one"]}
     started: list[tuple[str, bool]] = []
     monkeypatch.setattr(planner, "_submit_fetch",
                         lambda node, at_hand=False: started.append((node.name, at_hand)))
-    monkeypatch.setattr("wheelstrap.run.bootstrap.DOWNLOADS", 2)
-    planner._to_fetch = [ids["leaf-two"], ids["leaf-one"]]
+    monkeypatch.setattr("wheelstrap.run.coordinator.DOWNLOADS", 2)
+    planner.p.to_fetch = [ids["leaf-two"], ids["leaf-one"]]
     planner._fetches = 2  # every line taken
     planner._dispatch()
     assert started == [("leaf-one", True)]  # at once, on the hand-off thread
-    assert planner._to_fetch == [ids["leaf-two"]]  # still waits for a line
+    assert planner.p.to_fetch == [ids["leaf-two"]]  # still waits for a line
 
 
 def test_a_worker_waits_for_a_wheel_a_build_needs_to_be_published(tmp_path):
@@ -344,7 +344,7 @@ def test_a_worker_waits_for_a_wheel_a_build_needs_to_be_published(tmp_path):
     back = NodeId(canonicalize_name("back"), "1.0")
 
     def chain_at_hand() -> bool:  # the leaves are still to do when back's build ends
-        st = planner.states.get(back)
+        st = planner.p.states.get(back)
         return st is not None and st.sourced
 
     fake.hold_first = chain_at_hand

@@ -23,7 +23,7 @@ from packaging.version import Version
 from scenario import Pkg, make_dists, make_sdist, write_static_index
 from test_planner import FakeExecutor, FakeWorkers
 
-import wheelstrap.run.bootstrap as bootstrap_module
+import wheelstrap.run.coordinator as bootstrap_module
 from wheelstrap.config.hooks import NO_PLUGINS
 from wheelstrap.dist.sources import read_pyproject
 from wheelstrap.dist.srcpack import read_pkg_info, static_requires
@@ -37,7 +37,7 @@ from wheelstrap.model.limits import DEFAULT_LIMITS
 from wheelstrap.model.target import Target
 from wheelstrap.plan.ahead import LIKELY_BACKENDS
 from wheelstrap.plan.options import Options
-from wheelstrap.run.bootstrap import BACKEND_FIRST_LINES, Bootstrap
+from wheelstrap.run.coordinator import BACKEND_FIRST_LINES, Coordinator
 from wheelstrap.run.jobs import AheadFetchJob
 from wheelstrap.store.output import Layout
 from wheelstrap.store.store import Store
@@ -156,9 +156,9 @@ class CountingClient(IndexClient):
 
 def _bootstrap(tmp_path: Path, sdists: list[Pkg], built: list[Pkg], top: list[str], *,
                out: str = "out", ahead: bool = True, constraints: tuple[str, ...] = (),
-               hold: Callable[[Bootstrap], bool] | None = None,
+               hold: Callable[[Coordinator], bool] | None = None,
                tamper: Callable[[Path], None] | None = None
-               ) -> tuple[Bootstrap, CountingClient]:
+               ) -> tuple[Coordinator, CountingClient]:
     """A planner over an index of ``sdists`` whose builds answer as ``built`` says (the
     wheel's metadata may differ from the sdist's static requirements)."""
     folder = tmp_path / "dists"
@@ -174,7 +174,7 @@ def _bootstrap(tmp_path: Path, sdists: list[Pkg], built: list[Pkg], top: list[st
                       output=tmp_path / out, index_url=simple.as_uri() + "/",
                       target=Target.current(), fetch_ahead=ahead)
     client = CountingClient(options.index_url)
-    planner = Bootstrap(options, client=client, workers=FakeWorkers(fake, 1))
+    planner = Coordinator(options, client=client, workers=FakeWorkers(fake, 1))
     if hold is not None:
         fake.hold_first = lambda: hold(planner)
     return planner, client
@@ -201,9 +201,9 @@ def _events(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
 
 
-def _ahead_downloaded(*nodes: str) -> Callable[[Bootstrap], bool]:
+def _ahead_downloaded(*nodes: str) -> Callable[[Coordinator], bool]:
     """Holds the first task until every one of ``nodes`` was downloaded ahead."""
-    def ready(planner: Bootstrap) -> bool:
+    def ready(planner: Coordinator) -> bool:
         try:
             text = (planner.layout.root / "events.jsonl").read_text()
         except OSError:
@@ -227,7 +227,7 @@ def test_a_static_dependency_is_fetched_before_its_dependent_is_built(tmp_path):
     assert ahead < built
     # the planner took the download over: still one node, one download each
     assert ("downloaded", "lib 1.0", None, False) in kinds[ahead:]
-    assert sorted(n.name for n in planner.graph.nodes) == ["leaf", "lib", "top"]
+    assert sorted(n.name for n in planner.p.graph.nodes) == ["leaf", "lib", "top"]
     assert all(n == 1 for n in client.downloads.values())
     assert sorted(p.name for p in (tmp_path / "out" / "sdists").iterdir()) == [
         "leaf-1.0.tar.gz", "lib-1.0.tar.gz", "top-1.0.tar.gz"]
@@ -259,7 +259,7 @@ def test_speculation_never_used_leaves_the_run_as_it_was(tmp_path):
     assert not (out / ".wheelstrap" / "incoming" / "ahead").exists()
     work = sorted(p.name for p in (out / ".wheelstrap" / "work").iterdir())
     assert "ghost-1.0" not in work and "setuptools-1.0" not in work
-    assert with_ahead.built == without.built == 2
+    assert with_ahead.p.built == without.p.built == 2
     # nothing was fetched ahead without the switch
     assert not any(e.get("ahead") for e in _events(plain))
     assert len(client.downloads) == 2
@@ -283,8 +283,8 @@ def test_a_speculative_failure_does_not_fail_the_run(tmp_path):
         (folder / "broken-1.0.tar.gz").write_bytes(b"not an archive")
         write_static_index(folder, [Pkg("broken")])  # listed with the right sha256
 
-    def settled(planner: Bootstrap) -> bool:  # every static dependency tried ahead
-        a = planner._ahead
+    def settled(planner: Coordinator) -> bool:  # every static dependency tried ahead
+        a = planner.p.ahead
         tried = {n.name for n in list(a.depth)}
         return {"lib", "badhash", "broken"} <= tried and not a.downloading and not a.queue
 
@@ -321,7 +321,7 @@ def test_likely_backends_resolve_as_the_planner_would(tmp_path):
     ahead = [e["node"] for e in _events(tmp_path / "out")
              if e["event"] == "downloaded" and e.get("ahead")]
     assert ahead == ["setuptools 1.0"]
-    assert [n.name for n in planner.graph.nodes] == ["top"]
+    assert [n.name for n in planner.p.graph.nodes] == ["top"]
 
 
 def test_likely_backends_absent_from_the_index_cost_nothing(tmp_path):
@@ -335,7 +335,7 @@ def test_likely_backends_absent_from_the_index_cost_nothing(tmp_path):
 def test_a_download_ahead_in_flight_is_waited_for_not_repeated(tmp_path):
     lib = NodeId(canonicalize_name("lib"), "1.0")
 
-    def lib_started(planner: Bootstrap) -> bool:
+    def lib_started(planner: Coordinator) -> bool:
         return "lib-1.0.tar.gz" in client.started
 
     planner, client = _bootstrap(tmp_path, CHAIN, CHAIN, ["top"], hold=lib_started)
@@ -613,7 +613,7 @@ def test_downloads_ahead_of_every_likely_backend_never_hold_up_the_run(tmp_path)
         with client._count:
             return set(gates) <= client.started
 
-    watchers = [_open_when(gate, lambda: both_started() and planner.built == 2)
+    watchers = [_open_when(gate, lambda: both_started() and planner.p.built == 2)
                 for gate in gates.values()]
     assert planner.run().built == 2
     for watcher in watchers:
@@ -633,7 +633,7 @@ def _keep_scenario(tmp_path: Path, hold: float = 0.5) -> list[tuple[str, str]]:
     def open_later() -> None:
         for _ in range(3000):
             if any(n.name == "leaf" and st.sdist_path is not None
-                   for n, st in list(planner.states.items())):
+                   for n, st in list(planner.p.states.items())):
                 break
             time.sleep(0.01)
         time.sleep(hold)  # leaf is ready by now: with a free worker it would start
@@ -655,7 +655,7 @@ def test_a_worker_is_kept_for_a_likely_backend_still_downloading(tmp_path):
 
 
 def test_a_worker_is_kept_only_so_long_for_a_download(tmp_path, monkeypatch):
-    import wheelstrap.run.bootstrap as bootstrap
+    import wheelstrap.run.coordinator as bootstrap
 
     monkeypatch.setattr(bootstrap, "KEEP_FOR_DOWNLOAD", 0.0)
     started = _keep_scenario(tmp_path)
@@ -665,7 +665,7 @@ def test_a_worker_is_kept_only_so_long_for_a_download(tmp_path, monkeypatch):
 def test_a_kept_worker_goes_back_to_work_when_the_keep_runs_out(tmp_path):
     # the download takes far longer than KEEP_FOR_DOWNLOAD: once that is over, leaf gets
     # the worker, without waiting for anything else to happen in the run
-    import wheelstrap.run.bootstrap as bootstrap
+    import wheelstrap.run.coordinator as bootstrap
 
     assert bootstrap.KEEP_FOR_DOWNLOAD < 2.5
     started = _keep_scenario(tmp_path, hold=3.0)
@@ -700,7 +700,7 @@ def test_a_read_ahead_never_keeps_the_planner_waiting(tmp_path):
     published: list[bool] = []
 
     def top_published() -> bool:  # while the reading ahead is still held
-        if planner.records:
+        if planner.p.records:
             published.append(True)
         return bool(published)
 
@@ -720,8 +720,8 @@ def test_a_worker_is_kept_for_a_likely_backend_fetched_ahead_while_the_tree_is_r
     planner, _ = _bootstrap(tmp_path, sdists, sdists, ["top"])
     planner.workers = FakeWorkers(planner.workers.executor, 2)  # type: ignore[arg-type]
     setuptools = NodeId(canonicalize_name("setuptools"), "80.0")
-    planner._ahead.backends[setuptools] = (0.0, 1_200_000)
-    planner._to_fetch.append(NodeId(canonicalize_name("top"), "1.0"))  # still reading
+    planner.p.ahead.backends[setuptools] = (0.0, 1_200_000)
+    planner.p.to_fetch.append(NodeId(canonicalize_name("top"), "1.0"))  # still reading
 
     assert planner._kept_ahead(best=2.0, now=0.2) == 1
     assert planner._keep_until == pytest.approx(0.0 + bootstrap_module.KEEP_FOR_DOWNLOAD)
@@ -730,13 +730,13 @@ def test_a_worker_is_kept_for_a_likely_backend_fetched_ahead_while_the_tree_is_r
     # kept only so long after its download began
     assert planner._kept_ahead(best=2.0, now=bootstrap_module.KEEP_FOR_DOWNLOAD) == 0
     # nothing the planner needs is still being fetched and read: nothing names it now
-    planner._to_fetch.clear()
+    planner.p.to_fetch.clear()
     assert planner._kept_ahead(best=2.0, now=0.2) == 0
-    planner._to_fetch.append(NodeId(canonicalize_name("top"), "1.0"))
+    planner.p.to_fetch.append(NodeId(canonicalize_name("top"), "1.0"))
     # no size from the index: no guess that it is long
-    planner._ahead.backends[setuptools] = (0.0, None)
+    planner.p.ahead.backends[setuptools] = (0.0, None)
     assert planner._kept_ahead(best=2.0, now=0.2) == 0
-    planner._ahead.backends[setuptools] = (0.0, 1_200_000)
+    planner.p.ahead.backends[setuptools] = (0.0, 1_200_000)
     # one worker: never kept
     planner.workers = FakeWorkers(planner.workers.executor, 1)  # type: ignore[arg-type]
     assert planner._kept_ahead(best=2.0, now=0.2) == 0

@@ -19,11 +19,11 @@ if TYPE_CHECKING:
     from wheelstrap.model.graph import Cycle, Edge, Graph, NodeId, find_cycles
     from wheelstrap.model.target import Target
     from wheelstrap.plan.options import Options
-    from wheelstrap.run.bootstrap import Result, bootstrap
+    from wheelstrap.run.coordinator import Result, bootstrap
 
 _WHERE = {
     "BuildHooks": "config.hooks",
-    "Options": "plan.options", "Result": "run.bootstrap", "bootstrap": "run.bootstrap",
+    "Options": "plan.options", "Result": "run.coordinator", "bootstrap": "run.coordinator",
     "BuildFailure": "errors", "CycleError": "errors", "IndexAccessError": "errors",
     "InternalError": "errors", "ResolutionError": "errors", "SourceError": "errors",
     "UserInputError": "errors", "WheelstrapError": "errors",

@@ -32,9 +32,6 @@ from typing import TYPE_CHECKING, BinaryIO
 if TYPE_CHECKING:  # pyproject-hooks is imported when the first hook is called
     from pyproject_hooks import BuildBackendHookCaller
 
-from wheelstrap.errors import BuildFailure, InternalError, UserInputError
-from wheelstrap.fsutil import tail
-from wheelstrap.model.build import BackendSpec
 from wheelstrap.build.sandbox import (
     SCRATCH,
     SYSTEM_HIDDEN,
@@ -49,6 +46,9 @@ from wheelstrap.build.sandbox import (
     socket_filter,
     tmpfs_size_supported,
 )
+from wheelstrap.errors import BuildFailure, InternalError, UserInputError
+from wheelstrap.fsutil import tail
+from wheelstrap.model.build import BackendSpec
 
 _SCRUB = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "CONDA_PREFIX",
           "PYTHONUSERBASE", "__PYVENV_LAUNCHER__")

@@ -61,8 +61,8 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from wheelstrap.dist.archives import scan_reading
-from wheelstrap.model.limits import ArchiveLimits
 from wheelstrap.errors import SourceError
+from wheelstrap.model.limits import ArchiveLimits
 
 #: The environment variable that turns bytecode off.
 DISABLE_VARIABLE = "WHEELSTRAP_NO_BYTECODE"

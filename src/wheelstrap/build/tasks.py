@@ -30,16 +30,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wheelstrap.build import backend
-from wheelstrap.build import bytecode
-from wheelstrap.build import scratch
-from wheelstrap.model.limits import DEFAULT_LIMITS
+from wheelstrap.build import backend, bytecode, scratch
+from wheelstrap.build.inputs import Inputs
 from wheelstrap.config.hooks import hooks_of
+from wheelstrap.dist.sources import unpack
 from wheelstrap.errors import BuildFailure, WheelstrapError
 from wheelstrap.fsutil import sha256_file
 from wheelstrap.model.build import BuildSpec
-from wheelstrap.dist.sources import unpack
-from wheelstrap.build.inputs import Inputs
+from wheelstrap.model.limits import DEFAULT_LIMITS
 
 LOG_LIMIT = 16 << 20  # bytes of a build's log sent back; the tail is kept
 

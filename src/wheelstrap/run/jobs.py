@@ -8,25 +8,12 @@ clock (:meth:`wheelstrap.store.events.EventLog.now`), for the events' durations.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from packaging.utils import NormalizedName
 
-from wheelstrap.dist.sources import BuildSystem
-from wheelstrap.model.build import BuildSpec
 from wheelstrap.model.graph import NodeId
 from wheelstrap.model.progress import Task
-from wheelstrap.model.wheel import WheelRef
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Pending:
-    """A build unit ready to run, waiting for a free worker."""
-
-    node: NodeId
-    spec: BuildSpec
-    env: tuple[WheelRef, ...]
-    then: BuildSpec | None = None  # a prepare may go on to this build (see run_task)
+from wheelstrap.plan.nodes import Pending
 
 
 @dataclass(slots=True, eq=False)
@@ -103,18 +90,3 @@ class MetadataJob:
 
 
 Job = PageJob | FetchJob | PrebuiltJob | TaskJob | PublishJob | AheadFetchJob | MetadataJob
-
-
-@dataclass(frozen=True, slots=True)
-class Fetched:
-    """What a :class:`FetchJob` brings back: the verified sdist and the facts read from it."""
-
-    sdist: Path
-    sha256: str
-    url: str
-    system: BuildSystem
-    source_date_epoch: int
-    #: the runtime requirements the sdist declares final (PEP 643), if it does
-    static_requires: tuple[str, ...] | None
-    #: those it likely has (for fetching ahead only)
-    likely_requires: tuple[str, ...] | None

@@ -118,7 +118,7 @@ def verify(store: Path, index_url: str | None, output: Path | None,
            reporter: Reporter = NULL_REPORTER) -> list[Verification]:
     """Rebuild every promoted seed from its recorded sdist, with the store as seed set."""
     from wheelstrap.plan.options import Options
-    from wheelstrap.run.bootstrap import bootstrap
+    from wheelstrap.run.coordinator import bootstrap
 
     promoted = [s for s in read_manifest(store) if s.provenance]
     if not promoted:

@@ -29,8 +29,8 @@ if TYPE_CHECKING:  # the build machinery is imported only when a run needs it
     from wheelstrap.model.build import BuildPolicy
     from wheelstrap.model.limits import ArchiveLimits
     from wheelstrap.plan.options import Options
-    from wheelstrap.run.bootstrap import Result
     from wheelstrap.run.cluster import SchedulerSpec
+    from wheelstrap.run.coordinator import Result
     from wheelstrap.run.headstart import HeadStart
     from wheelstrap.run.workers import Workers
 
@@ -436,7 +436,7 @@ def _conclude(result: Result, reporter: PlainReporter, output: Path) -> None:
 
 def _run_bootstrap(options: Options, reporter: PlainReporter,
                    workers: Workers | None, head: HeadStart) -> Result:
-    from wheelstrap.run.bootstrap import bootstrap as run
+    from wheelstrap.run.coordinator import bootstrap as run
 
     if options.index_url.startswith(("https://", "http://")):
         from wheelstrap.index.client import import_httpx

@@ -1,0 +1,856 @@
+"""The planner: discover the graph, decide what can be built, hand builds to workers.
+
+The main thread owns every piece of state.  Index pages and sdist downloads run on an I/O
+pool; builds are plain functions (:func:`wheelstrap.build.tasks.run_task` over a frozen
+:class:`~wheelstrap.model.build.BuildSpec`) submitted to an injected executor
+(:mod:`wheelstrap.run.workers`: local threads, or a Dask cluster).  Reuse is decided here,
+before anything is dispatched, and every result is verified and published by the
+:class:`~wheelstrap.store.store.Store`, the only writer of OUT.  Nothing recurses: a build
+*unit* (a package, or one stage of a cycle member) starts as soon as wheels exist for the
+install closure of its build requirements.  When nothing can move, the graph is analysed
+for build cycles; each is entered through the fewest seeds, or with no binary at all
+through stage-0 wheels packed from the sources of its pure-Python members
+(:mod:`wheelstrap.dist.srcpack`), and rebuilt stage after stage until two consecutive stages
+are byte-identical (:mod:`wheelstrap.plan.stages`).  A cycle that cannot be entered is
+reported edge by edge.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.utils import (
+    NormalizedName,
+    canonicalize_name,
+)
+
+from wheelstrap.build import backend, scratch
+from wheelstrap.build.bytecode import Bytecode
+from wheelstrap.build.bytecode import enabled as bytecode_enabled
+from wheelstrap.build.tasks import Built as BuiltOutcome
+from wheelstrap.build.tasks import Failed, Outcome, run_task
+from wheelstrap.config.hooks import PackageHooks
+from wheelstrap.config.settings import Prebuilt
+from wheelstrap.dist import srcpack, validate
+from wheelstrap.dist.reader import Reader
+from wheelstrap.dist.sources import declared_requires
+from wheelstrap.errors import (
+    SourceError,
+    UserInputError,
+    WheelstrapError,
+)
+from wheelstrap.index.client import IndexClient
+from wheelstrap.index.resolve import (
+    Candidate,
+    PinnedCandidates,
+)
+from wheelstrap.index.simple import ProjectFile
+from wheelstrap.model.build import (
+    BuildSpec,
+    UnitKey,
+)
+from wheelstrap.model.graph import Graph, NodeId
+from wheelstrap.model.progress import (
+    NULL_REPORTER,
+    Downloaded,
+    FetchStarted,
+    MetadataRead,
+    Progress,
+    Reporter,
+    RunFinished,
+    RunStarted,
+    Task,
+    TaskFailed,
+    TaskFinished,
+    TaskStarted,
+    ToReporter,
+    Warn,
+)
+from wheelstrap.model.records import BuildRecord, in_build_order
+from wheelstrap.model.wheel import WheelRef
+from wheelstrap.plan.ahead import (
+    LIKELY_BACKENDS,
+    AheadCommand,
+    AskMetadata,
+    AskPage,
+    FetchAhead,
+    backend_rank,
+)
+from wheelstrap.plan.nodes import Fetched, NodeState, Pending
+from wheelstrap.plan.options import Options
+from wheelstrap.plan.planner import Planner
+from wheelstrap.run.headstart import HeadStart
+from wheelstrap.run.jobs import (
+    AheadFetchJob,
+    FetchJob,
+    Job,
+    MetadataJob,
+    PageJob,
+    PrebuiltJob,
+    Publishing,
+    PublishJob,
+    TaskJob,
+)
+from wheelstrap.run.turns import Turns
+from wheelstrap.run.workers import Workers
+from wheelstrap.seeds.store import SeedIndex
+from wheelstrap.store.events import EventLog
+from wheelstrap.store.output import Layout
+from wheelstrap.store.store import Documents, SourceFacts, Store
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    records: tuple[BuildRecord, ...]
+    graph: Graph
+    built: int
+    reused: int
+    cycles: tuple[dict[str, Any], ...]
+    unused_settings: tuple[str, ...] = ()
+    prebuilt: tuple[str, ...] = ()
+
+
+#: How many sdists download at once (the threads of the I/O pool); the rest wait, what
+#: build environments need and those with the longest remaining path first.
+DOWNLOADS = 6
+
+#: How many built wheels are checked and put into the output at once.
+PUBLISHERS = 2
+
+#: How many index pages are requested at once (a pool of their own).
+PAGES = 4
+
+#: The longest time between two computations of the targets' closure while pages pour
+#: in (seconds); within it, the time is :data:`TOP_SHARE` times what the last one took,
+#: so that those computations take at most about a tenth of the planner's time.  (A
+#: fixed 50 ms held up ``bootstrap hatchling``'s discovery by 30 ms: its closure takes
+#: a millisecond; a tree of 10,000 nodes takes far longer, and waits longer.)
+TOP_INTERVAL = 0.05
+TOP_SHARE = 10.0
+
+#: How many sdists download at once while one of LIKELY_BACKENDS does: it heads the
+#: longest chain and can be built the moment it is here (it builds with itself), so it
+#: gets most of the bandwidth rather than a sixth of it; one more line keeps the rest
+#: of the tree coming.
+BACKEND_FIRST_LINES = 2
+#: How long a worker is kept free for a likely backend whose sdist downloads (see
+#: ``Bootstrap._kept_for_backends``) at most, counted from the download's start: on a
+#: slow line the run does not idle for the whole download.
+KEEP_FOR_DOWNLOAD = 1.0
+
+
+class Coordinator:
+    """Runs one bootstrap: opens the pools, the workers and the store, starts what the
+    planner (:class:`~wheelstrap.plan.planner.Planner`) queues, brings back what
+    completes, and does what the planner asks (it is the planner's :class:`Effects`)."""
+
+    def __init__(self, options: Options, reporter: Reporter = NULL_REPORTER,
+                 client: IndexClient | None = None, workers: Workers | None = None,
+                 head: HeadStart | None = None) -> None:
+        self.o = options
+        self._head = head or HeadStart()  # helpers the command started before the run
+        #: the run's one stream of progress: the display, and events.jsonl once it runs
+        self.progress = Progress()
+        self.progress.subscribe(ToReporter(reporter))
+        self.client = client or IndexClient(options.index_url, retries=options.retries)
+        self.layout = Layout(options.output.absolute())
+        self.store = Store(self.layout, validate.target_tags(options.target.python),
+                           options.archive_limits)
+        self.workers = workers or Workers(options.jobs)
+        backend.uv_binary()  # locate uv once, before worker threads exist
+        self.seeds = SeedIndex.load(options.seed_stores, options.archive_limits)
+        self.pins = PinnedCandidates.load(self.layout.state / "resolved.json", options.index_url,
+                                          self.layout.sdists)
+        self.provenance = self.store.provenance_writer(options.index_url, options.target,
+                                                       options.policy.to_json())
+        self.events = EventLog(None)  # the run's clock until it starts
+        self.p = Planner(options, self, self.progress, self.pins, self.seeds,
+                         self.client.index_url, self._now)
+        self.p.python = options.target.python if self.workers.local else None
+        self.p.hidden = tuple(str(p) for p in (self.layout.root, *options.seed_stores,
+                                                Path.home()))
+        self._inflight: dict[Future[Any], Job] = {}
+        self._building = 0
+        self._fetches = 0
+        self._fetching_backends: set[NodeId] = set()  # real downloads of LIKELY_BACKENDS
+        # Sdists' facts are read one at a time (by a reading helper, or here should it
+        # fail), the likely backends' first, rather than all at once, each slowly: those
+        # the planner waits for by one helper, those read ahead by another, so that a
+        # large sdist read ahead never keeps the planner waiting (see _facts)
+        self._reading = Turns()
+        self._reading_ahead = Turns()
+        self._ahead_reader = Reader()  # for sdists read ahead (see _facts): no process yet
+        # Likely backends whose bytes are in while their sdist is still being read: they
+        # no longer need the bandwidth BACKEND_FIRST_LINES keeps for them.  Written by the
+        # I/O threads, which complete ``_landing`` to wake the loop.
+        self._landed: set[NodeId] = set()
+        self._landing: Future[None] = Future()
+        self._landing_lock = threading.Lock()
+        self._bytecode: Bytecode | None = None  # compiles sources ahead (run() makes it)
+        self._keep_until: float | None = None  # when a worker kept for a download is freed
+        #: when the downloads under way (the planner's and those ahead) began
+        self._download_began: dict[NodeId, float] = {}
+        self._cleaning: dict[str, Future[None]] = {}  # unit folders being removed
+        # what fetching ahead has on the pools (until the planner takes it over)
+        self._ahead_inflight: dict[Future[Any], Job] = {}
+        self._ahead_pages: dict[NormalizedName, Future[Any]] = {}  # not taken over
+        self._ahead_fetching: dict[NodeId, Future[Any]] = {}
+        self._ahead_stop = threading.Event()  # the run is over: no more reading ahead
+        # the wheels shipped, by project: what their index pages list (write_page)
+        self._shipped_wheels: dict[NormalizedName, dict[str, tuple[str, str | None]]] = {}
+
+    def _now(self) -> float:
+        """The run's clock (seconds since it started)."""
+        return self.events.now()
+
+    # -- entry point -------------------------------------------------------------------
+
+    def run(self) -> Result:
+        if not self.pins.known:  # a first run into this output: it asks the index at once
+            self.client.warm()
+        with self.store.locked():
+            for note in self.store.open_run():
+                self.progress.emit(Warn(note))
+            self.store.forget_stamp()
+            self.p.durations = self.store.load_durations()
+            self.events = self.store.event_log()
+            self.progress.subscribe(self.events)
+            self.progress.emit(RunStarted(
+                targets=[str(r) for r in self.o.requirements], jobs=self.o.jobs,
+                strict=self.o.run.strict, workers=self.workers.describe(),
+                wall=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
+            ok = False
+            try:
+                with contextlib.ExitStack() as stack:
+                    interrupted = self._open_pools(stack)
+                    try:
+                        with backend.backend_warnings_to_logs():
+                            for name in LIKELY_BACKENDS:  # not again into an output that
+                                if not self.pins.known or name in self.pins.known:  # used none
+                                    self._run_ahead(self.p.ahead.want(Requirement(name), 0))
+                            self._loop()
+                            ok = True
+                    except BaseException as exc:
+                        if not isinstance(exc, Exception):  # Ctrl-C, SIGTERM: stop at once
+                            interrupted.append(True)
+                            self.workers.interrupt()
+                        raise
+            finally:
+                self.progress.emit(RunFinished(ok=ok, built=self.p.built, reused=self.p.reused,
+                                               failed=len(self.p.failed),
+                                               duration=round(self.events.now(), 3)))
+                self.events.close()
+                self.store.save_durations(self.p.durations)
+                self._write_outputs(ok)
+            if self.o.stamp_key is not None and not self.p.unpinned:
+                self.store.write_stamp(self.o.stamp_key, len(self.p.records))
+        unused = tuple(self.o.settings.unused(
+            (n.name, n.version) for n in self.p.graph.nodes))
+        return Result(tuple(self.p.records), self.p.graph, self.p.built, self.p.reused,
+                      tuple(r.report for r in self.p.runs if r.twin is None), unused,
+                      tuple(self.p.prebuilt))
+
+    def _open_pools(self, stack: contextlib.ExitStack) -> list[bool]:
+        """Start the run's threads and helper processes, each with its closing step on
+        ``stack``: they close in the reverse order, every step even when one before it
+        raises.  Returns a flag list the run appends to when it is interrupted: then
+        nothing is waited for (builds were killed, downloads are dropped)."""
+        interrupted: list[bool] = []
+
+        def shut(pool: ThreadPoolExecutor) -> None:
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
+
+        # closed last: the run's folder in memory, the compiler, the workers, the readers
+        memory = scratch.memory_folder(builds=self.workers.capacity()) \
+            if self.workers.local else None
+        if memory is not None:
+            stack.callback(scratch.remove, memory)
+        self.store.memory = memory if self.o.work_in_memory else None
+        self._bytecode = None
+        if self.workers.local and bytecode_enabled():
+            with contextlib.suppress(OSError):  # no folder for it: builds compile
+                self._bytecode = Bytecode(
+                    memory / "bytecode" if memory is not None
+                    else self.layout.state / "incoming" / "bytecode",
+                    self.o.target.python, self.o.archive_limits)
+                stack.callback(self._bytecode.close)
+                self.p.bytecode = str(self._bytecode.folder)
+        stack.callback(self.workers.close)
+        stack.callback(self._ahead_reader.close)
+        # sdists' facts are read by a helper process, off this one's interpreter lock
+        self.store.reader = self._head.reader()
+        stack.callback(self.store.close_reader)
+        self.store.reader.start()
+        if not self.pins.known and self.p.ahead.enabled:  # it will read ahead at once
+            self._ahead_reader.start()
+        # removing a finished build's folder (a whole environment) takes a tenth of a
+        # second: off the thread that dispatches the next build
+        self._cleaner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clean")
+        stack.callback(shut, self._cleaner)
+        self._publisher = ThreadPoolExecutor(max_workers=PUBLISHERS,
+                                             thread_name_prefix="publish")
+        stack.callback(shut, self._publisher)
+        stack.callback(lambda: self.store.drop_ahead(
+            n for n in self.p.ahead.depth if n not in self.p.states))
+        # index pages have threads of their own: a burst of hundreds of pages (a package
+        # with many requirements) must not hold up the downloads of the sources whose
+        # pages came first
+        self._pages = ThreadPoolExecutor(max_workers=PAGES, thread_name_prefix="pages")
+        stack.callback(shut, self._pages)
+        # the planner's own fetch of an sdist fetched ahead (a move and a cached read)
+        # need not queue behind the downloads on the I/O threads
+        self._handoff = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handoff")
+        stack.callback(shut, self._handoff)
+        self._io = ThreadPoolExecutor(max_workers=DOWNLOADS, thread_name_prefix="io")
+        stack.callback(shut, self._io)
+        # closed first: what is queued is dropped (builds already running finish, their
+        # logs complete, unless the run was interrupted); downloads ahead stop unpacking
+        stack.callback(self._ahead_stop.set)
+        stack.callback(lambda: [f.cancel() for f in self._inflight])
+        if self.workers.local and self.store.cache.empty():
+            # a first run into this output builds: the empty environment every build
+            # starts from is made while the first pages and sources arrive
+            self._cleaner.submit(backend.warm_template, self.o.target.python,
+                                 backend.BuildSettings(0))
+        return interrupted
+
+    def _loop(self) -> None:
+        p = self.p
+        while True:
+            top = p.plan(settle=not self._inflight)
+            self._dispatch()
+            if top.complete and not self._inflight:
+                return
+            if not self._inflight:
+                p.replan_all()  # nothing is running: make sure nothing was missed
+                top = p.plan(settle=True)
+                self._dispatch()
+                if top.complete and not self._inflight:
+                    return
+                if not self._inflight:
+                    failure = p.failure_summary(str(self.layout.logs)) if p.failed else None
+                    p.cycles.deadlock(failure, self._stall_state())
+                    p.replan_all()
+                continue
+            self.events.flush()
+            due = p.top_due
+            if self._keep_until is not None:  # a worker kept for a download: not for long
+                keep = max(self._keep_until - self.events.now(), 0.0)
+                due = keep if due is None else min(due, keep)
+            done, _ = wait([*self._inflight, *self._ahead_inflight, self._landing],
+                           timeout=due, return_when=FIRST_COMPLETED)
+            for fut in done:
+                if fut is self._landing:  # a likely backend's bytes are in: lines free
+                    with self._landing_lock:
+                        self._landing = Future()
+                    continue
+                if fut in self._ahead_inflight:  # speculative: never fails the run
+                    self._ahead_done(fut, self._ahead_inflight.pop(fut))
+                    continue
+                self._completed(fut, self._inflight.pop(fut))
+
+    def _completed(self, fut: Future[Any], job: Job) -> None:
+        """A job the run waits for is over: take in its result."""
+        if isinstance(job, FetchJob | AheadFetchJob):
+            self._download_began.pop(job.node, None)
+        if isinstance(job, FetchJob):
+            self._fetches -= 1
+            self._fetching_backends.discard(job.node)
+            with self._landing_lock:
+                self._landed.discard(job.node)
+        try:
+            match job:
+                case TaskJob():
+                    self._building -= 1
+                    self.p.task_done(job.pending, self._outcome(fut, job.pending), job.since)
+                case PublishJob():
+                    self._published(job.publishing, fut)
+                case AheadFetchJob():  # a download ahead the planner waited for
+                    self._ahead_done(fut, job)
+                    self._submit_fetch(job.node, at_hand=fut.exception() is None
+                                       and fut.result() is not None)
+                case PageJob():
+                    self.p.page_arrived(job.name, fut.result(), job.since)
+                case FetchJob():
+                    self._fetched(job, fut.result())
+                case PrebuiltJob():
+                    self.p.prebuilt_fetched(job.node, *fut.result())
+                case MetadataJob():
+                    self._ahead_done(fut, job)
+        except WheelstrapError as exc:
+            if not self.o.keep_going or isinstance(job, PageJob):
+                raise
+            failed = job.publishing.node if isinstance(job, PublishJob) \
+                else job.pending.node if isinstance(job, TaskJob) else job.node
+            self.p.fail(failed, exc)
+
+    def _outcome(self, fut: Future[Any], pending: Pending) -> Outcome:
+        try:
+            value: Outcome = fut.result()
+        except WheelstrapError as exc:
+            raise exc.with_chain(self.p.states[pending.node].chain) from None
+        except Exception as exc:
+            error = self.workers.failure(exc, f"The build of {pending.spec.label}")
+            if error is None:
+                raise
+            raise error.with_chain(self.p.states[pending.node].chain) from exc
+        return value
+
+    # -- planning ----------------------------------------------------------------------
+
+
+    def _dispatch(self) -> None:
+        """Start downloads and ready builds while there is room, those with the longest
+        remaining path first."""
+        rank = self.p.ranker()
+        self._keep_until = None  # set again below while a worker is kept
+        if self._ahead_fetching and self.p.to_fetch:
+            self.p.to_fetch = [n for n in self.p.to_fetch if not self._promote_fetch(n)]
+        if self.p.ahead.staged and self.p.to_fetch:  # at hand already: no line needed
+            for node in [n for n in self.p.to_fetch if n in self.p.ahead.staged]:
+                self.p.to_fetch.remove(node)
+                self._submit_fetch(node, at_hand=True)
+        free = self._download_lines() - self._fetches - len(self._ahead_fetching)
+        if not self._fetches:
+            # Downloads ahead may hold every line, but the planner waits only on its own
+            # downloads (it takes one ahead over when it needs that very one): one of its
+            # own always runs, or the run would stall behind speculation.
+            free = max(free, 1)
+        if self.p.to_fetch and free > 0:
+            # what a build environment needs (a backend, its helpers) first: until its
+            # source is read, nobody knows the chain below it
+            self.p.to_fetch.sort(key=lambda n: (n not in self.p.in_build_envs, -rank(n)))
+            for node in self.p.to_fetch[:free]:
+                self._submit_fetch(node)
+            del self.p.to_fetch[:free]
+        if not self.p.to_fetch:
+            self._dispatch_ahead()
+        if not self.p.ready:
+            return
+        free = self.workers.capacity() - self._building
+        if free <= 0:
+            return
+        self.p.ready.sort(key=lambda p: -rank(p.node))
+        free -= self._kept_for_backends(rank, rank(self.p.ready[0].node), free)
+        for pending in self.p.ready[:free]:
+            self._submit(pending)
+        del self.p.ready[:free]
+
+    def _kept_for_backends(self, rank: Callable[[NodeId], float], best: float,
+                           free: int) -> int:
+        """How many of ``free`` workers to keep for likely backends this run needs whose
+        sdists are still downloading, ranked above the best ready build (``best``).
+
+        Such a backend builds with nothing but itself (setuptools and flit-core do), so
+        it is ready the moment its sdist is at hand; it heads the longest chain of a
+        typical tree.  A worker given to a lesser build a moment before would hold it
+        up for that whole build (0.5 s on ``bootstrap requests``); keeping the worker
+        costs at most the rest of the download, and only for
+        :data:`KEEP_FOR_DOWNLOAD` seconds of it."""
+        now = self.events.now()
+        kept = 0
+        for node in self._downloading_backends():
+            since = self._download_began.get(node, now)
+            if kept < free and now - since < KEEP_FOR_DOWNLOAD and rank(node) > best:
+                kept += 1
+                self._keep_till(since + KEEP_FOR_DOWNLOAD)
+        if kept == 0 and free > 0:
+            kept += self._kept_ahead(best, now)
+        return kept
+
+    def _kept_ahead(self, best: float, now: float) -> int:
+        """One worker kept for a likely backend fetched ahead that no sdist read so far
+        names, while the run is still learning its tree: one of its next sdists will,
+        most likely (setuptools heads the longest chain of most trees), and a worker
+        given to a short build a moment before would hold it up for that whole build.
+        In ``bootstrap hatchling`` flit-core (a fifth of a second to build) took the
+        second worker 70 ms before trove-classifiers' sdist named setuptools, which
+        then waited for it 80 ms.
+
+        Only with two workers or more, for :data:`KEEP_FOR_DOWNLOAD` seconds from its
+        download's start at most, while sdists the planner needs are still being
+        fetched and read, and when what the index says of its size makes it a longer
+        build than the best one ready (``best``)."""
+        if self.workers.capacity() < 2 or not (self._fetches or self.p.to_fetch):
+            return 0
+        for node, (since, size) in sorted(self.p.ahead.backends.items(),
+                                          key=lambda item: backend_rank(item[0].name)):
+            if node in self.p.states or now - since >= KEEP_FOR_DOWNLOAD:
+                continue
+            guess = sum(self.p.durations.expected(node.name, node.version, phase, size)
+                        for phase in ("prepare", "build"))
+            if guess > best:
+                self._keep_till(since + KEEP_FOR_DOWNLOAD)
+                return 1
+        return 0
+
+    def _keep_till(self, until: float) -> None:
+        """The loop looks again at a kept worker by ``until``."""
+        self._keep_until = until if self._keep_until is None else min(self._keep_until, until)
+
+    def _downloading_backends(self) -> list[NodeId]:
+        """Likely backends the planner needs whose sdists are downloading: its own
+        downloads, and those ahead it waits for."""
+        waited = [n for n, fut in self._ahead_fetching.items()
+                  if n.name in LIKELY_BACKENDS and fut in self._inflight]
+        return sorted({*self._fetching_backends, *waited})
+
+    def _download_lines(self) -> int:
+        """How many sdists may download at once now (see BACKEND_FIRST_LINES): fewer
+        while the bytes of a likely backend are still coming."""
+        with self._landing_lock:
+            landed = set(self._landed)
+        if any(n not in landed for n in self._fetching_backends) or any(
+                n.name in LIKELY_BACKENDS and n not in landed for n in self._ahead_fetching):
+            return BACKEND_FIRST_LINES
+        return DOWNLOADS
+
+    def _bytes_in(self, node: NodeId) -> None:
+        """(I/O threads) ``node``'s sdist is downloaded; reading it comes next."""
+        if node.name not in LIKELY_BACKENDS:
+            return
+        with self._landing_lock:
+            self._landed.add(node)
+            if not self._landing.done():
+                self._landing.set_result(None)
+
+    def _submit_fetch(self, node: NodeId, at_hand: bool = False) -> None:
+        """Fetch ``node``'s sdist and read its facts; ``at_hand``: it was fetched ahead,
+        so this is a move and a cached read, done on a thread of its own."""
+        st = self.p.states[node]
+        if not at_hand:
+            self._metadata_ahead(st)
+        self._fetches += 1
+        if node.name in LIKELY_BACKENDS:
+            self._fetching_backends.add(node)
+        self.progress.emit(FetchStarted(str(node)))
+        now = self.events.now()
+        self._download_began[node] = now
+        pool = self._handoff if at_hand else self._io
+        self._inflight[pool.submit(self._fetch, st)] = FetchJob(node, now)
+
+    def _submit(self, pending: Pending) -> None:
+        st = self.p.states[pending.node]
+        assert st.sdist_path is not None and st.sdist_sha256 is not None
+        files = [(st.sdist_sha256, st.sdist_path), *((a.sha256, a.path) for a in pending.env)]
+        inputs = self.workers.inputs(files)
+        workdir = (str(self.store.unit_dir(pending.node, pending.spec.unit, st.sdist_size))
+                   if self.workers.local else None)
+        cleaning = self._cleaning.pop(workdir, None) if workdir is not None else None
+        if cleaning is not None:  # the same folder again: let its removal finish first
+            cleaning.result()
+        self._building += 1
+        self.progress.emit(TaskStarted(self.p.task(pending.spec), then=pending.then is not None))
+        since = self.events.now()
+        fut = self.workers.executor.submit(run_task, pending.spec, inputs, workdir,
+                                           pending.then)
+        self._inflight[fut] = TaskJob(pending, since)
+
+
+    # -- cycles --------------------------------------------------------------------------
+
+
+    # -- applying results --------------------------------------------------------------
+
+
+    def _fetch(self, st: NodeState) -> Fetched:
+        """(I/O pool) The verified sdist, its URL, its ``[build-system]``, the runtime
+        requirements it declares final and those it likely has (for fetching ahead)."""
+        try:
+            path, digest, url = self.store.fetch_sdist(
+                self.client, st.candidate, self.progress.warning, st.hooks.settings.source,
+                allowed=self.o.hashes.for_name(st.id.name))
+            self._bytes_in(st.id)
+            facts = self._facts(st.id, path, digest, st.hooks)
+        except WheelstrapError as exc:
+            raise exc.with_chain(st.chain) from None
+        return Fetched(path, digest, url, facts.system, facts.source_date_epoch,
+                       facts.static_requires, facts.likely_requires)
+
+    def _facts(self, node: NodeId, sdist: Path, digest: str, hooks: PackageHooks,
+               ahead: bool = False) -> SourceFacts:
+        """(I/O threads) :meth:`Store.source_facts`: from the record when there is one,
+        else read from the sdist in turn, the likely backends' first: they head the
+        longest chains.  What is read ahead (``ahead``: it may never be needed) is read
+        by a helper of its own, in turns of its own (:attr:`_reading_ahead`), so that
+        the planner never waits behind it (setuptools' sdist, read ahead, kept the
+        target's, a tenth of its size, waiting 50 ms, and trove-classifiers', which
+        tells ``bootstrap hatchling`` that it needs setuptools, 25 ms).  (An sdist the
+        planner needs while it is fetched ahead is not read twice: the planner waits
+        for that fetch, see :meth:`_promote_fetch`.)"""
+        known = self.store.known_facts(sdist, digest, hooks)
+        if known is not None:
+            return known
+        turns, reader = (self._reading_ahead, self._ahead_reader) if ahead \
+            else (self._reading, None)
+        with turns.turn(backend_rank(node.name)):
+            # looks at the record again first: the same sdist, fetched ahead and by the
+            # planner, may have been read while this thread waited for its turn
+            return self.store.source_facts(node, sdist, digest, hooks, reader=reader)
+
+
+    def _published(self, p: Publishing, fut: Future[WheelRef]) -> None:
+        """A built wheel was checked and placed (or refused): the build is done."""
+        self._building -= p.held
+        try:
+            avail = fut.result()
+        except WheelstrapError as exc:
+            self.progress.emit(TaskFailed(p.task, p.worker, p.duration, exc.message,
+                                          _rounded(p.timings)))
+            self.p.states[p.node].units[p.pending.spec.unit].busy = False
+            raise
+        p.timings["publish"] = self.events.now() - p.since
+        self.progress.emit(TaskFinished(p.task, p.worker, p.duration, _rounded(p.timings)))
+        if self.workers.local:
+            unit = p.pending.spec.unit
+            folder = str(self.store.unit_dir(p.node, unit))
+            self._cleaning[folder] = self._cleaner.submit(self.store.clean_unit, p.node, unit)
+        self.p.published(p.pending, avail)
+
+    def _fetched(self, job: FetchJob, got: Fetched) -> None:
+        ahead = self.p.fetched(job.node, got)
+        st = self.p.states[job.node]
+        if self._bytecode is not None and st.id.name in LIKELY_BACKENDS:
+            # what most build environments hold: compiled once, long before its wheel
+            self._bytecode.start(st.id.name, st.id.version, got.sdist)
+        self.progress.emit(Downloaded(str(st.id), round(self.events.now() - job.since, 4),
+                                      st.sdist_size or 0))
+        self._run_ahead(ahead)
+
+    def _stall_state(self) -> str:
+        """The coordinator's side of a stall, for the report of a bug."""
+        return (f"building {self._building}, fetches {self._fetches}, ready "
+                f"{[str(p.node) for p in self.p.ready]}, to fetch "
+                f"{[str(n) for n in self.p.to_fetch]}, ahead fetching "
+                f"{[str(n) for n in self._ahead_fetching]}")
+
+    def _run_ahead(self, commands: Iterable[AheadCommand]) -> None:
+        """Start on the pools what fetching ahead decided."""
+        for cmd in commands:
+            now = self.events.now()
+            fut: Future[Any]
+            match cmd:
+                case AskPage(name=name):
+                    fut = self._pages.submit(self.client.project_page, name)
+                    self._ahead_pages[name] = fut
+                    self._ahead_inflight[fut] = PageJob(name, now)
+                case FetchAhead(node=node, candidate=c, hooks=hooks):
+                    self._download_began[node] = now
+                    fut = self._io.submit(self._fetch_ahead, node, c, hooks)
+                    self._ahead_fetching[node] = fut
+                    self._ahead_inflight[fut] = AheadFetchJob(node, now)
+                case AskMetadata(node=node, url=url, sha256=sha256):
+                    fut = self._pages.submit(self.client.core_metadata, url, sha256)
+                    self._ahead_inflight[fut] = MetadataJob(node, now)
+
+    def _dispatch_ahead(self) -> None:
+        """Start downloads ahead, nearest first, on the lines real downloads leave."""
+        def room() -> bool:
+            return self._fetches + len(self._ahead_fetching) < self._download_lines()
+
+        self._run_ahead(self.p.ahead.downloads(room, self.events.now()))
+
+    def _fetch_ahead(self, node: NodeId, c: Candidate, hooks: PackageHooks
+                     ) -> tuple[int, tuple[Requirement, ...]] | None:
+        """(I/O pool) Download an sdist ahead and read its tree: its size, and the
+        requirements to follow (``[build-system]`` and static runtime ones)."""
+        path = self.store.fetch_ahead(self.client, c, allowed=self.o.hashes.for_name(node.name))
+        if path is None or c.file.sha256 is None or self._ahead_stop.is_set():
+            return None
+        self._bytes_in(node)
+        facts = self._facts(node, path, c.file.sha256, hooks, ahead=True)
+        reqs = list(hooks.build_requires(facts.system.requires, dynamic=False))
+        if facts.static_requires is not None:
+            reqs += hooks.requires(Requirement(r) for r in facts.static_requires)
+        return path.stat().st_size, tuple(reqs)
+
+    def _metadata_ahead(self, st: NodeState) -> None:
+        ask = self.p.ahead.metadata(st.id, st.hooks, st.candidate.file.size,
+                                   self.p.pages.get(st.id.name))
+        if ask is not None:
+            self._run_ahead([ask])
+
+    def _promote_fetch(self, node: NodeId) -> bool:
+        """The planner wants ``node``'s sdist: wait for its download ahead, if any."""
+        fut = self._ahead_fetching.get(node)
+        if fut is None or fut not in self._ahead_inflight:
+            return False
+        self._inflight[fut] = self._ahead_inflight.pop(fut)
+        return True
+
+    def _ahead_done(self, fut: Future[Any], job: Job) -> None:
+        """A page, a core metadata file or a download ahead finished; a failure is
+        dropped."""
+        if isinstance(job, MetadataJob):
+            st = self.p.states.get(job.node)
+            try:
+                body = fut.result()
+            except Exception:
+                return
+            if body is None or st is None:
+                return
+            reqs = st.hooks.requires(Requirement(r) for r in declared_requires(body))
+            self.progress.emit(MetadataRead(str(job.node), len(reqs),
+                                            round(self.events.now() - job.since, 4)))
+            self._run_ahead(self.p.ahead.want_all(reqs, 1))
+            return
+        if isinstance(job, PageJob):
+            self._ahead_pages.pop(job.name, None)
+            try:
+                page = fut.result()
+            except Exception:
+                self.p.ahead.page_failed(job.name)
+                return
+            self.p.page_arrived(job.name, page, job.since)
+            return
+        assert isinstance(job, AheadFetchJob)
+        self._ahead_fetching.pop(job.node, None)
+        self._download_began.pop(job.node, None)
+        with self._landing_lock:
+            self._landed.discard(job.node)
+        try:
+            value = fut.result()
+        except Exception:
+            value = None
+        if value is None:
+            self.p.ahead.downloaded(job.node, None)
+            return
+        size, reqs = value
+        self.progress.emit(Downloaded(str(job.node), round(self.events.now() - job.since, 4),
+                                      size, ahead=True))
+        self._run_ahead(self.p.ahead.downloaded(job.node, reqs))
+
+    # -- outputs -----------------------------------------------------------------------
+
+    # -- the planner's effects -------------------------------------------------------
+
+    def take_over_page(self, name: NormalizedName) -> bool:
+        fut = self._ahead_pages.pop(name, None)
+        if fut is None:
+            return False
+        self._inflight[fut] = self._ahead_inflight.pop(fut)  # the run waits for it now
+        return True
+
+    def ask_page(self, name: NormalizedName) -> None:
+        fut = self._pages.submit(self.client.project_page, name)
+        self._inflight[fut] = PageJob(name, self.events.now())
+
+    def fetch_prebuilt(self, node: NodeId, files: Sequence[ProjectFile],
+                       prebuilt: Prebuilt) -> None:
+        fut = self._io.submit(self.store.fetch_prebuilt, self.client, files, node.name,
+                              node.version, prebuilt)
+        self._inflight[fut] = PrebuiltJob(node, self.events.now())
+
+    def ahead(self, commands: Iterable[AheadCommand]) -> None:
+        self._run_ahead(commands)
+
+    def publish(self, pending: Pending, outcome: BuiltOutcome, chain: tuple[str, ...],
+                task: Task, timings: dict[str, float], held: bool) -> None:
+        self._building += held
+        fut = self._publisher.submit(self.store.publish, pending.spec, outcome, chain)
+        self._inflight[fut] = PublishJob(Publishing(
+            pending, timings, task, outcome.report.worker,
+            round(timings.get("total", 0.0), 4), self.events.now(), held))
+
+    def dynamic(self, spec: BuildSpec) -> tuple[str, ...] | None:
+        return self.store.dynamic(spec)
+
+    def remember_dynamic(self, spec: BuildSpec, raw: tuple[str, ...]) -> None:
+        self.store.remember_dynamic(spec, raw)
+
+    def reuse(self, spec: BuildSpec) -> WheelRef | None:
+        return self.store.reuse(spec)
+
+    def failure(self, spec: BuildSpec, outcome: Failed, chain: tuple[str, ...]
+                ) -> WheelstrapError:
+        return self.store.failure(spec, outcome, chain)
+
+    def inspect(self, node: NodeId, st: NodeState) -> srcpack.PackPlan | srcpack.NotPure:
+        assert st.sdist_path is not None
+        root, _ = self.store.source_tree(node, st.sdist_path, st.hooks)
+        try:
+            plan = srcpack.inspect(root, node.name, node.version)
+        except SourceError as exc:  # a layout pointing outside the sdist: not packable
+            return srcpack.NotPure((exc.message,))
+        if isinstance(plan, srcpack.PackPlan):
+            edited = st.hooks.requires(Requirement(r) for r in plan.requires_dist)
+            plan = replace(plan, requires_dist=tuple(str(r) for r in edited))
+        return plan
+
+    def pack_stage0(self, plan: srcpack.PackPlan, run_key: str,
+                    source_date_epoch: int) -> WheelRef:
+        return self.store.pack_stage0(plan, run_key, source_date_epoch)
+
+    def ship(self, node: NodeId, wheel: WheelRef, key: UnitKey) -> WheelRef:
+        return self.store.ship(node, wheel, key)
+
+    def shipped(self, record: BuildRecord, cycle: dict[str, Any] | None, early: bool) -> None:
+        self.provenance.shipped(record, cycle)
+        if early:
+            self.provenance.write_early(record, self.seeds, self._publisher)
+
+    def built(self, record: BuildRecord, wheel: WheelRef) -> None:
+        self.provenance.built(record, wheel)
+
+    def clean_node(self, node: NodeId) -> None:
+        self.store.clean_node(node)
+
+    def write_page(self, name: NormalizedName, wheel: WheelRef) -> None:
+        """Write the index page of ``name`` as its wheel ships, in the background (the
+        thread that removes finished build folders: off every build's way), rather than
+        with the documents at the end of the run; the end writes only what changed."""
+        known = self._shipped_wheels.setdefault(name, {})
+        known[wheel.path.name] = (wheel.sha256, wheel.info.requires_python)
+        self._cleaner.submit(self.store.write_project_page, name, dict(known))
+
+    def _write_outputs(self, ok: bool) -> None:
+        complete = ok and self.p.top is not None and self.p.top.complete and not self.p.failed
+        problem = self.store.write_documents(Documents(
+            graph=self.p.graph.to_json(), records=in_build_order(self.p.records),
+            target=self.o.target.describe(),
+            cycles=[r.report for r in self.p.runs if r.twin is None] + self.p.unbroken,
+            index={r.wheel: (r.sha256, st.final.info.requires_python) for r in self.p.records
+                   if (st := self.p.states.get(NodeId(canonicalize_name(r.name), r.version)))
+                   and st.final is not None},
+            failures=self.p.failure_docs(),
+            blocked=[{"name": n.name, "version": n.version, "because": str(dep)}
+                     for n, dep in sorted(self.p.blocked.items())],
+            constraints=[(n.name, n.version) for n in self.p.top.nodes]
+            if complete and self.p.top is not None else None),
+            self.pins, self.seeds)
+        if problem is not None:
+            self.progress.emit(Warn(problem))
+
+
+def _rounded(timings: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 4) for k, v in sorted(timings.items())}
+
+
+def bootstrap(options: Options, reporter: Reporter = NULL_REPORTER,
+              workers: Workers | None = None, head: HeadStart | None = None) -> Result:
+    """Build every wheel of the tree rooted at ``options.requirements`` from source;
+    ``head``: helpers the command started for it (:mod:`wheelstrap.run.headstart`)."""
+    out = options.output
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"The output directory {out} is a file.",
+                             hint="Pass -o a directory (it is created when missing).")
+    client = IndexClient(options.index_url, retries=options.retries)
+    try:
+        return Coordinator(options, reporter, client, workers, head).run()
+    except OSError as exc:  # the disk, not us: full, read-only, a path that is not a folder
+        where = exc.filename or out
+        raise UserInputError(
+            f"wheelstrap could not write or read {where}: {exc.strerror or exc}.",
+            hint=f"Free some space or fix the permissions of {out}, or pass another -o. "
+            "Every file in it is written atomically, so it keeps its last good state.",
+        ) from exc
+    finally:
+        client.close()
