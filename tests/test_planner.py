@@ -307,7 +307,7 @@ def test_downloads_start_in_order_of_need(tmp_path, monkeypatch):
     started: list[str] = []
     monkeypatch.setattr(planner, "_submit_fetch",
                         lambda node, at_hand=False: started.append(node.name))
-    monkeypatch.setattr("wheelstrap.run.coordinator.DOWNLOADS", 2)
+    monkeypatch.setattr("wheelstrap.run.fetching.DOWNLOADS", 2)
     planner.p.to_fetch = [ids["leaf-one"], ids["leaf-two"], ids["chainback"]]
     planner._fetches = 0
     planner._dispatch()
@@ -325,7 +325,7 @@ def test_an_sdist_fetched_ahead_needs_no_download_line(tmp_path, monkeypatch):
     started: list[tuple[str, bool]] = []
     monkeypatch.setattr(planner, "_submit_fetch",
                         lambda node, at_hand=False: started.append((node.name, at_hand)))
-    monkeypatch.setattr("wheelstrap.run.coordinator.DOWNLOADS", 2)
+    monkeypatch.setattr("wheelstrap.run.fetching.DOWNLOADS", 2)
     planner.p.to_fetch = [ids["leaf-two"], ids["leaf-one"]]
     planner._fetches = 2  # every line taken
     planner._dispatch()

@@ -37,7 +37,8 @@ from wheelstrap.model.limits import DEFAULT_LIMITS
 from wheelstrap.model.target import Target
 from wheelstrap.plan.ahead import LIKELY_BACKENDS
 from wheelstrap.plan.options import Options
-from wheelstrap.run.coordinator import BACKEND_FIRST_LINES, Coordinator
+from wheelstrap.run.coordinator import Coordinator
+from wheelstrap.run.fetching import BACKEND_FIRST_LINES
 from wheelstrap.run.jobs import AheadFetchJob
 from wheelstrap.store.output import Layout
 from wheelstrap.store.store import Store
@@ -520,7 +521,7 @@ def test_a_likely_backend_downloading_leaves_one_line_to_the_rest(tmp_path):
               Pkg("setuptools", "1.0")]
     planner, _ = _bootstrap(tmp_path, sdists, sdists, ["top"])
     client = LinesClient(planner.o.index_url, "setuptools-1.0.tar.gz")
-    planner.client = client
+    planner.client = planner.fetching.client = client
     gate = client.gates["setuptools-1.0.tar.gz"] = threading.Event()
 
     wanted = {p.filename for p in leaves} | {"top-1.0.tar.gz"}
@@ -573,9 +574,9 @@ def test_the_lines_come_back_once_a_likely_backends_bytes_are_in(tmp_path):
               Pkg("setuptools", "1.0")]
     planner, _ = _bootstrap(tmp_path, sdists, sdists, ["top"])
     client = ConcurrencyClient(planner.o.index_url)
-    planner.client = client
+    planner.client = planner.fetching.client = client
     release = threading.Event()
-    real = planner._bytes_in
+    real = planner.fetching.bytes_in
 
     def bytes_in_then_a_long_read(node: NodeId) -> None:
         real(node)
@@ -584,7 +585,7 @@ def test_the_lines_come_back_once_a_likely_backends_bytes_are_in(tmp_path):
             release.wait(30)
             client.window.clear()
 
-    planner._bytes_in = bytes_in_then_a_long_read  # type: ignore[method-assign]
+    planner.fetching.bytes_in = bytes_in_then_a_long_read  # type: ignore[method-assign]
     wanted = {p.filename for p in leaves}
 
     def the_leaves_are_here() -> bool:
@@ -690,7 +691,7 @@ def test_a_read_ahead_never_keeps_the_planner_waiting(tmp_path):
     release, holding = threading.Event(), threading.Event()
 
     def hold_the_reading_ahead() -> None:
-        with planner._reading_ahead.turn(-1):
+        with planner.fetching.reading_ahead.turn(-1):
             holding.set()
             release.wait(30)
 

@@ -37,10 +37,8 @@ from wheelstrap.build.bytecode import Bytecode
 from wheelstrap.build.bytecode import enabled as bytecode_enabled
 from wheelstrap.build.tasks import Built as BuiltOutcome
 from wheelstrap.build.tasks import Failed, Outcome, run_task
-from wheelstrap.config.hooks import PackageHooks
 from wheelstrap.config.settings import Prebuilt
 from wheelstrap.dist import srcpack, validate
-from wheelstrap.dist.reader import Reader
 from wheelstrap.dist.sources import declared_requires
 from wheelstrap.errors import (
     SourceError,
@@ -49,7 +47,6 @@ from wheelstrap.errors import (
 )
 from wheelstrap.index.client import IndexClient
 from wheelstrap.index.resolve import (
-    Candidate,
     PinnedCandidates,
 )
 from wheelstrap.index.simple import ProjectFile
@@ -87,6 +84,7 @@ from wheelstrap.plan.ahead import (
 from wheelstrap.plan.nodes import Fetched, NodeState, Pending
 from wheelstrap.plan.options import Options
 from wheelstrap.plan.planner import Planner
+from wheelstrap.run.fetching import DOWNLOADS, Fetching
 from wheelstrap.run.headstart import HeadStart
 from wheelstrap.run.jobs import (
     AheadFetchJob,
@@ -99,12 +97,11 @@ from wheelstrap.run.jobs import (
     PublishJob,
     TaskJob,
 )
-from wheelstrap.run.turns import Turns
 from wheelstrap.run.workers import Workers
 from wheelstrap.seeds.store import SeedIndex
 from wheelstrap.store.events import EventLog
 from wheelstrap.store.output import Layout
-from wheelstrap.store.store import Documents, SourceFacts, Store
+from wheelstrap.store.store import Documents, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +115,6 @@ class Result:
     prebuilt: tuple[str, ...] = ()
 
 
-#: How many sdists download at once (the threads of the I/O pool); the rest wait, what
-#: build environments need and those with the longest remaining path first.
-DOWNLOADS = 6
 
 #: How many built wheels are checked and put into the output at once.
 PUBLISHERS = 2
@@ -136,11 +130,6 @@ PAGES = 4
 TOP_INTERVAL = 0.05
 TOP_SHARE = 10.0
 
-#: How many sdists download at once while one of LIKELY_BACKENDS does: it heads the
-#: longest chain and can be built the moment it is here (it builds with itself), so it
-#: gets most of the bandwidth rather than a sixth of it; one more line keeps the rest
-#: of the tree coming.
-BACKEND_FIRST_LINES = 2
 #: How long a worker is kept free for a likely backend whose sdist downloads (see
 #: ``Bootstrap._kept_for_backends``) at most, counted from the download's start: on a
 #: slow line the run does not idle for the whole download.
@@ -181,19 +170,6 @@ class Coordinator:
         self._building = 0
         self._fetches = 0
         self._fetching_backends: set[NodeId] = set()  # real downloads of LIKELY_BACKENDS
-        # Sdists' facts are read one at a time (by a reading helper, or here should it
-        # fail), the likely backends' first, rather than all at once, each slowly: those
-        # the planner waits for by one helper, those read ahead by another, so that a
-        # large sdist read ahead never keeps the planner waiting (see _facts)
-        self._reading = Turns()
-        self._reading_ahead = Turns()
-        self._ahead_reader = Reader()  # for sdists read ahead (see _facts): no process yet
-        # Likely backends whose bytes are in while their sdist is still being read: they
-        # no longer need the bandwidth BACKEND_FIRST_LINES keeps for them.  Written by the
-        # I/O threads, which complete ``_landing`` to wake the loop.
-        self._landed: set[NodeId] = set()
-        self._landing: Future[None] = Future()
-        self._landing_lock = threading.Lock()
         self._bytecode: Bytecode | None = None  # compiles sources ahead (run() makes it)
         self._keep_until: float | None = None  # when a worker kept for a download is freed
         #: when the downloads under way (the planner's and those ahead) began
@@ -204,6 +180,8 @@ class Coordinator:
         self._ahead_pages: dict[NormalizedName, Future[Any]] = {}  # not taken over
         self._ahead_fetching: dict[NodeId, Future[Any]] = {}
         self._ahead_stop = threading.Event()  # the run is over: no more reading ahead
+        self.fetching = Fetching(self.store, self.client, options.hashes,
+                                 self.progress.warning, self._ahead_stop)
         # the wheels shipped, by project: what their index pages list (write_page)
         self._shipped_wheels: dict[NormalizedName, dict[str, tuple[str, str | None]]] = {}
 
@@ -284,13 +262,13 @@ class Coordinator:
                 stack.callback(self._bytecode.close)
                 self.p.bytecode = str(self._bytecode.folder)
         stack.callback(self.workers.close)
-        stack.callback(self._ahead_reader.close)
+        stack.callback(self.fetching.ahead_reader.close)
         # sdists' facts are read by a helper process, off this one's interpreter lock
         self.store.reader = self._head.reader()
         stack.callback(self.store.close_reader)
         self.store.reader.start()
         if not self.pins.known and self.p.ahead.enabled:  # it will read ahead at once
-            self._ahead_reader.start()
+            self.fetching.ahead_reader.start()
         # removing a finished build's folder (a whole environment) takes a tenth of a
         # second: off the thread that dispatches the next build
         self._cleaner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clean")
@@ -345,12 +323,11 @@ class Coordinator:
             if self._keep_until is not None:  # a worker kept for a download: not for long
                 keep = max(self._keep_until - self.events.now(), 0.0)
                 due = keep if due is None else min(due, keep)
-            done, _ = wait([*self._inflight, *self._ahead_inflight, self._landing],
+            done, _ = wait([*self._inflight, *self._ahead_inflight, self.fetching.landing],
                            timeout=due, return_when=FIRST_COMPLETED)
             for fut in done:
-                if fut is self._landing:  # a likely backend's bytes are in: lines free
-                    with self._landing_lock:
-                        self._landing = Future()
+                if fut is self.fetching.landing:  # a likely backend's bytes are in
+                    self.fetching.rearm()
                     continue
                 if fut in self._ahead_inflight:  # speculative: never fails the run
                     self._ahead_done(fut, self._ahead_inflight.pop(fut))
@@ -364,8 +341,7 @@ class Coordinator:
         if isinstance(job, FetchJob):
             self._fetches -= 1
             self._fetching_backends.discard(job.node)
-            with self._landing_lock:
-                self._landed.discard(job.node)
+            self.fetching.done(job.node)
         try:
             match job:
                 case TaskJob():
@@ -504,23 +480,8 @@ class Coordinator:
         return sorted({*self._fetching_backends, *waited})
 
     def _download_lines(self) -> int:
-        """How many sdists may download at once now (see BACKEND_FIRST_LINES): fewer
-        while the bytes of a likely backend are still coming."""
-        with self._landing_lock:
-            landed = set(self._landed)
-        if any(n not in landed for n in self._fetching_backends) or any(
-                n.name in LIKELY_BACKENDS and n not in landed for n in self._ahead_fetching):
-            return BACKEND_FIRST_LINES
-        return DOWNLOADS
-
-    def _bytes_in(self, node: NodeId) -> None:
-        """(I/O threads) ``node``'s sdist is downloaded; reading it comes next."""
-        if node.name not in LIKELY_BACKENDS:
-            return
-        with self._landing_lock:
-            self._landed.add(node)
-            if not self._landing.done():
-                self._landing.set_result(None)
+        """How many sdists may download at once now (see run/fetching.py)."""
+        return self.fetching.lines(self._fetching_backends, self._ahead_fetching)
 
     def _submit_fetch(self, node: NodeId, at_hand: bool = False) -> None:
         """Fetch ``node``'s sdist and read its facts; ``at_hand``: it was fetched ahead,
@@ -535,7 +496,7 @@ class Coordinator:
         now = self.events.now()
         self._download_began[node] = now
         pool = self._handoff if at_hand else self._io
-        self._inflight[pool.submit(self._fetch, st)] = FetchJob(node, now)
+        self._inflight[pool.submit(self.fetching.fetch, st)] = FetchJob(node, now)
 
     def _submit(self, pending: Pending) -> None:
         st = self.p.states[pending.node]
@@ -560,41 +521,6 @@ class Coordinator:
 
     # -- applying results --------------------------------------------------------------
 
-
-    def _fetch(self, st: NodeState) -> Fetched:
-        """(I/O pool) The verified sdist, its URL, its ``[build-system]``, the runtime
-        requirements it declares final and those it likely has (for fetching ahead)."""
-        try:
-            path, digest, url = self.store.fetch_sdist(
-                self.client, st.candidate, self.progress.warning, st.hooks.settings.source,
-                allowed=self.o.hashes.for_name(st.id.name))
-            self._bytes_in(st.id)
-            facts = self._facts(st.id, path, digest, st.hooks)
-        except WheelstrapError as exc:
-            raise exc.with_chain(st.chain) from None
-        return Fetched(path, digest, url, facts.system, facts.source_date_epoch,
-                       facts.static_requires, facts.likely_requires)
-
-    def _facts(self, node: NodeId, sdist: Path, digest: str, hooks: PackageHooks,
-               ahead: bool = False) -> SourceFacts:
-        """(I/O threads) :meth:`Store.source_facts`: from the record when there is one,
-        else read from the sdist in turn, the likely backends' first: they head the
-        longest chains.  What is read ahead (``ahead``: it may never be needed) is read
-        by a helper of its own, in turns of its own (:attr:`_reading_ahead`), so that
-        the planner never waits behind it (setuptools' sdist, read ahead, kept the
-        target's, a tenth of its size, waiting 50 ms, and trove-classifiers', which
-        tells ``bootstrap hatchling`` that it needs setuptools, 25 ms).  (An sdist the
-        planner needs while it is fetched ahead is not read twice: the planner waits
-        for that fetch, see :meth:`_promote_fetch`.)"""
-        known = self.store.known_facts(sdist, digest, hooks)
-        if known is not None:
-            return known
-        turns, reader = (self._reading_ahead, self._ahead_reader) if ahead \
-            else (self._reading, None)
-        with turns.turn(backend_rank(node.name)):
-            # looks at the record again first: the same sdist, fetched ahead and by the
-            # planner, may have been read while this thread waited for its turn
-            return self.store.source_facts(node, sdist, digest, hooks, reader=reader)
 
 
     def _published(self, p: Publishing, fut: Future[WheelRef]) -> None:
@@ -644,7 +570,7 @@ class Coordinator:
                     self._ahead_inflight[fut] = PageJob(name, now)
                 case FetchAhead(node=node, candidate=c, hooks=hooks):
                     self._download_began[node] = now
-                    fut = self._io.submit(self._fetch_ahead, node, c, hooks)
+                    fut = self._io.submit(self.fetching.fetch_ahead, node, c, hooks)
                     self._ahead_fetching[node] = fut
                     self._ahead_inflight[fut] = AheadFetchJob(node, now)
                 case AskMetadata(node=node, url=url, sha256=sha256):
@@ -657,20 +583,6 @@ class Coordinator:
             return self._fetches + len(self._ahead_fetching) < self._download_lines()
 
         self._run_ahead(self.p.ahead.downloads(room, self.events.now()))
-
-    def _fetch_ahead(self, node: NodeId, c: Candidate, hooks: PackageHooks
-                     ) -> tuple[int, tuple[Requirement, ...]] | None:
-        """(I/O pool) Download an sdist ahead and read its tree: its size, and the
-        requirements to follow (``[build-system]`` and static runtime ones)."""
-        path = self.store.fetch_ahead(self.client, c, allowed=self.o.hashes.for_name(node.name))
-        if path is None or c.file.sha256 is None or self._ahead_stop.is_set():
-            return None
-        self._bytes_in(node)
-        facts = self._facts(node, path, c.file.sha256, hooks, ahead=True)
-        reqs = list(hooks.build_requires(facts.system.requires, dynamic=False))
-        if facts.static_requires is not None:
-            reqs += hooks.requires(Requirement(r) for r in facts.static_requires)
-        return path.stat().st_size, tuple(reqs)
 
     def _metadata_ahead(self, st: NodeState) -> None:
         ask = self.p.ahead.metadata(st.id, st.hooks, st.candidate.file.size,
@@ -714,8 +626,7 @@ class Coordinator:
         assert isinstance(job, AheadFetchJob)
         self._ahead_fetching.pop(job.node, None)
         self._download_began.pop(job.node, None)
-        with self._landing_lock:
-            self._landed.discard(job.node)
+        self.fetching.done(job.node)
         try:
             value = fut.result()
         except Exception:
