@@ -244,3 +244,8 @@ def test_a_backend_that_prints_one_huge_line_and_fails_keeps_stderr_small(
     assert len(run.stderr) < 70_000, len(run.stderr)  # the tail: at most 64 KiB
     assert "characters cut from a line" in run.stderr  # the one line, cut where it is too long
     assert (run.out / "logs" / "loud-1.0.log").stat().st_size > 10 * 2**20  # all in the log
+    # with --keep-going the failure is recorded in failures.json: its tail is bounded too
+    kept = run_bootstrap("loud", "--keep-going", index=index.url, out=run.out.parent / "kept")
+    failures = json.loads((kept.out / "failures.json").read_text())["failures"]
+    assert [f["name"] for f in failures] == ["loud"]
+    assert 0 < len(failures[0]["tail"].encode()) <= 64 * 1024

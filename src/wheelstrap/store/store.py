@@ -69,6 +69,7 @@ from wheelstrap.fsutil import (
     atomic_write_text,
     remove_temporaries_under,
     sha256_file,
+    tail,
 )
 from wheelstrap.index.simple import ProjectFile
 from wheelstrap.model.build import BuildSpec, UnitKey, cache_key
@@ -455,7 +456,7 @@ class Store:
             f"Building {what} failed in {failed.phase}: {error.message.rstrip('.')}.",
             hint=(f"{error.hint} " if error.hint else "")
             + f"The full backend output is in {log}.",
-            chain=chain, log=str(log), tail=_tail(failed.report.log),
+            chain=chain, log=str(log), tail=tail(failed.report.log),
         )
 
     def publish(self, spec: BuildSpec, built: Built, chain: Sequence[str]) -> WheelRef:
@@ -467,7 +468,7 @@ class Store:
             return BuildFailure(
                 f"Building {spec.label} failed in build_wheel: {why}.",
                 hint=f"Nothing of this build was published. The backend output is in {log}.",
-                chain=chain, log=str(log), tail=_tail(built.report.log))
+                chain=chain, log=str(log), tail=tail(built.report.log))
 
         if spec.unit.ordinary:
             final = self.layout.wheels / built.filename
@@ -614,10 +615,6 @@ def _archive_facts(sdist: Path, limits: ArchiveLimits, reader: Reader | None = N
         except (tomllib.TOMLDecodeError, ValueError, RecursionError):
             return None
     return pyproject, pkg_info, epoch
-
-
-def _tail(log: bytes, lines: int = 25) -> str:
-    return "\n".join(log.decode("utf-8", "replace").splitlines()[-lines:])
 
 
 def _cached_info(cached: dict[str, Any], spec: BuildSpec) -> WheelInfo | None:
