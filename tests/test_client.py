@@ -540,3 +540,20 @@ def test_the_default_request_deadline_is_about_two_minutes():
     from wheelstrap.index.client import REQUEST_DEADLINE
 
     assert 60 <= REQUEST_DEADLINE <= 130
+
+
+def test_the_command_gives_up_on_a_silent_index_at_its_index_timeout(silent, tmp_path):
+    import time
+
+    from click.testing import CliRunner
+
+    from wheelstrap.ui.cli import main
+
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["bootstrap", "demo", "--index-url", silent.url,
+                                       "-o", str(tmp_path / "out"), "--index-timeout", "1"])
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 1, result.output
+    assert "did not answer" in result.output and "within 1 s" in result.output
+    assert "Traceback" not in result.output
+    assert elapsed < 30, elapsed  # not the default's two minutes

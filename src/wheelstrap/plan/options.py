@@ -28,6 +28,8 @@ class Options:
     policy: BuildPolicy = field(default_factory=BuildPolicy)
     run: RunPolicy = field(default_factory=RunPolicy)
     retries: int = 4
+    #: an index request's overall deadline across its retries (seconds)
+    index_timeout: float = 120.0
     seed_stores: tuple[Path, ...] = ()
     keep_going: bool = False
     settings: Settings = NO_SETTINGS

@@ -149,7 +149,8 @@ class Coordinator:
         #: the run's one stream of progress: the display, and events.jsonl once it runs
         self.progress = Progress()
         self.progress.subscribe(ToReporter(reporter))
-        self.client = client or IndexClient(options.index_url, retries=options.retries)
+        self.client = client or IndexClient(options.index_url, retries=options.retries,
+                                            request_deadline=options.index_timeout)
         self.layout = Layout(options.output.absolute())
         self.store = Store(self.layout, validate.target_tags(options.target.python),
                            options.archive_limits)
@@ -753,7 +754,8 @@ def bootstrap(options: Options, reporter: Reporter = NULL_REPORTER,
     if out.exists() and not out.is_dir():
         raise UserInputError(f"The output directory {out} is a file.",
                              hint="Pass -o a directory (it is created when missing).")
-    client = IndexClient(options.index_url, retries=options.retries)
+    client = IndexClient(options.index_url, retries=options.retries,
+                         request_deadline=options.index_timeout)
     try:
         return Coordinator(options, reporter, client, workers, head).run()
     except OSError as exc:  # the disk, not us: full, read-only, a path that is not a folder

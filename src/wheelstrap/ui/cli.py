@@ -220,6 +220,10 @@ def main(ctx: click.Context, debug: bool) -> None:
               help="Let build backends reach the network.")
 @click.option("--retries", type=click.IntRange(min=0), default=4, show_default=True,
               help="Retries of a failed index request (with exponential backoff).")
+@click.option("--index-timeout", type=click.FloatRange(min=1), default=120.0,
+              show_default=True, metavar="SECONDS",
+              help="Give up an index request that has not been answered within this long, "
+              "retries included.")
 @click.option("--seeds", "seed_stores", multiple=True, type=click.Path(path_type=Path),
               help="Seed store that may break build cycles (repeatable).")
 @click.option("--max-stages", type=click.IntRange(min=1), default=3, show_default=True,
@@ -262,7 +266,8 @@ def main(ctx: click.Context, debug: bool) -> None:
 @_verbosity_options
 def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files: Sequence[Path],
               index_url: str, output: Path, jobs: int, python: str | None,
-              no_network_isolation: bool, retries: int, seed_stores: Sequence[Path],
+              no_network_isolation: bool, retries: int, index_timeout: float,
+              seed_stores: Sequence[Path],
               max_stages: int, strict: bool, no_source_bootstrap: bool, cross_check: bool,
               keep_going: bool, settings_file: Path | None, sandbox: str,
               work_on_disk: bool, build_timeout: float | None, max_unpacked_size: str,
@@ -316,6 +321,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
     options = Options(requirements=tuple(top), constraints=tuple(reqs.constraints),
                       output=output, index_url=index_url, target=target, jobs=jobs,
                       policy=policy, run=run_policy, retries=retries,
+                      index_timeout=index_timeout,
                       seed_stores=tuple(seed_stores), keep_going=keep_going,
                       settings=custom[0], plugins=custom[1], hashes=reqs.hashes,
                       archive_limits=limits, stamp_key=key, work_in_memory=not work_on_disk)
