@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from daskprocs import DaskProcesses
 from scenario import Pkg, make_dists
 
 from wheelstrap.build import sandbox
@@ -42,6 +43,16 @@ def _descendants(pid: int) -> set[int]:
             found.add(child)
             todo.append(child)
     return found
+
+
+def _is_build(pid: int) -> bool:
+    """A process of a build task (the sandbox, or the hook it runs), not a Dask process."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            argv = fh.read().split(b"\0")
+    except OSError:
+        return False
+    return any(b"hookdriver" in a or a.endswith(b"bwrap") for a in argv)
 
 
 def _running(pid: int) -> bool:
@@ -174,3 +185,43 @@ def test_a_killed_runs_leftovers_are_removed_by_the_next(tmp_path: Path,
     assert not (out / ".wheelstrap" / "work" / "app-1.0" / "unit").exists()
     assert "removed 3 temporary file(s) a stopped run left" in done.stderr
     assert "removed 1 unfinished build folder(s)" in done.stderr
+
+
+def test_ctrl_c_stops_a_cluster_run_and_the_builds_on_its_workers(tmp_path: Path,
+                                                                 dask: DaskProcesses) -> None:
+    server = IndexServer(make_dists([Pkg("slow", handshake=True)], tmp_path / "dists"),
+                         "127.0.0.1", 0).start()
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WHEELSTRAP_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wheelstrap", "bootstrap", "slow", "--index-url", server.url,
+         "-o", str(out), "--retries", "0", "-q", "--scheduler", dask.address,
+         "--advertise", "127.0.0.1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True)
+    workers = [p.pid for p in dask.procs[1:]]  # the scheduler comes first
+    try:
+        deadline = time.monotonic() + 120
+        while not list(dask.root.glob("w*/tmp/wheelstrap-task-*/src/*/STARTED")):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the build never started: {proc.communicate()}")
+            time.sleep(0.05)
+        builds = {pid for w in workers for pid in _descendants(w) if _is_build(pid)}
+        assert builds, "no build process under the workers"
+        began = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        took = time.monotonic() - began
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        server.close()
+    assert proc.returncode == 130, err
+    assert took < STOP_BOUND, f"the run took {took:.2f} s to stop"
+    # the workers were told to kill the builds they run for it: they go, the workers stay
+    deadline = time.monotonic() + 10
+    while [pid for pid in builds if _running(pid)] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in builds if _running(pid)] == []
+    assert all(_running(w) for w in workers)

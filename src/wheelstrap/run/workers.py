@@ -97,11 +97,12 @@ class ClusterWorkers(Workers):
 
     def interrupt(self) -> None:
         """The run was interrupted: queued tasks are cancelled (:meth:`close`); the
-        builds running on the workers are killed there, without waiting for an answer."""
+        builds running on the workers are killed there (a cluster that does not answer is
+        not waited for long: the command ends the process STOP_SECONDS after Ctrl-C)."""
         client = self.cluster.client if self._executor is not None else None
         if client is not None:
             with contextlib.suppress(Exception):  # a cluster gone already: nothing runs
-                client.run(backend.stop_builds, False, wait=False)
+                client.run(backend.stop_builds, False)
 
     def close(self) -> None:
         if self._executor is not None:  # Dask's executor cancels what is left itself
