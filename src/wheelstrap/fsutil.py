@@ -222,13 +222,6 @@ def _cut(line: str, limit: int) -> str:
     return line[:half] + marker + (line[-half:] if half else "")
 
 
-def remove_stale_temporaries(folder: Path) -> None:
-    """Drop temporary files a killed run left behind (they never replaced anything)."""
-    if folder.is_dir():
-        for leftover in folder.glob(TMP_PREFIX + "*"):
-            leftover.unlink(missing_ok=True)
-
-
 def remove_temporaries_under(root: Path, skip: Iterable[Path] = ()) -> int:
     """Drop every temporary file a killed run left anywhere under ``root`` but in the
     folders ``skip`` (written beside their destination, they never replaced anything);

@@ -28,7 +28,6 @@ from wheelstrap.dist.wheels import requires_python
 from wheelstrap.fsutil import (
     atomic_write_text,
     atomic_write_texts,
-    remove_stale_temporaries,
     sha256_file,
 )
 from wheelstrap.index.simple import IndexEntry, render_project_html, render_root_html
@@ -75,9 +74,6 @@ class Layout:
     def prepare(self) -> None:
         for d in (self.wheels, self.sdists, self.logs, self.cache, self.work):
             d.mkdir(parents=True, exist_ok=True)
-            remove_stale_temporaries(d)
-        remove_stale_temporaries(self.root)
-        remove_stale_temporaries(self.wheels / "simple")
         # wheels received from a killed run's builds and never published
         shutil.rmtree(self.state / "incoming", ignore_errors=True)
 

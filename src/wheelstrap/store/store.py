@@ -61,7 +61,7 @@ from wheelstrap.dist.sources import (
 )
 from wheelstrap.dist.validate import validate_wheel
 from wheelstrap.dist.wheels import WheelFormatError, read_metadata
-from wheelstrap.errors import BuildFailure, SourceError, WheelstrapError
+from wheelstrap.errors import BuildFailure, InternalError, SourceError, WheelstrapError
 from wheelstrap.fsutil import (
     DirectoryLock,
     atomic_copy,
@@ -511,7 +511,15 @@ class Store:
 
     def ship(self, node: NodeId, avail: WheelRef, unit: UnitKey) -> WheelRef:
         """Put a cycle member's final-stage wheel (and its log) into the output; an
-        identical file already there is left alone."""
+        identical file already there is left alone.  A seed or a stage-0 wheel never
+        ships: only what a from-source stage built does (checked here, the one place a
+        cycle's wheels enter the output)."""
+        if avail.seed is not None or avail.stage0 or avail.prebuilt:
+            kind = "seed" if avail.seed is not None else "stage-0" if avail.stage0 \
+                else "prebuilt"
+            raise InternalError(f"{node}: a {kind} wheel ({avail.path.name}) was about to be "
+                                "shipped as a cycle member's final wheel; only wheels built "
+                                "from source ship.")
         dest = self.layout.wheels / avail.path.name
         if not (dest.is_file() and sha256_file(dest) == avail.sha256):
             atomic_copy(avail.path, dest)

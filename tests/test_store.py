@@ -1,0 +1,60 @@
+"""The store, the one writer of OUT: what it refuses to ship, and what it cleans at the
+start of a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from wheelstrap.errors import InternalError
+from wheelstrap.fsutil import TMP_PREFIX
+from wheelstrap.model.build import UnitKey
+from wheelstrap.model.graph import NodeId
+from wheelstrap.model.wheel import Seed, VerifiedSeed, WheelInfo, WheelRef
+from wheelstrap.store.output import Layout
+from wheelstrap.store.store import Store
+
+NODE = NodeId(canonicalize_name("a"), "1.0")
+
+
+def _ref(tmp_path: Path, **kind: object) -> WheelRef:
+    wheel = tmp_path / "a-1.0-py3-none-any.whl"
+    wheel.write_bytes(b"wheel")
+    info = WheelInfo(NODE.name, Version("1.0"), (), None)
+    return WheelRef(wheel, "0" * 64, info, **kind)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["seed", "stage0", "prebuilt"])
+def test_a_seed_or_a_stage0_wheel_never_ships(tmp_path: Path, kind: str) -> None:
+    store = Store(Layout(tmp_path / "out"))
+    store.layout.prepare()
+    seed = VerifiedSeed(Seed(NODE.name, "1.0", "a-1.0-py3-none-any.whl", "0" * 64, "test",
+                             tmp_path), WheelInfo(NODE.name, Version("1.0"), (), None))
+    extra = {"seed": {"seed": seed}, "stage0": {"stage0": True},
+             "prebuilt": {"prebuilt": True}}[kind]
+    with pytest.raises(InternalError, match="only wheels built from source ship"):
+        store.ship(NODE, _ref(tmp_path, **extra), UnitKey("cycle", 2))
+    assert not list((tmp_path / "out" / "wheels").glob("*.whl"))
+    shipped = store.ship(NODE, _ref(tmp_path), UnitKey("cycle", 2))  # built from source
+    assert shipped.path == tmp_path / "out" / "wheels" / "a-1.0-py3-none-any.whl"
+
+
+def test_a_run_starts_by_removing_what_a_stopped_one_left(tmp_path: Path) -> None:
+    store = Store(Layout(tmp_path / "out"))
+    store.layout.prepare()
+    left = [tmp_path / "out" / "wheels" / f"{TMP_PREFIX}1",
+            tmp_path / "out" / ".wheelstrap" / "cache" / "ab" / f"{TMP_PREFIX}2"]
+    for path in left:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half")
+    unit = tmp_path / "out" / ".wheelstrap" / "work" / "a-1.0" / "build"
+    unit.mkdir(parents=True)
+    kept = tmp_path / "out" / "wheels" / "a-1.0-py3-none-any.whl"
+    kept.write_bytes(b"whole")
+    notes = store.open_run()
+    assert not any(p.exists() for p in left) and not unit.exists() and kept.exists()
+    assert len(notes) == 2 and "removed 2 temporary file(s)" in notes[0]
+    assert store.open_run() == []  # nothing left the second time
