@@ -63,7 +63,7 @@ def test_an_unknown_page_is_asked_once_then_its_choice_is_queued() -> None:
     assert "lib" in a.unshown and "lib" in a.view.page_requests
     ahead_pages[id(a)].update(cands({"lib": ["1.0"]}))  # the page came
     a.page_arrived(canonicalize_name("lib"))
-    got = a.downloads(lambda: True, now=0.0)
+    got = list(a.downloads(lambda: True, now=0.0))
     assert [f.node for f in got] == [node("lib")]
 
 
@@ -72,7 +72,7 @@ def test_downloads_ahead_take_few_lines_nearest_first_and_skip_the_graph() -> No
     a = make({n: ["1.0"] for n in names}, in_graph={node("a")})
     for depth, n in enumerate(reversed(names)):
         assert a.want(Requirement(n), depth) == []
-    got = a.downloads(lambda: True, now=0.0)
+    got = list(a.downloads(lambda: True, now=0.0))
     # depths: d 0, c 1, b 2, a 3 (in the graph: never queued)
     assert [f.node.name for f in got] == ["d", "c", "b"][:AHEAD_DOWNLOADS]
     assert all(isinstance(f, FetchAhead) for f in got)
@@ -81,12 +81,12 @@ def test_downloads_ahead_take_few_lines_nearest_first_and_skip_the_graph() -> No
 def test_a_finished_download_follows_its_requirements_one_level_deeper() -> None:
     a = make({"lib": ["1.0"], "leaf": ["1.0"]})
     a.want(Requirement("lib"), AHEAD_DEPTH - 1)
-    [fetch] = a.downloads(lambda: True, now=0.0)
+    [fetch] = list(a.downloads(lambda: True, now=0.0))
     assert a.downloaded(fetch.node, [Requirement("leaf")]) == []  # depth 8: queued
     assert fetch.node in a.staged and a.depth[node("leaf")] == AHEAD_DEPTH
     a2 = make({"lib": ["1.0"], "leaf": ["1.0"]})
     a2.want(Requirement("lib"), AHEAD_DEPTH)
-    [fetch2] = a2.downloads(lambda: True, now=0.0)
+    [fetch2] = list(a2.downloads(lambda: True, now=0.0))
     a2.downloaded(fetch2.node, [Requirement("leaf")])
     assert node("leaf") not in a2.depth  # past AHEAD_DEPTH: not followed
 
@@ -96,7 +96,7 @@ def test_nothing_is_fetched_ahead_when_it_is_off_or_there_is_no_room() -> None:
     assert off.want(Requirement("lib"), 0) == [] and off.queue == []
     full = make({"lib": ["1.0"]})
     full.want(Requirement("lib"), 0)
-    assert full.downloads(lambda: False, now=0.0) == []
+    assert list(full.downloads(lambda: False, now=0.0)) == []
 
 
 def test_core_metadata_is_asked_for_a_big_sdist_only() -> None:
@@ -112,3 +112,13 @@ def test_core_metadata_is_asked_for_a_big_sdist_only() -> None:
 
 def test_likely_backends_are_read_first() -> None:
     assert backend_rank("setuptools") < backend_rank("flit-core") < backend_rank("lib")
+
+
+def test_each_download_ahead_is_started_before_the_next_is_decided() -> None:
+    a = make({"setuptools": ["1.0"], "flit-core": ["1.0"], "lib": ["1.0"]})
+    for name in ("setuptools", "flit-core", "lib"):
+        a.want(Requirement(name), 0)
+    started: list[str] = []
+    for fetch in a.downloads(lambda: len(started) < 1, now=0.0):  # one line left
+        started.append(fetch.node.name)
+    assert started == ["setuptools"]  # the room was asked again once it had started

@@ -4,7 +4,7 @@ asserts what it asked its effects for and what it queued."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,6 @@ from wheelstrap.model.progress import Progress
 from wheelstrap.model.records import BuildRecord
 from wheelstrap.model.target import Target
 from wheelstrap.model.wheel import WheelInfo, WheelRef
-from wheelstrap.plan.ahead import AheadCommand
 from wheelstrap.plan.nodes import Fetched, NodeState, Pending
 from wheelstrap.plan.options import Options
 from wheelstrap.plan.planner import Planner
@@ -48,9 +47,6 @@ class Recorder:
     def fetch_prebuilt(self, node: NodeId, files: Sequence[ProjectFile],
                        prebuilt: Prebuilt) -> None:
         self.calls.append(("fetch_prebuilt", str(node)))
-
-    def ahead(self, commands: Iterable[AheadCommand]) -> None:
-        pass
 
     def publish(self, pending: Pending, outcome: Built, chain: tuple[str, ...], task: Any,
                 timings: dict[str, float], held: bool) -> None:

@@ -58,3 +58,36 @@ def test_a_run_starts_by_removing_what_a_stopped_one_left(tmp_path: Path) -> Non
     assert not any(p.exists() for p in left) and not unit.exists() and kept.exists()
     assert len(notes) == 2 and "removed 2 temporary file(s)" in notes[0]
     assert store.open_run() == []  # nothing left the second time
+
+
+def test_a_finished_run_on_disk_leaves_nothing_the_next_calls_unfinished(
+        serve_index, run_bootstrap) -> None:
+    from scenario import Pkg
+
+    index = serve_index([Pkg("app", deps=["lib"], static=True), Pkg("lib")])
+    first = run_bootstrap("app", "--work-on-disk", index=index.url)
+    assert first.code == 0, first.stderr
+    again = run_bootstrap("app", "--work-on-disk", index=index.url)
+    assert again.code == 0, again.stderr
+    assert "a stopped run left" not in again.stderr
+
+
+def test_build_folders_queued_for_removal_are_removed_before_the_run_ends(
+        serve_index, run_bootstrap, monkeypatch, tmp_path) -> None:
+    import time
+
+    from scenario import Pkg
+
+    real = Store.clean_unit
+
+    def slow(self: Store, node: NodeId, unit: UnitKey) -> None:
+        time.sleep(0.2)  # removing a big environment takes a while
+        real(self, node, unit)
+
+    monkeypatch.setattr(Store, "clean_unit", slow)
+    names = [f"p{i}" for i in range(5)]
+    index = serve_index([Pkg("top", deps=names, static=True), *map(Pkg, names)])
+    run = run_bootstrap("top", "--work-on-disk", "-j", "2", index=index.url)
+    assert run.code == 0, run.stderr
+    work = run.out / ".wheelstrap" / "work"
+    assert [d for d in work.glob("*/*") if d.is_dir() and d.name != "source"] == []

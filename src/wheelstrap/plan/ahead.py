@@ -17,7 +17,7 @@ the planner meets it, and reports it, if it matters.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from packaging.requirements import Requirement
@@ -216,9 +216,10 @@ class Ahead:
             return  # a plugin's hooks run only for what the run needs; the others: no sdist
         heapq.heappush(self.queue, (depth, len(self.depth), node, c, hooks))
 
-    def downloads(self, room: Callable[[], bool], now: float) -> list[FetchAhead]:
-        """Downloads to start now, nearest first, while ``room()`` says a line is free."""
-        out = []
+    def downloads(self, room: Callable[[], bool], now: float) -> Iterator[FetchAhead]:
+        """Downloads to start now, nearest first, while ``room()`` says a line is free.
+        Lazily: each is to be started before the next is decided, so that ``room()``
+        counts it (a likely backend's download leaves fewer lines to the rest)."""
         while self.queue and len(self.downloading) < AHEAD_DOWNLOADS and room():
             _, _, node, c, hooks = heapq.heappop(self.queue)
             if self.view.in_graph(node):
@@ -226,8 +227,7 @@ class Ahead:
             if node.name in LIKELY_BACKENDS:
                 self.backends[node] = (now, c.file.size)
             self.downloading.add(node)
-            out.append(FetchAhead(node, c, hooks))
-        return out
+            yield FetchAhead(node, c, hooks)
 
     def downloaded(self, node: NodeId, reqs: Iterable[Requirement] | None
                    ) -> list[AheadCommand]:

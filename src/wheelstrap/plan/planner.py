@@ -108,9 +108,6 @@ class Effects(Protocol):
                        prebuilt: Prebuilt) -> None:
         """Fetch the prebuilt wheel the settings pin; :meth:`Planner.prebuilt_fetched`."""
 
-    def ahead(self, commands: Iterable[AheadCommand]) -> None:
-        """Start what fetching ahead decided."""
-
     def publish(self, pending: Pending, outcome: BuiltOutcome, chain: tuple[str, ...],
                 task: Task, timings: dict[str, float], held: bool) -> None:
         """Verify and place a built wheel; :meth:`Planner.published` follows."""

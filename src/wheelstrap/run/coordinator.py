@@ -1,18 +1,17 @@
-"""The planner: discover the graph, decide what can be built, hand builds to workers.
+"""The coordinator: runs one bootstrap, doing what the planner decides.
 
-The main thread owns every piece of state.  Index pages and sdist downloads run on an I/O
-pool; builds are plain functions (:func:`wheelstrap.build.tasks.run_task` over a frozen
+The main thread owns every piece of state.  Index pages and sdist downloads run on their
+own pools (:mod:`wheelstrap.run.fetching`); builds are plain functions
+(:func:`wheelstrap.build.tasks.run_task` over a frozen
 :class:`~wheelstrap.model.build.BuildSpec`) submitted to an injected executor
-(:mod:`wheelstrap.run.workers`: local threads, or a Dask cluster).  Reuse is decided here,
-before anything is dispatched, and every result is verified and published by the
-:class:`~wheelstrap.store.store.Store`, the only writer of OUT.  Nothing recurses: a build
-*unit* (a package, or one stage of a cycle member) starts as soon as wheels exist for the
-install closure of its build requirements.  When nothing can move, the graph is analysed
-for build cycles; each is entered through the fewest seeds, or with no binary at all
-through stage-0 wheels packed from the sources of its pure-Python members
-(:mod:`wheelstrap.dist.srcpack`), and rebuilt stage after stage until two consecutive stages
-are byte-identical (:mod:`wheelstrap.plan.stages`).  A cycle that cannot be entered is
-reported edge by edge.
+(:mod:`wheelstrap.run.workers`: local threads, or a Dask cluster); what is in flight is a
+typed job (:mod:`wheelstrap.run.jobs`).  The loop starts what the planner
+(:class:`~wheelstrap.plan.planner.Planner`) has queued, longest remaining chain first,
+while workers and download lines are free, hands back what completes, and carries out
+what the planner asks (it is the planner's ``Effects``); every result is verified and
+published by the :class:`~wheelstrap.store.store.Store`, the only writer of OUT.  The
+pools and helper processes close on one ``ExitStack``; Ctrl-C kills the builds and
+closes them without waiting.
 """
 
 from __future__ import annotations
@@ -115,23 +114,14 @@ class Result:
     prebuilt: tuple[str, ...] = ()
 
 
-
 #: How many built wheels are checked and put into the output at once.
 PUBLISHERS = 2
 
 #: How many index pages are requested at once (a pool of their own).
 PAGES = 4
 
-#: The longest time between two computations of the targets' closure while pages pour
-#: in (seconds); within it, the time is :data:`TOP_SHARE` times what the last one took,
-#: so that those computations take at most about a tenth of the planner's time.  (A
-#: fixed 50 ms held up ``bootstrap hatchling``'s discovery by 30 ms: its closure takes
-#: a millisecond; a tree of 10,000 nodes takes far longer, and waits longer.)
-TOP_INTERVAL = 0.05
-TOP_SHARE = 10.0
-
 #: How long a worker is kept free for a likely backend whose sdist downloads (see
-#: ``Bootstrap._kept_for_backends``) at most, counted from the download's start: on a
+#: ``Coordinator._kept_for_backends``) at most, counted from the download's start: on a
 #: slow line the run does not idle for the whole download.
 KEEP_FOR_DOWNLOAD = 1.0
 
@@ -209,14 +199,15 @@ class Coordinator:
             ok = False
             try:
                 with contextlib.ExitStack() as stack:
+                    # backends' warnings go to their logs until the last build has ended
+                    stack.enter_context(backend.backend_warnings_to_logs())
                     interrupted = self._open_pools(stack)
                     try:
-                        with backend.backend_warnings_to_logs():
-                            for name in LIKELY_BACKENDS:  # not again into an output that
-                                if not self.pins.known or name in self.pins.known:  # used none
-                                    self._run_ahead(self.p.ahead.want(Requirement(name), 0))
-                            self._loop()
-                            ok = True
+                        for name in LIKELY_BACKENDS:  # not again into an output that
+                            if not self.pins.known or name in self.pins.known:  # used none
+                                self._run_ahead(self.p.ahead.want(Requirement(name), 0))
+                        self._loop()
+                        ok = True
                     except BaseException as exc:
                         if not isinstance(exc, Exception):  # Ctrl-C, SIGTERM: stop at once
                             interrupted.append(True)
@@ -244,8 +235,8 @@ class Coordinator:
         nothing is waited for (builds were killed, downloads are dropped)."""
         interrupted: list[bool] = []
 
-        def shut(pool: ThreadPoolExecutor) -> None:
-            pool.shutdown(wait=not interrupted, cancel_futures=True)
+        def shut(pool: ThreadPoolExecutor, drop_queued: bool = True) -> None:
+            pool.shutdown(wait=not interrupted, cancel_futures=drop_queued or bool(interrupted))
 
         # closed last: the run's folder in memory, the compiler, the workers, the readers
         memory = scratch.memory_folder(builds=self.workers.capacity()) \
@@ -273,7 +264,7 @@ class Coordinator:
         # removing a finished build's folder (a whole environment) takes a tenth of a
         # second: off the thread that dispatches the next build
         self._cleaner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clean")
-        stack.callback(shut, self._cleaner)
+        stack.callback(shut, self._cleaner, False)  # folders queued for removal go too
         self._publisher = ThreadPoolExecutor(max_workers=PUBLISHERS,
                                              thread_name_prefix="publish")
         stack.callback(shut, self._publisher)
@@ -360,8 +351,6 @@ class Coordinator:
                     self._fetched(job, fut.result())
                 case PrebuiltJob():
                     self.p.prebuilt_fetched(job.node, *fut.result())
-                case MetadataJob():
-                    self._ahead_done(fut, job)
         except WheelstrapError as exc:
             if not self.o.keep_going or isinstance(job, PageJob):
                 raise
@@ -380,9 +369,6 @@ class Coordinator:
                 raise
             raise error.with_chain(self.p.states[pending.node].chain) from exc
         return value
-
-    # -- planning ----------------------------------------------------------------------
-
 
     def _dispatch(self) -> None:
         """Start downloads and ready builds while there is room, those with the longest
@@ -517,13 +503,6 @@ class Coordinator:
         self._inflight[fut] = TaskJob(pending, since)
 
 
-    # -- cycles --------------------------------------------------------------------------
-
-
-    # -- applying results --------------------------------------------------------------
-
-
-
     def _published(self, p: Publishing, fut: Future[WheelRef]) -> None:
         """A built wheel was checked and placed (or refused): the build is done."""
         self._building -= p.held
@@ -640,8 +619,6 @@ class Coordinator:
                                       size, ahead=True))
         self._run_ahead(self.p.ahead.downloaded(job.node, reqs))
 
-    # -- outputs -----------------------------------------------------------------------
-
     # -- the planner's effects -------------------------------------------------------
 
     def take_over_page(self, name: NormalizedName) -> bool:
@@ -660,9 +637,6 @@ class Coordinator:
         fut = self._io.submit(self.store.fetch_prebuilt, self.client, files, node.name,
                               node.version, prebuilt)
         self._inflight[fut] = PrebuiltJob(node, self.events.now())
-
-    def ahead(self, commands: Iterable[AheadCommand]) -> None:
-        self._run_ahead(commands)
 
     def publish(self, pending: Pending, outcome: BuiltOutcome, chain: tuple[str, ...],
                 task: Task, timings: dict[str, float], held: bool) -> None:

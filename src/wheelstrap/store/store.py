@@ -160,7 +160,10 @@ class Store:
         with os.scandir(self.layout.work) as entries:
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
-                    units += sum(1 for _ in Path(entry.path).iterdir()) or 1
+                    # a node's folder: its units' folders are what a finished build
+                    # removes (an empty node folder is no sign of a stopped run)
+                    units += sum(1 for d in Path(entry.path).iterdir()
+                                 if d.is_dir() and d.name != "source")
                     shutil.rmtree(entry.path, ignore_errors=True)
                 else:
                     Path(entry.path).unlink(missing_ok=True)
