@@ -9,14 +9,18 @@ https://in-toto.io/Statement/v1 and https://slsa.dev/provenance/v1.  Fields:
 - ``buildDefinition.externalParameters``: the sdist (url, filename, sha256), the index,
   the target interpreter;
 - ``buildDefinition.internalParameters``: SOURCE_DATE_EPOCH, wheelstrap's recipe version,
-  whether the wheel was reused, and for cycle members the cycle, the stage, the
-  fixed-point, seed-check and cross-check results;
+  and for cycle members the cycle, the stage, the fixed-point, seed-check and
+  cross-check results;
 - ``buildDefinition.resolvedDependencies``: the sdist, then every wheel installed in the
   build environment (annotated ``built``, ``seed`` or ``stage0``), then every seed the
   wheel descends from through its build environments, transitively;
 - ``runDetails.builder``: wheelstrap and its version.
 
-Documents hold no timestamps, so the same build writes the same provenance.
+A statement depends only on the build's inputs and results: it holds no timestamps and
+nothing about the run that produced it (whether the wheel was built now or reused, how
+long it took, on which worker: those are in ``build-order.json`` and ``events.jsonl``).
+The same build writes the same bytes, and a file that already holds them is not written
+again, so a warm run rewrites no statement.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import functools
 import json
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from wheelstrap.model.build import RECIPE_VERSION
@@ -107,7 +112,6 @@ class ProvenanceWriter:
         internal: dict[str, Any] = {
             "source_date_epoch": record.source_date_epoch,
             "recipe_version": RECIPE_VERSION,
-            "reused": record.reused,
             "prebuilt": record.prebuilt,
             "dynamic_requires": list(record.dynamic_requires),
             "descends_from_seeds": [d["digest"]["sha256"] for d in descended],
@@ -168,8 +172,9 @@ class ProvenanceWriter:
     def _put(self, wheel: str, doc: dict[str, Any]) -> None:
         from wheelstrap.fsutil import atomic_write_text
 
-        atomic_write_text(self.layout.root / "provenance" / f"{wheel}.intoto.json",
-                          _text(doc))
+        path, text = self.layout.root / "provenance" / f"{wheel}.intoto.json", _text(doc)
+        if not _holds(path, text):
+            atomic_write_text(path, text)
 
     def write(self, seeds: SeedIndex) -> None:
         """Every shipped wheel's statement not written early (or whose early writing
@@ -183,10 +188,10 @@ class ProvenanceWriter:
 
         by_sha = _by_sha(seeds)
         folder = self.layout.root / "provenance"
-        atomic_write_texts(
-            (folder / f"{record.wheel}.intoto.json",
-             _text(self.statement(record, cycle, by_sha)))
-            for record, cycle in self._shipped if not written(record, cycle))
+        todo = ((folder / f"{record.wheel}.intoto.json",
+                 _text(self.statement(record, cycle, by_sha)))
+                for record, cycle in self._shipped if not written(record, cycle))
+        atomic_write_texts((path, text) for path, text in todo if not _holds(path, text))
 
 
 def _by_sha(seeds: SeedIndex) -> dict[str, Seed]:
@@ -195,3 +200,12 @@ def _by_sha(seeds: SeedIndex) -> dict[str, Seed]:
 
 def _text(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, sort_keys=False) + "\n"
+
+
+def _holds(path: Path, text: str) -> bool:
+    """Whether ``path`` already holds exactly ``text`` (then it is not written again: a
+    statement depends only on the build's inputs, so a warm run leaves it alone)."""
+    try:
+        return path.read_bytes() == text.encode()
+    except OSError:
+        return False
