@@ -19,13 +19,14 @@ TMP_PREFIX = ".wheelstrap-tmp-"
 
 
 @contextlib.contextmanager
-def atomic_destination(dest: Path, durable: bool = True) -> Iterator[Path]:
+def atomic_destination(dest: Path, durable: bool = True, mode: int = 0o644) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; on success it replaces ``dest``.
 
     On any exception the temporary file is removed and ``dest`` is left as it was.
     ``durable``: the bytes reach the disk before the rename (fsync), so that a crash of
     the machine cannot leave an empty file in the place of a good one; records that are
     checked when read and only cost a rebuild when lost (cache records, logs) skip it.
+    ``mode``: the permissions of the file in place (the temporary file is private).
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, dir=dest.parent)
@@ -36,7 +37,7 @@ def atomic_destination(dest: Path, durable: bool = True) -> Iterator[Path]:
         if durable:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -30,6 +30,8 @@ class Options:
     retries: int = 4
     #: an index request's overall deadline across its retries (seconds)
     index_timeout: float = 120.0
+    #: the ed25519 private key that signs the provenance (None: statements unsigned)
+    signing_key: Path | None = None
     seed_stores: tuple[Path, ...] = ()
     keep_going: bool = False
     settings: Settings = NO_SETTINGS

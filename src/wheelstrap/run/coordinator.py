@@ -100,6 +100,7 @@ from wheelstrap.run.workers import Workers
 from wheelstrap.seeds.store import SeedIndex
 from wheelstrap.store.events import EventLog
 from wheelstrap.store.output import Layout
+from wheelstrap.store.signing import Signer
 from wheelstrap.store.store import Documents, Store
 
 
@@ -149,14 +150,19 @@ class Coordinator:
         self.seeds = SeedIndex.load(options.seed_stores, options.archive_limits)
         self.pins = PinnedCandidates.load(self.layout.state / "resolved.json", options.index_url,
                                           self.layout.sdists)
+        # the key is read here, before any build starts, and never leaves this process
+        signer = Signer(options.signing_key) if options.signing_key is not None else None
         self.provenance = self.store.provenance_writer(options.index_url, options.target,
-                                                       options.policy.to_json())
+                                                       options.policy.to_json(), signer)
         self.events = EventLog(None)  # the run's clock until it starts
         self.p = Planner(options, self, self.progress, self.pins, self.seeds,
                          self.client.index_url, self._now)
         self.p.python = options.target.python if self.workers.local else None
+        # what builds must not see: OUT, the seed stores, the home folder, and the folder
+        # of the signing key
+        key = (options.signing_key.absolute().parent,) if options.signing_key else ()
         self.p.hidden = tuple(str(p) for p in (self.layout.root, *options.seed_stores,
-                                                Path.home()))
+                                                Path.home(), *key))
         self._inflight: dict[Future[Any], Job] = {}
         self._building = 0
         self._fetches = 0

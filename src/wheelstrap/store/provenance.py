@@ -38,6 +38,7 @@ from wheelstrap.model.target import Target
 from wheelstrap.model.wheel import Seed, WheelRef
 from wheelstrap.seeds.store import SeedIndex
 from wheelstrap.store.output import Layout
+from wheelstrap.store.signing import Signer, envelope_text
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
@@ -63,6 +64,8 @@ class ProvenanceWriter:
     _by_sha: dict[str, BuildRecord] = field(default_factory=dict)
     _shipped: list[tuple[BuildRecord, dict[str, Any] | None]] = field(default_factory=list)
     _early: dict[int, Future[None]] = field(default_factory=dict)  # by id of the record
+    #: signs each statement into a DSSE envelope beside it, when the run has a key
+    signer: Signer | None = None
 
     def built(self, record: BuildRecord, avail: WheelRef) -> None:
         """Any unit's wheel (stages included), so descent can be traced through it.
@@ -172,9 +175,19 @@ class ProvenanceWriter:
     def _put(self, wheel: str, doc: dict[str, Any]) -> None:
         from wheelstrap.fsutil import atomic_write_text
 
-        path, text = self.layout.root / "provenance" / f"{wheel}.intoto.json", _text(doc)
-        if not _holds(path, text):
-            atomic_write_text(path, text)
+        for path, text in self._files(wheel, doc):
+            if not _holds(path, text):
+                atomic_write_text(path, text)
+
+    def _files(self, wheel: str, doc: dict[str, Any]) -> list[tuple[Path, str]]:
+        """The statement of ``wheel``, and its signed envelope when the run signs."""
+        folder = self.layout.root / "provenance"
+        text = _text(doc)
+        files = [(folder / f"{wheel}.intoto.json", text)]
+        if self.signer is not None:
+            files.append((folder / f"{wheel}.intoto.dsse.json",
+                          envelope_text(self.signer.envelope(text.encode()))))
+        return files
 
     def write(self, seeds: SeedIndex) -> None:
         """Every shipped wheel's statement not written early (or whose early writing
@@ -187,10 +200,8 @@ class ProvenanceWriter:
                     and fut.exception() is None)
 
         by_sha = _by_sha(seeds)
-        folder = self.layout.root / "provenance"
-        todo = ((folder / f"{record.wheel}.intoto.json",
-                 _text(self.statement(record, cycle, by_sha)))
-                for record, cycle in self._shipped if not written(record, cycle))
+        todo = (item for record, cycle in self._shipped if not written(record, cycle)
+                for item in self._files(record.wheel, self.statement(record, cycle, by_sha)))
         atomic_write_texts((path, text) for path, text in todo if not _holds(path, text))
 
 

@@ -92,6 +92,7 @@ from wheelstrap.store.output import (
     write_static_index,
 )
 from wheelstrap.store.provenance import ProvenanceWriter
+from wheelstrap.store.signing import Signer
 
 if TYPE_CHECKING:
     from wheelstrap.build.tasks import Built, Failed
@@ -185,11 +186,12 @@ class Store:
         """``OUT/events.jsonl``, begun anew for this run."""
         return EventLog(self.layout.root / "events.jsonl")
 
-    def provenance_writer(self, index_url: str, target: Target,
-                          policy: dict[str, Any]) -> ProvenanceWriter:
+    def provenance_writer(self, index_url: str, target: Target, policy: dict[str, Any],
+                          signer: Signer | None = None) -> ProvenanceWriter:
         """The writer of ``OUT/provenance`` for this run (its statements are written
-        with the documents, or early, by the store's pools)."""
-        self.provenance = ProvenanceWriter(self.layout, index_url, target, policy)
+        with the documents, or early, by the store's pools; signed with ``signer``)."""
+        self.provenance = ProvenanceWriter(self.layout, index_url, target, policy,
+                                           signer=signer)
         return self.provenance
 
     def write_project_page(self, name: str,

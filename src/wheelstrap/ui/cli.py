@@ -176,6 +176,17 @@ class _Group(click.Group):
             ctx.exit(2)
 
 
+def _file_identity(path: Path | None) -> list[Any] | None:
+    """Where a file is and which version of it (for a key that changes when it does)."""
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return [str(path), "missing"]
+    return [os.path.realpath(path), st.st_size, st.st_mtime_ns]
+
+
 #: Whether :mod:`wheelstrap.entry` holds the garbage collector while the program starts.
 collector_held = False
 
@@ -224,6 +235,10 @@ def main(ctx: click.Context, debug: bool) -> None:
               show_default=True, metavar="SECONDS",
               help="Give up an index request that has not been answered within this long, "
               "retries included.")
+@click.option("--signing-key", type=click.Path(path_type=Path), default=None,
+              envvar="WHEELSTRAP_SIGNING_KEY", metavar="PATH",
+              help="Sign each provenance statement with this ed25519 key (from 'wheelstrap "
+              "keys generate'): a DSSE envelope beside it.")
 @click.option("--seeds", "seed_stores", multiple=True, type=click.Path(path_type=Path),
               help="Seed store that may break build cycles (repeatable).")
 @click.option("--max-stages", type=click.IntRange(min=1), default=3, show_default=True,
@@ -267,6 +282,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files: Sequence[Path],
               index_url: str, output: Path, jobs: int, python: str | None,
               no_network_isolation: bool, retries: int, index_timeout: float,
+              signing_key: Path | None,
               seed_stores: Sequence[Path],
               max_stages: int, strict: bool, no_source_bootstrap: bool, cross_check: bool,
               keep_going: bool, settings_file: Path | None, sandbox: str,
@@ -296,7 +312,9 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
                  "settings": custom[0].digest() if custom else None,
                  "plugins": custom[1].digest() if custom else None,
                  "req_files": [str(p) for p in req_files],
-                 "con_files": [str(p) for p in con_files]})
+                 "con_files": [str(p) for p in con_files],
+                 # signed or not, and with which key file (not its contents: no secret)
+                 "signing_key": _file_identity(signing_key)})
     if _nothing_changed(output, key):
         return
     # the run's reading helper starts now, on the core the imports below leave idle
@@ -321,7 +339,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
     options = Options(requirements=tuple(top), constraints=tuple(reqs.constraints),
                       output=output, index_url=index_url, target=target, jobs=jobs,
                       policy=policy, run=run_policy, retries=retries,
-                      index_timeout=index_timeout,
+                      index_timeout=index_timeout, signing_key=signing_key,
                       seed_stores=tuple(seed_stores), keep_going=keep_going,
                       settings=custom[0], plugins=custom[1], hashes=reqs.hashes,
                       archive_limits=limits, stamp_key=key, work_in_memory=not work_on_disk)
@@ -552,6 +570,23 @@ def _describable(c: Any) -> bool:
         return False
     cross = c.get("cross_check")
     return cross is None or (isinstance(cross, dict) and "identical" in cross)
+
+
+@main.group()
+def keys() -> None:
+    """Keys that sign the provenance of a run's wheels."""
+
+
+@keys.command("generate")
+@click.argument("path", type=click.Path(path_type=Path))
+def keys_generate(path: Path) -> None:
+    """Write a new ed25519 key pair: the private key to PATH (mode 0600), the public key
+    to PATH.pub (give it to whoever verifies)."""
+    from wheelstrap.store.signing import generate_keys
+
+    keyid = generate_keys(path)
+    say(f"wrote the private key {path} (keep it secret) and the public key {path}.pub "
+        f"(key id {keyid})")
 
 
 @main.group()

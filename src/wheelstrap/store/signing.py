@@ -1,0 +1,97 @@
+"""Signing the provenance: ed25519 keys, and DSSE envelopes around the in-toto statements.
+
+The envelope is the in-toto attestation framework's (DSSE, payload type
+``application/vnd.in-toto+json``); keys, signatures and the envelope come from
+securesystemslib (over the ``cryptography`` package): no cryptography is written here.
+An ed25519 signature depends only on the key and the message, so the same statement
+signed with the same key gives the same envelope, byte for byte.
+
+Key files: ``wheelstrap keys generate PATH`` writes the private key to ``PATH`` (PKCS#8
+PEM, mode 0600) and the public key to ``PATH.pub`` (securesystemslib's key form, JSON:
+``keyid``, ``keytype``, ``scheme``, ``keyval``).  The coordinator loads the private key
+once, before any build starts, and signs after a wheel was validated; builds never see
+it (its folder is hidden from the sandbox, and Dask workers are never sent it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from wheelstrap.errors import UserInputError
+from wheelstrap.fsutil import atomic_destination
+
+PAYLOAD_TYPE = "application/vnd.in-toto+json"
+MAX_KEY_FILE = 64 * 1024  # bytes; a PEM ed25519 key is about 120
+
+
+def _bad_key(path: Path, what: str) -> UserInputError:
+    return UserInputError(
+        f"The signing key {path} {what}.",
+        hint="Pass the private key file 'wheelstrap keys generate PATH' wrote (PATH, not "
+        "PATH.pub), or generate one.")
+
+
+class Signer:
+    """An ed25519 private key loaded for signing, and its public half."""
+
+    def __init__(self, path: Path) -> None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+        from securesystemslib.signer import CryptoSigner  # type: ignore[attr-defined]
+
+        try:
+            if path.stat().st_size > MAX_KEY_FILE:
+                raise _bad_key(path, "is far too big to be a key")
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise _bad_key(path, "does not exist") from None
+        except IsADirectoryError:
+            raise _bad_key(path, "is a directory") from None
+        except OSError as exc:
+            raise _bad_key(path, f"cannot be read ({exc.strerror or exc})") from None
+        try:
+            key = load_pem_private_key(data, password=None)
+        except (ValueError, TypeError) as exc:
+            raise _bad_key(path, f"is not an unencrypted PEM private key ({exc})") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise _bad_key(path, f"is a {type(key).__name__}, not an ed25519 key")
+        self.path = path
+        self._signer = CryptoSigner(key)
+        self.keyid: str = self._signer.public_key.keyid
+
+    def envelope(self, statement: bytes) -> dict[str, Any]:
+        """The DSSE envelope of a statement (its exact bytes are the payload)."""
+        from securesystemslib.dsse import Envelope
+
+        env = Envelope(payload=statement, payload_type=PAYLOAD_TYPE, signatures={})
+        env.sign(self._signer)
+        doc: dict[str, Any] = env.to_dict()
+        return doc
+
+
+def envelope_text(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+def generate_keys(path: Path) -> str:
+    """Write a new ed25519 key pair to ``path`` (private, 0600) and ``path.pub``; return
+    the key id.  An existing file is never replaced."""
+    from securesystemslib.signer import CryptoSigner  # type: ignore[attr-defined]
+
+    public = path.with_name(path.name + ".pub")
+    for p in (path, public):
+        if p.exists() or p.is_symlink():
+            raise UserInputError(f"{p} exists already; wheelstrap does not replace a key.",
+                                 hint="Choose another PATH, or remove the old key first.")
+    if not path.parent.is_dir():
+        raise UserInputError(f"The folder {path.parent} does not exist.",
+                             hint="Create it first, or choose another PATH.")
+    signer = CryptoSigner.generate_ed25519()
+    pub = {"keyid": signer.public_key.keyid, **signer.public_key.to_dict()}
+    with atomic_destination(path, mode=0o600) as tmp:  # never readable by others
+        tmp.write_bytes(signer.private_bytes)  # PKCS#8 PEM, unencrypted
+    with atomic_destination(public) as tmp:
+        tmp.write_text(json.dumps(pub, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return str(signer.public_key.keyid)
