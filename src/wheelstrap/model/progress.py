@@ -178,6 +178,11 @@ class TaskStarted(Event):
         return out
 
 
+def rounded(timings: dict[str, float]) -> dict[str, float]:
+    """A task's timings as its events carry them: sorted, to a tenth of a millisecond."""
+    return {k: round(v, 4) for k, v in sorted(timings.items())}
+
+
 @dataclass(frozen=True, slots=True)
 class TaskFinished(Event):
     """A task's outcome was taken in (a build's, once its wheel is in the output)."""

@@ -66,6 +66,7 @@ from wheelstrap.model.progress import (
     TaskFinished,
     TaskStarted,
     Warn,
+    rounded,
 )
 from wheelstrap.model.records import BuildRecord
 from wheelstrap.model.wheel import WheelRef
@@ -150,10 +151,6 @@ class Effects(Protocol):
 
 def _env_wheel(a: WheelRef) -> EnvWheel:
     return EnvWheel(a.path.name, a.sha256, a.seed is not None, a.stage0, a.prebuilt)
-
-
-def _rounded(timings: dict[str, float]) -> dict[str, float]:
-    return {k: round(v, 4) for k, v in sorted(timings.items())}
 
 
 class Planner:
@@ -644,12 +641,12 @@ class Planner:
         if isinstance(outcome, Failed):
             error = self.fx.failure(spec, outcome, st.chain)
             self.progress.emit(TaskFailed(task, worker, duration, error.message,
-                                          _rounded(timings)))
+                                          rounded(timings)))
             raise error
         if "total" in timings:
             self.durations.record(spec.name, spec.version, spec.phase, timings["total"])
         if isinstance(outcome, Prepared):
-            self.progress.emit(TaskFinished(task, worker, duration, _rounded(timings)))
+            self.progress.emit(TaskFinished(task, worker, duration, rounded(timings)))
             unit.dynamic = self._dynamic(st, outcome.dynamic)
             self.fx.remember_dynamic(spec, outcome.dynamic)
             if outcome.then is not None and pending.then is not None and not any(

@@ -69,6 +69,7 @@ from wheelstrap.model.progress import (
     TaskStarted,
     ToReporter,
     Warn,
+    rounded,
 )
 from wheelstrap.model.records import BuildRecord, in_build_order
 from wheelstrap.model.wheel import WheelRef
@@ -516,11 +517,11 @@ class Coordinator:
             avail = fut.result()
         except WheelstrapError as exc:
             self.progress.emit(TaskFailed(p.task, p.worker, p.duration, exc.message,
-                                          _rounded(p.timings)))
+                                          rounded(p.timings)))
             self.p.states[p.node].units[p.pending.spec.unit].busy = False
             raise
         p.timings["publish"] = self.events.now() - p.since
-        self.progress.emit(TaskFinished(p.task, p.worker, p.duration, _rounded(p.timings)))
+        self.progress.emit(TaskFinished(p.task, p.worker, p.duration, rounded(p.timings)))
         if self.workers.local:
             unit = p.pending.spec.unit
             folder = str(self.store.unit_dir(p.node, unit))
@@ -720,10 +721,6 @@ class Coordinator:
             self.pins, self.seeds)
         if problem is not None:
             self.progress.emit(Warn(problem))
-
-
-def _rounded(timings: dict[str, float]) -> dict[str, float]:
-    return {k: round(v, 4) for k, v in sorted(timings.items())}
 
 
 def bootstrap(options: Options, reporter: Reporter = NULL_REPORTER,
