@@ -83,7 +83,7 @@ class _Unanswered(_Retry):
     index to begin its answer."""
 
 
-def _file_path(url: str) -> Path:
+def file_path(url: str) -> Path:
     parsed = urlparse(url)
     return Path(unquote(parsed.path))
 
@@ -279,32 +279,37 @@ class IndexClient:
         ``url + ".metadata"``), checked against ``sha256``; None when the index has none
         there.  At most :data:`MAX_METADATA_BYTES`; a failed check raises SourceError."""
         murl = url + ".metadata"
-        limit = MAX_METADATA_BYTES
-        if _scheme(murl) == "file":
-            try:
-                with open(_file_path(murl), "rb") as fh:
-                    body: bytes | None = fh.read(limit + 1)
-            except FileNotFoundError:
-                return None
-            except OSError as exc:
-                raise IndexAccessError(f"Could not read {murl}: {exc.strerror or exc}.",
-                                       hint=_INDEX_HINT) from exc
-        else:
-            def read(response: httpx.Response, chunks: Iterator[bytes]) -> bytes:
-                return _capped(chunks, limit, murl)
-
-            body = self._get(murl, {}, read)
+        body = self.fetch_small(murl, MAX_METADATA_BYTES)
         if body is None:
             return None
-        if len(body) > limit:
-            raise IndexAccessError(f"{murl} is larger than {limit} bytes.", hint=_INDEX_HINT)
         if hashlib.sha256(body).hexdigest() != sha256:
             raise SourceError(f"{murl} does not match the sha256 its index page gives.",
                               hint="The index serves inconsistent files; report it to it.")
         return body
 
+    def fetch_small(self, url: str, limit: int) -> bytes | None:
+        """The body at ``url`` (http(s) or file), of at most ``limit`` bytes; None when
+        there is nothing there (HTTP 404/410, no such file)."""
+        if _scheme(url) == "file":
+            try:
+                with open(file_path(url), "rb") as fh:
+                    body: bytes | None = fh.read(limit + 1)
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            except OSError as exc:
+                raise IndexAccessError(f"Could not read {url}: {exc.strerror or exc}.",
+                                       hint=_INDEX_HINT) from exc
+        else:
+            def read(response: httpx.Response, chunks: Iterator[bytes]) -> bytes:
+                return _capped(chunks, limit, url)
+
+            body = self._get(url, {}, read)
+        if body is not None and len(body) > limit:
+            raise IndexAccessError(f"{url} is larger than {limit} bytes.", hint=_INDEX_HINT)
+        return body
+
     def _file_page(self, cname: str, url: str) -> ProjectPage | None:
-        root = _file_path(self.index_url)
+        root = file_path(self.index_url)
         try:
             is_dir = root.is_dir()
         except OSError:
@@ -340,7 +345,7 @@ class IndexClient:
         if scheme == "file":
             # An index page links a local file only from a file:// index (simple.py refuses
             # it elsewhere); a settings file may name one.
-            src = _file_path(url)
+            src = file_path(url)
             hashers = _hashers(allowed)
             try:
                 with atomic_destination(dest) as tmp:

@@ -218,9 +218,13 @@ class Reused(Event):
 
     kind = "reused"
     task: Task
+    cache: str | None = None  # taken from this shared build cache, not an earlier run
 
     def to_json(self) -> dict[str, Any]:
-        return self.task.json()
+        data = self.task.json()
+        if self.cache is not None:
+            data["cache"] = self.cache
+        return data
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ class BuildRecord:
     stage: int | None = None  # which stage of that cycle
     settings: dict[str, Any] | None = None  # per-package settings and plugin, if any
     prebuilt: bool = False  # taken from the index by a pinned hash, not built here
+    cache: str | None = None  # the shared build cache it was taken from (then reused)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -63,5 +63,7 @@ class WheelRef:
     seed: VerifiedSeed | None = None
     stage0: bool = False
     prebuilt: bool = False
+    #: the shared build cache (its URL) the wheel was taken from, in this run
+    cached_from: str | None = None
 
 

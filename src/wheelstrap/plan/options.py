@@ -32,6 +32,10 @@ class Options:
     index_timeout: float = 120.0
     #: the ed25519 private key that signs the provenance (None: statements unsigned)
     signing_key: Path | None = None
+    #: shared build caches to take builds from (``--cache``), and the public keys whose
+    #: signatures make their entries usable (``--trust``)
+    caches: tuple[str, ...] = ()
+    trusted_keys: tuple[Path, ...] = ()
     seed_stores: tuple[Path, ...] = ()
     keep_going: bool = False
     settings: Settings = NO_SETTINGS

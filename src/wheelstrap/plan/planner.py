@@ -711,7 +711,7 @@ class Planner:
             self.fx.write_page(st.id.name, avail)
             self.progress.emit(Published(str(st.id), avail.path.name, avail.sha256))
         if reused:
-            self.progress.emit(Reused(self.task(spec)))
+            self.progress.emit(Reused(self.task(spec), avail.cached_from))
             self.reused += 1
         else:
             self.built += 1
@@ -730,7 +730,7 @@ class Planner:
             sdist=st.sdist_path.name, sdist_sha256=st.sdist_sha256, reused=reused,
             build_env=spec.env, dynamic_requires=tuple(str(r) for r in unit.dynamic or ()),
             source_date_epoch=st.source_date_epoch, sdist_url=st.sdist_url,
-            stage=None if unit.key.ordinary else unit.stage,
+            stage=None if unit.key.ordinary else unit.stage, cache=avail.cached_from,
             settings=None if st.hooks.settings.is_empty and st.hooks.plugin is None
             else st.hooks.to_json(),
         )

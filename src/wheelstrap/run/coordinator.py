@@ -99,9 +99,10 @@ from wheelstrap.run.jobs import (
 )
 from wheelstrap.run.workers import Workers
 from wheelstrap.seeds.store import SeedIndex
+from wheelstrap.store.cache import RemoteCache
 from wheelstrap.store.events import EventLog
 from wheelstrap.store.output import Layout
-from wheelstrap.store.signing import Signer
+from wheelstrap.store.signing import Signer, load_public_key
 from wheelstrap.store.store import Documents, Store
 
 
@@ -155,6 +156,10 @@ class Coordinator:
         signer = Signer(options.signing_key) if options.signing_key is not None else None
         self.provenance = self.store.provenance_writer(options.index_url, options.target,
                                                        options.policy.to_json(), signer)
+        if options.caches:
+            self.store.remote = RemoteCache(
+                options.caches, [load_public_key(p) for p in options.trusted_keys],
+                self.progress.warning)
         self.events = EventLog(None)  # the run's clock until it starts
         self.p = Planner(options, self, self.progress, self.pins, self.seeds,
                          self.client.index_url, self._now)
@@ -245,6 +250,8 @@ class Coordinator:
         def shut(pool: ThreadPoolExecutor, drop_queued: bool = True) -> None:
             pool.shutdown(wait=not interrupted, cancel_futures=drop_queued or bool(interrupted))
 
+        if self.store.remote is not None:  # its connections
+            stack.callback(self.store.remote.close)
         # closed last: the run's folder in memory, the compiler, the workers, the readers
         memory = scratch.memory_folder(builds=self.workers.capacity()) \
             if self.workers.local else None

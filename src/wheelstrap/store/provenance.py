@@ -38,7 +38,7 @@ from wheelstrap.model.target import Target
 from wheelstrap.model.wheel import Seed, WheelRef
 from wheelstrap.seeds.store import SeedIndex
 from wheelstrap.store.output import Layout
-from wheelstrap.store.signing import Signer, envelope_text
+from wheelstrap.store.signing import Signer, countersign, envelope_text
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
@@ -66,6 +66,16 @@ class ProvenanceWriter:
     _early: dict[int, Future[None]] = field(default_factory=dict)  # by id of the record
     #: signs each statement into a DSSE envelope beside it, when the run has a key
     signer: Signer | None = None
+    #: statements (and envelopes) of wheels taken from a shared cache, by sha256: they
+    #: stay their builder's (see :meth:`adopt`)
+    _adopted: dict[str, tuple[str, dict[str, Any] | None]] = field(default_factory=dict)
+
+    def adopt(self, sha256: str, statement: bytes, envelope: dict[str, Any] | None) -> None:
+        """Write the statement that the builder of a wheel taken from a shared cache
+        wrote, as it is, rather than one of this run's (the same build gives the same
+        statement, but the builder's wheelstrap or index may differ); its envelope is
+        kept, and this run's signature added to it when the run signs."""
+        self._adopted[sha256] = (statement.decode(), envelope)
 
     def built(self, record: BuildRecord, avail: WheelRef) -> None:
         """Any unit's wheel (stages included), so descent can be traced through it.
@@ -170,23 +180,33 @@ class ProvenanceWriter:
         ``pool``, rather than at the end of the run: what it descends from is known once
         it is built.  (A cycle member's waits: its cycle's report may still grow.)"""
         doc = self.statement(record, None, _by_sha(seeds))
-        self._early[id(record)] = pool.submit(self._put, record.wheel, doc)
+        self._early[id(record)] = pool.submit(self._put, record, doc)
 
-    def _put(self, wheel: str, doc: dict[str, Any]) -> None:
+    def _put(self, record: BuildRecord, doc: dict[str, Any]) -> None:
         from wheelstrap.fsutil import atomic_write_text
 
-        for path, text in self._files(wheel, doc):
+        for path, text in self._files(record, doc):
             if not _holds(path, text):
                 atomic_write_text(path, text)
 
-    def _files(self, wheel: str, doc: dict[str, Any]) -> list[tuple[Path, str]]:
-        """The statement of ``wheel``, and its signed envelope when the run signs."""
+    def _files(self, record: BuildRecord, doc: dict[str, Any]) -> list[tuple[Path, str]]:
+        """The statement of ``record``'s wheel, and its signed envelope when the run
+        signs (or when the wheel came from a shared cache with one)."""
         folder = self.layout.root / "provenance"
-        text = _text(doc)
+        wheel = record.wheel
+        adopted = self._adopted.get(record.sha256) if record.cache is not None else None
+        if adopted is not None:
+            text, envelope = adopted
+            if envelope is not None and self.signer is not None:
+                envelope = countersign(envelope, self.signer)
+        else:
+            text = _text(doc)
+            envelope = None if self.signer is None else self.signer.envelope(text.encode())
         files = [(folder / f"{wheel}.intoto.json", text)]
-        if self.signer is not None:
-            files.append((folder / f"{wheel}.intoto.dsse.json",
-                          envelope_text(self.signer.envelope(text.encode()))))
+        if envelope is None and self.signer is not None:
+            envelope = self.signer.envelope(text.encode())
+        if envelope is not None:
+            files.append((folder / f"{wheel}.intoto.dsse.json", envelope_text(envelope)))
         return files
 
     def write(self, seeds: SeedIndex) -> None:
@@ -201,7 +221,7 @@ class ProvenanceWriter:
 
         by_sha = _by_sha(seeds)
         todo = (item for record, cycle in self._shipped if not written(record, cycle)
-                for item in self._files(record.wheel, self.statement(record, cycle, by_sha)))
+                for item in self._files(record, self.statement(record, cycle, by_sha)))
         atomic_write_texts((path, text) for path, text in todo if not _holds(path, text))
 
 

@@ -15,6 +15,7 @@ it (its folder is hidden from the sandbox, and Dask workers are never sent it).
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -61,11 +62,11 @@ class Signer:
         self._signer = CryptoSigner(key)
         self.keyid: str = self._signer.public_key.keyid
 
-    def envelope(self, statement: bytes) -> dict[str, Any]:
+    def envelope(self, statement: bytes, payload_type: str = PAYLOAD_TYPE) -> dict[str, Any]:
         """The DSSE envelope of a statement (its exact bytes are the payload)."""
         from securesystemslib.dsse import Envelope
 
-        env = Envelope(payload=statement, payload_type=PAYLOAD_TYPE, signatures={})
+        env = Envelope(payload=statement, payload_type=payload_type, signatures={})
         env.sign(self._signer)
         doc: dict[str, Any] = env.to_dict()
         return doc
@@ -95,3 +96,80 @@ def generate_keys(path: Path) -> str:
     with atomic_destination(public) as tmp:
         tmp.write_text(json.dumps(pub, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return str(signer.public_key.keyid)
+
+
+def _bad_public_key(path: Path, what: str) -> UserInputError:
+    return UserInputError(
+        f"The trusted key {path} {what}.",
+        hint="Pass a public key file that 'wheelstrap keys generate PATH' wrote (PATH.pub).")
+
+
+def load_public_key(path: Path) -> Any:
+    """A trusted public key (securesystemslib's ``Key``) from a ``PATH.pub`` file."""
+    from securesystemslib.signer import SSlibKey  # type: ignore[attr-defined]
+
+    try:
+        if path.stat().st_size > MAX_KEY_FILE:
+            raise _bad_public_key(path, "is far too big to be a key")
+        doc = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise _bad_public_key(path, "does not exist") from None
+    except IsADirectoryError:
+        raise _bad_public_key(path, "is a directory") from None
+    except OSError as exc:
+        raise _bad_public_key(path, f"cannot be read ({exc.strerror or exc})") from None
+    except (ValueError, RecursionError):
+        raise _bad_public_key(path, "is not JSON (a private key file, perhaps?)") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("keyid"), str):
+        raise _bad_public_key(path, "has no 'keyid'")
+    fields = {k: v for k, v in doc.items() if k != "keyid"}
+    try:
+        key = SSlibKey.from_dict(doc["keyid"], fields)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _bad_public_key(path, f"is not a public key ({exc})") from None
+    if key.keytype != "ed25519" or key.keyid != key.keyid.lower():
+        raise _bad_public_key(path, f"is a {key.keytype} key, not an ed25519 key")
+    return key
+
+
+class BadEnvelope(Exception):
+    """An envelope that does not verify (the message says why)."""
+
+
+def open_envelope(doc: Any, keys: list[Any], payload_type: str) -> tuple[bytes, list[str]]:
+    """The payload of a DSSE envelope signed by one of ``keys``, and the ids of the keys
+    that signed it; :class:`BadEnvelope` when it is malformed, of another payload type,
+    or signed by no trusted key."""
+    from securesystemslib.dsse import Envelope
+    from securesystemslib.exceptions import VerificationError
+
+    if not isinstance(doc, dict):
+        raise BadEnvelope("the envelope is not a JSON object")
+    try:
+        env = Envelope.from_dict(copy.deepcopy(doc))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BadEnvelope(f"the envelope is malformed ({exc})") from None
+    if env.payload_type != payload_type:
+        raise BadEnvelope(f"the envelope's payload type is {env.payload_type!r}, not "
+                          f"{payload_type!r}")
+    if not env.signatures:
+        raise BadEnvelope("the envelope has no signature")
+    if not keys:
+        raise BadEnvelope("no key is trusted")
+    try:
+        accepted = env.verify(keys, 1)
+    except (VerificationError, ValueError):
+        signed_by = ", ".join(sorted(env.signatures)) or "nobody"
+        raise BadEnvelope(f"no trusted key signed it (signed by {signed_by})") from None
+    return env.payload, sorted(accepted)
+
+
+def countersign(doc: dict[str, Any], signer: Signer) -> dict[str, Any]:
+    """``doc`` (a DSSE envelope) with ``signer``'s signature added, if it lacks one."""
+    from securesystemslib.dsse import Envelope
+
+    env = Envelope.from_dict(copy.deepcopy(doc))
+    if signer.keyid not in env.signatures:
+        env.sign(signer._signer)
+    out: dict[str, Any] = env.to_dict()
+    return out

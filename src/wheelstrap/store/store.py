@@ -79,6 +79,7 @@ from wheelstrap.model.limits import DEFAULT_LIMITS, ArchiveLimits
 from wheelstrap.model.records import BuildRecord
 from wheelstrap.model.target import Target
 from wheelstrap.model.wheel import WheelInfo, WheelRef
+from wheelstrap.store.cache import RemoteCache
 from wheelstrap.store.events import EventLog
 from wheelstrap.store.output import (
     BuildCache,
@@ -147,6 +148,8 @@ class Store:
         #: Writes ``OUT/provenance`` (made for a run: :meth:`provenance_writer`).
         self.provenance: ProvenanceWriter | None = None
         self._placed: dict[tuple[NodeId, UnitKey], Path] = {}
+        #: the shared build caches looked up when this output has no result (``--cache``)
+        self.remote: RemoteCache | None = None
 
     # -- the run's start and end ----------------------------------------------------------
 
@@ -420,28 +423,62 @@ class Store:
     # -- reuse -------------------------------------------------------------------------
 
     def dynamic(self, spec: BuildSpec) -> tuple[str, ...] | None:
-        """What ``get_requires_for_build_wheel`` returned for these very inputs before."""
+        """What ``get_requires_for_build_wheel`` returned for these very inputs before
+        (here, or on a machine whose shared cache this run trusts)."""
         cached = self.cache.get(spec.key())
-        if cached is None or not isinstance(cached.get("requires"), list):
+        if cached is not None and isinstance(cached.get("requires"), list):
+            return tuple(str(r) for r in cached["requires"])
+        if self.remote is None:
             return None
-        return tuple(str(r) for r in cached["requires"])
+        raw = self.remote.requires(spec.key())
+        if raw is not None:
+            self.remember_dynamic(spec, raw)
+        return raw
 
     def remember_dynamic(self, spec: BuildSpec, raw: Sequence[str]) -> None:
         self.cache.put(spec.key(), {"requires": list(raw)})
 
     def reuse(self, spec: BuildSpec) -> WheelRef | None:
-        """The wheel an earlier build of these very inputs produced, if it is intact."""
+        """The wheel an earlier build of these very inputs produced, if it is intact:
+        in this output, or else in a shared cache this run trusts."""
         cached = self.cache.get(spec.key())
         if cached is None:
-            return None
+            return self._from_remote(spec)
         try:
             wheel = self.layout.root / str(cached["path"])
             if not wheel.is_file() or sha256_file(wheel) != cached["sha256"]:
-                return None
+                return self._from_remote(spec)
             info = _cached_info(cached, spec) or read_metadata(wheel, limits=self.limits)
         except (KeyError, TypeError, ValueError, OSError, WheelFormatError):
-            return None
+            return self._from_remote(spec)
         return WheelRef(wheel, str(cached["sha256"]), info)
+
+    def _from_remote(self, spec: BuildSpec) -> WheelRef | None:
+        if self.remote is None:
+            return None
+        infos: list[WheelInfo] = []
+
+        def check(path: Path) -> None:
+            infos.append(validate_wheel(path, spec.name, spec.version, self.tags))
+
+        got = self.remote.wheel(spec.key(), lambda filename: self._final(spec, filename),
+                                check)
+        if got is None:
+            return None
+        info = infos[-1]
+        self.cache.put(spec.key(), {
+            "path": str(got.path.relative_to(self.layout.root)), "sha256": got.sha256,
+            "requires_dist": [str(r) for r in info.requires_dist],
+            "requires_python": info.requires_python, "cache": got.source})
+        if got.statement is not None and self.provenance is not None:
+            self.provenance.adopt(got.sha256, got.statement, got.envelope)
+        return WheelRef(got.path, got.sha256, info, cached_from=got.source)
+
+    def _final(self, spec: BuildSpec, filename: str) -> Path:
+        """Where the wheel of ``spec`` goes: the wheels of the output, or its stage's."""
+        if spec.unit.ordinary:
+            return self.layout.wheels / filename
+        return self.layout.stages / str(spec.unit.run) / f"stage-{spec.unit.stage}" / filename
 
     # -- publishing --------------------------------------------------------------------
 
@@ -475,11 +512,7 @@ class Store:
                 hint=f"Nothing of this build was published. The backend output is in {log}.",
                 chain=chain, log=str(log), tail=tail(built.report.log))
 
-        if spec.unit.ordinary:
-            final = self.layout.wheels / built.filename
-        else:
-            final = self.layout.stages / str(spec.unit.run) / f"stage-{spec.unit.stage}" \
-                / built.filename
+        final = self._final(spec, built.filename)
         if "/" in built.filename or "\\" in built.filename or not built.filename.endswith(
                 ".whl"):
             raise refuse(f"the task returned a wheel named {built.filename!r}")

@@ -239,6 +239,12 @@ def main(ctx: click.Context, debug: bool) -> None:
               envvar="WHEELSTRAP_SIGNING_KEY", metavar="PATH",
               help="Sign each provenance statement with this ed25519 key (from 'wheelstrap "
               "keys generate'): a DSSE envelope beside it.")
+@click.option("--cache", "caches", multiple=True, metavar="URL",
+              help="A shared build cache (https://, http:// or file://, or a folder) to take "
+              "builds from by their content address; repeatable. Needs --trust.")
+@click.option("--trust", "trusted", multiple=True, type=click.Path(path_type=Path),
+              metavar="PATH.pub",
+              help="A public key whose signature makes a --cache entry usable; repeatable.")
 @click.option("--seeds", "seed_stores", multiple=True, type=click.Path(path_type=Path),
               help="Seed store that may break build cycles (repeatable).")
 @click.option("--max-stages", type=click.IntRange(min=1), default=3, show_default=True,
@@ -282,7 +288,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files: Sequence[Path],
               index_url: str, output: Path, jobs: int, python: str | None,
               no_network_isolation: bool, retries: int, index_timeout: float,
-              signing_key: Path | None,
+              signing_key: Path | None, caches: Sequence[str], trusted: Sequence[Path],
               seed_stores: Sequence[Path],
               max_stages: int, strict: bool, no_source_bootstrap: bool, cross_check: bool,
               keep_going: bool, settings_file: Path | None, sandbox: str,
@@ -326,6 +332,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
     from wheelstrap.plan.options import Options
 
     _check_sandbox(policy, strict)
+    cache_urls = _cache_urls(caches, trusted)
     limits = _archive_limits(max_unpacked_size, max_archive_members, max_compression_ratio)
     top, reqs = _requirements(requirements, req_files, con_files)
     target = Target.for_interpreter(python) if python else Target.current()
@@ -340,6 +347,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
                       output=output, index_url=index_url, target=target, jobs=jobs,
                       policy=policy, run=run_policy, retries=retries,
                       index_timeout=index_timeout, signing_key=signing_key,
+                      caches=cache_urls, trusted_keys=tuple(trusted),
                       seed_stores=tuple(seed_stores), keep_going=keep_going,
                       settings=custom[0], plugins=custom[1], hashes=reqs.hashes,
                       archive_limits=limits, stamp_key=key, work_in_memory=not work_on_disk)
@@ -378,6 +386,35 @@ def _nothing_changed(output: Path, key: str) -> bool:
         f"version pinned; {files} output files verified by sha256); wheels in "
         f"{output / 'wheels'}")
     return True
+
+
+def _cache_urls(caches: Sequence[str], trusted: Sequence[Path]) -> tuple[str, ...]:
+    """The --cache URLs (a folder becomes a file:// URL), after checking the keys."""
+    from wheelstrap.errors import UserInputError
+    from wheelstrap.store.signing import load_public_key
+
+    if caches and not trusted:
+        raise UserInputError(
+            "--cache needs at least one --trust key: an entry of a shared cache is used only "
+            "when a key you trust signed it.",
+            hint="Add --trust PATH.pub with the public key of whoever pushed the cache "
+            "('wheelstrap keys generate' made it; 'wheelstrap cache push --signing-key' "
+            "signs with its private half).")
+    if trusted and not caches:
+        raise UserInputError("--trust is given without --cache; it trusts keys for a shared "
+                             "build cache.", hint="Add --cache URL, or leave --trust out.")
+    for path in trusted:
+        load_public_key(path)
+    urls = []
+    for url in caches:
+        if "://" not in url:
+            url = Path(url).absolute().as_uri()
+        elif not url.startswith(("https://", "http://", "file://")):
+            raise UserInputError(f"The cache URL {url!r} is not an http(s):// or file:// URL.",
+                                 hint="Pass --cache https://HOST/PATH/, file:///PATH/ or a "
+                                 "folder.")
+        urls.append(url)
+    return tuple(urls)
 
 
 def _check_sandbox(policy: BuildPolicy, strict: bool) -> None:
@@ -587,6 +624,35 @@ def keys_generate(path: Path) -> None:
     keyid = generate_keys(path)
     say(f"wrote the private key {path} (keep it secret) and the public key {path}.pub "
         f"(key id {keyid})")
+
+
+@main.group()
+def cache() -> None:
+    """Share builds through a static, signed build cache."""
+
+
+@cache.command("push")
+@click.argument("output", type=click.Path(path_type=Path))
+@click.argument("dest")
+@click.option("--signing-key", type=click.Path(path_type=Path), default=None,
+              envvar="WHEELSTRAP_SIGNING_KEY",
+              help="The ed25519 private key that signs the entries (or "
+              "WHEELSTRAP_SIGNING_KEY).")
+def cache_push(output: Path, dest: str, signing_key: Path | None) -> None:
+    """Write the builds of the bootstrap output OUTPUT into the cache folder DEST."""
+    from wheelstrap.errors import UserInputError
+    from wheelstrap.store.cache import push
+    from wheelstrap.store.signing import Signer
+
+    if signing_key is None:
+        raise UserInputError("cache push signs every entry it writes, and no key is given.",
+                             hint="Pass --signing-key PATH (or set WHEELSTRAP_SIGNING_KEY); "
+                             "'wheelstrap keys generate PATH' makes one.")
+    pushed = push(output, dest, Signer(signing_key))
+    say(f"{pushed.wheels} wheels and {pushed.requires} prepare results in {dest} "
+        f"({pushed.written} entries written, the others were there already)"
+        + (f"; {pushed.stale} records left out, their wheels are gone or changed"
+           if pushed.stale else ""))
 
 
 @main.group()
