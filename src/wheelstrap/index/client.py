@@ -373,6 +373,34 @@ class IndexClient:
                                    "lists a file it does not have.", hint=_INDEX_HINT)
         return digest
 
+    def small_file(self, url: str, limit: int) -> bytes | None:
+        """The bytes at ``url`` (http(s) or ``file://``), at most ``limit`` of them (beyond,
+        IndexAccessError); None when there is no such file (HTTP 404 or 410, or no file
+        at that path).  For small documents beside an index's files, such as an
+        attestation at ``WHEEL_URL + ".intoto.dsse.json"``."""
+        scheme = _scheme(url)
+        if scheme == "file":
+            path = _file_path(url)
+            try:
+                with open(path, "rb") as fh:
+                    data = fh.read(limit + 1)
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                return None
+            except OSError as exc:
+                raise IndexAccessError(f"Could not read {path}: {exc.strerror or exc}.",
+                                       hint=_INDEX_HINT) from exc
+            if len(data) > limit:
+                raise IndexAccessError(f"{url} is larger than {limit} bytes.", hint=_INDEX_HINT)
+            return data
+        if scheme not in ("http", "https"):
+            raise IndexAccessError(f"{url!r} is not an http(s) or file:// URL.",
+                                   hint=_INDEX_HINT)
+
+        def read(response: httpx.Response, chunks: Iterator[bytes]) -> bytes:
+            return _capped(chunks, limit, url)
+
+        return self._get(url, {}, read)
+
 
 _T = TypeVar("_T")
 

@@ -589,6 +589,41 @@ def keys_generate(path: Path) -> None:
         f"(key id {keyid})")
 
 
+@main.command("verify")
+@click.argument("targets", nargs=-1)
+@click.option("--trust", multiple=True, type=click.Path(path_type=Path),
+              help="A public key (KEY.pub) whose signatures are trusted (repeatable).")
+@click.option("--allow-prebuilt", is_flag=True,
+              help="Accept wheels taken prebuilt from an index, and wheels built with them.")
+@click.option("--allow-seeds", is_flag=True, help="Accept wheels that descend from seeds.")
+@click.option("--allow-stage0", is_flag=True,
+              help="Accept wheels that descend from stage-0 wheels packed from sources.")
+@click.option("--allow-unattested-deps", is_flag=True,
+              help="Accept build-environment wheels that have no attestation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def verify_command(ctx: click.Context, targets: Sequence[str], trust: Sequence[Path],
+                   allow_prebuilt: bool, allow_seeds: bool, allow_stage0: bool,
+                   allow_unattested_deps: bool, as_json: bool) -> None:
+    """Check wheels (files, folders, a bootstrap output or a pylock.toml) against their
+    signed provenance, with the public keys given by --trust."""
+    import json
+
+    from wheelstrap.store.verify import Allow, exit_status, report, summary_line, verify_targets
+
+    allow = Allow(seeds=allow_seeds, stage0=allow_stage0, prebuilt=allow_prebuilt,
+                  unattested_deps=allow_unattested_deps)
+    verdicts, keys = verify_targets(targets, trust, allow)
+    if as_json:
+        click.echo(json.dumps(report(verdicts, keys, allow, False), indent=2))
+    else:
+        for v in verdicts:
+            click.echo(summary_line(v))
+        ok = sum(v.outcome == "ok" for v in verdicts)
+        say(f"{ok} of {len(verdicts)} wheel(s) verified")
+    ctx.exit(exit_status(verdicts, allow))
+
+
 @main.group()
 def seeds() -> None:
     """Manage seed stores: trusted wheels pinned by sha256, used only to break cycles."""
