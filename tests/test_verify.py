@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 from click.testing import CliRunner, Result
-from scenario import Pkg, build_wheel
+from scenario import BACKEND_SOURCE, Pkg, build_wheel
 
 from wheelstrap.ui.cli import main
 
@@ -55,6 +55,7 @@ def _lines(result: Result) -> dict[str, str]:
 
 def _signed(serve_index, run_bootstrap, tmp_path: Path, pkgs: list[Pkg] = TREE,
             *args: str) -> tuple[Path, Path]:
+    """A signed bootstrap of ``app`` (and ``args``) over ``pkgs``, and its key."""
     key = _keys(tmp_path)
     index = serve_index(pkgs)
     run = run_bootstrap("app", "--signing-key", str(key), *args, index=index.url)
@@ -301,3 +302,59 @@ def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
     no_wheel = verify(str(lock), "--trust", _pub(key))
     assert no_wheel.exit_code == 1 and "names no wheel" in no_wheel.stderr
     assert "Traceback" not in no_wheel.output
+
+
+# a backend that writes a fresh random file into every wheel it builds
+NOISY = BACKEND_SOURCE.replace("_INJECT = []",
+                               "_INJECT = [('noisy/noise.txt', os.urandom(8).hex())]")
+
+
+def test_rebuild_reproduces_each_wheel_and_catches_one_that_differs(
+        serve_index, run_bootstrap, tmp_path: Path) -> None:
+    assert NOISY != BACKEND_SOURCE
+    pkgs = [*TREE, Pkg("noisy", extra_files={"_backend/tinybackend.py": NOISY})]
+    out, key = _signed(serve_index, run_bootstrap, tmp_path, pkgs, "noisy")
+    (out / "sdists").rename(tmp_path / "kept-sdists")  # fetched again, by URL and hash
+    result = verify(str(out), "--trust", _pub(key), "--rebuild", "--json")
+    assert result.exit_code == 5, result.output
+    doc = json.loads(result.stdout)
+    assert doc["rebuild"] is True and doc["exit_status"] == 5
+    wheels = {w["wheel"]: w for w in doc["wheels"]}
+    for name in (APP, LIB, TOOL):
+        assert wheels[name]["outcome"] == "ok", wheels[name]
+        rebuilt = wheels[name]["rebuild"]
+        assert rebuilt["reproduced"] is True and rebuilt["sha256"] == wheels[name]["sha256"]
+        assert rebuilt["sdist_from"].startswith("http://127.0.0.1:")
+    noisy = wheels["noisy-1.0-py3-none-any.whl"]
+    assert (noisy["outcome"], noisy["check"]) == ("not-reproduced", "rebuild")
+    assert noisy["rebuild"]["reproduced"] is False
+    assert noisy["rebuild"]["sha256"] != noisy["sha256"]
+    assert "noisy/noise.txt" in noisy["reason"].partition("(changed ")[2]
+    plain = verify(str(out / "wheels" / APP), "--trust", _pub(key), "--rebuild")
+    assert plain.exit_code == 0, plain.output
+    assert "rebuilt bit for bit" in _lines(plain)[APP]
+
+
+def test_rebuild_of_a_build_with_settings_needs_them(serve_index, run_bootstrap,
+                                                    tmp_path: Path) -> None:
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[packages.lib]\nenv = { TINY_FLAVOUR = "mild" }\n')
+    out, key = _signed(serve_index, run_bootstrap, tmp_path, TREE, "--settings",
+                       str(settings))
+    lib = str(out / "wheels" / LIB)
+    without = verify(lib, "--trust", _pub(key), "--rebuild")
+    assert without.exit_code == 6, without.output
+    assert "NOT-REBUILT" in without.stdout and "pass --settings" in without.stdout
+    other = tmp_path / "other.toml"
+    other.write_text('[packages.lib]\nenv = { TINY_FLAVOUR = "hot" }\n')
+    wrong = verify(lib, "--trust", _pub(key), "--rebuild", "--settings", str(other))
+    assert wrong.exit_code == 6 and "its statement records" in wrong.stdout
+    right = verify(lib, "--trust", _pub(key), "--rebuild", "--settings", str(settings))
+    assert right.exit_code == 0, right.output
+    assert "rebuilt bit for bit" in right.stdout
+    # app was built without settings: rebuilt without them, whatever --settings says
+    app = verify(str(out / "wheels" / APP), "--trust", _pub(key), "--rebuild", "--settings",
+                 str(other))
+    assert app.exit_code == 0, app.output
+    misplaced = verify(lib, "--trust", _pub(key), "--settings", str(settings))
+    assert misplaced.exit_code == 1 and "serve only --rebuild" in misplaced.stderr
