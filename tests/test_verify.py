@@ -217,6 +217,28 @@ def test_verify_refuses_a_prebuilt_ancestor_unless_allowed(serve_index, run_boot
     assert "prebuilt" in _lines(allowed)[TOOL]
 
 
+def test_verify_refuses_a_seed_ancestor_unless_allowed(serve_index, run_bootstrap,
+                                                       tmp_path: Path) -> None:
+    from test_cycles import SELF, seed_store
+
+    index = serve_index(SELF)
+    store = seed_store(tmp_path, SELF[:1])
+    key = _keys(tmp_path)
+    run = run_bootstrap("user", "--seeds", str(store), "--signing-key", str(key),
+                        index=index.url)
+    assert run.code == 0, run.stderr
+    result = verify(str(run.out), "--trust", _pub(key), "--json")
+    assert result.exit_code == 3, result.output
+    wheels = {w["wheel"]: w for w in json.loads(result.stdout)["wheels"]}
+    # the cycle's shipped wheel was built from source at a fixed point, with its own
+    # bytes in its build environment; the seed is in its ancestry, and in user's
+    for name in ("selfback-1.0-py3-none-any.whl", "user-1.0-py3-none-any.whl"):
+        assert (wheels[name]["outcome"], wheels[name]["check"]) == ("failed", "ancestry")
+        assert "descends from 1 seed(s)" in wheels[name]["reason"]
+    allowed = verify(str(run.out), "--trust", _pub(key), "--allow-seeds")
+    assert allowed.exit_code == 0, allowed.output
+
+
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass

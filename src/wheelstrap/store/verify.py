@@ -614,11 +614,11 @@ def verify(wheels: Sequence[Wheel], keys: Sequence[Key], allow: Allow,
     """Verify ``wheels`` and, recursively, the built wheels of their build environments
     (listed after them, with the role ``build-environment``)."""
     verdicts: list[Verdict] = []
-    by_sha: dict[str, Verdict] = {}
+    known: dict[tuple[str, str], Verdict] = {}  # by file name and sha256
     todo = list(wheels)
     while todo:
         w = todo.pop(0)
-        if w.role == "build-environment" and w.expected in by_sha:
+        if w.role == "build-environment" and (w.filename, w.expected) in known:
             continue
         v = Verdict(w)
         verdicts.append(v)
@@ -633,7 +633,7 @@ def verify(wheels: Sequence[Wheel], keys: Sequence[Key], allow: Allow,
                 continue
         key = v.sha256 or w.expected
         if key is not None:
-            by_sha.setdefault(key, v)
+            known.setdefault((w.filename, key), v)
         try:
             envelope = fetch.envelope(w.place, w.filename)
         except WheelstrapError as exc:
@@ -645,22 +645,23 @@ def verify(wheels: Sequence[Wheel], keys: Sequence[Key], allow: Allow,
         if v.claims is None:
             continue
         for e in v.claims.env:
-            if e.kind in ("built", "prebuilt") and e.sha256 not in by_sha:
+            if e.kind in ("built", "prebuilt") and (e.filename, e.sha256) not in known:
                 todo.append(Wheel(e.filename, w.place.wheel(e.filename), w.place,
                                   "build-environment", e.sha256, w.filename))
-    _propagate(verdicts, by_sha, allow)
+    _propagate(verdicts, known, allow)
     return verdicts
 
 
-def _propagate(verdicts: list[Verdict], by_sha: dict[str, Verdict], allow: Allow) -> None:
+def _propagate(verdicts: list[Verdict], known: dict[tuple[str, str], Verdict],
+               allow: Allow) -> None:
     """A wheel whose build environment (transitively) holds a wheel that does not verify
     does not verify either: ``failed`` with the check ``build-environment``, or
     ``unattested-dependency`` when that wheel has no attestation."""
     def deps(v: Verdict) -> list[tuple[str, Verdict]]:
         if v.claims is None:
             return []
-        return [(e.filename, by_sha[e.sha256]) for e in v.claims.env
-                if e.kind in ("built", "prebuilt") and e.sha256 in by_sha]
+        return [(e.filename, known[e.filename, e.sha256]) for e in v.claims.env
+                if e.kind in ("built", "prebuilt") and (e.filename, e.sha256) in known]
 
     for v in verdicts:
         if v.own != "ok":
