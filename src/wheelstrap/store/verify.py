@@ -4,13 +4,13 @@ Every wheel is checked against its DSSE envelope (``WHEEL.intoto.dsse.json``, se
 :mod:`wheelstrap.store.signing`) and the in-toto statement inside it
 (:mod:`wheelstrap.store.provenance`), with nothing but public keys the user trusts:
 
+- ``lock-hash``: for a ``pylock.toml`` target, the lock's sha256 is the wheel's;
 - ``attestation``: an envelope is found for the wheel (else the outcome is ``unattested``);
 - ``envelope``, ``payload-type``: it is a DSSE envelope around an in-toto statement;
 - ``trust``, ``signature``: a signature by a trusted key verifies (securesystemslib does
   the cryptography);
 - ``statement``: the payload is wheelstrap's in-toto Statement v1 / SLSA Provenance v1;
 - ``subject``: its one subject is this wheel, by file name and sha256;
-- ``lock-hash``: for a ``pylock.toml`` target, the lock's sha256 is the wheel's;
 - ``source``: the provenance chains to an sdist by sha256 (a prebuilt wheel has none);
 - ``ancestry``: no prebuilt, seed or stage-0 ancestry unless allowed;
 - ``build-environment``: every built wheel of the build environment has an attestation
@@ -579,15 +579,16 @@ def judge(v: Verdict, envelope: tuple[str, bytes] | None, keys: Sequence[Key],
     """The wheel's own checks, into ``v`` (its bytes' sha256 already in ``v.sha256``, or
     None for a build-environment wheel known only by its recorded digest)."""
     w = v.wheel
+    if v.sha256 is not None and w.expected is not None and v.sha256 != w.expected:
+        v.fail("failed", "lock-hash", f"the wheel's sha256 is {v.sha256}, {w.expected_by} "
+               f"says {w.expected}")
+        return
     if envelope is None:
         where = " or ".join(str(p) for p in w.place.attestations(w.filename))
         v.fail("unattested", "attestation", f"no attestation at {where}")
         return
     v.attestation = envelope[0]
     try:
-        if v.sha256 is not None and w.expected is not None and v.sha256 != w.expected:
-            raise Refused("lock-hash", f"the wheel's sha256 is {v.sha256}, {w.expected_by} "
-                          f"says {w.expected}")
         payload, v.keyids = check_envelope(envelope[1], keys)
         c = v.claims = read_claims(payload)
         if c.subject != w.filename:
