@@ -283,6 +283,14 @@ def test_a_lock_pointing_at_a_served_index_verifies(serve_index, run_bootstrap, 
     assert wheels[APP]["attestation"] == f"{url}files/{APP}.intoto.dsse.json"
     assert wheels[TOOL]["role"] == "build-environment"
 
+    # an index that offers no attestation for the build tool (HTTP 404)
+    (files / f"{TOOL}.intoto.dsse.json").rename(tmp_path / "aside.json")
+    unattested = verify(str(remote), "--trust", _pub(key))
+    assert unattested.exit_code == 4, unattested.output
+    assert f"no attestation at {url}files/{TOOL}.intoto.dsse.json" in _lines(unattested)[TOOL]
+    assert _lines(unattested)[APP].startswith("UNATTESTED-DEPENDENCY")
+    (tmp_path / "aside.json").rename(files / f"{TOOL}.intoto.dsse.json")
+
     # a file:// URL is read from disk the same way
     local = json.loads(json.dumps(doc))
     for pkg in local["packages"]:
