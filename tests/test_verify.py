@@ -237,6 +237,10 @@ def test_verify_refuses_a_seed_ancestor_unless_allowed(serve_index, run_bootstra
         assert "descends from 1 seed(s)" in wheels[name]["reason"]
     allowed = verify(str(run.out), "--trust", _pub(key), "--allow-seeds")
     assert allowed.exit_code == 0, allowed.output
+    # the cycle's wheel is rebuilt with its own bytes as its build environment
+    rebuilt = verify(str(run.out), "--trust", _pub(key), "--allow-seeds", "--rebuild")
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert all("rebuilt bit for bit" in line for line in _lines(rebuilt).values())
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

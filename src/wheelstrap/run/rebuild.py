@@ -5,9 +5,9 @@ The build is re-run from what its signed statement records, and nothing else:
 - the sdist, downloaded from its recorded URL and checked against its recorded sha256
   (should the URL not answer, the copy a bootstrap output keeps in ``OUT/sdists``, if it
   has that sha256);
-- the build environment, exactly the recorded wheels, each found beside the wheel being
-  verified (a bootstrap output's ``wheels/``, the folder, or the lock's index) and checked
-  against its recorded sha256;
+- the build environment, exactly the recorded wheels, each found among the targets (by
+  file name and sha256) or beside the wheel being verified (a bootstrap output's
+  ``wheels/``, the folder, or the lock's index), and checked against its recorded sha256;
 - the recorded ``SOURCE_DATE_EPOCH``, build policy (sandbox, network isolation) and target,
   which must be this interpreter's (same implementation, Python version, platform and
   machine; the kernel's release and the interpreter's path may differ);
@@ -123,13 +123,17 @@ def _check_target(c: Claims, target: Target) -> None:
                          "--python with a matching one")
 
 
-def _env(v: Verdict, c: Claims, fetch: Fetcher) -> tuple[tuple[EnvWheel, ...], dict[str, str]]:
-    """The recorded build environment, each wheel found beside ``v``'s and checked."""
+def _env(v: Verdict, c: Claims, fetch: Fetcher, targets: dict[tuple[str, str], Verdict]
+         ) -> tuple[tuple[EnvWheel, ...], dict[str, str]]:
+    """The recorded build environment: each wheel among the targets (by file name and
+    sha256), else beside ``v``'s, and checked."""
     wheels: list[EnvWheel] = []
     files: dict[str, str] = {}
     for e in c.env:
+        hit = targets.get((e.filename, e.sha256))
+        where = hit.wheel.location if hit is not None else v.wheel.place.wheel(e.filename)
         try:
-            path = fetch.wheel(v.wheel.place.wheel(e.filename), e.filename)
+            path = fetch.wheel(where, e.filename)
             digest = sha256_file(path)
         except (OSError, WheelstrapError) as exc:
             why = exc.message if isinstance(exc, WheelstrapError) else exc.strerror or exc
@@ -153,9 +157,10 @@ def _backend(sdist: Path, hooks: PackageHooks, folder: Path, epoch: int) -> Back
 
 
 def rebuild_one(v: Verdict, fetch: Fetcher, target: Target, custom: Customizations,
-                work: Path) -> dict[str, Any]:
+                work: Path, targets: dict[tuple[str, str], Verdict]) -> dict[str, Any]:
     """Rebuild ``v``'s wheel from its statement; the ``rebuild`` entry of its verdict
-    (raises NotRebuilt when it cannot be rebuilt here)."""
+    (raises NotRebuilt when it cannot be rebuilt here).  ``targets``: the wheels read,
+    by file name and sha256."""
     c = v.claims
     assert c is not None
     if c.prebuilt:
@@ -182,7 +187,7 @@ def rebuild_one(v: Verdict, fetch: Fetcher, target: Target, custom: Customizatio
         if kept is None:
             raise NotRebuilt(f"source: {exc.message}") from None
         sdist = sdist_from = kept
-    env, files = _env(v, c, fetch)
+    env, files = _env(v, c, fetch, targets)
     files[c.sdist_sha256] = str(sdist)
     try:
         backend = _backend(sdist, hooks, work / "facts" / "src", c.source_date_epoch)
@@ -244,12 +249,14 @@ def rebuild(verdicts: Sequence[Verdict], fetch: Fetcher, *, settings_file: Path 
     target = Target.for_interpreter(python) if python is not None else Target.current()
     custom = Customizations(settings_file)
     custom.load()  # a broken settings file is an error of the input, before any build
+    targets = {(v.wheel.filename, v.sha256): v for v in verdicts if v.sha256 is not None}
     for i, v in enumerate(verdicts):
         if v.wheel.role != "target" or v.outcome != "ok":
             continue
         progress(f"rebuilding {v.wheel.filename}")
         try:
-            v.rebuild = rebuild_one(v, fetch, target, custom, fetch.scratch / "rebuild" / str(i))
+            v.rebuild = rebuild_one(v, fetch, target, custom,
+                                    fetch.scratch / "rebuild" / str(i), targets)
         except NotRebuilt as exc:
             check, _, reason = str(exc).partition(": ")
             v.rebuild = {"reproduced": None, "sha256": None, "filename": None,
