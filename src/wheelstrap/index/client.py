@@ -288,17 +288,22 @@ class IndexClient:
         return body
 
     def fetch_small(self, url: str, limit: int) -> bytes | None:
-        """The body at ``url`` (http(s) or file), of at most ``limit`` bytes; None when
-        there is nothing there (HTTP 404/410, no such file)."""
-        if _scheme(url) == "file":
+        """The body at ``url`` (http(s) or ``file://``), of at most ``limit`` bytes (beyond,
+        IndexAccessError); None when there is nothing there (HTTP 404/410, no such file).
+        For small documents: core metadata, attestations, build cache entries."""
+        scheme = _scheme(url)
+        if scheme == "file":
             try:
                 with open(file_path(url), "rb") as fh:
                     body: bytes | None = fh.read(limit + 1)
-            except (FileNotFoundError, NotADirectoryError):
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 return None
             except OSError as exc:
                 raise IndexAccessError(f"Could not read {url}: {exc.strerror or exc}.",
                                        hint=_INDEX_HINT) from exc
+        elif scheme not in ("http", "https"):
+            raise IndexAccessError(f"{url!r} is not an http(s) or file:// URL.",
+                                   hint=_INDEX_HINT)
         else:
             def read(response: httpx.Response, chunks: Iterator[bytes]) -> bytes:
                 return _capped(chunks, limit, url)

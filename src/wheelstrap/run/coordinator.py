@@ -102,7 +102,7 @@ from wheelstrap.seeds.store import SeedIndex
 from wheelstrap.store.cache import RemoteCache
 from wheelstrap.store.events import EventLog
 from wheelstrap.store.output import Layout
-from wheelstrap.store.signing import Signer, load_public_key
+from wheelstrap.store.signing import Signer, load_trusted
 from wheelstrap.store.store import Documents, Store
 
 
@@ -158,7 +158,7 @@ class Coordinator:
                                                        options.policy.to_json(), signer)
         if options.caches:
             self.store.remote = RemoteCache(
-                options.caches, [load_public_key(p) for p in options.trusted_keys],
+                options.caches, load_trusted(options.trusted_keys),
                 self.progress.warning)
         self.events = EventLog(None)  # the run's clock until it starts
         self.p = Planner(options, self, self.progress, self.pins, self.seeds,

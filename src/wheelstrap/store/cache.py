@@ -149,7 +149,7 @@ class RemoteCache:
 
     def _open(self, body: bytes, key: str, kind: str) -> dict[str, Any]:
         try:
-            payload, _ = open_envelope(json.loads(body), self.keys, ENTRY_TYPE)
+            payload, _ = open_envelope(body, self.keys, ENTRY_TYPE)
             entry = json.loads(payload)
         except BadEnvelope as exc:
             raise _Refused(str(exc)) from None
@@ -242,12 +242,10 @@ class RemoteCache:
             return text, None
         env_body = self._small(where, eref, MAX_STATEMENT_BYTES * 2)
         try:
+            payload, _ = open_envelope(env_body, self.keys, PAYLOAD_TYPE)
             env = json.loads(env_body)
-            payload, _ = open_envelope(env, self.keys, PAYLOAD_TYPE)
         except BadEnvelope as exc:
             raise _Refused(f"its statement's envelope: {exc}") from None
-        except (ValueError, RecursionError):
-            raise _Refused("its statement's envelope is not JSON") from None
         if payload != text:
             raise _Refused("its statement's envelope signs another statement")
         return text, env

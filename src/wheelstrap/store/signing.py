@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from wheelstrap.errors import UserInputError
+from wheelstrap.errors import Problems, UserInputError
 from wheelstrap.fsutil import atomic_destination
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -133,35 +134,63 @@ def load_public_key(path: Path) -> Any:
 
 
 class BadEnvelope(Exception):
-    """An envelope that does not verify (the message says why)."""
+    """An envelope that does not verify: ``check`` names what failed (``envelope``,
+    ``payload-type``, ``signature`` or ``trust``), the message says why."""
+
+    def __init__(self, check: str, message: str) -> None:
+        super().__init__(message)
+        self.check = check
 
 
-def open_envelope(doc: Any, keys: list[Any], payload_type: str) -> tuple[bytes, list[str]]:
+def open_envelope(data: bytes | dict[str, Any], keys: Sequence[Any],
+                  payload_type: str = PAYLOAD_TYPE) -> tuple[bytes, list[str]]:
     """The payload of a DSSE envelope signed by one of ``keys``, and the ids of the keys
-    that signed it; :class:`BadEnvelope` when it is malformed, of another payload type,
-    or signed by no trusted key."""
+    whose signatures verify; :class:`BadEnvelope` when it is malformed, of another payload
+    type, unsigned, signed by no trusted key, or changed after it was signed."""
     from securesystemslib.dsse import Envelope
     from securesystemslib.exceptions import VerificationError
 
-    if not isinstance(doc, dict):
-        raise BadEnvelope("the envelope is not a JSON object")
     try:
-        env = Envelope.from_dict(copy.deepcopy(doc))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise BadEnvelope(f"the envelope is malformed ({exc})") from None
+        doc = json.loads(data) if isinstance(data, bytes) else copy.deepcopy(data)
+        if not isinstance(doc, dict):
+            raise ValueError("not a JSON object")
+        env = Envelope.from_dict(doc)
+    except Exception as exc:  # untrusted input: any way it breaks the parser is a refusal
+        raise BadEnvelope("envelope", f"it is not a DSSE envelope ({type(exc).__name__}: "
+                          f"{exc})") from None
     if env.payload_type != payload_type:
-        raise BadEnvelope(f"the envelope's payload type is {env.payload_type!r}, not "
+        raise BadEnvelope("payload-type", f"its payloadType is {env.payload_type!r}, not "
                           f"{payload_type!r}")
     if not env.signatures:
-        raise BadEnvelope("the envelope has no signature")
-    if not keys:
-        raise BadEnvelope("no key is trusted")
+        raise BadEnvelope("signature", "the envelope carries no signature")
+    if not {k.keyid for k in keys}.intersection(env.signatures):
+        ids = ", ".join(sorted(k[:16] for k in env.signatures))
+        raise BadEnvelope("trust", f"it is signed only by key(s) {ids}, none of which is "
+                          "trusted (--trust)")
     try:
-        accepted = env.verify(keys, 1)
-    except (VerificationError, ValueError):
-        signed_by = ", ".join(sorted(env.signatures)) or "nobody"
-        raise BadEnvelope(f"no trusted key signed it (signed by {signed_by})") from None
+        accepted = env.verify(list(keys), 1)
+    except (VerificationError, ValueError, TypeError):
+        raise BadEnvelope("signature", "the signature of a trusted key does not verify: the "
+                          "envelope was changed after it was signed") from None
     return env.payload, sorted(accepted)
+
+
+def load_trusted(paths: Sequence[Path]) -> list[Any]:
+    """The public keys of ``--trust`` files, each once; every unusable file is reported
+    together in one error."""
+    problems = Problems()
+    keys: dict[str, Any] = {}
+    for path in paths:
+        try:
+            key = load_public_key(path)
+        except UserInputError as exc:
+            problems.add(exc.message.rstrip("."))
+            continue
+        keys.setdefault(key.keyid, key)
+    problems.check(UserInputError, "These --trust keys cannot be used",
+                   hint="Pass the PATH.pub file 'wheelstrap keys generate PATH' wrote (the "
+                   "public key, not the private one).")
+    return list(keys.values())
 
 
 def countersign(doc: dict[str, Any], signer: Signer) -> dict[str, Any]:

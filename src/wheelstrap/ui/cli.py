@@ -391,7 +391,7 @@ def _nothing_changed(output: Path, key: str) -> bool:
 def _cache_urls(caches: Sequence[str], trusted: Sequence[Path]) -> tuple[str, ...]:
     """The --cache URLs (a folder becomes a file:// URL), after checking the keys."""
     from wheelstrap.errors import UserInputError
-    from wheelstrap.store.signing import load_public_key
+    from wheelstrap.store.signing import load_trusted
 
     if caches and not trusted:
         raise UserInputError(
@@ -403,8 +403,7 @@ def _cache_urls(caches: Sequence[str], trusted: Sequence[Path]) -> tuple[str, ..
     if trusted and not caches:
         raise UserInputError("--trust is given without --cache; it trusts keys for a shared "
                              "build cache.", hint="Add --cache URL, or leave --trust out.")
-    for path in trusted:
-        load_public_key(path)
+    load_trusted(trusted)
     urls = []
     for url in caches:
         if "://" not in url:
@@ -624,6 +623,60 @@ def keys_generate(path: Path) -> None:
     keyid = generate_keys(path)
     say(f"wrote the private key {path} (keep it secret) and the public key {path}.pub "
         f"(key id {keyid})")
+
+
+@main.command("verify")
+@click.argument("targets", nargs=-1)
+@click.option("--trust", multiple=True, type=click.Path(path_type=Path),
+              help="A public key (KEY.pub) whose signatures are trusted (repeatable).")
+@click.option("--allow-prebuilt", is_flag=True,
+              help="Accept wheels taken prebuilt from an index, and wheels built with them.")
+@click.option("--allow-seeds", is_flag=True, help="Accept wheels that descend from seeds.")
+@click.option("--allow-stage0", is_flag=True,
+              help="Accept wheels that descend from stage-0 wheels packed from sources.")
+@click.option("--allow-unattested-deps", is_flag=True,
+              help="Accept build-environment wheels that have no attestation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--rebuild", "rebuild", is_flag=True,
+              help="Also rebuild each verified wheel from its statement and compare bytes.")
+@click.option("--settings", "settings_file", type=click.Path(path_type=Path), default=None,
+              help="With --rebuild: the settings file of the run, for builds that used one.")
+@click.option("--python", default=None,
+              help="With --rebuild: the interpreter to build with (default: this one).")
+@click.pass_context
+def verify_command(ctx: click.Context, targets: Sequence[str], trust: Sequence[Path],
+                   allow_prebuilt: bool, allow_seeds: bool, allow_stage0: bool,
+                   allow_unattested_deps: bool, as_json: bool, rebuild: bool,
+                   settings_file: Path | None, python: str | None) -> None:
+    """Check wheels (files, folders, a bootstrap output or a pylock.toml) against their
+    signed provenance, with the public keys given by --trust."""
+    import json
+
+    from wheelstrap.errors import UserInputError
+    from wheelstrap.store.verify import Allow, exit_status, report, summary_line, verify_targets
+
+    if not rebuild and (settings_file is not None or python is not None):
+        raise UserInputError("--settings and --python serve only --rebuild.",
+                             hint="Add --rebuild, or leave them out.")
+    allow = Allow(seeds=allow_seeds, stage0=allow_stage0, prebuilt=allow_prebuilt,
+                  unattested_deps=allow_unattested_deps)
+    then = None
+    if rebuild:
+        from wheelstrap.run.rebuild import rebuild as rebuild_all
+
+        def then(verdicts: Any, fetch: Any) -> None:
+            rebuild_all(verdicts, fetch, settings_file=settings_file, python=python,
+                        progress=say)
+
+    verdicts, keys = verify_targets(targets, trust, allow, then)
+    if as_json:
+        click.echo(json.dumps(report(verdicts, keys, allow, rebuild), indent=2))
+    else:
+        for v in verdicts:
+            click.echo(summary_line(v))
+        ok = sum(v.outcome == "ok" for v in verdicts)
+        say(f"{ok} of {len(verdicts)} wheel(s) verified")
+    ctx.exit(exit_status(verdicts, allow))
 
 
 @main.group()
