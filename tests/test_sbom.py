@@ -19,7 +19,7 @@ import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from scenario import Pkg
-from test_cycles import TWO
+from test_cycles import SELF, TWO, seed_store
 
 from wheelstrap.dist.sbom import EMBEDDED_NAME, Licenses, licenses_of
 from wheelstrap.dist.validate import validate_wheel
@@ -206,6 +206,27 @@ def test_embed_sbom_puts_a_valid_sbom_in_each_wheel(serve_index, run_bootstrap,
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps",
                     "--target", str(target), str(one.out / "wheels" / app)], check=True)
     assert any(target.glob(f"app-1.0.dist-info/sboms/{EMBEDDED_NAME}"))
+
+
+def test_embed_sbom_keeps_seeded_and_seedless_builds_comparable(serve_index, run_bootstrap,
+                                                                 tmp_path: Path) -> None:
+    """The stages of a seeded cycle and of its seedless twin end in the same bytes with
+    their SBOMs in them; a seed without an SBOM differs from its rebuild by that file."""
+    index = serve_index(SELF)
+    store = seed_store(tmp_path, SELF[:1])
+    run = run_bootstrap("user", "--seeds", str(store), "--cross-check", "--embed-sbom",
+                        index=index.url)
+    assert run.code == 0, run.stderr
+    (cycle,) = json.loads((run.out / "cycles.json").read_text())["cycles"]
+    assert cycle["fixed_point"] is True and cycle["cross_check"]["source_run"]["fixed_point"]
+    assert cycle["cross_check"]["identical"] is True
+    (check,) = cycle["seed_checks"]
+    assert check["reproduced"] is False
+    assert check["differences"] == {
+        "added": [], "changed": ["selfback-1.0.dist-info/RECORD"],
+        "removed": [f"selfback-1.0.dist-info/sboms/{EMBEDDED_NAME}"]}
+    for wheel in run.wheels:
+        _valid(_embedded(run.out / "wheels" / wheel)[0])
 
 
 def test_embed_sbom_is_part_of_the_content_address(serve_index, run_bootstrap) -> None:
