@@ -145,6 +145,15 @@ def test_a_run_writes_a_valid_deterministic_sbom(serve_index, run_bootstrap) -> 
     assert warm.code == 0, warm.stderr
     assert all(b["reused"] for b in _order(warm.out).values() if b["cycle"] is None)
     assert path.read_text() == text and path.stat().st_mtime_ns == mtime
+    # a damaged or missing file is made again, the same
+    path.write_text("{}")
+    again = run_bootstrap("app", index=index.url, out=cold.out)
+    assert again.code == 0, again.stderr
+    assert path.read_text() == text
+    path.unlink()
+    again = run_bootstrap("app", index=index.url, out=cold.out)
+    assert again.code == 0, again.stderr
+    assert path.read_text() == text
 
 
 def _embedded(wheel: Path) -> tuple[str, list[list[str]], str]:

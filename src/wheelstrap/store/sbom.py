@@ -13,6 +13,8 @@ again.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,12 +22,13 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from wheelstrap.dist import sbom
-from wheelstrap.fsutil import atomic_write_text
+from wheelstrap.fsutil import atomic_write_text, sha256_file
 from wheelstrap.model.records import BuildRecord
 from wheelstrap.model.schema import node_key
 from wheelstrap.store.provenance import wheelstrap_version
 
 FILENAME = "sbom.cdx.json"
+MEMO_SCHEMA = 1  # of the note beside the build cache (see write_sbom)
 
 
 def sbom_text(records: Sequence[BuildRecord], graph: Mapping[str, Any], wheels: Path,
@@ -63,10 +66,46 @@ def sbom_text(records: Sequence[BuildRecord], graph: Mapping[str, Any], wheels: 
     return sbom.document(described, builds, depends, tool_version=wheelstrap_version())
 
 
+def _inputs_key(records: Sequence[BuildRecord], graph: Mapping[str, Any],
+                earlier: Sequence[BuildRecord]) -> str:
+    """What the document is made of, as one digest: the builds (whether reused or not
+    aside: that is no part of it), the install edges, and the versions of the makers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        library = version("cyclonedx-python-lib")
+    except PackageNotFoundError:  # pragma: no cover - a dependency
+        library = "unknown"
+
+    def facts(r: BuildRecord) -> dict[str, Any]:
+        return {k: v for k, v in r.to_json().items() if k != "reused"}
+
+    edges = sorted(json.dumps(e, sort_keys=True) for e in graph.get("edges", [])
+                   if e.get("kind") == "install")
+    blob = json.dumps({"records": [facts(r) for r in records],
+                       "earlier": sorted(json.dumps(facts(r), sort_keys=True) for r in earlier),
+                       "edges": edges, "wheelstrap": wheelstrap_version(),
+                       "cyclonedx": library, "schema": MEMO_SCHEMA}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
 def write_sbom(out: Path, records: Sequence[BuildRecord], graph: Mapping[str, Any],
                earlier: Iterable[BuildRecord] = ()) -> None:
-    """Write ``OUT/sbom.cdx.json`` (atomically, and only when its bytes change)."""
+    """Write ``OUT/sbom.cdx.json`` (atomically, and only when its bytes change).
+
+    A note in ``OUT/.wheelstrap`` keeps the digest of what the file was made of and of
+    the file itself: when neither changed (a warm run), the document is not made again
+    (it costs seconds for a large tree)."""
     dest = out / FILENAME
+    memo = out / ".wheelstrap" / "sbom.json"
+    earlier = list(earlier)
+    key = _inputs_key(records, graph, earlier)
+    try:
+        note = json.loads(memo.read_text("utf-8"))
+        if note.get("key") == key and sha256_file(dest) == note.get("sha256"):
+            return
+    except (OSError, ValueError, AttributeError):
+        pass
     text = sbom_text(records, graph, out / "wheels", earlier)
     try:
         same = dest.read_bytes() == text.encode()
@@ -74,3 +113,5 @@ def write_sbom(out: Path, records: Sequence[BuildRecord], graph: Mapping[str, An
         same = False
     if not same:
         atomic_write_text(dest, text)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    atomic_write_text(memo, json.dumps({"key": key, "sha256": digest}) + "\n", durable=False)
