@@ -275,3 +275,17 @@ def test_embedding_is_a_function_of_its_inputs(tmp_path: Path, epoch: int) -> No
         assert zf.namelist().count(f"a-1.0.dist-info/sboms/{EMBEDDED_NAME}") == 1
         record = zf.read("a-1.0.dist-info/RECORD").decode().splitlines()
         assert sum(EMBEDDED_NAME in line for line in record) == 1
+
+
+def test_embedding_checks_the_wheel_first(tmp_path: Path) -> None:
+    from wheelstrap.dist.sbom import embed
+    from wheelstrap.errors import BuildFailure
+
+    wheel = tmp_path / "a-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("../escape.py", "")
+        zf.writestr("a-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: a\nVersion: 1.0\n")
+        zf.writestr("a-1.0.dist-info/RECORD", "")
+    with pytest.raises(BuildFailure, match="escape"):
+        embed(wheel, tmp_path / "out.whl", "{}\n", 0)
+    assert not (tmp_path / "out.whl").exists()

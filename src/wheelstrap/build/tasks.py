@@ -313,7 +313,7 @@ def _embed_sbom(spec: BuildSpec, wheel: Path, folder: Path) -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     dest = folder / wheel.name
-    sbom.embed(wheel, dest, text, spec.source_date_epoch)
+    sbom.embed(wheel, dest, text, spec.source_date_epoch, spec.limits or DEFAULT_LIMITS)
     return dest
 
 

@@ -38,6 +38,7 @@ import csv
 import hashlib
 import io
 import json
+import shutil
 import time
 import uuid
 import warnings
@@ -50,8 +51,11 @@ from typing import TYPE_CHECKING, Any
 from packaging.metadata import parse_email
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
-from wheelstrap.errors import BuildFailure
+from wheelstrap.dist.archives import scan
+from wheelstrap.dist.wheels import MAX_METADATA_SIZE
+from wheelstrap.errors import BuildFailure, SourceError
 from wheelstrap.model.build import EnvWheel
+from wheelstrap.model.limits import DEFAULT_LIMITS, ArchiveLimits
 
 if TYPE_CHECKING:
     from cyclonedx.model.component import Component
@@ -133,7 +137,8 @@ def wheel_licenses(wheel: Path) -> Licenses:
                      if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
             if len(names) != 1:
                 return Licenses()
-            return licenses_of(zf.read(names[0]))
+            with zf.open(names[0]) as fh:
+                return licenses_of(fh.read(MAX_METADATA_SIZE))
     except (OSError, zipfile.BadZipFile, ValueError):
         return Licenses()
 
@@ -367,13 +372,20 @@ def _record_hash(data: bytes) -> str:
     return "sha256=" + digest.decode("ascii")
 
 
-def embed(wheel: Path, dest: Path, text: str, source_date_epoch: int) -> None:
+def embed(wheel: Path, dest: Path, text: str, source_date_epoch: int,
+          limits: ArchiveLimits = DEFAULT_LIMITS) -> None:
     """Write to ``dest`` a copy of ``wheel`` with ``text`` as
     ``NAME.dist-info/sboms/wheelstrap.cdx.json`` (replacing a file of that name) and listed
     in RECORD.  Every other member keeps its bytes, order, time stamp and attributes; the
     new one goes just before RECORD, stamped with ``source_date_epoch``: the result is a
-    function of the input wheel, ``text`` and ``source_date_epoch`` alone."""
+    function of the input wheel, ``text`` and ``source_date_epoch`` alone.  The wheel is
+    checked against ``limits`` first (it comes from a backend), and copied member by
+    member, never whole in memory."""
     data = text.encode("utf-8")
+    try:
+        scan(wheel, limits, what="wheel")
+    except SourceError as exc:
+        raise BuildFailure(exc.message) from None
     with zipfile.ZipFile(wheel) as zin:
         infos = zin.infolist()
         metadata = [i.filename for i in infos
@@ -395,15 +407,18 @@ def embed(wheel: Path, dest: Path, text: str, source_date_epoch: int) -> None:
             for info in infos:
                 if info.filename == sbom_name:
                     continue
-                content = zin.read(info.filename)
-                if info.filename == record_name:
-                    zout.writestr(added, data)
-                    content = _with_row(content, sbom_name, data, record_name)
                 copy = zipfile.ZipInfo(info.filename, date_time=info.date_time)
                 copy.compress_type = info.compress_type
                 copy.external_attr = info.external_attr
                 copy.create_system = info.create_system
-                zout.writestr(copy, content)
+                if info.filename == record_name:
+                    zout.writestr(added, data)
+                    zout.writestr(copy, _with_row(zin.read(info.filename), sbom_name, data,
+                                                  record_name))
+                    continue
+                copy.file_size = info.file_size  # streamed: a large member needs ZIP64
+                with zin.open(info) as src, zout.open(copy, "w") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
 
 
 def _with_row(record: bytes, name: str, data: bytes, record_name: str) -> bytes:
