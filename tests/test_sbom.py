@@ -289,3 +289,17 @@ def test_embedding_checks_the_wheel_first(tmp_path: Path) -> None:
     with pytest.raises(BuildFailure, match="escape"):
         embed(wheel, tmp_path / "out.whl", "{}\n", 0)
     assert not (tmp_path / "out.whl").exists()
+
+
+def test_embed_sbom_on_dask_workers_gives_the_same_wheels(serve_index, run_bootstrap,
+                                                          tmp_path: Path, dask) -> None:
+    index = serve_index(LICENSED)
+    local = run_bootstrap("app", "--embed-sbom", index=index.url, out=tmp_path / "local")
+    assert local.code == 0, local.stderr
+    remote = run_bootstrap("app", "--embed-sbom", "--scheduler", dask.address,
+                           index=index.url, out=tmp_path / "remote")
+    assert remote.code == 0, remote.stderr
+    assert remote.wheels == local.wheels
+    for w in remote.wheels:
+        assert (remote.out / "wheels" / w).read_bytes() == (local.out / "wheels" / w).read_bytes()
+    assert (remote.out / "sbom.cdx.json").read_bytes() == (local.out / "sbom.cdx.json").read_bytes()
