@@ -44,6 +44,7 @@ class Pkg:
     entry_points: dict[str, dict[str, str]] = field(default_factory=dict)
     code: str | None = None  # the module's __init__.py, instead of the default
     handshake: bool = False  # build_wheel waits for GO in its tree (see tinybackend)
+    metadata: list[str] = field(default_factory=list)  # more METADATA lines of its wheel
     # PKG-INFO promises the runtime requirements (Metadata-Version 2.2, PEP 643), as
     # the tiny backend will write them into the wheel
     static: bool = STATIC_DEFAULT
@@ -81,6 +82,8 @@ class Pkg:
             lines.append(f"dynamic-requires = {json.dumps(self.dynamic)}")
         if self.handshake:
             lines.append("handshake = true")
+        if self.metadata:
+            lines.append(f"metadata = {json.dumps(self.metadata)}")
         return "\n".join(lines) + "\n"
 
     def pkg_info(self) -> str:

@@ -86,6 +86,7 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
             marker = f'extra == "{extra}"'
             meta.append(f"Requires-Dist: {dep}; {marker}" if ";" not in dep
                         else f"Requires-Dist: {dep} and {marker}")
+    meta += tiny.get("metadata", [])  # more header lines, as given (License..., Classifier...)
     di = f"{dist}-{version}.dist-info"
     files[f"{di}/METADATA"] = ("\n".join(meta) + "\n").encode()
     files[f"{di}/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: tinybackend\n"

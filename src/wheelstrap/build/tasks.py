@@ -190,6 +190,8 @@ def _outdir(work: Path) -> Path:
 def _result(spec: BuildSpec, built: Path, work: Path, keep: bool, timings: dict[str, float],
             log: Path) -> Built:
     built = _edit_requires(spec, built, work / "edited")
+    if spec.policy.embed_sbom:
+        built = _embed_sbom(spec, built, work / "sbom")
     digest = sha256_file(built)
     report = Report(_read_log(log), _worker(), timings)
     if keep:
@@ -299,6 +301,20 @@ def _environment(venv: backend.BuildEnv, work: Path, spec: BuildSpec,
         venv.runner.shown = bytecode.provide(venv.path, [w.filename for w in spec.env],
                                              spec.bytecode)
     record.write_text(json.dumps(sorted(wanted)), "utf-8")
+
+
+def _embed_sbom(spec: BuildSpec, wheel: Path, folder: Path) -> Path:
+    """The wheel with its own SBOM in ``.dist-info/sboms/`` (``--embed-sbom``): what it
+    was built from and with (:mod:`wheelstrap.dist.sbom`), before its hash is taken."""
+    from wheelstrap.dist import sbom
+
+    text = sbom.wheel_document(wheel, sbom.Source(spec.sdist.filename, spec.sdist.sha256),
+                               spec.env, spec.source_date_epoch, spec.cycle)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    dest = folder / wheel.name
+    sbom.embed(wheel, dest, text, spec.source_date_epoch, spec.limits or DEFAULT_LIMITS)
+    return dest
 
 
 def _edit_requires(spec: BuildSpec, wheel: Path, folder: Path) -> Path:

@@ -26,7 +26,9 @@ from wheelstrap._version import __version__
 from wheelstrap.fsutil import sha256_file
 
 STAMP = Path(".wheelstrap") / "stamp.json"
-SCHEMA = "wheelstrap-stamp-v1"
+#: v2: a run also writes sbom.cdx.json, which the output of a v1 stamp lacks (so such an
+#: output is not taken as having nothing to do)
+SCHEMA = "wheelstrap-stamp-v2"
 
 
 def _requirement_files(paths: Iterable[Path]) -> list[list[str]]:

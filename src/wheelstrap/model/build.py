@@ -81,9 +81,17 @@ class BuildPolicy:
     sandbox: Sandbox = "bubblewrap"
     isolate_network: bool = True
     timeout: float | None = None  # seconds per hook call; None: backend.default_timeout()
+    #: Each wheel carries its own SBOM in ``.dist-info/sboms/`` (PEP 770): it changes the
+    #: wheel's bytes, so it is part of the identity (named only when on, so that the
+    #: content addresses of builds without it stay what they were).
+    embed_sbom: bool = False
 
     def identity(self) -> dict[str, Any]:
-        return {"sandbox": self.sandbox, "isolate_network": self.isolate_network}
+        ident: dict[str, Any] = {"sandbox": self.sandbox,
+                                 "isolate_network": self.isolate_network}
+        if self.embed_sbom:
+            ident["embed_sbom"] = True
+        return ident
 
     def to_json(self) -> dict[str, Any]:
         return {**self.identity(), "timeout": self.timeout}
@@ -148,6 +156,11 @@ class BuildSpec:
     source_date_epoch: int
     policy: BuildPolicy
     hooks: SpecHooks
+    #: The names of the members of the build cycle this unit is a stage of (empty outside
+    #: a cycle).  Only an embedded SBOM reads it: it names the build-environment wheels of
+    #: these packages without their hashes (their bytes depend on this wheel's), so that
+    #: the stages of a cycle can still reach a fixed point (see :mod:`wheelstrap.dist.sbom`).
+    cycle: tuple[str, ...] = ()
     #: The interpreter to build with; None: the worker's own (checked to match the target).
     python: str | None = field(default=None, compare=False)
     #: Folders of the coordinator's machine the build must not see (OUT, seed stores...).
@@ -165,7 +178,7 @@ class BuildSpec:
 
     def identity(self) -> dict[str, Any]:
         """The inputs that determine the result, as JSON (for keys and provenance)."""
-        return {
+        ident = {
             "kind": "dynamic-requires" if self.phase == "prepare" else "wheel",
             "sdist": self.sdist.sha256,
             "backend": [self.backend.backend, list(self.backend.backend_path)
@@ -176,6 +189,9 @@ class BuildSpec:
             "policy": self.policy.identity(),
             "settings": self.hooks.digest(),
         }
+        if self.policy.embed_sbom and self.cycle and self.phase == "build":
+            ident["sbom_cycle"] = sorted(self.cycle)
+        return ident
 
     def key(self) -> str:
         """The content address of this build's result."""

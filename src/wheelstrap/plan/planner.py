@@ -346,6 +346,9 @@ class Planner:
             backend=BackendSpec(st.system.backend, st.system.backend_path),
             env=tuple(_env_wheel(a) for a in env), target=self._target,
             source_date_epoch=st.source_date_epoch, policy=self.o.policy, hooks=st.hooks,
+            # a stage of the cycle run the node is in (seeded, or the seedless twin)
+            cycle=tuple(str(m.name) for m in st.cycle.members)
+            if not key.ordinary and st.cycle is not None else (),
             python=self.python, hidden=self.hidden, limits=self.o.archive_limits,
             bytecode=self.bytecode)
 

@@ -46,7 +46,8 @@ BUILD_TYPE = "urn:wheelstrap:build-type:pep517-wheel-from-sdist:v1"
 
 
 @functools.cache
-def _wheelstrap_version() -> str:
+def wheelstrap_version() -> str:
+    """wheelstrap's installed version ("unknown" when it is not installed)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -83,6 +84,11 @@ class ProvenanceWriter:
         The first build that produced given bytes is kept: at a fixed point stage N+1
         reproduces stage N exactly, and the descent runs through the earlier build."""
         self._by_sha.setdefault(avail.sha256, record)
+
+    def builds(self) -> list[BuildRecord]:
+        """The first build of each wheel's bytes this run built or reused, stages
+        included (for what a shipped wheel descends from)."""
+        return list(self._by_sha.values())
 
     def shipped(self, record: BuildRecord, cycle: dict[str, Any] | None) -> None:
         self._shipped.append((record, cycle))
@@ -169,7 +175,7 @@ class ProvenanceWriter:
                 },
                 "runDetails": {
                     "builder": {"id": "urn:wheelstrap:builder",
-                                "version": {"wheelstrap": _wheelstrap_version()}},
+                                "version": {"wheelstrap": wheelstrap_version()}},
                     "metadata": {},
                 },
             },

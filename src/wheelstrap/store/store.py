@@ -576,9 +576,10 @@ class Store:
 
     def write_documents(self, docs: Documents, pins: PinnedCandidates,
                         seeds: SeedIndex) -> str | None:
-        """The run's documents, each atomically; then its views (report.html always,
-        pylock.toml for a complete run).  A view that cannot be written is returned as a
-        problem to report, not raised: the documents are what count."""
+        """The run's documents (sbom.cdx.json among them), each atomically; then its
+        views (report.html always, pylock.toml for a complete run).  A view that cannot
+        be written is returned as a problem to report, not raised: the documents are what
+        count."""
         from concurrent.futures import ThreadPoolExecutor
 
         # the index pages (one file per project) are written beside the rest: nothing
@@ -596,6 +597,7 @@ class Store:
 
         from wheelstrap.store.pylock import write_pylock
         from wheelstrap.store.report import write_report
+        from wheelstrap.store.sbom import write_sbom
 
         root = self.layout.root
         constraints = docs.constraints
@@ -607,7 +609,9 @@ class Store:
                                 docs.target),
                     pool.submit(pins.save),
                     pool.submit(write_failures, root / "failures.json", docs.failures,
-                                docs.blocked)]
+                                docs.blocked),
+                    pool.submit(write_sbom, root, docs.records, docs.graph,
+                                self.provenance.builds() if self.provenance else ())]
             if self.provenance is not None:
                 done.append(pool.submit(self.provenance.write, seeds))
             if docs.cycles or (root / "cycles.json").exists():

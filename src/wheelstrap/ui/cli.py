@@ -245,6 +245,9 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option("--trust", "trusted", multiple=True, type=click.Path(path_type=Path),
               metavar="PATH.pub",
               help="A public key whose signature makes a --cache entry usable; repeatable.")
+@click.option("--embed-sbom", is_flag=True,
+              help="Put each wheel's own CycloneDX SBOM into its .dist-info/sboms/ (PEP 770); "
+              "part of every build's content address.")
 @click.option("--seeds", "seed_stores", multiple=True, type=click.Path(path_type=Path),
               help="Seed store that may break build cycles (repeatable).")
 @click.option("--max-stages", type=click.IntRange(min=1), default=3, show_default=True,
@@ -289,6 +292,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
               index_url: str, output: Path, jobs: int, python: str | None,
               no_network_isolation: bool, retries: int, index_timeout: float,
               signing_key: Path | None, caches: Sequence[str], trusted: Sequence[Path],
+              embed_sbom: bool,
               seed_stores: Sequence[Path],
               max_stages: int, strict: bool, no_source_bootstrap: bool, cross_check: bool,
               keep_going: bool, settings_file: Path | None, sandbox: str,
@@ -308,7 +312,8 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
         cluster_spec = parse_scheduler(scheduler)
     custom = _customizations(settings_file)
     policy = BuildPolicy(sandbox="none" if sandbox == "none" else "bubblewrap",
-                         isolate_network=not no_network_isolation, timeout=build_timeout)
+                         isolate_network=not no_network_isolation, timeout=build_timeout,
+                         embed_sbom=embed_sbom)
     run_policy = RunPolicy(max_stages=max_stages, strict=strict,
                            source_bootstrap=not no_source_bootstrap, cross_check=cross_check)
     key = fastpath.invocation_key(
