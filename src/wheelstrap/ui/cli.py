@@ -476,7 +476,9 @@ def _run_bootstrap(options: Options, reporter: PlainReporter,
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 def serve(directory: Path, host: str, port: int) -> None:
-    """Serve the wheels of a bootstrap output (or any folder of wheels/sdists) as an index."""
+    """Serve the wheels of a bootstrap output (or any folder of wheels/sdists) as an index,
+    with each wheel's provenance statement (and DSSE envelope) at its URL plus
+    .intoto.json (.intoto.dsse.json)."""
     from wheelstrap.errors import UserInputError
     from wheelstrap.index.server import IndexServer
 
@@ -485,13 +487,15 @@ def serve(directory: Path, host: str, port: int) -> None:
         raise UserInputError(f"{directory} is not a directory.",
                              hint="Pass the output directory of a bootstrap run.")
     known = None
+    provenance = None
     if (directory / "build-order.json").is_file():  # a bootstrap output: its recorded hashes
         from wheelstrap.model.schema import read_build_order
 
         known = {b["wheel"]: b["sha256"]
                  for b in read_build_order(directory / "build-order.json")["builds"]}
+        provenance = directory / "provenance"  # each wheel's attestations, beside it
     try:
-        server = IndexServer(folder, host, port, known=known)
+        server = IndexServer(folder, host, port, known=known, provenance=provenance)
     except OSError as exc:
         raise UserInputError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.",
                              hint="Choose another --port.") from exc
