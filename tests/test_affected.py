@@ -213,3 +213,6 @@ def test_rebuild_rebuilds_exactly_the_affected_wheels_without_the_culprit(
     # the output no longer holds xzlib 1.0 anywhere in a shipped wheel's closure
     again = affected(str(run.out), "xzlib<=1.0")
     assert again.exit_code == 0 and again.stdout.startswith("no shipped wheel")
+    doc = _json(affected(str(run.out), "xzlib<=1.0", "--rebuild", "--json"))
+    assert (doc["affected"], doc["rebuilt"], doc["still_affected"]) == ([], [], [])
+    assert _builds(run.out) == after  # nothing to rebuild: not even a run

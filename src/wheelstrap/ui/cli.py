@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # the build machinery is imported only when a run needs it
     from wheelstrap.index.reqfiles import RequirementSet
     from wheelstrap.model.build import BuildPolicy
     from wheelstrap.model.limits import ArchiveLimits
-    from wheelstrap.model.schema import BuildOrderDoc, CyclesDoc, GraphDoc
+    from wheelstrap.model.schema import BuildDoc, BuildOrderDoc, CyclesDoc, GraphDoc
     from wheelstrap.plan.options import Options
     from wheelstrap.run.cluster import SchedulerSpec
     from wheelstrap.run.coordinator import Result
@@ -735,17 +735,39 @@ def affected(ctx: click.Context, directory: Path, requirement: str, as_json: boo
     req = parse_query(requirement)
     order, cycles = _recall_documents(directory)
     result = recall(order, cycles, req)
-    if as_json:
-        click.echo(json.dumps(result.to_json(), indent=1))
-    else:
+    if not as_json:
         click.echo(render(result))
     for warning in result.warnings:
         say(f"warning: {warning}")
-    if rebuild:
-        _rebuild_affected(ctx, directory, result, order, cycles, RebuildOptions(
-            index_url=index_url, settings_file=settings_file, python=python,
-            seed_stores=tuple(seed_stores), signing_key=signing_key, hold=not no_hold,
-            jobs=jobs, quiet=quiet or as_json, verbose=verbose), as_json)
+    if not rebuild:
+        if as_json:
+            click.echo(json.dumps(result.to_json(), indent=1))
+        return
+    before = {b["sha256"] for b in order["builds"]}
+    rebuilt, still = _rebuild_affected(ctx, directory, result, order, cycles, RebuildOptions(
+        index_url=index_url, settings_file=settings_file, python=python,
+        seed_stores=tuple(seed_stores), signing_key=signing_key, hold=not no_hold,
+        jobs=jobs, quiet=quiet, verbose=verbose))
+    if as_json:  # one document: the answer, and what the rebuild did
+        click.echo(json.dumps({**result.to_json(), "rebuilt": [
+            {"name": b["name"], "version": b["version"], "wheel": b["wheel"],
+             "sha256": b["sha256"], "same_bytes": b["sha256"] in before} for b in rebuilt],
+            "still_affected": [a.to_json() for a in still.affected]}, indent=1))
+    else:
+        click.echo(f"rebuilt {len(rebuilt)} wheel(s):" if rebuilt else "rebuilt nothing")
+        for b in rebuilt:
+            same = ", the same bytes as before" if b["sha256"] in before else ""
+            click.echo(f"  {b['name']} {b['version']} ({b['wheel']}){same}")
+    if still.affected:
+        from wheelstrap.errors import ResolutionError
+
+        found = ", ".join(f"{w.name} {w.version}" for w in still.culprits)
+        raise ResolutionError(
+            f"After the rebuild, {len(still.affected)} shipped wheel(s) still have {req} in "
+            f"their build-environment closure ({found}): the resolution chose another "
+            "matching version.",
+            hint="Run this again to exclude it too, or publish a version outside "
+            f"{req} on the index.")
 
 
 def _recall_documents(directory: Path) -> tuple[BuildOrderDoc, CyclesDoc | None]:
@@ -770,8 +792,8 @@ class RebuildOptions:
 
 
 def _rebuild_affected(ctx: click.Context, directory: Path, result: Recall,
-                      order: BuildOrderDoc, cycles: CyclesDoc | None, o: RebuildOptions,
-                      as_json: bool) -> None:
+                      order: BuildOrderDoc, cycles: CyclesDoc | None, o: RebuildOptions
+                      ) -> tuple[list[BuildDoc], Recall]:
     """Bootstrap the run's targets again into ``directory``, through the bootstrap
     command itself, with constraints that exclude every matching version found (and,
     with ``hold``, every other package at its recorded version): content addresses make
@@ -784,8 +806,7 @@ def _rebuild_affected(ctx: click.Context, directory: Path, result: Recall,
     from wheelstrap.model.schema import read_graph
 
     if not result.affected:
-        say("nothing to rebuild")
-        return
+        return [], result
     graph = read_graph(directory / "graph.json")
     targets = list(dict.fromkeys(e["requirement"] for e in graph["edges"] if e["from"] is None))
     if not targets:
@@ -817,7 +838,6 @@ def _rebuild_affected(ctx: click.Context, directory: Path, result: Recall,
                              hint="Pass --python with the interpreter to build for.")
     seed_stores = o.seed_stores or recorded.seed_stores
     _check_other_versions(index_url, name, excluded, python)
-    before = {b["sha256"] for b in order["builds"]}
     say(f"rebuilding {', '.join(targets)} into {directory} without "
         f"{', '.join(f'{name} {v}' for v in excluded)}"
         + (f"; {len(held)} other packages held at their recorded versions" if held else ""))
@@ -834,29 +854,11 @@ def _rebuild_affected(ctx: click.Context, directory: Path, result: Recall,
                        quiet=o.quiet, verbose=o.verbose)
         except ResolutionError as exc:
             raise _rebuild_resolution_error(exc, name, excluded, bool(held)) from exc
-    after = _recall_documents(directory)[0]
-    rebuilt = [b for b in after["builds"] if not b["reused"]]
+    after, after_cycles = _recall_documents(directory)
     from wheelstrap.ui.recall import recall
 
-    still = recall(after, _recall_documents(directory)[1], result.requirement)
-    if as_json:
-        import json
-
-        click.echo(json.dumps({"rebuilt": [{"name": b["name"], "version": b["version"],
-                                            "wheel": b["wheel"], "sha256": b["sha256"],
-                                            "same_bytes": b["sha256"] in before}
-                                           for b in rebuilt],
-                               "still_affected": still.to_json()["affected"]}, indent=1))
-    else:
-        click.echo(f"rebuilt {len(rebuilt)} wheel(s):" if rebuilt else "rebuilt nothing")
-        for b in rebuilt:
-            same = ", the same bytes as before" if b["sha256"] in before else ""
-            click.echo(f"  {b['name']} {b['version']} ({b['wheel']}){same}")
-    if still.affected:
-        raise InternalError(
-            f"After the rebuild, {len(still.affected)} shipped wheel(s) still have "
-            f"{result.requirement} in their build-environment closure.",
-            hint="Inspect them with wheelstrap affected; report this.")
+    return ([b for b in after["builds"] if not b["reused"]],
+            recall(after, after_cycles, result.requirement))
 
 
 def _check_other_versions(index_url: str, name: str, excluded: Sequence[str],
