@@ -456,9 +456,10 @@ class IndexEntry:
     provenance: str | None = None
 
 
-#: The PEP 691 file key (private: PEP 691 leaves underscore-prefixed keys to tools) of
-#: the URL of a wheel's in-toto statement.  Not PEP 740's ``provenance``: that must point
-#: at a provenance object of Sigstore attestation bundles (see docs/attestations.md).
+#: The PEP 691 file key of the URL of a wheel's in-toto statement (private: PEP 691
+#: reserves underscore-prefixed keys to index servers).  Not PEP 740's ``provenance``:
+#: that must point at a provenance object of Sigstore attestation bundles (see
+#: docs/attestations.md).
 PROVENANCE_KEY = "_wheelstrap_provenance"
 
 
