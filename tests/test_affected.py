@@ -156,6 +156,8 @@ def test_affected_refuses_bad_input_with_clear_errors(tmp_path):
     assert ok.exit_code == 0, ok.output
     assert "a 1.0 <- build-env b 1.0 (origin not recorded)" in ok.stdout
     assert "recorded nowhere else" in ok.stderr
+    alone = affected(str(out), "b", "--index-url", "http://127.0.0.1:1/simple/")
+    assert alone.exit_code == 1 and "--index-url only apply to --rebuild" in alone.output
     for query in ("b @ https://example.org/b.whl", "b; python_version > '3'", "b<<1"):
         bad = affected(str(out), query)
         assert bad.exit_code == 1 and "hint:" in bad.output, query

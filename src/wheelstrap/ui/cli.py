@@ -733,6 +733,16 @@ def affected(ctx: click.Context, directory: Path, requirement: str, as_json: boo
     from wheelstrap.ui.recall import parse_query, recall, render
 
     req = parse_query(requirement)
+    only_rebuild = {"--index-url": "index_url", "--settings": "settings_file",
+                    "--python": "python", "--seeds": "seed_stores",
+                    "--signing-key": "signing_key", "--no-hold": "no_hold"}
+    given = [opt for opt, param in only_rebuild.items()  # on the command line, not from env
+             if ctx.get_parameter_source(param) is click.core.ParameterSource.COMMANDLINE]
+    if given and not rebuild:
+        from wheelstrap.errors import UserInputError
+
+        raise UserInputError(f"{', '.join(given)} only apply to --rebuild.",
+                             hint="Add --rebuild, or leave them out.")
     order, cycles = _recall_documents(directory)
     result = recall(order, cycles, req)
     if not as_json:
