@@ -218,3 +218,25 @@ def test_rebuild_rebuilds_exactly_the_affected_wheels_without_the_culprit(
     doc = _json(affected(str(run.out), "xzlib<=1.0", "--rebuild", "--json"))
     assert (doc["affected"], doc["rebuilt"], doc["still_affected"]) == ([], [], [])
     assert _builds(run.out) == after  # nothing to rebuild: not even a run
+
+
+def test_a_failed_rebuild_says_why_and_leaves_the_question_answerable(
+        serve_index, run_bootstrap):
+    index = serve_index(CHAIN)
+    run = run_bootstrap("chainapp", index=index.url)
+    assert run.code == 0, run.stderr
+    first = _builds(run.out)
+    # the fixed release needs a newer bystander than the run holds
+    make_sdist(Pkg("xzlib", "2.0", code="VERSION = '2.0'\n", deps=["bystander>=2"]),
+               index.folder)
+    make_sdist(Pkg("bystander", "2.0"), index.folder)
+    held = affected(str(run.out), "xzlib==1.0", "--rebuild", "-q")
+    assert held.exit_code == 1
+    assert "The constraints on bystander (==1.0)" in held.output and "--no-hold" in held.output
+    assert "were put back as the run wrote them" in held.output
+    assert _builds(run.out) == first  # the question can be asked again
+    free = affected(str(run.out), "xzlib==1.0", "--rebuild", "--no-hold", "-q")
+    assert free.exit_code == 0, free.output
+    after = _builds(run.out)
+    assert (after["xzlib"]["version"], after["bystander"]["version"]) == ("2.0", "2.0")
+    assert not affected(str(run.out), "xzlib==1.0", "--json").stdout.count('"hits"')

@@ -851,6 +851,10 @@ def _rebuild_affected(ctx: click.Context, directory: Path, result: Recall,
     say(f"rebuilding {', '.join(targets)} into {directory} without "
         f"{', '.join(f'{name} {v}' for v in excluded)}"
         + (f"; {len(held)} other packages held at their recorded versions" if held else ""))
+    # what this command reads, put back should the attempt fail: a failed run rewrites
+    # them, and the question must stay answerable for the next attempt
+    kept = {doc: (directory / doc).read_bytes() for doc in _RECALL_DOCUMENTS
+            if (directory / doc).is_file()}
     with tempfile.TemporaryDirectory(prefix="wheelstrap-affected-") as tmp:
         constraints = Path(tmp) / "constraints.txt"
         constraints.write_text("\n".join([*lines, *held]) + "\n")
@@ -863,7 +867,12 @@ def _rebuild_affected(ctx: click.Context, directory: Path, result: Recall,
                        settings_file=o.settings_file, sandbox=recorded.sandbox,
                        quiet=o.quiet, verbose=o.verbose)
         except ResolutionError as exc:
+            _put_back(directory, kept)
             raise _rebuild_resolution_error(exc, name, excluded, bool(held)) from exc
+        except WheelstrapError as exc:
+            _put_back(directory, kept)
+            exc.hint = ((exc.hint or "") + " " + _AFTER_FAILED).strip()
+            raise
     after, after_cycles = _recall_documents(directory)
     from wheelstrap.ui.recall import recall
 
@@ -916,9 +925,19 @@ def _held_versions(graph: GraphDoc, name: str) -> list[str]:
                   if len(v) == 1 and n != name)
 
 
-_AFTER_FAILED = ("The output directory's documents now describe this failed attempt; the "
-                 "wheels built before are kept, and a bootstrap of the original requirements "
-                 "writes the documents again, reusing them.")
+#: The documents ``affected`` reads.
+_RECALL_DOCUMENTS = ("build-order.json", "graph.json", "cycles.json")
+_AFTER_FAILED = ("build-order.json, graph.json and cycles.json were put back as the run "
+                 "wrote them, so that this command can be run again; failures.json, "
+                 "events.jsonl and the logs describe this attempt.")
+
+
+def _put_back(directory: Path, kept: dict[str, bytes]) -> None:
+    from wheelstrap.fsutil import atomic_destination
+
+    for doc, data in kept.items():
+        with atomic_destination(directory / doc) as tmp:
+            tmp.write_bytes(data)
 
 
 def _rebuild_resolution_error(exc: WheelstrapError, name: str, excluded: Sequence[str],
