@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import json
 import os
 import socket
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urljoin
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from scenario import Pkg
 
 from wheelstrap.index.server import IndexServer
-from wheelstrap.index.simple import JSON_TYPE
+from wheelstrap.index.simple import JSON_TYPE, PROVENANCE_KEY
 
 
 def test_serve_negotiates_and_pip_installs(serve_index, run_bootstrap, tmp_path):
@@ -225,3 +228,97 @@ def test_a_project_page_reads_only_that_projects_files_and_sees_new_ones(tmp_pat
             assert len(httpx.get(server.url).text.split("<a ")) == 50  # 49 links left
         finally:
             server_module._open_regular = real
+
+
+# -- attestations beside the wheels ----------------------------------------------------------
+
+def test_serve_offers_each_wheels_statement_and_envelope_beside_it(serve_index, run_bootstrap,
+                                                                   tmp_path):
+    from wheelstrap.ui.cli import main
+
+    key = tmp_path / "signing.key"
+    assert CliRunner().invoke(main, ["keys", "generate", str(key)]).exit_code == 0
+    index = serve_index([Pkg("app", deps=["dep"]), Pkg("dep")])
+    run = run_bootstrap("app", "--signing-key", str(key), index=index.url)
+    assert run.code == 0, run.stderr
+    wheel = "app-1.0-py3-none-any.whl"
+    statement = (run.out / "provenance" / f"{wheel}.intoto.json").read_bytes()
+    envelope = (run.out / "provenance" / f"{wheel}.intoto.dsse.json").read_bytes()
+    proc = subprocess.Popen([sys.executable, "-m", "wheelstrap", "serve", str(run.out),
+                             "--port", "0"], stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        root = proc.stderr.readline().split(" at ")[1].split(" ")[0]
+        (f,) = httpx.get(root + "app/", headers={"Accept": JSON_TYPE}).json()["files"]
+        assert f[PROVENANCE_KEY] == f["url"] + ".intoto.json"
+        url = urljoin(root + "app/", f["url"])
+        r = httpx.get(url + ".intoto.json")
+        assert r.status_code == 200 and r.content == statement
+        assert r.headers["content-type"] == "application/vnd.in-toto+json"
+        assert json.loads(r.content)["subject"][0]["digest"]["sha256"] == f["hashes"]["sha256"]
+        r = httpx.get(url + ".intoto.dsse.json")
+        assert r.status_code == 200 and r.content == envelope
+        assert r.headers["content-type"] == "application/vnd.dsse.envelope.v1+json"
+        head = httpx.head(url + ".intoto.json")
+        assert head.status_code == 200 and head.content == b""
+        assert int(head.headers["content-length"]) == len(statement)
+        # the HTML form is plain PEP 503: no PEP 740 attribute for what is not a
+        # provenance object of Sigstore bundles
+        assert "provenance" not in httpx.get(root + "app/").text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_attestations_are_served_only_for_published_wheels_and_regular_files(tmp_path):
+    folder = tmp_path / "wheels"
+    prov = tmp_path / "provenance"
+    folder.mkdir()
+    prov.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_bytes(b"secret")
+    wheels = {"good-1.0-py3-none-any.whl": b"good", "link-1.0-py3-none-any.whl": b"link",
+              "unlisted-1.0-py3-none-any.whl": b"unlisted", "dirs-1.0-py3-none-any.whl": b"d",
+              "nostatement-1.0-py3-none-any.whl": b"n"}
+    for name, data in wheels.items():
+        (folder / name).write_bytes(data)
+        if name.startswith("nostatement"):
+            continue
+        if name.startswith("link"):
+            (prov / f"{name}.intoto.json").symlink_to(outside / "secret")
+        elif name.startswith("dirs"):
+            (prov / f"{name}.intoto.json").mkdir()
+        else:
+            (prov / f"{name}.intoto.json").write_bytes(b'{"statement": "' + data + b'"}')
+    (folder / "gone-1.0-py3-none-any.whl").symlink_to(outside / "secret")
+    (prov / "gone-1.0-py3-none-any.whl.intoto.json").write_bytes(b"{}")
+    (prov / "demo-1.0.tar.gz.intoto.json").write_bytes(b"{}")
+    known = {n: hashlib.sha256(d).hexdigest() for n, d in wheels.items()
+             if not n.startswith("unlisted")}
+    with IndexServer(folder, known=known, provenance=prov) as server:
+        files = server.url.replace("/simple/", "/files/")
+        r = httpx.get(files + "good-1.0-py3-none-any.whl.intoto.json")
+        assert r.status_code == 200 and r.content == b'{"statement": "good"}'
+        assert httpx.get(files + "good-1.0-py3-none-any.whl.intoto.dsse.json").status_code \
+            == 404  # the run did not sign
+        for name in ("link-1.0-py3-none-any.whl.intoto.json",  # a symlink
+                     "dirs-1.0-py3-none-any.whl.intoto.json",  # not a file
+                     "unlisted-1.0-py3-none-any.whl.intoto.json",  # wheel not published
+                     "gone-1.0-py3-none-any.whl.intoto.json",  # wheel is a symlink
+                     "nostatement-1.0-py3-none-any.whl.intoto.json",
+                     "demo-1.0.tar.gz.intoto.json",  # attestations are of wheels only
+                     ".intoto.json", "good-1.0-py3-none-any.whl.intoto",
+                     "..%2fprovenance%2fgood-1.0-py3-none-any.whl.intoto.json"):
+            r = httpx.get(files + name)
+            assert r.status_code == 404, name
+            assert b"secret" not in r.content
+        listed = {f["filename"]: f for f in httpx.get(
+            server.url + "nostatement/", headers={"Accept": JSON_TYPE}).json()["files"]}
+        assert PROVENANCE_KEY not in listed["nostatement-1.0-py3-none-any.whl"]
+        listed = {f["filename"]: f for f in httpx.get(
+            server.url + "link/", headers={"Accept": JSON_TYPE}).json()["files"]}
+        assert PROVENANCE_KEY not in listed["link-1.0-py3-none-any.whl"]
+    with IndexServer(folder) as server:  # a plain folder: no attestations at all
+        files = server.url.replace("/simple/", "/files/")
+        assert httpx.get(files + "good-1.0-py3-none-any.whl.intoto.json").status_code == 404

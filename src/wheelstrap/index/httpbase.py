@@ -51,10 +51,10 @@ class BaseHandler(BaseHTTPRequestHandler):
         if not head:
             self.wfile.write(body)
 
-    def send_file_headers(self, size: int) -> None:
+    def send_file_headers(self, size: int, ctype: str = "application/octet-stream") -> None:
         """The headers of a 200 answer carrying ``size`` bytes of a file."""
         self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(size))
         self.end_headers()
 

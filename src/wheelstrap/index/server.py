@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BufferedIOBase
 from pathlib import Path
@@ -33,13 +34,24 @@ from wheelstrap.index.simple import (
 )
 
 DIST_SUFFIXES = (".whl", ".tar.gz", ".zip")
+#: What is served beside the wheel at URL ``U``: ``U + suffix`` is the file of that name in
+#: the provenance folder (``OUT/provenance``), with this content type.  This URL convention
+#: is what ``wheelstrap verify`` fetches: keep it.
+STATEMENT_SUFFIX = ".intoto.json"
+ENVELOPE_SUFFIX = ".intoto.dsse.json"
+ATTESTATION_TYPES = {
+    STATEMENT_SUFFIX: "application/vnd.in-toto+json",  # an in-toto Statement v1
+    ENVELOPE_SUFFIX: "application/vnd.dsse.envelope.v1+json",  # its DSSE envelope
+}
 
 
-def _open_regular(folder: Path, filename: str) -> tuple[int, os.stat_result] | None:
+def _open_regular(folder: Path, filename: str, suffixes: tuple[str, ...] = DIST_SUFFIXES
+                  ) -> tuple[int, os.stat_result] | None:
     """An open descriptor on ``folder/filename`` and its status, if that is a regular file
-    directly inside ``folder`` reached without following a symlink; else None."""
+    directly inside ``folder`` reached without following a symlink, and its name ends
+    with one of ``suffixes``; else None."""
     if (not filename or filename.startswith(".") or any(c in filename for c in "/\\\0")
-            or not filename.endswith(DIST_SUFFIXES)):
+            or not filename.endswith(suffixes)):
         return None
     try:
         fd = os.open(folder / filename, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -61,6 +73,23 @@ def _stamp(st: os.stat_result) -> tuple[int, ...]:
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+def _is_regular(folder: Path, filename: str, suffixes: tuple[str, ...]) -> bool:
+    opened = _open_regular(folder, filename, suffixes)
+    if opened is None:
+        return False
+    os.close(opened[0])
+    return True
+
+
+def split_attestation(filename: str) -> tuple[str, str] | None:
+    """``(wheel, suffix)`` when ``filename`` names an attestation served beside a wheel
+    (``WHEEL.intoto.json`` or ``WHEEL.intoto.dsse.json``); else None."""
+    for suffix in (ENVELOPE_SUFFIX, STATEMENT_SUFFIX):  # the longer first
+        if filename.endswith(suffix) and filename[:-len(suffix)].endswith(".whl"):
+            return filename[:-len(suffix)], suffix
+    return None
+
+
 def _sha256_fd(fd: int) -> str:
     h = hashlib.sha256()
     os.lseek(fd, 0, os.SEEK_SET)
@@ -74,10 +103,15 @@ class _Catalog:
     Without ``known`` every such file is published with the sha256 of its bytes (hashed
     once per change).  With ``known`` (file name -> the sha256 recorded when the file was
     built) only those files are published, with the recorded hash, and a file whose bytes
-    no longer match it is refused."""
+    no longer match it is refused.
 
-    def __init__(self, folder: Path, known: Mapping[str, str] | None = None) -> None:
+    With ``provenance`` (a bootstrap output's ``provenance`` folder), the attestations of a
+    published wheel are served beside it (see :data:`ATTESTATION_TYPES`)."""
+
+    def __init__(self, folder: Path, known: Mapping[str, str] | None = None,
+                 provenance: Path | None = None) -> None:
         self.folder = folder
+        self.provenance = provenance
         self.known = dict(known) if known is not None else None
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[tuple[int, ...], IndexEntry]] = {}
@@ -140,7 +174,7 @@ class _Catalog:
             with self._lock:
                 hit = self._cache.get(filename)
             if hit is not None and hit[0] == _stamp(st):
-                return hit[1]
+                return self._with_attestations(hit[1])
             digest = self.known[filename] if self.known is not None else self.digest(fd, st,
                                                                                     filename)
             path = self.folder / filename
@@ -148,11 +182,37 @@ class _Catalog:
             entry = IndexEntry(filename, f"../../files/{filename}", digest, rp)
             with self._lock:
                 self._cache[filename] = (_stamp(st), entry)
-            return entry
+            return self._with_attestations(entry)
         except OSError:
             return None
         finally:
             os.close(fd)
+
+    def _with_attestations(self, entry: IndexEntry) -> IndexEntry:
+        """``entry`` with the link to its wheel's statement, when one is served (looked at
+        on each listing: a statement may be written after its wheel)."""
+        if self.provenance is None or not entry.filename.endswith(".whl"):
+            return entry
+        name = entry.filename + STATEMENT_SUFFIX
+        if not _is_regular(self.provenance, name, (STATEMENT_SUFFIX,)):
+            return entry
+        return replace(entry, provenance=entry.href + STATEMENT_SUFFIX)
+
+    def attestation(self, filename: str) -> tuple[int, os.stat_result, str] | None:
+        """An open attestation file and its content type, if ``filename`` names one of a
+        published wheel (one this catalog serves) and it is a regular file."""
+        split = split_attestation(filename)
+        if self.provenance is None or split is None:
+            return None
+        wheel, suffix = split
+        if self.known is not None and wheel not in self.known:
+            return None
+        if not _is_regular(self.folder, wheel, (".whl",)):
+            return None
+        opened = _open_regular(self.provenance, filename, (suffix,))
+        if opened is None:
+            return None
+        return opened[0], opened[1], ATTESTATION_TYPES[suffix]
 
     def digest(self, fd: int, st: os.stat_result, filename: str) -> str:
         """The sha256 of the open file ``fd`` (cached while its status is unchanged)."""
@@ -209,6 +269,8 @@ class _IndexHandler(BaseHandler):
 
     def _file(self, filename: str, head: bool) -> None:
         catalog = self.catalog
+        if split_attestation(filename) is not None:
+            return self._attestation(filename, head)
         if catalog.known is not None and filename not in catalog.known:
             return self._send(404, b"not found\n", "text/plain", head)
         opened = _open_regular(catalog.folder, filename)
@@ -222,6 +284,18 @@ class _IndexHandler(BaseHandler):
             self.send_file_headers(st.st_size)
             if not head:
                 self._stream(fd, st.st_size, expected)
+        finally:
+            os.close(fd)
+
+    def _attestation(self, filename: str, head: bool) -> None:
+        opened = self.catalog.attestation(filename)
+        if opened is None:
+            return self._send(404, b"not found\n", "text/plain", head)
+        fd, st, ctype = opened
+        try:
+            self.send_file_headers(st.st_size, ctype)
+            if not head:
+                self._stream(fd, st.st_size, None)
         finally:
             os.close(fd)
 
@@ -283,14 +357,17 @@ class IndexServer:
 
     ``known`` (file name -> sha256 recorded when the file was built) restricts what is
     published to those files, advertises those hashes and refuses (HTTP 409) a file
-    whose bytes no longer match."""
+    whose bytes no longer match.  ``provenance`` (a folder of ``WHEEL.intoto.json`` and
+    ``WHEEL.intoto.dsse.json`` files) serves each published wheel's attestations at the
+    wheel's URL plus that suffix."""
 
     POLL_INTERVAL = 0.05
 
     def __init__(self, folder: Path, host: str = "127.0.0.1", port: int = 0,
-                 known: Mapping[str, str] | None = None) -> None:
+                 known: Mapping[str, str] | None = None,
+                 provenance: Path | None = None) -> None:
         self.folder = folder
-        self.httpd = _Server((host, port), make_handler(_Catalog(folder, known)))
+        self.httpd = _Server((host, port), make_handler(_Catalog(folder, known, provenance)))
         self._thread: threading.Thread | None = None
 
     @property

@@ -451,6 +451,16 @@ class IndexEntry:
     href: str
     sha256: str
     requires_python: str | None = None
+    #: the URL of the wheel's in-toto statement, relative like ``href`` (served by
+    #: ``wheelstrap serve``); given in the JSON form under a private key
+    provenance: str | None = None
+
+
+#: The PEP 691 file key of the URL of a wheel's in-toto statement (private: PEP 691
+#: reserves underscore-prefixed keys to index servers).  Not PEP 740's ``provenance``:
+#: that must point at a provenance object of Sigstore attestation bundles (see
+#: docs/attestations.md).
+PROVENANCE_KEY = "_wheelstrap_provenance"
 
 
 def render_root_html(names: Iterable[str]) -> str:
@@ -495,6 +505,8 @@ def render_project_json(name: str, entries: Sequence[IndexEntry]) -> str:
         }
         if e.requires_python:
             item["requires-python"] = e.requires_python
+        if e.provenance:
+            item[PROVENANCE_KEY] = e.provenance
         files.append(item)
     doc = {"meta": {"api-version": "1.0"}, "name": canonicalize_name(name), "files": files}
     return json.dumps(doc, indent=1) + "\n"

@@ -86,6 +86,7 @@ class EnvWheelDoc(TypedDict):
     sha256: str
     seed: bool
     stage0: NotRequired[bool]
+    prebuilt: NotRequired[bool]
 
 
 class BuildDoc(TypedDict):
@@ -102,6 +103,8 @@ class BuildDoc(TypedDict):
     source_date_epoch: NotRequired[int]
     cycle: NotRequired[str | None]
     stage: NotRequired[int | None]
+    settings: NotRequired[dict[str, Any] | None]
+    prebuilt: NotRequired[bool]
 
 
 class BuildOrderDoc(TypedDict):
@@ -349,6 +352,11 @@ def check_graph(doc: Any, path: Path) -> GraphDoc:
     return cast(GraphDoc, doc)
 
 
+def _check_env_wheel(c: _Checker, w: Any, where: str) -> None:
+    c.fields(w, where, {"filename": "str", "sha256": "str", "seed": "bool"},
+             {"stage0": "bool", "prebuilt": "bool"})
+
+
 def check_build_order(doc: Any, path: Path) -> BuildOrderDoc:
     c = _Checker()
 
@@ -357,10 +365,9 @@ def check_build_order(doc: Any, path: Path) -> BuildOrderDoc:
                                "sha256": "str", "reused": "bool", "build_env": "list"},
                     {"cycle": "str?", "stage": "int?", "dynamic_requires": "list",
                      "source_date_epoch": "int", "sdist": "str", "sdist_sha256": "str",
-                     "sdist_url": "str"}):
-            c.items(b["build_env"], f"{where}.build_env", lambda w, ww: c.fields(
-                w, ww, {"filename": "str", "sha256": "str", "seed": "bool"},
-                {"stage0": "bool"}))
+                     "sdist_url": "str", "settings": "dict?", "prebuilt": "bool"}):
+            c.items(b["build_env"], f"{where}.build_env", lambda w, ww: _check_env_wheel(
+                c, w, ww))
 
     if _header(c, doc, BUILD_ORDER_SCHEMA, BUILD_ORDER_VERSION) and c.fields(
             doc, "document", {"builds": "list"}, {"target": "dict"}):
@@ -389,6 +396,48 @@ def check_cycles(doc: Any, path: Path) -> CyclesDoc:
     for x in doc["cycles"]:
         x.setdefault("edges", [])
     return cast(CyclesDoc, doc)
+
+
+def check_cycle_wheels(doc: CyclesDoc, path: Path) -> None:
+    """Check the wheels a cycles.json entry names (what ``affected`` follows): its seeds
+    and stage-0 wheels, and every stage's wheels with their build environments (the
+    same for the seedless run of a cross-check).  Apart from :func:`check_cycles`: the
+    report reads these fields tolerantly, and a damaged one must not keep it from the
+    rest."""
+    c = _Checker()
+    wheel: dict[str, _Kind] = {"name": "str", "version": "str", "wheel": "str",
+                               "sha256": "str"}
+
+    def stage(x: Any, where: str) -> None:
+        if not c.fields(x, where, {"stage": "int", "wheels": "dict"}):
+            return
+        for key, w in x["wheels"].items():
+            here = f"{where}.wheels[{json.dumps(key)}]"
+            if len(key.split(" ")) != 2:
+                c.fail(here, 'expected a key "name version"')
+            if c.fields(w, here, {"wheel": "str", "sha256": "str"}, {"build_env": "list"}):
+                c.items(w.get("build_env", []), f"{here}.build_env",
+                        lambda e, ww: _check_env_wheel(c, e, ww))
+
+    def run(x: Any, where: str) -> None:
+        broken = x.get("broken_by")
+        if isinstance(broken, dict):
+            for part in ("seeds", "stage0"):
+                if c.fields(broken, f"{where}.broken_by", {}, {part: "list"}):
+                    c.items(broken.get(part, []), f"{where}.broken_by.{part}",
+                            lambda s, w: c.fields(s, w, wheel))
+        c.items(x.get("stage_wheels", []), f"{where}.stage_wheels", stage)
+
+    for i, x in enumerate(doc["cycles"]):
+        run(x, f"cycles[{i}]")
+        cross = x.get("cross_check")
+        if isinstance(cross, dict) and "source_run" in cross:
+            where = f"cycles[{i}].cross_check.source_run"
+            if c.fields(cross, f"cycles[{i}].cross_check", {}, {"source_run": "dict"}) \
+                    and c.fields(cross["source_run"], where, {},
+                                 {"broken_by": "dict?", "stage_wheels": "list"}):
+                run(cross["source_run"], where)
+    refuse_document(path, f"{CYCLES_SCHEMA} v{CYCLES_VERSION}", c.problems)
 
 
 def check_failures(doc: Any, path: Path) -> FailuresDoc:
@@ -463,8 +512,12 @@ def read_build_order(path: Path) -> BuildOrderDoc:
     return check_build_order(_load_json(path, "build order"), path)
 
 
-def read_cycles(path: Path) -> CyclesDoc:
-    return check_cycles(_load_json(path, "cycle report"), path)
+def read_cycles(path: Path, *, wheels: bool = False) -> CyclesDoc:
+    """``wheels``: also check the wheels the entries name (:func:`check_cycle_wheels`)."""
+    doc = check_cycles(_load_json(path, "cycle report"), path)
+    if wheels:
+        check_cycle_wheels(doc, path)
+    return doc
 
 
 def read_failures(path: Path) -> FailuresDoc:

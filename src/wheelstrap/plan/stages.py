@@ -9,7 +9,8 @@ double-building comparison, and the ``cycles.json`` entry.  No scheduling here.
                    "seeds": [{name, version, wheel, sha256, origin, store}],
                    "stage0": [{name, version, wheel, sha256}]} | null,
      "stages": N, "max_rebuilds": M, "fixed_point": bool,
-     "stage_wheels": [{"stage": n, "wheels": {"name version": {wheel, sha256}}}],
+     "stage_wheels": [{"stage": n, "wheels": {"name version": {wheel, sha256,
+                                                               build_env}}}],
      "seed_checks": [{name, version, seed_wheel, seed_sha256, rebuilt_sha256,
                       reproduced, used, differences: {added, removed, changed} | null}],
      "cross_check": null | {"identical": bool, "source_run": <the same fields for the
@@ -17,6 +18,10 @@ double-building comparison, and the ``cycles.json`` entry.  No scheduling here.
                       source_sha256, identical, differences}]},
      "shipped": "seeds" | "source" | null,
      "status": "building" | "shipped" | "refused" | "unbroken", "warnings": [...]}
+
+``build_env`` of a stage wheel is the build environment it was built in, in the form of
+``build-order.json``'s (``[{filename, sha256, seed, stage0, prebuilt}]``): a stage wheel
+that does not ship is recorded nowhere else, and ``wheelstrap affected`` follows it.
 
 ``differences`` describe the first wheel relative to the second: for a seed check, what
 the seed has that its from-source rebuild has not (``added``), lacks (``removed``), or
@@ -26,11 +31,11 @@ the seedless one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from wheelstrap.dist.wheels import diff_wheels
-from wheelstrap.model.build import cache_key
+from wheelstrap.model.build import EnvWheel, cache_key
 from wheelstrap.model.graph import Cycle, NodeId
 from wheelstrap.model.wheel import VerifiedSeed, WheelRef
 
@@ -51,6 +56,8 @@ class CycleRun:
     twin: CycleRun | None = None  # the seeded run this seedless run is compared with
     stage: int = 1
     stages: list[dict[NodeId, WheelRef]] = field(default_factory=list)
+    #: the build environment of each member's wheel of each stage (as ``stages``)
+    envs: list[dict[NodeId, tuple[EnvWheel, ...]]] = field(default_factory=list)
     fixed_point: bool = False
     report: dict[str, Any] = field(default_factory=dict)
 
@@ -73,9 +80,12 @@ class CycleRun:
             return WheelRef(seed.seed.path, seed.seed.sha256, seed.info, seed=seed)
         return self.stage0.get(node)
 
-    def record_stage(self, wheels: dict[NodeId, WheelRef]) -> bool:
-        """Add a finished stage; return whether it equals the previous one byte for byte."""
+    def record_stage(self, wheels: dict[NodeId, WheelRef],
+                     envs: dict[NodeId, tuple[EnvWheel, ...]] | None = None) -> bool:
+        """Add a finished stage (``envs``: the build environment of each member's wheel);
+        return whether it equals the previous one byte for byte."""
         self.stages.append(wheels)
+        self.envs.append(dict(envs or {}))
         if len(self.stages) < 2:
             return False
         before = self.stages[-2]
@@ -130,10 +140,18 @@ def describe_run(run: CycleRun, max_rebuilds: int) -> dict[str, Any]:
         "max_rebuilds": max_rebuilds,
         "fixed_point": run.fixed_point,
         "stage_wheels": [{"stage": i + 1,
-                          "wheels": {str(m): {"wheel": a.path.name, "sha256": a.sha256}
+                          "wheels": {str(m): _stage_wheel(a, run.envs[i].get(m)
+                                                          if i < len(run.envs) else None)
                                      for m, a in sorted(stage.items())}}
                          for i, stage in enumerate(run.stages)],
     }
+
+
+def _stage_wheel(wheel: WheelRef, env: tuple[EnvWheel, ...] | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"wheel": wheel.path.name, "sha256": wheel.sha256}
+    if env is not None:
+        entry["build_env"] = [asdict(w) for w in env]
+    return entry
 
 
 def cycle_entry(run: CycleRun, max_rebuilds: int, *, status: str,

@@ -245,11 +245,13 @@ class CycleDriver:
         """Every member has a wheel of the current stage: compare, advance or conclude."""
         p = self.p
         current = {}
+        envs = {}
         for m in run.members:
-            built = p.states[m].units[UnitKey(run.key, run.stage)].built
-            assert built is not None
-            current[m] = built
-        fixed = run.record_stage(current)
+            unit = p.states[m].units[UnitKey(run.key, run.stage)]
+            assert unit.built is not None and unit.record is not None
+            current[m] = unit.built
+            envs[m] = unit.record.build_env
+        fixed = run.record_stage(current, envs)
         p.progress.emit(StageChanged(run.id, run.stage, "built"))
         if isinstance(decide.after_stage(run, fixed, p.o.run), decide.Advance):
             run.stage += 1

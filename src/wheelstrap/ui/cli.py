@@ -11,6 +11,7 @@ import threading
 import time
 import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,11 +29,13 @@ if TYPE_CHECKING:  # the build machinery is imported only when a run needs it
     from wheelstrap.index.reqfiles import RequirementSet
     from wheelstrap.model.build import BuildPolicy
     from wheelstrap.model.limits import ArchiveLimits
+    from wheelstrap.model.schema import BuildDoc, BuildOrderDoc, CyclesDoc, GraphDoc
     from wheelstrap.plan.options import Options
     from wheelstrap.run.cluster import SchedulerSpec
     from wheelstrap.run.coordinator import Result
     from wheelstrap.run.headstart import HeadStart
     from wheelstrap.run.workers import Workers
+    from wheelstrap.ui.recall import Recall
 
 DEFAULT_INDEX = "https://pypi.org/simple/"  # the client's default, without importing it
 
@@ -517,7 +520,9 @@ def _run_bootstrap(options: Options, reporter: PlainReporter,
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 def serve(directory: Path, host: str, port: int) -> None:
-    """Serve the wheels of a bootstrap output (or any folder of wheels/sdists) as an index."""
+    """Serve the wheels of a bootstrap output (or any folder of wheels/sdists) as an index,
+    with each wheel's provenance statement (and DSSE envelope) at its URL plus
+    .intoto.json (.intoto.dsse.json)."""
     from wheelstrap.errors import UserInputError
     from wheelstrap.index.server import IndexServer
 
@@ -526,13 +531,15 @@ def serve(directory: Path, host: str, port: int) -> None:
         raise UserInputError(f"{directory} is not a directory.",
                              hint="Pass the output directory of a bootstrap run.")
     known = None
+    provenance = None
     if (directory / "build-order.json").is_file():  # a bootstrap output: its recorded hashes
         from wheelstrap.model.schema import read_build_order
 
         known = {b["wheel"]: b["sha256"]
                  for b in read_build_order(directory / "build-order.json")["builds"]}
+        provenance = directory / "provenance"  # each wheel's attestations, beside it
     try:
-        server = IndexServer(folder, host, port, known=known)
+        server = IndexServer(folder, host, port, known=known, provenance=provenance)
     except OSError as exc:
         raise UserInputError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.",
                              hint="Choose another --port.") from exc
@@ -809,6 +816,325 @@ def why(directory: Path, name: str, max_chains: int) -> None:
     graph = read_graph(directory / "graph.json")
     for node in find_nodes(graph, name):
         click.echo(render_why(explain(graph, node, max_chains=max_chains)))
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("requirement")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@click.option("--rebuild", is_flag=True,
+              help="Bootstrap the run's targets again into DIRECTORY with every matching "
+              "version excluded: only the builds it touched run again.")
+@click.option("--index-url", default=None,
+              help="With --rebuild: the index (default: the one the run's provenance records).")
+@click.option("--settings", "settings_file", type=click.Path(path_type=Path), default=None,
+              help="With --rebuild: the settings file of the run (needed when it had one).")
+@click.option("--python", "python", default=None,
+              help="With --rebuild: the target interpreter (default: the one the run "
+              "recorded).")
+@click.option("--seeds", "seed_stores", multiple=True, type=click.Path(path_type=Path),
+              help="With --rebuild: seed stores (default: those cycles.json records).")
+@click.option("--signing-key", type=click.Path(path_type=Path), default=None,
+              envvar="WHEELSTRAP_SIGNING_KEY", metavar="PATH",
+              help="With --rebuild: the key to sign the new statements with (needed when "
+              "the run signed).")
+@click.option("--no-hold", is_flag=True,
+              help="With --rebuild: let every other package resolve afresh, rather than "
+              "holding it at the version the run recorded.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=os.cpu_count() or 1,
+              show_default="number of cores", help="With --rebuild: builds to run at once.")
+@_verbosity_options
+@click.pass_context
+def affected(ctx: click.Context, directory: Path, requirement: str, as_json: bool,
+             rebuild: bool, index_url: str | None, settings_file: Path | None,
+             python: str | None, seed_stores: Sequence[Path], signing_key: Path | None,
+             no_hold: bool, jobs: int, quiet: bool, verbose: bool) -> None:
+    """Which shipped wheels had a package matching REQUIREMENT (NAME, NAME<=VERSION...)
+    anywhere in their build-environment closure, with a chain for each; --rebuild builds
+    them again without it."""
+    import json
+
+    from wheelstrap.ui.recall import parse_query, recall, render
+
+    req = parse_query(requirement)
+    only_rebuild = {"--index-url": "index_url", "--settings": "settings_file",
+                    "--python": "python", "--seeds": "seed_stores",
+                    "--signing-key": "signing_key", "--no-hold": "no_hold"}
+    given = [opt for opt, param in only_rebuild.items()  # on the command line, not from env
+             if ctx.get_parameter_source(param) is click.core.ParameterSource.COMMANDLINE]
+    if given and not rebuild:
+        from wheelstrap.errors import UserInputError
+
+        raise UserInputError(f"{', '.join(given)} only apply to --rebuild.",
+                             hint="Add --rebuild, or leave them out.")
+    order, cycles = _recall_documents(directory)
+    result = recall(order, cycles, req)
+    if not as_json:
+        click.echo(render(result))
+    for warning in result.warnings:
+        say(f"warning: {warning}")
+    if not rebuild:
+        if as_json:
+            click.echo(json.dumps(result.to_json(), indent=1))
+        return
+    before = {b["sha256"] for b in order["builds"]}
+    rebuilt, still = _rebuild_affected(ctx, directory, result, order, cycles, RebuildOptions(
+        index_url=index_url, settings_file=settings_file, python=python,
+        seed_stores=tuple(seed_stores), signing_key=signing_key, hold=not no_hold,
+        jobs=jobs, quiet=quiet, verbose=verbose))
+    if as_json:  # one document: the answer, and what the rebuild did
+        click.echo(json.dumps({**result.to_json(), "rebuilt": [
+            {"name": b["name"], "version": b["version"], "wheel": b["wheel"],
+             "sha256": b["sha256"], "same_bytes": b["sha256"] in before} for b in rebuilt],
+            "still_affected": [a.to_json() for a in still.affected]}, indent=1))
+    else:
+        click.echo(f"rebuilt {len(rebuilt)} wheel(s):" if rebuilt else "rebuilt nothing")
+        for b in rebuilt:
+            same = ", the same bytes as before" if b["sha256"] in before else ""
+            click.echo(f"  {b['name']} {b['version']} ({b['wheel']}){same}")
+    if still.affected:
+        from wheelstrap.errors import ResolutionError
+
+        found = ", ".join(f"{w.name} {w.version}" for w in still.culprits)
+        raise ResolutionError(
+            f"After the rebuild, {len(still.affected)} shipped wheel(s) still have {req} in "
+            f"their build-environment closure ({found}): the resolution chose another "
+            "matching version.",
+            hint="Run this again to exclude it too, or publish a version outside "
+            f"{req} on the index.")
+
+
+def _recall_documents(directory: Path) -> tuple[BuildOrderDoc, CyclesDoc | None]:
+    from wheelstrap.model.schema import read_build_order, read_cycles
+
+    order = read_build_order(directory / "build-order.json")
+    path = directory / "cycles.json"
+    return order, read_cycles(path, wheels=True) if path.exists() else None
+
+
+@dataclass(frozen=True)
+class RebuildOptions:
+    index_url: str | None
+    settings_file: Path | None
+    python: str | None
+    seed_stores: tuple[Path, ...]
+    signing_key: Path | None
+    hold: bool
+    jobs: int
+    quiet: bool
+    verbose: bool
+
+
+def _rebuild_affected(ctx: click.Context, directory: Path, result: Recall,
+                      order: BuildOrderDoc, cycles: CyclesDoc | None, o: RebuildOptions
+                      ) -> tuple[list[BuildDoc], Recall]:
+    """Bootstrap the run's targets again into ``directory``, through the bootstrap
+    command itself, with constraints that exclude every matching version found (and,
+    with ``hold``, every other package at its recorded version): content addresses make
+    exactly the builds whose environment changed run again."""
+    import tempfile
+
+    from packaging.utils import canonicalize_name
+
+    from wheelstrap.errors import ResolutionError, UserInputError
+    from wheelstrap.model.schema import read_graph
+
+    if not result.affected:
+        return [], result
+    graph = read_graph(directory / "graph.json")
+    targets = list(dict.fromkeys(e["requirement"] for e in graph["edges"] if e["from"] is None))
+    if not targets:
+        raise UserInputError(f"{directory / 'graph.json'} names no top-level requirement, so "
+                             "the run's targets are unknown.",
+                             hint="Run wheelstrap bootstrap with the targets and a -c file "
+                             "that excludes the versions listed above.")
+    name = canonicalize_name(result.requirement.name)
+    excluded = result.excluded_versions()
+    lines = [f"{name}!={v}" for v in excluded]
+    held = _held_versions(graph, name) if o.hold else []
+    recorded = _recorded_run(directory, order, cycles)
+    index_url = o.index_url or recorded.index_url
+    if index_url is None:
+        raise UserInputError("The run's index is not recorded in its provenance statements.",
+                             hint="Pass --index-url, the index the run used.")
+    if o.settings_file is None and recorded.had_settings:
+        raise UserInputError(
+            "The run had per-package settings, and rebuilding without them would rebuild "
+            "every package they apply to, differently.",
+            hint="Pass --settings with the settings file of the run.")
+    if o.signing_key is None and recorded.signed:
+        raise UserInputError(
+            "The run signed its provenance, and the rebuilt wheels' statements would not be.",
+            hint="Pass --signing-key (or set WHEELSTRAP_SIGNING_KEY) with the run's key.")
+    python = o.python or recorded.python
+    if python is not None and not Path(python).exists():
+        raise UserInputError(f"The run's target interpreter {python} does not exist here.",
+                             hint="Pass --python with the interpreter to build for.")
+    seed_stores = o.seed_stores or recorded.seed_stores
+    _check_other_versions(index_url, name, excluded, python)
+    say(f"rebuilding {', '.join(targets)} into {directory} without "
+        f"{', '.join(f'{name} {v}' for v in excluded)}"
+        + (f"; {len(held)} other packages held at their recorded versions" if held else ""))
+    # what this command reads, put back should the attempt fail: a failed run rewrites
+    # them, and the question must stay answerable for the next attempt
+    kept = {doc: (directory / doc).read_bytes() for doc in _RECALL_DOCUMENTS
+            if (directory / doc).is_file()}
+    with tempfile.TemporaryDirectory(prefix="wheelstrap-affected-") as tmp:
+        constraints = Path(tmp) / "constraints.txt"
+        constraints.write_text("\n".join([*lines, *held]) + "\n")
+        try:
+            ctx.invoke(bootstrap, requirements=targets, con_files=[constraints],
+                       index_url=index_url, output=directory, jobs=o.jobs, python=python,
+                       no_network_isolation=not recorded.isolate_network,
+                       signing_key=o.signing_key, seed_stores=seed_stores,
+                       max_stages=recorded.max_stages, cross_check=recorded.cross_check,
+                       settings_file=o.settings_file, sandbox=recorded.sandbox,
+                       quiet=o.quiet, verbose=o.verbose)
+        except ResolutionError as exc:
+            _put_back(directory, kept)
+            raise _rebuild_resolution_error(exc, name, excluded, bool(held)) from exc
+        except WheelstrapError as exc:
+            _put_back(directory, kept)
+            exc.hint = ((exc.hint or "") + " " + _AFTER_FAILED).strip()
+            raise
+    after, after_cycles = _recall_documents(directory)
+    from wheelstrap.ui.recall import recall
+
+    return ([b for b in after["builds"] if not b["reused"]],
+            recall(after, after_cycles, result.requirement))
+
+
+def _check_other_versions(index_url: str, name: str, excluded: Sequence[str],
+                          python: str | None) -> None:
+    """Refuse, before the output is touched, when the index has no version of ``name``
+    left once ``excluded`` are: the run needs it, so nothing could be rebuilt."""
+    from packaging.version import InvalidVersion, Version
+
+    from wheelstrap.errors import ResolutionError
+    from wheelstrap.index.client import IndexClient
+    from wheelstrap.index.resolve import available_versions
+    from wheelstrap.model.target import Target
+
+    def same(a: str, b: str) -> bool:
+        try:
+            return Version(a) == Version(b)
+        except InvalidVersion:
+            return a == b
+
+    client = IndexClient(index_url, retries=1)
+    try:
+        page = client.project_page(name)
+    finally:
+        client.close()
+    target = Target.for_interpreter(python) if python else Target.current()
+    versions = available_versions(page, target) if page is not None else []
+    if not [v for v in versions if not any(same(v, x) for x in excluded)]:
+        raise ResolutionError(
+            f"Cannot rebuild without {name} {', '.join(excluded)}: the run needs {name}, and "
+            f"the index {index_url} has no other version of it (versions with a usable "
+            f"sdist: {', '.join(versions) or 'none'}).",
+            hint=f"Publish a fixed version of {name} on the index (or name another index "
+            "with --index-url) and run this again. Nothing was rebuilt; the output directory "
+            "is as it was.")
+
+
+def _held_versions(graph: GraphDoc, name: str) -> list[str]:
+    """``name==version`` of every other package the graph has in one version only."""
+    from packaging.utils import canonicalize_name
+
+    versions: dict[str, set[str]] = {}
+    for n in graph["nodes"]:
+        versions.setdefault(canonicalize_name(n["name"]), set()).add(n["version"])
+    return sorted(f"{n}=={next(iter(v))}" for n, v in versions.items()
+                  if len(v) == 1 and n != name)
+
+
+#: The documents ``affected`` reads.
+_RECALL_DOCUMENTS = ("build-order.json", "graph.json", "cycles.json")
+_AFTER_FAILED = ("build-order.json, graph.json and cycles.json were put back as the run "
+                 "wrote them, so that this command can be run again; failures.json, "
+                 "events.jsonl and the logs describe this attempt.")
+
+
+def _put_back(directory: Path, kept: dict[str, bytes]) -> None:
+    from wheelstrap.fsutil import atomic_destination
+
+    for doc, data in kept.items():
+        with atomic_destination(directory / doc) as tmp:
+            tmp.write_bytes(data)
+
+
+def _rebuild_resolution_error(exc: WheelstrapError, name: str, excluded: Sequence[str],
+                              held: bool) -> WheelstrapError:
+    from wheelstrap.errors import ResolutionError
+
+    versions = ", ".join(excluded)
+    if name in exc.message or name.replace("-", "_") in exc.message:
+        return ResolutionError(
+            f"Cannot rebuild without {name} {versions}: the run needs {name}, and no other "
+            f"version of it satisfies what it needs. {exc.message}",
+            hint=f"Publish a version of {name} that fits on the index and run this again. "
+            f"{_AFTER_FAILED}", chain=exc.chain)
+    hint = (exc.hint or "") + " " + _AFTER_FAILED
+    if held:
+        hint += (" affected --rebuild holds every other package at the version the run "
+                 "recorded; --no-hold lets them resolve afresh.")
+    return ResolutionError(exc.message, hint=hint.strip(), chain=exc.chain)
+
+
+@dataclass(frozen=True)
+class _RecordedRun:
+    """What a run recorded of how it was invoked (what --rebuild reuses)."""
+
+    index_url: str | None
+    sandbox: str
+    isolate_network: bool
+    python: str | None
+    seed_stores: tuple[Path, ...]
+    max_stages: int
+    cross_check: bool
+    had_settings: bool
+    signed: bool
+
+
+def _recorded_run(directory: Path, order: BuildOrderDoc, cycles: CyclesDoc | None
+                  ) -> _RecordedRun:
+    import json
+
+    index_url, policy = None, {}
+    for b in order["builds"]:
+        try:
+            statement = json.loads((directory / "provenance" / f"{b['wheel']}.intoto.json")
+                                   .read_text("utf-8"))
+            params = statement["predicate"]["buildDefinition"]["externalParameters"]
+            index_url, policy = str(params["index"]), dict(params.get("buildPolicy") or {})
+            break
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    stores: dict[str, None] = {}
+    recorded_stages: list[int] = []
+    cross_check = False
+    for c in cycles["cycles"] if cycles is not None else []:
+        entry: dict[str, Any] = dict(c)
+        broken = entry.get("broken_by") or {}
+        for seed in broken.get("seeds", []):
+            if isinstance(seed.get("store"), str):
+                stores[seed["store"]] = None
+        if isinstance(entry.get("max_rebuilds"), int):
+            recorded_stages.append(entry["max_rebuilds"])
+        cross_check = cross_check or entry.get("cross_check") is not None
+    python = order["target"].get("python")
+    return _RecordedRun(
+        index_url=index_url,
+        sandbox="none" if policy.get("sandbox") == "none" else "bubblewrap",
+        isolate_network=policy.get("isolate_network") is not False,
+        python=python if isinstance(python, str) else None,
+        seed_stores=tuple(Path(s) for s in stores),
+        max_stages=max(recorded_stages, default=3),
+        cross_check=cross_check,
+        had_settings=any(bool((b.get("settings") or {}).get("settings"))
+                         for b in order["builds"]),
+        signed=any((directory / "provenance").glob("*.intoto.dsse.json")))
 
 
 @main.command()

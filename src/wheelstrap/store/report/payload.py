@@ -146,7 +146,7 @@ def _cycles(docs: RunDocs, g: _Graph, wheels: Sequence[list[Any]]) -> _Cycles:
                              "reproduced": x.get("reproduced"), "used": x.get("used")}
                             for x in objs(c.get("seed_checks"))],
             "cross_check": None if not isinstance(cross, dict) else bool(cross.get("identical")),
-            "stage_wheels": [{"stage": x.get("stage"), "wheels": obj(x.get("wheels"))}
+            "stage_wheels": [{"stage": x.get("stage"), "wheels": _stage_wheels(x)}
                              for x in objs(c.get("stage_wheels"))],
             "warnings": [str(w) for w in c.get("warnings") or []],
         })
@@ -275,3 +275,10 @@ def build_payload(docs: RunDocs) -> dict[str, Any]:
             "edges": g.edges, "targets": g.targets, "wheels": builds.wheels,
             "cycles": cycles.cycles, "failures": failures.failures, **timeline,
             "drawLimit": DRAW_LIMIT}
+
+
+def _stage_wheels(stage: dict[str, Any]) -> dict[str, Any]:
+    """The wheels of one stage as the page shows them (their build environments, which
+    ``affected`` reads, would only make the page bigger)."""
+    return {k: {"wheel": v.get("wheel"), "sha256": v.get("sha256")} if isinstance(v, dict)
+            else v for k, v in obj(stage.get("wheels")).items()}
