@@ -181,7 +181,7 @@ def test_a_bad_as_of_is_a_clear_error(tmp_path, run_bootstrap):
 class _Negotiating(SimpleHTTPRequestHandler):
     """A static index that serves a project's JSON page to a client that prefers it."""
 
-    def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+    def do_GET(self) -> None:
         path = Path(self.translate_path(self.path))
         accept = self.headers.get("Accept", "")
         if path.is_dir() and (path / "index.json").is_file() \

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from scenario import Pkg, make_dists, write_json_index
 
-
 AS_OF = "2026-12-01T00:00:00Z"
 
 # three releases of a target, each built by the same backend package, whose runtime
