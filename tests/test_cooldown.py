@@ -266,3 +266,27 @@ def test_the_rule_judges_each_release_and_keeps_an_older_file_of_it():
     # no rule at all: nothing judged, nothing reported
     verdict = apply_rule(page, AgeRule(now))
     assert verdict.page == page and not verdict.held and not verdict.untimed
+
+
+def test_remembered_pins_do_not_bypass_the_rule_and_max_age_runs_are_never_unchanged(
+        tmp_path, run_bootstrap):
+    index = _index(tmp_path)
+    out = tmp_path / "out"
+    first = run_bootstrap("pick==3.0", index=index, out=out)
+    assert first.code == 0, first.stderr
+    # the pin is remembered from the run without a rule, but the rule still judges it
+    held = run_bootstrap("pick==3.0", "--min-release-age", "7", "--as-of", AS_OF,
+                         index=index, out=out)
+    assert held.code == 1 and "held back 1 release of pick" in _text(held.stderr)
+    # a fully pinned run under a minimum age may be found unchanged the next time
+    for expect in (False, True):
+        run = run_bootstrap("pick==1.0", "--min-release-age", "7", "--as-of", AS_OF,
+                            index=index, out=out)
+        assert run.code == 0, run.stderr
+        assert ("nothing changed" in run.result.output + run.stderr) is expect
+    # ... but not under a maximum age: the same release may be refused later
+    for _ in range(2):
+        run = run_bootstrap("pick==1.0", "--max-release-age", "3650", "--as-of", AS_OF,
+                            index=index, out=out)
+        assert run.code == 0, run.stderr
+        assert "nothing changed" not in run.result.output + run.stderr
