@@ -155,6 +155,38 @@ def write_static_index(folder: Path, pkgs: list[Pkg], *, yanked: set[str] = froz
     return simple
 
 
+#: ``write_json_index``: leave the file's upload-time out of the page
+NO_TIME = object()
+
+
+def write_json_index(folder: Path, pkgs: list[Pkg], upload_times: dict[str, object],
+                     *, html: bool = False) -> Path:
+    """A file:// simple index of PEP 691 JSON pages (API 1.1, PEP 700) for the sdists in
+    ``folder``: ``upload_times`` maps a file name to its ``upload-time`` value, written
+    as it is (a malformed one included); a file not in it, or mapped to ``NO_TIME``, has
+    none.  ``html``: write the HTML pages beside them too (the JSON page wins)."""
+    simple = write_static_index(folder, pkgs) if html else folder / "simple"
+    by_name: dict[str, list[Pkg]] = {}
+    for p in pkgs:
+        by_name.setdefault(p.name.lower().replace("_", "-").replace(".", "-"), []).append(p)
+    for name, versions in by_name.items():
+        files = []
+        for p in versions:
+            data = (folder / p.filename).read_bytes()
+            entry: dict[str, object] = {"filename": p.filename, "url": f"../../{p.filename}",
+                                        "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
+                                        "size": len(data)}
+            when = upload_times.get(p.filename, NO_TIME)
+            if when is not NO_TIME:
+                entry["upload-time"] = when
+            files.append(entry)
+        doc = {"meta": {"api-version": "1.1"}, "name": name, "files": files,
+               "versions": sorted({p.version for p in versions})}
+        (simple / name).mkdir(parents=True, exist_ok=True)
+        (simple / name / "index.json").write_text(json.dumps(doc, indent=1) + "\n")
+    return simple
+
+
 def build_wheel(pkg: Pkg, dest: Path, inject: list[tuple[str, str]] | None = None,
                 by_backend: bool = False) -> Path:
     """Build ``pkg`` the way its tiny backend would, outside wheelstrap: a stand-in for a

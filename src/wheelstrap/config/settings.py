@@ -20,14 +20,16 @@ File format (TOML)::
     source = { url = "https://.../x.tar.gz", sha256 = "..." }   # in a "NAME==V" table
     prebuilt = { sha256 = "..." | ["...", ...] }
     plugin = "module:Class" | "relative/file.py:Class"
+    min-release-age = DAYS                     # overrides --min-release-age (0: none)
 
 Every matching table applies: tables without a specifier first, then tables with one, each
 group in file order.  A later layer's ``env`` and ``config-settings`` keys override an
 earlier layer's; ``source``, ``prebuilt`` and ``plugin`` are replaced; ``patches`` and the
 requirement edits accumulate, the edits of each layer applied in turn (remove, then
-replace, then add).  When a layer sets ``prebuilt``, the package is not built, so the
-build-only settings of the other layers (build-requires, patches, env, config-settings,
-source) are dropped; ``requires`` edits and ``plugin`` remain.
+replace, then add); ``min-release-age`` of a later layer overrides an earlier one's.
+When a layer sets ``prebuilt``, the package is not built, so the build-only settings of
+the other layers (build-requires, patches, env, config-settings, source) are dropped;
+``requires`` edits, ``plugin`` and ``min-release-age`` remain.
 
 JSON form (``PackageSettings.to_json``), schema ``wheelstrap-package-settings`` version 1::
 
@@ -38,7 +40,11 @@ JSON form (``PackageSettings.to_json``), schema ``wheelstrap-package-settings`` 
      "patches": [{"name", "sha256", "files": [path]}],
      "env": {name: value}, "config-settings": {key: value | [value]},
      "source": {"url", "sha256"} | null, "prebuilt": {"sha256": [hex]} | null,
-     "plugin": "module:Class" | null}
+     "plugin": "module:Class" | null,
+     "min-release-age": DAYS}          # only when a table sets it
+
+``min-release-age`` chooses which release is built, not how: it is in ``to_json`` (and so
+in provenance) but not in ``digest()``, so that it never changes a build's address.
 """
 
 from __future__ import annotations
@@ -257,6 +263,9 @@ class PackageSettings:
     source: SourceOverride | None = None
     prebuilt: Prebuilt | None = None
     plugin: PluginSpec | None = None
+    #: the minimum release age of this package in days, instead of the run's
+    #: ``--min-release-age`` (0: none); resolution only, so not part of the digest
+    min_release_age: float | None = None
     #: The tables that made these settings, for provenance; not part of the digest.
     tables: tuple[str, ...] = field(default=(), compare=False)
 
@@ -307,6 +316,8 @@ class PackageSettings:
         data["source"] = ({"url": self.source.url, "sha256": self.source.sha256}
                           if self.source else None)
         data["prebuilt"] = {"sha256": list(self.prebuilt.sha256)} if self.prebuilt else None
+        if self.min_release_age is not None:
+            data["min-release-age"] = self.min_release_age
         return data
 
 
@@ -320,6 +331,7 @@ def _layer(layers: Sequence[PackageSettings]) -> PackageSettings:
     config: dict[str, ConfigValue] = {}
     patches: dict[str, PatchFile] = {}
     source = prebuilt = plugin = None
+    min_age: float | None = None
     for layer in layers:
         env.update(layer.env)
         config.update(layer.config_settings)
@@ -328,9 +340,10 @@ def _layer(layers: Sequence[PackageSettings]) -> PackageSettings:
         source = layer.source or source
         prebuilt = layer.prebuilt or prebuilt
         plugin = layer.plugin or plugin
+        min_age = layer.min_release_age if layer.min_release_age is not None else min_age
     if prebuilt is not None:  # not built here: what only a build uses does not apply
         return PackageSettings(requires=tuple(e for layer in layers for e in layer.requires if e),
-                               prebuilt=prebuilt, plugin=plugin,
+                               prebuilt=prebuilt, plugin=plugin, min_release_age=min_age,
                                tables=tuple(t for layer in layers for t in layer.tables))
     return PackageSettings(
         build_requires=tuple(e for layer in layers for e in layer.build_requires if e),
@@ -338,7 +351,7 @@ def _layer(layers: Sequence[PackageSettings]) -> PackageSettings:
         patches=tuple(patches.values()),
         env=tuple(sorted(env.items())),
         config_settings=tuple(sorted(config.items())),
-        source=source, prebuilt=prebuilt, plugin=plugin,
+        source=source, prebuilt=prebuilt, plugin=plugin, min_release_age=min_age,
         tables=tuple(t for layer in layers for t in layer.tables),
     )
 
@@ -625,6 +638,15 @@ def _parse_plugin(value: object, where: str, r: _Reading) -> PluginSpec | None:
     return None
 
 
+def _parse_min_age(value: object, where: str, r: _Reading) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 \
+            or value != value or value == float("inf"):
+        r.problems.add(where, "must be a number of days, 0 or more (0: the package's "
+                       "releases are taken however new)")
+        return None
+    return float(value)
+
+
 #: Each key of a ``[packages.NAME]`` table: the PackageSettings field it sets and the
 #: parser of its value (which reports what is wrong and returns what is usable).
 _KEY_PARSERS: dict[str, tuple[str, Callable[[Any, str, _Reading], object]]] = {
@@ -636,6 +658,7 @@ _KEY_PARSERS: dict[str, tuple[str, Callable[[Any, str, _Reading], object]]] = {
     "source": ("source", _parse_source),
     "prebuilt": ("prebuilt", _parse_prebuilt),
     "plugin": ("plugin", _parse_plugin),
+    "min-release-age": ("min_release_age", _parse_min_age),
 }
 
 

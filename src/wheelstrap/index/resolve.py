@@ -128,6 +128,24 @@ def choose(
     return Absence.NO_MATCH
 
 
+def choose_all(
+    candidates: Sequence[Candidate],
+    specifier: SpecifierSet,
+    constraints: Sequence[SpecifierSet] = (),
+) -> list[Candidate]:
+    """Every candidate that satisfies ``specifier`` and every constraint, newest first
+    (``--multiple-versions``), by the rules of :func:`choose`: pre-releases only when a
+    specifier names one, a yanked file only as :func:`choose` would take it."""
+    every = [specifier, *constraints]
+    pre = _allows_prereleases(every)
+    found = [c for c in candidates if not c.file.yanked
+             and all(s.contains(c.version, prereleases=pre) for s in every)]
+    if found:
+        return found
+    only = choose(candidates, specifier, constraints)
+    return [only] if isinstance(only, Candidate) else []
+
+
 class PinnedCandidates:
     """Candidates that earlier runs into one output directory chose from one index,
     remembered so that exactly pinned versions resolve without an index query.  I/O is

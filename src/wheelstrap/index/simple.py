@@ -58,6 +58,11 @@ class ProjectFile:
     #: the sha256 of the file's core metadata, served beside it at URL + ".metadata"
     #: (PEP 658/714), when the index offers it with a hash
     metadata_sha256: str | None = None
+    #: the upload time a JSON page gives (PEP 700 ``upload-time``), as the page gives it
+    #: (a value that is no string is kept as its JSON text): unchecked here, read by
+    #: :func:`wheelstrap.index.age.upload_time`; None when the page gives none (an HTML
+    #: page never does)
+    upload_time: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,8 +410,8 @@ def _json_file(entry: object, where: str, page_url: str,
         size = entry["size"]
         want("size", isinstance(size, int) and not isinstance(size, bool) and size >= 0,
              "a non-negative integer")
-    if "upload-time" in entry:
-        want("upload-time", isinstance(entry["upload-time"], str), "a string")
+    # upload-time is not checked here: a malformed one counts as missing, which the
+    # release-age rules (wheelstrap.index.age) report, and is no reason to refuse the page
     if len(problems) > before or not (
             isinstance(filename, str) and isinstance(href, str) and isinstance(hashes, dict)):
         return None
@@ -437,7 +442,22 @@ def _json_file(entry: object, where: str, page_url: str,
                        requires_python=rp or None, yanked=yanked is not False,
                        yanked_reason=yanked or None if isinstance(yanked, str) else None,
                        size=size if isinstance(size, int) else None,
-                       metadata_sha256=_metadata_sha256(metadata))
+                       metadata_sha256=_metadata_sha256(metadata),
+                       upload_time=_upload_time(entry))
+
+
+def _upload_time(entry: dict[str, Any]) -> str | None:
+    """A file's ``upload-time`` as given: a string as it is, another value as its JSON
+    text (bounded), so that it is reported as malformed rather than taken as missing."""
+    if "upload-time" not in entry or entry["upload-time"] is None:
+        return None
+    value = entry["upload-time"]
+    if isinstance(value, str):
+        return value[:100]
+    try:
+        return json.dumps(value)[:100]
+    except (TypeError, ValueError, RecursionError):
+        return _short(value)
 
 
 # -- rendering -----------------------------------------------------------------------

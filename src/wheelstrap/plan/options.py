@@ -11,6 +11,7 @@ from packaging.requirements import Requirement
 
 from wheelstrap.config.hooks import NO_PLUGINS, Plugins
 from wheelstrap.config.settings import NO_SETTINGS, Settings
+from wheelstrap.index.age import AgeRule
 from wheelstrap.index.reqfiles import HashPolicy
 from wheelstrap.model.build import BuildPolicy, RunPolicy
 from wheelstrap.model.limits import DEFAULT_LIMITS, ArchiveLimits
@@ -47,4 +48,9 @@ class Options:
     #: sdist declares final (PEP 643 metadata): its dependencies start at once
     static_discovery: bool = True
     fetch_ahead: bool = True  # speculative pages and downloads (see plan/ahead.py)
+    #: the release-age rules and the time they are judged at (None: no rule at all)
+    release_age: AgeRule | None = None
+    #: build every version the requirements and constraints allow of each top-level
+    #: requirement, not only the newest (``--multiple-versions``)
+    multiple_versions: bool = False
     work_in_memory: bool = True  # small builds work in /dev/shm (see wheelstrap.build.scratch)

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
 
 from wheelstrap.build.tasks import Built as BuiltOutcome
 from wheelstrap.build.tasks import Failed, Outcome, Prepared
@@ -38,6 +39,7 @@ from wheelstrap.errors import (
     UserInputError,
     WheelstrapError,
 )
+from wheelstrap.index.age import Held, apply_rule, untimed_reason
 from wheelstrap.index.reqfiles import exact_pin
 from wheelstrap.index.resolve import (
     Absence,
@@ -45,6 +47,7 @@ from wheelstrap.index.resolve import (
     PinnedCandidates,
     available_versions,
     choose,
+    choose_all,
     sdist_candidates,
     yank_warning,
 )
@@ -192,11 +195,23 @@ class Planner:
         self.hidden: tuple[str, ...] = ()
         self.bytecode: str | None = None
         self.top: EnvResolution | None = None
+        #: the environment of the targets (one version of each name): what
+        #: constraints.txt and pylock.toml hold.  ``top`` is the same closure unless
+        #: --multiple-versions adds the other versions of the targets and their closures
+        self.top_env: EnvResolution | None = None
         self._top_roots = [Root(None, frozenset(), "toplevel", r) for r in options.requirements]
         self._target = tuple(sorted(options.target.describe().items()))
         self._page_requests: set[NormalizedName] = set()
         self._choices: dict[tuple[NormalizedName, str], Candidate | Absence] = {}
         self._candidates: dict[NormalizedName, list[Candidate]] = {}  # of a page, once
+        #: what the release-age rules held back of each page, and the files of it they
+        #: could not judge (no upload time)
+        self._held: dict[NormalizedName, tuple[Held, ...]] = {}
+        self._untimed: dict[NormalizedName, frozenset[str]] = {}
+        self._untimed_warned: set[NormalizedName] = set()
+        #: the projects whose settings give a minimum release age of their own
+        self._age_names = frozenset(t.name for t in options.settings.tables
+                                    if t.values.min_release_age is not None)
         self._dirty: set[NodeId] = set()  # nodes to plan again
         self._top_dirty = True
         self._top_at = 0.0  # when the targets' closure was last computed
@@ -234,7 +249,7 @@ class Planner:
                 settle or self.now() >= self._top_at + self._top_wait)):
             self._top_dirty = False
             began = time.monotonic()
-            self.top = self.closure(self._top_roots, (), self._final, owner=None)
+            self.top = self._top_closure()
             self._top_wait = min(TOP_INTERVAL, TOP_SHARE * (time.monotonic() - began))
             self._top_at = self.now()
         while self._dirty:
@@ -243,6 +258,47 @@ class Planner:
 
     def _final(self, node: NodeId) -> WheelRef | None:
         return self.states[node].final
+
+    def _top_closure(self) -> EnvResolution:
+        """The targets' closure: their environment (one version of each name), and with
+        ``--multiple-versions`` the closure of every other version the requirements and
+        constraints allow of each target, each resolved as an environment of its own
+        (its runtime requirements as usual), all merged into one."""
+        main = self.closure(self._top_roots, (), self._final, owner=None)
+        self.top_env = main
+        if not self.o.multiple_versions:
+            return main
+        merged = EnvResolution(nodes=dict(main.nodes), missing_pages=set(main.missing_pages),
+                               unbuilt=set(main.unbuilt), edges=list(main.edges))
+        for root in self._other_versions(main):
+            res = self.closure([root], (), self._final, owner=None)
+            merged.nodes.update(res.nodes)
+            merged.missing_pages |= res.missing_pages
+            merged.unbuilt |= res.unbuilt
+            merged.edges += res.edges
+        self._waiting_on[None] = {*merged.missing_pages, *merged.unbuilt}
+        return merged
+
+    def _other_versions(self, main: EnvResolution) -> list[Root]:
+        """A top-level root pinned to each version of a target that ``main`` did not
+        choose but the requirement, the constraints and the release-age rules allow."""
+        roots: list[Root] = []
+        for req in self.o.requirements:
+            if not self.o.target.wants(req, frozenset()):
+                continue
+            name = canonicalize_name(req.name)
+            if self.pages.get(name) is None:  # not here yet (asked by main), or absent
+                continue
+            self._choose(name, req.specifier)  # reads the page once
+            for c in choose_all(self._candidates[name], req.specifier,
+                                self.constraints.get(name, [])):
+                if NodeId(name, str(c.version)) in main.nodes:
+                    continue
+                extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+                marker = f"; {req.marker}" if req.marker is not None else ""
+                roots.append(Root(None, frozenset(), "toplevel",
+                                  Requirement(f"{req.name}{extras}=={c.version}{marker}")))
+        return roots
 
     def provider(self, run: CycleRun | None, stage: int) -> Provider:
         """What a build unit of ``stage`` in ``run`` installs for each node."""
@@ -464,7 +520,28 @@ class Planner:
         return self._choices[key]
 
     def _pinned(self, name: NormalizedName, spec: SpecifierSet) -> Candidate | Absence | None:
+        if self._ages(name):  # the upload time is on the index page, not in the memory
+            return None
         return self.pins.lookup(name, [spec, *self.constraints.get(name, [])])
+
+    def _ages(self, name: NormalizedName) -> bool:
+        """Whether a release-age rule may judge ``name``'s releases."""
+        rule = self.o.release_age
+        return rule is not None and (rule.active or name in self._age_names)
+
+    def _aged(self, name: NormalizedName, page: ProjectPage) -> ProjectPage:
+        """``page`` with what the release-age rules hold back taken out (and noted)."""
+        rule = self.o.release_age
+        if rule is None or not self._ages(name):
+            return page
+        settings = self.o.settings
+
+        def min_days(version: Version) -> float | None:
+            return settings.for_package(name, str(version)).min_release_age
+
+        verdict = apply_rule(page, rule, min_days if name in self._age_names else None)
+        self._held[name], self._untimed[name] = verdict.held, verdict.untimed
+        return verdict.page
 
     def _choose(self, name: NormalizedName, spec: SpecifierSet) -> Candidate | Absence:
         key = (name, str(spec))
@@ -475,7 +552,7 @@ class Planner:
             else:
                 if name not in self._candidates:
                     self._candidates[name] = sdist_candidates(
-                        page, self.o.target, self.o.hashes.for_name(name))
+                        self._aged(name, page), self.o.target, self.o.hashes.for_name(name))
                 self._choices[key] = choose(self._candidates[name], spec,
                                             self.constraints.get(name, []))
         return self._choices[key]
@@ -517,6 +594,7 @@ class Planner:
         page = self.pages.get(name)
         versions = available_versions(page, self.o.target) if page else []
         shown = ", ".join(versions[-12:]) or "none"
+        held = self._held.get(name, ())
         if why is Absence.NO_PROJECT:
             msg = f"The index {index} has no project named {req.name!r}."
             hint = "Check the spelling of the requirement, or pass the right --index-url."
@@ -536,6 +614,18 @@ class Planner:
                    f"{' (the combined requirements of one build environment)' if combined else ''}"
                    f"; versions with an sdist: {shown}.")
             hint = "Loosen the requirement, or publish a matching sdist on the index."
+        if held:
+            wanted_spec = absent.combined if absent.combined is not None else req.specifier
+            fits = [h for h in held if wanted_spec.contains(h.version, prereleases=True)]
+            named = fits or list(held)
+            msg += (f" The release-age rules held back {len(named)} release"
+                    f"{'s' if len(named) > 1 else ''} of {name}"
+                    f"{' that would satisfy it' if fits else ''}: "
+                    + "; ".join(str(h) for h in named[:12])
+                    + (f"; and {len(named) - 12} more" if len(named) > 12 else "") + ".")
+            hint = ("Wait until a release is old enough, lower --min-release-age or raise "
+                    f"--max-release-age, or exempt {name} in the settings "
+                    f"([packages.{name}] min-release-age = 0).")
         return ResolutionError(msg, hint=hint, chain=absent.chain)
 
     def hooks_for(self, node: NodeId) -> PackageHooks:
@@ -548,10 +638,30 @@ class Planner:
         yanked = yank_warning(c)
         if yanked is not None:
             self.progress.emit(Warn(yanked))
+        if c.file.filename in self._untimed.get(c.name, ()):
+            self._untimed_file(c, chain)
         self.states[node] = NodeState(node, c, chain, self.hooks_for(node))
         self._dirty.add(node)
         self.graph.add_node(node, SdistRef(c.file.url, c.file.filename, c.file.sha256))
         self.progress.emit(Discovered(str(node)))
+
+    def _untimed_file(self, c: Candidate, chain: tuple[str, ...]) -> None:
+        """``c`` is used, but the release-age rules could not judge its file: a warning
+        (once per project), or an error under --strict."""
+        why = untimed_reason(c.file)
+        if self.o.run.strict:
+            raise ResolutionError(
+                f"The release-age rules cannot judge {c.file.filename} of {c.name} "
+                f"{c.version}: {why}; --strict refuses it.",
+                hint=f"Use an index that serves PEP 691 JSON pages with PEP 700 upload "
+                f"times, exempt {c.name} in the settings ([packages.{c.name}] "
+                "min-release-age = 0, with no --max-release-age), or run without --strict.",
+                chain=chain)
+        if c.name not in self._untimed_warned:
+            self._untimed_warned.add(c.name)
+            self.progress.emit(Warn(
+                f"{c.name}: the release-age rules cannot judge {c.file.filename} ({why}); "
+                f"{c.name} {c.version} is used unchecked"))
 
     # -- what happened -----------------------------------------------------------------
 

@@ -44,6 +44,7 @@ from wheelstrap.errors import (
     UserInputError,
     WheelstrapError,
 )
+from wheelstrap.index.age import format_time
 from wheelstrap.index.client import IndexClient
 from wheelstrap.index.resolve import (
     PinnedCandidates,
@@ -160,6 +161,7 @@ class Coordinator:
             self.store.remote = RemoteCache(
                 options.caches, load_trusted(options.trusted_keys),
                 self.progress.warning)
+        self.provenance.resolution = _statement_resolution(options)
         self.events = EventLog(None)  # the run's clock until it starts
         self.p = Planner(options, self, self.progress, self.pins, self.seeds,
                          self.client.index_url, self._now)
@@ -723,11 +725,35 @@ class Coordinator:
             failures=self.p.failure_docs(),
             blocked=[{"name": n.name, "version": n.version, "because": str(dep)}
                      for n, dep in sorted(self.p.blocked.items())],
-            constraints=[(n.name, n.version) for n in self.p.top.nodes]
-            if complete and self.p.top is not None else None),
+            constraints=[(n.name, n.version) for n in self.p.top_env.nodes]
+            if complete and self.p.top_env is not None else None,
+            resolution=_run_resolution(self.o)),
             self.pins, self.seeds)
         if problem is not None:
             self.progress.emit(Warn(problem))
+
+
+def _run_resolution(options: Options) -> dict[str, Any]:
+    """How versions were chosen, for the run record (build-order.json): the release-age
+    rules with the time they were judged at, and whether every allowed version of the
+    targets was built."""
+    rule = options.release_age
+    return {"min_release_age_days": rule.min_days if rule else None,
+            "max_release_age_days": rule.max_days if rule else None,
+            "now": format_time(rule.now) if rule else None,
+            "multiple_versions": options.multiple_versions}
+
+
+def _statement_resolution(options: Options) -> dict[str, Any] | None:
+    """The release-age rules for provenance statements, without the time they were judged
+    at: a statement depends only on the build's inputs and must not change with the hour
+    it is written at (the sdist it names, by hash, already shows what the rule chose).
+    None when no rule applies (statements as without one).  A package's own minimum age
+    is in its settings, which the statement holds too."""
+    rule = options.release_age
+    if rule is None or not rule.active:
+        return None
+    return rule.rule_json()
 
 
 def bootstrap(options: Options, reporter: Reporter = NULL_REPORTER,

@@ -78,13 +78,16 @@ class Layout:
         shutil.rmtree(self.state / "incoming", ignore_errors=True)
 
 
-def write_build_order(path: Path, records: Sequence[BuildRecord], target: dict[str, str]) -> None:
-    doc = {
+def write_build_order(path: Path, records: Sequence[BuildRecord], target: dict[str, str],
+                      resolution: dict[str, Any] | None = None) -> None:
+    doc: dict[str, Any] = {
         "schema": BUILD_ORDER_SCHEMA,
         "version": BUILD_ORDER_VERSION,
         "target": target,
-        "builds": [r.to_json() for r in records],
     }
+    if resolution is not None:
+        doc["resolution"] = resolution
+    doc["builds"] = [r.to_json() for r in records]
     atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
 
 

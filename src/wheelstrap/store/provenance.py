@@ -7,7 +7,9 @@ https://in-toto.io/Statement/v1 and https://slsa.dev/provenance/v1.  Fields:
 
 - ``subject``: the wheel, by name and sha256;
 - ``buildDefinition.externalParameters``: the sdist (url, filename, sha256), the index,
-  the target interpreter;
+  the target interpreter, the build policy, the package's settings, and when the run has
+  release-age rules, ``resolution`` (``min_release_age_days``, ``max_release_age_days``;
+  not the time they were judged at, which is in ``build-order.json``);
 - ``buildDefinition.internalParameters``: SOURCE_DATE_EPOCH, wheelstrap's recipe version,
   and for cycle members the cycle, the stage, the fixed-point, seed-check and
   cross-check results;
@@ -77,6 +79,8 @@ class ProvenanceWriter:
         statement, but the builder's wheelstrap or index may differ); its envelope is
         kept, and this run's signature added to it when the run signs."""
         self._adopted[sha256] = (statement.decode(), envelope)
+    #: the release-age rules of the run, without their reference time (None: no rule)
+    resolution: dict[str, Any] | None = None
 
     def built(self, record: BuildRecord, avail: WheelRef) -> None:
         """Any unit's wheel (stages included), so descent can be traced through it.
@@ -162,6 +166,8 @@ class ProvenanceWriter:
                         "target": self.target.describe(),
                         "buildPolicy": self.policy,
                         "settings": record.settings,
+                        **({"resolution": self.resolution}
+                           if self.resolution is not None else {}),
                     },
                     "internalParameters": internal,
                     "resolvedDependencies": [

@@ -6,7 +6,12 @@ without resolving anything.  A lock describes one environment, so it holds the i
 closure of the top-level requirements (the targets and what they require at run time,
 as recorded in graph.json), not every wheel in OUT/wheels: build-only tools (backends
 and their dependencies) are build inputs, and a tree may hold several versions of one of
-them, which one environment cannot.
+them, which one environment cannot.  A run passes the environment it resolved for the
+targets (what ``constraints.txt`` pins); without it, the lock follows graph.json's
+top-level and install edges.  With ``--multiple-versions`` the output holds several
+versions of a target, which one environment cannot either: the lock holds the targets'
+environment (the versions a plain run would choose, usually the newest), and the other
+versions are in ``OUT/wheels`` and its index only.
 
 Each package points at its wheel by a path relative to the lock file
 (``wheels/NAME-VERSION-....whl``) with its size and sha256, checked against the file and
@@ -17,6 +22,7 @@ has one.  ``uv pip install -r OUT/pylock.toml`` installs it (tested).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +57,17 @@ def install_closure(graph: GraphDoc) -> list[str]:
 
 
 def lock_document(graph: GraphDoc, order: BuildOrderDoc, wheels: Path,
-                  lock_dir: Path) -> dict[str, Any]:
+                  lock_dir: Path, environment: Iterable[tuple[str, str]] | None = None
+                  ) -> dict[str, Any]:
     """The lock as a TOML-ready mapping (reads the wheels to check and describe them)."""
     built = {f"{canonicalize_name(b['name'])} {b['version']}": b for b in order["builds"]}
     packages: list[dict[str, Any]] = []
     missing: list[str] = []
     problems = Problems()
     names: dict[str, str] = {}
-    for key in install_closure(graph):
+    keys = install_closure(graph) if environment is None else sorted(
+        f"{canonicalize_name(n)} {v}" for n, v in environment)
+    for key in keys:
         name, version = key.split(" ", 1)
         if name in names:
             problems.add(f"{name} twice ({names[name]} and {version})")
@@ -98,11 +107,12 @@ def lock_document(graph: GraphDoc, order: BuildOrderDoc, wheels: Path,
     return {"lock-version": LOCK_VERSION, "created-by": "wheelstrap", "packages": packages}
 
 
-def write_pylock(out: Path) -> Path:
-    """Write ``OUT/pylock.toml`` from graph.json, build-order.json and OUT/wheels."""
+def write_pylock(out: Path, environment: Iterable[tuple[str, str]] | None = None) -> Path:
+    """Write ``OUT/pylock.toml`` from graph.json, build-order.json and OUT/wheels; of
+    ``environment`` (name, version pairs) when given."""
     graph = read_graph(out / "graph.json")
     order = read_build_order(out / "build-order.json")
     dest = out / "pylock.toml"
-    doc = lock_document(graph, order, out / "wheels", out)
+    doc = lock_document(graph, order, out / "wheels", out, environment)
     atomic_write_text(dest, tomli_w.dumps(doc))
     return dest

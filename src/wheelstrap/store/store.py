@@ -126,6 +126,8 @@ class Documents:
     failures: Sequence[dict[str, Any]]
     blocked: Sequence[dict[str, str]]
     constraints: Sequence[tuple[str, str]] | None  # None: the run is not complete
+    #: how versions were chosen (release-age rules, their time, --multiple-versions)
+    resolution: dict[str, Any] | None = None
 
 
 def safe_name(node: NodeId) -> str:
@@ -606,7 +608,7 @@ class Store:
         with ThreadPoolExecutor(max_workers=6, thread_name_prefix="documents") as pool:
             done = [pool.submit(write_json, root / "graph.json", docs.graph),
                     pool.submit(write_build_order, root / "build-order.json", docs.records,
-                                docs.target),
+                                docs.target, docs.resolution),
                     pool.submit(pins.save),
                     pool.submit(write_failures, root / "failures.json", docs.failures,
                                 docs.blocked),
@@ -623,7 +625,8 @@ class Store:
                 fut.result()
             # these read the documents above (the report reads provenance too)
             report = pool.submit(write_report, root)
-            lock = pool.submit(write_pylock, root) if constraints is not None else None
+            lock = pool.submit(write_pylock, root, constraints) \
+                if constraints is not None else None
             try:
                 report.result()
                 if lock is not None:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the build machinery is imported only when a run needs it
 
     from wheelstrap.config.hooks import Plugins
     from wheelstrap.config.settings import Settings
+    from wheelstrap.index.age import AgeRule
     from wheelstrap.index.reqfiles import RequirementSet
     from wheelstrap.model.build import BuildPolicy
     from wheelstrap.model.limits import ArchiveLimits
@@ -264,6 +265,19 @@ def main(ctx: click.Context, debug: bool) -> None:
               help="Build every seeded cycle a second time from source only and compare.")
 @click.option("--keep-going", is_flag=True,
               help="On a failed build, build everything that does not depend on it.")
+@click.option("--min-release-age", type=click.FloatRange(min=0), default=None, metavar="DAYS",
+              help="Ignore sdists uploaded less than DAYS ago (by the index's PEP 700 "
+              "upload times; a package's settings may set its own).")
+@click.option("--max-release-age", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="DAYS",
+              help="Refuse releases whose files were all uploaded more than DAYS ago "
+              "(abandoned).")
+@click.option("--as-of", default=None, metavar="TIME",
+              help="The time the release-age rules are judged at, ISO 8601 in UTC "
+              "(default: when the run starts).")
+@click.option("--multiple-versions", is_flag=True,
+              help="Build every version the requirements and constraints allow of each "
+              "top-level requirement, not only the newest.")
 @click.option("--settings", "settings_file", type=click.Path(path_type=Path), default=None,
               help="Per-package settings: requirement edits, patches, env, config settings, "
               "plugins (TOML).")
@@ -298,7 +312,9 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
               embed_sbom: bool,
               seed_stores: Sequence[Path],
               max_stages: int, strict: bool, no_source_bootstrap: bool, cross_check: bool,
-              keep_going: bool, settings_file: Path | None, sandbox: str,
+              keep_going: bool, min_release_age: float | None,
+              max_release_age: float | None, as_of: str | None, multiple_versions: bool,
+              settings_file: Path | None, sandbox: str,
               work_on_disk: bool, build_timeout: float | None, max_unpacked_size: str,
               max_archive_members: int,
               max_compression_ratio: float, scheduler: str | None, advertise: str | None,
@@ -327,6 +343,8 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
                  "plugins": custom[1].digest() if custom else None,
                  "req_files": [str(p) for p in req_files],
                  "con_files": [str(p) for p in con_files],
+                 "release_age": [min_release_age, max_release_age, as_of],
+                 "multiple_versions": multiple_versions,
                  # signed or not, and with which key file (not its contents: no secret)
                  "signing_key": _file_identity(signing_key)})
     if _nothing_changed(output, key):
@@ -341,6 +359,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
 
     _check_sandbox(policy, strict)
     cache_urls = _cache_urls(caches, trusted)
+    rule = _age_rule(min_release_age, max_release_age, as_of)
     limits = _archive_limits(max_unpacked_size, max_archive_members, max_compression_ratio)
     top, reqs = _requirements(requirements, req_files, con_files)
     target = Target.for_interpreter(python) if python else Target.current()
@@ -358,12 +377,37 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
                       caches=cache_urls, trusted_keys=tuple(trusted),
                       seed_stores=tuple(seed_stores), keep_going=keep_going,
                       settings=custom[0], plugins=custom[1], hashes=reqs.hashes,
-                      archive_limits=limits, stamp_key=key, work_in_memory=not work_on_disk)
+                      archive_limits=limits, work_in_memory=not work_on_disk,
+                      # a release refused as too old today was not yesterday: a run
+                      # with a maximum age is never taken as unchanged
+                      stamp_key=key if max_release_age is None else None,
+                      release_age=rule, multiple_versions=multiple_versions)
     if cluster_spec is None:
         result = _run_bootstrap(options, reporter, None, head)
     else:
         result = _run_on_cluster(options, reporter, head, cluster_spec, advertise)
     _conclude(result, reporter, output)
+
+
+def _age_rule(min_days: float | None, max_days: float | None, as_of: str | None
+              ) -> AgeRule:
+    """The release-age rules, judged at ``as_of`` or now: the time is taken once, here,
+    for the whole run."""
+    from datetime import UTC, datetime
+
+    from wheelstrap.errors import UserInputError
+    from wheelstrap.index.age import AgeRule, parse_time
+
+    if as_of is None:
+        now = datetime.now(UTC)
+    else:
+        try:
+            now = parse_time(as_of)
+        except ValueError as exc:
+            raise UserInputError(f"--as-of {as_of!r} is not an ISO 8601 time ({exc}).",
+                                 hint="Give a date or a time in UTC, such as 2026-12-01 or "
+                                 "2026-12-01T12:00:00Z.") from None
+    return AgeRule(now=now, min_days=min_days, max_days=max_days)
 
 
 def _customizations(settings_file: Path | None) -> tuple[Settings, Plugins] | None:
