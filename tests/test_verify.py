@@ -392,3 +392,49 @@ def test_rebuild_of_a_build_with_settings_needs_them(serve_index, run_bootstrap,
     assert app.exit_code == 0, app.output
     misplaced = verify(lib, "--trust", _pub(key), "--settings", str(settings))
     assert misplaced.exit_code == 1 and "serve only --rebuild" in misplaced.stderr
+
+
+def test_a_consumer_verifies_what_wheelstrap_serve_offers_with_the_public_key_alone(
+        serve_index, run_bootstrap, tmp_path: Path) -> None:
+    """The whole loop: a signed run, `wheelstrap serve` in its own process, and a consumer
+    with a lock of the served URLs and the public key (the private key is gone)."""
+    import subprocess
+    import sys
+    from urllib.parse import urljoin
+
+    import httpx
+
+    out, key = _signed(serve_index, run_bootstrap, tmp_path)
+    key.unlink()
+    proc = subprocess.Popen([sys.executable, "-m", "wheelstrap", "serve", str(out),
+                             "--port", "0"], stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        root = proc.stderr.readline().split(" at ")[1].split(" ")[0]
+        served = {}
+        for project in ("app", "lib", "tool"):
+            page = httpx.get(root + f"{project}/",
+                             headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()
+            for f in page["files"]:
+                served[f["filename"]] = urljoin(root + f"{project}/", f["url"])
+        doc = tomllib.loads((out / "pylock.toml").read_text())
+        for pkg in doc["packages"]:
+            for w in pkg["wheels"]:
+                del w["path"]
+                w["url"] = served[w["name"]]
+        lock = tmp_path / "consumer" / "pylock.toml"
+        lock.parent.mkdir()
+        lock.write_text(tomli_w.dumps(doc))
+        result = verify(str(lock), "--trust", _pub(key), "--json")
+        assert result.exit_code == 0, result.output
+        wheels = {w["wheel"]: w for w in json.loads(result.stdout)["wheels"]}
+        assert set(wheels) == {APP, LIB, TOOL}
+        assert wheels[APP]["attestation"] == served[APP] + ".intoto.dsse.json"
+        # one wheel by its URL alone; and one the index serves changed is caught
+        assert verify(served[LIB], "--trust", _pub(key)).exit_code == 0
+        _flip(out / "wheels" / LIB)
+        changed = verify(served[LIB], "--trust", _pub(key))
+        assert changed.exit_code == 3, changed.output  # the server refuses it: not verified
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
