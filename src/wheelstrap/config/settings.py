@@ -398,6 +398,11 @@ class Settings:
         """Every plugin the file names, with its table."""
         return [(t.label, t.values.plugin) for t in self.tables if t.values.plugin]
 
+    @property
+    def sets_release_age(self) -> bool:
+        """Whether a table sets ``min-release-age`` (then the run's time matters)."""
+        return any(t.values.min_release_age for t in self.tables)
+
     def names(self) -> frozenset[NormalizedName]:
         return frozenset(t.name for t in self.tables)
 

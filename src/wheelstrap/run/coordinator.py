@@ -738,9 +738,12 @@ def _run_resolution(options: Options) -> dict[str, Any]:
     rules with the time they were judged at, and whether every allowed version of the
     targets was built."""
     rule = options.release_age
+    judged = rule is not None and (rule.active or options.settings.sets_release_age)
     return {"min_release_age_days": rule.min_days if rule else None,
             "max_release_age_days": rule.max_days if rule else None,
-            "now": format_time(rule.now) if rule else None,
+            # the time only when a rule used it: otherwise the record of a run that
+            # chose by no age stays the same from one run to the next
+            "now": format_time(rule.now) if rule and judged else None,
             "multiple_versions": options.multiple_versions}
 
 
