@@ -59,18 +59,24 @@ class AllowedHashes:
                for alg, allowed in self.digests.items()):
             return
         got = ", ".join(f"{alg}:{digests.get(alg, '?')}" for alg in sorted(self.digests))
+        wanted = ", ".join(f"{alg}:{d}" for alg, ds in sorted(self.digests.items())
+                           for d in sorted(ds))
         raise SourceError(
             f"{filename} from {source} has {got}, which is not among the hashes allowed for "
-            f"{self.name} by {', '.join(self.where)}. The file was not used.",
-            hint="The index serves a different file than the one your requirement file "
-            "pins; investigate before changing the --hash.")
+            f"{self.name} by {', '.join(self.where)} ({wanted}). The file was not used.",
+            hint="The index serves a different file than the one your requirement file or "
+            "lock file pins; investigate before changing the --hash or the lock.")
 
 
 @dataclass(frozen=True, slots=True)
 class HashPolicy:
-    """pip's hash-checking mode: ``required`` once any line gives ``--hash``."""
+    """pip's hash-checking mode: ``required`` once any line gives ``--hash``.
+
+    ``locked``: the sdist hashes a lock file (``-r pylock.toml``) pins for one version
+    each; they apply to that version only and do not turn hash-checking mode on."""
 
     by_name: Mapping[NormalizedName, AllowedHashes] = field(default_factory=dict)
+    locked: Mapping[tuple[NormalizedName, str], AllowedHashes] = field(default_factory=dict)
 
     @property
     def required(self) -> bool:
@@ -91,6 +97,24 @@ class HashPolicy:
                 hint=f"Add a line '{cname}==VERSION --hash=sha256:DIGEST' to a -c "
                 "constraints file.")
         return found
+
+    def for_node(self, name: str, version: str) -> AllowedHashes | None:
+        """The hashes the sdist of ``name`` ``version`` must match: a lock's for that
+        version, else those of :meth:`for_name`.  When both pin it, they must agree."""
+        given = self.for_name(name)
+        locked = self.locked.get((canonicalize_name(name), version))
+        if locked is None:
+            return given
+        if given is not None:
+            ours = given.digests.get("sha256")
+            if ours is not None and not (ours & locked.digests["sha256"]):
+                raise UserInputError(
+                    f"The lock file and the --hash options disagree on the sdist of {name} "
+                    f"{version}: {', '.join(locked.where)} pins "
+                    f"sha256:{next(iter(locked.digests['sha256']))}, {', '.join(given.where)} "
+                    f"allow {', '.join(sorted(ours))}.",
+                    hint="Keep one source of truth for the hash.")
+        return locked
 
 
 @dataclass(slots=True)

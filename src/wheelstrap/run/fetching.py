@@ -68,7 +68,7 @@ class Fetching:
         try:
             path, digest, url = self.store.fetch_sdist(
                 self.client, st.candidate, self.warn, st.hooks.settings.source,
-                allowed=self.hashes.for_name(st.id.name))
+                allowed=self.hashes.for_node(st.id.name, st.id.version))
             self.bytes_in(st.id)
             facts = self.facts(st.id, path, digest, st.hooks)
         except WheelstrapError as exc:
@@ -80,7 +80,8 @@ class Fetching:
                     ) -> tuple[int, tuple[Requirement, ...]] | None:
         """(I/O pool) Download an sdist ahead and read its tree: its size, and the
         requirements to follow (``[build-system]`` and static runtime ones)."""
-        path = self.store.fetch_ahead(self.client, c, allowed=self.hashes.for_name(node.name))
+        path = self.store.fetch_ahead(self.client, c,
+                                      allowed=self.hashes.for_node(node.name, node.version))
         if path is None or c.file.sha256 is None or self.stop.is_set():
             return None
         self.bytes_in(node)

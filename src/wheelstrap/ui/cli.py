@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the build machinery is imported only when a run needs it
     from wheelstrap.index.reqfiles import RequirementSet
     from wheelstrap.model.build import BuildPolicy
     from wheelstrap.model.limits import ArchiveLimits
+    from wheelstrap.model.target import Target
     from wheelstrap.plan.options import Options
     from wheelstrap.run.cluster import SchedulerSpec
     from wheelstrap.run.coordinator import Result
@@ -215,7 +216,8 @@ def main(ctx: click.Context, debug: bool) -> None:
 @main.command()
 @click.argument("requirements", nargs=-1)
 @click.option("-r", "--requirement", "req_files", multiple=True, type=click.Path(path_type=Path),
-              help="Read requirements from a file (repeatable).")
+              help="Read requirements from a file, or a PEP 751 lock (pylock.toml) "
+              "(repeatable).")
 @click.option("-c", "--constraint", "con_files", multiple=True, type=click.Path(path_type=Path),
               help="Apply the constraints in a file (repeatable).")
 @click.option("--index-url", envvar="WHEELSTRAP_INDEX_URL", default=DEFAULT_INDEX,
@@ -327,8 +329,8 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
 
     _check_sandbox(policy, strict)
     limits = _archive_limits(max_unpacked_size, max_archive_members, max_compression_ratio)
-    top, reqs = _requirements(requirements, req_files, con_files)
     target = Target.for_interpreter(python) if python else Target.current()
+    top, reqs = _requirements(requirements, req_files, con_files, target)
     reporter = make_reporter(level, stderr_is_terminal(), workers=jobs)
     _warn_without_isolation(policy, reporter)
     if custom is None:
@@ -407,14 +409,26 @@ def _archive_limits(max_unpacked_size: str, max_members: int, max_ratio: float
 
 
 def _requirements(requirements: Sequence[str], req_files: Sequence[Path],
-                  con_files: Sequence[Path]) -> tuple[list[Requirement], RequirementSet]:
-    """The top-level requirements (the arguments, then the -r files) and what the files
-    say (constraints, hashes); a user error when there is nothing to bootstrap."""
-    from wheelstrap.errors import UserInputError
-    from wheelstrap.index.reqfiles import parse_requirement, read_files
+                  con_files: Sequence[Path], target: Target
+                  ) -> tuple[list[Requirement], RequirementSet]:
+    """The top-level requirements (the arguments, then the -r files, then the lock files
+    among them) and what the files say (constraints, hashes); a user error when there is
+    nothing to bootstrap."""
+    from dataclasses import replace
 
-    reqs = read_files(req_files, con_files)
+    from wheelstrap.errors import UserInputError
+    from wheelstrap.index.lockfiles import lock_kind, read_locks
+    from wheelstrap.index.reqfiles import AllowedHashes, parse_requirement, read_files
+
+    locks = [p for p in req_files if lock_kind(Path(p)) is not None]
+    reqs = read_files([p for p in req_files if p not in locks], con_files)
     top = [parse_requirement(r) for r in requirements] + reqs.requirements
+    if locks:
+        selection = read_locks([Path(p) for p in locks], target)
+        top += selection.requirements
+        locked = {key: AllowedHashes(s.name, {"sha256": frozenset({s.sha256})}, (s.where,))
+                  for key, s in selection.sdists.items() if s.sha256 is not None}
+        reqs.hashes = replace(reqs.hashes, locked=locked)
     if not top:
         raise UserInputError("Nothing to bootstrap: no requirement was given.",
                              hint="Name packages (wheelstrap bootstrap hatchling) or pass -r FILE.")
