@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -134,3 +136,21 @@ def test_uv_lock_is_refused_with_the_export_command(tmp_path, run_bootstrap):
     assert run.code == 1
     assert "uv export --format pylock.toml" in " ".join(run.stderr.split())
     assert run.wheels == []
+
+
+@pytest.mark.network
+def test_real_lock_from_uv_builds_from_pypi(tmp_path):
+    """tests/data/lock-pypi/pylock.toml: written by 'uv pip compile --format pylock.toml'
+    for idna 3.7 and tomli 2.0.1 (both below their newest; both build with flit_core)."""
+    lock = Path(__file__).parent / "data" / "lock-pypi" / "pylock.toml"
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "wheelstrap", "bootstrap", "-r", str(lock),
+                           "-o", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    wheels = sorted(p.name for p in (out / "wheels").glob("*.whl"))
+    assert "idna-3.7-py3-none-any.whl" in wheels and "tomli-2.0.1-py3-none-any.whl" in wheels
+    assert not [w for w in wheels if w.startswith(("idna-", "tomli-"))
+                and w not in ("idna-3.7-py3-none-any.whl", "tomli-2.0.1-py3-none-any.whl")]
+    order = json.loads((out / "build-order.json").read_text())
+    sdists = {b["name"]: b["sdist_sha256"] for b in order["builds"]}
+    assert sdists["idna"] == "028ff3aadf0609c1fd278d8ea3089299412a7a8b9bd005dd08b9f8285bcb5cfc"
