@@ -34,6 +34,34 @@ def get_requires_for_build_sdist(config_settings=None):
     return []
 
 
+def build_sdist(sdist_directory, config_settings=None):
+    """The tree as it is (minus .git and bytecode), PKG-INFO added, deterministic."""
+    import io
+    import tarfile
+
+    project, _ = _config()
+    dist = project["name"].replace("-", "_").replace(".", "_")
+    version = project["version"]
+    top = f"{dist}-{version}"
+    epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "315532800"))
+    files = {"PKG-INFO": (f"Metadata-Version: 2.1\nName: {project['name']}\n"
+                          f"Version: {version}\n").encode()}
+    for root, dirs, names in os.walk("."):
+        dirs[:] = sorted(d for d in dirs if d not in (".git", "__pycache__"))
+        for f in sorted(names):
+            path = os.path.join(root, f)[2:].replace(os.sep, "/")
+            if path != "PKG-INFO" and not f.endswith(".pyc"):
+                files[path] = _read(path)
+    filename = f"{top}.tar.gz"
+    with tarfile.open(os.path.join(sdist_directory, filename), "w:gz",
+                      format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(files):
+            info = tarfile.TarInfo(f"{top}/{path}")
+            info.size, info.mtime, info.mode = len(files[path]), epoch, 0o644
+            tar.addfile(info, io.BytesIO(files[path]))
+    return filename
+
+
 def _read(path):
     with open(path, "rb") as fh:
         return fh.read()

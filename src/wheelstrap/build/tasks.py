@@ -123,7 +123,7 @@ def _run_in(spec: BuildSpec, inputs: Inputs, work: Path, keep: bool,
             then: BuildSpec | None = None) -> Outcome:
     work.mkdir(parents=True, exist_ok=True)
     log = work / "build.log"
-    if spec.phase == "prepare":
+    if spec.phase in ("prepare", "sdist"):
         log.unlink(missing_ok=True)
     timings: dict[str, float] = {}
     hidden = [Path(h) for h in spec.hidden]
@@ -162,9 +162,18 @@ def _run_in(spec: BuildSpec, inputs: Inputs, work: Path, keep: bool,
             raw = backend.get_requires_for_build_wheel(root, spec.backend, venv, config)
             timings["hook"] = time.monotonic() - start
             return Prepared(tuple(raw), Report(_read_log(log), _worker(), timings))
+        if spec.phase == "sdist":
+            made = backend.build_sdist(root, spec.backend, venv, _outdir(work), config)
+            timings["hook"] = time.monotonic() - start
+            report = Report(_read_log(log), _worker(), timings)
+            digest = sha256_file(made)
+            if keep:
+                return Built(made.name, digest, str(made), None, report)
+            return Built(made.name, digest, None, made.read_bytes(), report)
         return _build(spec, venv, root, work, keep, timings, log)
     except WheelstrapError as exc:
-        phase = "get_requires_for_build_wheel" if spec.phase == "prepare" else "build_wheel"
+        phase = {"prepare": "get_requires_for_build_wheel",
+                 "sdist": "build_sdist"}.get(spec.phase, "build_wheel")
         return Failed(phase, exc, Report(_read_log(log), _worker(), timings))
 
 
@@ -245,7 +254,8 @@ def _source(spec: BuildSpec, sdist: Path, folder: Path, log: Path) -> Path:
         if len(entries) == 1 and entries[0].is_dir():
             return entries[0]
     src = unpack(sdist, folder, limits=spec.limits or DEFAULT_LIMITS)
-    hooks_of(spec).prepare_source(src.root, log, mtime=spec.source_date_epoch)
+    if spec.phase != "sdist":  # the sdist made from a git tree is patched when it builds
+        hooks_of(spec).prepare_source(src.root, log, mtime=spec.source_date_epoch)
     marker.touch()
     return src.root
 

@@ -26,6 +26,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from wheelstrap.errors import Problems, SourceError, UserInputError
+from wheelstrap.index.git import parse_reference
 
 #: Hash algorithms accepted in ``--hash`` (pip's strong hashes) and their digest lengths.
 HASH_ALGORITHMS = {"sha256": 64, "sha384": 96, "sha512": 128}
@@ -166,10 +167,16 @@ def parse_requirement(text: str, where: str = "the command line") -> Requirement
             hint="Write requirements like 'name', 'name>=1.2', 'name[extra]; "
             "python_version >= \"3.11\"'.",
         ) from exc
+    if req.url and req.url.startswith("git+"):  # built from a commit (index/git.py)
+        try:
+            parse_reference(req.url)
+        except UserInputError as exc:
+            raise UserInputError(f"{where}: {exc.message}", hint=exc.hint) from None
+        return req
     if req.url:
         raise UserInputError(
             f"{where}: {text!r} is a direct URL requirement; wheelstrap resolves names "
-            "against the index only.",
+            "against the index, or builds from a git commit (name @ git+URL@COMMIT).",
             hint="Publish the sdist on an index you pass with --index-url, then name it.",
         )
     return req
@@ -335,6 +342,9 @@ def read_files(
             req = parse_requirement(req_text, line.where)
         except UserInputError as exc:
             problems.add(exc.message.rstrip("."))
+            return
+        if req.url and as_constraint:
+            problems.add(f"{line.where}: a constraint cannot name a source ({req.url})")
             return
         lines.append(_HashedLine(req, line.where, as_constraint, hashes))
 
