@@ -150,3 +150,20 @@ def test_a_revision_that_does_not_exist_fails_clearly(tmp_path, run_bootstrap):
     assert f"has no commit {missing}" in " ".join(in_settings.stderr.split())
     for r in (by_commit, by_name, in_settings):
         assert "Traceback" not in r.stderr and r.wheels == []
+
+
+def test_a_lock_entry_locked_to_a_commit_is_made_from_it(tmp_path, run_bootstrap):
+    repo, commit = _repo(tmp_path, Pkg("gitpkg", "1.0"))
+    index = _index(tmp_path)
+    for version_line in ('version = "1.0"\n', ""):  # with the version, and without
+        lock = tmp_path / "pylock.toml"
+        lock.write_text('lock-version = "1.0"\ncreated-by = "test"\n[[packages]]\n'
+                        f'name = "gitpkg"\n{version_line}'
+                        f'vcs = {{ type = "git", url = "{repo.as_uri()}", '
+                        f'commit-id = "{commit}" }}\n')
+        out = tmp_path / f"out{len(version_line)}"
+        run = run_bootstrap("-r", str(lock), index=index, out=out)
+        assert run.code == 0, run.stderr
+        assert run.wheels == ["gitpkg-1.0-py3-none-any.whl"]
+        order = json.loads((out / "build-order.json").read_text())["builds"]
+        assert order[0]["sdist_url"] == f"git+{repo.as_uri()}@{commit}"

@@ -4,7 +4,9 @@ A ``pylock.toml`` (PEP 751, https://packaging.python.org/en/latest/specification
 is parsed and validated by :mod:`packaging.pylock`.  Its packages whose ``marker`` holds
 for the target become top-level requirements ``NAME==VERSION``; the others are skipped.
 Every selected package is built from its sdist: the lock's wheels are never looked at, and
-an entry without an sdist is an error naming it.  The sdist itself comes from the index
+an entry without an sdist is an error naming it.  An entry locked to a git commit
+(``vcs``, type ``git``) is made from that commit instead, as a git source is
+(:mod:`wheelstrap.index.git`).  The sdist itself comes from the index
 (``--index-url``), like every other file of the run: the lock pins the version and, when
 it carries one, the sdist's sha256, which the downloaded file must then match (see
 :meth:`wheelstrap.index.reqfiles.HashPolicy.for_node`).  The lock's own sdist URL is not
@@ -31,8 +33,10 @@ from packaging.markers import Marker
 from packaging.pylock import Pylock, PylockUnsupportedVersionError, PylockValidationError
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
 
 from wheelstrap.errors import Problems, UserInputError
+from wheelstrap.index.git import GitSource, check_url, is_commit
 from wheelstrap.model.target import Target
 
 #: What PEP 751 names a lock file: ``pylock.toml`` or ``pylock.NAME.toml``.
@@ -67,6 +71,8 @@ class LockSelection:
 
     requirements: list[Requirement] = field(default_factory=list)
     sdists: dict[tuple[NormalizedName, str], LockedSdist] = field(default_factory=dict)
+    #: packages locked to a git commit (``vcs``), with the version the lock gives
+    git: dict[NormalizedName, tuple[Version | None, GitSource]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # "NAME VERSION": markers exclude them
 
 
@@ -137,10 +143,24 @@ def _read_one(path: Path, target: Target, selection: LockSelection,
             problems.add(f"{where}: {name} is locked twice for this target "
                          f"({seen[name]} and {pkg.version})")
             continue
+        if pkg.vcs is not None and pkg.vcs.type == "git" and pkg.vcs.url \
+                and not pkg.vcs.subdirectory and check_url(pkg.vcs.url) is None:
+            if not is_commit(pkg.vcs.commit_id):
+                problems.add(f"{where}: commit-id {pkg.vcs.commit_id!r} is not a full "
+                             "commit id (40 lowercase hex digits)")
+                continue
+            seen[name] = str(pkg.version)
+            source = GitSource(pkg.vcs.url, pkg.vcs.commit_id)
+            selection.git[name] = (pkg.version, source)
+            selection.requirements.append(Requirement(
+                f"{name}=={pkg.version}" if pkg.version is not None
+                else f"{name} @ {source.uri}"))
+            continue
         if pkg.vcs is not None or pkg.directory is not None or pkg.archive is not None:
             kind = "vcs" if pkg.vcs else "directory" if pkg.directory else "archive"
             problems.add(f"{where}: a {kind} source; wheelstrap builds locked packages "
-                         "only from an index's sdists")
+                         "from an index's sdists, or from a git commit (a vcs entry of type "
+                         "git, at the root of its repository)")
             continue
         if pkg.sdist is None:
             problems.add(f"{where} has no sdist (only wheels), and wheelstrap builds every "

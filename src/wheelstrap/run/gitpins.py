@@ -1,6 +1,7 @@
 """Which versions a run makes from git commits (see :mod:`wheelstrap.index.git`).
 
-The settings' ``source = { git, rev }`` tables pin their version themselves.  A
+The settings' ``source = { git, rev }`` tables pin their version themselves, and so do
+a lock's ``vcs`` entries that give a version (the CLI puts those in the options).  A
 ``name @ git+URL@REV`` requirement pins a commit, not a version: the version is what the
 commit's ``pyproject.toml`` states in ``[project]``, read from the repository before the
 run plans anything (and remembered by commit, so a warm run reads nothing).  A REV that is
@@ -27,7 +28,7 @@ def git_pins(options: Options, store: Store, warn: Callable[[str], None]) -> Opt
     commit is fetched here when it was never read before)."""
     pins = [GitPin(name, version, source)
             for name, version, source in options.settings.git_sources()]
-    direct: dict[str, GitPin] = {}
+    direct: dict[str, GitPin] = {p.name: p for p in options.git if p.direct}  # a lock's
     for req in options.requirements:
         if not req.url or not req.url.startswith("git+"):
             continue
