@@ -167,3 +167,20 @@ def test_a_lock_entry_locked_to_a_commit_is_made_from_it(tmp_path, run_bootstrap
         assert run.wheels == ["gitpkg-1.0-py3-none-any.whl"]
         order = json.loads((out / "build-order.json").read_text())["builds"]
         assert order[0]["sdist_url"] == f"git+{repo.as_uri()}@{commit}"
+
+
+def test_settings_git_source_is_checked_before_anything_runs(tmp_path, run_bootstrap):
+    index = _index(tmp_path)
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[packages."gitpkg==1.0"]\n'
+                        'source = { git = "ftp://host/repo", rev = "main", tag = "x" }\n'
+                        '[packages.other]\n'
+                        f'source = {{ git = "https://host/repo", rev = "{"a" * 40}" }}\n')
+    run = run_bootstrap("gitpkg", "--settings", str(settings), index=index)
+    assert run.code == 1
+    err = " ".join(run.stderr.split())
+    assert "source.tag: unknown key" in err
+    assert "source.rev: is required: the full commit id" in err
+    assert "is not an https://" in err
+    assert "packages.other.source: replaces one release's sdist" in err
+    assert not (run.out / "wheels").exists() or run.wheels == []
