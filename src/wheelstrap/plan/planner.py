@@ -223,7 +223,10 @@ class Planner:
     def use_git(self, pins: Iterable[GitPin]) -> None:
         """Make these versions from git commits (before the run plans anything)."""
         for pin in pins:
-            self.git.setdefault(pin.name, []).append(pin)
+            known = self.git.setdefault(pin.name, [])
+            if pin in known:
+                continue
+            known.append(pin)
             if pin.direct:  # served from git alone: no index page to ask for
                 self.pages[pin.name] = None
 
