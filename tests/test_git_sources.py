@@ -184,3 +184,25 @@ def test_settings_git_source_is_checked_before_anything_runs(tmp_path, run_boots
     assert "is not an https://" in err
     assert "packages.other.source: replaces one release's sdist" in err
     assert not (run.out / "wheels").exists() or run.wheels == []
+
+
+def test_a_dynamic_version_is_pinned_by_the_settings_table(tmp_path, run_bootstrap):
+    """The tree of a project whose version comes from git (setuptools-scm) has no .git:
+    build_sdist is told the version the settings table pins; a direct reference, which
+    pins no version, is refused with the way to give one."""
+    pkg = Pkg("gitpkg", "1.0")
+    dynamic = pkg.pyproject().replace('version = "1.0"', 'dynamic = ["version"]')
+    pkg.extra_files = {"pyproject.toml": dynamic}
+    repo, commit = _repo(tmp_path, pkg)
+    index = _index(tmp_path)
+    direct = run_bootstrap(f"gitpkg @ git+{repo.as_uri()}@{commit}", index=index)
+    assert direct.code == 1
+    err = " ".join(direct.stderr.split())
+    assert "states no [project] name and version" in err and 'packages."gitpkg==V"' in err
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'[packages."gitpkg==2.5"]\n'
+                        f'source = {{ git = "{repo.as_uri()}", rev = "{commit}" }}\n')
+    run = run_bootstrap("gitpkg==2.5", "--settings", str(settings), index=index,
+                        out=tmp_path / "out2")
+    assert run.code == 0, run.stderr
+    assert run.wheels == ["gitpkg-2.5-py3-none-any.whl"]

@@ -39,9 +39,14 @@ def build_sdist(sdist_directory, config_settings=None):
     import io
     import tarfile
 
+    import re
+
     project, _ = _config()
     dist = project["name"].replace("-", "_").replace(".", "_")
-    version = project["version"]
+    # a dynamic version: as setuptools-scm does without .git, from its variable
+    scm = "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_" + re.sub(r"[^A-Z0-9]", "_",
+                                                         project["name"].upper())
+    version = project.get("version") or os.environ[scm]
     top = f"{dist}-{version}"
     epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "315532800"))
     files = {"PKG-INFO": (f"Metadata-Version: 2.1\nName: {project['name']}\n"
@@ -52,6 +57,9 @@ def build_sdist(sdist_directory, config_settings=None):
             path = os.path.join(root, f)[2:].replace(os.sep, "/")
             if path != "PKG-INFO" and not f.endswith(".pyc"):
                 files[path] = _read(path)
+    if "version" not in project:  # the sdist states the version it was made with
+        files["pyproject.toml"] = files["pyproject.toml"].replace(
+            b'dynamic = ["version"]', f'version = "{version}"'.encode())
     filename = f"{top}.tar.gz"
     with tarfile.open(os.path.join(sdist_directory, filename), "w:gz",
                       format=tarfile.PAX_FORMAT) as tar:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -132,7 +133,7 @@ def _run_in(spec: BuildSpec, inputs: Inputs, work: Path, keep: bool,
     memory = scratch.in_memory(work)
     settings = backend.BuildSettings(
         spec.source_date_epoch, spec.policy.isolate_network,
-        env=tuple(sorted(hooks_of(spec).environment(log).items())),
+        env=tuple(sorted({**hooks_of(spec).environment(log), **_sdist_env(spec)}.items())),
         sandbox=spec.policy.sandbox, timeout=timeout or None,
         hidden=backend.hidden_dirs(hidden[0], hidden[1:]) if hidden else (),
         max_write_bytes=scratch.write_limit(work, backend.DEFAULT_MAX_WRITE_BYTES),
@@ -175,6 +176,16 @@ def _run_in(spec: BuildSpec, inputs: Inputs, work: Path, keep: bool,
         phase = {"prepare": "get_requires_for_build_wheel",
                  "sdist": "build_sdist"}.get(spec.phase, "build_wheel")
         return Failed(phase, exc, Report(_read_log(log), _worker(), timings))
+
+
+def _sdist_env(spec: BuildSpec) -> dict[str, str]:
+    """What ``build_sdist`` of a git tree is told besides: the version it is pinned to, in
+    the variable setuptools-scm (and hatch-vcs, through it) reads when the tree has no
+    ``.git`` to find the version in (a ``git archive`` has none)."""
+    if spec.phase != "sdist":
+        return {}
+    dist = re.sub(r"[^A-Z0-9]", "_", spec.name.upper())
+    return {f"SETUPTOOLS_SCM_PRETEND_VERSION_FOR_{dist}": spec.version}
 
 
 def _build(spec: BuildSpec, venv: backend.BuildEnv, root: Path, work: Path, keep: bool,
