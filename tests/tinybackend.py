@@ -37,9 +37,8 @@ def get_requires_for_build_sdist(config_settings=None):
 def build_sdist(sdist_directory, config_settings=None):
     """The tree as it is (minus .git and bytecode), PKG-INFO added, deterministic."""
     import io
-    import tarfile
-
     import re
+    import tarfile
 
     project, _ = _config()
     dist = project["name"].replace("-", "_").replace(".", "_")
