@@ -36,6 +36,7 @@ def get_requires_for_build_sdist(config_settings=None):
 
 def build_sdist(sdist_directory, config_settings=None):
     """The tree as it is (minus .git and bytecode), PKG-INFO added, deterministic."""
+    import gzip
     import io
     import re
     import tarfile
@@ -60,12 +61,15 @@ def build_sdist(sdist_directory, config_settings=None):
         files["pyproject.toml"] = files["pyproject.toml"].replace(
             b'dynamic = ["version"]', f'version = "{version}"'.encode())
     filename = f"{top}.tar.gz"
-    with tarfile.open(os.path.join(sdist_directory, filename), "w:gz",
-                      format=tarfile.PAX_FORMAT) as tar:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in sorted(files):
             info = tarfile.TarInfo(f"{top}/{path}")
             info.size, info.mtime, info.mode = len(files[path]), epoch, 0o644
             tar.addfile(info, io.BytesIO(files[path]))
+    with open(os.path.join(sdist_directory, filename), "wb") as fh, \
+            gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:
+        gz.write(raw.getvalue())
     return filename
 
 
