@@ -206,3 +206,18 @@ def test_a_dynamic_version_is_pinned_by_the_settings_table(tmp_path, run_bootstr
                         out=tmp_path / "out2")
     assert run.code == 0, run.stderr
     assert run.wheels == ["gitpkg-2.5-py3-none-any.whl"]
+
+
+def test_git_references_parse_or_fail_as_user_errors():
+    import pytest
+
+    from wheelstrap.errors import UserInputError
+    from wheelstrap.index.git import GitReference, parse_reference
+
+    assert parse_reference("git+https://h/r.git@v1#egg=x") == GitReference("https://h/r.git",
+                                                                          "v1")
+    assert parse_reference("git+ssh://git@h/r") == GitReference("ssh://git@h/r", None)
+    for bad in ("git+http://[::1/r@abc", "git+https://h/r@", "git+ftp://h/r@a",
+                "git+https://h/r@a#subdirectory=s", "git+ext::sh -c x"):
+        with pytest.raises(UserInputError):
+            parse_reference(bad)

@@ -65,7 +65,11 @@ class GitReference:
 
 def check_url(url: str) -> str | None:
     """What is wrong with a repository URL, or None."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError as exc:
+        return f"{url!r} is not a URL ({exc})"
     if parts.scheme not in _SCHEMES:
         return f"{url!r} is not an https://, http://, ssh://, git:// or file:// URL"
     if parts.scheme != "file" and not parts.netloc:
@@ -81,6 +85,9 @@ def parse_reference(url: str) -> GitReference:
     if not url.startswith("git+"):
         raise UserInputError(f"{url!r} is not a git+URL reference.")
     rest = url[4:]
+    problem = check_url(rest.partition("#")[0])
+    if problem is not None and "is not a URL" in problem:
+        raise UserInputError(problem + ".", hint="Write git+https://host/repo@COMMIT.")
     parts = urlsplit(rest)
     path, rev = parts.path, None
     if "@" in path:
@@ -88,10 +95,10 @@ def parse_reference(url: str) -> GitReference:
         if not rev:
             raise UserInputError(f"{url!r} ends in '@' without a revision.",
                                  hint="Write git+URL@COMMIT (40 hex digits).")
-    if parts.fragment:
+    if parts.fragment and not all(p.startswith("egg=") for p in parts.fragment.split("&")):
         raise UserInputError(
-            f"{url!r} has a '#' fragment (such as subdirectory=); wheelstrap builds a "
-            "project at the root of a repository only.",
+            f"{url!r} has a '#' fragment other than egg= (such as subdirectory=); wheelstrap "
+            "builds a project at the root of a repository only.",
             hint="Drop the fragment.")
     base = parts._replace(path=path, fragment="").geturl()
     problem = check_url(base)
