@@ -105,6 +105,24 @@ def test_wrong_sdist_hash_names_package_and_both_hashes(tmp_path, run_bootstrap,
     assert run.wheels == []
 
 
+def test_a_sha512_in_the_lock_is_checked_too(tmp_path, run_bootstrap, trap):
+    base, _ = trap
+    pkgs = [Pkg("app", "1.0")]
+    folder, index = _index(tmp_path, pkgs)
+    entry = _entry(pkgs[0], folder, base)
+    actual = hashlib.sha512((folder / pkgs[0].filename).read_bytes()).hexdigest()
+    entry["sdist"]["hashes"] = {"sha512": "cd" * 64}  # type: ignore[index]
+    lock = _lock(tmp_path / "pylock.toml", [entry])
+    run = run_bootstrap("-r", str(lock), index=index)
+    assert run.code == 1
+    err = " ".join(run.stderr.split())
+    assert "cd" * 64 in err and actual in err and run.wheels == []
+    entry["sdist"]["hashes"] = {"sha512": actual}  # type: ignore[index]
+    good = run_bootstrap("-r", str(_lock(lock, [entry])), index=index)
+    assert good.code == 0, good.stderr
+    assert good.wheels == ["app-1.0-py3-none-any.whl"]
+
+
 def test_entry_without_sdist_is_an_error_naming_it(tmp_path, run_bootstrap, trap):
     base, hits = trap
     pkgs = [Pkg("app", "1.0"), Pkg("wheelonly", "3.1")]

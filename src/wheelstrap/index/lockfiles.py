@@ -8,7 +8,8 @@ an entry without an sdist is an error naming it.  An entry locked to a git commi
 (``vcs``, type ``git``) is made from that commit instead, as a git source is
 (:mod:`wheelstrap.index.git`).  The sdist itself comes from the index
 (``--index-url``), like every other file of the run: the lock pins the version and, when
-it carries one, the sdist's sha256, which the downloaded file must then match (see
+it carries one, the sdist's hash (sha256, sha384 or sha512), which the downloaded file
+must then match (see
 :meth:`wheelstrap.index.reqfiles.HashPolicy.for_node`).  The lock's own sdist URL is not
 fetched, so a run draws from one index whatever the lock was made against, and the hash
 proves it is the same file.
@@ -37,6 +38,7 @@ from packaging.version import Version
 
 from wheelstrap.errors import Problems, UserInputError
 from wheelstrap.index.git import GitSource, check_url, is_commit
+from wheelstrap.index.reqfiles import HASH_ALGORITHMS
 from wheelstrap.model.target import Target
 
 #: What PEP 751 names a lock file: ``pylock.toml`` or ``pylock.NAME.toml``.
@@ -56,11 +58,12 @@ def lock_kind(path: Path) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class LockedSdist:
-    """The sdist a lock pins for one package version: its sha256 when the lock has one."""
+    """The sdist a lock pins for one package version: its digests (algorithm -> lowercase
+    hex, for the strong algorithms wheelstrap checks: sha256, sha384, sha512)."""
 
     name: NormalizedName
     version: str
-    sha256: str | None
+    hashes: Mapping[str, str]
     where: str  # "FILE (packages NAME VERSION)", for messages
 
 
@@ -171,10 +174,11 @@ def _read_one(path: Path, target: Target, selection: LockSelection,
             continue
         version = str(pkg.version)
         seen[name] = version
-        sha = (pkg.sdist.hashes or {}).get("sha256")
+        hashes = {alg.lower(): digest.lower() for alg, digest in (pkg.sdist.hashes or {}).items()
+                  if alg.lower() in HASH_ALGORITHMS}
         selection.requirements.append(Requirement(f"{name}=={version}"))
         key = (name, version)
-        selection.sdists[key] = LockedSdist(name, version, sha.lower() if sha else None, where)
+        selection.sdists[key] = LockedSdist(name, version, hashes, where)
 
 
 def _environment(target: Target, lock: Pylock) -> dict[str, Any]:

@@ -107,14 +107,15 @@ class HashPolicy:
         if locked is None:
             return given
         if given is not None:
-            ours = given.digests.get("sha256")
-            if ours is not None and not (ours & locked.digests["sha256"]):
-                raise UserInputError(
-                    f"The lock file and the --hash options disagree on the sdist of {name} "
-                    f"{version}: {', '.join(locked.where)} pins "
-                    f"sha256:{next(iter(locked.digests['sha256']))}, {', '.join(given.where)} "
-                    f"allow {', '.join(sorted(ours))}.",
-                    hint="Keep one source of truth for the hash.")
+            for alg, ours in given.digests.items():
+                theirs = locked.digests.get(alg)
+                if theirs is not None and not (ours & theirs):
+                    raise UserInputError(
+                        f"The lock file and the --hash options disagree on the sdist of "
+                        f"{name} {version}: {', '.join(locked.where)} pins "
+                        f"{alg}:{next(iter(theirs))}, {', '.join(given.where)} allow "
+                        f"{', '.join(f'{alg}:{d}' for d in sorted(ours))}.",
+                        hint="Keep one source of truth for the hash.")
         return locked
 
 

@@ -428,8 +428,9 @@ def _requirements(requirements: Sequence[str], req_files: Sequence[Path],
     if locks:
         selection = read_locks([Path(p) for p in locks], target)
         top += selection.requirements
-        locked = {key: AllowedHashes(s.name, {"sha256": frozenset({s.sha256})}, (s.where,))
-                  for key, s in selection.sdists.items() if s.sha256 is not None}
+        locked = {key: AllowedHashes(s.name, {a: frozenset({d}) for a, d in s.hashes.items()},
+                                     (s.where,))
+                  for key, s in selection.sdists.items() if s.hashes}
         reqs.hashes = replace(reqs.hashes, locked=locked)
         git = tuple(GitPin(name, version, source, direct=True)
                     for name, (version, source) in selection.git.items() if version is not None)
