@@ -172,3 +172,15 @@ def test_real_lock_from_uv_builds_from_pypi(tmp_path):
     order = json.loads((out / "build-order.json").read_text())
     sdists = {b["name"]: b["sdist_sha256"] for b in order["builds"]}
     assert sdists["idna"] == "028ff3aadf0609c1fd278d8ea3089299412a7a8b9bd005dd08b9f8285bcb5cfc"
+
+
+def test_a_lock_nested_in_a_requirements_file_is_refused(tmp_path, run_bootstrap, trap):
+    base, _ = trap
+    pkgs = [Pkg("app", "1.0")]
+    folder, index = _index(tmp_path, pkgs)
+    _lock(tmp_path / "pylock.toml", [_entry(pkgs[0], folder, base)])
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("-r pylock.toml\n")
+    run = run_bootstrap("-r", str(reqs), index=index)
+    assert run.code == 1
+    assert "pass it with -r on the command line" in " ".join(run.stderr.split())

@@ -289,6 +289,11 @@ def read_files(
             return
         if (resolved, as_constraint) in seen:
             return
+        if depth > 0 and (re.match(r"^pylock\.([^.]+\.)?toml$", path.name)
+                          or path.name == "uv.lock"):
+            problems.add(f"{origin}: {path.name} is a lock file; pass it with -r on the "
+                         "command line")
+            return
         seen.add((resolved, as_constraint))
         if resolved not in read:
             read.append(resolved)
