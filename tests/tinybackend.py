@@ -34,6 +34,45 @@ def get_requires_for_build_sdist(config_settings=None):
     return []
 
 
+def build_sdist(sdist_directory, config_settings=None):
+    """The tree as it is (minus .git and bytecode), PKG-INFO added, deterministic."""
+    import gzip
+    import io
+    import re
+    import tarfile
+
+    project, _ = _config()
+    dist = project["name"].replace("-", "_").replace(".", "_")
+    # a dynamic version: as setuptools-scm does without .git, from its variable
+    scm = "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_" + re.sub(r"[^A-Z0-9]", "_",
+                                                         project["name"].upper())
+    version = project.get("version") or os.environ[scm]
+    top = f"{dist}-{version}"
+    epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "315532800"))
+    files = {"PKG-INFO": (f"Metadata-Version: 2.1\nName: {project['name']}\n"
+                          f"Version: {version}\n").encode()}
+    for root, dirs, names in os.walk("."):
+        dirs[:] = sorted(d for d in dirs if d not in (".git", "__pycache__"))
+        for f in sorted(names):
+            path = os.path.join(root, f)[2:].replace(os.sep, "/")
+            if path != "PKG-INFO" and not f.endswith(".pyc"):
+                files[path] = _read(path)
+    if "version" not in project:  # the sdist states the version it was made with
+        files["pyproject.toml"] = files["pyproject.toml"].replace(
+            b'dynamic = ["version"]', f'version = "{version}"'.encode())
+    filename = f"{top}.tar.gz"
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(files):
+            info = tarfile.TarInfo(f"{top}/{path}")
+            info.size, info.mtime, info.mode = len(files[path]), epoch, 0o644
+            tar.addfile(info, io.BytesIO(files[path]))
+    with open(os.path.join(sdist_directory, filename), "wb") as fh, \
+            gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:
+        gz.write(raw.getvalue())
+    return filename
+
+
 def _read(path):
     with open(path, "rb") as fh:
         return fh.read()

@@ -841,24 +841,44 @@ def build_wheel(source: Path, system: BackendSpec, env: BuildEnv, outdir: Path,
     return _built_wheel(outdir, name, env.runner)
 
 
+def build_sdist(source: Path, system: BackendSpec, env: BuildEnv, outdir: Path,
+                config_settings: ConfigSettings | None = None) -> Path:
+    """PEP 517 ``build_sdist`` (for a tree checked out from git): the sdist it wrote."""
+    from pyproject_hooks import BackendUnavailable, HookMissing
+
+    caller = hook_caller(source, system, env)
+    outdir.mkdir(parents=True, exist_ok=True)
+    try:
+        with env.runner.logging_warnings():
+            name = caller.build_sdist(str(outdir), dict(config_settings or {}))
+    except (BackendUnavailable, HookMissing, subprocess.CalledProcessError) as exc:
+        raise _backend_error("build_sdist", exc, env.runner) from exc
+    return _built_file(outdir, name, env.runner, "build_sdist", ".tar.gz")
+
+
 def _built_wheel(outdir: Path, name: object, runner: Runner) -> Path:
-    """The wheel ``build_wheel`` says it wrote: a plain ``*.whl`` file name, naming a
-    regular file (not a symlink) directly in ``outdir`` (not itself a symlink)."""
+    return _built_file(outdir, name, runner, "build_wheel", ".whl")
+
+
+def _built_file(outdir: Path, name: object, runner: Runner, hook: str, suffix: str) -> Path:
+    """The file ``hook`` says it wrote: a plain ``*SUFFIX`` file name, naming a regular
+    file (not a symlink) directly in ``outdir`` (not itself a symlink)."""
     def fail(what: str) -> BuildFailure:
         return BuildFailure(what, log=str(runner.log), tail=tail(runner.log))
 
-    if not isinstance(name, str) or not name.endswith(".whl") or name in (".whl",) \
+    kind, article = ("wheel", "a") if suffix == ".whl" else ("sdist", "an")
+    if not isinstance(name, str) or not name.endswith(suffix) or name == suffix \
             or "/" in name or "\\" in name or "\0" in name or name.startswith("."):
-        raise fail(f"build_wheel returned {name!r}, not the file name of a wheel")
+        raise fail(f"{hook} returned {name!r}, not the file name of {article} {kind}")
     if outdir.is_symlink() or not outdir.is_dir():
         raise fail("the build backend replaced its output directory")
     wheel = outdir / name
     try:
         st = wheel.lstat()
     except OSError:
-        raise fail(f"build_wheel reported {name!r}, but no such wheel was written") from None
+        raise fail(f"{hook} reported {name!r}, but no such {kind} was written") from None
     if not stat.S_ISREG(st.st_mode):
-        raise fail(f"build_wheel reported {name!r}, which is not a regular file")
+        raise fail(f"{hook} reported {name!r}, which is not a regular file")
     return wheel
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -123,7 +124,7 @@ def _run_in(spec: BuildSpec, inputs: Inputs, work: Path, keep: bool,
             then: BuildSpec | None = None) -> Outcome:
     work.mkdir(parents=True, exist_ok=True)
     log = work / "build.log"
-    if spec.phase == "prepare":
+    if spec.phase in ("prepare", "sdist"):
         log.unlink(missing_ok=True)
     timings: dict[str, float] = {}
     hidden = [Path(h) for h in spec.hidden]
@@ -132,7 +133,7 @@ def _run_in(spec: BuildSpec, inputs: Inputs, work: Path, keep: bool,
     memory = scratch.in_memory(work)
     settings = backend.BuildSettings(
         spec.source_date_epoch, spec.policy.isolate_network,
-        env=tuple(sorted(hooks_of(spec).environment(log).items())),
+        env=tuple(sorted({**hooks_of(spec).environment(log), **_sdist_env(spec)}.items())),
         sandbox=spec.policy.sandbox, timeout=timeout or None,
         hidden=backend.hidden_dirs(hidden[0], hidden[1:]) if hidden else (),
         max_write_bytes=scratch.write_limit(work, backend.DEFAULT_MAX_WRITE_BYTES),
@@ -162,10 +163,29 @@ def _run_in(spec: BuildSpec, inputs: Inputs, work: Path, keep: bool,
             raw = backend.get_requires_for_build_wheel(root, spec.backend, venv, config)
             timings["hook"] = time.monotonic() - start
             return Prepared(tuple(raw), Report(_read_log(log), _worker(), timings))
+        if spec.phase == "sdist":
+            made = backend.build_sdist(root, spec.backend, venv, _outdir(work), config)
+            timings["hook"] = time.monotonic() - start
+            report = Report(_read_log(log), _worker(), timings)
+            digest = sha256_file(made)
+            if keep:
+                return Built(made.name, digest, str(made), None, report)
+            return Built(made.name, digest, None, made.read_bytes(), report)
         return _build(spec, venv, root, work, keep, timings, log)
     except WheelstrapError as exc:
-        phase = "get_requires_for_build_wheel" if spec.phase == "prepare" else "build_wheel"
+        phase = {"prepare": "get_requires_for_build_wheel",
+                 "sdist": "build_sdist"}.get(spec.phase, "build_wheel")
         return Failed(phase, exc, Report(_read_log(log), _worker(), timings))
+
+
+def _sdist_env(spec: BuildSpec) -> dict[str, str]:
+    """What ``build_sdist`` of a git tree is told besides: the version it is pinned to, in
+    the variable setuptools-scm (and hatch-vcs, through it) reads when the tree has no
+    ``.git`` to find the version in (a ``git archive`` has none)."""
+    if spec.phase != "sdist":
+        return {}
+    dist = re.sub(r"[^A-Z0-9]", "_", spec.name.upper())
+    return {f"SETUPTOOLS_SCM_PRETEND_VERSION_FOR_{dist}": spec.version}
 
 
 def _build(spec: BuildSpec, venv: backend.BuildEnv, root: Path, work: Path, keep: bool,
@@ -247,7 +267,8 @@ def _source(spec: BuildSpec, sdist: Path, folder: Path, log: Path) -> Path:
         if len(entries) == 1 and entries[0].is_dir():
             return entries[0]
     src = unpack(sdist, folder, limits=spec.limits or DEFAULT_LIMITS)
-    hooks_of(spec).prepare_source(src.root, log, mtime=spec.source_date_epoch)
+    if spec.phase != "sdist":  # the sdist made from a git tree is patched when it builds
+        hooks_of(spec).prepare_source(src.root, log, mtime=spec.source_date_epoch)
     marker.touch()
     return src.root
 

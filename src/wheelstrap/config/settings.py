@@ -18,6 +18,7 @@ File format (TOML)::
     env = { NAME = "value", ... }              # extra environment of the backend
     config-settings = { key = "value" | ["value", ...], ... }
     source = { url = "https://.../x.tar.gz", sha256 = "..." }   # in a "NAME==V" table
+    source = { git = "https://host/repo", rev = "<40-hex commit>", ref = "v1.2" }  # idem
     prebuilt = { sha256 = "..." | ["...", ...] }
     plugin = "module:Class" | "relative/file.py:Class"
     min-release-age = DAYS                     # overrides --min-release-age (0: none)
@@ -39,7 +40,8 @@ JSON form (``PackageSettings.to_json``), schema ``wheelstrap-package-settings`` 
      "requires": [...same...],
      "patches": [{"name", "sha256", "files": [path]}],
      "env": {name: value}, "config-settings": {key: value | [value]},
-     "source": {"url", "sha256"} | null, "prebuilt": {"sha256": [hex]} | null,
+     "source": {"url", "sha256"} | {"git", "rev", "ref"} | null,
+     "prebuilt": {"sha256": [hex]} | null,
      "plugin": "module:Class" | null,
      "min-release-age": DAYS}          # only when a table sets it
 
@@ -74,6 +76,7 @@ from packaging.version import InvalidVersion, Version
 
 from wheelstrap.dist.patching import PatchFile, UnsafePatch
 from wheelstrap.errors import Problems, SourceError, UserInputError
+from wheelstrap.index.git import GitSource, check_url, is_commit
 from wheelstrap.index.simple import ProjectFile
 
 SCHEMA = "wheelstrap-package-settings"
@@ -260,7 +263,8 @@ class PackageSettings:
     patches: tuple[PatchFile, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     config_settings: tuple[tuple[str, ConfigValue], ...] = ()
-    source: SourceOverride | None = None
+    #: the sdist of an archive URL, or one made from a git commit
+    source: SourceOverride | GitSource | None = None
     prebuilt: Prebuilt | None = None
     plugin: PluginSpec | None = None
     #: the minimum release age of this package in days, instead of the run's
@@ -303,7 +307,7 @@ class PackageSettings:
         content.update({
             "schema": SCHEMA, "version": SCHEMA_VERSION,
             "patches": [p.sha256 for p in self.patches],
-            "source": self.source.sha256 if self.source else None,
+            "source": _source_identity(self.source),
             "prebuilt": sorted(self.prebuilt.sha256) if self.prebuilt else None,
         })
         return hashlib.sha256(_canonical_json(content).encode()).hexdigest()
@@ -313,8 +317,7 @@ class PackageSettings:
                                 "digest": self.digest(), "tables": list(self.tables)}
         data.update(self._content())
         data["patches"] = [p.to_json() for p in self.patches]
-        data["source"] = ({"url": self.source.url, "sha256": self.source.sha256}
-                          if self.source else None)
+        data["source"] = _source_json(self.source)
         data["prebuilt"] = {"sha256": list(self.prebuilt.sha256)} if self.prebuilt else None
         if self.min_release_age is not None:
             data["min-release-age"] = self.min_release_age
@@ -322,6 +325,19 @@ class PackageSettings:
 
 
 EMPTY = PackageSettings()
+
+
+def _source_identity(source: SourceOverride | GitSource | None) -> str | None:
+    """What of a source decides a build: the archive's hash, or the commit (not URLs)."""
+    if isinstance(source, GitSource):
+        return f"git:{source.commit}"
+    return source.sha256 if source is not None else None
+
+
+def _source_json(source: SourceOverride | GitSource | None) -> dict[str, Any] | None:
+    if isinstance(source, GitSource):
+        return {"git": source.url, "rev": source.commit, "ref": source.ref}
+    return {"url": source.url, "sha256": source.sha256} if source is not None else None
 
 
 def _layer(layers: Sequence[PackageSettings]) -> PackageSettings:
@@ -405,6 +421,16 @@ class Settings:
 
     def names(self) -> frozenset[NormalizedName]:
         return frozenset(t.name for t in self.tables)
+
+    def git_sources(self) -> list[tuple[NormalizedName, Version, GitSource]]:
+        """The versions whose sdist a table makes from a git commit (each such table pins
+        one version: see :func:`_check_source`)."""
+        found = []
+        for t in self.tables:
+            if isinstance(t.values.source, GitSource) and t.specifier is not None:
+                pin = next(iter(t.specifier)).version
+                found.append((t.name, Version(pin), t.values.source))
+        return found
 
     def digest(self) -> str:
         """sha256 of the whole file's meaning (tables, their order and values), for keys
@@ -589,7 +615,31 @@ def _parse_config(value: object, where: str, r: _Reading
     return tuple(sorted(config.items()))
 
 
-def _parse_source(value: object, where: str, r: _Reading) -> SourceOverride | None:
+def _parse_git(raw: dict[str, Any], where: str, r: _Reading) -> GitSource | None:
+    url, rev, ref = raw.get("git"), raw.get("rev"), raw.get("ref")
+    ok = True
+    url_problem = check_url(url) if isinstance(url, str) else "must be the repository's URL"
+    if url_problem is not None:
+        r.problems.add(f"{where}.git", url_problem)
+        ok = False
+    if not isinstance(rev, str) or not is_commit(rev):
+        r.problems.add(f"{where}.rev", "is required: the full commit id (40 lowercase hex "
+                       "digits); a branch or tag name goes in ref, and must name that commit")
+        ok = False
+    if ref is not None and (not isinstance(ref, str) or not ref or ref.startswith("-")):
+        r.problems.add(f"{where}.ref", "must be a branch or tag name")
+        ok = False
+    if not ok:
+        return None
+    assert isinstance(url, str) and isinstance(rev, str)
+    return GitSource(url, rev, ref)
+
+
+def _parse_source(value: object, where: str, r: _Reading
+                  ) -> SourceOverride | GitSource | None:
+    if isinstance(value, dict) and "git" in value:
+        raw = _subtable(value, where, ("git", "rev", "ref"), r.problems)
+        return _parse_git(raw, where, r) if raw is not None else None
     raw = _subtable(value, where, ("url", "sha256"), r.problems)
     if raw is None:
         return None
@@ -684,13 +734,15 @@ def _parse_table(label: str, table: dict[str, Any], reading: _Reading) -> Packag
 
 
 def _check_source(label: str, name: NormalizedName, specifier: SpecifierSet,
-                  source: SourceOverride, problems: Problems) -> None:
+                  source: SourceOverride | GitSource, problems: Problems) -> None:
     """A source override replaces one release: its table must pin that version, and the
     archive's name, when it follows the sdist naming rules, must agree."""
     pins = [s for s in specifier if s.operator in ("==", "===") and "*" not in s.version]
     if len(pins) != 1 or len(specifier) != 1:
         problems.add(f"{label}.source", "replaces one release's sdist, so its table must pin "
                      "one version, as in [packages.\"name==1.2.3\"]")
+        return
+    if isinstance(source, GitSource):
         return
     try:
         sname, sversion = parse_sdist_filename(source.filename)

@@ -26,6 +26,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from wheelstrap.errors import Problems, SourceError, UserInputError
+from wheelstrap.index.git import parse_reference
 
 #: Hash algorithms accepted in ``--hash`` (pip's strong hashes) and their digest lengths.
 HASH_ALGORITHMS = {"sha256": 64, "sha384": 96, "sha512": 128}
@@ -59,18 +60,24 @@ class AllowedHashes:
                for alg, allowed in self.digests.items()):
             return
         got = ", ".join(f"{alg}:{digests.get(alg, '?')}" for alg in sorted(self.digests))
+        wanted = ", ".join(f"{alg}:{d}" for alg, ds in sorted(self.digests.items())
+                           for d in sorted(ds))
         raise SourceError(
             f"{filename} from {source} has {got}, which is not among the hashes allowed for "
-            f"{self.name} by {', '.join(self.where)}. The file was not used.",
-            hint="The index serves a different file than the one your requirement file "
-            "pins; investigate before changing the --hash.")
+            f"{self.name} by {', '.join(self.where)} ({wanted}). The file was not used.",
+            hint="The index serves a different file than the one your requirement file or "
+            "lock file pins; investigate before changing the --hash or the lock.")
 
 
 @dataclass(frozen=True, slots=True)
 class HashPolicy:
-    """pip's hash-checking mode: ``required`` once any line gives ``--hash``."""
+    """pip's hash-checking mode: ``required`` once any line gives ``--hash``.
+
+    ``locked``: the sdist hashes a lock file (``-r pylock.toml``) pins for one version
+    each; they apply to that version only and do not turn hash-checking mode on."""
 
     by_name: Mapping[NormalizedName, AllowedHashes] = field(default_factory=dict)
+    locked: Mapping[tuple[NormalizedName, str], AllowedHashes] = field(default_factory=dict)
 
     @property
     def required(self) -> bool:
@@ -91,6 +98,25 @@ class HashPolicy:
                 hint=f"Add a line '{cname}==VERSION --hash=sha256:DIGEST' to a -c "
                 "constraints file.")
         return found
+
+    def for_node(self, name: str, version: str) -> AllowedHashes | None:
+        """The hashes the sdist of ``name`` ``version`` must match: a lock's for that
+        version, else those of :meth:`for_name`.  When both pin it, they must agree."""
+        given = self.for_name(name)
+        locked = self.locked.get((canonicalize_name(name), version))
+        if locked is None:
+            return given
+        if given is not None:
+            for alg, ours in given.digests.items():
+                theirs = locked.digests.get(alg)
+                if theirs is not None and not (ours & theirs):
+                    raise UserInputError(
+                        f"The lock file and the --hash options disagree on the sdist of "
+                        f"{name} {version}: {', '.join(locked.where)} pins "
+                        f"{alg}:{next(iter(theirs))}, {', '.join(given.where)} allow "
+                        f"{', '.join(f'{alg}:{d}' for d in sorted(ours))}.",
+                        hint="Keep one source of truth for the hash.")
+        return locked
 
 
 @dataclass(slots=True)
@@ -142,10 +168,16 @@ def parse_requirement(text: str, where: str = "the command line") -> Requirement
             hint="Write requirements like 'name', 'name>=1.2', 'name[extra]; "
             "python_version >= \"3.11\"'.",
         ) from exc
+    if req.url and req.url.startswith("git+"):  # built from a commit (index/git.py)
+        try:
+            parse_reference(req.url)
+        except UserInputError as exc:
+            raise UserInputError(f"{where}: {exc.message}", hint=exc.hint) from None
+        return req
     if req.url:
         raise UserInputError(
             f"{where}: {text!r} is a direct URL requirement; wheelstrap resolves names "
-            "against the index only.",
+            "against the index, or builds from a git commit (name @ git+URL@COMMIT).",
             hint="Publish the sdist on an index you pass with --index-url, then name it.",
         )
     return req
@@ -257,6 +289,11 @@ def read_files(
             return
         if (resolved, as_constraint) in seen:
             return
+        if depth > 0 and (re.match(r"^pylock\.([^.]+\.)?toml$", path.name)
+                          or path.name == "uv.lock"):
+            problems.add(f"{origin}: {path.name} is a lock file; pass it with -r on the "
+                         "command line")
+            return
         seen.add((resolved, as_constraint))
         if resolved not in read:
             read.append(resolved)
@@ -311,6 +348,9 @@ def read_files(
             req = parse_requirement(req_text, line.where)
         except UserInputError as exc:
             problems.add(exc.message.rstrip("."))
+            return
+        if req.url and as_constraint:
+            problems.add(f"{line.where}: a constraint cannot name a source ({req.url})")
             return
         lines.append(_HashedLine(req, line.where, as_constraint, hashes))
 

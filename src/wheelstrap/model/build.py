@@ -27,7 +27,8 @@ CACHE_SCHEMA = "wheelstrap-build-cache-v2"
 #: Bump when wheelstrap changes how it builds: every content address changes with it.
 RECIPE_VERSION = 2
 
-Phase = Literal["prepare", "build"]
+#: ``sdist``: make the sdist of a git checkout with ``build_sdist`` (see index/git.py)
+Phase = Literal["prepare", "build", "sdist"]
 Sandbox = Literal["bubblewrap", "none"]
 
 
@@ -179,7 +180,7 @@ class BuildSpec:
     def identity(self) -> dict[str, Any]:
         """The inputs that determine the result, as JSON (for keys and provenance)."""
         ident = {
-            "kind": "dynamic-requires" if self.phase == "prepare" else "wheel",
+            "kind": {"prepare": "dynamic-requires", "sdist": "sdist"}.get(self.phase, "wheel"),
             "sdist": self.sdist.sha256,
             "backend": [self.backend.backend, list(self.backend.backend_path)
                         if self.backend.backend_path is not None else None],

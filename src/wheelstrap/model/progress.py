@@ -295,8 +295,8 @@ class ToReporter:
                 r.starting(task.label, task.phase)
                 if event.then:  # the build may follow in the same interpreter
                     r.starting(task.label, "build")
-            case TaskFinished(task=task) if task.phase == "prepare":
-                r.finished(task.label, "prepare")
+            case TaskFinished(task=task) if task.phase in ("prepare", "sdist"):
+                r.finished(task.label, task.phase)
             case Built(task=task):
                 r.finished(task.label, "build")
             case Reused(task=task):

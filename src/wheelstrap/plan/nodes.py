@@ -55,6 +55,8 @@ class NodeState:
     final: WheelRef | None = None
     cycle: CycleRun | None = None
     pack: PackPlan | NotPure | None = None
+    #: what was fetched is a git tree: its sdist is to be made (``build_sdist``) first
+    make_sdist: bool = False
 
     @property
     def sourced(self) -> bool:
@@ -88,3 +90,5 @@ class Fetched:
     static_requires: tuple[str, ...] | None
     #: those it likely has (for fetching ahead only)
     likely_requires: tuple[str, ...] | None
+    #: ``sdist`` is a git commit's tree, from which ``build_sdist`` makes the sdist
+    make_sdist: bool = False

@@ -52,7 +52,7 @@ from wheelstrap.index.resolve import (
     yank_warning,
 )
 from wheelstrap.index.simple import ProjectFile, ProjectPage
-from wheelstrap.model.build import BackendSpec, BuildSpec, EnvWheel, InputFile, UnitKey
+from wheelstrap.model.build import BackendSpec, BuildSpec, EnvWheel, InputFile, Phase, UnitKey
 from wheelstrap.model.durations import Durations
 from wheelstrap.model.graph import Graph, NodeId, SdistRef
 from wheelstrap.model.progress import (
@@ -83,7 +83,7 @@ from wheelstrap.plan.closure import (
     resolve_environment,
 )
 from wheelstrap.plan.nodes import Fetched, NodeState, Pending, Unit
-from wheelstrap.plan.options import Options
+from wheelstrap.plan.options import GitPin, Options, is_git_file, with_git
 from wheelstrap.plan.schedule import remaining_path
 from wheelstrap.plan.stages import CycleRun
 from wheelstrap.plan.stalls import CycleDriver
@@ -148,6 +148,9 @@ class Effects(Protocol):
     def built(self, record: BuildRecord, wheel: WheelRef) -> None:
         """A unit's wheel exists (a cycle stage's too): its provenance."""
 
+    def adopt_sdist(self, pending: Pending, outcome: BuiltOutcome) -> None:
+        """Keep the sdist a ``sdist`` task made from a git tree (by its commit)."""
+
     def clean_node(self, node: NodeId) -> None:
         """Remove a node's work folders."""
 
@@ -199,6 +202,9 @@ class Planner:
         #: constraints.txt and pylock.toml hold.  ``top`` is the same closure unless
         #: --multiple-versions adds the other versions of the targets and their closures
         self.top_env: EnvResolution | None = None
+        #: versions made from git commits, by name (see GitPin)
+        self.git: dict[NormalizedName, list[GitPin]] = {}
+        self.use_git(options.git)
         self._top_roots = [Root(None, frozenset(), "toplevel", r) for r in options.requirements]
         self._target = tuple(sorted(options.target.describe().items()))
         self._page_requests: set[NormalizedName] = set()
@@ -228,6 +234,16 @@ class Planner:
             choose=self._choose, pinned=self._pinned, in_graph=self.states.__contains__,
             hooks=self.hooks_for, page_requests=self._page_requests))
         self.cycles = CycleDriver(self)
+
+    def use_git(self, pins: Iterable[GitPin]) -> None:
+        """Make these versions from git commits (before the run plans anything)."""
+        for pin in pins:
+            known = self.git.setdefault(pin.name, [])
+            if pin in known:
+                continue
+            known.append(pin)
+            if pin.direct:  # served from git alone: no index page to ask for
+                self.pages[pin.name] = None
 
     # -- planning ----------------------------------------------------------------------
 
@@ -345,6 +361,10 @@ class Planner:
         if not closure.complete:
             return
         env = closure.env()
+        if st.make_sdist:  # a git tree: make its sdist first, then go on from that
+            unit.busy = True
+            self.ready.append(Pending(node, self._spec(st, key, "sdist", env), env))
+            return
         spec = self._spec(st, key, "prepare" if unit.dynamic is None else "build", env)
         # Reuse is decided here, before anything is dispatched.
         if spec.phase == "prepare":
@@ -391,13 +411,13 @@ class Planner:
         assert prebuilt is not None
         self.fx.fetch_prebuilt(st.id, page.files if page is not None else (), prebuilt)
 
-    def _spec(self, st: NodeState, key: UnitKey, phase: str, env: tuple[WheelRef, ...]
+    def _spec(self, st: NodeState, key: UnitKey, phase: Phase, env: tuple[WheelRef, ...]
               ) -> BuildSpec:
         assert st.system is not None and st.sdist_sha256 is not None
         assert st.sdist_path is not None
         return BuildSpec(
             name=st.id.name, version=st.id.version, unit=key,
-            phase="prepare" if phase == "prepare" else "build",
+            phase=phase,
             sdist=InputFile(st.sdist_path.name, st.sdist_sha256, st.sdist_url),
             backend=BackendSpec(st.system.backend, st.system.backend_path),
             env=tuple(_env_wheel(a) for a in env), target=self._target,
@@ -547,12 +567,13 @@ class Planner:
         key = (name, str(spec))
         if key not in self._choices:
             page = self.pages[name]
-            if page is None:
+            if name not in self._candidates:
+                found = [] if page is None else sdist_candidates(
+                    self._aged(name, page), self.o.target, self.o.hashes.for_name(name))
+                self._candidates[name] = with_git(found, self.git.get(name, ()))
+            if page is None and not self._candidates[name]:
                 self._choices[key] = Absence.NO_PROJECT
             else:
-                if name not in self._candidates:
-                    self._candidates[name] = sdist_candidates(
-                        self._aged(name, page), self.o.target, self.o.hashes.for_name(name))
                 self._choices[key] = choose(self._candidates[name], spec,
                                             self.constraints.get(name, []))
         return self._choices[key]
@@ -629,12 +650,17 @@ class Planner:
         return ResolutionError(msg, hint=hint, chain=absent.chain)
 
     def hooks_for(self, node: NodeId) -> PackageHooks:
-        return self.o.plugins.hooks(node.name, node.version,
-                                    self.o.settings.for_package(node.name, node.version))
+        settings = self.o.settings.for_package(node.name, node.version)
+        direct = next((p for p in self.git.get(node.name, ())
+                       if p.direct and str(p.version) == node.version), None)
+        if direct is not None:  # name @ git+URL: the requirement names the source
+            settings = replace(settings, source=direct.source)
+        return self.o.plugins.hooks(node.name, node.version, settings)
 
     def add_node(self, c: Candidate, chain: tuple[str, ...]) -> None:
         node = NodeId(c.name, str(c.version))
-        self.pins.remember(c)
+        if not is_git_file(c.file):  # a git candidate is known from its pin, every run
+            self.pins.remember(c)
         yanked = yank_warning(c)
         if yanked is not None:
             self.progress.emit(Warn(yanked))
@@ -707,6 +733,7 @@ class Planner:
         st = self._took_in(node)
         st.sdist_path, st.sdist_sha256, st.sdist_url = got.sdist, got.sha256, got.url
         st.system, st.source_date_epoch = got.system, got.source_date_epoch
+        st.make_sdist = got.make_sdist
         st.sdist_size = got.sdist.stat().st_size
         st.build_requires = st.hooks.build_requires(got.system.requires, dynamic=False)
         if got.static_requires is not None and self.o.static_discovery:
@@ -756,6 +783,13 @@ class Planner:
             self.progress.emit(TaskFailed(task, worker, duration, error.message,
                                           rounded(timings)))
             raise error
+        if spec.phase == "sdist":  # a git tree's sdist is made: go on from it
+            assert isinstance(outcome, BuiltOutcome)
+            self.progress.emit(TaskFinished(task, worker, duration, rounded(timings)))
+            self.fx.adopt_sdist(pending, outcome)
+            st.units.pop(spec.unit, None)
+            st.system, st.make_sdist = None, False  # fetched again: now the sdist
+            return
         if "total" in timings:
             self.durations.record(spec.name, spec.version, spec.phase, timings["total"])
         if isinstance(outcome, Prepared):

@@ -40,12 +40,14 @@ from wheelstrap.config.settings import Prebuilt
 from wheelstrap.dist import srcpack, validate
 from wheelstrap.dist.sources import declared_requires
 from wheelstrap.errors import (
+    InternalError,
     SourceError,
     UserInputError,
     WheelstrapError,
 )
 from wheelstrap.index.age import format_time
 from wheelstrap.index.client import IndexClient
+from wheelstrap.index.git import GitSource
 from wheelstrap.index.resolve import (
     PinnedCandidates,
 )
@@ -86,6 +88,7 @@ from wheelstrap.plan.nodes import Fetched, NodeState, Pending
 from wheelstrap.plan.options import Options
 from wheelstrap.plan.planner import Planner
 from wheelstrap.run.fetching import DOWNLOADS, Fetching
+from wheelstrap.run.gitpins import git_pins
 from wheelstrap.run.headstart import HeadStart
 from wheelstrap.run.jobs import (
     AheadFetchJob,
@@ -212,6 +215,7 @@ class Coordinator:
                 wall=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
             ok = False
             try:
+                self.p.use_git(git_pins(self.o, self.store, self.progress.warning).git)
                 with contextlib.ExitStack() as stack:
                     # backends' warnings go to their logs until the last build has ended
                     stack.enter_context(backend.backend_warnings_to_logs())
@@ -704,6 +708,16 @@ class Coordinator:
 
     def clean_node(self, node: NodeId) -> None:
         self.store.clean_node(node)
+
+    def adopt_sdist(self, pending: Pending, outcome: BuiltOutcome) -> None:
+        node = pending.node
+        source = self.p.states[node].hooks.settings.source
+        if not isinstance(source, GitSource):
+            raise InternalError(f"{node}: an sdist was made without a git source")
+        self.store.adopt_git_sdist(source, node.name, node.version, outcome.filename,
+                                   outcome.path, outcome.data)
+        if self.workers.local:
+            self.store.clean_unit(node, pending.spec.unit)
 
     def write_page(self, name: NormalizedName, wheel: WheelRef) -> None:
         """Write the index page of ``name`` as its wheel ships, in the background (the

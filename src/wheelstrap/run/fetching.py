@@ -18,7 +18,9 @@ from packaging.requirements import Requirement
 from wheelstrap.config.hooks import PackageHooks
 from wheelstrap.dist.reader import Reader
 from wheelstrap.errors import WheelstrapError
+from wheelstrap.fsutil import sha256_file
 from wheelstrap.index.client import IndexClient
+from wheelstrap.index.git import GitSource
 from wheelstrap.index.reqfiles import HashPolicy
 from wheelstrap.index.resolve import Candidate
 from wheelstrap.model.graph import NodeId
@@ -65,10 +67,13 @@ class Fetching:
     def fetch(self, st: NodeState) -> Fetched:
         """(I/O pool) The verified sdist, its URL, its ``[build-system]``, the runtime
         requirements it declares final and those it likely has (for fetching ahead)."""
+        source = st.hooks.settings.source
         try:
+            if isinstance(source, GitSource):
+                return self._fetch_git(st, source)
             path, digest, url = self.store.fetch_sdist(
-                self.client, st.candidate, self.warn, st.hooks.settings.source,
-                allowed=self.hashes.for_name(st.id.name))
+                self.client, st.candidate, self.warn, source,
+                allowed=self.hashes.for_node(st.id.name, st.id.version))
             self.bytes_in(st.id)
             facts = self.facts(st.id, path, digest, st.hooks)
         except WheelstrapError as exc:
@@ -76,11 +81,25 @@ class Fetching:
         return Fetched(path, digest, url, facts.system, facts.source_date_epoch,
                        facts.static_requires, facts.likely_requires)
 
+    def _fetch_git(self, st: NodeState, source: GitSource) -> Fetched:
+        """The sdist made from ``source``'s commit before (a warm run: no git, no
+        ``build_sdist``), or the commit's tree, for the planner to make it from."""
+        made = self.store.git_sdist(source, st.id.name, st.id.version)
+        if made is not None:
+            path, digest = made
+            facts = self.facts(st.id, path, digest, st.hooks)
+            return Fetched(path, digest, source.uri, facts.system, facts.source_date_epoch,
+                           facts.static_requires, None)
+        tree, epoch, system = self.store.fetch_git(source, st.id.name, st.id.version)
+        return Fetched(tree, sha256_file(tree), source.uri, system, epoch, None, None,
+                       make_sdist=True)
+
     def fetch_ahead(self, node: NodeId, c: Candidate, hooks: PackageHooks
                     ) -> tuple[int, tuple[Requirement, ...]] | None:
         """(I/O pool) Download an sdist ahead and read its tree: its size, and the
         requirements to follow (``[build-system]`` and static runtime ones)."""
-        path = self.store.fetch_ahead(self.client, c, allowed=self.hashes.for_name(node.name))
+        path = self.store.fetch_ahead(self.client, c,
+                                      allowed=self.hashes.for_node(node.name, node.version))
         if path is None or c.file.sha256 is None or self.stop.is_set():
             return None
         self.bytes_in(node)

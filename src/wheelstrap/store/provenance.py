@@ -13,7 +13,9 @@ https://in-toto.io/Statement/v1 and https://slsa.dev/provenance/v1.  Fields:
 - ``buildDefinition.internalParameters``: SOURCE_DATE_EPOCH, wheelstrap's recipe version,
   and for cycle members the cycle, the stage, the fixed-point, seed-check and
   cross-check results;
-- ``buildDefinition.resolvedDependencies``: the sdist, then every wheel installed in the
+- ``buildDefinition.resolvedDependencies``: the sdist (for an sdist made from a git
+  commit: the repository at that commit, ``git+URL@COMMIT`` with digest ``gitCommit``,
+  then the sdist made from it, by its sha256), then every wheel installed in the
   build environment (annotated ``built``, ``seed`` or ``stage0``), then every seed the
   wheel descends from through its build environments, transitively;
 - ``runDetails.builder``: wheelstrap and its version.
@@ -171,9 +173,7 @@ class ProvenanceWriter:
                     },
                     "internalParameters": internal,
                     "resolvedDependencies": [
-                        {"uri": record.sdist_url, "name": record.sdist,
-                         "digest": {"sha256": record.sdist_sha256},
-                         "annotations": {"role": "source"}},
+                        *_source_entries(record),
                         *env, *descended,
                         *[d for d in stage0 if d["digest"]["sha256"] not in
                           {w.sha256 for w in record.build_env}],
@@ -235,6 +235,21 @@ class ProvenanceWriter:
         todo = (item for record, cycle in self._shipped if not written(record, cycle)
                 for item in self._files(record, self.statement(record, cycle, by_sha)))
         atomic_write_texts((path, text) for path, text in todo if not _holds(path, text))
+
+
+def _source_entries(record: BuildRecord) -> list[dict[str, Any]]:
+    """The source of a wheel: its sdist; for an sdist made from a git commit, the
+    repository at that commit (the source), then the sdist its backend made from it."""
+    source = ((record.settings or {}).get("settings") or {}).get("source")
+    if not isinstance(source, dict) or not isinstance(source.get("git"), str):
+        return [{"uri": record.sdist_url, "name": record.sdist,
+                 "digest": {"sha256": record.sdist_sha256},
+                 "annotations": {"role": "source"}}]
+    commit = str(source.get("rev"))
+    uri = f"git+{source['git']}@{commit}"
+    return [{"uri": uri, "digest": {"gitCommit": commit}, "annotations": {"role": "source"}},
+            {"name": record.sdist, "digest": {"sha256": record.sdist_sha256},
+             "annotations": {"role": "sdist", "madeFrom": uri, "by": "build_sdist"}}]
 
 
 def _by_sha(seeds: SeedIndex) -> dict[str, Seed]:

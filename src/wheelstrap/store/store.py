@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import Requirement
 from packaging.tags import Tag
-from packaging.utils import canonicalize_name
-from packaging.version import Version
+from packaging.utils import InvalidSdistFilename, canonicalize_name, parse_sdist_filename
+from packaging.version import InvalidVersion, Version
 
 from wheelstrap.build import scratch
 from wheelstrap.config import fastpath
@@ -71,6 +71,7 @@ from wheelstrap.fsutil import (
     sha256_file,
     tail,
 )
+from wheelstrap.index.git import GitRepo, GitSource, ls_remote
 from wheelstrap.index.simple import ProjectFile
 from wheelstrap.model.build import BuildSpec, UnitKey, cache_key
 from wheelstrap.model.durations import Durations
@@ -295,6 +296,110 @@ class Store:
             warn(f"{cand.file.filename}: the index gives no sha256; downloaded unverified")
         digest = client.download(cand.file.url, dest, cand.file.sha256, allowed=allowed)
         return dest, digest, cand.file.url
+
+    # -- git sources -------------------------------------------------------------------
+
+    @property
+    def git_dir(self) -> Path:
+        """Bare repositories (one per URL) and the trees packed from their commits."""
+        return self.layout.state / "git"
+
+    def git_sdist(self, source: GitSource, name: str, version: str
+                  ) -> tuple[Path, str] | None:
+        """The sdist made earlier from ``source``'s commit (by its backend's
+        ``build_sdist``), in ``OUT/sdists`` and intact; None when there is none."""
+        cached = self.cache.get(_git_key(source, name, version))
+        if cached is None:
+            return None
+        try:
+            path = self.layout.sdists / str(cached["sdist"])
+            if path.name != cached["sdist"] or not path.is_file() \
+                    or sha256_file(path) != cached["sha256"]:
+                return None
+        except (KeyError, TypeError, OSError):
+            return None
+        return path, str(cached["sha256"])
+
+    def fetch_git(self, source: GitSource, name: str, version: str
+                  ) -> tuple[Path, int, BuildSystem]:
+        """(network) Fetch ``source``'s commit, check that its ``ref`` names it, and pack
+        its tree (``git archive``) as a source archive for ``build_sdist``; returns the
+        archive, the commit's time (its SOURCE_DATE_EPOCH) and its ``[build-system]``."""
+        if source.ref is not None:
+            found = ls_remote(source.url, source.ref)
+            if found is None:
+                raise SourceError(
+                    f"The git repository {source.url} has no branch or tag {source.ref!r}, "
+                    f"which the source of {name} {version} names.",
+                    hint="Fix ref, or drop it and pin only the commit (rev).")
+            if found != source.commit:
+                raise SourceError(
+                    f"{source.ref!r} of {source.url} is commit {found}, not the pinned "
+                    f"commit {source.commit} of {name} {version}: the branch or tag moved, "
+                    "or the pin is wrong. Nothing was built from it.",
+                    hint="Check which commit you mean to build, and pin it in rev.")
+        repo = GitRepo(self.git_dir, source.url)
+        repo.fetch(source.commit)
+        epoch = repo.commit_time(source.commit)
+        module = canonicalize_name(name).replace("-", "_")
+        tree = self.git_dir / "trees" / f"{source.commit}.tar.gz"
+        if not tree.is_file():
+            repo.archive(source.commit, f"{module}-{version}", tree)
+        raw = repo.read(source.commit, "pyproject.toml")
+        try:
+            pyproject = tomllib.loads(raw.decode("utf-8")) if raw is not None else {}
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise SourceError(f"The pyproject.toml of {source.uri} is not valid TOML: {exc}."
+                              ) from exc
+        return tree, epoch, parse_build_system(pyproject, f"{name} at {source.uri}")
+
+    def git_version(self, source: GitSource) -> tuple[str, str] | None:
+        """The (name, version) ``[project]`` of the commit's ``pyproject.toml`` states
+        statically, remembered by commit; None when it states no version (dynamic)."""
+        key = cache_key({"kind": "git-project", "url": source.url, "commit": source.commit})
+        cached = self.cache.get(key)
+        if cached is not None and isinstance(cached.get("name"), str) \
+                and isinstance(cached.get("version"), str):
+            return cached["name"], cached["version"]
+        repo = GitRepo(self.git_dir, source.url)
+        repo.fetch(source.commit)
+        raw = repo.read(source.commit, "pyproject.toml")
+        try:
+            project = tomllib.loads(raw.decode("utf-8")).get("project", {}) if raw else {}
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+            project = {}
+        name, version = project.get("name"), project.get("version")
+        if not isinstance(name, str) or not isinstance(version, str) \
+                or "version" in (project.get("dynamic") or []):
+            return None
+        self.cache.put(key, {"name": name, "version": version})
+        return name, version
+
+    def adopt_git_sdist(self, source: GitSource, name: str, version: str,
+                        filename: str, path: str | None, data: bytes | None) -> None:
+        """Keep the sdist ``build_sdist`` made from ``source``'s commit in ``OUT/sdists``,
+        and remember it by the commit (a warm run does not make it again)."""
+        try:
+            sname, sversion = parse_sdist_filename(filename)
+        except (InvalidSdistFilename, InvalidVersion):
+            sname, sversion = None, None
+        if sname != canonicalize_name(name) or sversion != Version(version):
+            raise SourceError(
+                f"build_sdist made {filename!r} from {source.uri}, which is not an sdist of "
+                f"{name} {version}.",
+                hint="Pin the version the commit builds (the settings table, or the "
+                "project's own version for a name @ git+URL requirement).")
+        if "/" in filename or filename.startswith("."):
+            raise SourceError(f"build_sdist reported {filename!r}, not a file name.")
+        dest = self.layout.sdists / filename
+        with atomic_destination(dest) as tmp:
+            if path is not None:
+                shutil.copyfile(path, tmp)
+            else:
+                tmp.write_bytes(data or b"")
+        self.cache.put(_git_key(source, name, version),
+                       {"sdist": filename, "sha256": sha256_file(dest), "url": source.url,
+                        "commit": source.commit})
 
     def fetch_prebuilt(self, client: IndexClient, files: Sequence[ProjectFile],
                        name: str, version: str, prebuilt: Prebuilt) -> tuple[WheelRef, str]:
@@ -642,6 +747,12 @@ class Store:
         shutil.rmtree(self.node_dir(node), ignore_errors=True)
         if self.memory is not None:
             shutil.rmtree(self.memory / "work" / safe_name(node), ignore_errors=True)
+
+
+def _git_key(source: GitSource, name: str, version: str) -> str:
+    """Where the sdist made from a commit is remembered: by the commit (and what it is)."""
+    return cache_key({"kind": "git-sdist", "commit": source.commit,
+                      "name": canonicalize_name(name), "version": version})
 
 
 def _facts_key(digest: str, hooks: PackageHooks) -> str:

@@ -31,7 +31,8 @@ if TYPE_CHECKING:  # the build machinery is imported only when a run needs it
     from wheelstrap.model.build import BuildPolicy
     from wheelstrap.model.limits import ArchiveLimits
     from wheelstrap.model.schema import BuildDoc, BuildOrderDoc, CyclesDoc, GraphDoc
-    from wheelstrap.plan.options import Options
+    from wheelstrap.model.target import Target
+    from wheelstrap.plan.options import GitPin, Options
     from wheelstrap.run.cluster import SchedulerSpec
     from wheelstrap.run.coordinator import Result
     from wheelstrap.run.headstart import HeadStart
@@ -219,7 +220,8 @@ def main(ctx: click.Context, debug: bool) -> None:
 @main.command()
 @click.argument("requirements", nargs=-1)
 @click.option("-r", "--requirement", "req_files", multiple=True, type=click.Path(path_type=Path),
-              help="Read requirements from a file (repeatable).")
+              help="Read requirements from a file, or a PEP 751 lock (pylock.toml) "
+              "(repeatable).")
 @click.option("-c", "--constraint", "con_files", multiple=True, type=click.Path(path_type=Path),
               help="Apply the constraints in a file (repeatable).")
 @click.option("--index-url", envvar="WHEELSTRAP_INDEX_URL", default=DEFAULT_INDEX,
@@ -361,8 +363,8 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
     cache_urls = _cache_urls(caches, trusted)
     rule = _age_rule(min_release_age, max_release_age, as_of)
     limits = _archive_limits(max_unpacked_size, max_archive_members, max_compression_ratio)
-    top, reqs = _requirements(requirements, req_files, con_files)
     target = Target.for_interpreter(python) if python else Target.current()
+    top, reqs, git = _requirements(requirements, req_files, con_files, target)
     reporter = make_reporter(level, stderr_is_terminal(), workers=jobs)
     _warn_without_isolation(policy, reporter)
     if custom is None:
@@ -376,7 +378,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
                       index_timeout=index_timeout, signing_key=signing_key,
                       caches=cache_urls, trusted_keys=tuple(trusted),
                       seed_stores=tuple(seed_stores), keep_going=keep_going,
-                      settings=custom[0], plugins=custom[1], hashes=reqs.hashes,
+                      settings=custom[0], plugins=custom[1], hashes=reqs.hashes, git=git,
                       archive_limits=limits, work_in_memory=not work_on_disk,
                       # a release refused as too old today was not yesterday: a run
                       # with a maximum age is never taken as unchanged
@@ -495,18 +497,35 @@ def _archive_limits(max_unpacked_size: str, max_members: int, max_ratio: float
 
 
 def _requirements(requirements: Sequence[str], req_files: Sequence[Path],
-                  con_files: Sequence[Path]) -> tuple[list[Requirement], RequirementSet]:
-    """The top-level requirements (the arguments, then the -r files) and what the files
-    say (constraints, hashes); a user error when there is nothing to bootstrap."""
-    from wheelstrap.errors import UserInputError
-    from wheelstrap.index.reqfiles import parse_requirement, read_files
+                  con_files: Sequence[Path], target: Target
+                  ) -> tuple[list[Requirement], RequirementSet, tuple[GitPin, ...]]:
+    """The top-level requirements (the arguments, then the -r files, then the lock files
+    among them), what the files say (constraints, hashes) and the versions a lock makes
+    from git commits; a user error when there is nothing to bootstrap."""
+    from dataclasses import replace
 
-    reqs = read_files(req_files, con_files)
+    from wheelstrap.errors import UserInputError
+    from wheelstrap.index.lockfiles import lock_kind, read_locks
+    from wheelstrap.index.reqfiles import AllowedHashes, parse_requirement, read_files
+    from wheelstrap.plan.options import GitPin
+
+    locks = [p for p in req_files if lock_kind(Path(p)) is not None]
+    reqs = read_files([p for p in req_files if p not in locks], con_files)
     top = [parse_requirement(r) for r in requirements] + reqs.requirements
+    git: tuple[GitPin, ...] = ()
+    if locks:
+        selection = read_locks([Path(p) for p in locks], target)
+        top += selection.requirements
+        locked = {key: AllowedHashes(s.name, {a: frozenset({d}) for a, d in s.hashes.items()},
+                                     (s.where,))
+                  for key, s in selection.sdists.items() if s.hashes}
+        reqs.hashes = replace(reqs.hashes, locked=locked)
+        git = tuple(GitPin(name, version, source, direct=True)
+                    for name, (version, source) in selection.git.items() if version is not None)
     if not top:
         raise UserInputError("Nothing to bootstrap: no requirement was given.",
                              hint="Name packages (wheelstrap bootstrap hatchling) or pass -r FILE.")
-    return top, reqs
+    return top, reqs, git
 
 
 def _warn_without_isolation(policy: BuildPolicy, reporter: PlainReporter) -> None:

@@ -53,7 +53,7 @@ class Bar:
     worker: str
     start: float
     end: float
-    phase: str  # "prepare" or "build"
+    phase: str  # "prepare", "build", or "sdist" (build_sdist of a git tree)
     stage: int | None  # of a build cycle; None for an ordinary build
     cycle: str | None
     ok: bool | None  # None: unfinished
@@ -175,7 +175,7 @@ def critical_path(bars: Sequence[Bar], needs: Mapping[int, Collection[int]],
     wheels: dict[int, list[int]] = {}  # package -> bars that made one of its wheels
     units: dict[tuple[int, int | None, str | None], list[int]] = {}
     for i, b in enumerate(bars):
-        if b.ok and b.phase != "prepare":
+        if b.ok and b.phase not in ("prepare", "sdist"):  # a phase that made a wheel
             wheels.setdefault(b.node, []).append(i)
     best: list[float] = []
     back: list[int | None] = []

@@ -1,0 +1,223 @@
+"""Git sources: ``source = { git, rev, ref }`` in settings and ``name @ git+URL@REV``
+requirements, from a local repository (file://) made by the test: the commit's sdist is
+made by the project's own backend (build_sdist), then built as usual, recorded in
+provenance by commit, and reused by commit."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from scenario import Pkg, make_dists, write_static_index
+
+COMMIT_TIME = 1710000000
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_DATE": f"@{COMMIT_TIME} +0000",
+           "GIT_COMMITTER_DATE": f"@{COMMIT_TIME} +0000"}
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid",
+         "-c", "init.defaultBranch=main", *args],
+        cwd=repo, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def _repo(tmp_path: Path, pkg: Pkg) -> tuple[Path, str]:
+    """A repository holding ``pkg`` (tiny in-tree backend), tagged v<version>; its
+    path and the commit."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    for rel, text in pkg.tree().items():
+        if rel == "PKG-INFO":  # a checkout has none: build_sdist writes it
+            continue
+        path = repo / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "first")
+    _git(repo, "tag", f"v{pkg.version}")
+    return repo, _git(repo, "rev-parse", "HEAD")
+
+
+def _index(tmp_path: Path) -> str:
+    pkgs = [Pkg("plain", "1.0")]
+    folder = make_dists(pkgs, tmp_path / "dists")
+    return write_static_index(folder, pkgs).as_uri()
+
+
+def _settings(tmp_path: Path, url: str, commit: str, ref: str | None = None) -> Path:
+    ref_part = f', ref = "{ref}"' if ref else ""
+    path = tmp_path / "settings.toml"
+    path.write_text(f'[packages."gitpkg==1.0"]\n'
+                    f'source = {{ git = "{url}", rev = "{commit}"{ref_part} }}\n')
+    return path
+
+
+def _events(out: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+
+
+def test_settings_git_source_builds_records_and_reuses(tmp_path, run_bootstrap):
+    repo, commit = _repo(tmp_path, Pkg("gitpkg", "1.0", deps=["plain"]))
+    index = _index(tmp_path)
+    settings = _settings(tmp_path, repo.as_uri(), commit, ref="v1.0")
+    run = run_bootstrap("gitpkg", "--settings", str(settings), index=index)
+    assert run.code == 0, run.stderr
+    assert run.wheels == ["gitpkg-1.0-py3-none-any.whl", "plain-1.0-py3-none-any.whl"]
+    order = {b["name"]: b for b in json.loads((run.out / "build-order.json").read_text())
+             ["builds"]}
+    made = order["gitpkg"]
+    assert made["sdist_url"] == f"git+{repo.as_uri()}@{commit}"
+    assert made["source_date_epoch"] == COMMIT_TIME
+    assert (run.out / "sdists" / made["sdist"]).is_file()
+    assert any(e.get("phase") == "sdist" for e in _events(run.out))
+    # provenance: the repository and commit as the source, beside the sdist made from it
+    statement = json.loads(
+        (run.out / "provenance" / "gitpkg-1.0-py3-none-any.whl.intoto.json").read_text())
+    deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    assert {"uri": f"git+{repo.as_uri()}@{commit}", "digest": {"gitCommit": commit},
+            "annotations": {"role": "source"}} in deps
+    assert any(d.get("digest") == {"sha256": made["sdist_sha256"]} for d in deps)
+    # a warm run: keyed by the commit, it needs neither the repository nor build_sdist
+    shutil.move(repo, tmp_path / "gone")
+    again = run_bootstrap("gitpkg", "--settings", str(settings), index=index)
+    assert again.code == 0, again.stderr
+    order = json.loads((again.out / "build-order.json").read_text())["builds"]
+    assert all(b["reused"] for b in order)
+    assert not any(e.get("phase") == "sdist" for e in _events(again.out))
+
+
+def test_requirement_by_commit_on_the_command_line_and_in_a_file(tmp_path, run_bootstrap):
+    repo, commit = _repo(tmp_path, Pkg("gitpkg", "1.0"))
+    index = _index(tmp_path)
+    req = f"gitpkg @ git+{repo.as_uri()}@{commit}"
+    run = run_bootstrap(req, "--strict", index=index)
+    assert run.code == 0, run.stderr
+    assert run.wheels == ["gitpkg-1.0-py3-none-any.whl"]
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text(req + "\n")
+    other = run_bootstrap("-r", str(reqs), index=index, out=tmp_path / "out2")
+    assert other.code == 0, other.stderr
+    assert other.wheels == ["gitpkg-1.0-py3-none-any.whl"]
+
+
+def test_a_branch_is_resolved_and_recorded_but_refused_by_strict(tmp_path, run_bootstrap):
+    repo, commit = _repo(tmp_path, Pkg("gitpkg", "1.0"))
+    index = _index(tmp_path)
+    req = f"gitpkg @ git+{repo.as_uri()}@main"
+    strict = run_bootstrap(req, "--strict", index=index)
+    assert strict.code == 1 and "--strict" in strict.stderr
+    run = run_bootstrap(req, index=index)
+    assert run.code == 0, run.stderr
+    assert commit in " ".join(run.stderr.split())  # the warning names the commit built
+    order = json.loads((run.out / "build-order.json").read_text())["builds"]
+    assert order[0]["sdist_url"] == f"git+{repo.as_uri()}@{commit}"
+
+
+def test_a_tag_that_names_another_commit_fails(tmp_path, run_bootstrap):
+    repo, first = _repo(tmp_path, Pkg("gitpkg", "1.0"))
+    (repo / "NEWS").write_text("moved\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "second")
+    _git(repo, "tag", "-f", "v1.0")  # the tag moves to the second commit
+    second = _git(repo, "rev-parse", "HEAD")
+    index = _index(tmp_path)
+    run = run_bootstrap("gitpkg", "--settings",
+                        str(_settings(tmp_path, repo.as_uri(), first, ref="v1.0")), index=index)
+    assert run.code == 1
+    err = " ".join(run.stderr.split())
+    assert first in err and second in err and "v1.0" in err
+    assert "Traceback" not in run.stderr and run.wheels == []
+
+
+def test_a_revision_that_does_not_exist_fails_clearly(tmp_path, run_bootstrap):
+    repo, _ = _repo(tmp_path, Pkg("gitpkg", "1.0"))
+    index = _index(tmp_path)
+    missing = "0123456789abcdef0123456789abcdef01234567"
+    by_commit = run_bootstrap(f"gitpkg @ git+{repo.as_uri()}@{missing}", index=index)
+    assert by_commit.code == 1
+    assert f"has no commit {missing}" in " ".join(by_commit.stderr.split())
+    by_name = run_bootstrap(f"gitpkg @ git+{repo.as_uri()}@no-such-branch", index=index)
+    assert by_name.code == 1
+    assert "no branch or tag 'no-such-branch'" in " ".join(by_name.stderr.split())
+    in_settings = run_bootstrap("gitpkg", "--settings",
+                                str(_settings(tmp_path, repo.as_uri(), missing)), index=index)
+    assert in_settings.code == 1
+    assert f"has no commit {missing}" in " ".join(in_settings.stderr.split())
+    for r in (by_commit, by_name, in_settings):
+        assert "Traceback" not in r.stderr and r.wheels == []
+
+
+def test_a_lock_entry_locked_to_a_commit_is_made_from_it(tmp_path, run_bootstrap):
+    repo, commit = _repo(tmp_path, Pkg("gitpkg", "1.0"))
+    index = _index(tmp_path)
+    for version_line in ('version = "1.0"\n', ""):  # with the version, and without
+        lock = tmp_path / "pylock.toml"
+        lock.write_text('lock-version = "1.0"\ncreated-by = "test"\n[[packages]]\n'
+                        f'name = "gitpkg"\n{version_line}'
+                        f'vcs = {{ type = "git", url = "{repo.as_uri()}", '
+                        f'commit-id = "{commit}" }}\n')
+        out = tmp_path / f"out{len(version_line)}"
+        run = run_bootstrap("-r", str(lock), index=index, out=out)
+        assert run.code == 0, run.stderr
+        assert run.wheels == ["gitpkg-1.0-py3-none-any.whl"]
+        order = json.loads((out / "build-order.json").read_text())["builds"]
+        assert order[0]["sdist_url"] == f"git+{repo.as_uri()}@{commit}"
+
+
+def test_settings_git_source_is_checked_before_anything_runs(tmp_path, run_bootstrap):
+    index = _index(tmp_path)
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[packages."gitpkg==1.0"]\n'
+                        'source = { git = "ftp://host/repo", rev = "main", tag = "x" }\n'
+                        '[packages.other]\n'
+                        f'source = {{ git = "https://host/repo", rev = "{"a" * 40}" }}\n')
+    run = run_bootstrap("gitpkg", "--settings", str(settings), index=index)
+    assert run.code == 1
+    err = " ".join(run.stderr.split())
+    assert "source.tag: unknown key" in err
+    assert "source.rev: is required: the full commit id" in err
+    assert "is not an https://" in err
+    assert "packages.other.source: replaces one release's sdist" in err
+    assert not (run.out / "wheels").exists() or run.wheels == []
+
+
+def test_a_dynamic_version_is_pinned_by_the_settings_table(tmp_path, run_bootstrap):
+    """The tree of a project whose version comes from git (setuptools-scm) has no .git:
+    build_sdist is told the version the settings table pins; a direct reference, which
+    pins no version, is refused with the way to give one."""
+    pkg = Pkg("gitpkg", "1.0")
+    dynamic = pkg.pyproject().replace('version = "1.0"', 'dynamic = ["version"]')
+    pkg.extra_files = {"pyproject.toml": dynamic}
+    repo, commit = _repo(tmp_path, pkg)
+    index = _index(tmp_path)
+    direct = run_bootstrap(f"gitpkg @ git+{repo.as_uri()}@{commit}", index=index)
+    assert direct.code == 1
+    err = " ".join(direct.stderr.split())
+    assert "states no [project] name and version" in err and 'packages."gitpkg==V"' in err
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'[packages."gitpkg==2.5"]\n'
+                        f'source = {{ git = "{repo.as_uri()}", rev = "{commit}" }}\n')
+    run = run_bootstrap("gitpkg==2.5", "--settings", str(settings), index=index,
+                        out=tmp_path / "out2")
+    assert run.code == 0, run.stderr
+    assert run.wheels == ["gitpkg-2.5-py3-none-any.whl"]
+
+
+def test_git_references_parse_or_fail_as_user_errors():
+    import pytest
+
+    from wheelstrap.errors import UserInputError
+    from wheelstrap.index.git import GitReference, parse_reference
+
+    assert parse_reference("git+https://h/r.git@v1#egg=x") == GitReference("https://h/r.git",
+                                                                          "v1")
+    assert parse_reference("git+ssh://git@h/r") == GitReference("ssh://git@h/r", None)
+    for bad in ("git+http://[::1/r@abc", "git+https://h/r@", "git+ftp://h/r@a",
+                "git+https://h/r@a#subdirectory=s", "git+ext::sh -c x"):
+        with pytest.raises(UserInputError):
+            parse_reference(bad)
