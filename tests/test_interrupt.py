@@ -156,13 +156,13 @@ def test_a_second_ctrl_c_ends_the_run_at_once(tmp_path: Path,
         began = time.monotonic()
         os.killpg(proc.pid, signal.SIGINT)
         os.killpg(proc.pid, signal.SIGINT)
-        proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
         took = time.monotonic() - began
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err
     assert took < STOP_BOUND
 
 

@@ -829,31 +829,28 @@ def get_requires_for_build_wheel(source: Path, system: BackendSpec, env: BuildEn
 
 def build_wheel(source: Path, system: BackendSpec, env: BuildEnv, outdir: Path,
                 config_settings: ConfigSettings | None = None) -> Path:
-    from pyproject_hooks import BackendUnavailable, HookMissing
-
-    caller = hook_caller(source, system, env)
-    outdir.mkdir(parents=True, exist_ok=True)
-    try:
-        with env.runner.logging_warnings():
-            name = caller.build_wheel(str(outdir), dict(config_settings or {}))
-    except (BackendUnavailable, HookMissing, subprocess.CalledProcessError) as exc:
-        raise _backend_error("build_wheel", exc, env.runner) from exc
-    return _built_wheel(outdir, name, env.runner)
+    return _build("build_wheel", ".whl", source, system, env, outdir, config_settings)
 
 
 def build_sdist(source: Path, system: BackendSpec, env: BuildEnv, outdir: Path,
                 config_settings: ConfigSettings | None = None) -> Path:
     """PEP 517 ``build_sdist`` (for a tree checked out from git): the sdist it wrote."""
+    return _build("build_sdist", ".tar.gz", source, system, env, outdir, config_settings)
+
+
+def _build(hook: str, suffix: str, source: Path, system: BackendSpec, env: BuildEnv,
+           outdir: Path, config_settings: ConfigSettings | None) -> Path:
+    """Call the PEP 517 ``hook`` that writes one file into ``outdir``; that file."""
     from pyproject_hooks import BackendUnavailable, HookMissing
 
     caller = hook_caller(source, system, env)
     outdir.mkdir(parents=True, exist_ok=True)
     try:
         with env.runner.logging_warnings():
-            name = caller.build_sdist(str(outdir), dict(config_settings or {}))
+            name = getattr(caller, hook)(str(outdir), dict(config_settings or {}))
     except (BackendUnavailable, HookMissing, subprocess.CalledProcessError) as exc:
-        raise _backend_error("build_sdist", exc, env.runner) from exc
-    return _built_file(outdir, name, env.runner, "build_sdist", ".tar.gz")
+        raise _backend_error(hook, exc, env.runner) from exc
+    return _built_file(outdir, name, env.runner, hook, suffix)
 
 
 def _built_wheel(outdir: Path, name: object, runner: Runner) -> Path:

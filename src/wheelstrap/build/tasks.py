@@ -37,7 +37,7 @@ from wheelstrap.config.hooks import hooks_of
 from wheelstrap.dist.sources import unpack
 from wheelstrap.errors import BuildFailure, WheelstrapError
 from wheelstrap.fsutil import sha256_file
-from wheelstrap.model.build import BuildSpec
+from wheelstrap.model.build import BuildSpec, InputFile
 from wheelstrap.model.limits import DEFAULT_LIMITS
 
 LOG_LIMIT = 16 << 20  # bytes of a build's log sent back; the tail is kept
@@ -329,7 +329,7 @@ def _embed_sbom(spec: BuildSpec, wheel: Path, folder: Path) -> Path:
     was built from and with (:mod:`wheelstrap.dist.sbom`), before its hash is taken."""
     from wheelstrap.dist import sbom
 
-    text = sbom.wheel_document(wheel, sbom.Source(spec.sdist.filename, spec.sdist.sha256),
+    text = sbom.wheel_document(wheel, InputFile(spec.sdist.filename, spec.sdist.sha256),
                                spec.env, spec.source_date_epoch, spec.cycle)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)

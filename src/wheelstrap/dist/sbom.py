@@ -54,7 +54,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from wheelstrap.dist.archives import scan
 from wheelstrap.dist.wheels import MAX_METADATA_SIZE
 from wheelstrap.errors import BuildFailure, SourceError
-from wheelstrap.model.build import EnvWheel
+from wheelstrap.model.build import EnvWheel, InputFile
 from wheelstrap.model.limits import DEFAULT_LIMITS, ArchiveLimits
 
 if TYPE_CHECKING:
@@ -79,22 +79,13 @@ class Licenses:
 
 
 @dataclass(frozen=True, slots=True)
-class Source:
-    """An sdist, by name and hash (and where it came from, when that is known)."""
-
-    filename: str
-    sha256: str
-    url: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class Wheel:
     """A wheel the document describes as a component."""
 
     filename: str
     sha256: str | None  # None: the SBOM is inside this very wheel
     licenses: Licenses = Licenses()
-    source: Source | None = None  # None: not built here (prebuilt)
+    source: InputFile | None = None  # None: not built here (prebuilt)
     url: str = ""  # where a prebuilt wheel came from
     prebuilt: bool = False
 
@@ -114,7 +105,7 @@ class Build:
     #: what was built, for a wheel that is not one of the document's components (an
     #: earlier stage of a cycle, in the build environment of a component)
     sha256: str | None = None
-    source: Source | None = None
+    source: InputFile | None = None
 
 
 # -- licenses -------------------------------------------------------------------------
@@ -201,7 +192,7 @@ def _property(name: str, value: object) -> Any:
                     if isinstance(value, bool) else str(value))
 
 
-def sdist_ref(source: Source) -> str:
+def sdist_ref(source: InputFile) -> str:
     return f"sdist:{source.filename}#sha256={source.sha256}"
 
 
@@ -358,10 +349,10 @@ def document(wheels: Sequence[Wheel], builds: Sequence[Build],
 
 # -- a wheel's own SBOM ---------------------------------------------------------------
 
-def wheel_document(wheel: Path, source: Source, env: Sequence[EnvWheel],
+def wheel_document(wheel: Path, source: InputFile, env: Sequence[EnvWheel],
                    source_date_epoch: int, cycle: Iterable[str] = ()) -> str:
     """The SBOM of ``wheel`` itself, to embed in it (see the module docstring)."""
-    me = Wheel(wheel.name, None, wheel_licenses(wheel), Source(source.filename, source.sha256))
+    me = Wheel(wheel.name, None, wheel_licenses(wheel), InputFile(source.filename, source.sha256))
     siblings = frozenset(canonicalize_name(n) for n in cycle)
     return document([me], [Build(wheel.name, tuple(env), source_date_epoch,
                                  siblings=siblings)], subject=wheel.name)

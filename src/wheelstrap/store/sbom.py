@@ -23,6 +23,7 @@ from packaging.utils import canonicalize_name
 
 from wheelstrap.dist import sbom
 from wheelstrap.fsutil import atomic_write_text, sha256_file
+from wheelstrap.model.build import InputFile
 from wheelstrap.model.records import BuildRecord
 from wheelstrap.model.schema import node_key
 from wheelstrap.store.provenance import wheelstrap_version
@@ -47,14 +48,14 @@ def sbom_text(records: Sequence[BuildRecord], graph: Mapping[str, Any], wheels: 
                                       prebuilt=True))
             continue
         described.append(sbom.Wheel(r.wheel, r.sha256, licenses,
-                                  sbom.Source(r.sdist, r.sdist_sha256, r.sdist_url)))
+                                  InputFile(r.sdist, r.sdist_sha256, r.sdist_url)))
         builds.append(sbom.Build(r.wheel, r.build_env, r.source_date_epoch, r.cycle, r.stage))
     shipped = {r.sha256: r for r in records}
     for r in sorted(earlier, key=lambda r: (r.sha256, r.wheel, r.stage or 0)):
         same = shipped.get(r.sha256)
         if not r.prebuilt and (same is None or same.build_env != r.build_env):
             builds.append(sbom.Build(r.wheel, r.build_env, r.source_date_epoch, r.cycle, r.stage,
-                                     sha256=r.sha256, source=sbom.Source(
+                                     sha256=r.sha256, source=InputFile(
                                          r.sdist, r.sdist_sha256, r.sdist_url)))
     depends: dict[str, set[str]] = {}
     for e in graph.get("edges", []):

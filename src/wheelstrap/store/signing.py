@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,20 @@ def _bad_key(path: Path, what: str) -> UserInputError:
         "PATH.pub), or generate one.")
 
 
+def _key_file(path: Path, bad: Callable[[Path, str], UserInputError]) -> bytes:
+    """The bytes of a key file, or ``bad(path, why)`` raised."""
+    try:
+        if path.stat().st_size > MAX_KEY_FILE:
+            raise bad(path, "is far too big to be a key")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise bad(path, "does not exist") from None
+    except IsADirectoryError:
+        raise bad(path, "is a directory") from None
+    except OSError as exc:
+        raise bad(path, f"cannot be read ({exc.strerror or exc})") from None
+
+
 class Signer:
     """An ed25519 private key loaded for signing, and its public half."""
 
@@ -43,16 +57,7 @@ class Signer:
         from cryptography.hazmat.primitives.serialization import load_pem_private_key
         from securesystemslib.signer import CryptoSigner  # type: ignore[attr-defined]
 
-        try:
-            if path.stat().st_size > MAX_KEY_FILE:
-                raise _bad_key(path, "is far too big to be a key")
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise _bad_key(path, "does not exist") from None
-        except IsADirectoryError:
-            raise _bad_key(path, "is a directory") from None
-        except OSError as exc:
-            raise _bad_key(path, f"cannot be read ({exc.strerror or exc})") from None
+        data = _key_file(path, _bad_key)
         try:
             key = load_pem_private_key(data, password=None)
         except (ValueError, TypeError) as exc:
@@ -109,16 +114,9 @@ def load_public_key(path: Path) -> Any:
     """A trusted public key (securesystemslib's ``Key``) from a ``PATH.pub`` file."""
     from securesystemslib.signer import SSlibKey  # type: ignore[attr-defined]
 
+    data = _key_file(path, _bad_public_key)
     try:
-        if path.stat().st_size > MAX_KEY_FILE:
-            raise _bad_public_key(path, "is far too big to be a key")
-        doc = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise _bad_public_key(path, "does not exist") from None
-    except IsADirectoryError:
-        raise _bad_public_key(path, "is a directory") from None
-    except OSError as exc:
-        raise _bad_public_key(path, f"cannot be read ({exc.strerror or exc})") from None
+        doc = json.loads(data)
     except (ValueError, RecursionError):
         raise _bad_public_key(path, "is not JSON (a private key file, perhaps?)") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("keyid"), str):
