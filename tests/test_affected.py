@@ -1,13 +1,16 @@
 """`wheelstrap affected`: which shipped wheels had a package anywhere in their
 build-environment closure (a chain three deep, a seedless cycle, a seed), and `--rebuild`
-without it."""
+without it: the invocation build-order.json records run again (constraints, hashes and
+locks, policies, settings), or for an older output what can be recovered of it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 from click.testing import CliRunner, Result
 from scenario import BACKEND_SOURCE, Pkg, make_sdist
 from test_cycles import SELF, TWO, seed_store
@@ -408,3 +411,26 @@ def test_the_invocation_record_reads_back_and_keeps_no_secret(tmp_path):
         assert 'invocation.hashes["a"]' in exc.message and "invocation.run.strict" in exc.message
     else:
         raise AssertionError("a malformed invocation was accepted")
+
+
+def test_rebuild_of_a_run_from_a_lock_needs_the_lock_no_more(serve_index, run_bootstrap,
+                                                            tmp_path):
+    index = serve_index(CHAIN)
+    lock = tmp_path / "pylock.toml"
+    lock.write_text(tomli_w.dumps({"lock-version": "1.0", "created-by": "test", "packages": [
+        {"name": p.name, "version": p.version,
+         "sdist": {"name": p.filename, "url": f"{index.url}{p.name}/{p.filename}",
+                   "hashes": {"sha256": hashlib.sha256(
+                       (index.folder / p.filename).read_bytes()).hexdigest()}}}
+        for p in CHAIN if p.name in ("chainapp", "bystander")]}))
+    run = run_bootstrap("-r", str(lock), index=index.url)
+    assert run.code == 0, run.stderr
+    first = _invocation(run.out)
+    assert sorted(first["requirements"]) == ["bystander==1.0", "chainapp==1.0"]
+    assert set(first["locked_hashes"]) == {"bystander 1.0", "chainapp 1.0"}
+    lock.unlink()
+    make_sdist(xzlib("2.0"), index.folder)
+    fixed = affected(str(run.out), "xzlib<=1.0", "--rebuild", "-q")
+    assert fixed.exit_code == 0, fixed.output
+    assert _builds(run.out)["xzlib"]["version"] == "2.0"
+    assert _invocation(run.out) == {**first, "constraints": ["xzlib!=1.0"]}
