@@ -348,7 +348,7 @@ def test_the_invocation_record_reads_back_and_keeps_no_secret(tmp_path):
     from wheelstrap.model.build import BuildPolicy, RunPolicy
     from wheelstrap.model.schema import read_build_order
     from wheelstrap.model.target import Target
-    from wheelstrap.plan.invocation import read_invocation, record
+    from wheelstrap.plan.invocation import public_url, read_invocation, record
     from wheelstrap.plan.options import GitPin, Options
 
     def allowed(name: str, digest: str) -> AllowedHashes:
@@ -373,6 +373,8 @@ def test_the_invocation_record_reads_back_and_keeps_no_secret(tmp_path):
     text = json.dumps(doc)
     assert not any(s in text for s in ("secret", "token", "user")), text
     assert doc["index_url"] == "https://index.example/simple/"
+    assert public_url("git+ssh://git@example.org/g.git") == "git+ssh://git@example.org/g.git"
+    assert public_url("git+ssh://git:pw@example.org/g.git") == "git+ssh://example.org/g.git"
     assert doc["requirements"][2] == "g @ git+https://example.org/g.git@v1"
     assert doc["constraints"] == ["b<2"]  # the holds of a rebuild are not the invocation's
     assert doc["hashes"] == {"a": {"sha256": ["aa" * 32]}}

@@ -38,15 +38,21 @@ from wheelstrap.plan.options import GitPin, Options
 
 
 def public_url(url: str) -> str:
-    """``url`` without the user and password it may carry (``https://u:p@host/`` ->
-    ``https://host/``); ``git+`` URLs and URLs of requirements included."""
+    """``url`` without the credentials it may carry (``https://u:p@host/`` ->
+    ``https://host/``; a token is often given as the user alone, so the user goes too),
+    ``git+`` URLs included.  An ssh URL keeps a user without a password
+    (``ssh://git@host/``): it is the account to log in as, and ssh keeps its secrets
+    elsewhere."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return url
     if "@" not in parts.netloc:
         return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    userinfo, _, host = parts.netloc.rpartition("@")
+    if parts.scheme in ("ssh", "git+ssh") and ":" not in userinfo:
+        return url
+    return urlunsplit(parts._replace(netloc=host))
 
 
 def _public_requirement(req: Requirement) -> str:

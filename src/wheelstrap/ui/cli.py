@@ -894,21 +894,22 @@ def why(directory: Path, name: str, max_chains: int) -> None:
 @click.argument("requirement")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.option("--rebuild", is_flag=True,
-              help="Bootstrap the run's targets again into DIRECTORY with every matching "
+              help="Bootstrap again into DIRECTORY as the run was invoked, with every matching "
               "version excluded: only the builds it touched run again.")
 @click.option("--index-url", default=None,
-              help="With --rebuild: the index (default: the one the run's provenance records).")
+              help="With --rebuild: the index (default: the one the run recorded).")
 @click.option("--settings", "settings_file", type=click.Path(path_type=Path), default=None,
-              help="With --rebuild: the settings file of the run (needed when it had one).")
+              help="With --rebuild: the settings file (default: the one the run recorded, "
+              "refused when it changed since).")
 @click.option("--python", "python", default=None,
               help="With --rebuild: the target interpreter (default: the one the run "
               "recorded).")
 @click.option("--seeds", "seed_stores", multiple=True, type=click.Path(path_type=Path),
-              help="With --rebuild: seed stores (default: those cycles.json records).")
+              help="With --rebuild: seed stores (default: those the run recorded).")
 @click.option("--signing-key", type=click.Path(path_type=Path), default=None,
               envvar="WHEELSTRAP_SIGNING_KEY", metavar="PATH",
-              help="With --rebuild: the key to sign the new statements with (needed when "
-              "the run signed).")
+              help="With --rebuild: the key to sign the new statements with (default: the "
+              "one the run recorded).")
 @click.option("--no-hold", is_flag=True,
               help="With --rebuild: let every other package resolve afresh, rather than "
               "holding it at the version the run recorded.")
