@@ -1,13 +1,16 @@
 """`wheelstrap affected`: which shipped wheels had a package anywhere in their
 build-environment closure (a chain three deep, a seedless cycle, a seed), and `--rebuild`
-without it."""
+without it: the invocation build-order.json records run again (constraints, hashes and
+locks, policies, settings), or for an older output what can be recovered of it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 from click.testing import CliRunner, Result
 from scenario import BACKEND_SOURCE, Pkg, make_sdist
 from test_cycles import SELF, TWO, seed_store
@@ -187,6 +190,9 @@ def test_rebuild_rebuilds_exactly_the_affected_wheels_without_the_culprit(
     assert fixed.exit_code == 0, fixed.output
     after = _builds(run.out)
     assert after["xzlib"]["version"] == "2.0"
+    # the exclusion joins the run's invocation; the other packages were held for the
+    # rebuild only
+    assert _invocation(run.out)["constraints"] == ["xzlib!=1.0"]
     rebuilt = {n for n, b in after.items() if not b["reused"]}
     assert rebuilt == {"xzlib", "lowback", "midback", "chainapp"}
     assert after["bystander"]["reused"] is True
@@ -240,3 +246,193 @@ def test_a_failed_rebuild_says_why_and_leaves_the_question_answerable(
     after = _builds(run.out)
     assert (after["xzlib"]["version"], after["bystander"]["version"]) == ("2.0", "2.0")
     assert not affected(str(run.out), "xzlib==1.0", "--json").stdout.count('"hits"')
+
+
+def _invocation(out: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((out / "build-order.json").read_text())["invocation"]
+    return doc
+
+
+def test_rebuild_runs_the_recorded_invocation_again(serve_index, run_bootstrap, tmp_path):
+    index = serve_index(CHAIN)
+    cons = tmp_path / "cons.txt"
+    cons.write_text("bystander<2\n")
+    args = ("chainapp", "-c", str(cons), "--strict", "--no-source-bootstrap")
+    run = run_bootstrap(*args, index=index.url)
+    assert run.code == 0, run.stderr
+    first = _invocation(run.out)
+    assert first["requirements"] == ["chainapp"]
+    assert first["constraints"] == ["bystander<2"]
+    assert (first["run"]["strict"], first["run"]["source_bootstrap"]) == (True, False)
+    assert first["index_url"] == index.url and first["settings"] is None
+    assert first["release_age"] == {"min_days": None, "max_days": None, "as_of": None}
+    again = run_bootstrap(*args, index=index.url)  # the same invocation records the same
+    assert again.code == 0, again.stderr
+    assert _invocation(run.out) == first
+    before = _builds(run.out)
+
+    # the -c file is gone and bystander 2.0 is out: the rebuild still applies bystander<2,
+    # with --strict and --no-source-bootstrap, without the file
+    cons.unlink()
+    make_sdist(xzlib("2.0"), index.folder)
+    make_sdist(Pkg("bystander", "2.0"), index.folder)
+    fixed = affected(str(run.out), "xzlib<=1.0", "--rebuild", "--no-hold", "-q")
+    assert fixed.exit_code == 0, fixed.output
+    assert "does not record how the run was invoked" not in fixed.output
+    after = _builds(run.out)
+    assert after["xzlib"]["version"] == "2.0"
+    assert after["bystander"]["version"] == "1.0" and after["bystander"]["reused"] is True
+    assert after["bystander"]["sha256"] == before["bystander"]["sha256"]
+    second = _invocation(run.out)
+    assert second == {**first, "constraints": ["bystander<2", "xzlib!=1.0"]}
+
+
+def test_rebuild_of_an_older_output_recovers_what_it_can_and_says_what_not(
+        serve_index, run_bootstrap):
+    index = serve_index(CHAIN)
+    run = run_bootstrap("chainapp", "--max-stages", "2", index=index.url)
+    assert run.code == 0, run.stderr
+    path = run.out / "build-order.json"
+    order = json.loads(path.read_text())
+    recorded = order.pop("invocation")
+    path.write_text(json.dumps(order))
+    make_sdist(xzlib("2.0"), index.folder)
+    fixed = affected(str(run.out), "xzlib<=1.0", "--rebuild", "-q")
+    assert fixed.exit_code == 0, fixed.output
+    assert "warning: build-order.json does not record how the run was invoked" in fixed.stderr
+    assert "-r and -c files" in fixed.stderr and "--strict" in fixed.stderr
+    assert _builds(run.out)["xzlib"]["version"] == "2.0"
+    # what it could recover, and the exclusion, are now recorded (the holds are not);
+    # --max-stages is recorded only when a cycle was built with it
+    recovered = _invocation(run.out)
+    assert recovered == {**recorded, "constraints": ["xzlib!=1.0"],
+                         "run": {**recorded["run"], "max_stages": 3}}
+
+
+def test_rebuild_refuses_a_changed_settings_file_unless_given(serve_index, run_bootstrap,
+                                                              tmp_path):
+    index = serve_index(CHAIN)
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[packages.bystander]\nenv = { BYSTANDER_FLAVOUR = "plain" }\n')
+    run = run_bootstrap("chainapp", "--settings", str(settings), index=index.url)
+    assert run.code == 0, run.stderr
+    first = _invocation(run.out)
+    assert first["settings"]["path"] == str(settings)
+    assert len(first["settings"]["digest"]) == 64
+    before = _builds(run.out)
+    make_sdist(xzlib("2.0"), index.folder)
+    settings.write_text('[packages.bystander]\nenv = { BYSTANDER_FLAVOUR = "spicy" }\n')
+    changed = affected(str(run.out), "xzlib<=1.0", "--rebuild", "-q")
+    assert changed.exit_code == 1
+    assert f"The settings file {settings} has changed since the run" in changed.output
+    assert f"--settings {settings}" in changed.output and "Traceback" not in changed.output
+    assert _builds(run.out) == before  # refused before anything was touched
+    given = affected(str(run.out), "xzlib<=1.0", "--rebuild", "-q", "--settings", str(settings))
+    assert given.exit_code == 0, given.output
+    after = _builds(run.out)
+    assert after["xzlib"]["version"] == "2.0"
+    assert after["bystander"]["reused"] is False  # built again, with the file as it is now
+    assert _invocation(run.out)["settings"]["digest"] != first["settings"]["digest"]
+
+
+def test_the_invocation_record_reads_back_and_keeps_no_secret(tmp_path):
+    from datetime import UTC, datetime
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    from wheelstrap.errors import UserInputError
+    from wheelstrap.index.age import AgeRule
+    from wheelstrap.index.git import GitSource
+    from wheelstrap.index.reqfiles import AllowedHashes, HashPolicy
+    from wheelstrap.model.build import BuildPolicy, RunPolicy
+    from wheelstrap.model.schema import read_build_order
+    from wheelstrap.model.target import Target
+    from wheelstrap.plan.invocation import public_url, read_invocation, record
+    from wheelstrap.plan.options import GitPin, Options
+
+    def allowed(name: str, digest: str) -> AllowedHashes:
+        return AllowedHashes(name, {"sha256": frozenset({digest})}, ("reqs.txt:1",))
+
+    git = GitSource("https://user:token@example.org/c.git", "0" * 40, "main")
+    options = Options(
+        requirements=(Requirement("a==1.0"), Requirement("c==2.0"),
+                      Requirement("g @ git+https://user:token@example.org/g.git@v1")),
+        constraints=(Requirement("b<2"),), held=(Requirement("z==1.0"),),
+        hashes=HashPolicy({"a": allowed("a", "aa" * 32)},
+                          {("c", "2.0"): allowed("c", "cc" * 32)}),
+        git=(GitPin("c", Version("2.0"), git, direct=True),),
+        output=tmp_path / "out", index_url="https://user:secret@index.example/simple/",
+        target=Target.current(), policy=BuildPolicy(sandbox="none", timeout=60.0),
+        run=RunPolicy(max_stages=2, strict=True, source_bootstrap=False, cross_check=True),
+        release_age=AgeRule(datetime(2026, 12, 1, tzinfo=UTC), min_days=3.0),
+        as_of_given=True, multiple_versions=True, seed_stores=(Path("seeds"),),
+        settings_file=Path("settings.toml"), signing_key=Path("keys/run.key"),
+        caches=("https://token@cache.example/",), trusted_keys=(Path("keys/a.pub"),))
+    doc = record(options)
+    text = json.dumps(doc)
+    assert not any(s in text for s in ("secret", "token", "user")), text
+    assert doc["index_url"] == "https://index.example/simple/"
+    assert public_url("git+ssh://git@example.org/g.git") == "git+ssh://git@example.org/g.git"
+    assert public_url("git+ssh://git:pw@example.org/g.git") == "git+ssh://example.org/g.git"
+    assert doc["requirements"][2] == "g @ git+https://example.org/g.git@v1"
+    assert doc["constraints"] == ["b<2"]  # the holds of a rebuild are not the invocation's
+    assert doc["hashes"] == {"a": {"sha256": ["aa" * 32]}}
+    assert doc["locked_hashes"] == {"c 2.0": {"sha256": ["cc" * 32]}}
+    assert doc["git"] == [{"name": "c", "version": "2.0", "url": "https://example.org/c.git",
+                           "commit": "0" * 40, "ref": "main"}]
+    assert doc["release_age"] == {"min_days": 3.0, "max_days": None,
+                                  "as_of": "2026-12-01T00:00:00Z"}
+    assert doc["signing_key"] == "keys/run.key" and len(doc["settings"]["digest"]) == 64
+
+    # through build-order.json and back: the same invocation
+    path = tmp_path / "build-order.json"
+    path.write_text(json.dumps({"schema": "wheelstrap-build-order", "version": 1,
+                                "target": {}, "invocation": doc, "builds": []}))
+    inv = read_invocation(read_build_order(path)["invocation"], path)
+    assert inv.hashes.for_name("A") is not None
+    assert inv.hashes.locked[("c", "2.0")].digests == {"sha256": {"cc" * 32}}
+    again = Options(
+        requirements=inv.requirements, constraints=inv.constraints, hashes=inv.hashes,
+        git=inv.git, output=tmp_path / "out", index_url=str(inv.index_url),
+        target=Target.current(), policy=inv.policy, run=inv.run,
+        release_age=AgeRule(datetime(2026, 12, 1, tzinfo=UTC), inv.min_release_age,
+                            inv.max_release_age),
+        as_of_given=inv.as_of is not None, multiple_versions=inv.multiple_versions,
+        seed_stores=inv.seed_stores, settings_file=inv.settings_file,
+        signing_key=inv.signing_key, caches=inv.caches, trusted_keys=inv.trusted_keys)
+    assert record(again) == doc
+
+    # a malformed record is refused with every problem named
+    bad = {**doc, "hashes": {"a": ["aa"]}, "run": {**doc["run"], "strict": "yes"}}
+    path.write_text(json.dumps({"schema": "wheelstrap-build-order", "version": 1,
+                                "target": {}, "invocation": bad, "builds": []}))
+    try:
+        read_build_order(path)
+    except UserInputError as exc:
+        assert 'invocation.hashes["a"]' in exc.message and "invocation.run.strict" in exc.message
+    else:
+        raise AssertionError("a malformed invocation was accepted")
+
+
+def test_rebuild_of_a_run_from_a_lock_needs_the_lock_no_more(serve_index, run_bootstrap,
+                                                            tmp_path):
+    index = serve_index(CHAIN)
+    lock = tmp_path / "pylock.toml"
+    lock.write_text(tomli_w.dumps({"lock-version": "1.0", "created-by": "test", "packages": [
+        {"name": p.name, "version": p.version,
+         "sdist": {"name": p.filename, "url": f"{index.url}{p.name}/{p.filename}",
+                   "hashes": {"sha256": hashlib.sha256(
+                       (index.folder / p.filename).read_bytes()).hexdigest()}}}
+        for p in CHAIN if p.name in ("chainapp", "bystander")]}))
+    run = run_bootstrap("-r", str(lock), index=index.url)
+    assert run.code == 0, run.stderr
+    first = _invocation(run.out)
+    assert sorted(first["requirements"]) == ["bystander==1.0", "chainapp==1.0"]
+    assert set(first["locked_hashes"]) == {"bystander 1.0", "chainapp 1.0"}
+    lock.unlink()
+    make_sdist(xzlib("2.0"), index.folder)
+    fixed = affected(str(run.out), "xzlib<=1.0", "--rebuild", "-q")
+    assert fixed.exit_code == 0, fixed.output
+    assert _builds(run.out)["xzlib"]["version"] == "2.0"
+    assert _invocation(run.out) == {**first, "constraints": ["xzlib!=1.0"]}

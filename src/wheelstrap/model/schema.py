@@ -107,10 +107,46 @@ class BuildDoc(TypedDict):
     prebuilt: NotRequired[bool]
 
 
+#: algorithm -> digests (hex), as a requirement file's ``--hash`` options give them
+DigestsDoc = dict[str, list[str]]
+
+
+class GitPinDoc(TypedDict):
+    name: str
+    version: str
+    url: str
+    commit: str
+    ref: str | None
+
+
+class InvocationDoc(TypedDict):
+    """What a run was asked to do, enough to run it again (``build-order.json``
+    ``invocation``; the format is in docs/output.md)."""
+
+    requirements: list[str]
+    constraints: list[str]
+    hashes: dict[str, DigestsDoc]  # name -> digests (hash-checking mode when not empty)
+    locked_hashes: dict[str, DigestsDoc]  # "name version" -> digests (a lock file's)
+    git: list[GitPinDoc]  # versions a lock file makes from git commits
+    index_url: str
+    run: dict[str, Any]  # max_stages, strict, source_bootstrap, cross_check
+    build: dict[str, Any]  # sandbox, isolate_network, timeout, embed_sbom
+    release_age: dict[str, Any]  # min_days, max_days, as_of
+    multiple_versions: bool
+    seed_stores: list[str]
+    settings: dict[str, str] | None  # path, digest
+    signing_key: str | None
+    caches: list[str]
+    trusted_keys: list[str]
+    python: str
+
+
 class BuildOrderDoc(TypedDict):
     schema: str
     version: int
     target: dict[str, Any]
+    resolution: NotRequired[dict[str, Any]]
+    invocation: NotRequired[InvocationDoc]  # absent in the output of an older wheelstrap
     builds: list[BuildDoc]
 
 
@@ -209,7 +245,7 @@ class Event(TypedDict, total=False):
 # -- checking -----------------------------------------------------------------------------
 
 _Kind = Literal["str", "int", "num", "bool", "list", "dict", "node", "str?", "int?", "dict?",
-                "node?", "bool?"]
+                "node?", "bool?", "num?"]
 #: Problems a document's error lists (it counts the rest).
 MAX_PROBLEMS = 8
 #: The largest document read (graph.json of a 10,000-node plan is a few MB).
@@ -370,11 +406,43 @@ def check_build_order(doc: Any, path: Path) -> BuildOrderDoc:
                 c, w, ww))
 
     if _header(c, doc, BUILD_ORDER_SCHEMA, BUILD_ORDER_VERSION) and c.fields(
-            doc, "document", {"builds": "list"}, {"target": "dict"}):
+            doc, "document", {"builds": "list"},
+            {"target": "dict", "resolution": "dict", "invocation": "dict"}):
         c.items(doc["builds"], "builds", build)
+        if "invocation" in doc:
+            _check_invocation(c, doc["invocation"], "invocation")
     refuse_document(path, f"{BUILD_ORDER_SCHEMA} v{BUILD_ORDER_VERSION}", c.problems)
     doc.setdefault("target", {})
     return cast(BuildOrderDoc, doc)
+
+
+def _check_invocation(c: _Checker, inv: Any, where: str) -> None:
+    if not c.fields(inv, where, {
+            "requirements": "list", "constraints": "list", "hashes": "dict",
+            "locked_hashes": "dict", "git": "list", "index_url": "str", "run": "dict",
+            "build": "dict", "release_age": "dict", "multiple_versions": "bool",
+            "seed_stores": "list", "settings": "dict?", "signing_key": "str?",
+            "caches": "list", "trusted_keys": "list", "python": "str"}):
+        return
+    for key in ("requirements", "constraints", "seed_stores", "caches", "trusted_keys"):
+        c.items(inv[key], f"{where}.{key}", lambda v, w: c.kind(v, "str", w))
+    for key in ("hashes", "locked_hashes"):
+        for name, digests in inv[key].items():
+            at = f"{where}.{key}[{json.dumps(name)}]"
+            if c.kind(digests, "dict", at):
+                for alg, values in digests.items():
+                    if c.kind(values, "list", f"{at}.{alg}"):
+                        c.items(values, f"{at}.{alg}", lambda v, w: c.kind(v, "str", w))
+    c.items(inv["git"], f"{where}.git", lambda g, w: c.fields(
+        g, w, {"name": "str", "version": "str", "url": "str", "commit": "str", "ref": "str?"}))
+    c.fields(inv["run"], f"{where}.run", {"max_stages": "int", "strict": "bool",
+                                          "source_bootstrap": "bool", "cross_check": "bool"})
+    c.fields(inv["build"], f"{where}.build", {"sandbox": "str", "isolate_network": "bool",
+                                              "timeout": "num?", "embed_sbom": "bool"})
+    c.fields(inv["release_age"], f"{where}.release_age",
+             {"min_days": "num?", "max_days": "num?", "as_of": "str?"})
+    if inv["settings"] is not None:
+        c.fields(inv["settings"], f"{where}.settings", {"path": "str", "digest": "str"})
 
 
 def check_cycles(doc: Any, path: Path) -> CyclesDoc:

@@ -97,3 +97,11 @@ class Options:
     #: requirement, not only the newest (``--multiple-versions``)
     multiple_versions: bool = False
     work_in_memory: bool = True  # small builds work in /dev/shm (see wheelstrap.build.scratch)
+    #: the file ``settings`` were read from (the run record names it, with its digest)
+    settings_file: Path | None = None
+    #: whether the release-age rules' time was given (``--as-of``): only then is it part
+    #: of the invocation the run records (otherwise it is when the run started)
+    as_of_given: bool = False
+    #: constraints for this run only, applied like ``constraints`` but no part of the
+    #: invocation the run records (``affected --rebuild`` holds the other packages so)
+    held: tuple[Requirement, ...] = ()

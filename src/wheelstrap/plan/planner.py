@@ -176,7 +176,7 @@ class Planner:
         self.states: dict[NodeId, NodeState] = {}
         self.pages: dict[NormalizedName, ProjectPage | None] = {}
         self.constraints: dict[NormalizedName, list[SpecifierSet]] = {}
-        for c in options.constraints:
+        for c in (*options.constraints, *options.held):
             if options.target.wants(c):
                 self.constraints.setdefault(canonicalize_name(c.name), []).append(c.specifier)
         self.records: list[BuildRecord] = []

@@ -84,6 +84,7 @@ from wheelstrap.plan.ahead import (
     FetchAhead,
     backend_rank,
 )
+from wheelstrap.plan.invocation import record as invocation_record
 from wheelstrap.plan.nodes import Fetched, NodeState, Pending
 from wheelstrap.plan.options import Options
 from wheelstrap.plan.planner import Planner
@@ -741,7 +742,7 @@ class Coordinator:
                      for n, dep in sorted(self.p.blocked.items())],
             constraints=[(n.name, n.version) for n in self.p.top_env.nodes]
             if complete and self.p.top_env is not None else None,
-            resolution=_run_resolution(self.o)),
+            resolution=_run_resolution(self.o), invocation=invocation_record(self.o)),
             self.pins, self.seeds)
         if problem is not None:
             self.progress.emit(Warn(problem))

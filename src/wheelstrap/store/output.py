@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,7 +79,8 @@ class Layout:
 
 
 def write_build_order(path: Path, records: Sequence[BuildRecord], target: dict[str, str],
-                      resolution: dict[str, Any] | None = None) -> None:
+                      resolution: dict[str, Any] | None = None,
+                      invocation: Mapping[str, Any] | None = None) -> None:
     doc: dict[str, Any] = {
         "schema": BUILD_ORDER_SCHEMA,
         "version": BUILD_ORDER_VERSION,
@@ -87,6 +88,8 @@ def write_build_order(path: Path, records: Sequence[BuildRecord], target: dict[s
     }
     if resolution is not None:
         doc["resolution"] = resolution
+    if invocation is not None:
+        doc["invocation"] = invocation
     doc["builds"] = [r.to_json() for r in records]
     atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
 

@@ -30,7 +30,7 @@ import os
 import shutil
 import tempfile
 import tomllib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -129,6 +129,8 @@ class Documents:
     constraints: Sequence[tuple[str, str]] | None  # None: the run is not complete
     #: how versions were chosen (release-age rules, their time, --multiple-versions)
     resolution: dict[str, Any] | None = None
+    #: what the run was asked to do, enough to run it again (plan/invocation.py)
+    invocation: Mapping[str, Any] | None = None
 
 
 def safe_name(node: NodeId) -> str:
@@ -713,7 +715,7 @@ class Store:
         with ThreadPoolExecutor(max_workers=6, thread_name_prefix="documents") as pool:
             done = [pool.submit(write_json, root / "graph.json", docs.graph),
                     pool.submit(write_build_order, root / "build-order.json", docs.records,
-                                docs.target, docs.resolution),
+                                docs.target, docs.resolution, docs.invocation),
                     pool.submit(pins.save),
                     pool.submit(write_failures, root / "failures.json", docs.failures,
                                 docs.blocked),

@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # the build machinery is imported only when a run needs it
     from wheelstrap.model.limits import ArchiveLimits
     from wheelstrap.model.schema import BuildDoc, BuildOrderDoc, CyclesDoc, GraphDoc
     from wheelstrap.model.target import Target
+    from wheelstrap.plan.invocation import Invocation
     from wheelstrap.plan.options import GitPin, Options
     from wheelstrap.run.cluster import SchedulerSpec
     from wheelstrap.run.coordinator import Result
@@ -365,8 +366,6 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
     limits = _archive_limits(max_unpacked_size, max_archive_members, max_compression_ratio)
     target = Target.for_interpreter(python) if python else Target.current()
     top, reqs, git = _requirements(requirements, req_files, con_files, target)
-    reporter = make_reporter(level, stderr_is_terminal(), workers=jobs)
-    _warn_without_isolation(policy, reporter)
     if custom is None:
         from wheelstrap.config.hooks import NO_PLUGINS
         from wheelstrap.config.settings import NO_SETTINGS
@@ -383,12 +382,21 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
                       # a release refused as too old today was not yesterday: a run
                       # with a maximum age is never taken as unchanged
                       stamp_key=key if max_release_age is None else None,
-                      release_age=rule, multiple_versions=multiple_versions)
+                      release_age=rule, multiple_versions=multiple_versions,
+                      settings_file=settings_file, as_of_given=as_of is not None)
+    _launch(options, level, head, cluster_spec, advertise)
+
+
+def _launch(options: Options, level: int, head: HeadStart,
+            cluster_spec: SchedulerSpec | None = None, advertise: str | None = None) -> None:
+    """Run a bootstrap with ``options`` and say how it went."""
+    reporter = make_reporter(level, stderr_is_terminal(), workers=options.jobs)
+    _warn_without_isolation(options.policy, reporter)
     if cluster_spec is None:
         result = _run_bootstrap(options, reporter, None, head)
     else:
         result = _run_on_cluster(options, reporter, head, cluster_spec, advertise)
-    _conclude(result, reporter, output)
+    _conclude(result, reporter, options.output)
 
 
 def _age_rule(min_days: float | None, max_days: float | None, as_of: str | None
@@ -886,21 +894,22 @@ def why(directory: Path, name: str, max_chains: int) -> None:
 @click.argument("requirement")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.option("--rebuild", is_flag=True,
-              help="Bootstrap the run's targets again into DIRECTORY with every matching "
+              help="Bootstrap again into DIRECTORY as the run was invoked, with every matching "
               "version excluded: only the builds it touched run again.")
 @click.option("--index-url", default=None,
-              help="With --rebuild: the index (default: the one the run's provenance records).")
+              help="With --rebuild: the index (default: the one the run recorded).")
 @click.option("--settings", "settings_file", type=click.Path(path_type=Path), default=None,
-              help="With --rebuild: the settings file of the run (needed when it had one).")
+              help="With --rebuild: the settings file (default: the one the run recorded, "
+              "refused when it changed since).")
 @click.option("--python", "python", default=None,
               help="With --rebuild: the target interpreter (default: the one the run "
               "recorded).")
 @click.option("--seeds", "seed_stores", multiple=True, type=click.Path(path_type=Path),
-              help="With --rebuild: seed stores (default: those cycles.json records).")
+              help="With --rebuild: seed stores (default: those the run recorded).")
 @click.option("--signing-key", type=click.Path(path_type=Path), default=None,
               envvar="WHEELSTRAP_SIGNING_KEY", metavar="PATH",
-              help="With --rebuild: the key to sign the new statements with (needed when "
-              "the run signed).")
+              help="With --rebuild: the key to sign the new statements with (default: the "
+              "one the run recorded).")
 @click.option("--no-hold", is_flag=True,
               help="With --rebuild: let every other package resolve afresh, rather than "
               "holding it at the version the run recorded.")
@@ -991,75 +1000,49 @@ class RebuildOptions:
 def _rebuild_affected(ctx: click.Context, directory: Path, result: Recall,
                       order: BuildOrderDoc, cycles: CyclesDoc | None, o: RebuildOptions
                       ) -> tuple[list[BuildDoc], Recall]:
-    """Bootstrap the run's targets again into ``directory``, through the bootstrap
-    command itself, with constraints that exclude every matching version found (and,
-    with ``hold``, every other package at its recorded version): content addresses make
+    """Bootstrap again into ``directory`` with the invocation the run recorded (or what
+    can be recovered of it from the output of an older wheelstrap), its constraints
+    joined by ones that exclude every matching version found and, with ``hold``, every
+    other package held at its recorded version for this run only: content addresses make
     exactly the builds whose environment changed run again."""
-    import tempfile
-
     from packaging.utils import canonicalize_name
 
-    from wheelstrap.errors import ResolutionError, UserInputError
+    from wheelstrap.errors import ResolutionError
     from wheelstrap.model.schema import read_graph
+    from wheelstrap.plan.invocation import read_invocation
+    from wheelstrap.run.headstart import begin
 
     if not result.affected:
         return [], result
     graph = read_graph(directory / "graph.json")
-    targets = list(dict.fromkeys(e["requirement"] for e in graph["edges"] if e["from"] is None))
-    if not targets:
-        raise UserInputError(f"{directory / 'graph.json'} names no top-level requirement, so "
-                             "the run's targets are unknown.",
-                             hint="Run wheelstrap bootstrap with the targets and a -c file "
-                             "that excludes the versions listed above.")
     name = canonicalize_name(result.requirement.name)
     excluded = result.excluded_versions()
-    lines = [f"{name}!={v}" for v in excluded]
     held = _held_versions(graph, name) if o.hold else []
-    recorded = _recorded_run(directory, order, cycles)
-    index_url = o.index_url or recorded.index_url
-    if index_url is None:
-        raise UserInputError("The run's index is not recorded in its provenance statements.",
-                             hint="Pass --index-url, the index the run used.")
-    if o.settings_file is None and recorded.had_settings:
-        raise UserInputError(
-            "The run had per-package settings, and rebuilding without them would rebuild "
-            "every package they apply to, differently.",
-            hint="Pass --settings with the settings file of the run.")
-    if o.signing_key is None and recorded.signed:
-        raise UserInputError(
-            "The run signed its provenance, and the rebuilt wheels' statements would not be.",
-            hint="Pass --signing-key (or set WHEELSTRAP_SIGNING_KEY) with the run's key.")
-    python = o.python or recorded.python
-    if python is not None and not Path(python).exists():
-        raise UserInputError(f"The run's target interpreter {python} does not exist here.",
-                             hint="Pass --python with the interpreter to build for.")
-    seed_stores = o.seed_stores or recorded.seed_stores
-    _check_other_versions(index_url, name, excluded, python)
-    say(f"rebuilding {', '.join(targets)} into {directory} without "
-        f"{', '.join(f'{name} {v}' for v in excluded)}"
+    if "invocation" in order:
+        invocation = read_invocation(order["invocation"], directory / "build-order.json")
+    else:
+        invocation = _recovered_invocation(directory, order, cycles, graph, o)
+    options = _rebuild_options(invocation, directory, o, [f"{name}!={v}" for v in excluded],
+                               held)
+    _check_other_versions(options.index_url, name, excluded, options.target)
+    say(f"rebuilding {', '.join(str(r) for r in options.requirements)} into {directory} "
+        f"without {', '.join(f'{name} {v}' for v in excluded)}"
         + (f"; {len(held)} other packages held at their recorded versions" if held else ""))
     # what this command reads, put back should the attempt fail: a failed run rewrites
     # them, and the question must stay answerable for the next attempt
     kept = {doc: (directory / doc).read_bytes() for doc in _RECALL_DOCUMENTS
             if (directory / doc).is_file()}
-    with tempfile.TemporaryDirectory(prefix="wheelstrap-affected-") as tmp:
-        constraints = Path(tmp) / "constraints.txt"
-        constraints.write_text("\n".join([*lines, *held]) + "\n")
-        try:
-            ctx.invoke(bootstrap, requirements=targets, con_files=[constraints],
-                       index_url=index_url, output=directory, jobs=o.jobs, python=python,
-                       no_network_isolation=not recorded.isolate_network,
-                       signing_key=o.signing_key, seed_stores=seed_stores,
-                       max_stages=recorded.max_stages, cross_check=recorded.cross_check,
-                       settings_file=o.settings_file, sandbox=recorded.sandbox,
-                       quiet=o.quiet, verbose=o.verbose)
-        except ResolutionError as exc:
-            _put_back(directory, kept)
-            raise _rebuild_resolution_error(exc, name, excluded, bool(held)) from exc
-        except WheelstrapError as exc:
-            _put_back(directory, kept)
-            exc.hint = ((exc.hint or "") + " " + _AFTER_FAILED).strip()
-            raise
+    head = begin()
+    ctx.call_on_close(head.close)
+    try:
+        _launch(options, verbosity(o.quiet, o.verbose), head)
+    except ResolutionError as exc:
+        _put_back(directory, kept)
+        raise _rebuild_resolution_error(exc, name, excluded, bool(held)) from exc
+    except WheelstrapError as exc:
+        _put_back(directory, kept)
+        exc.hint = ((exc.hint or "") + " " + _AFTER_FAILED).strip()
+        raise
     after, after_cycles = _recall_documents(directory)
     from wheelstrap.ui.recall import recall
 
@@ -1067,8 +1050,78 @@ def _rebuild_affected(ctx: click.Context, directory: Path, result: Recall,
             recall(after, after_cycles, result.requirement))
 
 
+def _rebuild_options(invocation: Invocation, directory: Path, o: RebuildOptions,
+                     exclusions: Sequence[str], held: Sequence[str]) -> Options:
+    """The options of the rebuild: the invocation, with what the command line gives
+    instead, the exclusions added to its constraints and the holds for this run only.
+    Refused, before anything is touched, when a part of it cannot be had here."""
+    import shutil
+
+    from packaging.requirements import Requirement
+
+    from wheelstrap.config.hooks import NO_PLUGINS
+    from wheelstrap.config.settings import NO_SETTINGS
+    from wheelstrap.errors import UserInputError
+    from wheelstrap.model.target import Target
+    from wheelstrap.plan.options import Options
+
+    inv = invocation
+    index_url = o.index_url or _with_credentials(inv.index_url)
+    if index_url is None:
+        raise UserInputError("The run's index is not recorded in its provenance statements.",
+                             hint="Pass --index-url, the index the run used.")
+    settings_file = o.settings_file or inv.settings_file
+    if o.settings_file is None and settings_file is not None and not settings_file.is_file():
+        raise UserInputError(
+            f"The run's settings file {settings_file} does not exist here.",
+            hint="Run this from the folder the run was started in (its paths are recorded "
+            "as they were given), or pass --settings with the run's settings file.")
+    custom = _customizations(settings_file)
+    settings, plugins = custom if custom is not None else (NO_SETTINGS, NO_PLUGINS)
+    if o.settings_file is None and inv.settings_digest not in (None, settings.digest()):
+        raise UserInputError(
+            f"The settings file {settings_file} has changed since the run (build-order.json "
+            "records the digest of what it said then): rebuilding with it would rebuild "
+            "every package it applies to as it says now, not only the affected wheels.",
+            hint=f"Put the file back as it was, or pass --settings {settings_file} to "
+            "rebuild with the file as it is now.")
+    python = o.python or inv.python
+    if python is not None and os.path.realpath(python) == os.path.realpath(sys.executable):
+        python = None  # this interpreter (an older output records it with links resolved)
+    if python is not None and shutil.which(python) is None:
+        raise UserInputError(f"The run's target interpreter {python} does not exist here.",
+                             hint="Pass --python with the interpreter to build for.")
+    signing_key = o.signing_key or inv.signing_key
+    if signing_key is not None and not signing_key.is_file():
+        raise UserInputError(f"The run's signing key {signing_key} does not exist here.",
+                             hint="Pass --signing-key (or set WHEELSTRAP_SIGNING_KEY) with "
+                             "the run's key.")
+    _check_sandbox(inv.policy, inv.run.strict)
+    given = {str(c) for c in inv.constraints}
+    return Options(
+        requirements=inv.requirements,
+        constraints=(*inv.constraints, *(Requirement(x) for x in exclusions if x not in given)),
+        held=tuple(Requirement(h) for h in held), output=directory, index_url=index_url,
+        target=Target.for_interpreter(python) if python is not None else Target.current(),
+        jobs=o.jobs, policy=inv.policy, run=inv.run, signing_key=signing_key,
+        caches=_cache_urls(inv.caches, inv.trusted_keys), trusted_keys=inv.trusted_keys,
+        seed_stores=o.seed_stores or inv.seed_stores, settings=settings, plugins=plugins,
+        settings_file=settings_file, hashes=inv.hashes, git=inv.git,
+        release_age=_age_rule(inv.min_release_age, inv.max_release_age, inv.as_of),
+        as_of_given=inv.as_of is not None, multiple_versions=inv.multiple_versions)
+
+
+def _with_credentials(recorded: str | None) -> str | None:
+    """The recorded index URL, or $WHEELSTRAP_INDEX_URL when it is that URL with the
+    credentials the record leaves out."""
+    from wheelstrap.plan.invocation import public_url
+
+    env = os.environ.get("WHEELSTRAP_INDEX_URL")
+    return env if env and recorded is not None and public_url(env) == recorded else recorded
+
+
 def _check_other_versions(index_url: str, name: str, excluded: Sequence[str],
-                          python: str | None) -> None:
+                          target: Target) -> None:
     """Refuse, before the output is touched, when the index has no version of ``name``
     left once ``excluded`` are: the run needs it, so nothing could be rebuilt."""
     from packaging.version import InvalidVersion, Version
@@ -1076,7 +1129,6 @@ def _check_other_versions(index_url: str, name: str, excluded: Sequence[str],
     from wheelstrap.errors import ResolutionError
     from wheelstrap.index.client import IndexClient
     from wheelstrap.index.resolve import available_versions
-    from wheelstrap.model.target import Target
 
     def same(a: str, b: str) -> bool:
         try:
@@ -1089,7 +1141,6 @@ def _check_other_versions(index_url: str, name: str, excluded: Sequence[str],
         page = client.project_page(name)
     finally:
         client.close()
-    target = Target.for_interpreter(python) if python else Target.current()
     versions = available_versions(page, target) if page is not None else []
     if not [v for v in versions if not any(same(v, x) for x in excluded)]:
         raise ResolutionError(
@@ -1145,25 +1196,34 @@ def _rebuild_resolution_error(exc: WheelstrapError, name: str, excluded: Sequenc
     return ResolutionError(exc.message, hint=hint.strip(), chain=exc.chain)
 
 
-@dataclass(frozen=True)
-class _RecordedRun:
-    """What a run recorded of how it was invoked (what --rebuild reuses)."""
-
-    index_url: str | None
-    sandbox: str
-    isolate_network: bool
-    python: str | None
-    seed_stores: tuple[Path, ...]
-    max_stages: int
-    cross_check: bool
-    had_settings: bool
-    signed: bool
-
-
-def _recorded_run(directory: Path, order: BuildOrderDoc, cycles: CyclesDoc | None
-                  ) -> _RecordedRun:
+def _recovered_invocation(directory: Path, order: BuildOrderDoc, cycles: CyclesDoc | None,
+                          graph: GraphDoc, o: RebuildOptions) -> Invocation:
+    """What can be recovered of the invocation of a run whose build-order.json does not
+    record it (an older wheelstrap wrote it), with a warning naming what cannot."""
     import json
 
+    from packaging.requirements import Requirement
+
+    from wheelstrap.errors import UserInputError
+    from wheelstrap.model.build import BuildPolicy, RunPolicy
+    from wheelstrap.plan.invocation import Invocation
+
+    targets = list(dict.fromkeys(e["requirement"] for e in graph["edges"] if e["from"] is None))
+    if not targets:
+        raise UserInputError(f"{directory / 'graph.json'} names no top-level requirement, so "
+                             "the run's targets are unknown.",
+                             hint="Run wheelstrap bootstrap with the targets and a -c file "
+                             "that excludes the versions listed above.")
+    if o.settings_file is None and any(bool((b.get("settings") or {}).get("settings"))
+                                       for b in order["builds"]):
+        raise UserInputError(
+            "The run had per-package settings, and rebuilding without them would rebuild "
+            "every package they apply to, differently.",
+            hint="Pass --settings with the settings file of the run.")
+    if o.signing_key is None and any((directory / "provenance").glob("*.intoto.dsse.json")):
+        raise UserInputError(
+            "The run signed its provenance, and the rebuilt wheels' statements would not be.",
+            hint="Pass --signing-key (or set WHEELSTRAP_SIGNING_KEY) with the run's key.")
     index_url, policy = None, {}
     for b in order["builds"]:
         try:
@@ -1187,17 +1247,22 @@ def _recorded_run(directory: Path, order: BuildOrderDoc, cycles: CyclesDoc | Non
             recorded_stages.append(entry["max_rebuilds"])
         cross_check = cross_check or entry.get("cross_check") is not None
     python = order["target"].get("python")
-    return _RecordedRun(
-        index_url=index_url,
-        sandbox="none" if policy.get("sandbox") == "none" else "bubblewrap",
-        isolate_network=policy.get("isolate_network") is not False,
-        python=python if isinstance(python, str) else None,
+    say("warning: build-order.json does not record how the run was invoked (an older "
+        "wheelstrap wrote it): the rebuild takes the targets from graph.json, the index, "
+        "the build policy and the target interpreter from the provenance statements, and "
+        "the seed stores, stages and cross-check from cycles.json. It cannot recover, and "
+        "runs without: the constraints and --hash options of the run's -r and -c files, "
+        "lock files, --strict, --no-source-bootstrap, --min-release-age, "
+        "--max-release-age, --as-of, --multiple-versions, --build-timeout, --cache and "
+        "--trust.")
+    return Invocation(
+        requirements=tuple(Requirement(t) for t in targets), index_url=index_url,
+        run=RunPolicy(max_stages=max(recorded_stages, default=3), cross_check=cross_check),
+        policy=BuildPolicy(sandbox="none" if policy.get("sandbox") == "none" else "bubblewrap",
+                           isolate_network=policy.get("isolate_network") is not False,
+                           embed_sbom=policy.get("embed_sbom") is True),
         seed_stores=tuple(Path(s) for s in stores),
-        max_stages=max(recorded_stages, default=3),
-        cross_check=cross_check,
-        had_settings=any(bool((b.get("settings") or {}).get("settings"))
-                         for b in order["builds"]),
-        signed=any((directory / "provenance").glob("*.intoto.dsse.json")))
+        python=python if isinstance(python, str) else None)
 
 
 @main.command()

@@ -1,0 +1,195 @@
+"""What a run was asked to do, recorded so that it can be run again.
+
+``build-order.json`` holds it as ``invocation`` (the format is in docs/output.md):
+the top-level requirements and the constraints actually applied (the arguments, the
+``-r``/``-c`` files and lock files read into strings), the ``--hash`` pins of the
+requirement files and the sdist hashes and git commits a lock pins, the index, the run
+and build policies, the release-age rules, the seed stores, the settings file (its path
+and the digest of its meaning), the signing key's path, the shared caches and trusted
+keys, and the target interpreter.
+
+Two identical invocations record the same: no time (``--as-of`` only when given), no
+run id; paths as they were given.  No secret: the signing key by its path only, and no
+credentials in a URL (the user and password of the index, the caches and git URLs are
+left out).  What only says how a run goes, not what it makes (``-j``, retries, timeouts
+of the index, ``--keep-going``, the archive limits, where builds work), is not recorded.
+``affected --rebuild`` runs a recorded invocation again (:func:`read_invocation`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from wheelstrap.errors import Problems, UserInputError
+from wheelstrap.index.age import format_time
+from wheelstrap.index.git import GitSource
+from wheelstrap.index.reqfiles import AllowedHashes, HashPolicy
+from wheelstrap.model.build import BuildPolicy, RunPolicy
+from wheelstrap.model.schema import DigestsDoc, GitPinDoc, InvocationDoc
+from wheelstrap.plan.options import GitPin, Options
+
+
+def public_url(url: str) -> str:
+    """``url`` without the credentials it may carry (``https://u:p@host/`` ->
+    ``https://host/``; a token is often given as the user alone, so the user goes too),
+    ``git+`` URLs included.  An ssh URL keeps a user without a password
+    (``ssh://git@host/``): it is the account to log in as, and ssh keeps its secrets
+    elsewhere."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    if parts.scheme in ("ssh", "git+ssh") and ":" not in userinfo:
+        return url
+    return urlunsplit(parts._replace(netloc=host))
+
+
+def _public_requirement(req: Requirement) -> str:
+    if req.url is None:
+        return str(req)
+    public = Requirement(str(req))
+    public.url = public_url(req.url)
+    return str(public)
+
+
+def _digests(allowed: AllowedHashes) -> DigestsDoc:
+    return {alg: sorted(ds) for alg, ds in sorted(allowed.digests.items())}
+
+
+def record(options: Options) -> InvocationDoc:
+    """The invocation of a run with ``options``, for ``build-order.json``."""
+    rule = options.release_age
+    settings = ({"path": str(options.settings_file), "digest": options.settings.digest()}
+                if options.settings_file is not None else None)
+    return {
+        "requirements": [_public_requirement(r) for r in options.requirements],
+        "constraints": [str(c) for c in options.constraints],
+        "hashes": {name: _digests(a) for name, a in sorted(options.hashes.by_name.items())},
+        "locked_hashes": {f"{name} {version}": _digests(a) for (name, version), a
+                          in sorted(options.hashes.locked.items())},
+        "git": [{"name": p.name, "version": str(p.version), "url": public_url(p.source.url),
+                 "commit": p.source.commit, "ref": p.source.ref}
+                for p in options.git if p.direct],
+        "index_url": public_url(options.index_url),
+        "run": options.run.to_json(),
+        "build": {"sandbox": options.policy.sandbox,
+                  "isolate_network": options.policy.isolate_network,
+                  "timeout": options.policy.timeout, "embed_sbom": options.policy.embed_sbom},
+        "release_age": {"min_days": rule.min_days if rule else None,
+                        "max_days": rule.max_days if rule else None,
+                        "as_of": format_time(rule.now) if rule and options.as_of_given
+                        else None},
+        "multiple_versions": options.multiple_versions,
+        "seed_stores": [str(p) for p in options.seed_stores],
+        "settings": settings,
+        "signing_key": str(options.signing_key) if options.signing_key is not None else None,
+        "caches": [public_url(u) for u in options.caches],
+        "trusted_keys": [str(p) for p in options.trusted_keys],
+        "python": options.target.python,
+    }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Invocation:
+    """A recorded invocation, read back (or, for the output of an older wheelstrap,
+    what could be recovered of it)."""
+
+    requirements: tuple[Requirement, ...]
+    constraints: tuple[Requirement, ...] = ()
+    hashes: HashPolicy = field(default_factory=HashPolicy)
+    git: tuple[GitPin, ...] = ()
+    index_url: str | None
+    run: RunPolicy = field(default_factory=RunPolicy)
+    policy: BuildPolicy = field(default_factory=BuildPolicy)
+    min_release_age: float | None = None
+    max_release_age: float | None = None
+    as_of: str | None = None
+    multiple_versions: bool = False
+    seed_stores: tuple[Path, ...] = ()
+    settings_file: Path | None = None
+    settings_digest: str | None = None
+    signing_key: Path | None = None
+    caches: tuple[str, ...] = ()
+    trusted_keys: tuple[Path, ...] = ()
+    python: str | None = None
+
+
+def _allowed(name: str, digests: Mapping[str, Sequence[str]], where: str) -> AllowedHashes:
+    return AllowedHashes(canonicalize_name(name),
+                         {alg: frozenset(d.lower() for d in ds) for alg, ds in digests.items()},
+                         (where,))
+
+
+def read_invocation(doc: InvocationDoc, path: Path) -> Invocation:
+    """The invocation ``path`` (a build-order.json the schema reader checked) records;
+    every problem of it at once as one UserInputError."""
+    problems = Problems()
+    where = f"{path} (invocation)"
+
+    def requirements(key: str, texts: Sequence[str]) -> tuple[Requirement, ...]:
+        found = []
+        for i, text in enumerate(texts):
+            try:
+                found.append(Requirement(text))
+            except InvalidRequirement as exc:
+                problems.add(f"invocation.{key}[{i}]", f"{text!r} is not a requirement: {exc}")
+        return tuple(found)
+
+    reqs = requirements("requirements", doc["requirements"])
+    cons = requirements("constraints", doc["constraints"])
+    locked: dict[tuple[Any, str], AllowedHashes] = {}
+    for key, digests in doc["locked_hashes"].items():
+        name, _, version = key.partition(" ")
+        if not name or not version:
+            problems.add(f"invocation.locked_hashes[{key!r}]", "expected \"NAME VERSION\"")
+            continue
+        locked[(canonicalize_name(name), version)] = _allowed(name, digests, where)
+    git = []
+    for i, pin in enumerate(doc["git"]):
+        try:
+            git.append(_git_pin(pin))
+        except InvalidVersion as exc:
+            problems.add(f"invocation.git[{i}]", str(exc))
+    run, build, age = doc["run"], doc["build"], doc["release_age"]
+    if build["sandbox"] not in ("bubblewrap", "none"):
+        problems.add("invocation.build.sandbox",
+                     f"expected \"bubblewrap\" or \"none\", found {build['sandbox']!r}")
+    problems.check(UserInputError, f"{path} records an invocation that cannot be run again",
+                   hint="Pass the output directory of a wheelstrap bootstrap run; a run of "
+                   "the same wheelstrap version rewrites this file.")
+    settings = doc["settings"]
+    return Invocation(
+        requirements=reqs, constraints=cons,
+        hashes=HashPolicy({canonicalize_name(n): _allowed(n, d, where)
+                           for n, d in doc["hashes"].items()}, locked),
+        git=tuple(git), index_url=doc["index_url"],
+        run=RunPolicy(max_stages=run["max_stages"], strict=run["strict"],
+                      source_bootstrap=run["source_bootstrap"],
+                      cross_check=run["cross_check"]),
+        policy=BuildPolicy(sandbox="none" if build["sandbox"] == "none" else "bubblewrap",
+                           isolate_network=build["isolate_network"],
+                           timeout=build["timeout"], embed_sbom=build["embed_sbom"]),
+        min_release_age=age["min_days"], max_release_age=age["max_days"],
+        as_of=age["as_of"], multiple_versions=doc["multiple_versions"],
+        seed_stores=tuple(Path(p) for p in doc["seed_stores"]),
+        settings_file=Path(settings["path"]) if settings is not None else None,
+        settings_digest=settings["digest"] if settings is not None else None,
+        signing_key=Path(doc["signing_key"]) if doc["signing_key"] is not None else None,
+        caches=tuple(doc["caches"]), trusted_keys=tuple(Path(p) for p in doc["trusted_keys"]),
+        python=doc["python"])
+
+
+def _git_pin(pin: GitPinDoc) -> GitPin:
+    return GitPin(canonicalize_name(pin["name"]), Version(pin["version"]),
+                  GitSource(pin["url"], pin["commit"], pin["ref"]), direct=True)
