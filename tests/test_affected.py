@@ -348,7 +348,8 @@ def test_the_invocation_record_reads_back_and_keeps_no_secret(tmp_path):
     from wheelstrap.model.build import BuildPolicy, RunPolicy
     from wheelstrap.model.schema import read_build_order
     from wheelstrap.model.target import Target
-    from wheelstrap.plan.invocation import public_url, read_invocation, record
+    from wheelstrap.model.urls import public_url
+    from wheelstrap.plan.invocation import read_invocation, record
     from wheelstrap.plan.options import GitPin, Options
 
     def allowed(name: str, digest: str) -> AllowedHashes:

@@ -20,6 +20,7 @@ from packaging.version import Version
 from wheelstrap.index.reqfiles import AllowedHashes, exact_pin
 from wheelstrap.index.simple import ProjectFile, ProjectPage
 from wheelstrap.model.target import Target
+from wheelstrap.model.urls import public_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +158,7 @@ class PinnedCandidates:
     def __init__(self, path: Path, index_url: str, sdists: Path,
                  known: dict[str, dict[str, dict[str, object]]]) -> None:
         self.path = path
-        self.index_url = index_url
+        self.index_url = public_url(index_url)  # the file keeps no credentials
         self.sdists = sdists
         self.known = known
         self._lock = threading.Lock()
@@ -172,7 +173,7 @@ class PinnedCandidates:
         except (OSError, ValueError, RecursionError):
             data = None
         if (isinstance(data, dict) and data.get("schema") == cls.SCHEMA
-                and data.get("index") == index_url
+                and data.get("index") == public_url(index_url)
                 and isinstance(data.get("projects"), dict)):
             for name, versions in data["projects"].items():
                 if not isinstance(versions, dict):
@@ -200,7 +201,8 @@ class PinnedCandidates:
             return
         with self._lock:
             self.known.setdefault(c.name, {})[str(c.version)] = {
-                "filename": c.file.filename, "url": c.file.url, "sha256": c.file.sha256}
+                "filename": c.file.filename, "url": public_url(c.file.url),
+                "sha256": c.file.sha256}
 
     def save(self) -> None:
         from wheelstrap.fsutil import atomic_write_text

@@ -22,7 +22,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -34,25 +33,8 @@ from wheelstrap.index.git import GitSource
 from wheelstrap.index.reqfiles import AllowedHashes, HashPolicy
 from wheelstrap.model.build import BuildPolicy, RunPolicy
 from wheelstrap.model.schema import DigestsDoc, GitPinDoc, InvocationDoc
+from wheelstrap.model.urls import public_url
 from wheelstrap.plan.options import GitPin, Options
-
-
-def public_url(url: str) -> str:
-    """``url`` without the credentials it may carry (``https://u:p@host/`` ->
-    ``https://host/``; a token is often given as the user alone, so the user goes too),
-    ``git+`` URLs included.  An ssh URL keeps a user without a password
-    (``ssh://git@host/``): it is the account to log in as, and ssh keeps its secrets
-    elsewhere."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if "@" not in parts.netloc:
-        return url
-    userinfo, _, host = parts.netloc.rpartition("@")
-    if parts.scheme in ("ssh", "git+ssh") and ":" not in userinfo:
-        return url
-    return urlunsplit(parts._replace(netloc=host))
 
 
 def _public_requirement(req: Requirement) -> str:

@@ -72,6 +72,7 @@ from wheelstrap.model.progress import (
     rounded,
 )
 from wheelstrap.model.records import BuildRecord
+from wheelstrap.model.urls import public_url
 from wheelstrap.model.wheel import WheelRef
 from wheelstrap.plan.ahead import Ahead, AheadCommand, AheadView
 from wheelstrap.plan.closure import (
@@ -170,7 +171,7 @@ class Planner:
         self.progress = progress
         self.pins = pins
         self.seeds = seeds
-        self.index_url = index_url
+        self.index_url = public_url(index_url)  # shown in messages: no credentials
         self.now = now
         self.graph = Graph()
         self.states: dict[NodeId, NodeState] = {}
@@ -731,7 +732,8 @@ class Planner:
     def fetched(self, node: NodeId, got: Fetched) -> list[AheadCommand]:
         """``node``'s sdist is here and read; returns what to fetch ahead of it."""
         st = self._took_in(node)
-        st.sdist_path, st.sdist_sha256, st.sdist_url = got.sdist, got.sha256, got.url
+        # what is recorded and shown: never the credentials a URL may carry
+        st.sdist_path, st.sdist_sha256, st.sdist_url = got.sdist, got.sha256, public_url(got.url)
         st.system, st.source_date_epoch = got.system, got.source_date_epoch
         st.make_sdist = got.make_sdist
         st.sdist_size = got.sdist.stat().st_size
@@ -754,7 +756,8 @@ class Planner:
         record = BuildRecord(
             name=st.id.name, version=st.id.version, wheel=avail.path.name, sha256=avail.sha256,
             sdist="", sdist_sha256="", reused=False, build_env=(), dynamic_requires=(),
-            source_date_epoch=0, sdist_url=url, settings=st.hooks.to_json(), prebuilt=True)
+            source_date_epoch=0, sdist_url=public_url(url), settings=st.hooks.to_json(),
+            prebuilt=True)
         self.records.append(record)
         self.prebuilt.append(str(st.id))
         self.fx.built(record, avail)

@@ -75,6 +75,7 @@ from wheelstrap.model.progress import (
     rounded,
 )
 from wheelstrap.model.records import BuildRecord, in_build_order
+from wheelstrap.model.urls import public_url
 from wheelstrap.model.wheel import WheelRef
 from wheelstrap.plan.ahead import (
     LIKELY_BACKENDS,
@@ -159,8 +160,8 @@ class Coordinator:
                                           self.layout.sdists)
         # the key is read here, before any build starts, and never leaves this process
         signer = Signer(options.signing_key) if options.signing_key is not None else None
-        self.provenance = self.store.provenance_writer(options.index_url, options.target,
-                                                       options.policy.to_json(), signer)
+        self.provenance = self.store.provenance_writer(
+            public_url(options.index_url), options.target, options.policy.to_json(), signer)
         if options.caches:
             self.store.remote = RemoteCache(
                 options.caches, load_trusted(options.trusted_keys),

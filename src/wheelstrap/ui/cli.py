@@ -1114,7 +1114,7 @@ def _rebuild_options(invocation: Invocation, directory: Path, o: RebuildOptions,
 def _with_credentials(recorded: str | None) -> str | None:
     """The recorded index URL, or $WHEELSTRAP_INDEX_URL when it is that URL with the
     credentials the record leaves out."""
-    from wheelstrap.plan.invocation import public_url
+    from wheelstrap.model.urls import public_url
 
     env = os.environ.get("WHEELSTRAP_INDEX_URL")
     return env if env and recorded is not None and public_url(env) == recorded else recorded
