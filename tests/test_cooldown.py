@@ -5,17 +5,23 @@ times; and the rules' pure parts."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 from packaging.version import Version
 from scenario import Pkg, make_dists, write_json_index, write_static_index
 
 from wheelstrap.index.age import AgeRule, apply_rule, upload_time
-from wheelstrap.index.simple import ProjectFile, ProjectPage, parse_json
+from wheelstrap.index.simple import JSON_TYPE, ProjectFile, ProjectPage, parse_json
 
 AS_OF = "2026-12-01T00:00:00Z"
 
@@ -218,6 +224,55 @@ def test_an_http_index_is_asked_for_json_and_its_upload_times_are_read(tmp_path,
     assert run.code == 0, run.stderr
     assert "pick-2.0-py3-none-any.whl" in run.wheels
     assert "cannot judge" not in run.stderr
+
+
+@contextmanager
+def _served(folder: Path) -> Iterator[str]:
+    """``wheelstrap serve FOLDER`` on a free port of 127.0.0.1: its index URL."""
+    proc = subprocess.Popen([sys.executable, "-m", "wheelstrap", "serve", str(folder),
+                             "--port", "0"], stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        yield proc.stderr.readline().split(" at ")[1].split(" ")[0]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _mtime_ns(when: str) -> int:
+    t = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    return int(t.replace(microsecond=0).timestamp()) * 1_000_000_000 + t.microsecond * 1000
+
+
+def test_wheelstrap_serve_gives_upload_times_that_the_rules_judge(tmp_path, run_bootstrap):
+    folder = make_dists(PICK, tmp_path / "dists")
+    for filename, when in TIMES.items():  # when each sdist was put into the folder
+        ns = _mtime_ns(str(when))
+        os.utime(folder / filename, ns=(ns, ns))
+    with _served(folder) as url:
+        page = httpx.get(url + "pick/", headers={"Accept": JSON_TYPE}).json()
+        run = run_bootstrap("pick", "--min-release-age", "7", "--as-of", AS_OF, index=url)
+    # PEP 700 (API 1.1): versions, and each file's size and upload time (its mtime, UTC)
+    assert page["meta"]["api-version"] == "1.1"
+    assert page["versions"] == ["1.0", "2.0", "3.0"]
+    assert {f["filename"]: f["upload-time"] for f in page["files"]} == {
+        "pick-1.0.tar.gz": "2025-01-01T00:00:00.000000Z",
+        "pick-2.0.tar.gz": "2026-11-01T10:00:00.123456Z",
+        "pick-3.0.tar.gz": "2026-11-29T00:00:00.000000Z"}
+    assert all(f["size"] == (folder / f["filename"]).stat().st_size for f in page["files"])
+    # the rule is applied as on any index with upload times: 3.0 is too young, no warning
+    assert run.code == 0, run.stderr
+    assert run.wheels == ["helper-1.0-py3-none-any.whl", "pick-2.0-py3-none-any.whl"]
+    assert "cannot judge" not in run.stderr and "no upload time" not in run.stderr
+    # a bootstrap output: each wheel's upload time is when the run published it there
+    wheel = run.out / "wheels" / "pick-2.0-py3-none-any.whl"
+    with _served(run.out) as url:
+        (listed,) = httpx.get(url + "pick/", headers={"Accept": JSON_TYPE}).json()["files"]
+    ns = wheel.stat().st_mtime_ns
+    published = datetime.fromtimestamp(ns // 10**9, UTC).replace(microsecond=ns % 10**9 // 1000)
+    assert upload_time(ProjectFile(wheel.name, "", None, None, False,
+                                   upload_time=listed["upload-time"])) == published
+    assert listed["size"] == wheel.stat().st_size
 
 
 # -- the pure parts ----------------------------------------------------------------------
