@@ -372,10 +372,13 @@ class Coordinator:
                 case PrebuiltJob():
                     self.p.prebuilt_fetched(job.node, *fut.result())
         except WheelstrapError as exc:
-            if not self.o.keep_going or isinstance(job, PageJob):
+            if isinstance(job, PageJob):
                 raise
             failed = job.publishing.node if isinstance(job, PublishJob) \
                 else job.pending.node if isinstance(job, TaskJob) else job.node
+            if not self.o.keep_going:  # the hint says when --keep-going would skip it
+                self.p.explain_other_version(failed, exc)
+                raise
             self.p.fail(failed, exc)
 
     def _outcome(self, fut: Future[Any], pending: Pending) -> Outcome:
