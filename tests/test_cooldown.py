@@ -60,7 +60,9 @@ def test_a_cooldown_window_holds_back_the_newest_release(tmp_path, run_bootstrap
     # the run record holds the rule and the time it was judged at
     assert _order(run.out)["resolution"] == {
         "min_release_age_days": 7.0, "max_release_age_days": None,
-        "now": "2026-12-01T00:00:00Z", "multiple_versions": False}
+        "now": "2026-12-01T00:00:00Z", "multiple_versions": False,
+        "held_back": [{"name": "pick", "version": "3.0", "upload_time": "2026-11-29T00:00:00Z",
+                       "limit": "min-release-age", "days": 7.0}]}
     # the statement holds the rule but not the time: it depends on the build's inputs
     statement = json.loads(
         (run.out / "provenance" / "pick-2.0-py3-none-any.whl.intoto.json").read_text())
@@ -80,6 +82,7 @@ def test_without_a_rule_the_newest_is_built_and_statements_are_unchanged(tmp_pat
     assert run.code == 0, run.stderr
     assert "pick-3.0-py3-none-any.whl" in run.wheels
     assert _order(run.out)["resolution"]["min_release_age_days"] is None
+    assert _order(run.out)["resolution"]["held_back"] == []
     statement = json.loads(
         (run.out / "provenance" / "pick-3.0-py3-none-any.whl.intoto.json").read_text())
     assert "resolution" not in statement["predicate"]["buildDefinition"]["externalParameters"]
@@ -120,6 +123,9 @@ def test_the_error_names_the_releases_the_rule_held_back(tmp_path, run_bootstrap
         "2026-11-29T00:00:00Z, less than the minimum release age of 7 days" in text, text
     assert "min-release-age = 0" in text and "Traceback" not in text
     assert not (run.out / "wheels").exists() or run.wheels == []
+    # the run record of the failed run names it too
+    assert [(h["name"], h["version"]) for h in _order(run.out)["resolution"]["held_back"]] \
+        == [("pick", "3.0")]
 
 
 def test_an_html_index_gives_no_upload_time_a_warning_or_a_strict_error(tmp_path,
@@ -170,12 +176,47 @@ def test_max_release_age_refuses_an_abandoned_release(tmp_path, run_bootstrap):
     assert "2.0 (abandoned: its last upload was 2020-06-01T00:00:00Z, more than " \
         "--max-release-age 365 days before 2026-12-01T00:00:00Z)" in text
     assert "app 1.0 -(install: old)-> ?" in text and "Traceback" not in text
+    assert _order(run.out)["resolution"]["held_back"] == [
+        {"name": "old", "version": v, "upload_time": t, "limit": "max-release-age",
+         "days": 365.0}
+        for v, t in (("1.0", "2019-01-01T00:00:00Z"), ("2.0", "2020-06-01T00:00:00Z"))]
     # a window long enough takes the newest
     ok = run_bootstrap("app", "--max-release-age", "3650", "--as-of", AS_OF, index=index,
                        out=tmp_path / "ok")
     assert ok.code == 0, ok.stderr
     assert "old-2.0-py3-none-any.whl" in ok.wheels
     assert _order(ok.out)["resolution"]["max_release_age_days"] == 3650
+
+
+def test_the_run_record_lists_the_releases_the_rules_held_back_that_it_would_have_taken(
+        tmp_path, run_bootstrap):
+    pkgs = [Pkg("app", "1.0", deps=["lib<2.1", "old"]),
+            Pkg("lib", "0.5"), Pkg("lib", "1.0"), Pkg("lib", "2.0"), Pkg("lib", "2.1"),
+            Pkg("old", "1.0"), Pkg("old", "1.5"), Pkg("old", "1.8"), Pkg("old", "2.0")]
+    times = {"app-1.0.tar.gz": "2025-01-01T00:00:00Z",
+             "lib-0.5.tar.gz": "yesterday",  # malformed, but never chosen: no warning
+             "lib-1.0.tar.gz": "2025-06-01T00:00:00Z",
+             "lib-2.0.tar.gz": "2026-11-20T00:00:00Z",  # young by lib's own 60 days
+             "lib-2.1.tar.gz": "2026-11-30T00:00:00Z",  # young, but app wants lib<2.1
+             "old-1.0.tar.gz": "2019-01-01T00:00:00Z",  # abandoned, older than chosen
+             "old-1.5.tar.gz": "2020-06-01T00:00:00Z",  # likewise
+             "old-1.8.tar.gz": "2024-01-01T00:00:00Z",
+             "old-2.0.tar.gz": "2026-11-29T00:00:00.5Z"}  # young by the global 7 days
+    settings = tmp_path / "settings.toml"
+    settings.write_text("[packages.lib]\nmin-release-age = 60\n")
+    run = run_bootstrap("app", "--min-release-age", "7", "--max-release-age", "2000",
+                        "--as-of", AS_OF, "--settings", str(settings),
+                        index=_index(tmp_path, pkgs, times))
+    assert run.code == 0, run.stderr
+    assert run.wheels == ["app-1.0-py3-none-any.whl", "lib-1.0-py3-none-any.whl",
+                          "old-1.8-py3-none-any.whl"]
+    assert "cannot judge" not in run.stderr
+    # by name and version; each with the upload that decided and the limit it broke
+    assert _order(run.out)["resolution"]["held_back"] == [
+        {"name": "lib", "version": "2.0", "upload_time": "2026-11-20T00:00:00Z",
+         "limit": "min-release-age", "days": 60.0},
+        {"name": "old", "version": "2.0", "upload_time": "2026-11-29T00:00:00Z",
+         "limit": "min-release-age", "days": 7.0}]
 
 
 def test_a_bad_as_of_is_a_clear_error(tmp_path, run_bootstrap):
@@ -313,6 +354,9 @@ def test_the_rule_judges_each_release_and_keeps_an_older_file_of_it():
     assert [f.filename for f in verdict.page.files] == ["a-1.0.tar.gz", "a-2.0.zip",
                                                         "a-4.0.tar.gz"]
     assert [h.version for h in verdict.held] == [Version("3.0")]
+    assert verdict.held[0].to_json("a") == {
+        "name": "a", "version": "3.0", "upload_time": "2026-11-30T00:00:00Z",
+        "limit": "min-release-age", "days": 7}
     assert verdict.untimed == {"a-4.0.tar.gz"}
     # a package's own minimum age, release by release
     verdict = apply_rule(page, AgeRule(now, min_days=7),

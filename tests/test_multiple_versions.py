@@ -99,8 +99,12 @@ def test_with_a_cooldown_only_versions_old_enough_are_built(tmp_path, run_bootst
         "target-1.0-py3-none-any.whl", "target-2.0-py3-none-any.whl"]
     assert (run.out / "constraints.txt").read_text().split() == ["dep==2.0", "target==2.0"]
     order = json.loads((run.out / "build-order.json").read_text())
-    assert order["resolution"] == {"min_release_age_days": 7.0, "max_release_age_days": None,
-                                   "now": AS_OF, "multiple_versions": True}
+    assert order["resolution"] == {
+        "min_release_age_days": 7.0, "max_release_age_days": None, "now": AS_OF,
+        "multiple_versions": True,
+        "held_back": [{"name": "target", "version": "3.0",
+                       "upload_time": TIMES["target-3.0.tar.gz"], "limit": "min-release-age",
+                       "days": 7.0}]}
 
 
 def test_why_and_a_second_run_read_a_graph_of_several_versions(tmp_path, run_bootstrap):

@@ -656,6 +656,38 @@ class Planner:
         self._held[name], self._untimed[name] = verdict.held, verdict.untimed
         return verdict.page
 
+    def held_back(self) -> list[dict[str, Any]]:
+        """The releases the release-age rules held back that this run would otherwise
+        have taken, for the run record, by name and version: each one that a
+        requirement the run resolved (with the constraints, the target's Python, yanking
+        and pre-release rules) would have preferred to what it chose, or that
+        ``--multiple-versions`` would have built.  The others (an abandoned release
+        older than the one chosen) changed nothing and are not listed."""
+        found: dict[tuple[NormalizedName, Version], Held] = {}
+        specs: dict[NormalizedName, list[tuple[SpecifierSet, Candidate | Absence]]] = {}
+        for (name, spec_text), choice in self._choices.items():
+            if self._held.get(name):
+                specs.setdefault(name, []).append((SpecifierSet(spec_text), choice))
+        if self.o.multiple_versions:
+            for req in self.o.requirements:
+                name = canonicalize_name(req.name)
+                if self._held.get(name) and self.o.target.wants(req, frozenset()):
+                    specs.setdefault(name, []).append((req.specifier, Absence.NO_MATCH))
+        for name, wanted in specs.items():
+            page = self.pages.get(name)
+            if page is None:
+                continue
+            held = {h.version: h for h in self._held[name]}
+            unaged = with_git(sdist_candidates(page, self.o.target,
+                                               self.o.hashes.for_name(name)),
+                              self.git.get(name, ()))
+            for spec, choice in wanted:
+                for c in choose_all(unaged, spec, self.constraints.get(name, [])):
+                    if c.version in held and (not isinstance(choice, Candidate)
+                                              or c.version > choice.version):
+                        found[(name, c.version)] = held[c.version]
+        return [found[k].to_json(k[0]) for k in sorted(found)]
+
     def _choose(self, name: NormalizedName, spec: SpecifierSet) -> Candidate | Absence:
         key = (name, str(spec))
         if key not in self._choices:

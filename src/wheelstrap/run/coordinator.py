@@ -744,16 +744,17 @@ class Coordinator:
                      for n, dep in sorted(self.p.blocked.items())],
             constraints=[(n.name, n.version) for n in self.p.top_env.nodes]
             if complete and self.p.top_env is not None else None,
-            resolution=_run_resolution(self.o)),
+            resolution=_run_resolution(self.o, self.p.held_back())),
             self.pins, self.seeds)
         if problem is not None:
             self.progress.emit(Warn(problem))
 
 
-def _run_resolution(options: Options) -> dict[str, Any]:
+def _run_resolution(options: Options, held_back: list[dict[str, Any]]) -> dict[str, Any]:
     """How versions were chosen, for the run record (build-order.json): the release-age
-    rules with the time they were judged at, and whether every allowed version of the
-    targets was built."""
+    rules with the time they were judged at, the releases they held back that the run
+    would otherwise have taken (see :meth:`Planner.held_back`), and whether every allowed
+    version of the targets was built."""
     rule = options.release_age
     judged = rule is not None and (rule.active or options.settings.sets_release_age)
     return {"min_release_age_days": rule.min_days if rule else None,
@@ -761,6 +762,7 @@ def _run_resolution(options: Options) -> dict[str, Any]:
             # the time only when a rule used it: otherwise the record of a run that
             # chose by no age stays the same from one run to the next
             "now": format_time(rule.now) if rule and judged else None,
+            "held_back": held_back,
             "multiple_versions": options.multiple_versions}
 
 
