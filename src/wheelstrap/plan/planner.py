@@ -215,6 +215,9 @@ class Planner:
         self._target = tuple(sorted(options.target.describe().items()))
         self._page_requests: set[NormalizedName] = set()
         self._choices: dict[tuple[NormalizedName, str], Candidate | Absence] = {}
+        #: the choices the run's resolutions made from index pages (the others were
+        #: guesses of what to fetch ahead)
+        self._resolved: set[tuple[NormalizedName, str]] = set()
         self._candidates: dict[NormalizedName, list[Candidate]] = {}  # of a page, once
         #: what the release-age rules held back of each page, and the files of it they
         #: could not judge (no upload time)
@@ -621,6 +624,7 @@ class Planner:
                 self.ahead.unshown.discard(name)
                 self.progress.emit(Resolving(name))
             choice = self._choose(name, spec)
+            self._resolved.add((name, str(spec)))
             if not self.unpinned and exact_pin([spec, *self.constraints.get(name, [])]) is None:
                 self.unpinned = True  # the index may answer differently another day
             return choice
@@ -665,9 +669,10 @@ class Planner:
         older than the one chosen) changed nothing and are not listed."""
         found: dict[tuple[NormalizedName, Version], Held] = {}
         specs: dict[NormalizedName, list[tuple[SpecifierSet, Candidate | Absence]]] = {}
-        for (name, spec_text), choice in self._choices.items():
+        for name, spec_text in sorted(self._resolved):  # not what was fetched ahead
             if self._held.get(name):
-                specs.setdefault(name, []).append((SpecifierSet(spec_text), choice))
+                specs.setdefault(name, []).append(
+                    (SpecifierSet(spec_text), self._choices[(name, spec_text)]))
         if self.o.multiple_versions:
             for req in self.o.requirements:
                 name = canonicalize_name(req.name)
