@@ -540,6 +540,8 @@ def render_project_html(name: str, entries: Sequence[IndexEntry]) -> str:
 
 
 def render_project_json(name: str, entries: Sequence[IndexEntry]) -> str:
+    """A PEP 691 project page at API version 1.1: PEP 700 makes each file's ``size``
+    mandatory, so a server gives every entry its size (``wheelstrap serve`` does)."""
     files: list[dict[str, Any]] = []
     for e in sorted(entries, key=lambda e: e.filename):
         item: dict[str, Any] = {
