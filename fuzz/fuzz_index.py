@@ -52,7 +52,8 @@ H = "0123456789abcdef" * 4
 # -- seeds --------------------------------------------------------------------------------
 
 def _entries() -> list[IndexEntry]:
-    return [IndexEntry("demo-1.0.tar.gz", "../../files/demo-1.0.tar.gz", H),
+    return [IndexEntry("demo-1.0.tar.gz", "../../files/demo-1.0.tar.gz", H, size=5,
+                       upload_time="2026-11-01T10:00:00.123456Z"),
             IndexEntry("demo-2.0-py3-none-any.whl", "../../files/demo-2.0-py3-none-any.whl",
                        H[::-1], ">=3.8, <4"),
             IndexEntry("Demo-10.0.zip", "https://files.invalid/Demo-10.0.zip", H, "!=3.0.*")]

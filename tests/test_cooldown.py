@@ -5,17 +5,23 @@ times; and the rules' pure parts."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 from packaging.version import Version
 from scenario import Pkg, make_dists, write_json_index, write_static_index
 
 from wheelstrap.index.age import AgeRule, apply_rule, upload_time
-from wheelstrap.index.simple import ProjectFile, ProjectPage, parse_json
+from wheelstrap.index.simple import JSON_TYPE, ProjectFile, ProjectPage, parse_json
 
 AS_OF = "2026-12-01T00:00:00Z"
 
@@ -54,7 +60,9 @@ def test_a_cooldown_window_holds_back_the_newest_release(tmp_path, run_bootstrap
     # the run record holds the rule and the time it was judged at
     assert _order(run.out)["resolution"] == {
         "min_release_age_days": 7.0, "max_release_age_days": None,
-        "now": "2026-12-01T00:00:00Z", "multiple_versions": False}
+        "now": "2026-12-01T00:00:00Z", "multiple_versions": False,
+        "held_back": [{"name": "pick", "version": "3.0", "upload_time": "2026-11-29T00:00:00Z",
+                       "limit": "min-release-age", "days": 7.0}]}
     # the statement holds the rule but not the time: it depends on the build's inputs
     statement = json.loads(
         (run.out / "provenance" / "pick-2.0-py3-none-any.whl.intoto.json").read_text())
@@ -74,6 +82,7 @@ def test_without_a_rule_the_newest_is_built_and_statements_are_unchanged(tmp_pat
     assert run.code == 0, run.stderr
     assert "pick-3.0-py3-none-any.whl" in run.wheels
     assert _order(run.out)["resolution"]["min_release_age_days"] is None
+    assert _order(run.out)["resolution"]["held_back"] == []
     statement = json.loads(
         (run.out / "provenance" / "pick-3.0-py3-none-any.whl.intoto.json").read_text())
     assert "resolution" not in statement["predicate"]["buildDefinition"]["externalParameters"]
@@ -114,6 +123,9 @@ def test_the_error_names_the_releases_the_rule_held_back(tmp_path, run_bootstrap
         "2026-11-29T00:00:00Z, less than the minimum release age of 7 days" in text, text
     assert "min-release-age = 0" in text and "Traceback" not in text
     assert not (run.out / "wheels").exists() or run.wheels == []
+    # the run record of the failed run names it too
+    assert [(h["name"], h["version"]) for h in _order(run.out)["resolution"]["held_back"]] \
+        == [("pick", "3.0")]
 
 
 def test_an_html_index_gives_no_upload_time_a_warning_or_a_strict_error(tmp_path,
@@ -164,12 +176,47 @@ def test_max_release_age_refuses_an_abandoned_release(tmp_path, run_bootstrap):
     assert "2.0 (abandoned: its last upload was 2020-06-01T00:00:00Z, more than " \
         "--max-release-age 365 days before 2026-12-01T00:00:00Z)" in text
     assert "app 1.0 -(install: old)-> ?" in text and "Traceback" not in text
+    assert _order(run.out)["resolution"]["held_back"] == [
+        {"name": "old", "version": v, "upload_time": t, "limit": "max-release-age",
+         "days": 365.0}
+        for v, t in (("1.0", "2019-01-01T00:00:00Z"), ("2.0", "2020-06-01T00:00:00Z"))]
     # a window long enough takes the newest
     ok = run_bootstrap("app", "--max-release-age", "3650", "--as-of", AS_OF, index=index,
                        out=tmp_path / "ok")
     assert ok.code == 0, ok.stderr
     assert "old-2.0-py3-none-any.whl" in ok.wheels
     assert _order(ok.out)["resolution"]["max_release_age_days"] == 3650
+
+
+def test_the_run_record_lists_the_releases_the_rules_held_back_that_it_would_have_taken(
+        tmp_path, run_bootstrap):
+    pkgs = [Pkg("app", "1.0", deps=["lib<2.1", "old"]),
+            Pkg("lib", "0.5"), Pkg("lib", "1.0"), Pkg("lib", "2.0"), Pkg("lib", "2.1"),
+            Pkg("old", "1.0"), Pkg("old", "1.5"), Pkg("old", "1.8"), Pkg("old", "2.0")]
+    times = {"app-1.0.tar.gz": "2025-01-01T00:00:00Z",
+             "lib-0.5.tar.gz": "yesterday",  # malformed, but never chosen: no warning
+             "lib-1.0.tar.gz": "2025-06-01T00:00:00Z",
+             "lib-2.0.tar.gz": "2026-11-20T00:00:00Z",  # young by lib's own 60 days
+             "lib-2.1.tar.gz": "2026-11-30T00:00:00Z",  # young, but app wants lib<2.1
+             "old-1.0.tar.gz": "2019-01-01T00:00:00Z",  # abandoned, older than chosen
+             "old-1.5.tar.gz": "2020-06-01T00:00:00Z",  # likewise
+             "old-1.8.tar.gz": "2024-01-01T00:00:00Z",
+             "old-2.0.tar.gz": "2026-11-29T00:00:00.5Z"}  # young by the global 7 days
+    settings = tmp_path / "settings.toml"
+    settings.write_text("[packages.lib]\nmin-release-age = 60\n")
+    run = run_bootstrap("app", "--min-release-age", "7", "--max-release-age", "2000",
+                        "--as-of", AS_OF, "--settings", str(settings),
+                        index=_index(tmp_path, pkgs, times))
+    assert run.code == 0, run.stderr
+    assert run.wheels == ["app-1.0-py3-none-any.whl", "lib-1.0-py3-none-any.whl",
+                          "old-1.8-py3-none-any.whl"]
+    assert "cannot judge" not in run.stderr
+    # by name and version; each with the upload that decided and the limit it broke
+    assert _order(run.out)["resolution"]["held_back"] == [
+        {"name": "lib", "version": "2.0", "upload_time": "2026-11-20T00:00:00Z",
+         "limit": "min-release-age", "days": 60.0},
+        {"name": "old", "version": "2.0", "upload_time": "2026-11-29T00:00:00Z",
+         "limit": "min-release-age", "days": 7.0}]
 
 
 def test_a_bad_as_of_is_a_clear_error(tmp_path, run_bootstrap):
@@ -220,6 +267,55 @@ def test_an_http_index_is_asked_for_json_and_its_upload_times_are_read(tmp_path,
     assert "cannot judge" not in run.stderr
 
 
+@contextmanager
+def _served(folder: Path) -> Iterator[str]:
+    """``wheelstrap serve FOLDER`` on a free port of 127.0.0.1: its index URL."""
+    proc = subprocess.Popen([sys.executable, "-m", "wheelstrap", "serve", str(folder),
+                             "--port", "0"], stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        yield proc.stderr.readline().split(" at ")[1].split(" ")[0]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _mtime_ns(when: str) -> int:
+    t = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    return int(t.replace(microsecond=0).timestamp()) * 1_000_000_000 + t.microsecond * 1000
+
+
+def test_wheelstrap_serve_gives_upload_times_that_the_rules_judge(tmp_path, run_bootstrap):
+    folder = make_dists(PICK, tmp_path / "dists")
+    for filename, when in TIMES.items():  # when each sdist was put into the folder
+        ns = _mtime_ns(str(when))
+        os.utime(folder / filename, ns=(ns, ns))
+    with _served(folder) as url:
+        page = httpx.get(url + "pick/", headers={"Accept": JSON_TYPE}).json()
+        run = run_bootstrap("pick", "--min-release-age", "7", "--as-of", AS_OF, index=url)
+    # PEP 700 (API 1.1): versions, and each file's size and upload time (its mtime, UTC)
+    assert page["meta"]["api-version"] == "1.1"
+    assert page["versions"] == ["1.0", "2.0", "3.0"]
+    assert {f["filename"]: f["upload-time"] for f in page["files"]} == {
+        "pick-1.0.tar.gz": "2025-01-01T00:00:00.000000Z",
+        "pick-2.0.tar.gz": "2026-11-01T10:00:00.123456Z",
+        "pick-3.0.tar.gz": "2026-11-29T00:00:00.000000Z"}
+    assert all(f["size"] == (folder / f["filename"]).stat().st_size for f in page["files"])
+    # the rule is applied as on any index with upload times: 3.0 is too young, no warning
+    assert run.code == 0, run.stderr
+    assert run.wheels == ["helper-1.0-py3-none-any.whl", "pick-2.0-py3-none-any.whl"]
+    assert "cannot judge" not in run.stderr and "no upload time" not in run.stderr
+    # a bootstrap output: each wheel's upload time is when the run published it there
+    wheel = run.out / "wheels" / "pick-2.0-py3-none-any.whl"
+    with _served(run.out) as url:
+        (listed,) = httpx.get(url + "pick/", headers={"Accept": JSON_TYPE}).json()["files"]
+    ns = wheel.stat().st_mtime_ns
+    published = datetime.fromtimestamp(ns // 10**9, UTC).replace(microsecond=ns % 10**9 // 1000)
+    assert upload_time(ProjectFile(wheel.name, "", None, None, False,
+                                   upload_time=listed["upload-time"])) == published
+    assert listed["size"] == wheel.stat().st_size
+
+
 # -- the pure parts ----------------------------------------------------------------------
 
 def _file(name: str, when: str | None) -> ProjectFile:
@@ -258,6 +354,9 @@ def test_the_rule_judges_each_release_and_keeps_an_older_file_of_it():
     assert [f.filename for f in verdict.page.files] == ["a-1.0.tar.gz", "a-2.0.zip",
                                                         "a-4.0.tar.gz"]
     assert [h.version for h in verdict.held] == [Version("3.0")]
+    assert verdict.held[0].to_json("a") == {
+        "name": "a", "version": "3.0", "upload_time": "2026-11-30T00:00:00Z",
+        "limit": "min-release-age", "days": 7}
     assert verdict.untimed == {"a-4.0.tar.gz"}
     # a package's own minimum age, release by release
     verdict = apply_rule(page, AgeRule(now, min_days=7),

@@ -98,15 +98,31 @@ class AgeRule:
         return {"min_release_age_days": self.min_days, "max_release_age_days": self.max_days}
 
 
+#: The limits a release may be held back by, as the run record names them.
+MIN_AGE = "min-release-age"
+MAX_AGE = "max-release-age"
+
+
 @dataclass(frozen=True, slots=True)
 class Held:
-    """A release the rules held back, and why."""
+    """A release the rules held back, and why: by which limit (:data:`MIN_AGE` or
+    :data:`MAX_AGE`) of how many days, and the upload that decided (the newest too young
+    a file of it, or its last upload when it is abandoned)."""
 
     version: Version
     why: str
+    limit: str
+    days: float
+    uploaded: datetime
 
     def __str__(self) -> str:
         return f"{self.version} ({self.why})"
+
+    def to_json(self, name: str) -> dict[str, Any]:
+        """The release as the run record (build-order.json) lists it."""
+        return {"name": name, "version": str(self.version),
+                "upload_time": format_time(self.uploaded), "limit": self.limit,
+                "days": self.days}
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +183,7 @@ def apply_rule(page: ProjectPage, rule: AgeRule,
             why = (f"abandoned: its last upload was {format_time(newest[version])}, more "
                    f"than --max-release-age {_days(rule.max_days)} before "
                    f"{format_time(rule.now)}")
+            limit, days, uploaded = MAX_AGE, rule.max_days, newest[version]
         young = []
         if why is None and min_days:
             for f in files:
@@ -180,9 +197,10 @@ def apply_rule(page: ProjectPage, rule: AgeRule,
                 last = max(t for _, t in young)
                 why = (f"uploaded {format_time(last)}, less than the minimum release age "
                        f"of {_days(min_days)} before {format_time(rule.now)}")
+                limit, days, uploaded = MIN_AGE, min_days, last
         if why is not None:
             dropped.update(f.filename for f in files)
-            held.append(Held(version, why))
+            held.append(Held(version, why, limit, days, uploaded))
     kept = tuple(f for f in page.files if f.filename not in dropped)
     return AgeVerdict(ProjectPage(page.name, kept), tuple(held),
                       frozenset(untimed - dropped))

@@ -1,4 +1,7 @@
-"""Serve a directory of distribution files as a simple repository (PEP 503 + PEP 691)."""
+"""Serve a directory of distribution files as a simple repository (PEP 503 HTML, PEP 691
+JSON at API version 1.1: PEP 700's ``versions``, ``size`` and ``upload-time``, the last
+being the file's modification time, which for a bootstrap output is when the run
+published it)."""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from wheelstrap.index.simple import (
     HTML_TYPE,
     JSON_TYPE,
     IndexEntry,
+    format_upload_time,
     prefers_json,
     project_of,
     render_project_html,
@@ -179,7 +183,10 @@ class _Catalog:
                                                                                     filename)
             path = self.folder / filename
             rp = requires_python(path) if filename.endswith(".whl") else None
-            entry = IndexEntry(filename, f"../../files/{filename}", digest, rp)
+            # when the file was published here, as its modification time says: for a
+            # bootstrap output, when the run placed the wheel (PEP 700 upload-time)
+            entry = IndexEntry(filename, f"../../files/{filename}", digest, rp,
+                               size=st.st_size, upload_time=format_upload_time(st.st_mtime_ns))
             with self._lock:
                 self._cache[filename] = (_stamp(st), entry)
             return self._with_attestations(entry)

@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
@@ -24,6 +25,7 @@ from packaging.utils import (
     parse_sdist_filename,
     parse_wheel_filename,
 )
+from packaging.version import Version
 
 from wheelstrap.errors import IndexAccessError, Problems
 
@@ -474,6 +476,11 @@ class IndexEntry:
     #: the URL of the wheel's in-toto statement, relative like ``href`` (served by
     #: ``wheelstrap serve``); given in the JSON form under a private key
     provenance: str | None = None
+    #: the file's size in bytes and when it was published, as PEP 700 writes it
+    #: (:func:`format_upload_time`): given in the JSON form only (PEP 700 adds nothing to
+    #: the HTML one)
+    size: int | None = None
+    upload_time: str | None = None
 
 
 #: The PEP 691 file key of the URL of a wheel's in-toto statement (private: PEP 691
@@ -493,9 +500,24 @@ def render_root_html(names: Iterable[str]) -> str:
     )
 
 
+#: The API version of the JSON pages rendered here: 1.1 is PEP 700's (``versions`` on a
+#: project page, ``size`` and ``upload-time`` for each file).  The HTML form is 1.0: PEP
+#: 700 changes nothing in it.
+JSON_API_VERSION = "1.1"
+
+
+def format_upload_time(mtime_ns: int) -> str:
+    """A time in nanoseconds since the epoch (a file's ``st_mtime_ns``) as PEP 700's
+    ``upload-time`` says: ``yyyy-mm-ddThh:mm:ss.ffffffZ``, in UTC, to the microsecond."""
+    seconds, ns = divmod(mtime_ns, 1_000_000_000)
+    day = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{day}.{ns // 1000:06d}Z"
+
+
 def render_root_json(names: Iterable[str]) -> str:
     projects = [{"name": n} for n in sorted({canonicalize_name(x) for x in names})]
-    return json.dumps({"meta": {"api-version": "1.0"}, "projects": projects}, indent=1) + "\n"
+    return json.dumps({"meta": {"api-version": JSON_API_VERSION}, "projects": projects},
+                      indent=1) + "\n"
 
 
 def render_project_html(name: str, entries: Sequence[IndexEntry]) -> str:
@@ -518,6 +540,8 @@ def render_project_html(name: str, entries: Sequence[IndexEntry]) -> str:
 
 
 def render_project_json(name: str, entries: Sequence[IndexEntry]) -> str:
+    """A PEP 691 project page at API version 1.1: PEP 700 makes each file's ``size``
+    mandatory, so a server gives every entry its size (``wheelstrap serve`` does)."""
     files: list[dict[str, Any]] = []
     for e in sorted(entries, key=lambda e: e.filename):
         item: dict[str, Any] = {
@@ -525,11 +549,29 @@ def render_project_json(name: str, entries: Sequence[IndexEntry]) -> str:
         }
         if e.requires_python:
             item["requires-python"] = e.requires_python
+        if e.size is not None:
+            item["size"] = e.size
+        if e.upload_time is not None:
+            item["upload-time"] = e.upload_time
         if e.provenance:
             item[PROVENANCE_KEY] = e.provenance
         files.append(item)
-    doc = {"meta": {"api-version": "1.0"}, "name": canonicalize_name(name), "files": files}
+    doc = {"meta": {"api-version": JSON_API_VERSION}, "name": canonicalize_name(name),
+           "versions": _versions(e.filename for e in entries), "files": files}
     return json.dumps(doc, indent=1) + "\n"
+
+
+def _versions(filenames: Iterable[str]) -> list[str]:
+    """PEP 700's ``versions``: the version of each file, once each, oldest first (the
+    order carries no meaning; this one is stable)."""
+    found: set[Version] = set()
+    for filename in filenames:
+        try:
+            found.add(parse_wheel_filename(filename)[1] if filename.endswith(".whl")
+                      else parse_sdist_filename(filename)[1])
+        except ValueError:  # not a distribution's name: it has no version to give
+            continue
+    return [str(v) for v in sorted(found)]
 
 
 def prefers_json(accept: str | None) -> bool:

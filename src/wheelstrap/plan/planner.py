@@ -203,6 +203,12 @@ class Planner:
         #: constraints.txt and pylock.toml hold.  ``top`` is the same closure unless
         #: --multiple-versions adds the other versions of the targets and their closures
         self.top_env: EnvResolution | None = None
+        #: --multiple-versions: the nodes only the other versions' closures hold, and
+        #: which versions; the versions that cannot be resolved (skipped, --keep-going)
+        self._extra: dict[NodeId, set[NodeId]] = {}
+        self._skipped: set[NodeId] = set()
+        #: the nodes each build environment holds, by the node it builds
+        self._env_owners: dict[NodeId, set[NodeId]] = {}
         #: versions made from git commits, by name (see GitPin)
         self.git: dict[NormalizedName, list[GitPin]] = {}
         self.use_git(options.git)
@@ -210,6 +216,9 @@ class Planner:
         self._target = tuple(sorted(options.target.describe().items()))
         self._page_requests: set[NormalizedName] = set()
         self._choices: dict[tuple[NormalizedName, str], Candidate | Absence] = {}
+        #: the choices the run's resolutions made from index pages (the others were
+        #: guesses of what to fetch ahead)
+        self._resolved: set[tuple[NormalizedName, str]] = set()
         self._candidates: dict[NormalizedName, list[Candidate]] = {}  # of a page, once
         #: what the release-age rules held back of each page, and the files of it they
         #: could not judge (no upload time)
@@ -287,19 +296,95 @@ class Planner:
             return main
         merged = EnvResolution(nodes=dict(main.nodes), missing_pages=set(main.missing_pages),
                                unbuilt=set(main.unbuilt), edges=list(main.edges))
-        for root in self._other_versions(main):
-            res = self.closure([root], (), self._final, owner=None)
+        extra: dict[NodeId, set[NodeId]] = {}
+        for version, root in self._other_versions(main):
+            if version in self._skipped:  # it cannot be resolved (--keep-going)
+                merged.unbuilt.add(version)  # the run is not complete without it
+                continue
+            try:
+                res = self.closure([root], (), self._final, owner=None)
+            except ResolutionError as exc:
+                self._skip_version(version, exc)
+                merged.unbuilt.add(version)
+                continue
+            for node in res.nodes:
+                if node not in main.nodes:
+                    extra.setdefault(node, set()).add(version)
             merged.nodes.update(res.nodes)
             merged.missing_pages |= res.missing_pages
             merged.unbuilt |= res.unbuilt
             merged.edges += res.edges
+        self._extra = extra
         self._waiting_on[None] = {*merged.missing_pages, *merged.unbuilt}
         return merged
 
-    def _other_versions(self, main: EnvResolution) -> list[Root]:
+    def _skip_version(self, version: NodeId, exc: WheelstrapError) -> None:
+        """``version``, another version of a target that ``--multiple-versions`` takes,
+        cannot be resolved: with ``--keep-going`` it is left out and recorded as failed
+        (the other versions are built); otherwise the run stops, naming it."""
+        if not self.o.keep_going:
+            raise ResolutionError(
+                f"--multiple-versions takes {version} besides the version of {version.name} "
+                f"chosen, but {version} cannot be resolved: {exc.message}",
+                hint=self._skip_hint([version], exc), chain=exc.chain)
+        message = ("another version that --multiple-versions takes; it cannot be resolved: "
+                   + exc.message)
+        self._skipped.add(version)
+        self.failed[version] = ResolutionError(message, hint=exc.hint, chain=exc.chain)
+        self.progress.emit(NodeFailed(str(version), message))
+        self.progress.emit(Warn(f"{version} cannot be resolved ({exc.message}); it is "
+                                "skipped, and the other versions are built"))
+
+    def _skip_hint(self, versions: Sequence[NodeId], exc: WheelstrapError) -> str:
+        named = " and ".join(str(v) for v in versions)
+        excluded = ", ".join(f"{v.name}!={v.version}" for v in versions)
+        return (f"Pass --keep-going to skip {named} and build the other versions (failures"
+                f".json then names {'them' if len(versions) > 1 else 'it'}), or exclude "
+                f"{'them' if len(versions) > 1 else 'it'} with a constraint ({excluded} in a "
+                "-c file)." + (f" Otherwise: {exc.hint}" if exc.hint else ""))
+
+    def only_for_other_versions(self, node: NodeId) -> list[NodeId]:
+        """The other versions of targets that ``--multiple-versions`` takes and that
+        alone need ``node`` (it, its runtime closure, or what their build environments
+        need); empty when anything else needs it (the targets' environment, or a build
+        of something that does)."""
+        found = self._only_for(node, set())
+        return sorted(found or ())
+
+    def _only_for(self, node: NodeId, seen: set[NodeId]) -> set[NodeId] | None:
+        if node in seen:
+            return set()
+        seen.add(node)
+        if not self.o.multiple_versions or self.top_env is None or node in self.top_env.nodes:
+            return None
+        versions = set(self._extra.get(node, ()))
+        for owner in self._env_owners.get(node, ()):
+            up = self._only_for(owner, seen)
+            if up is None:
+                return None
+            versions |= up
+        return versions or None
+
+    def explain_other_version(self, node: NodeId, exc: WheelstrapError) -> WheelstrapError:
+        """``exc``, a failure of ``node`` that stops the run: when only other versions
+        that ``--multiple-versions`` takes need ``node``, its hint says how to skip
+        them."""
+        versions = self.only_for_other_versions(node)
+        if versions == [node]:
+            exc.hint = (f"{node} is a version that --multiple-versions takes besides the one "
+                        "chosen. " + self._skip_hint(versions, exc))
+        elif versions:
+            exc.hint = (f"Only {' and '.join(str(v) for v in versions)}, of the versions that "
+                        f"--multiple-versions takes besides the ones chosen, need"
+                        f"{'s' if len(versions) == 1 else ''} {node}. "
+                        + self._skip_hint(versions, exc))
+        return exc
+
+    def _other_versions(self, main: EnvResolution) -> list[tuple[NodeId, Root]]:
         """A top-level root pinned to each version of a target that ``main`` did not
-        choose but the requirement, the constraints and the release-age rules allow."""
-        roots: list[Root] = []
+        choose but the requirement, the constraints and the release-age rules allow
+        (with the version it pins)."""
+        roots: list[tuple[NodeId, Root]] = []
         for req in self.o.requirements:
             if not self.o.target.wants(req, frozenset()):
                 continue
@@ -309,12 +394,14 @@ class Planner:
             self._choose(name, req.specifier)  # reads the page once
             for c in choose_all(self._candidates[name], req.specifier,
                                 self.constraints.get(name, [])):
-                if NodeId(name, str(c.version)) in main.nodes:
+                version = NodeId(name, str(c.version))
+                if version in main.nodes:
                     continue
                 extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
                 marker = f"; {req.marker}" if req.marker is not None else ""
-                roots.append(Root(None, frozenset(), "toplevel",
-                                  Requirement(f"{req.name}{extras}=={c.version}{marker}")))
+                roots.append((version, Root(
+                    None, frozenset(), "toplevel",
+                    Requirement(f"{req.name}{extras}=={c.version}{marker}"))))
         return roots
 
     def provider(self, run: CycleRun | None, stage: int) -> Provider:
@@ -353,7 +440,16 @@ class Planner:
         if unit.busy or unit.built is not None:
             return
         provider = self.provider(st.cycle, key.stage)
-        closure = self.closure(self._build_roots(st, unit), st.chain, provider, owner=node)
+        try:
+            closure = self.closure(self._build_roots(st, unit), st.chain, provider, owner=node)
+        except ResolutionError as exc:
+            if not self.only_for_other_versions(node):
+                raise
+            if not self.o.keep_going:
+                self.explain_other_version(node, exc)
+                raise
+            self.fail(node, exc)  # only other versions need it: they go without it
+            return
         broken = [n for n in closure.nodes if n in self.failed or n in self.blocked]
         if broken:
             self.blocked[node] = broken[0]
@@ -529,6 +625,7 @@ class Planner:
                 self.ahead.unshown.discard(name)
                 self.progress.emit(Resolving(name))
             choice = self._choose(name, spec)
+            self._resolved.add((name, str(spec)))
             if not self.unpinned and exact_pin([spec, *self.constraints.get(name, [])]) is None:
                 self.unpinned = True  # the index may answer differently another day
             return choice
@@ -564,6 +661,39 @@ class Planner:
         self._held[name], self._untimed[name] = verdict.held, verdict.untimed
         return verdict.page
 
+    def held_back(self) -> list[dict[str, Any]]:
+        """The releases the release-age rules held back that this run would otherwise
+        have taken, for the run record, by name and version: each one that a
+        requirement the run resolved (with the constraints, the target's Python, yanking
+        and pre-release rules) would have preferred to what it chose, or that
+        ``--multiple-versions`` would have built.  The others (an abandoned release
+        older than the one chosen) changed nothing and are not listed."""
+        found: dict[tuple[NormalizedName, Version], Held] = {}
+        specs: dict[NormalizedName, list[tuple[SpecifierSet, Candidate | Absence]]] = {}
+        for name, spec_text in sorted(self._resolved):  # not what was fetched ahead
+            if self._held.get(name):
+                specs.setdefault(name, []).append(
+                    (SpecifierSet(spec_text), self._choices[(name, spec_text)]))
+        if self.o.multiple_versions:
+            for req in self.o.requirements:
+                name = canonicalize_name(req.name)
+                if self._held.get(name) and self.o.target.wants(req, frozenset()):
+                    specs.setdefault(name, []).append((req.specifier, Absence.NO_MATCH))
+        for name, wanted in specs.items():
+            page = self.pages.get(name)
+            if page is None:
+                continue
+            held = {h.version: h for h in self._held[name]}
+            unaged = with_git(sdist_candidates(page, self.o.target,
+                                               self.o.hashes.for_name(name)),
+                              self.git.get(name, ()))
+            for spec, choice in wanted:
+                for c in choose_all(unaged, spec, self.constraints.get(name, [])):
+                    if c.version in held and (not isinstance(choice, Candidate)
+                                              or c.version > choice.version):
+                        found[(name, c.version)] = held[c.version]
+        return [found[k].to_json(k[0]) for k in sorted(found)]
+
     def _choose(self, name: NormalizedName, spec: SpecifierSet) -> Candidate | Absence:
         key = (name, str(spec))
         if key not in self._choices:
@@ -595,6 +725,9 @@ class Planner:
             self.graph.add_edge(e)
         if owner is not None:  # a build environment
             self.in_build_envs.update(res.nodes)
+            if self.o.multiple_versions:
+                for node in res.nodes:
+                    self._env_owners.setdefault(node, set()).add(owner)
         for name in res.missing_pages:
             self._waiters.setdefault(name, set()).add(owner)
             self.request_page(name)

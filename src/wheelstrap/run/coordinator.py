@@ -374,10 +374,13 @@ class Coordinator:
                 case PrebuiltJob():
                     self.p.prebuilt_fetched(job.node, *fut.result())
         except WheelstrapError as exc:
-            if not self.o.keep_going or isinstance(job, PageJob):
+            if isinstance(job, PageJob):
                 raise
             failed = job.publishing.node if isinstance(job, PublishJob) \
                 else job.pending.node if isinstance(job, TaskJob) else job.node
+            if not self.o.keep_going:  # the hint says when --keep-going would skip it
+                self.p.explain_other_version(failed, exc)
+                raise
             self.p.fail(failed, exc)
 
     def _outcome(self, fut: Future[Any], pending: Pending) -> Outcome:
@@ -743,16 +746,18 @@ class Coordinator:
                      for n, dep in sorted(self.p.blocked.items())],
             constraints=[(n.name, n.version) for n in self.p.top_env.nodes]
             if complete and self.p.top_env is not None else None,
-            resolution=_run_resolution(self.o), invocation=invocation_record(self.o)),
+            resolution=_run_resolution(self.o, self.p.held_back()),
+            invocation=invocation_record(self.o)),
             self.pins, self.seeds)
         if problem is not None:
             self.progress.emit(Warn(problem))
 
 
-def _run_resolution(options: Options) -> dict[str, Any]:
+def _run_resolution(options: Options, held_back: list[dict[str, Any]]) -> dict[str, Any]:
     """How versions were chosen, for the run record (build-order.json): the release-age
-    rules with the time they were judged at, and whether every allowed version of the
-    targets was built."""
+    rules with the time they were judged at, the releases they held back that the run
+    would otherwise have taken (see :meth:`Planner.held_back`), and whether every allowed
+    version of the targets was built."""
     rule = options.release_age
     judged = rule is not None and (rule.active or options.settings.sets_release_age)
     return {"min_release_age_days": rule.min_days if rule else None,
@@ -760,6 +765,7 @@ def _run_resolution(options: Options) -> dict[str, Any]:
             # the time only when a rule used it: otherwise the record of a run that
             # chose by no age stays the same from one run to the next
             "now": format_time(rule.now) if rule and judged else None,
+            "held_back": held_back,
             "multiple_versions": options.multiple_versions}
 
 
