@@ -5,12 +5,18 @@ provenance by commit, and reused by commit."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
+import pytest
 from scenario import Pkg, make_dists, write_static_index
 
 COMMIT_TIME = 1710000000
@@ -209,8 +215,6 @@ def test_a_dynamic_version_is_pinned_by_the_settings_table(tmp_path, run_bootstr
 
 
 def test_git_references_parse_or_fail_as_user_errors():
-    import pytest
-
     from wheelstrap.errors import UserInputError
     from wheelstrap.index.git import GitReference, parse_reference
 
@@ -221,3 +225,111 @@ def test_git_references_parse_or_fail_as_user_errors():
                 "git+https://h/r@a#subdirectory=s", "git+ext::sh -c x"):
         with pytest.raises(UserInputError):
             parse_reference(bad)
+
+
+TOKEN = "s3cr3t-t0ken-4f1d"
+
+
+@pytest.fixture
+def authed_git(tmp_path: Path) -> Iterator[Callable[[Path], str]]:
+    """Serve bare copies of repositories over git's dumb HTTP protocol from 127.0.0.1,
+    to a client that authenticates as user 'me' with TOKEN (Basic); the base URL, without
+    credentials."""
+    root = tmp_path / "served"
+    root.mkdir()
+    good = "Basic " + base64.b64encode(f"me:{TOKEN}".encode()).decode()
+
+    class Handler(SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def do_GET(self) -> None:
+            if self.headers.get("Authorization") != good:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            super().do_GET()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def publish(repo: Path) -> str:
+        bare = root / "repo.git"
+        subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(bare)], check=True)
+        subprocess.run(["git", "update-server-info"], cwd=bare, check=True)
+        return f"http://127.0.0.1:{server.server_address[1]}/repo.git"
+
+    yield publish
+    server.shutdown()
+    server.server_close()
+
+
+def _nowhere(out: Path, *texts: str) -> None:
+    """No file under ``out`` holds TOKEN, and no text either."""
+    for text in texts:
+        assert TOKEN not in text
+    for path in out.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_credentials_in_a_git_url_reach_the_fetch_and_nothing_else(
+        tmp_path, run_bootstrap, authed_git):
+    repo, commit = _repo(tmp_path, Pkg("gitpkg", "1.0"))
+    public = authed_git(repo)
+    secret = public.replace("http://", f"http://me:{TOKEN}@")
+    index = _index(tmp_path)
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'[packages."gitpkg==1.0"]\n'
+                        f'source = {{ git = "{secret}", rev = "{commit}" }}\n')
+    lock = tmp_path / "pylock.toml"
+    lock.write_text('lock-version = "1.0"\ncreated-by = "test"\n[[packages]]\n'
+                    f'name = "gitpkg"\nvcs = {{ type = "git", url = "{secret}", '
+                    f'commit-id = "{commit}" }}\n')
+    for n, args in enumerate([(f"gitpkg @ git+{secret}@{commit}",),
+                              (f"gitpkg @ git+{secret}@main",),
+                              ("gitpkg", "--settings", str(settings)),
+                              ("-r", str(lock))]):
+        out = tmp_path / f"out{n}"
+        run = run_bootstrap(*args, "-v", index=index, out=out)
+        assert run.code == 0, run.stderr
+        assert run.wheels == ["gitpkg-1.0-py3-none-any.whl"]
+        builds = json.loads((out / "build-order.json").read_text())["builds"]
+        assert builds[0]["sdist_url"] == f"git+{public}@{commit}"
+        statement = (out / "provenance" / "gitpkg-1.0-py3-none-any.whl.intoto.json")
+        assert f"git+{public}@{commit}" in statement.read_text()
+        _nowhere(out, run.result.output, run.stderr)
+    # a wrong token: refused by the server; the message names the repository, not the token
+    wrong = public.replace("http://", f"http://me:{TOKEN}-wrong@")
+    bad = run_bootstrap(f"gitpkg @ git+{wrong}@{commit}", index=index, out=tmp_path / "bad")
+    assert bad.code == 1
+    assert public in " ".join(bad.stderr.split()) and "Traceback" not in bad.stderr
+    _nowhere(tmp_path / "bad", bad.result.output, bad.stderr)
+    # a malformed requirement or URL: the message quotes it without the credentials
+    for req in (f"gitpkg @ git+{secret}@", f"gitpkg @@ git+{secret}@{commit}",
+                f"gitpkg @ git+{secret}?x=1@{commit}"):
+        refused = run_bootstrap(req, index=index, out=tmp_path / "refused")
+        assert refused.code == 1 and "Traceback" not in refused.stderr
+        _nowhere(tmp_path / "refused", refused.result.output, refused.stderr)
+
+
+def test_public_url_and_scrub():
+    from wheelstrap.index.git import GitSource, public_url, scrub
+
+    assert public_url("https://me:tok@h/r.git") == "https://h/r.git"
+    assert public_url("https://tok@h:8443/r") == "https://h:8443/r"
+    assert public_url("https://h/r?private_token=tok") == "https://h/r"
+    assert public_url("ssh://git@h/r") == "ssh://git@h/r"  # a user name, no secret
+    assert public_url("ssh://git:pw@h/r") == "ssh://h/r"
+    assert scrub("fatal: 'https://me:tok@h/r' and http://x@y/") == \
+        "fatal: 'https://h/r' and http://y/"
+    source = GitSource.at("https://me:tok@h/r", "a" * 40)
+    assert source.url == "https://h/r" and source.remote == "https://me:tok@h/r"
+    assert "tok" not in repr(source) and "tok" not in source.uri
+    assert source == GitSource.at("https://h/r", "a" * 40)

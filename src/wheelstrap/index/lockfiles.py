@@ -153,7 +153,7 @@ def _read_one(path: Path, target: Target, selection: LockSelection,
                              "commit id (40 lowercase hex digits)")
                 continue
             seen[name] = str(pkg.version)
-            source = GitSource(pkg.vcs.url, pkg.vcs.commit_id)
+            source = GitSource.at(pkg.vcs.url, pkg.vcs.commit_id)
             selection.git[name] = (pkg.version, source)
             selection.requirements.append(Requirement(
                 f"{name}=={pkg.version}" if pkg.version is not None

@@ -11,14 +11,21 @@ and the commit it names is the one built and recorded; ``--strict`` refuses it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from wheelstrap.errors import SourceError, UserInputError
-from wheelstrap.index.git import GitSource, is_commit, ls_remote, parse_reference
+from wheelstrap.index.git import (
+    GitSource,
+    is_commit,
+    ls_remote,
+    parse_reference,
+    public_url,
+    scrub,
+)
 from wheelstrap.plan.options import GitPin, Options
 from wheelstrap.store.store import Store
 
@@ -33,7 +40,8 @@ def git_pins(options: Options, store: Store, warn: Callable[[str], None]) -> Opt
         if not req.url or not req.url.startswith("git+"):
             continue
         name = canonicalize_name(req.name)
-        source = _commit_of(req.url, str(req), options.run.strict, warn)
+        source = _commit_of(req.url, str(req), options.run.strict, warn,
+                            options.git_remotes)
         found = store.git_version(source)
         if found is None:
             raise UserInputError(
@@ -64,26 +72,29 @@ def git_pins(options: Options, store: Store, warn: Callable[[str], None]) -> Opt
                                  *direct.values()))
 
 
-def _commit_of(url: str, req: str, strict: bool, warn: Callable[[str], None]) -> GitSource:
+def _commit_of(url: str, req: str, strict: bool, warn: Callable[[str], None],
+               remotes: Mapping[str, str]) -> GitSource:
     ref = parse_reference(url)
+    remote = remotes.get(public_url(ref.url), ref.url)  # the credentials, if any
+    req = scrub(req)
     if ref.rev is not None and is_commit(ref.rev):
-        return GitSource(ref.url, ref.rev)
+        return GitSource.at(remote, ref.rev)
     named = ref.rev or "HEAD"
     if strict:
         raise UserInputError(
             f"{req} names the git revision {named!r}, which is not a commit id; --strict "
             "builds only what is pinned to a commit.",
             hint="Write the full commit id (40 hex digits) after '@'.")
-    commit = ls_remote(ref.url, named)
+    commit = ls_remote(remote, named)
     if commit is None:
         raise SourceError(
-            f"{req}: the git repository {ref.url} has no branch or tag {named!r}"
+            f"{req}: the git repository {public_url(ref.url)} has no branch or tag {named!r}"
             + (" (an abbreviated commit id is not looked up)" if _hexish(named) else "")
             + ".",
             hint="Write a branch or tag that exists, or the full commit id (40 hex digits).")
     warn(f"{req}: {named!r} is commit {commit} now; that commit is built and recorded. "
          f"Pin it (@{commit}) to build the same thing next time.")
-    return GitSource(ref.url, commit, ref=None if named == "HEAD" else named)
+    return GitSource.at(remote, commit, ref=None if named == "HEAD" else named)
 
 
 def _hexish(rev: str) -> bool:

@@ -326,7 +326,7 @@ class Store:
         its tree (``git archive``) as a source archive for ``build_sdist``; returns the
         archive, the commit's time (its SOURCE_DATE_EPOCH) and its ``[build-system]``."""
         if source.ref is not None:
-            found = ls_remote(source.url, source.ref)
+            found = ls_remote(source.remote, source.ref)
             if found is None:
                 raise SourceError(
                     f"The git repository {source.url} has no branch or tag {source.ref!r}, "
@@ -338,7 +338,7 @@ class Store:
                     f"commit {source.commit} of {name} {version}: the branch or tag moved, "
                     "or the pin is wrong. Nothing was built from it.",
                     hint="Check which commit you mean to build, and pin it in rev.")
-        repo = GitRepo(self.git_dir, source.url)
+        repo = GitRepo(self.git_dir, source)
         repo.fetch(source.commit)
         epoch = repo.commit_time(source.commit)
         module = canonicalize_name(name).replace("-", "_")
@@ -361,7 +361,7 @@ class Store:
         if cached is not None and isinstance(cached.get("name"), str) \
                 and isinstance(cached.get("version"), str):
             return cached["name"], cached["version"]
-        repo = GitRepo(self.git_dir, source.url)
+        repo = GitRepo(self.git_dir, source)
         repo.fetch(source.commit)
         raw = repo.read(source.commit, "pyproject.toml")
         try:

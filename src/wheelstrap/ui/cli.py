@@ -364,7 +364,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
     rule = _age_rule(min_release_age, max_release_age, as_of)
     limits = _archive_limits(max_unpacked_size, max_archive_members, max_compression_ratio)
     target = Target.for_interpreter(python) if python else Target.current()
-    top, reqs, git = _requirements(requirements, req_files, con_files, target)
+    top, reqs, git, remotes = _requirements(requirements, req_files, con_files, target)
     reporter = make_reporter(level, stderr_is_terminal(), workers=jobs)
     _warn_without_isolation(policy, reporter)
     if custom is None:
@@ -379,6 +379,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
                       caches=cache_urls, trusted_keys=tuple(trusted),
                       seed_stores=tuple(seed_stores), keep_going=keep_going,
                       settings=custom[0], plugins=custom[1], hashes=reqs.hashes, git=git,
+                      git_remotes=remotes,
                       archive_limits=limits, work_in_memory=not work_on_disk,
                       # a release refused as too old today was not yesterday: a run
                       # with a maximum age is never taken as unchanged
@@ -498,20 +499,30 @@ def _archive_limits(max_unpacked_size: str, max_members: int, max_ratio: float
 
 def _requirements(requirements: Sequence[str], req_files: Sequence[Path],
                   con_files: Sequence[Path], target: Target
-                  ) -> tuple[list[Requirement], RequirementSet, tuple[GitPin, ...]]:
+                  ) -> tuple[list[Requirement], RequirementSet, tuple[GitPin, ...],
+                             dict[str, str]]:
     """The top-level requirements (the arguments, then the -r files, then the lock files
-    among them), what the files say (constraints, hashes) and the versions a lock makes
-    from git commits; a user error when there is nothing to bootstrap."""
+    among them), what the files say (constraints, hashes), the versions a lock makes
+    from git commits, and the git URLs with credentials by the same URLs without them
+    (the requirements returned hold none: see index/git.py); a user error when there is
+    nothing to bootstrap."""
     from dataclasses import replace
 
     from wheelstrap.errors import UserInputError
+    from wheelstrap.index.git import public_requirement
     from wheelstrap.index.lockfiles import lock_kind, read_locks
     from wheelstrap.index.reqfiles import AllowedHashes, parse_requirement, read_files
     from wheelstrap.plan.options import GitPin
 
     locks = [p for p in req_files if lock_kind(Path(p)) is not None]
     reqs = read_files([p for p in req_files if p not in locks], con_files)
-    top = [parse_requirement(r) for r in requirements] + reqs.requirements
+    remotes: dict[str, str] = {}
+    top = []
+    for req in [parse_requirement(r) for r in requirements] + reqs.requirements:
+        public, credentials = public_requirement(req)
+        if credentials is not None:
+            remotes[credentials[0]] = credentials[1]
+        top.append(public)
     git: tuple[GitPin, ...] = ()
     if locks:
         selection = read_locks([Path(p) for p in locks], target)
@@ -522,10 +533,11 @@ def _requirements(requirements: Sequence[str], req_files: Sequence[Path],
         reqs.hashes = replace(reqs.hashes, locked=locked)
         git = tuple(GitPin(name, version, source, direct=True)
                     for name, (version, source) in selection.git.items() if version is not None)
+        remotes.update((s.url, s.fetch_url) for _, s in selection.git.values() if s.fetch_url)
     if not top:
         raise UserInputError("Nothing to bootstrap: no requirement was given.",
                              hint="Name packages (wheelstrap bootstrap hatchling) or pass -r FILE.")
-    return top, reqs, git
+    return top, reqs, git, remotes
 
 
 def _warn_without_isolation(policy: BuildPolicy, reporter: PlainReporter) -> None:
