@@ -35,7 +35,7 @@ def _repo(tmp_path: Path, pkg: Pkg) -> tuple[Path, str]:
     """A repository holding ``pkg`` (tiny in-tree backend), tagged v<version>; its
     path and the commit."""
     repo = tmp_path / "repo"
-    repo.mkdir()
+    repo.mkdir(parents=True)
     _git(repo, "init", "-q")
     for rel, text in pkg.tree().items():
         if rel == "PKG-INFO":  # a checkout has none: build_sdist writes it
@@ -192,19 +192,59 @@ def test_settings_git_source_is_checked_before_anything_runs(tmp_path, run_boots
     assert not (run.out / "wheels").exists() or run.wheels == []
 
 
-def test_a_dynamic_version_is_pinned_by_the_settings_table(tmp_path, run_bootstrap):
-    """The tree of a project whose version comes from git (setuptools-scm) has no .git:
-    build_sdist is told the version the settings table pins; a direct reference, which
-    pins no version, is refused with the way to give one."""
+def _dynamic(tmp_path: Path, tag: str | None) -> tuple[Path, str]:
+    """A repository of gitpkg whose version is dynamic (setuptools-scm's way), its one
+    commit tagged ``tag`` (None: not tagged)."""
     pkg = Pkg("gitpkg", "1.0")
     dynamic = pkg.pyproject().replace('version = "1.0"', 'dynamic = ["version"]')
     pkg.extra_files = {"pyproject.toml": dynamic}
     repo, commit = _repo(tmp_path, pkg)
+    _git(repo, "tag", "-d", "v1.0")
+    if tag is not None:
+        _git(repo, "tag", "-a", "-m", "release", tag)  # annotated, as releases often are
+    return repo, commit
+
+
+def test_a_dynamic_version_is_the_version_a_tag_at_the_commit_names(tmp_path, run_bootstrap):
+    """The tree of a project whose version comes from git (setuptools-scm) has no .git:
+    a direct reference to a commit that a version tag points at builds that version, and
+    build_sdist is told it; a settings table that pins the same commit still wins."""
+    repo, commit = _dynamic(tmp_path, "v2.1.0")
     index = _index(tmp_path)
-    direct = run_bootstrap(f"gitpkg @ git+{repo.as_uri()}@{commit}", index=index)
-    assert direct.code == 1
-    err = " ".join(direct.stderr.split())
-    assert "states no [project] name and version" in err and 'packages."gitpkg==V"' in err
+    req = f"gitpkg @ git+{repo.as_uri()}@{commit}"
+    run = run_bootstrap(req, index=index)
+    assert run.code == 0, run.stderr
+    assert run.wheels == ["gitpkg-2.1.0-py3-none-any.whl"]
+    order = json.loads((run.out / "build-order.json").read_text())["builds"]
+    assert order[0]["sdist"] == "gitpkg-2.1.0.tar.gz"
+    # named by the tag itself: the same
+    by_tag = run_bootstrap(f"gitpkg @ git+{repo.as_uri()}@v2.1.0", index=index,
+                           out=tmp_path / "bytag")
+    assert by_tag.code == 0, by_tag.stderr
+    assert by_tag.wheels == ["gitpkg-2.1.0-py3-none-any.whl"]
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'[packages."gitpkg==2.5"]\n'
+                        f'source = {{ git = "{repo.as_uri()}", rev = "{commit}" }}\n')
+    pinned = run_bootstrap(req, "--settings", str(settings), index=index,
+                           out=tmp_path / "pinned")
+    assert pinned.code == 0, pinned.stderr
+    assert pinned.wheels == ["gitpkg-2.5-py3-none-any.whl"]
+
+
+def test_a_dynamic_version_without_a_version_tag_is_a_clear_error(tmp_path, run_bootstrap):
+    index = _index(tmp_path)
+    for n, tag in enumerate((None, "nightly")):
+        repo, commit = _dynamic(tmp_path / str(n), tag)
+        run = run_bootstrap(f"gitpkg @ git+{repo.as_uri()}@{commit}", index=index,
+                            out=tmp_path / f"out{n}")
+        assert run.code == 1
+        err = " ".join(run.stderr.split())
+        assert "is not stated in the [project] table" in err and commit in err
+        assert ("no tag points at it" in err) if tag is None else \
+            ("the tags at it, 'nightly', name no PEP 440 version" in err)
+        assert 'packages."gitpkg==V"' in err and "Traceback" not in run.stderr
+        assert run.wheels == []
+    # the settings table form still works for an untagged commit
     settings = tmp_path / "settings.toml"
     settings.write_text(f'[packages."gitpkg==2.5"]\n'
                         f'source = {{ git = "{repo.as_uri()}", rev = "{commit}" }}\n')
@@ -212,6 +252,17 @@ def test_a_dynamic_version_is_pinned_by_the_settings_table(tmp_path, run_bootstr
                         out=tmp_path / "out2")
     assert run.code == 0, run.stderr
     assert run.wheels == ["gitpkg-2.5-py3-none-any.whl"]
+
+
+def test_a_static_version_wins_over_a_tag_that_disagrees(tmp_path, run_bootstrap):
+    repo, commit = _repo(tmp_path, Pkg("gitpkg", "1.0"))
+    _git(repo, "tag", "-d", "v1.0")
+    _git(repo, "tag", "v3.0")
+    run = run_bootstrap(f"gitpkg @ git+{repo.as_uri()}@{commit}", index=_index(tmp_path))
+    assert run.code == 0, run.stderr
+    assert run.wheels == ["gitpkg-1.0-py3-none-any.whl"]
+    err = " ".join(run.stderr.split())
+    assert "states the version 1.0, and the commit is tagged 'v3.0'; 1.0 is built" in err
 
 
 def test_git_references_parse_or_fail_as_user_errors():

@@ -34,6 +34,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from packaging.requirements import Requirement
+from packaging.version import InvalidVersion, Version
 
 from wheelstrap.errors import SourceError, UserInputError
 
@@ -219,6 +220,38 @@ def ls_remote(url: str, ref: str) -> str | None:
         if name in found:
             return found[name]
     return None
+
+
+def tags_at(url: str, commit: str) -> list[str]:
+    """The names of the tags of the repository at ``url`` that point at ``commit`` (an
+    annotated tag peeled to its commit), sorted: what ``git tag --points-at`` lists in a
+    clone, read with ``git ls-remote --tags`` (the fetch of one commit brings no tags)."""
+    proc = git(["ls-remote", "--tags", "--", url], check=False)
+    if proc.returncode != 0:
+        raise SourceError(
+            f"The tags of the git repository {public_url(url)} cannot be read: "
+            f"{_stderr(proc)}", hint="Check the URL and that this machine can reach it.")
+    direct: dict[str, str] = {}
+    peeled: dict[str, str] = {}
+    for line in proc.stdout.decode(errors="replace").splitlines():
+        sha, _, ref = line.partition("\t")
+        if not ref.startswith("refs/tags/"):
+            continue
+        name = ref[len("refs/tags/"):]
+        if name.endswith("^{}"):
+            peeled[name[:-3]] = sha
+        else:
+            direct[name] = sha
+    return sorted(n for n, sha in direct.items() if peeled.get(n, sha) == commit)
+
+
+def tag_version(tag: str) -> Version | None:
+    """The PEP 440 version a tag names (``1.2.0``, ``v1.2.0``), or None."""
+    text = tag[1:] if tag[:1] in ("v", "V") else tag
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
 
 
 class GitRepo:

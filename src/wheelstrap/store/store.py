@@ -71,7 +71,7 @@ from wheelstrap.fsutil import (
     sha256_file,
     tail,
 )
-from wheelstrap.index.git import GitRepo, GitSource, ls_remote
+from wheelstrap.index.git import GitRepo, GitSource, ls_remote, tags_at
 from wheelstrap.index.simple import ProjectFile
 from wheelstrap.model.build import BuildSpec, UnitKey, cache_key
 from wheelstrap.model.durations import Durations
@@ -353,14 +353,20 @@ class Store:
                               ) from exc
         return tree, epoch, parse_build_system(pyproject, f"{name} at {source.uri}")
 
-    def git_version(self, source: GitSource) -> tuple[str, str] | None:
-        """The (name, version) ``[project]`` of the commit's ``pyproject.toml`` states
-        statically, remembered by commit; None when it states no version (dynamic)."""
-        key = cache_key({"kind": "git-project", "url": source.url, "commit": source.commit})
+    def git_project(self, source: GitSource
+                    ) -> tuple[str | None, str | None, tuple[str, ...]]:
+        """What a direct reference's commit says of its project: the ``[project]`` name of
+        its ``pyproject.toml`` and its version when static (None otherwise), and the
+        tags that point at the commit (see :func:`wheelstrap.index.git.tags_at`);
+        remembered by commit, so a warm run reads nothing."""
+        key = cache_key({"kind": "git-project-2", "url": source.url,
+                         "commit": source.commit})
         cached = self.cache.get(key)
-        if cached is not None and isinstance(cached.get("name"), str) \
-                and isinstance(cached.get("version"), str):
-            return cached["name"], cached["version"]
+        if cached is not None and isinstance(cached.get("tags"), list):
+            name, version = cached.get("name"), cached.get("version")
+            return (name if isinstance(name, str) else None,
+                    version if isinstance(version, str) else None,
+                    tuple(str(t) for t in cached["tags"]))
         repo = GitRepo(self.git_dir, source)
         repo.fetch(source.commit)
         raw = repo.read(source.commit, "pyproject.toml")
@@ -368,12 +374,16 @@ class Store:
             project = tomllib.loads(raw.decode("utf-8")).get("project", {}) if raw else {}
         except (UnicodeDecodeError, tomllib.TOMLDecodeError):
             project = {}
+        if not isinstance(project, dict):
+            project = {}
         name, version = project.get("name"), project.get("version")
-        if not isinstance(name, str) or not isinstance(version, str) \
-                or "version" in (project.get("dynamic") or []):
-            return None
-        self.cache.put(key, {"name": name, "version": version})
-        return name, version
+        dynamic = project.get("dynamic")
+        if not isinstance(version, str) or (isinstance(dynamic, list) and "version" in dynamic):
+            version = None
+        tags = tuple(tags_at(source.remote, source.commit))
+        found = (name if isinstance(name, str) else None, version, tags)
+        self.cache.put(key, {"name": found[0], "version": version, "tags": list(tags)})
+        return found
 
     def adopt_git_sdist(self, source: GitSource, name: str, version: str,
                         filename: str, path: str | None, data: bytes | None) -> None:
