@@ -54,7 +54,7 @@ def test_a_cooldown_window_holds_back_the_newest_release(tmp_path, run_bootstrap
     # the run record holds the rule and the time it was judged at
     assert _order(run.out)["resolution"] == {
         "min_release_age_days": 7.0, "max_release_age_days": None,
-        "now": "2026-12-01T00:00:00Z", "multiple_versions": False}
+        "now": "2026-12-01T00:00:00Z", "multiple_versions": False, "lock_skipped": []}
     # the statement holds the rule but not the time: it depends on the build's inputs
     statement = json.loads(
         (run.out / "provenance" / "pick-2.0-py3-none-any.whl.intoto.json").read_text())

@@ -99,7 +99,8 @@ def test_with_a_cooldown_only_versions_old_enough_are_built(tmp_path, run_bootst
     assert (run.out / "constraints.txt").read_text().split() == ["dep==2.0", "target==2.0"]
     order = json.loads((run.out / "build-order.json").read_text())
     assert order["resolution"] == {"min_release_age_days": 7.0, "max_release_age_days": None,
-                                   "now": AS_OF, "multiple_versions": True}
+                                   "now": AS_OF, "multiple_versions": True,
+                                   "lock_skipped": []}
 
 
 def test_why_and_a_second_run_read_a_graph_of_several_versions(tmp_path, run_bootstrap):

@@ -48,6 +48,7 @@ from wheelstrap.errors import (
 from wheelstrap.index.age import format_time
 from wheelstrap.index.client import IndexClient
 from wheelstrap.index.git import GitSource
+from wheelstrap.index.lockfiles import SkippedEntry
 from wheelstrap.index.resolve import (
     PinnedCandidates,
 )
@@ -62,6 +63,7 @@ from wheelstrap.model.progress import (
     Downloaded,
     FetchStarted,
     MetadataRead,
+    Note,
     Progress,
     Reporter,
     RunFinished,
@@ -213,6 +215,8 @@ class Coordinator:
                 targets=[str(r) for r in self.o.requirements], jobs=self.o.jobs,
                 strict=self.o.run.strict, workers=self.workers.describe(),
                 wall=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
+            if self.o.lock_skipped:
+                self.progress.emit(Note(_skipped_note(self.o.lock_skipped)))
             ok = False
             try:
                 self.p.use_git(git_pins(self.o, self.store, self.progress.warning).git)
@@ -750,7 +754,7 @@ class Coordinator:
 def _run_resolution(options: Options) -> dict[str, Any]:
     """How versions were chosen, for the run record (build-order.json): the release-age
     rules with the time they were judged at, and whether every allowed version of the
-    targets was built."""
+    targets was built, and the lock entries whose markers leave them out."""
     rule = options.release_age
     judged = rule is not None and (rule.active or options.settings.sets_release_age)
     return {"min_release_age_days": rule.min_days if rule else None,
@@ -758,7 +762,16 @@ def _run_resolution(options: Options) -> dict[str, Any]:
             # the time only when a rule used it: otherwise the record of a run that
             # chose by no age stays the same from one run to the next
             "now": format_time(rule.now) if rule and judged else None,
-            "multiple_versions": options.multiple_versions}
+            "multiple_versions": options.multiple_versions,
+            "lock_skipped": [e.to_json() for e in options.lock_skipped]}
+
+
+def _skipped_note(skipped: Sequence[SkippedEntry]) -> str:
+    """One line: the lock entries left out for this target."""
+    shown = ", ".join(e.label for e in skipped[:20])
+    more = f" and {len(skipped) - 20} more" if len(skipped) > 20 else ""
+    return (f"{len(skipped)} locked package{'s' if len(skipped) > 1 else ''} not for this "
+            f"target (their markers leave them out; see build-order.json): {shown}{more}")
 
 
 def _statement_resolution(options: Options) -> dict[str, Any] | None:

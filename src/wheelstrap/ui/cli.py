@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the build machinery is imported only when a run needs it
     from wheelstrap.config.hooks import Plugins
     from wheelstrap.config.settings import Settings
     from wheelstrap.index.age import AgeRule
+    from wheelstrap.index.lockfiles import SkippedEntry
     from wheelstrap.index.reqfiles import RequirementSet
     from wheelstrap.model.build import BuildPolicy
     from wheelstrap.model.limits import ArchiveLimits
@@ -364,7 +365,8 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
     rule = _age_rule(min_release_age, max_release_age, as_of)
     limits = _archive_limits(max_unpacked_size, max_archive_members, max_compression_ratio)
     target = Target.for_interpreter(python) if python else Target.current()
-    top, reqs, git, remotes = _requirements(requirements, req_files, con_files, target)
+    top, reqs, git, remotes, skipped = _requirements(requirements, req_files, con_files,
+                                                     target)
     reporter = make_reporter(level, stderr_is_terminal(), workers=jobs)
     _warn_without_isolation(policy, reporter)
     if custom is None:
@@ -379,7 +381,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
                       caches=cache_urls, trusted_keys=tuple(trusted),
                       seed_stores=tuple(seed_stores), keep_going=keep_going,
                       settings=custom[0], plugins=custom[1], hashes=reqs.hashes, git=git,
-                      git_remotes=remotes,
+                      git_remotes=remotes, lock_skipped=skipped,
                       archive_limits=limits, work_in_memory=not work_on_disk,
                       # a release refused as too old today was not yesterday: a run
                       # with a maximum age is never taken as unchanged
@@ -500,12 +502,12 @@ def _archive_limits(max_unpacked_size: str, max_members: int, max_ratio: float
 def _requirements(requirements: Sequence[str], req_files: Sequence[Path],
                   con_files: Sequence[Path], target: Target
                   ) -> tuple[list[Requirement], RequirementSet, tuple[GitPin, ...],
-                             dict[str, str]]:
+                             dict[str, str], tuple[SkippedEntry, ...]]:
     """The top-level requirements (the arguments, then the -r files, then the lock files
     among them), what the files say (constraints, hashes), the versions a lock makes
-    from git commits, and the git URLs with credentials by the same URLs without them
-    (the requirements returned hold none: see index/git.py); a user error when there is
-    nothing to bootstrap."""
+    from git commits, the git URLs with credentials by the same URLs without them
+    (the requirements returned hold none: see index/git.py), and the lock entries whose
+    markers leave them out; a user error when there is nothing to bootstrap."""
     from dataclasses import replace
 
     from wheelstrap.errors import UserInputError
@@ -524,8 +526,10 @@ def _requirements(requirements: Sequence[str], req_files: Sequence[Path],
             remotes[credentials[0]] = credentials[1]
         top.append(public)
     git: tuple[GitPin, ...] = ()
+    skipped: tuple[SkippedEntry, ...] = ()
     if locks:
         selection = read_locks([Path(p) for p in locks], target)
+        skipped = tuple(selection.skipped)
         top += selection.requirements
         locked = {key: AllowedHashes(s.name, {a: frozenset({d}) for a, d in s.hashes.items()},
                                      (s.where,))
@@ -537,7 +541,7 @@ def _requirements(requirements: Sequence[str], req_files: Sequence[Path],
     if not top:
         raise UserInputError("Nothing to bootstrap: no requirement was given.",
                              hint="Name packages (wheelstrap bootstrap hatchling) or pass -r FILE.")
-    return top, reqs, git, remotes
+    return top, reqs, git, remotes, skipped
 
 
 def _warn_without_isolation(policy: BuildPolicy, reporter: PlainReporter) -> None:
