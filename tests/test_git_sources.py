@@ -71,7 +71,7 @@ def test_settings_git_source_builds_records_and_reuses(tmp_path, run_bootstrap):
     repo, commit = _repo(tmp_path, Pkg("gitpkg", "1.0", deps=["plain"]))
     index = _index(tmp_path)
     settings = _settings(tmp_path, repo.as_uri(), commit, ref="v1.0")
-    run = run_bootstrap("gitpkg", "--settings", str(settings), index=index)
+    run = run_bootstrap("gitpkg", "--settings", str(settings), "-v", index=index)
     assert run.code == 0, run.stderr
     assert run.wheels == ["gitpkg-1.0-py3-none-any.whl", "plain-1.0-py3-none-any.whl"]
     order = {b["name"]: b for b in json.loads((run.out / "build-order.json").read_text())
@@ -80,7 +80,22 @@ def test_settings_git_source_builds_records_and_reuses(tmp_path, run_bootstrap):
     assert made["sdist_url"] == f"git+{repo.as_uri()}@{commit}"
     assert made["source_date_epoch"] == COMMIT_TIME
     assert (run.out / "sdists" / made["sdist"]).is_file()
-    assert any(e.get("phase") == "sdist" for e in _events(run.out))
+    # two distinct steps: the commit's tree is fetched, then the sdist made from it
+    steps = [(e["event"], e.get("phase")) for e in _events(run.out)
+             if e.get("node") == "gitpkg 1.0" and e["event"] != "discovered"]
+    assert steps[:4] == [("downloaded", None), ("started", "sdist"), ("finished", "sdist"),
+                         ("sdist-made", None)]
+    assert [s for s in steps if s[0] in ("downloaded", "sdist-made")] == [
+        ("downloaded", None), ("sdist-made", None)]
+    (tree,) = [e for e in _events(run.out) if e["event"] == "downloaded"
+               and e["node"] == "gitpkg 1.0"]
+    assert tree["git"] == commit
+    (sdist,) = [e for e in _events(run.out) if e["event"] == "sdist-made"]
+    assert (sdist["sdist"], sdist["sha256"]) == (made["sdist"], made["sdist_sha256"])
+    lines = run.stderr.splitlines()
+    assert [line for line in lines if "fetch gitpkg" in line] == ["wheelstrap: fetch gitpkg 1.0"]
+    assert [line.split(" in ")[0] for line in lines if "fetched gitpkg" in line] == [
+        f"wheelstrap: fetched gitpkg 1.0 (git commit {commit[:12]})"]
     # provenance: the repository and commit as the source, beside the sdist made from it
     statement = json.loads(
         (run.out / "provenance" / "gitpkg-1.0-py3-none-any.whl.intoto.json").read_text())

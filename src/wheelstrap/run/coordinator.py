@@ -68,6 +68,7 @@ from wheelstrap.model.progress import (
     Reporter,
     RunFinished,
     RunStarted,
+    SdistMade,
     Task,
     TaskFailed,
     TaskFinished,
@@ -184,6 +185,8 @@ class Coordinator:
         self._keep_until: float | None = None  # when a worker kept for a download is freed
         #: when the downloads under way (the planner's and those ahead) began
         self._download_began: dict[NodeId, float] = {}
+        #: git sources whose sdist was made, to be read (see adopt_sdist)
+        self._sdists_made: set[NodeId] = set()
         self._cleaning: dict[str, Future[None]] = {}  # unit folders being removed
         # what fetching ahead has on the pools (until the planner takes it over)
         self._ahead_inflight: dict[Future[Any], Job] = {}
@@ -503,7 +506,8 @@ class Coordinator:
         self._fetches += 1
         if node.name in LIKELY_BACKENDS:
             self._fetching_backends.add(node)
-        self.progress.emit(FetchStarted(str(node)))
+        if node not in self._sdists_made:  # reading the sdist just made: no fetch
+            self.progress.emit(FetchStarted(str(node)))
         now = self.events.now()
         self._download_began[node] = now
         pool = self._handoff if at_hand else self._io
@@ -551,8 +555,17 @@ class Coordinator:
         if self._bytecode is not None and st.id.name in LIKELY_BACKENDS:
             # what most build environments hold: compiled once, long before its wheel
             self._bytecode.start(st.id.name, st.id.version, got.sdist)
-        self.progress.emit(Downloaded(str(st.id), round(self.events.now() - job.since, 4),
-                                      st.sdist_size or 0))
+        took = round(self.events.now() - job.since, 4)
+        if job.node in self._sdists_made:  # a git tree's sdist, made and now read
+            self._sdists_made.discard(job.node)
+            self.progress.emit(SdistMade(str(st.id), got.sdist.name, got.sha256,
+                                         st.sdist_size or 0, took))
+        else:
+            source = st.hooks.settings.source
+            self.progress.emit(Downloaded(
+                str(st.id), took, st.sdist_size or 0,
+                git=source.commit if got.make_sdist and isinstance(source, GitSource)
+                else None))
         self._run_ahead(ahead)
 
     def _stall_state(self) -> str:
@@ -720,6 +733,7 @@ class Coordinator:
             raise InternalError(f"{node}: an sdist was made without a git source")
         self.store.adopt_git_sdist(source, node.name, node.version, outcome.filename,
                                    outcome.path, outcome.data)
+        self._sdists_made.add(node)  # its next fetch reads it: sdist-made, not a download
         if self.workers.local:
             self.store.clean_unit(node, pending.spec.unit)
 
