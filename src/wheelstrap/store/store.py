@@ -380,7 +380,12 @@ class Store:
         dynamic = project.get("dynamic")
         if not isinstance(version, str) or (isinstance(dynamic, list) and "version" in dynamic):
             version = None
-        tags = tuple(tags_at(source.remote, source.commit))
+        try:
+            tags = tuple(tags_at(source.remote, source.commit))
+        except SourceError:
+            if version is None:  # the tags are what the version would come from
+                raise
+            tags = ()  # with a static version they serve a warning only
         found = (name if isinstance(name, str) else None, version, tags)
         self.cache.put(key, {"name": found[0], "version": version, "tags": list(tags)})
         return found
