@@ -62,7 +62,8 @@ def test_a_cooldown_window_holds_back_the_newest_release(tmp_path, run_bootstrap
         "min_release_age_days": 7.0, "max_release_age_days": None,
         "now": "2026-12-01T00:00:00Z", "multiple_versions": False,
         "held_back": [{"name": "pick", "version": "3.0", "upload_time": "2026-11-29T00:00:00Z",
-                       "limit": "min-release-age", "days": 7.0}]}
+                       "limit": "min-release-age", "days": 7.0}],
+        "lock_skipped": []}
     # the statement holds the rule but not the time: it depends on the build's inputs
     statement = json.loads(
         (run.out / "provenance" / "pick-2.0-py3-none-any.whl.intoto.json").read_text())

@@ -5,12 +5,18 @@ provenance by commit, and reused by commit."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
+import pytest
 from scenario import Pkg, make_dists, write_static_index
 
 COMMIT_TIME = 1710000000
@@ -29,7 +35,7 @@ def _repo(tmp_path: Path, pkg: Pkg) -> tuple[Path, str]:
     """A repository holding ``pkg`` (tiny in-tree backend), tagged v<version>; its
     path and the commit."""
     repo = tmp_path / "repo"
-    repo.mkdir()
+    repo.mkdir(parents=True)
     _git(repo, "init", "-q")
     for rel, text in pkg.tree().items():
         if rel == "PKG-INFO":  # a checkout has none: build_sdist writes it
@@ -65,7 +71,7 @@ def test_settings_git_source_builds_records_and_reuses(tmp_path, run_bootstrap):
     repo, commit = _repo(tmp_path, Pkg("gitpkg", "1.0", deps=["plain"]))
     index = _index(tmp_path)
     settings = _settings(tmp_path, repo.as_uri(), commit, ref="v1.0")
-    run = run_bootstrap("gitpkg", "--settings", str(settings), index=index)
+    run = run_bootstrap("gitpkg", "--settings", str(settings), "-v", index=index)
     assert run.code == 0, run.stderr
     assert run.wheels == ["gitpkg-1.0-py3-none-any.whl", "plain-1.0-py3-none-any.whl"]
     order = {b["name"]: b for b in json.loads((run.out / "build-order.json").read_text())
@@ -74,7 +80,22 @@ def test_settings_git_source_builds_records_and_reuses(tmp_path, run_bootstrap):
     assert made["sdist_url"] == f"git+{repo.as_uri()}@{commit}"
     assert made["source_date_epoch"] == COMMIT_TIME
     assert (run.out / "sdists" / made["sdist"]).is_file()
-    assert any(e.get("phase") == "sdist" for e in _events(run.out))
+    # two distinct steps: the commit's tree is fetched, then the sdist made from it
+    steps = [(e["event"], e.get("phase")) for e in _events(run.out)
+             if e.get("node") == "gitpkg 1.0" and e["event"] != "discovered"]
+    assert steps[:4] == [("downloaded", None), ("started", "sdist"), ("finished", "sdist"),
+                         ("sdist-made", None)]
+    assert [s for s in steps if s[0] in ("downloaded", "sdist-made")] == [
+        ("downloaded", None), ("sdist-made", None)]
+    (tree,) = [e for e in _events(run.out) if e["event"] == "downloaded"
+               and e["node"] == "gitpkg 1.0"]
+    assert tree["git"] == commit
+    (sdist,) = [e for e in _events(run.out) if e["event"] == "sdist-made"]
+    assert (sdist["sdist"], sdist["sha256"]) == (made["sdist"], made["sdist_sha256"])
+    lines = run.stderr.splitlines()
+    assert [line for line in lines if "fetch gitpkg" in line] == ["wheelstrap: fetch gitpkg 1.0"]
+    assert [line.split(" in ")[0] for line in lines if "fetched gitpkg" in line] == [
+        f"wheelstrap: fetched gitpkg 1.0 (git commit {commit[:12]})"]
     # provenance: the repository and commit as the source, beside the sdist made from it
     statement = json.loads(
         (run.out / "provenance" / "gitpkg-1.0-py3-none-any.whl.intoto.json").read_text())
@@ -186,19 +207,59 @@ def test_settings_git_source_is_checked_before_anything_runs(tmp_path, run_boots
     assert not (run.out / "wheels").exists() or run.wheels == []
 
 
-def test_a_dynamic_version_is_pinned_by_the_settings_table(tmp_path, run_bootstrap):
-    """The tree of a project whose version comes from git (setuptools-scm) has no .git:
-    build_sdist is told the version the settings table pins; a direct reference, which
-    pins no version, is refused with the way to give one."""
+def _dynamic(tmp_path: Path, tag: str | None) -> tuple[Path, str]:
+    """A repository of gitpkg whose version is dynamic (setuptools-scm's way), its one
+    commit tagged ``tag`` (None: not tagged)."""
     pkg = Pkg("gitpkg", "1.0")
     dynamic = pkg.pyproject().replace('version = "1.0"', 'dynamic = ["version"]')
     pkg.extra_files = {"pyproject.toml": dynamic}
     repo, commit = _repo(tmp_path, pkg)
+    _git(repo, "tag", "-d", "v1.0")
+    if tag is not None:
+        _git(repo, "tag", "-a", "-m", "release", tag)  # annotated, as releases often are
+    return repo, commit
+
+
+def test_a_dynamic_version_is_the_version_a_tag_at_the_commit_names(tmp_path, run_bootstrap):
+    """The tree of a project whose version comes from git (setuptools-scm) has no .git:
+    a direct reference to a commit that a version tag points at builds that version, and
+    build_sdist is told it; a settings table that pins the same commit still wins."""
+    repo, commit = _dynamic(tmp_path, "v2.1.0")
     index = _index(tmp_path)
-    direct = run_bootstrap(f"gitpkg @ git+{repo.as_uri()}@{commit}", index=index)
-    assert direct.code == 1
-    err = " ".join(direct.stderr.split())
-    assert "states no [project] name and version" in err and 'packages."gitpkg==V"' in err
+    req = f"gitpkg @ git+{repo.as_uri()}@{commit}"
+    run = run_bootstrap(req, index=index)
+    assert run.code == 0, run.stderr
+    assert run.wheels == ["gitpkg-2.1.0-py3-none-any.whl"]
+    order = json.loads((run.out / "build-order.json").read_text())["builds"]
+    assert order[0]["sdist"] == "gitpkg-2.1.0.tar.gz"
+    # named by the tag itself: the same
+    by_tag = run_bootstrap(f"gitpkg @ git+{repo.as_uri()}@v2.1.0", index=index,
+                           out=tmp_path / "bytag")
+    assert by_tag.code == 0, by_tag.stderr
+    assert by_tag.wheels == ["gitpkg-2.1.0-py3-none-any.whl"]
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'[packages."gitpkg==2.5"]\n'
+                        f'source = {{ git = "{repo.as_uri()}", rev = "{commit}" }}\n')
+    pinned = run_bootstrap(req, "--settings", str(settings), index=index,
+                           out=tmp_path / "pinned")
+    assert pinned.code == 0, pinned.stderr
+    assert pinned.wheels == ["gitpkg-2.5-py3-none-any.whl"]
+
+
+def test_a_dynamic_version_without_a_version_tag_is_a_clear_error(tmp_path, run_bootstrap):
+    index = _index(tmp_path)
+    for n, tag in enumerate((None, "nightly")):
+        repo, commit = _dynamic(tmp_path / str(n), tag)
+        run = run_bootstrap(f"gitpkg @ git+{repo.as_uri()}@{commit}", index=index,
+                            out=tmp_path / f"out{n}")
+        assert run.code == 1
+        err = " ".join(run.stderr.split())
+        assert "is not stated in the [project] table" in err and commit in err
+        assert ("no tag points at it" in err) if tag is None else \
+            ("the tags at it, 'nightly', name no PEP 440 version" in err)
+        assert 'packages."gitpkg==V"' in err and "Traceback" not in run.stderr
+        assert run.wheels == []
+    # the settings table form still works for an untagged commit
     settings = tmp_path / "settings.toml"
     settings.write_text(f'[packages."gitpkg==2.5"]\n'
                         f'source = {{ git = "{repo.as_uri()}", rev = "{commit}" }}\n')
@@ -208,9 +269,18 @@ def test_a_dynamic_version_is_pinned_by_the_settings_table(tmp_path, run_bootstr
     assert run.wheels == ["gitpkg-2.5-py3-none-any.whl"]
 
 
-def test_git_references_parse_or_fail_as_user_errors():
-    import pytest
+def test_a_static_version_wins_over_a_tag_that_disagrees(tmp_path, run_bootstrap):
+    repo, commit = _repo(tmp_path, Pkg("gitpkg", "1.0"))
+    _git(repo, "tag", "-d", "v1.0")
+    _git(repo, "tag", "v3.0")
+    run = run_bootstrap(f"gitpkg @ git+{repo.as_uri()}@{commit}", index=_index(tmp_path))
+    assert run.code == 0, run.stderr
+    assert run.wheels == ["gitpkg-1.0-py3-none-any.whl"]
+    err = " ".join(run.stderr.split())
+    assert "states the version 1.0, and the commit is tagged 'v3.0'; 1.0 is built" in err
 
+
+def test_git_references_parse_or_fail_as_user_errors():
     from wheelstrap.errors import UserInputError
     from wheelstrap.index.git import GitReference, parse_reference
 
@@ -221,3 +291,112 @@ def test_git_references_parse_or_fail_as_user_errors():
                 "git+https://h/r@a#subdirectory=s", "git+ext::sh -c x"):
         with pytest.raises(UserInputError):
             parse_reference(bad)
+
+
+TOKEN = "s3cr3t-t0ken-4f1d"
+
+
+@pytest.fixture
+def authed_git(tmp_path: Path) -> Iterator[Callable[[Path], str]]:
+    """Serve bare copies of repositories over git's dumb HTTP protocol from 127.0.0.1,
+    to a client that authenticates as user 'me' with TOKEN (Basic); the base URL, without
+    credentials."""
+    root = tmp_path / "served"
+    root.mkdir()
+    good = "Basic " + base64.b64encode(f"me:{TOKEN}".encode()).decode()
+
+    class Handler(SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def do_GET(self) -> None:
+            if self.headers.get("Authorization") != good:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            super().do_GET()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def publish(repo: Path) -> str:
+        bare = root / "repo.git"
+        subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(bare)], check=True)
+        subprocess.run(["git", "update-server-info"], cwd=bare, check=True)
+        return f"http://127.0.0.1:{server.server_address[1]}/repo.git"
+
+    yield publish
+    server.shutdown()
+    server.server_close()
+
+
+def _nowhere(out: Path, *texts: str) -> None:
+    """No file under ``out`` holds TOKEN, and no text either."""
+    for text in texts:
+        assert TOKEN not in text
+    for path in out.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_credentials_in_a_git_url_reach_the_fetch_and_nothing_else(
+        tmp_path, run_bootstrap, authed_git):
+    repo, commit = _repo(tmp_path, Pkg("gitpkg", "1.0"))
+    public = authed_git(repo)
+    secret = public.replace("http://", f"http://me:{TOKEN}@")
+    index = _index(tmp_path)
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'[packages."gitpkg==1.0"]\n'
+                        f'source = {{ git = "{secret}", rev = "{commit}" }}\n')
+    lock = tmp_path / "pylock.toml"
+    lock.write_text('lock-version = "1.0"\ncreated-by = "test"\n[[packages]]\n'
+                    f'name = "gitpkg"\nvcs = {{ type = "git", url = "{secret}", '
+                    f'commit-id = "{commit}" }}\n')
+    for n, args in enumerate([(f"gitpkg @ git+{secret}@{commit}",),
+                              (f"gitpkg @ git+{secret}@main",),
+                              ("gitpkg", "--settings", str(settings)),
+                              ("-r", str(lock))]):
+        out = tmp_path / f"out{n}"
+        run = run_bootstrap(*args, "-v", index=index, out=out)
+        assert run.code == 0, run.stderr
+        assert run.wheels == ["gitpkg-1.0-py3-none-any.whl"]
+        builds = json.loads((out / "build-order.json").read_text())["builds"]
+        assert builds[0]["sdist_url"] == f"git+{public}@{commit}"
+        statement = (out / "provenance" / "gitpkg-1.0-py3-none-any.whl.intoto.json")
+        assert f"git+{public}@{commit}" in statement.read_text()
+        _nowhere(out, run.result.output, run.stderr)
+    # a wrong token: refused by the server; the message names the repository, not the token
+    wrong = public.replace("http://", f"http://me:{TOKEN}-wrong@")
+    bad = run_bootstrap(f"gitpkg @ git+{wrong}@{commit}", index=index, out=tmp_path / "bad")
+    assert bad.code == 1
+    assert public in " ".join(bad.stderr.split()) and "Traceback" not in bad.stderr
+    _nowhere(tmp_path / "bad", bad.result.output, bad.stderr)
+    # a malformed requirement or URL: the message quotes it without the credentials
+    for req in (f"gitpkg @ git+{secret}@", f"gitpkg @@ git+{secret}@{commit}",
+                f"gitpkg @ git+{secret}?x=1@{commit}"):
+        refused = run_bootstrap(req, index=index, out=tmp_path / "refused")
+        assert refused.code == 1 and "Traceback" not in refused.stderr
+        _nowhere(tmp_path / "refused", refused.result.output, refused.stderr)
+
+
+def test_public_url_and_scrub():
+    from wheelstrap.index.git import GitSource
+    from wheelstrap.model.urls import public_url, scrub
+
+    assert public_url("https://me:tok@h/r.git") == "https://h/r.git"
+    assert public_url("https://tok@h:8443/r") == "https://h:8443/r"
+    assert public_url("https://h/r?private_token=tok") == "https://h/r"
+    assert public_url("ssh://git@h/r") == "ssh://git@h/r"  # a user name, no secret
+    assert public_url("ssh://git:pw@h/r") == "ssh://h/r"
+    assert scrub("fatal: 'https://me:tok@h/r' and http://x@y/") == \
+        "fatal: 'https://h/r' and http://y/"
+    source = GitSource.at("https://me:tok@h/r", "a" * 40)
+    assert source.url == "https://h/r" and source.remote == "https://me:tok@h/r"
+    assert "tok" not in repr(source) and "tok" not in source.uri
+    assert source == GitSource.at("https://h/r", "a" * 40)

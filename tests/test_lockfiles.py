@@ -90,6 +90,12 @@ def test_lock_builds_exactly_the_locked_versions(tmp_path, run_bootstrap, trap):
     order = json.loads((run.out / "build-order.json").read_text())
     assert {b["name"]: b["sdist_sha256"] for b in order["builds"]} == {
         "app": _sha(folder / pkgs[0].filename), "lib": _sha(folder / pkgs[2].filename)}
+    # the entry left out is said to be: one line, and the run record
+    assert "1 locked package not for this target (their markers leave them out; see " \
+        "build-order.json): winonly 1.0" in " ".join(run.stderr.split())
+    assert order["resolution"]["lock_skipped"] == [
+        {"name": "winonly", "version": "1.0", "lock": str(lock),
+         "marker": "sys_platform == \"no-such-platform\""}]
 
 
 def test_wrong_sdist_hash_names_package_and_both_hashes(tmp_path, run_bootstrap, trap):
@@ -184,3 +190,28 @@ def test_a_lock_nested_in_a_requirements_file_is_refused(tmp_path, run_bootstrap
     run = run_bootstrap("-r", str(reqs), index=index)
     assert run.code == 1
     assert "pass it with -r on the command line" in " ".join(run.stderr.split())
+
+
+def test_an_entry_whose_requires_python_excludes_the_target(tmp_path, run_bootstrap, trap):
+    """Selected for the target (no marker leaves it out) but not installable there: the
+    lock is not one for this target, an error naming the entry; with a marker that leaves
+    it out, it is skipped and said to be."""
+    base, _ = trap
+    pkgs = [Pkg("app", "1.0"), Pkg("future", "1.0")]
+    folder, index = _index(tmp_path, pkgs)
+    future = _entry(pkgs[1], folder, base)
+    future["requires-python"] = ">=4"
+    run = run_bootstrap("-r", str(_lock(tmp_path / "pylock.toml",
+                                        [_entry(pkgs[0], folder, base), future])), index=index)
+    assert run.code == 1
+    err = " ".join(run.stderr.split())
+    assert "(packages future 1.0) requires Python >=4" in err
+    assert "the lock cannot be installed there" in err and "Traceback" not in err
+    assert run.wheels == []
+    future["marker"] = "python_version >= '4'"
+    ok = run_bootstrap("-r", str(_lock(tmp_path / "pylock.toml",
+                                       [_entry(pkgs[0], folder, base), future])), index=index,
+                       out=tmp_path / "ok")
+    assert ok.code == 0, ok.stderr
+    assert ok.wheels == ["app-1.0-py3-none-any.whl"]
+    assert "not for this target" in ok.stderr and "future 1.0" in ok.stderr

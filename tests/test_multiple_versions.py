@@ -104,7 +104,8 @@ def test_with_a_cooldown_only_versions_old_enough_are_built(tmp_path, run_bootst
         "multiple_versions": True,
         "held_back": [{"name": "target", "version": "3.0",
                        "upload_time": TIMES["target-3.0.tar.gz"], "limit": "min-release-age",
-                       "days": 7.0}]}
+                       "days": 7.0}],
+        "lock_skipped": []}
 
 
 def test_why_and_a_second_run_read_a_graph_of_several_versions(tmp_path, run_bootstrap):

@@ -632,7 +632,7 @@ def _parse_git(raw: dict[str, Any], where: str, r: _Reading) -> GitSource | None
     if not ok:
         return None
     assert isinstance(url, str) and isinstance(rev, str)
-    return GitSource(url, rev, ref)
+    return GitSource.at(url, rev, ref)
 
 
 def _parse_source(value: object, where: str, r: _Reading

@@ -12,6 +12,12 @@ server refuses a fetch by commit), its tree is packed with ``git archive`` into 
 archive, and that archive goes to the project's own backend (``build_sdist``) in the
 sandbox (see the planner).  A branch or tag name (``ref``) is looked up with
 ``git ls-remote`` and must name the pinned commit.
+
+Credentials written into a URL (``https://user:token@host/repo``) are used by the fetch
+and nowhere else: :attr:`GitSource.url`, which provenance, build-order.json, events, logs
+and messages show, is the URL without them (:func:`public_url`), and the URL to fetch
+from is kept apart (:attr:`GitSource.remote`, never shown, never compared).  What ``git``
+writes to stderr is scrubbed too (:func:`scrub`) before a message quotes it.
 """
 
 from __future__ import annotations
@@ -23,11 +29,15 @@ import re
 import shutil
 import subprocess
 import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from packaging.requirements import Requirement
+from packaging.version import InvalidVersion, Version
+
 from wheelstrap.errors import SourceError, UserInputError
+from wheelstrap.model.urls import public_url, scrub
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 #: Seconds one git command may take (a large repository over a slow link).
@@ -43,11 +53,25 @@ def is_commit(rev: str) -> bool:
 @dataclass(frozen=True, slots=True)
 class GitSource:
     """Build from ``commit`` of the repository at ``url``; ``ref`` (a branch or tag name),
-    when given, must resolve to that commit."""
+    when given, must resolve to that commit.  ``url`` holds no credentials (see
+    :func:`public_url`); ``fetch_url``, when the URL as written had some, is that URL:
+    only the fetch uses it.  Make one with :meth:`at`."""
 
     url: str
     commit: str
     ref: str | None = None
+    fetch_url: str | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def at(cls, url: str, commit: str, ref: str | None = None) -> GitSource:
+        """The source at ``url`` as written (credentials and all)."""
+        shown = public_url(url)
+        return cls(shown, commit, ref, None if shown == url else url)
+
+    @property
+    def remote(self) -> str:
+        """The URL to fetch from (credentials included: never show it)."""
+        return self.fetch_url or self.url
 
     @property
     def uri(self) -> str:
@@ -57,7 +81,8 @@ class GitSource:
 
 @dataclass(frozen=True, slots=True)
 class GitReference:
-    """A ``git+URL@REV`` direct reference as written (``rev`` None: the default branch)."""
+    """A ``git+URL@REV`` direct reference as written (``rev`` None: the default branch;
+    ``url`` with its credentials, if any)."""
 
     url: str
     rev: str | None
@@ -69,13 +94,14 @@ def check_url(url: str) -> str | None:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises for a port that is not a number
     except ValueError as exc:
-        return f"{url!r} is not a URL ({exc})"
+        return f"{scrub(url)!r} is not a URL ({exc})"
+    shown = public_url(url)
     if parts.scheme not in _SCHEMES:
-        return f"{url!r} is not an https://, http://, ssh://, git:// or file:// URL"
+        return f"{shown!r} is not an https://, http://, ssh://, git:// or file:// URL"
     if parts.scheme != "file" and not parts.netloc:
-        return f"{url!r} names no host"
+        return f"{shown!r} names no host"
     if parts.query or parts.fragment:
-        return f"{url!r} has a query or fragment, which a git source does not take"
+        return f"{shown!r} has a query or fragment, which a git source does not take"
     return None
 
 
@@ -83,7 +109,7 @@ def parse_reference(url: str) -> GitReference:
     """``git+URL[@REV]`` (PEP 508 / pip's VCS form) -> GitReference; UserInputError when it
     is not one.  The ``@`` of a user name (``ssh://git@host/...``) is not a rev."""
     if not url.startswith("git+"):
-        raise UserInputError(f"{url!r} is not a git+URL reference.")
+        raise UserInputError(f"{public_url(url)!r} is not a git+URL reference.")
     rest = url[4:]
     problem = check_url(rest.partition("#")[0])
     if problem is not None and "is not a URL" in problem:
@@ -93,18 +119,33 @@ def parse_reference(url: str) -> GitReference:
     if "@" in path:
         path, rev = path.rsplit("@", 1)
         if not rev:
-            raise UserInputError(f"{url!r} ends in '@' without a revision.",
+            raise UserInputError(f"{public_url(url)!r} ends in '@' without a revision.",
                                  hint="Write git+URL@COMMIT (40 hex digits).")
     if parts.fragment and not all(p.startswith("egg=") for p in parts.fragment.split("&")):
         raise UserInputError(
-            f"{url!r} has a '#' fragment other than egg= (such as subdirectory=); wheelstrap "
-            "builds a project at the root of a repository only.",
+            f"{public_url(url)!r} has a '#' fragment other than egg= (such as "
+            "subdirectory=); wheelstrap builds a project at the root of a repository only.",
             hint="Drop the fragment.")
     base = parts._replace(path=path, fragment="").geturl()
     problem = check_url(base)
     if problem is not None:
         raise UserInputError(problem + ".", hint="Write git+https://host/repo@COMMIT.")
     return GitReference(base, rev)
+
+
+def public_requirement(req: Requirement) -> tuple[Requirement, tuple[str, str] | None]:
+    """A ``name @ git+URL@REV`` requirement without the credentials of its URL, and
+    (URL without them, URL with them) of the repository when it had some; any other
+    requirement as it is."""
+    if not req.url or not req.url.startswith("git+"):
+        return req, None
+    shown = "git+" + public_url(req.url[4:])
+    if shown == req.url:
+        return req, None
+    full = parse_reference(req.url).url
+    public = Requirement(str(req))
+    public.url = shown
+    return public, (public_url(full), full)
 
 
 def _env() -> dict[str, str]:
@@ -127,19 +168,23 @@ def git(args: list[str], *, cwd: Path | None = None, check: bool = True
     except subprocess.TimeoutExpired as exc:
         raise SourceError(f"git {args[0]} took longer than {GIT_TIMEOUT} s.") from exc
     if check and proc.returncode != 0:
-        raise SourceError(f"git {' '.join(args[:2])} failed: "
-                          f"{proc.stderr.decode(errors='replace').strip()[-600:]}")
+        raise SourceError(f"git {' '.join(args[:2])} failed: {_stderr(proc)}")
     return proc
 
 
+def _stderr(proc: subprocess.CompletedProcess[bytes]) -> str:
+    """The end of what git wrote to stderr, without credentials."""
+    return scrub(proc.stderr.decode(errors="replace").strip())[-600:]
+
+
 def ls_remote(url: str, ref: str) -> str | None:
-    """The commit ``ref`` (a branch or tag name, or HEAD) names at ``url``; a tag is peeled
-    to its commit; None when the repository has no such ref."""
+    """The commit ``ref`` (a branch or tag name, or HEAD) names at ``url`` (credentials
+    and all: messages show it without them); a tag is peeled to its commit; None when the
+    repository has no such ref."""
     proc = git(["ls-remote", "--", url, ref, f"{ref}^{{}}"], check=False)
     if proc.returncode != 0:
         raise SourceError(
-            f"The git repository {url} cannot be read: "
-            f"{proc.stderr.decode(errors='replace').strip()[-600:]}",
+            f"The git repository {public_url(url)} cannot be read: {_stderr(proc)}",
             hint="Check the URL and that this machine can reach it.")
     found: dict[str, str] = {}
     for line in proc.stdout.decode(errors="replace").splitlines():
@@ -153,12 +198,47 @@ def ls_remote(url: str, ref: str) -> str | None:
     return None
 
 
-class GitRepo:
-    """A bare repository under ``folder`` that holds the fetched commits of one URL."""
+def tags_at(url: str, commit: str) -> list[str]:
+    """The names of the tags of the repository at ``url`` that point at ``commit`` (an
+    annotated tag peeled to its commit), sorted: what ``git tag --points-at`` lists in a
+    clone, read with ``git ls-remote --tags`` (the fetch of one commit brings no tags)."""
+    proc = git(["ls-remote", "--tags", "--", url], check=False)
+    if proc.returncode != 0:
+        raise SourceError(
+            f"The tags of the git repository {public_url(url)} cannot be read: "
+            f"{_stderr(proc)}", hint="Check the URL and that this machine can reach it.")
+    direct: dict[str, str] = {}
+    peeled: dict[str, str] = {}
+    for line in proc.stdout.decode(errors="replace").splitlines():
+        sha, _, ref = line.partition("\t")
+        if not ref.startswith("refs/tags/"):
+            continue
+        name = ref[len("refs/tags/"):]
+        if name.endswith("^{}"):
+            peeled[name[:-3]] = sha
+        else:
+            direct[name] = sha
+    return sorted(n for n, sha in direct.items() if peeled.get(n, sha) == commit)
 
-    def __init__(self, folder: Path, url: str) -> None:
-        self.url = url
-        self.path = folder / (hashlib.sha256(url.encode()).hexdigest()[:24] + ".git")
+
+def tag_version(tag: str) -> Version | None:
+    """The PEP 440 version a tag names (``1.2.0``, ``v1.2.0``), or None."""
+    text = tag[1:] if tag[:1] in ("v", "V") else tag
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+class GitRepo:
+    """A bare repository under ``folder`` that holds the fetched commits of one
+    repository (by its URL without credentials; they are passed to each fetch and
+    stored nowhere: no remote is configured)."""
+
+    def __init__(self, folder: Path, source: GitSource) -> None:
+        self.url = source.url
+        self.remote = source.remote
+        self.path = folder / (hashlib.sha256(self.url.encode()).hexdigest()[:24] + ".git")
 
     def _has(self, commit: str) -> bool:
         if not self.path.is_dir():
@@ -173,16 +253,16 @@ class GitRepo:
         if not self.path.is_dir():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             git(["init", "--bare", "--quiet", str(self.path)])
-        proc = git(["fetch", "--quiet", "--depth", "1", "--no-tags", "--", self.url, commit],
-                   cwd=self.path, check=False)
+        proc = git(["fetch", "--quiet", "--no-write-fetch-head", "--depth", "1", "--no-tags",
+                    "--", self.remote, commit], cwd=self.path, check=False)
         if proc.returncode != 0 or not self._has(commit):
             # a server that refuses a fetch by commit id: take every branch and tag
-            full = git(["fetch", "--quiet", "--tags", "--", self.url,
-                        "+refs/heads/*:refs/remotes/origin/*"], cwd=self.path, check=False)
+            full = git(["fetch", "--quiet", "--no-write-fetch-head", "--tags", "--",
+                        self.remote, "+refs/heads/*:refs/remotes/origin/*"], cwd=self.path,
+                       check=False)
             if full.returncode != 0:
                 raise SourceError(
-                    f"The git repository {self.url} cannot be fetched: "
-                    f"{full.stderr.decode(errors='replace').strip()[-600:]}",
+                    f"The git repository {self.url} cannot be fetched: {_stderr(full)}",
                     hint="Check the URL and that this machine can reach it.")
         if not self._has(commit):
             raise SourceError(
@@ -210,8 +290,7 @@ class GitRepo:
                      f"--prefix={prefix}/", commit], cwd=self.path, env=_env(), stdout=fh,
                     stderr=subprocess.PIPE, timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL)
             if proc.returncode != 0:
-                raise SourceError(f"git archive of {self.url} {commit} failed: "
-                                  f"{proc.stderr.decode(errors='replace').strip()[-600:]}")
+                raise SourceError(f"git archive of {self.url} {commit} failed: {_stderr(proc)}")
             if not tarfile.is_tarfile(tar):
                 raise SourceError(f"git archive of {self.url} {commit} wrote no tar archive.")
             part = dest.with_name(dest.name + ".part")

@@ -2,7 +2,12 @@
 
 A ``pylock.toml`` (PEP 751, https://packaging.python.org/en/latest/specifications/pylock-toml/)
 is parsed and validated by :mod:`packaging.pylock`.  Its packages whose ``marker`` holds
-for the target become top-level requirements ``NAME==VERSION``; the others are skipped.
+for the target become top-level requirements ``NAME==VERSION``; the others are skipped,
+and said to be (:attr:`LockSelection.skipped`: one line of the run's output, and
+``resolution.lock_skipped`` in build-order.json).  A selected package whose own
+``requires-python`` excludes the target is an error naming it: the lock says to install
+it there, and no installer could, so the lock is not one for this target (building the
+other packages would give an index that disagrees with the lock).
 Every selected package is built from its sdist: the lock's wheels are never looked at, and
 an entry without an sdist is an error naming it.  An entry locked to a git commit
 (``vcs``, type ``git``) is made from that commit instead, as a git source is
@@ -76,7 +81,26 @@ class LockSelection:
     sdists: dict[tuple[NormalizedName, str], LockedSdist] = field(default_factory=dict)
     #: packages locked to a git commit (``vcs``), with the version the lock gives
     git: dict[NormalizedName, tuple[Version | None, GitSource]] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)  # "NAME VERSION": markers exclude them
+    #: the entries whose markers exclude the target
+    skipped: list[SkippedEntry] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedEntry:
+    """A lock entry left out because its ``marker`` does not hold for the target."""
+
+    name: NormalizedName
+    version: str | None
+    lock: str  # the lock file, as given
+    marker: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.version}" if self.version is not None else self.name
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"name": self.name, "version": self.version, "lock": self.lock,
+                "marker": self.marker}
 
 
 def read_locks(paths: list[Path], target: Target) -> LockSelection:
@@ -140,7 +164,16 @@ def _read_one(path: Path, target: Target, selection: LockSelection,
         label = f"{name} {pkg.version}" if pkg.version is not None else name
         where = f"{path} (packages {label})"
         if pkg.marker is not None and not _holds(pkg.marker, env):
-            selection.skipped.append(label)
+            selection.skipped.append(SkippedEntry(
+                name, str(pkg.version) if pkg.version is not None else None, str(path),
+                str(pkg.marker)))
+            continue
+        if pkg.requires_python is not None and not pkg.requires_python.contains(
+                target.python_version, prereleases=True):
+            problems.add(f"{where} requires Python {pkg.requires_python}, and no marker "
+                         f"leaves it out for the target, Python {target.python_version}: the "
+                         "lock cannot be installed there (regenerate it for this Python, or "
+                         "give the entry a marker)")
             continue
         if name in seen:
             problems.add(f"{where}: {name} is locked twice for this target "
@@ -153,7 +186,7 @@ def _read_one(path: Path, target: Target, selection: LockSelection,
                              "commit id (40 lowercase hex digits)")
                 continue
             seen[name] = str(pkg.version)
-            source = GitSource(pkg.vcs.url, pkg.vcs.commit_id)
+            source = GitSource.at(pkg.vcs.url, pkg.vcs.commit_id)
             selection.git[name] = (pkg.version, source)
             selection.requirements.append(Requirement(
                 f"{name}=={pkg.version}" if pkg.version is not None

@@ -27,6 +27,7 @@ from packaging.version import InvalidVersion, Version
 
 from wheelstrap.errors import Problems, SourceError, UserInputError
 from wheelstrap.index.git import parse_reference
+from wheelstrap.model.urls import scrub
 
 #: Hash algorithms accepted in ``--hash`` (pip's strong hashes) and their digest lengths.
 HASH_ALGORITHMS = {"sha256": 64, "sha384": 96, "sha512": 128}
@@ -158,13 +159,13 @@ def _logical_lines(text: str, origin: str) -> Iterable[_Line]:
 
 def parse_requirement(text: str, where: str = "the command line") -> Requirement:
     if "\0" in text:
-        raise UserInputError(f"{where}: {text!r} contains a NUL character.",
+        raise UserInputError(f"{where}: {scrub(text)!r} contains a NUL character.",
                              hint="Write requirements like 'name' or 'name>=1.2'.")
     try:
         req = Requirement(text)
     except InvalidRequirement as exc:
         raise UserInputError(
-            f"{where}: {text!r} is not a valid PEP 508 requirement ({exc}).",
+            f"{where}: {scrub(text)!r} is not a valid PEP 508 requirement ({scrub(str(exc))}).",
             hint="Write requirements like 'name', 'name>=1.2', 'name[extra]; "
             "python_version >= \"3.11\"'.",
         ) from exc
@@ -176,7 +177,7 @@ def parse_requirement(text: str, where: str = "the command line") -> Requirement
         return req
     if req.url:
         raise UserInputError(
-            f"{where}: {text!r} is a direct URL requirement; wheelstrap resolves names "
+            f"{where}: {scrub(text)!r} is a direct URL requirement; wheelstrap resolves names "
             "against the index, or builds from a git commit (name @ git+URL@COMMIT).",
             hint="Publish the sdist on an index you pass with --index-url, then name it.",
         )
@@ -350,7 +351,7 @@ def read_files(
             problems.add(exc.message.rstrip("."))
             return
         if req.url and as_constraint:
-            problems.add(f"{line.where}: a constraint cannot name a source ({req.url})")
+            problems.add(f"{line.where}: a constraint cannot name a source ({scrub(req.url)})")
             return
         lines.append(_HashedLine(req, line.where, as_constraint, hashes))
 

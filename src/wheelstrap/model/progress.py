@@ -10,8 +10,8 @@ come from the same events.
 
 The kinds written to ``events.jsonl`` and their fields (documented with their readers in
 :mod:`wheelstrap.model.schema`): ``run-started``, ``run-finished``, ``discovered``,
-``page``, ``downloaded``, ``metadata``, ``started``, ``finished``, ``failed``,
-``reused``, ``stage``, ``published``.
+``page``, ``downloaded``, ``sdist-made``, ``metadata``, ``started``, ``finished``,
+``failed``, ``reused``, ``stage``, ``published``.
 """
 
 from __future__ import annotations
@@ -131,6 +131,22 @@ class Downloaded(Event):
     duration: float
     bytes: int
     ahead: bool | None = None  # True: fetched ahead (not something the run waits for)
+    #: the commit, when what was fetched is a git commit's tree (its sdist is made next)
+    git: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SdistMade(Event):
+    """The sdist ``build_sdist`` made from a git commit's tree is kept and read: the
+    second step of a git source, after its tree was fetched (``downloaded`` with
+    ``git``) and the ``sdist`` task ran.  Not shown: the task's own line says it."""
+
+    kind = "sdist-made"
+    node: str
+    sdist: str
+    sha256: str
+    bytes: int
+    duration: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,8 +305,8 @@ class ToReporter:
                 r.discovered(node)
             case FetchStarted(node=node):
                 r.starting(node, "fetch")
-            case Downloaded(node=node, ahead=None):
-                r.finished(node, "fetch")
+            case Downloaded(node=node, ahead=None, git=git):
+                r.finished(node, "fetch", f"git commit {git[:12]}" if git else "")
             case TaskStarted(task=task, follows=None):
                 r.starting(task.label, task.phase)
                 if event.then:  # the build may follow in the same interpreter

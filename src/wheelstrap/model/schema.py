@@ -14,7 +14,8 @@ The documents (their writers live in graph.py, output.py, stages.py and the boot
 
 - ``events.jsonl``      one JSON object per line, ``{"t": seconds since the run started,
   "event": kind, ...}``; kinds ``run-started``, ``discovered``, ``page``, ``downloaded``,
-  ``started``, ``finished``, ``failed``, ``reused``, ``stage``, ``published``,
+  ``sdist-made``, ``started``, ``finished``, ``failed``, ``reused``, ``stage``,
+  ``published``,
   ``run-finished`` (fields: see the ``*Event`` TypedDicts below); ``page`` and
   ``downloaded`` events with ``"ahead": true`` are speculative work, not graph nodes.
   Readers ignore unknown kinds and fields, and a truncated last line (a killed run).
@@ -217,9 +218,13 @@ class Event(TypedDict, total=False):
     node: str
     # page
     name: str
-    # downloaded, finished, failed, run-finished
+    # downloaded, sdist-made, finished, failed, run-finished
     duration: float
     bytes: int
+    # downloaded: the commit, when a git commit's tree was fetched
+    git: str
+    # sdist-made: the sdist made from that tree (and its sha256, as published's)
+    sdist: str
     # page, downloaded: true for work the run did ahead, before it knew it needed it
     # (a page or an sdist it may never use; see bootstrap's LIKELY_BACKENDS)
     ahead: bool

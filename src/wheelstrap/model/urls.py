@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+import re
+from urllib.parse import urlsplit
+
+#: ``scheme://userinfo@`` anywhere in a text (what scrub removes)
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"<>]*@")
 
 
 def public_url(url: str) -> str:
-    """``url`` without the credentials it may carry (``https://u:p@host/`` ->
-    ``https://host/``; a token is often given as the user alone, so the user goes too),
-    ``git+`` URLs included.  An ssh URL keeps a user without a password
-    (``ssh://git@host/``): it is the account to log in as, and ssh keeps its secrets
-    elsewhere."""
+    """``url`` as it may be shown and recorded: without the user name and password of its
+    authority and without its query (where a token may be).  An ``ssh://`` user name with
+    no password (``ssh://git@host/repo``) is kept: it names the account, the key is the
+    secret, and it is part of where the repository is."""
     try:
         parts = urlsplit(url)
     except ValueError:
-        return url
-    if "@" not in parts.netloc:
-        return url
-    userinfo, _, host = parts.netloc.rpartition("@")
-    if parts.scheme in ("ssh", "git+ssh") and ":" not in userinfo:
-        return url
-    return urlunsplit(parts._replace(netloc=host))
+        return scrub(url)
+    netloc = parts.netloc
+    if "@" not in netloc and not parts.query:
+        return url  # as written (urlunsplit would drop the // of an empty authority)
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        keep = parts.scheme.lower() in ("ssh", "git+ssh") and ":" not in userinfo
+        netloc = netloc if keep else host
+    return parts._replace(netloc=netloc, query="").geturl()
+
+
+def scrub(text: str) -> str:
+    """``text`` (a message of git's, a requirement as written) with the user name and
+    password of every ``scheme://user:password@`` in it removed."""
+    return _USERINFO.sub(r"\1", text)

@@ -4,7 +4,7 @@ policies and settings it builds under."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from wheelstrap.config.hooks import NO_PLUGINS, Plugins
 from wheelstrap.config.settings import NO_SETTINGS, Settings
 from wheelstrap.index.age import AgeRule
 from wheelstrap.index.git import GitSource
+from wheelstrap.index.lockfiles import SkippedEntry
 from wheelstrap.index.reqfiles import HashPolicy
 from wheelstrap.index.resolve import Candidate
 from wheelstrap.index.simple import ProjectFile
@@ -85,6 +86,11 @@ class Options:
     hashes: HashPolicy = field(default_factory=HashPolicy)  # --hash in requirement files
     #: the versions made from git commits (settings' sources and direct requirements)
     git: tuple[GitPin, ...] = ()
+    #: the URLs with credentials of the git repositories the requirements name, by the
+    #: same URL without them (which is all the requirements hold): for the fetch only
+    git_remotes: Mapping[str, str] = field(default_factory=dict, repr=False)
+    #: the entries of the lock files (-r pylock.toml) whose markers leave them out
+    lock_skipped: tuple[SkippedEntry, ...] = ()
     archive_limits: ArchiveLimits = DEFAULT_LIMITS
     stamp_key: str | None = None  # see fastpath: stamp a fully pinned, successful run
     #: go on discovering through a node not yet built, by the runtime requirements its

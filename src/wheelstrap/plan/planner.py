@@ -459,6 +459,7 @@ class Planner:
             return
         env = closure.env()
         if st.make_sdist:  # a git tree: make its sdist first, then go on from that
+            self._no_seeded_sdist(st, env)
             unit.busy = True
             self.ready.append(Pending(node, self._spec(st, key, "sdist", env), env))
             return
@@ -477,6 +478,23 @@ class Planner:
                 return
         unit.busy = True
         self.ready.append(Pending(node, spec, env, self._then(st, key, spec, env)))
+
+    def _no_seeded_sdist(self, st: NodeState, env: tuple[WheelRef, ...]) -> None:
+        """A git tree's sdist is made once, and every stage of a cycle builds from it: a
+        seed in the environment that makes it would reach the shipped wheel through it,
+        past the fixed point that keeps seeds out of wheels.  Stage-0 wheels may make it
+        (they are the cycle's own sources); seeds may not."""
+        seeded = sorted(a.path.name for a in env if a.seed is not None)
+        if seeded:
+            raise UserInputError(
+                f"{st.id} is made from a git commit, and its sdist would be made by a "
+                f"build environment holding seed wheels ({', '.join(seeded)}), since seeds "
+                "break its build cycle. That sdist is made once and every stage builds "
+                "from it, so the seeds' code would reach the shipped wheels unchecked.",
+                hint="Let the cycle be entered from source (give no seeds for its members; "
+                "stage-0 wheels packed from the sources make the sdist), or build this "
+                "package from an sdist: publish one on the index, or name it in the "
+                "settings (source = { url, sha256 }).", chain=st.chain)
 
     def _then(self, st: NodeState, key: UnitKey, spec: BuildSpec, env: tuple[WheelRef, ...]
               ) -> BuildSpec | None:

@@ -48,6 +48,7 @@ from wheelstrap.errors import (
 from wheelstrap.index.age import format_time
 from wheelstrap.index.client import IndexClient
 from wheelstrap.index.git import GitSource
+from wheelstrap.index.lockfiles import SkippedEntry
 from wheelstrap.index.resolve import (
     PinnedCandidates,
 )
@@ -62,10 +63,12 @@ from wheelstrap.model.progress import (
     Downloaded,
     FetchStarted,
     MetadataRead,
+    Note,
     Progress,
     Reporter,
     RunFinished,
     RunStarted,
+    SdistMade,
     Task,
     TaskFailed,
     TaskFinished,
@@ -184,6 +187,8 @@ class Coordinator:
         self._keep_until: float | None = None  # when a worker kept for a download is freed
         #: when the downloads under way (the planner's and those ahead) began
         self._download_began: dict[NodeId, float] = {}
+        #: git sources whose sdist was made, to be read (see adopt_sdist)
+        self._sdists_made: set[NodeId] = set()
         self._cleaning: dict[str, Future[None]] = {}  # unit folders being removed
         # what fetching ahead has on the pools (until the planner takes it over)
         self._ahead_inflight: dict[Future[Any], Job] = {}
@@ -215,6 +220,8 @@ class Coordinator:
                 targets=[str(r) for r in self.o.requirements], jobs=self.o.jobs,
                 strict=self.o.run.strict, workers=self.workers.describe(),
                 wall=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
+            if self.o.lock_skipped:
+                self.progress.emit(Note(_skipped_note(self.o.lock_skipped)))
             ok = False
             try:
                 self.p.use_git(git_pins(self.o, self.store, self.progress.warning).git)
@@ -504,7 +511,8 @@ class Coordinator:
         self._fetches += 1
         if node.name in LIKELY_BACKENDS:
             self._fetching_backends.add(node)
-        self.progress.emit(FetchStarted(str(node)))
+        if node not in self._sdists_made:  # reading the sdist just made: no fetch
+            self.progress.emit(FetchStarted(str(node)))
         now = self.events.now()
         self._download_began[node] = now
         pool = self._handoff if at_hand else self._io
@@ -552,8 +560,17 @@ class Coordinator:
         if self._bytecode is not None and st.id.name in LIKELY_BACKENDS:
             # what most build environments hold: compiled once, long before its wheel
             self._bytecode.start(st.id.name, st.id.version, got.sdist)
-        self.progress.emit(Downloaded(str(st.id), round(self.events.now() - job.since, 4),
-                                      st.sdist_size or 0))
+        took = round(self.events.now() - job.since, 4)
+        if job.node in self._sdists_made:  # a git tree's sdist, made and now read
+            self._sdists_made.discard(job.node)
+            self.progress.emit(SdistMade(str(st.id), got.sdist.name, got.sha256,
+                                         st.sdist_size or 0, took))
+        else:
+            source = st.hooks.settings.source
+            self.progress.emit(Downloaded(
+                str(st.id), took, st.sdist_size or 0,
+                git=source.commit if got.make_sdist and isinstance(source, GitSource)
+                else None))
         self._run_ahead(ahead)
 
     def _stall_state(self) -> str:
@@ -721,6 +738,7 @@ class Coordinator:
             raise InternalError(f"{node}: an sdist was made without a git source")
         self.store.adopt_git_sdist(source, node.name, node.version, outcome.filename,
                                    outcome.path, outcome.data)
+        self._sdists_made.add(node)  # its next fetch reads it: sdist-made, not a download
         if self.workers.local:
             self.store.clean_unit(node, pending.spec.unit)
 
@@ -756,8 +774,8 @@ class Coordinator:
 def _run_resolution(options: Options, held_back: list[dict[str, Any]]) -> dict[str, Any]:
     """How versions were chosen, for the run record (build-order.json): the release-age
     rules with the time they were judged at, the releases they held back that the run
-    would otherwise have taken (see :meth:`Planner.held_back`), and whether every allowed
-    version of the targets was built."""
+    would otherwise have taken (see :meth:`Planner.held_back`), whether every allowed
+    version of the targets was built, and the lock entries whose markers leave them out."""
     rule = options.release_age
     judged = rule is not None and (rule.active or options.settings.sets_release_age)
     return {"min_release_age_days": rule.min_days if rule else None,
@@ -766,7 +784,16 @@ def _run_resolution(options: Options, held_back: list[dict[str, Any]]) -> dict[s
             # chose by no age stays the same from one run to the next
             "now": format_time(rule.now) if rule and judged else None,
             "held_back": held_back,
-            "multiple_versions": options.multiple_versions}
+            "multiple_versions": options.multiple_versions,
+            "lock_skipped": [e.to_json() for e in options.lock_skipped]}
+
+
+def _skipped_note(skipped: Sequence[SkippedEntry]) -> str:
+    """One line: the lock entries left out for this target."""
+    shown = ", ".join(e.label for e in skipped[:20])
+    more = f" and {len(skipped) - 20} more" if len(skipped) > 20 else ""
+    return (f"{len(skipped)} locked package{'s' if len(skipped) > 1 else ''} not for this "
+            f"target (their markers leave them out; see build-order.json): {shown}{more}")
 
 
 def _statement_resolution(options: Options) -> dict[str, Any] | None:

@@ -71,7 +71,7 @@ from wheelstrap.fsutil import (
     sha256_file,
     tail,
 )
-from wheelstrap.index.git import GitRepo, GitSource, ls_remote
+from wheelstrap.index.git import GitRepo, GitSource, ls_remote, tags_at
 from wheelstrap.index.simple import ProjectFile
 from wheelstrap.model.build import BuildSpec, UnitKey, cache_key
 from wheelstrap.model.durations import Durations
@@ -328,7 +328,7 @@ class Store:
         its tree (``git archive``) as a source archive for ``build_sdist``; returns the
         archive, the commit's time (its SOURCE_DATE_EPOCH) and its ``[build-system]``."""
         if source.ref is not None:
-            found = ls_remote(source.url, source.ref)
+            found = ls_remote(source.remote, source.ref)
             if found is None:
                 raise SourceError(
                     f"The git repository {source.url} has no branch or tag {source.ref!r}, "
@@ -340,7 +340,7 @@ class Store:
                     f"commit {source.commit} of {name} {version}: the branch or tag moved, "
                     "or the pin is wrong. Nothing was built from it.",
                     hint="Check which commit you mean to build, and pin it in rev.")
-        repo = GitRepo(self.git_dir, source.url)
+        repo = GitRepo(self.git_dir, source)
         repo.fetch(source.commit)
         epoch = repo.commit_time(source.commit)
         module = canonicalize_name(name).replace("-", "_")
@@ -355,27 +355,42 @@ class Store:
                               ) from exc
         return tree, epoch, parse_build_system(pyproject, f"{name} at {source.uri}")
 
-    def git_version(self, source: GitSource) -> tuple[str, str] | None:
-        """The (name, version) ``[project]`` of the commit's ``pyproject.toml`` states
-        statically, remembered by commit; None when it states no version (dynamic)."""
-        key = cache_key({"kind": "git-project", "url": source.url, "commit": source.commit})
+    def git_project(self, source: GitSource
+                    ) -> tuple[str | None, str | None, tuple[str, ...]]:
+        """What a direct reference's commit says of its project: the ``[project]`` name of
+        its ``pyproject.toml`` and its version when static (None otherwise), and the
+        tags that point at the commit (see :func:`wheelstrap.index.git.tags_at`);
+        remembered by commit, so a warm run reads nothing."""
+        key = cache_key({"kind": "git-project-2", "url": source.url,
+                         "commit": source.commit})
         cached = self.cache.get(key)
-        if cached is not None and isinstance(cached.get("name"), str) \
-                and isinstance(cached.get("version"), str):
-            return cached["name"], cached["version"]
-        repo = GitRepo(self.git_dir, source.url)
+        if cached is not None and isinstance(cached.get("tags"), list):
+            name, version = cached.get("name"), cached.get("version")
+            return (name if isinstance(name, str) else None,
+                    version if isinstance(version, str) else None,
+                    tuple(str(t) for t in cached["tags"]))
+        repo = GitRepo(self.git_dir, source)
         repo.fetch(source.commit)
         raw = repo.read(source.commit, "pyproject.toml")
         try:
             project = tomllib.loads(raw.decode("utf-8")).get("project", {}) if raw else {}
         except (UnicodeDecodeError, tomllib.TOMLDecodeError):
             project = {}
+        if not isinstance(project, dict):
+            project = {}
         name, version = project.get("name"), project.get("version")
-        if not isinstance(name, str) or not isinstance(version, str) \
-                or "version" in (project.get("dynamic") or []):
-            return None
-        self.cache.put(key, {"name": name, "version": version})
-        return name, version
+        dynamic = project.get("dynamic")
+        if not isinstance(version, str) or (isinstance(dynamic, list) and "version" in dynamic):
+            version = None
+        try:
+            tags = tuple(tags_at(source.remote, source.commit))
+        except SourceError:
+            if version is None:  # the tags are what the version would come from
+                raise
+            tags = ()  # with a static version they serve a warning only
+        found = (name if isinstance(name, str) else None, version, tags)
+        self.cache.put(key, {"name": found[0], "version": version, "tags": list(tags)})
+        return found
 
     def adopt_git_sdist(self, source: GitSource, name: str, version: str,
                         filename: str, path: str | None, data: bytes | None) -> None:

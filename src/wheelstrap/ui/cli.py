@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the build machinery is imported only when a run needs it
     from wheelstrap.config.hooks import Plugins
     from wheelstrap.config.settings import Settings
     from wheelstrap.index.age import AgeRule
+    from wheelstrap.index.lockfiles import SkippedEntry
     from wheelstrap.index.reqfiles import RequirementSet
     from wheelstrap.model.build import BuildPolicy
     from wheelstrap.model.limits import ArchiveLimits
@@ -365,7 +366,8 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
     rule = _age_rule(min_release_age, max_release_age, as_of)
     limits = _archive_limits(max_unpacked_size, max_archive_members, max_compression_ratio)
     target = Target.for_interpreter(python) if python else Target.current()
-    top, reqs, git = _requirements(requirements, req_files, con_files, target)
+    top, reqs, git, remotes, skipped = _requirements(requirements, req_files, con_files,
+                                                     target)
     if custom is None:
         from wheelstrap.config.hooks import NO_PLUGINS
         from wheelstrap.config.settings import NO_SETTINGS
@@ -378,6 +380,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
                       caches=cache_urls, trusted_keys=tuple(trusted),
                       seed_stores=tuple(seed_stores), keep_going=keep_going,
                       settings=custom[0], plugins=custom[1], hashes=reqs.hashes, git=git,
+                      git_remotes=remotes, lock_skipped=skipped,
                       archive_limits=limits, work_in_memory=not work_on_disk,
                       # a release refused as too old today was not yesterday: a run
                       # with a maximum age is never taken as unchanged
@@ -506,23 +509,35 @@ def _archive_limits(max_unpacked_size: str, max_members: int, max_ratio: float
 
 def _requirements(requirements: Sequence[str], req_files: Sequence[Path],
                   con_files: Sequence[Path], target: Target
-                  ) -> tuple[list[Requirement], RequirementSet, tuple[GitPin, ...]]:
+                  ) -> tuple[list[Requirement], RequirementSet, tuple[GitPin, ...],
+                             dict[str, str], tuple[SkippedEntry, ...]]:
     """The top-level requirements (the arguments, then the -r files, then the lock files
-    among them), what the files say (constraints, hashes) and the versions a lock makes
-    from git commits; a user error when there is nothing to bootstrap."""
+    among them), what the files say (constraints, hashes), the versions a lock makes
+    from git commits, the git URLs with credentials by the same URLs without them
+    (the requirements returned hold none: see index/git.py), and the lock entries whose
+    markers leave them out; a user error when there is nothing to bootstrap."""
     from dataclasses import replace
 
     from wheelstrap.errors import UserInputError
+    from wheelstrap.index.git import public_requirement
     from wheelstrap.index.lockfiles import lock_kind, read_locks
     from wheelstrap.index.reqfiles import AllowedHashes, parse_requirement, read_files
     from wheelstrap.plan.options import GitPin
 
     locks = [p for p in req_files if lock_kind(Path(p)) is not None]
     reqs = read_files([p for p in req_files if p not in locks], con_files)
-    top = [parse_requirement(r) for r in requirements] + reqs.requirements
+    remotes: dict[str, str] = {}
+    top = []
+    for req in [parse_requirement(r) for r in requirements] + reqs.requirements:
+        public, credentials = public_requirement(req)
+        if credentials is not None:
+            remotes[credentials[0]] = credentials[1]
+        top.append(public)
     git: tuple[GitPin, ...] = ()
+    skipped: tuple[SkippedEntry, ...] = ()
     if locks:
         selection = read_locks([Path(p) for p in locks], target)
+        skipped = tuple(selection.skipped)
         top += selection.requirements
         locked = {key: AllowedHashes(s.name, {a: frozenset({d}) for a, d in s.hashes.items()},
                                      (s.where,))
@@ -530,10 +545,11 @@ def _requirements(requirements: Sequence[str], req_files: Sequence[Path],
         reqs.hashes = replace(reqs.hashes, locked=locked)
         git = tuple(GitPin(name, version, source, direct=True)
                     for name, (version, source) in selection.git.items() if version is not None)
+        remotes.update((s.url, s.fetch_url) for _, s in selection.git.values() if s.fetch_url)
     if not top:
         raise UserInputError("Nothing to bootstrap: no requirement was given.",
                              hint="Name packages (wheelstrap bootstrap hatchling) or pass -r FILE.")
-    return top, reqs, git
+    return top, reqs, git, remotes, skipped
 
 
 def _warn_without_isolation(policy: BuildPolicy, reporter: PlainReporter) -> None:

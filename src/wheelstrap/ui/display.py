@@ -114,7 +114,7 @@ class LineReporter(Reporter):
             self._say(NORMAL, f"{'reused' if detail else 'built'} {node}{took}")
         else:
             done = {"fetch": "fetched", "prepare": "prepared"}.get(action, f"{action} done:")
-            self._say(VERBOSE, f"{done} {node}{took}")
+            self._say(VERBOSE, f"{done} {node}{f' ({detail})' if detail else ''}{took}")
 
     def failed(self, node: str, message: str) -> None:
         self._since = {k: v for k, v in self._since.items() if node_of(k[0]) != node}
