@@ -176,8 +176,11 @@ def _tamper_statement(dest: Path, tmp_path: Path, key: Path) -> str:
 
 
 def _resign_statement(dest: Path, tmp_path: Path, key: Path) -> str:
-    """A statement changed and signed again, by a key nobody trusts, with the entry made
-    to point at it (signed by that key too)."""
+    """A statement changed and signed again by a key nobody trusts; the entry, signed by
+    the trusted key, names the new files (as a pusher tricked into it would): the
+    statement's own envelope is what refuses it."""
+    import hashlib
+
     from wheelstrap.store.signing import Signer, envelope_text
 
     name, found = next((n, f) for n, f in _entries(dest).items() if n.startswith("lib-"))
@@ -187,13 +190,12 @@ def _resign_statement(dest: Path, tmp_path: Path, key: Path) -> str:
     statement.write_text(text)
     envelope = found["folder"] / f"{name}.intoto.dsse.json"
     envelope.write_text(envelope_text(Signer(other).envelope(text.encode())))
-    import hashlib
 
     def edit(entry: dict[str, Any]) -> None:
         entry["statement"]["sha256"] = hashlib.sha256(text.encode()).hexdigest()
         entry["envelope"]["sha256"] = hashlib.sha256(envelope.read_bytes()).hexdigest()
 
-    _resign(found["folder"], other, edit)
+    _resign(found["folder"], key, edit)
     return "lib"
 
 
@@ -213,6 +215,16 @@ def _wrong_key(dest: Path, tmp_path: Path, key: Path) -> str:
     return "app"
 
 
+#: why each tampered entry is refused, as the warning says
+REASONS = {
+    "_tamper_wheel": "but the index promised",
+    "_tamper_statement": "does not match the sha256 the entry gives",
+    "_resign_statement": "its statement's envelope: it is signed only by key(s)",
+    "_untrusted_entry": "none of which is trusted",
+    "_wrong_key": "it is the entry of another build",
+}
+
+
 @pytest.mark.parametrize("tamper", [_tamper_wheel, _tamper_statement, _resign_statement,
                                     _untrusted_entry, _wrong_key])
 def test_an_entry_that_is_not_what_a_trusted_key_signed_is_ignored_and_rebuilt(
@@ -223,6 +235,7 @@ def test_an_entry_that_is_not_what_a_trusted_key_signed_is_ignored_and_rebuilt(
                            out=tmp_path / "second")
     assert second.code == 0, second.stderr
     assert "is ignored" in second.stderr and "The build runs here instead" in second.stderr
+    assert REASONS[tamper.__name__] in " ".join(second.stderr.split())
     order = _order(second.out)
     assert order[victim]["reused"] is False and order[victim]["cache"] is None
     assert all(b["cache"] is not None for n, b in order.items() if n != victim)
@@ -288,3 +301,37 @@ def test_a_cluster_run_takes_the_cache_the_same_way(pushed, run_bootstrap, tmp_p
         return {n: b for n, b in _files(out, "provenance").items() if n.endswith(".intoto.json")}
 
     assert statements(second.out) == statements(pushed["first"])  # lib's too: deterministic
+
+
+def test_credentials_in_a_cache_url_are_recorded_nowhere(pushed, http_folder, run_bootstrap,
+                                                         tmp_path: Path) -> None:
+    secret = "c4che-t0ken"
+    url = http_folder(pushed["dest"]).replace("http://", f"http://ci:{secret}@")
+    second = run_bootstrap(*TARGETS, "--cache", url, "--trust", _pub(pushed["key"]),
+                           index=pushed["index"].url, out=tmp_path / "second")
+    assert second.code == 0, second.stderr
+    assert all(b["cache"] for b in _order(second.out).values())
+    leaked = [str(p.relative_to(second.out)) for p in second.out.rglob("*")
+              if p.is_file() and secret.encode() in p.read_bytes()]
+    assert leaked == [] and secret not in second.stderr
+    # a cache that answers nothing, named in a warning without them
+    down = run_bootstrap("lib", "--cache", f"http://ci:{secret}@127.0.0.1:9/", "--trust",
+                         _pub(pushed["key"]), index=pushed["index"].url, out=tmp_path / "third")
+    assert down.code == 0 and "cannot be read" in down.stderr and secret not in down.stderr
+
+
+def test_the_builders_statement_stays_in_later_warm_runs(pushed, run_bootstrap,
+                                                        tmp_path: Path) -> None:
+    """The consumer reaches the same index by another name, so a statement of its own
+    would differ from the builder's: the builder's is kept, in the run that took the
+    wheel from the cache and in the warm runs after it."""
+    other_name = pushed["index"].url.replace("127.0.0.1", "localhost")
+    args = (*TARGETS, "--cache", str(pushed["dest"]), "--trust", _pub(pushed["key"]))
+    second = run_bootstrap(*args, index=other_name, out=tmp_path / "second")
+    assert second.code == 0, second.stderr
+    builders = _files(pushed["first"], "provenance")
+    assert _files(second.out, "provenance") == builders
+    warm = run_bootstrap(*TARGETS, index=other_name, out=second.out)  # no --cache now
+    assert warm.code == 0, warm.stderr
+    assert all(b["reused"] and b["cache"] is None for b in _order(warm.out).values())
+    assert _files(warm.out, "provenance") == builders

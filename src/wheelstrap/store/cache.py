@@ -49,6 +49,7 @@ from typing import Any
 from wheelstrap.errors import UserInputError, WheelstrapError
 from wheelstrap.fsutil import atomic_copy, atomic_write_text, sha256_file
 from wheelstrap.index.client import IndexClient
+from wheelstrap.model.urls import public_url, scrub
 from wheelstrap.store.output import BuildCache, Layout
 from wheelstrap.store.signing import (
     PAYLOAD_TYPE,
@@ -80,7 +81,7 @@ class CachedWheel:
 
     path: Path
     sha256: str
-    source: str  # the cache's URL
+    source: str  # the cache's URL, without credentials: it is recorded
     statement: bytes | None
     envelope: dict[str, Any] | None
 
@@ -122,6 +123,10 @@ class RemoteCache:
     def __post_init__(self) -> None:
         self.urls = [u if u.endswith("/") else u + "/" for u in self.urls]
 
+    def _warn(self, text: str) -> None:
+        """Warn, naming no credential a cache URL (or an error quoting it) carries."""
+        self.warn(scrub(text))
+
     def _entries(self, key: str, kind: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """The verified entries of ``key`` (of ``kind``), one per cache that has one:
         the cache's URL, the entry's, and the entry."""
@@ -133,7 +138,7 @@ class RemoteCache:
                 body = self.client.fetch_small(where + "entry.dsse.json", MAX_ENTRY_BYTES)
             except WheelstrapError as exc:
                 self._down.add(url)
-                self.warn(f"The build cache {url} cannot be read ({exc.message.rstrip('.')}); "
+                self._warn(f"The build cache {url} cannot be read ({exc.message.rstrip('.')}); "
                           "it is not asked again in this run, and what it would have given "
                           "is built here.")
                 continue
@@ -142,7 +147,7 @@ class RemoteCache:
             try:
                 entry = self._open(body, key, kind)
             except _Refused as exc:
-                self.warn(f"The build cache entry {where} is ignored: {exc}. The build runs "
+                self._warn(f"The build cache entry {where} is ignored: {exc}. The build runs "
                           "here instead.")
                 continue
             yield url, where, entry
@@ -171,7 +176,7 @@ class RemoteCache:
             raw = entry.get("requires")
             if isinstance(raw, list) and all(isinstance(r, str) for r in raw):
                 return tuple(raw)
-            self.warn(f"The build cache entry of {key} is ignored: its requirements are "
+            self._warn(f"The build cache entry of {key} is ignored: its requirements are "
                       "malformed.")
         return None
 
@@ -184,7 +189,7 @@ class RemoteCache:
             try:
                 got = self._take(url, where, entry, dest, check)
             except _Refused as exc:
-                self.warn(f"The build cache entry {where} is ignored: {exc}. The build runs "
+                self._warn(f"The build cache entry {where} is ignored: {exc}. The build runs "
                           "here instead.")
                 continue
             self.hits += 1
@@ -221,7 +226,7 @@ class RemoteCache:
             staging.replace(final)
         finally:
             shutil.rmtree(staging.parent, ignore_errors=True)
-        return CachedWheel(final, digest, url, statement, envelope)
+        return CachedWheel(final, digest, public_url(url), statement, envelope)
 
     def _statement(self, where: str, entry: dict[str, Any], wheel: str, digest: str
                    ) -> tuple[bytes | None, dict[str, Any] | None]:

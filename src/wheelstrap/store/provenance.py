@@ -203,10 +203,11 @@ class ProvenanceWriter:
 
     def _files(self, record: BuildRecord, doc: dict[str, Any]) -> list[tuple[Path, str]]:
         """The statement of ``record``'s wheel, and its signed envelope when the run
-        signs (or when the wheel came from a shared cache with one)."""
+        signs (or when the wheel came from a shared cache with one, in this run or an
+        earlier one)."""
         folder = self.layout.root / "provenance"
         wheel = record.wheel
-        adopted = self._adopted.get(record.sha256) if record.cache is not None else None
+        adopted = self._adopted.get(record.sha256)
         if adopted is not None:
             text, envelope = adopted
             if envelope is not None and self.signer is not None:

@@ -575,6 +575,7 @@ class Store:
             info = _cached_info(cached, spec) or read_metadata(wheel, limits=self.limits)
         except (KeyError, TypeError, ValueError, OSError, WheelFormatError):
             return self._from_remote(spec)
+        self._adopt(str(cached["sha256"]), cached.get("adopted"))
         return WheelRef(wheel, str(cached["sha256"]), info)
 
     def _from_remote(self, spec: BuildSpec) -> WheelRef | None:
@@ -590,13 +591,24 @@ class Store:
         if got is None:
             return None
         info = infos[-1]
+        # the builder's statement stays the wheel's in later runs too (kept with the record)
+        adopted = None if got.statement is None else {
+            "statement": got.statement.decode(), "envelope": got.envelope}
         self.cache.put(spec.key(), {
             "path": str(got.path.relative_to(self.layout.root)), "sha256": got.sha256,
             "requires_dist": [str(r) for r in info.requires_dist],
-            "requires_python": info.requires_python, "cache": got.source})
-        if got.statement is not None and self.provenance is not None:
-            self.provenance.adopt(got.sha256, got.statement, got.envelope)
+            "requires_python": info.requires_python, "cache": got.source, "adopted": adopted})
+        self._adopt(got.sha256, adopted)
         return WheelRef(got.path, got.sha256, info, cached_from=got.source)
+
+    def _adopt(self, sha256: str, adopted: Any) -> None:
+        """Have the provenance of a wheel taken from a shared cache be its builder's
+        statement (and envelope), in the run that took it and in every later one."""
+        if self.provenance is None or not isinstance(adopted, dict):
+            return
+        statement, envelope = adopted.get("statement"), adopted.get("envelope")
+        if isinstance(statement, str) and (envelope is None or isinstance(envelope, dict)):
+            self.provenance.adopt(sha256, statement.encode(), envelope)
 
     def _final(self, spec: BuildSpec, filename: str) -> Path:
         """Where the wheel of ``spec`` goes: the wheels of the output, or its stage's."""
