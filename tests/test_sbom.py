@@ -291,6 +291,28 @@ def test_embedding_checks_the_wheel_first(tmp_path: Path) -> None:
     assert not (tmp_path / "out.whl").exists()
 
 
+@pytest.mark.parametrize("damage", ["record-not-utf8", "bad-crc"])
+def test_a_damaged_wheel_fails_its_build_not_the_run(tmp_path: Path, damage: str) -> None:
+    from wheelstrap.dist.sbom import embed
+    from wheelstrap.errors import BuildFailure
+
+    wheel = tmp_path / "a-1.0-py3-none-any.whl"
+    record = b"a/__init__.py,,\n\xff\xfe\n" if damage == "record-not-utf8" else b""
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("a/__init__.py", "x = 1\n" * 50)
+        zf.writestr("a-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: a\nVersion: 1.0\n")
+        zf.writestr("a-1.0.dist-info/RECORD", record)
+    if damage == "bad-crc":  # flip a byte of the stored (uncompressed) module
+        data = bytearray(wheel.read_bytes())
+        at = data.index(b"x = 1")
+        data[at] ^= 0x01
+        wheel.write_bytes(bytes(data))
+    out = tmp_path / "out.whl"
+    with pytest.raises(BuildFailure, match="damaged"):
+        embed(wheel, out, "{}\n", 0)
+    assert not out.exists()
+
+
 def test_embed_sbom_on_dask_workers_gives_the_same_wheels(serve_index, run_bootstrap,
                                                           tmp_path: Path, dask) -> None:
     index = serve_index(LICENSED)

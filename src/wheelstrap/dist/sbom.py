@@ -42,6 +42,7 @@ import shutil
 import time
 import uuid
 import warnings
+import zlib
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -377,6 +378,17 @@ def embed(wheel: Path, dest: Path, text: str, source_date_epoch: int,
         scan(wheel, limits, what="wheel")
     except SourceError as exc:
         raise BuildFailure(exc.message) from None
+    try:
+        _embed(wheel, dest, data, source_date_epoch)
+    except (zipfile.BadZipFile, zlib.error, UnicodeDecodeError, csv.Error, EOFError) as exc:
+        # a member whose bytes do not match its CRC, a RECORD that is not UTF-8 text: the
+        # backend made a broken wheel, which fails its build (not the run)
+        dest.unlink(missing_ok=True)  # nothing half-written stays
+        raise BuildFailure(f"{wheel.name} cannot have an SBOM embedded: it is damaged "
+                           f"({type(exc).__name__}: {exc})") from None
+
+
+def _embed(wheel: Path, dest: Path, data: bytes, source_date_epoch: int) -> None:
     with zipfile.ZipFile(wheel) as zin:
         infos = zin.infolist()
         metadata = [i.filename for i in infos
