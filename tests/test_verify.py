@@ -540,3 +540,24 @@ def test_a_wheel_built_from_a_git_commit_verifies_and_rebuilds_from_the_kept_sdi
     forged = verify(str(run.out / "wheels" / wheel), "--trust", _pub(key))
     assert forged.exit_code == 3
     assert f"source: the sdist made from git commit {commit} does not carry" in forged.stdout
+
+
+def test_embed_sbom_wheels_of_a_cycle_rebuild_bit_for_bit(serve_index, run_bootstrap,
+                                                          tmp_path: Path) -> None:
+    """An embedded SBOM names the build-environment wheels of the wheel's own cycle
+    without their hashes: the rebuild must know the cycle, and embed the SBOM."""
+    from test_cycles import SELF, seed_store
+
+    index = serve_index(SELF)
+    store = seed_store(tmp_path, SELF[:1])
+    key = _keys(tmp_path)
+    run = run_bootstrap("user", "--seeds", str(store), "--signing-key", str(key),
+                        "--embed-sbom", index=index.url)
+    assert run.code == 0, run.stderr
+    result = verify(str(run.out), "--trust", _pub(key), "--allow-seeds", "--rebuild", "--json")
+    assert result.exit_code == 0, result.output
+    wheels = {w["wheel"]: w for w in json.loads(result.stdout)["wheels"]}
+    assert set(wheels) == {"selfback-1.0-py3-none-any.whl", "user-1.0-py3-none-any.whl"}
+    for entry in wheels.values():
+        assert entry["rebuild"]["reproduced"] is True, entry
+        assert entry["rebuild"]["sha256"] == entry["sha256"]
