@@ -11,7 +11,8 @@ Every wheel is checked against its DSSE envelope (``WHEEL.intoto.dsse.json``, se
   the cryptography);
 - ``statement``: the payload is wheelstrap's in-toto Statement v1 / SLSA Provenance v1;
 - ``subject``: its one subject is this wheel, by file name and sha256;
-- ``source``: the provenance chains to an sdist by sha256 (a prebuilt wheel has none);
+- ``source``: the provenance chains to an sdist by sha256 (for an sdist made from a git
+  commit: the commit, then the sdist made from it by sha256; a prebuilt wheel has none);
 - ``ancestry``: no prebuilt, seed or stage-0 ancestry unless allowed;
 - ``build-environment``: every built wheel of the build environment has an attestation
   that verifies the same way, recursively (``unattested-dependency`` when one has
@@ -26,8 +27,10 @@ Where an envelope is looked for: for a wheel file ``F/X.whl``, ``F/X.whl.intoto.
 else ``F/../provenance/X.whl.intoto.dsse.json`` (so ``OUT/wheels/X.whl`` finds
 ``OUT/provenance/``); for a wheel at an http(s) URL ``U``, ``U + ".intoto.dsse.json"``.
 
-The checks are pure (:func:`check_envelope`, :func:`judge`); :class:`Fetcher` does the
-reading and downloading, and :func:`collect` turns the command's targets into wheels.
+The statement is read by :func:`wheelstrap.store.provenance.read_statement`, the one
+reader beside the writer.  The checks are pure (:func:`check_envelope`, :func:`judge`);
+:class:`Fetcher` does the reading and downloading, and :func:`collect` turns the
+command's targets into wheels.
 """
 
 from __future__ import annotations
