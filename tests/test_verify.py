@@ -495,6 +495,17 @@ def test_rebuild_always_runs_the_sdist_in_bubblewrap_without_network(
     app = verify(str(out / "wheels" / APP), "--trust", _pub(key), "--rebuild", "--json")
     assert json.loads(app.stdout)["wheels"][0]["rebuild"]["policy"] is None
 
+    def unknown(statement: dict) -> None:  # a policy wheelstrap does not know either
+        ext = statement["predicate"]["buildDefinition"]["externalParameters"]
+        ext["buildPolicy"] = {"sandbox": "chroot", "isolate_network": True}
+
+    _resign(out, key, LIB, unknown)
+    policies.clear()
+    other = verify(str(out / "wheels" / LIB), "--trust", _pub(key), "--rebuild")
+    assert other.exit_code == 0, other.output
+    assert "(the build recorded sandbox 'chroot'; rebuilt in bubblewrap" in other.stdout
+    assert {(p.sandbox, p.isolate_network) for p in policies} == {("bubblewrap", True)}
+
 
 def test_a_wheel_built_from_a_git_commit_verifies_and_rebuilds_from_the_kept_sdist(
         run_bootstrap, tmp_path: Path) -> None:

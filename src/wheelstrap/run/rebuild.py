@@ -106,11 +106,11 @@ def _policy(c: Claims) -> tuple[BuildPolicy, str | None]:
     the statement: ``embed_sbom``; and ``timeout``, which never changes a result."""
     sandbox, isolate = c.policy.get("sandbox"), c.policy.get("isolate_network")
     timeout, embed = c.policy.get("timeout"), c.policy.get("embed_sbom", False)
-    if sandbox not in ("bubblewrap", "none") or not isinstance(isolate, bool) or (
-            timeout is not None and not isinstance(timeout, int | float)) \
-            or not isinstance(embed, bool):
-        raise NotRebuilt(f"policy: the recorded build policy {c.policy} is not one of "
-                         "wheelstrap's")
+    if not isinstance(embed, bool):
+        raise NotRebuilt(f"policy: the recorded build policy {c.policy} does not say whether "
+                         "the wheel embeds its SBOM")
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
+        timeout = None  # the default: a timeout never changes a result
     from wheelstrap.build.sandbox import require
 
     try:
@@ -119,12 +119,13 @@ def _policy(c: Claims) -> tuple[BuildPolicy, str | None]:
         raise NotRebuilt(f"sandbox: a rebuild runs the sdist's code in bubblewrap only: "
                          f"{exc.message}") from None
     note = None
-    if sandbox != "bubblewrap" or not isolate:
-        recorded = f"sandbox {sandbox!r}" if sandbox != "bubblewrap" else "the network shared"
-        if sandbox != "bubblewrap" and not isolate:
-            recorded += " and the network shared"
-        note = (f"the build recorded {recorded}; rebuilt in bubblewrap with no network "
-                "all the same")
+    if sandbox != "bubblewrap" or isolate is not True:
+        recorded = [f"sandbox {sandbox!r}"] if sandbox != "bubblewrap" else []
+        if isolate is not True:
+            recorded.append("the network shared" if isolate is False
+                            else f"isolate_network {isolate!r}")
+        note = (f"the build recorded {' and '.join(recorded)}; rebuilt in bubblewrap with "
+                "no network all the same")
     return BuildPolicy(sandbox="bubblewrap", isolate_network=True, embed_sbom=embed,
                        timeout=float(timeout) if timeout is not None else None), note
 
