@@ -331,11 +331,21 @@ def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
     private = verify(str(empty), "--trust", str(key))
     assert private.exit_code == 1 and "cannot be used" in private.stderr
     lock = tmp_path / "pylock.toml"
-    lock.write_text('lock-version = "1.0"\n[[packages]]\nname = "x"\nversion = "1"\n'
-                    '[packages.sdist]\nurl = "https://example.org/x-1.tar.gz"\n')
+    sdist_only = ('lock-version = "1.0"\ncreated-by = "t"\n[[packages]]\nname = "x"\n'
+                  'version = "1"\n[packages.sdist]\nurl = "https://example.org/x-1.tar.gz"\n'
+                  f'hashes = {{ sha256 = "{"0" * 64}" }}\n')
+    lock.write_text(sdist_only)
     no_wheel = verify(str(lock), "--trust", _pub(key))
     assert no_wheel.exit_code == 1 and "names no wheel" in no_wheel.stderr
     assert "Traceback" not in no_wheel.output
+    # packaging.pylock validates the lock: one without created-by is not PEP 751
+    lock.write_text(sdist_only.replace('created-by = "t"\n', ""))
+    invalid = verify(str(lock), "--trust", _pub(key))
+    assert invalid.exit_code == 1 and "Traceback" not in invalid.output
+    assert "is not a valid PEP 751 lock" in invalid.stderr and "created-by" in invalid.stderr
+    named = tmp_path / "pylock.dev.toml"  # PEP 751's other name
+    named.write_text(sdist_only)
+    assert "names no wheel" in verify(str(named), "--trust", _pub(key)).stderr
 
 
 # a backend that writes a fresh random file into every wheel it builds
@@ -438,3 +448,127 @@ def test_a_consumer_verifies_what_wheelstrap_serve_offers_with_the_public_key_al
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def _resign(out: Path, key: Path, wheel: str, change) -> None:
+    """Rewrite ``wheel``'s statement with ``change`` (statement -> None) and sign it again
+    with ``key``: a statement crafted by whoever holds a trusted key."""
+    from wheelstrap.store.signing import Signer, envelope_text
+
+    envelope = out / "provenance" / f"{wheel}.intoto.dsse.json"
+    statement = json.loads(base64.b64decode(json.loads(envelope.read_text())["payload"]))
+    change(statement)
+    envelope.write_text(envelope_text(Signer(key).envelope(json.dumps(statement).encode())))
+
+
+def test_rebuild_always_runs_the_sdist_in_bubblewrap_without_network(
+        serve_index, run_bootstrap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from wheelstrap.build import tasks
+
+    out, key = _signed(serve_index, run_bootstrap, tmp_path)
+
+    def unsandboxed(statement: dict) -> None:
+        ext = statement["predicate"]["buildDefinition"]["externalParameters"]
+        ext["buildPolicy"] = {"sandbox": "none", "isolate_network": False, "timeout": None}
+
+    _resign(out, key, LIB, unsandboxed)
+    policies = []
+    real = tasks.run_task
+
+    def spy(spec, *args, **kwargs):  # type: ignore[no-untyped-def]
+        policies.append(spec.policy)
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(tasks, "run_task", spy)
+    result = verify(str(out / "wheels" / LIB), "--trust", _pub(key), "--rebuild", "--json")
+    assert result.exit_code == 0, result.output
+    (lib,) = json.loads(result.stdout)["wheels"]
+    assert lib["rebuild"]["reproduced"] is True  # the wheel does not depend on its sandbox
+    assert "the build recorded sandbox 'none' and the network shared" in \
+        lib["rebuild"]["policy"]
+    assert "rebuilt in bubblewrap with no network" in lib["rebuild"]["policy"]
+    ((sandbox, isolated),) = {(p.sandbox, p.isolate_network) for p in policies}
+    assert (sandbox, isolated) == ("bubblewrap", True)
+    plain = verify(str(out / "wheels" / LIB), "--trust", _pub(key), "--rebuild")
+    assert "rebuilt bit for bit (the build recorded sandbox 'none'" in plain.stdout
+    # a build recorded in bubblewrap says nothing more
+    app = verify(str(out / "wheels" / APP), "--trust", _pub(key), "--rebuild", "--json")
+    assert json.loads(app.stdout)["wheels"][0]["rebuild"]["policy"] is None
+
+    def unknown(statement: dict) -> None:  # a policy wheelstrap does not know either
+        ext = statement["predicate"]["buildDefinition"]["externalParameters"]
+        ext["buildPolicy"] = {"sandbox": "chroot", "isolate_network": True}
+
+    _resign(out, key, LIB, unknown)
+    policies.clear()
+    other = verify(str(out / "wheels" / LIB), "--trust", _pub(key), "--rebuild")
+    assert other.exit_code == 0, other.output
+    assert "(the build recorded sandbox 'chroot'; rebuilt in bubblewrap" in other.stdout
+    assert {(p.sandbox, p.isolate_network) for p in policies} == {("bubblewrap", True)}
+
+
+def test_a_wheel_built_from_a_git_commit_verifies_and_rebuilds_from_the_kept_sdist(
+        run_bootstrap, tmp_path: Path) -> None:
+    from test_git_sources import _index, _repo, _settings
+
+    repo, commit = _repo(tmp_path, Pkg("gitpkg", "1.0", deps=["plain"]))
+    settings = _settings(tmp_path, repo.as_uri(), commit)
+    key = _keys(tmp_path)
+    run = run_bootstrap("gitpkg", "--settings", str(settings), "--signing-key", str(key),
+                        index=_index(tmp_path))
+    assert run.code == 0, run.stderr
+    wheel = "gitpkg-1.0-py3-none-any.whl"
+    result = verify(str(run.out), "--trust", _pub(key), "--json")
+    assert result.exit_code == 0, result.output
+    entry = {w["wheel"]: w for w in json.loads(result.stdout)["wheels"]}[wheel]
+    assert entry["outcome"] == "ok"
+    assert entry["git"] == {"uri": f"git+{repo.as_uri()}@{commit}", "commit": commit}
+    plain = verify(str(run.out / "wheels" / wheel), "--trust", _pub(key))
+    assert f"(made from git commit {commit})" in plain.stdout
+
+    rebuilt = verify(str(run.out / "wheels" / wheel), "--trust", _pub(key), "--rebuild",
+                     "--settings", str(settings), "--json")
+    assert rebuilt.exit_code == 0, rebuilt.output
+    (entry,) = json.loads(rebuilt.stdout)["wheels"]
+    assert entry["rebuild"]["reproduced"] is True
+    assert entry["rebuild"]["sdist_from"].startswith(str(run.out / "sdists"))
+
+    # away from its bootstrap output there is no sdist to rebuild it from: said so
+    (run.out / "sdists").rename(tmp_path / "aside")
+    away = verify(str(run.out / "wheels" / wheel), "--trust", _pub(key), "--rebuild",
+                  "--settings", str(settings))
+    assert away.exit_code == 6, away.output
+    assert f"rebuild-source: the sdist was made from git commit {commit}" in away.stdout
+    assert "(OUT/sdists)" in away.stdout
+
+    # a git source whose made sdist is not the one the statement names is refused
+    def other_sdist(statement: dict) -> None:
+        for dep in statement["predicate"]["buildDefinition"]["resolvedDependencies"]:
+            if dep["annotations"]["role"] == "sdist":
+                dep["digest"]["sha256"] = "0" * 64
+
+    _resign(run.out, key, wheel, other_sdist)
+    forged = verify(str(run.out / "wheels" / wheel), "--trust", _pub(key))
+    assert forged.exit_code == 3
+    assert f"source: the sdist made from git commit {commit} does not carry" in forged.stdout
+
+
+def test_embed_sbom_wheels_of_a_cycle_rebuild_bit_for_bit(serve_index, run_bootstrap,
+                                                          tmp_path: Path) -> None:
+    """An embedded SBOM names the build-environment wheels of the wheel's own cycle
+    without their hashes: the rebuild must know the cycle, and embed the SBOM."""
+    from test_cycles import SELF, seed_store
+
+    index = serve_index(SELF)
+    store = seed_store(tmp_path, SELF[:1])
+    key = _keys(tmp_path)
+    run = run_bootstrap("user", "--seeds", str(store), "--signing-key", str(key),
+                        "--embed-sbom", index=index.url)
+    assert run.code == 0, run.stderr
+    result = verify(str(run.out), "--trust", _pub(key), "--allow-seeds", "--rebuild", "--json")
+    assert result.exit_code == 0, result.output
+    wheels = {w["wheel"]: w for w in json.loads(result.stdout)["wheels"]}
+    assert set(wheels) == {"selfback-1.0-py3-none-any.whl", "user-1.0-py3-none-any.whl"}
+    for entry in wheels.values():
+        assert entry["rebuild"]["reproduced"] is True, entry
+        assert entry["rebuild"]["sha256"] == entry["sha256"]

@@ -164,6 +164,15 @@ def within(root: Path, path: Path) -> bool:
     return real == real_root or real_root in real.parents
 
 
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def is_sha256(value: object) -> bool:
+    """Whether ``value`` is a sha256 digest as wheelstrap writes them: 64 lowercase hex
+    digits (callers that accept upper case lower it first)."""
+    return isinstance(value, str) and _SHA256_HEX.fullmatch(value) is not None
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -28,7 +28,6 @@ own format, with no specification and no maintained parser outside uv.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,21 +43,36 @@ from packaging.version import Version
 from wheelstrap.errors import Problems, UserInputError
 from wheelstrap.index.git import GitSource, check_url, is_commit
 from wheelstrap.index.reqfiles import HASH_ALGORITHMS
+from wheelstrap.index.reqfiles import lock_kind as lock_kind  # where callers look for it
 from wheelstrap.model.target import Target
 
-#: What PEP 751 names a lock file: ``pylock.toml`` or ``pylock.NAME.toml``.
-_PYLOCK_NAME = re.compile(r"^pylock\.([^.]+\.)?toml$")
 #: The largest lock file read.
 MAX_LOCK_BYTES = 64 * 1024 * 1024
 
 
-def lock_kind(path: Path) -> str | None:
-    """``"pylock"`` for a PEP 751 file name, ``"uv"`` for ``uv.lock``, else None."""
-    if _PYLOCK_NAME.match(path.name):
-        return "pylock"
-    if path.name == "uv.lock":
-        return "uv"
-    return None
+def load_pylock(path: Path) -> Pylock:
+    """The PEP 751 lock in ``path``, parsed and validated by :mod:`packaging.pylock`
+    (UserInputError, one line saying what is wrong, otherwise)."""
+    hint = "Pass a PEP 751 lock file (pylock.toml)."
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_LOCK_BYTES + 1)
+    except OSError as exc:
+        raise UserInputError(f"cannot read {path}: {exc.strerror or exc}.", hint=hint) from None
+    if len(raw) > MAX_LOCK_BYTES:
+        raise UserInputError(f"{path} is larger than {MAX_LOCK_BYTES} bytes.", hint=hint)
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise UserInputError(f"{path} is not valid TOML: {exc}.", hint=hint) from None
+    try:
+        return Pylock.from_dict(doc)
+    except PylockUnsupportedVersionError as exc:
+        raise UserInputError(f"{path}: {exc} (wheelstrap reads lock-version 1.x, PEP 751).",
+                             hint=hint) from None
+    except PylockValidationError as exc:
+        raise UserInputError(f"{path} is not a valid PEP 751 lock: {exc}.",
+                             hint=hint) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,26 +140,9 @@ def _read_one(path: Path, target: Target, selection: LockSelection,
             hint="Export a PEP 751 lock from it and pass that: "
             "uv export --format pylock.toml -o pylock.toml")
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_LOCK_BYTES + 1)
-    except OSError as exc:
-        problems.add(f"cannot read {path}: {exc.strerror or exc}")
-        return
-    if len(raw) > MAX_LOCK_BYTES:
-        problems.add(f"{path} is larger than {MAX_LOCK_BYTES} bytes")
-        return
-    try:
-        doc = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        problems.add(f"{path} is not valid TOML: {exc}")
-        return
-    try:
-        lock = Pylock.from_dict(doc)
-    except PylockUnsupportedVersionError as exc:
-        problems.add(f"{path}: {exc} (wheelstrap reads lock-version 1.x, PEP 751)")
-        return
-    except PylockValidationError as exc:
-        problems.add(f"{path} is not a valid PEP 751 lock: {exc}")
+        lock = load_pylock(path)
+    except UserInputError as exc:
+        problems.add(exc.message.rstrip("."))
         return
     env = _environment(target, lock)
     if lock.requires_python is not None and not lock.requires_python.contains(

@@ -270,6 +270,20 @@ class _HashedLine:
     hashes: dict[str, set[str]]
 
 
+#: What PEP 751 names a lock file: ``pylock.toml`` or ``pylock.NAME.toml``.
+_PYLOCK_NAME = re.compile(r"^pylock\.([^.]+\.)?toml$")
+
+
+def lock_kind(path: Path) -> str | None:
+    """``"pylock"`` for a PEP 751 file name, ``"uv"`` for ``uv.lock``, else None (the
+    one test of whether a file is a lock file, by its name)."""
+    if _PYLOCK_NAME.match(path.name):
+        return "pylock"
+    if path.name == "uv.lock":
+        return "uv"
+    return None
+
+
 def read_files(
     requirement_files: Iterable[Path], constraint_files: Iterable[Path]
 ) -> RequirementSet:
@@ -290,8 +304,7 @@ def read_files(
             return
         if (resolved, as_constraint) in seen:
             return
-        if depth > 0 and (re.match(r"^pylock\.([^.]+\.)?toml$", path.name)
-                          or path.name == "uv.lock"):
+        if depth > 0 and lock_kind(path) is not None:
             problems.add(f"{origin}: {path.name} is a lock file; pass it with -r on the "
                          "command line")
             return

@@ -4,13 +4,17 @@ The build is re-run from what its signed statement records, and nothing else:
 
 - the sdist, downloaded from its recorded URL and checked against its recorded sha256
   (should the URL not answer, the copy a bootstrap output keeps in ``OUT/sdists``, if it
-  has that sha256);
+  has that sha256; an sdist made from a git commit is taken only from there);
 - the build environment, exactly the recorded wheels, each found among the targets (by
   file name and sha256) or beside the wheel being verified (a bootstrap output's
   ``wheels/``, the folder, or the lock's index), and checked against its recorded sha256;
-- the recorded ``SOURCE_DATE_EPOCH``, build policy (sandbox, network isolation) and target,
-  which must be this interpreter's (same implementation, Python version, platform and
-  machine; the kernel's release and the interpreter's path may differ);
+- the recorded ``SOURCE_DATE_EPOCH``, ``--embed-sbom`` and build cycle (the members an
+  embedded SBOM names without hashes), and target, which must be this interpreter's (same
+  implementation, Python version, platform and machine; the kernel's release and the
+  interpreter's path may differ);
+- never the recorded sandbox: the sdist's code runs in bubblewrap with no network,
+  whatever the statement says (a statement recording another policy is rebuilt sandboxed,
+  and the verdict's ``rebuild.policy`` says so);
 - the recorded settings and plugin: a build that had none is rebuilt with none; one that
   had some only with ``--settings FILE`` (and the plugins installed here) giving the same
   digest, else it is refused with the reason.
@@ -24,7 +28,6 @@ differ, the files that differ are named.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,7 +40,7 @@ from wheelstrap.config.hooks import NO_PLUGINS, PackageHooks, Plugins, load_plug
 from wheelstrap.config.settings import NO_SETTINGS, Settings, read_settings
 from wheelstrap.dist.sources import parse_build_system, read_pyproject, unpack
 from wheelstrap.errors import WheelstrapError
-from wheelstrap.fsutil import sha256_file
+from wheelstrap.fsutil import is_sha256, sha256_file
 from wheelstrap.model.build import (
     ORDINARY,
     BackendSpec,
@@ -52,7 +55,6 @@ from wheelstrap.store.verify import Claims, Fetcher, Verdict
 #: Markers that may differ between the recorded target and this one (they do not change
 #: what a build produces: the kernel's release and build, and where the interpreter is).
 LOOSE_MARKERS = frozenset({"python", "platform_release", "platform_version"})
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class NotRebuilt(Exception):
@@ -95,21 +97,37 @@ class Customizations:
         return hooks
 
 
-def _policy(c: Claims) -> BuildPolicy:
+def _policy(c: Claims) -> tuple[BuildPolicy, str | None]:
+    """The policy of the rebuild, and a note when the build recorded another.
+
+    The sdist's code is untrusted: it always runs in bubblewrap with no network, whatever
+    the statement records (a wheel must not depend on its sandbox, so a build recorded
+    without one must reproduce in it).  Only what changes the wheel's bytes is taken from
+    the statement: ``embed_sbom``; and ``timeout``, which never changes a result."""
     sandbox, isolate = c.policy.get("sandbox"), c.policy.get("isolate_network")
-    timeout = c.policy.get("timeout")
-    if sandbox not in ("bubblewrap", "none") or not isinstance(isolate, bool) or (
-            timeout is not None and not isinstance(timeout, int | float)):
-        raise NotRebuilt(f"policy: the recorded build policy {c.policy} is not one of "
-                         "wheelstrap's")
+    timeout, embed = c.policy.get("timeout"), c.policy.get("embed_sbom", False)
+    if not isinstance(embed, bool):
+        raise NotRebuilt(f"policy: the recorded build policy {c.policy} does not say whether "
+                         "the wheel embeds its SBOM")
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
+        timeout = None  # the default: a timeout never changes a result
     from wheelstrap.build.sandbox import require
 
     try:
-        require(sandbox)
+        require("bubblewrap")
     except WheelstrapError as exc:
-        raise NotRebuilt(f"sandbox: {exc.message}") from None
-    return BuildPolicy(sandbox=sandbox, isolate_network=isolate,
-                       timeout=float(timeout) if timeout is not None else None)
+        raise NotRebuilt(f"sandbox: a rebuild runs the sdist's code in bubblewrap only: "
+                         f"{exc.message}") from None
+    note = None
+    if sandbox != "bubblewrap" or isolate is not True:
+        recorded = [f"sandbox {sandbox!r}"] if sandbox != "bubblewrap" else []
+        if isolate is not True:
+            recorded.append("the network shared" if isolate is False
+                            else f"isolate_network {isolate!r}")
+        note = (f"the build recorded {' and '.join(recorded)}; rebuilt in bubblewrap with "
+                "no network all the same")
+    return BuildPolicy(sandbox="bubblewrap", isolate_network=True, embed_sbom=embed,
+                       timeout=float(timeout) if timeout is not None else None), note
 
 
 def _check_target(c: Claims, target: Target) -> None:
@@ -171,22 +189,13 @@ def rebuild_one(v: Verdict, fetch: Fetcher, target: Target, custom: Customizatio
     except InvalidWheelFilename as exc:
         raise NotRebuilt(f"wheel: {exc}") from None
     _check_target(c, target)
-    policy = _policy(c)
+    policy, policy_note = _policy(c)
     hooks = custom.hooks(name, str(version), c.settings)
-    if not _SHA256.fullmatch(c.sdist_sha256) or "/" in c.sdist_filename \
+    if not is_sha256(c.sdist_sha256) or "/" in c.sdist_filename \
             or not c.sdist_filename:
         raise NotRebuilt("source: the statement names no usable sdist")
     work.mkdir(parents=True)
-    sdist = work / "sdist" / c.sdist_filename
-    sdist.parent.mkdir()
-    sdist_from: str | Path = c.sdist_url
-    try:
-        fetch.client.download(c.sdist_url, sdist, c.sdist_sha256)
-    except WheelstrapError as exc:
-        kept = _kept_sdist(v, c)
-        if kept is None:
-            raise NotRebuilt(f"source: {exc.message}") from None
-        sdist = sdist_from = kept
+    sdist, sdist_from = _sdist(v, c, fetch, work / "sdist" / c.sdist_filename)
     env, files = _env(v, c, fetch, targets)
     files[c.sdist_sha256] = str(sdist)
     try:
@@ -198,7 +207,7 @@ def rebuild_one(v: Verdict, fetch: Fetcher, target: Target, custom: Customizatio
         sdist=InputFile(c.sdist_filename, c.sdist_sha256, c.sdist_url), backend=backend,
         env=env, target=tuple(sorted(target.describe().items())),
         source_date_epoch=c.source_date_epoch, policy=policy, hooks=hooks,
-        python=target.python, hidden=(str(work), str(Path.home())))
+        cycle=c.cycle_members, python=target.python, hidden=(str(work), str(Path.home())))
     outcome = tasks.run_task(spec, LocalInputs(files), str(work / "build"))
     if isinstance(outcome, tasks.Failed):
         lines = outcome.report.log.decode(errors="replace").strip().splitlines()
@@ -208,23 +217,52 @@ def rebuild_one(v: Verdict, fetch: Fetcher, target: Target, custom: Customizatio
     same = outcome.sha256 == c.subject_sha256
     entry: dict[str, Any] = {"reproduced": same, "sha256": outcome.sha256,
                              "filename": outcome.filename, "sdist_from": str(sdist_from),
-                             "reason": None}
+                             "reason": None, "policy": policy_note}
     if not same:
         entry["reason"] = _difference(v, fetch, Path(outcome.path), c)
     return entry
 
 
+def _sdist(v: Verdict, c: Claims, fetch: Fetcher, dest: Path) -> tuple[Path, str | Path]:
+    """The recorded sdist, checked against its sha256, and where it came from: its URL,
+    else the copy a bootstrap output keeps.  An sdist made from a git commit has no URL
+    to download (it is ``git+URL@COMMIT``): only the kept copy will do."""
+    if c.git is not None:
+        kept = _kept_sdist(v, c)
+        if kept is None:
+            raise NotRebuilt(
+                f"source: the sdist was made from git commit {c.git.commit} ({c.git.uri}) and "
+                f"no copy of it with sha256 {c.sdist_sha256} is kept beside the wheel "
+                "(OUT/sdists); verify the wheel in its bootstrap output to rebuild it")
+        return kept, kept
+    dest.parent.mkdir()
+    try:
+        fetch.client.download(c.sdist_url, dest, c.sdist_sha256)
+    except WheelstrapError as exc:
+        kept = _kept_sdist(v, c)
+        if kept is None:
+            raise NotRebuilt(f"source: {exc.message}") from None
+        return kept, kept
+    return dest, c.sdist_url
+
+
 def _kept_sdist(v: Verdict, c: Claims) -> Path | None:
-    """The sdist a bootstrap output kept (``OUT/sdists``, beside ``OUT/wheels``), if it has
-    the recorded sha256: for when its URL no longer answers."""
+    """The sdist a bootstrap output kept (``OUT/sdists``, beside ``OUT/wheels``) with the
+    recorded sha256, under the recorded file name or another: for when its URL no longer
+    answers, or there is none."""
     folder = v.wheel.place.folder
     if folder is None:
         return None
-    kept = folder.parent / "sdists" / c.sdist_filename
+    kept = folder.parent / "sdists"
     try:
-        return kept if kept.is_file() and sha256_file(kept) == c.sdist_sha256 else None
+        named = kept / c.sdist_filename
+        others = sorted(p for p in kept.iterdir() if p != named) if kept.is_dir() else []
+        for path in (named, *others):
+            if path.is_file() and sha256_file(path) == c.sdist_sha256:
+                return path
     except OSError:
         return None
+    return None
 
 
 def _difference(v: Verdict, fetch: Fetcher, rebuilt: Path, c: Claims) -> str:
@@ -260,7 +298,7 @@ def rebuild(verdicts: Sequence[Verdict], fetch: Fetcher, *, settings_file: Path 
         except NotRebuilt as exc:
             check, _, reason = str(exc).partition(": ")
             v.rebuild = {"reproduced": None, "sha256": None, "filename": None,
-                         "sdist_from": None, "reason": str(exc)}
+                         "sdist_from": None, "reason": str(exc), "policy": None}
             v.fail("not-rebuilt", f"rebuild-{check}", reason)
             continue
         if not v.rebuild["reproduced"]:

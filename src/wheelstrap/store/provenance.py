@@ -20,6 +20,10 @@ https://in-toto.io/Statement/v1 and https://slsa.dev/provenance/v1.  Fields:
   wheel descends from through its build environments, transitively;
 - ``runDetails.builder``: wheelstrap and its version.
 
+:func:`read_statement` is the one reader of these statements (``verify``, the build
+cache and ``rebuild`` read them through it): it parses one and checks its shape, and
+returns the typed fields callers use (:class:`Statement`).
+
 A statement depends only on the build's inputs and results: it holds no timestamps and
 nothing about the run that produced it (whether the wheel was built now or reused, how
 long it took, on which worker: those are in ``build-order.json`` and ``events.jsonl``).
@@ -36,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wheelstrap.fsutil import is_sha256
+from wheelstrap.index.git import is_commit
 from wheelstrap.model.build import RECIPE_VERSION
 from wheelstrap.model.records import BuildRecord
 from wheelstrap.model.target import Target
@@ -268,3 +274,161 @@ def _holds(path: Path, text: str) -> bool:
         return path.read_bytes() == text.encode()
     except OSError:
         return False
+
+
+# -- reading a statement ----------------------------------------------------------------
+
+class BadStatement(ValueError):
+    """A document that is not a statement of wheelstrap's; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class EnvEntry:
+    """A wheel of the build environment, as a statement records it."""
+
+    filename: str
+    sha256: str
+    kind: str  # built, prebuilt, seed, stage0
+
+
+@dataclass(frozen=True, slots=True)
+class GitOrigin:
+    """The git commit an sdist was made from (the ``source`` entry of a git source)."""
+
+    uri: str  # git+URL@COMMIT
+    commit: str
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """What a statement of wheelstrap's says, typed (see :func:`read_statement`)."""
+
+    subject: str
+    subject_sha256: str
+    sdist_url: str  # "" when absent (a prebuilt wheel's)
+    sdist_filename: str
+    sdist_sha256: str
+    index: str | None
+    #: the sha256 of the resolvedDependency of role ``source``, when it is an sdist
+    source_sha256: str | None
+    #: for an sdist made from a git commit: that commit (role ``source``) ...
+    git: GitOrigin | None
+    #: ... and the sha256 of the sdist made from it (role ``sdist``)
+    made_sdist_sha256: str | None
+    env: tuple[EnvEntry, ...]
+    prebuilt: bool
+    seeds: tuple[str, ...]
+    stage0: tuple[str, ...]
+    source_date_epoch: int
+    target: dict[str, str]
+    policy: dict[str, Any]
+    settings: dict[str, Any] | None
+    cycle: dict[str, Any] | None
+
+    @property
+    def cycle_members(self) -> tuple[str, ...]:
+        """The names of the members of the build cycle the wheel is a stage of."""
+        members = (self.cycle or {}).get("members")
+        if not isinstance(members, list):
+            return ()
+        return tuple(m["name"] for m in members
+                     if isinstance(m, dict) and isinstance(m.get("name"), str))
+
+    @property
+    def chained_sdist(self) -> bool:
+        """Whether the source dependencies carry the sdist's sha256: the ``source``
+        entry, or, for a git source, the ``sdist`` made from its commit."""
+        if self.git is not None:
+            return self.made_sdist_sha256 == self.sdist_sha256
+        return self.source_sha256 == self.sdist_sha256
+
+
+def _at(doc: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(doc, dict) or key not in doc:
+            raise BadStatement(f"it has no {'.'.join(path)}")
+        doc = doc[key]
+    return doc
+
+
+def _digest(value: Any, what: str) -> str:
+    if not is_sha256(value):
+        raise BadStatement(f"{what} is not a sha256")
+    return str(value)
+
+
+def read_statement(payload: bytes | str) -> Statement:
+    """The fields of a statement of wheelstrap's (:class:`BadStatement` when it is not
+    one: not JSON, another type, or fields of the wrong shape)."""
+    try:
+        doc = json.loads(payload)
+    except (ValueError, RecursionError) as exc:
+        raise BadStatement(f"the payload is not JSON ({exc})") from None
+    if _at(doc, "_type") != STATEMENT_TYPE:
+        raise BadStatement(f"its _type is not {STATEMENT_TYPE}")
+    if _at(doc, "predicateType") != PREDICATE_TYPE:
+        raise BadStatement(f"its predicateType is not {PREDICATE_TYPE}")
+    build = _at(doc, "predicate", "buildDefinition")
+    if _at(build, "buildType") != BUILD_TYPE:
+        raise BadStatement(f"its buildType is not wheelstrap's ({BUILD_TYPE})")
+    subjects = _at(doc, "subject")
+    if not isinstance(subjects, list) or len(subjects) != 1 or not isinstance(subjects[0], dict):
+        raise BadStatement("it does not have exactly one subject")
+    name = subjects[0].get("name")
+    if not isinstance(name, str):
+        raise BadStatement("its subject has no name")
+    subject_sha = _digest(_at(subjects[0], "digest", "sha256"), "the subject's digest")
+    ext, internal = _at(build, "externalParameters"), _at(build, "internalParameters")
+    sdist = _at(ext, "sdist")
+    deps = _at(build, "resolvedDependencies")
+    if not isinstance(deps, list):
+        raise BadStatement("its resolvedDependencies is not a list")
+    source: str | None = None
+    git: GitOrigin | None = None
+    made: str | None = None
+    env: list[EnvEntry] = []
+    for dep in deps:
+        role = _at(dep, "annotations", "role") if isinstance(dep, dict) else None
+        digest = dep.get("digest") if isinstance(dep, dict) else None
+        digest = digest if isinstance(digest, dict) else {}
+        if role == "source":
+            if is_sha256(digest.get("sha256")):
+                source = digest["sha256"]
+            elif isinstance(digest.get("gitCommit"), str):
+                commit, uri = digest["gitCommit"], dep.get("uri")
+                if not is_commit(commit) or not isinstance(uri, str) \
+                        or not uri.endswith(f"@{commit}"):
+                    raise BadStatement("its git source entry is malformed")
+                git = GitOrigin(uri, commit)
+        elif role == "sdist":
+            if is_sha256(digest.get("sha256")):
+                made = digest["sha256"]
+        elif role == "build-environment":
+            kind = _at(dep, "annotations", "kind")
+            dname = _at(dep, "name")
+            if not isinstance(kind, str) or not isinstance(dname, str) or "/" in dname:
+                raise BadStatement("a build-environment entry is malformed")
+            env.append(EnvEntry(dname, _digest(_at(dep, "digest", "sha256"),
+                                               f"the digest of {dname}"), kind))
+    prebuilt = _at(internal, "prebuilt")
+    seeds, stage0 = _at(internal, "descends_from_seeds"), _at(internal, "descends_from_stage0")
+    epoch = _at(internal, "source_date_epoch")
+    if not isinstance(prebuilt, bool) or not isinstance(seeds, list) \
+            or not isinstance(stage0, list) or not isinstance(epoch, int):
+        raise BadStatement("its internalParameters are malformed")
+    target, policy = _at(ext, "target"), _at(ext, "buildPolicy")
+    settings, index = ext.get("settings"), ext.get("index")
+    cycle = internal.get("cycle")
+    strings = [sdist.get(k) if isinstance(sdist, dict) else None
+               for k in ("url", "filename", "sha256")]
+    url, filename, sdist_sha = (s if isinstance(s, str) else "" for s in strings)
+    return Statement(
+        subject=name, subject_sha256=subject_sha, sdist_url=url, sdist_filename=filename,
+        sdist_sha256=sdist_sha, index=index if isinstance(index, str) else None,
+        source_sha256=source, git=git, made_sdist_sha256=made, env=tuple(env),
+        prebuilt=prebuilt, seeds=tuple(str(s) for s in seeds),
+        stage0=tuple(str(s) for s in stage0), source_date_epoch=epoch,
+        target=dict(target) if isinstance(target, dict) else {},
+        policy=dict(policy) if isinstance(policy, dict) else {},
+        settings=settings if isinstance(settings, dict) else None,
+        cycle=cycle if isinstance(cycle, dict) else None)

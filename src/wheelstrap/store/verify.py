@@ -11,7 +11,8 @@ Every wheel is checked against its DSSE envelope (``WHEEL.intoto.dsse.json``, se
   the cryptography);
 - ``statement``: the payload is wheelstrap's in-toto Statement v1 / SLSA Provenance v1;
 - ``subject``: its one subject is this wheel, by file name and sha256;
-- ``source``: the provenance chains to an sdist by sha256 (a prebuilt wheel has none);
+- ``source``: the provenance chains to an sdist by sha256 (for an sdist made from a git
+  commit: the commit, then the sdist made from it by sha256; a prebuilt wheel has none);
 - ``ancestry``: no prebuilt, seed or stage-0 ancestry unless allowed;
 - ``build-environment``: every built wheel of the build environment has an attestation
   that verifies the same way, recursively (``unattested-dependency`` when one has
@@ -26,15 +27,14 @@ Where an envelope is looked for: for a wheel file ``F/X.whl``, ``F/X.whl.intoto.
 else ``F/../provenance/X.whl.intoto.dsse.json`` (so ``OUT/wheels/X.whl`` finds
 ``OUT/provenance/``); for a wheel at an http(s) URL ``U``, ``U + ".intoto.dsse.json"``.
 
-The checks are pure (:func:`check_envelope`, :func:`judge`); :class:`Fetcher` does the
-reading and downloading, and :func:`collect` turns the command's targets into wheels.
+The statement is read by :func:`wheelstrap.store.provenance.read_statement`, the one
+reader beside the writer.  The checks are pure (:func:`check_envelope`, :func:`judge`);
+:class:`Fetcher` does the reading and downloading, and :func:`collect` turns the
+command's targets into wheels.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,11 +42,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from wheelstrap.errors import Problems, UserInputError, WheelstrapError
-from wheelstrap.fsutil import sha256_file
+from wheelstrap.fsutil import is_sha256, sha256_file
+from wheelstrap.index.lockfiles import load_pylock
+from wheelstrap.index.reqfiles import lock_kind
 from wheelstrap.store import signing
-from wheelstrap.store.provenance import BUILD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE
+from wheelstrap.store.provenance import BadStatement, EnvEntry, Statement, read_statement
 
 if TYPE_CHECKING:
+    from packaging.pylock import PackageWheel
     from securesystemslib.signer import Key  # type: ignore[attr-defined]
 
     from wheelstrap.index.client import IndexClient
@@ -55,8 +58,6 @@ SCHEMA = "wheelstrap-verify"
 SCHEMA_VERSION = 1
 ENVELOPE_SUFFIX = ".intoto.dsse.json"
 MAX_ENVELOPE = 8 << 20  # bytes; a statement is a few kilobytes
-MAX_LOCK_FILE = 16 << 20
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 Outcome = Literal["ok", "failed", "unattested", "unattested-dependency", "not-reproduced",
                   "not-rebuilt"]
@@ -156,11 +157,6 @@ def _wheel_at(location: str, lock_dir: Path | None = None) -> tuple[Location, Pl
     return path, Place(folder=path.parent)
 
 
-def _is_lock(path: Path) -> bool:
-    name = path.name
-    return name == "pylock.toml" or (name.startswith("pylock.") and name.endswith(".toml"))
-
-
 def collect(targets: Sequence[str]) -> list[Wheel]:
     """The wheels the command's targets name: a wheel (path or URL), a folder of wheels,
     a bootstrap output (its ``wheels/``), or a ``pylock.toml`` (PEP 751)."""
@@ -183,7 +179,7 @@ def collect(targets: Sequence[str]) -> list[Wheel]:
             wheels += _folder(path)
         elif path.is_file() and path.name.endswith(".whl"):
             wheels.append(Wheel(path.name, path, Place(folder=path.parent)))
-        elif path.is_file() and _is_lock(path):
+        elif path.is_file() and lock_kind(path) == "pylock":
             wheels += _lock(path)
         elif path.exists():
             raise UserInputError(f"{path} is neither a wheel, a folder nor a pylock.toml.",
@@ -215,27 +211,15 @@ def _folder(path: Path) -> list[Wheel]:
 def _lock(path: Path) -> list[Wheel]:
     """The wheels of a PEP 751 lock, by ``url`` or ``path`` (relative to the lock)."""
     hint = "Pass a PEP 751 lock file (pylock.toml) whose packages name wheels."
-    try:
-        if path.stat().st_size > MAX_LOCK_FILE:
-            raise UserInputError(f"{path} is larger than {MAX_LOCK_FILE} bytes.", hint=hint)
-        doc = tomllib.loads(path.read_text("utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:
-        raise UserInputError(f"{path} cannot be read as a lock file: {exc}.",
-                             hint=hint) from None
-    packages = doc.get("packages")
-    if not isinstance(packages, list):
-        raise UserInputError(f"{path} has no [[packages]].", hint=hint)
+    lock = load_pylock(path)
     problems = Problems(limit=10)
     wheels: list[Wheel] = []
-    for i, pkg in enumerate(packages):
-        label = f"packages[{i}]"
-        if isinstance(pkg, dict) and isinstance(pkg.get("name"), str):
-            label = f"{pkg['name']} {pkg.get('version', '')}".strip()
-        entries = pkg.get("wheels") if isinstance(pkg, dict) else None
-        if not isinstance(entries, list) or not entries:
+    for pkg in lock.packages:
+        label = f"{pkg.name} {pkg.version or ''}".strip()
+        if not pkg.wheels:
             problems.add(label, "names no wheel (only wheels carry wheelstrap's provenance)")
             continue
-        for entry in entries:
+        for entry in pkg.wheels:
             got = _lock_wheel(entry, path.parent)
             if isinstance(got, str):
                 problems.add(label, got)
@@ -245,22 +229,18 @@ def _lock(path: Path) -> list[Wheel]:
     return wheels
 
 
-def _lock_wheel(entry: object, lock_dir: Path) -> Wheel | str:
-    if not isinstance(entry, dict):
-        return "a wheel entry that is not a table"
-    where = entry.get("url", entry.get("path"))
-    if not isinstance(where, str) or not where:
+def _lock_wheel(entry: PackageWheel, lock_dir: Path) -> Wheel | str:
+    where = entry.url or entry.path
+    if not where:
         return "a wheel with neither url nor path"
-    hashes = entry.get("hashes")
-    sha = hashes.get("sha256") if isinstance(hashes, dict) else None
-    if sha is not None and (not isinstance(sha, str) or not _SHA256.fullmatch(sha.lower())):
+    sha = entry.hashes.get("sha256")
+    if sha is not None and not is_sha256(sha.lower()):
         return f"a wheel whose sha256 {sha!r} is not a sha256"
     try:
         location, place = _wheel_at(where, lock_dir)
     except UserInputError as exc:
         return exc.message
-    name = entry.get("name")
-    filename = name if isinstance(name, str) and name else _basename(str(location))
+    filename = entry.name or _basename(str(location))
     if not filename.endswith(".whl") or "/" in filename:
         return f"{where!r} is not a wheel"
     return Wheel(filename, location, place, expected=sha.lower() if sha else None,
@@ -296,26 +276,11 @@ class Fetcher:
     def envelope(self, place: Place, filename: str) -> tuple[str, bytes] | None:
         """The first envelope found for ``filename`` in ``place``, and where it was."""
         for loc in place.attestations(filename):
-            data = self.small(loc)
+            url = loc.absolute().as_uri() if isinstance(loc, Path) else loc
+            data = self.client.fetch_small(url, MAX_ENVELOPE)
             if data is not None:
                 return str(loc), data
         return None
-
-    def small(self, loc: Location) -> bytes | None:
-        if isinstance(loc, Path):
-            try:
-                with open(loc, "rb") as fh:
-                    data = fh.read(MAX_ENVELOPE + 1)
-            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-                return None
-            except OSError as exc:
-                raise UserInputError(f"{loc} cannot be read: {exc.strerror or exc}.",
-                                     hint="Check the file's permissions.") from None
-            if len(data) > MAX_ENVELOPE:
-                raise UserInputError(f"{loc} is larger than {MAX_ENVELOPE} bytes; it is no "
-                                     "attestation of wheelstrap.", hint="Remove it.")
-            return data
-        return self.client.fetch_small(loc, MAX_ENVELOPE)
 
     def wheel(self, loc: Location, filename: str) -> Path:
         """A local path holding the wheel at ``loc`` (downloaded into scratch if a URL)."""
@@ -332,32 +297,9 @@ class Fetcher:
 
 # -- the statement ----------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class EnvEntry:
-    filename: str
-    sha256: str
-    kind: str  # built, prebuilt, seed, stage0
-
-
-@dataclass(frozen=True, slots=True)
-class Claims:
-    """What a statement says that the checks (and a rebuild) use."""
-
-    subject: str
-    subject_sha256: str
-    sdist_url: str
-    sdist_filename: str
-    sdist_sha256: str
-    source_sha256: str | None  # the resolvedDependency of role source
-    env: tuple[EnvEntry, ...]
-    prebuilt: bool
-    seeds: tuple[str, ...]
-    stage0: tuple[str, ...]
-    source_date_epoch: int
-    target: dict[str, str]
-    policy: dict[str, Any]
-    settings: dict[str, Any] | None
-    cycle: dict[str, Any] | None
+#: What a statement says that the checks (and a rebuild) use: the one reader of
+#: statements, :func:`wheelstrap.store.provenance.read_statement`, gives it.
+Claims = Statement
 
 
 class Refused(Exception):
@@ -369,80 +311,12 @@ class Refused(Exception):
         self.reason = reason
 
 
-def _get(doc: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(doc, dict) or key not in doc:
-            raise Refused("statement", f"it has no {'.'.join(path)}")
-        doc = doc[key]
-    return doc
-
-
-def _sha(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not _SHA256.fullmatch(value):
-        raise Refused("statement", f"{what} is not a sha256")
-    return value
-
-
 def read_claims(payload: bytes) -> Claims:
     """The facts of a statement of wheelstrap's (Refused("statement", ...) otherwise)."""
     try:
-        doc = json.loads(payload)
-    except (ValueError, RecursionError) as exc:
-        raise Refused("statement", f"the payload is not JSON ({exc})") from None
-    if _get(doc, "_type") != STATEMENT_TYPE:
-        raise Refused("statement", f"its _type is not {STATEMENT_TYPE}")
-    if _get(doc, "predicateType") != PREDICATE_TYPE:
-        raise Refused("statement", f"its predicateType is not {PREDICATE_TYPE}")
-    build = _get(doc, "predicate", "buildDefinition")
-    if _get(build, "buildType") != BUILD_TYPE:
-        raise Refused("statement", f"its buildType is not wheelstrap's ({BUILD_TYPE})")
-    subjects = _get(doc, "subject")
-    if not isinstance(subjects, list) or len(subjects) != 1 or not isinstance(subjects[0], dict):
-        raise Refused("statement", "it does not have exactly one subject")
-    name = subjects[0].get("name")
-    if not isinstance(name, str):
-        raise Refused("statement", "its subject has no name")
-    subject_sha = _sha(_get(subjects[0], "digest", "sha256"), "the subject's digest")
-    ext, internal = _get(build, "externalParameters"), _get(build, "internalParameters")
-    sdist = _get(ext, "sdist")
-    deps = _get(build, "resolvedDependencies")
-    if not isinstance(deps, list):
-        raise Refused("statement", "its resolvedDependencies is not a list")
-    source: str | None = None
-    env: list[EnvEntry] = []
-    for dep in deps:
-        role = _get(dep, "annotations", "role") if isinstance(dep, dict) else None
-        if role == "source":
-            digest = dep.get("digest")
-            value = digest.get("sha256") if isinstance(digest, dict) else None
-            if isinstance(value, str) and _SHA256.fullmatch(value):
-                source = value
-        elif role == "build-environment":
-            kind = _get(dep, "annotations", "kind")
-            dname = _get(dep, "name")
-            if not isinstance(kind, str) or not isinstance(dname, str) or "/" in dname:
-                raise Refused("statement", "a build-environment entry is malformed")
-            env.append(EnvEntry(dname, _sha(_get(dep, "digest", "sha256"),
-                                            f"the digest of {dname}"), kind))
-    prebuilt = _get(internal, "prebuilt")
-    seeds, stage0 = _get(internal, "descends_from_seeds"), _get(internal, "descends_from_stage0")
-    epoch = _get(internal, "source_date_epoch")
-    if not isinstance(prebuilt, bool) or not isinstance(seeds, list) \
-            or not isinstance(stage0, list) or not isinstance(epoch, int):
-        raise Refused("statement", "its internalParameters are malformed")
-    target, policy = _get(ext, "target"), _get(ext, "buildPolicy")
-    settings = ext.get("settings") if isinstance(ext, dict) else None
-    strings = [sdist.get(k) if isinstance(sdist, dict) else None
-               for k in ("url", "filename", "sha256")]
-    url, filename, sdist_sha = (s if isinstance(s, str) else "" for s in strings)
-    return Claims(
-        subject=name, subject_sha256=subject_sha, sdist_url=url, sdist_filename=filename,
-        sdist_sha256=sdist_sha, source_sha256=source, env=tuple(env), prebuilt=prebuilt,
-        seeds=tuple(str(s) for s in seeds), stage0=tuple(str(s) for s in stage0),
-        source_date_epoch=epoch, target=dict(target) if isinstance(target, dict) else {},
-        policy=dict(policy) if isinstance(policy, dict) else {},
-        settings=settings if isinstance(settings, dict) else None,
-        cycle=internal.get("cycle") if isinstance(internal.get("cycle"), dict) else None)
+        return read_statement(payload)
+    except BadStatement as exc:
+        raise Refused("statement", str(exc)) from None
 
 
 def check_envelope(data: bytes, keys: Sequence[Key]) -> tuple[bytes, list[str]]:
@@ -483,6 +357,8 @@ class Verdict:
             "attestation": self.attestation, "keyids": self.keyids,
             "sdist": None if c is None or c.prebuilt else {
                 "url": c.sdist_url, "filename": c.sdist_filename, "sha256": c.sdist_sha256},
+            "git": None if c is None or c.git is None else {
+                "uri": c.git.uri, "commit": c.git.commit},
             "prebuilt": c.prebuilt if c else None,
             "build_environment": [{"wheel": e.filename, "sha256": e.sha256, "kind": e.kind}
                                   for e in c.env] if c else [],
@@ -542,9 +418,12 @@ def judge(v: Verdict, envelope: tuple[str, bytes] | None, keys: Sequence[Key],
             raise Refused("subject", f"{whose} is {digest}, the statement attests "
                           f"{c.subject_sha256}")
         if not c.prebuilt:
-            if not _SHA256.fullmatch(c.sdist_sha256) or not c.sdist_url:
+            if not is_sha256(c.sdist_sha256) or not c.sdist_url:
                 raise Refused("source", "the statement names no sdist by sha256")
-            if c.source_sha256 != c.sdist_sha256:
+            if c.git is not None and not c.chained_sdist:
+                raise Refused("source", f"the sdist made from git commit {c.git.commit} "
+                              "does not carry the sdist's sha256")
+            if not c.chained_sdist:
                 raise Refused("source", "its source dependency does not carry the sdist's "
                               "sha256")
         _ancestry(c, allow)
@@ -689,12 +568,16 @@ def summary_line(v: Verdict) -> str:
         c = v.claims
         keys = ", ".join(k[:12] for k in v.keyids)
         src = "prebuilt" if c is None or c.prebuilt else f"from {c.sdist_filename}"
+        if c is not None and c.git is not None:
+            src += f" (made from git commit {c.git.commit})"
         done = ""
         if v.rebuild is not None and v.rebuild.get("reproduced"):
             done = ", rebuilt bit for bit"
+            if v.rebuild.get("policy"):
+                done += f" ({v.rebuild['policy']})"
         return f"ok          {v.wheel.filename}{role}: signed by {keys}, {src}{done}"
     return f"{v.outcome.upper():<11} {v.wheel.filename}{role}: {v.check}: {v.reason}"
 
 
-__all__ = ["Allow", "Fetcher", "Verdict", "Wheel", "collect", "exit_status", "load_trusted",
-           "report", "summary_line", "verify", "verify_targets"]
+__all__ = ["Allow", "Claims", "EnvEntry", "Fetcher", "Verdict", "Wheel", "collect",
+           "exit_status", "load_trusted", "report", "summary_line", "verify", "verify_targets"]
