@@ -47,14 +47,16 @@ from pathlib import Path
 from typing import Any
 
 from wheelstrap.errors import UserInputError, WheelstrapError
-from wheelstrap.fsutil import atomic_copy, atomic_write_text, sha256_file
+from wheelstrap.fsutil import atomic_copy, atomic_write_text, is_sha256, sha256_file
 from wheelstrap.index.client import IndexClient
 from wheelstrap.model.urls import public_url, scrub
 from wheelstrap.store.output import BuildCache, Layout
+from wheelstrap.store.provenance import BadStatement, read_statement
 from wheelstrap.store.signing import (
     PAYLOAD_TYPE,
     BadEnvelope,
     Signer,
+    envelope_payload,
     envelope_text,
     open_envelope,
 )
@@ -90,17 +92,12 @@ class _Refused(Exception):
     """An entry that is not used (the message says why)."""
 
 
-def _is_sha256(value: Any) -> bool:
-    return isinstance(value, str) and len(value) == 64 and all(
-        c in "0123456789abcdef" for c in value)
-
-
 def _file_ref(entry: dict[str, Any], field_name: str) -> tuple[str, str] | None:
     ref = entry.get(field_name)
     if ref is None:
         return None
     if not (isinstance(ref, dict) and isinstance(ref.get("filename"), str)
-            and _is_sha256(ref.get("sha256"))):
+            and is_sha256(ref.get("sha256"))):
         raise _Refused(f"its {field_name!r} is malformed")
     name = ref["filename"]
     if not name or name.startswith(".") or any(c in name for c in "/\\\0"):
@@ -235,12 +232,10 @@ class RemoteCache:
             return None, None
         text = self._small(where, ref, MAX_STATEMENT_BYTES)
         try:
-            doc = json.loads(text)
-            subject = doc["subject"][0]
-            ok = subject["name"] == wheel and subject["digest"]["sha256"] == digest
-        except (ValueError, RecursionError, KeyError, IndexError, TypeError):
-            raise _Refused("its statement is not an in-toto statement") from None
-        if not ok:
+            said = read_statement(text)
+        except BadStatement as exc:
+            raise _Refused(f"its statement is not a statement of wheelstrap's ({exc})") from None
+        if said.subject != wheel or said.subject_sha256 != digest:
             raise _Refused("its statement is about another wheel")
         eref = _file_ref(entry, "envelope")
         if eref is None:
@@ -322,7 +317,7 @@ def push(out: Path, dest: str, signer: Signer) -> Pushed:
             entry: dict[str, Any] = {"kind": "dynamic-requires",
                                      "requires": [str(r) for r in record["requires"]]}
             requires += 1
-        elif isinstance(record.get("path"), str) and _is_sha256(record.get("sha256")):
+        elif isinstance(record.get("path"), str) and is_sha256(record.get("sha256")):
             wheel = layout.root / record["path"]
             if not wheel.is_file() or sha256_file(wheel) != record["sha256"]:
                 stale += 1
@@ -372,20 +367,16 @@ def _statement_files(layout: Layout, wheel: Path, digest: str
     envelope = folder / f"{wheel.name}.intoto.dsse.json"
     try:
         text = statement.read_bytes()
-        subject = json.loads(text)["subject"][0]
-        if subject["digest"]["sha256"] != digest or subject["name"] != wheel.name:
-            return None, None
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        said = read_statement(text)
+    except (OSError, BadStatement):
         return None, None
-    try:
-        import base64
-
-        env = json.loads(envelope.read_bytes())
-        if base64.b64decode(env["payload"]) != text:
-            return statement, None
-    except (OSError, ValueError, KeyError, TypeError):
-        return statement, None
-    return statement, envelope
+    if said.subject_sha256 != digest or said.subject != wheel.name:
+        return None, None
+    try:  # the run's envelope of exactly this statement (its signature is checked when read)
+        signs_it = envelope_payload(envelope.read_bytes()) == text
+    except (OSError, BadEnvelope):
+        signs_it = False
+    return statement, envelope if signs_it else None
 
 
 def _ref(path: Path | None) -> dict[str, str] | None:

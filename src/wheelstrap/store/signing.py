@@ -145,17 +145,9 @@ def open_envelope(data: bytes | dict[str, Any], keys: Sequence[Any],
     """The payload of a DSSE envelope signed by one of ``keys``, and the ids of the keys
     whose signatures verify; :class:`BadEnvelope` when it is malformed, of another payload
     type, unsigned, signed by no trusted key, or changed after it was signed."""
-    from securesystemslib.dsse import Envelope
     from securesystemslib.exceptions import VerificationError
 
-    try:
-        doc = json.loads(data) if isinstance(data, bytes) else copy.deepcopy(data)
-        if not isinstance(doc, dict):
-            raise ValueError("not a JSON object")
-        env = Envelope.from_dict(doc)
-    except Exception as exc:  # untrusted input: any way it breaks the parser is a refusal
-        raise BadEnvelope("envelope", f"it is not a DSSE envelope ({type(exc).__name__}: "
-                          f"{exc})") from None
+    env = _parse_envelope(data)
     if env.payload_type != payload_type:
         raise BadEnvelope("payload-type", f"its payloadType is {env.payload_type!r}, not "
                           f"{payload_type!r}")
@@ -171,6 +163,25 @@ def open_envelope(data: bytes | dict[str, Any], keys: Sequence[Any],
         raise BadEnvelope("signature", "the signature of a trusted key does not verify: the "
                           "envelope was changed after it was signed") from None
     return env.payload, sorted(accepted)
+
+
+def _parse_envelope(data: bytes | dict[str, Any]) -> Any:
+    from securesystemslib.dsse import Envelope
+
+    try:
+        doc = json.loads(data) if isinstance(data, bytes) else copy.deepcopy(data)
+        if not isinstance(doc, dict):
+            raise ValueError("not a JSON object")
+        return Envelope.from_dict(doc)
+    except Exception as exc:  # untrusted input: any way it breaks the parser is a refusal
+        raise BadEnvelope("envelope", f"it is not a DSSE envelope ({type(exc).__name__}: "
+                          f"{exc})") from None
+
+
+def envelope_payload(data: bytes | dict[str, Any]) -> bytes:
+    """The payload of a DSSE envelope, unverified (:class:`BadEnvelope` when malformed)."""
+    payload: bytes = _parse_envelope(data).payload
+    return payload
 
 
 def load_trusted(paths: Sequence[Path]) -> list[Any]:
