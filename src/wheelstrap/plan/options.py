@@ -4,7 +4,7 @@ policies and settings it builds under."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,8 +18,6 @@ from wheelstrap.index.age import AgeRule
 from wheelstrap.index.git import GitSource
 from wheelstrap.index.lockfiles import SkippedEntry
 from wheelstrap.index.reqfiles import HashPolicy
-from wheelstrap.index.resolve import Candidate
-from wheelstrap.index.simple import ProjectFile
 from wheelstrap.model.build import BuildPolicy, RunPolicy
 from wheelstrap.model.limits import DEFAULT_LIMITS, ArchiveLimits
 from wheelstrap.model.target import Target
@@ -29,35 +27,13 @@ from wheelstrap.model.target import Target
 class GitPin:
     """Version ``version`` of ``name`` is made from a git commit.  ``direct``: named by a
     ``name @ git+URL@REV`` requirement, so the index is not asked for ``name`` at all;
-    otherwise a settings table's source, which stands in for that version's sdist."""
+    otherwise a settings table's source, which stands in for that version's sdist (see
+    :mod:`wheelstrap.plan.gitsources`)."""
 
     name: NormalizedName
     version: Version
     source: GitSource
     direct: bool = False
-
-
-GIT_SUFFIX = ".git-commit"
-
-
-def is_git_file(f: ProjectFile) -> bool:
-    """Whether a candidate's file stands for a git commit (see :func:`with_git`)."""
-    return f.filename.endswith(GIT_SUFFIX)
-
-
-def with_git(found: Sequence[Candidate], pins: Sequence[GitPin]) -> list[Candidate]:
-    """The candidates of one name, newest first, with the versions made from git: a
-    direct pin is the only candidate; a settings pin replaces the index's sdist of its
-    version (or adds the version the index does not have)."""
-    if not pins:
-        return list(found)
-    made = [Candidate(p.name, p.version, ProjectFile(
-        f"{p.name}-{p.version}{GIT_SUFFIX}", p.source.uri, None, None, False)) for p in pins]
-    if any(p.direct for p in pins):
-        return [c for c, p in zip(made, pins, strict=True) if p.direct]
-    versions = {c.version for c in made}
-    merged = [c for c in found if c.version not in versions] + made
-    return sorted(merged, key=lambda c: c.version, reverse=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -13,6 +13,9 @@ soon as wheels exist for the install closure of its build requirements
 (:mod:`wheelstrap.plan.closure`).  When nothing can move, :mod:`wheelstrap.plan.stalls`
 finds the build cycles in the way and drives their stage rebuilds, as
 :mod:`wheelstrap.plan.cycles` decides; fetching ahead is :mod:`wheelstrap.plan.ahead`.
+``--multiple-versions`` is :mod:`wheelstrap.plan.versions`, the release-age rules
+:mod:`wheelstrap.plan.aging`, versions made from git commits
+:mod:`wheelstrap.plan.gitsources`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from typing import Any, Protocol
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import Version
 
 from wheelstrap.build.tasks import Built as BuiltOutcome
 from wheelstrap.build.tasks import Failed, Outcome, Prepared
@@ -39,7 +41,6 @@ from wheelstrap.errors import (
     UserInputError,
     WheelstrapError,
 )
-from wheelstrap.index.age import Held, apply_rule, untimed_reason
 from wheelstrap.index.reqfiles import exact_pin
 from wheelstrap.index.resolve import (
     Absence,
@@ -47,7 +48,6 @@ from wheelstrap.index.resolve import (
     PinnedCandidates,
     available_versions,
     choose,
-    choose_all,
     sdist_candidates,
     yank_warning,
 )
@@ -74,6 +74,7 @@ from wheelstrap.model.progress import (
 from wheelstrap.model.records import BuildRecord
 from wheelstrap.model.urls import public_url
 from wheelstrap.model.wheel import WheelRef
+from wheelstrap.plan.aging import Aging
 from wheelstrap.plan.ahead import Ahead, AheadCommand, AheadView
 from wheelstrap.plan.closure import (
     Absent,
@@ -83,11 +84,13 @@ from wheelstrap.plan.closure import (
     Root,
     resolve_environment,
 )
+from wheelstrap.plan.gitsources import GitSources, is_git_file, seeded_sdist_error
 from wheelstrap.plan.nodes import Fetched, NodeState, Pending, Unit
-from wheelstrap.plan.options import GitPin, Options, is_git_file, with_git
+from wheelstrap.plan.options import GitPin, Options
 from wheelstrap.plan.schedule import remaining_path
 from wheelstrap.plan.stages import CycleRun
 from wheelstrap.plan.stalls import CycleDriver
+from wheelstrap.plan.versions import OtherVersions, Skip, explain, merge, other_versions
 from wheelstrap.seeds.store import SeedIndex
 
 #: The longest time between two computations of the targets' closure while pages pour
@@ -203,14 +206,8 @@ class Planner:
         #: constraints.txt and pylock.toml hold.  ``top`` is the same closure unless
         #: --multiple-versions adds the other versions of the targets and their closures
         self.top_env: EnvResolution | None = None
-        #: --multiple-versions: the nodes only the other versions' closures hold, and
-        #: which versions; the versions that cannot be resolved (skipped, --keep-going)
-        self._extra: dict[NodeId, set[NodeId]] = {}
-        self._skipped: set[NodeId] = set()
-        #: the nodes each build environment holds, by the node it builds
-        self._env_owners: dict[NodeId, set[NodeId]] = {}
-        #: versions made from git commits, by name (see GitPin)
-        self.git: dict[NormalizedName, list[GitPin]] = {}
+        self.versions = OtherVersions(options.multiple_versions)
+        self.git = GitSources()  # versions made from git commits
         self.use_git(options.git)
         self._top_roots = [Root(None, frozenset(), "toplevel", r) for r in options.requirements]
         self._target = tuple(sorted(options.target.describe().items()))
@@ -220,14 +217,7 @@ class Planner:
         #: guesses of what to fetch ahead)
         self._resolved: set[tuple[NormalizedName, str]] = set()
         self._candidates: dict[NormalizedName, list[Candidate]] = {}  # of a page, once
-        #: what the release-age rules held back of each page, and the files of it they
-        #: could not judge (no upload time)
-        self._held: dict[NormalizedName, tuple[Held, ...]] = {}
-        self._untimed: dict[NormalizedName, frozenset[str]] = {}
-        self._untimed_warned: set[NormalizedName] = set()
-        #: the projects whose settings give a minimum release age of their own
-        self._age_names = frozenset(t.name for t in options.settings.tables
-                                    if t.values.min_release_age is not None)
+        self.aging = Aging(options.release_age, options.settings, options.run.strict)
         self._dirty: set[NodeId] = set()  # nodes to plan again
         self._top_dirty = True
         self._top_at = 0.0  # when the targets' closure was last computed
@@ -247,13 +237,8 @@ class Planner:
 
     def use_git(self, pins: Iterable[GitPin]) -> None:
         """Make these versions from git commits (before the run plans anything)."""
-        for pin in pins:
-            known = self.git.setdefault(pin.name, [])
-            if pin in known:
-                continue
-            known.append(pin)
-            if pin.direct:  # served from git alone: no index page to ask for
-                self.pages[pin.name] = None
+        for name in self.git.add(pins):  # served from git alone: no index page to ask for
+            self.pages[name] = None
 
     # -- planning ----------------------------------------------------------------------
 
@@ -294,27 +279,17 @@ class Planner:
         self.top_env = main
         if not self.o.multiple_versions:
             return main
-        merged = EnvResolution(nodes=dict(main.nodes), missing_pages=set(main.missing_pages),
-                               unbuilt=set(main.unbuilt), edges=list(main.edges))
-        extra: dict[NodeId, set[NodeId]] = {}
-        for version, root in self._other_versions(main):
-            if version in self._skipped:  # it cannot be resolved (--keep-going)
-                merged.unbuilt.add(version)  # the run is not complete without it
-                continue
-            try:
-                res = self.closure([root], (), self._final, owner=None)
-            except ResolutionError as exc:
-                self._skip_version(version, exc)
-                merged.unbuilt.add(version)
-                continue
-            for node in res.nodes:
-                if node not in main.nodes:
-                    extra.setdefault(node, set()).add(version)
-            merged.nodes.update(res.nodes)
-            merged.missing_pages |= res.missing_pages
-            merged.unbuilt |= res.unbuilt
-            merged.edges += res.edges
-        self._extra = extra
+        others: list[tuple[NodeId, EnvResolution | None]] = []
+        for version, root in other_versions(self.o.requirements, self.o.target.wants,
+                                            self._page_candidates, self.constraints, main):
+            res = None
+            if version not in self.versions.skipped:  # else: it cannot be (--keep-going)
+                try:
+                    res = self.closure([root], (), self._final, owner=None)
+                except ResolutionError as exc:
+                    self._skip_version(version, exc)
+            others.append((version, res))
+        merged, self.versions.extra = merge(main, others)
         self._waiting_on[None] = {*merged.missing_pages, *merged.unbuilt}
         return merged
 
@@ -322,87 +297,23 @@ class Planner:
         """``version``, another version of a target that ``--multiple-versions`` takes,
         cannot be resolved: with ``--keep-going`` it is left out and recorded as failed
         (the other versions are built); otherwise the run stops, naming it."""
-        if not self.o.keep_going:
-            raise ResolutionError(
-                f"--multiple-versions takes {version} besides the version of {version.name} "
-                f"chosen, but {version} cannot be resolved: {exc.message}",
-                hint=self._skip_hint([version], exc), chain=exc.chain)
-        message = ("another version that --multiple-versions takes; it cannot be resolved: "
-                   + exc.message)
-        self._skipped.add(version)
-        self.failed[version] = ResolutionError(message, hint=exc.hint, chain=exc.chain)
-        self.progress.emit(NodeFailed(str(version), message))
-        self.progress.emit(Warn(f"{version} cannot be resolved ({exc.message}); it is "
-                                "skipped, and the other versions are built"))
-
-    def _skip_hint(self, versions: Sequence[NodeId], exc: WheelstrapError) -> str:
-        named = " and ".join(str(v) for v in versions)
-        excluded = ", ".join(f"{v.name}!={v.version}" for v in versions)
-        return (f"Pass --keep-going to skip {named} and build the other versions (failures"
-                f".json then names {'them' if len(versions) > 1 else 'it'}), or exclude "
-                f"{'them' if len(versions) > 1 else 'it'} with a constraint ({excluded} in a "
-                "-c file)." + (f" Otherwise: {exc.hint}" if exc.hint else ""))
+        skip = self.versions.skip(version, exc, self.o.keep_going)
+        if not isinstance(skip, Skip):
+            raise skip
+        self.failed[version] = skip.failure
+        self.progress.emit(NodeFailed(str(version), skip.failure.message))
+        self.progress.emit(Warn(skip.warning))
 
     def only_for_other_versions(self, node: NodeId) -> list[NodeId]:
         """The other versions of targets that ``--multiple-versions`` takes and that
-        alone need ``node`` (it, its runtime closure, or what their build environments
-        need); empty when anything else needs it (the targets' environment, or a build
-        of something that does)."""
-        found = self._only_for(node, set())
-        return sorted(found or ())
-
-    def _only_for(self, node: NodeId, seen: set[NodeId]) -> set[NodeId] | None:
-        if node in seen:
-            return set()
-        seen.add(node)
-        if not self.o.multiple_versions or self.top_env is None or node in self.top_env.nodes:
-            return None
-        versions = set(self._extra.get(node, ()))
-        for owner in self._env_owners.get(node, ()):
-            up = self._only_for(owner, seen)
-            if up is None:
-                return None
-            versions |= up
-        return versions or None
+        alone need ``node`` (see :meth:`OtherVersions.only_for`)."""
+        return self.versions.only_for(node, self.top_env)
 
     def explain_other_version(self, node: NodeId, exc: WheelstrapError) -> WheelstrapError:
         """``exc``, a failure of ``node`` that stops the run: when only other versions
         that ``--multiple-versions`` takes need ``node``, its hint says how to skip
         them."""
-        versions = self.only_for_other_versions(node)
-        if versions == [node]:
-            exc.hint = (f"{node} is a version that --multiple-versions takes besides the one "
-                        "chosen. " + self._skip_hint(versions, exc))
-        elif versions:
-            exc.hint = (f"Only {' and '.join(str(v) for v in versions)}, of the versions that "
-                        f"--multiple-versions takes besides the ones chosen, need"
-                        f"{'s' if len(versions) == 1 else ''} {node}. "
-                        + self._skip_hint(versions, exc))
-        return exc
-
-    def _other_versions(self, main: EnvResolution) -> list[tuple[NodeId, Root]]:
-        """A top-level root pinned to each version of a target that ``main`` did not
-        choose but the requirement, the constraints and the release-age rules allow
-        (with the version it pins)."""
-        roots: list[tuple[NodeId, Root]] = []
-        for req in self.o.requirements:
-            if not self.o.target.wants(req, frozenset()):
-                continue
-            name = canonicalize_name(req.name)
-            if self.pages.get(name) is None:  # not here yet (asked by main), or absent
-                continue
-            self._choose(name, req.specifier)  # reads the page once
-            for c in choose_all(self._candidates[name], req.specifier,
-                                self.constraints.get(name, [])):
-                version = NodeId(name, str(c.version))
-                if version in main.nodes:
-                    continue
-                extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
-                marker = f"; {req.marker}" if req.marker is not None else ""
-                roots.append((version, Root(
-                    None, frozenset(), "toplevel",
-                    Requirement(f"{req.name}{extras}=={c.version}{marker}"))))
-        return roots
+        return explain(node, exc, self.only_for_other_versions(node))
 
     def provider(self, run: CycleRun | None, stage: int) -> Provider:
         """What a build unit of ``stage`` in ``run`` installs for each node."""
@@ -459,7 +370,9 @@ class Planner:
             return
         env = closure.env()
         if st.make_sdist:  # a git tree: make its sdist first, then go on from that
-            self._no_seeded_sdist(st, env)
+            seeded = seeded_sdist_error(node, st.chain, env)
+            if seeded is not None:
+                raise seeded
             unit.busy = True
             self.ready.append(Pending(node, self._spec(st, key, "sdist", env), env))
             return
@@ -478,23 +391,6 @@ class Planner:
                 return
         unit.busy = True
         self.ready.append(Pending(node, spec, env, self._then(st, key, spec, env)))
-
-    def _no_seeded_sdist(self, st: NodeState, env: tuple[WheelRef, ...]) -> None:
-        """A git tree's sdist is made once, and every stage of a cycle builds from it: a
-        seed in the environment that makes it would reach the shipped wheel through it,
-        past the fixed point that keeps seeds out of wheels.  Stage-0 wheels may make it
-        (they are the cycle's own sources); seeds may not."""
-        seeded = sorted(a.path.name for a in env if a.seed is not None)
-        if seeded:
-            raise UserInputError(
-                f"{st.id} is made from a git commit, and its sdist would be made by a "
-                f"build environment holding seed wheels ({', '.join(seeded)}), since seeds "
-                "break its build cycle. That sdist is made once and every stage builds "
-                "from it, so the seeds' code would reach the shipped wheels unchecked.",
-                hint="Let the cycle be entered from source (give no seeds for its members; "
-                "stage-0 wheels packed from the sources make the sdist), or build this "
-                "package from an sdist: publish one on the index, or name it in the "
-                "settings (source = { url, sha256 }).", chain=st.chain)
 
     def _then(self, st: NodeState, key: UnitKey, spec: BuildSpec, env: tuple[WheelRef, ...]
               ) -> BuildSpec | None:
@@ -656,70 +552,49 @@ class Planner:
         return self._choices[key]
 
     def _pinned(self, name: NormalizedName, spec: SpecifierSet) -> Candidate | Absence | None:
-        if self._ages(name):  # the upload time is on the index page, not in the memory
+        if self.aging.judges(name):  # the upload time is on the index page, not in the memory
             return None
         return self.pins.lookup(name, [spec, *self.constraints.get(name, [])])
 
-    def _ages(self, name: NormalizedName) -> bool:
-        """Whether a release-age rule may judge ``name``'s releases."""
-        rule = self.o.release_age
-        return rule is not None and (rule.active or name in self._age_names)
-
-    def _aged(self, name: NormalizedName, page: ProjectPage) -> ProjectPage:
-        """``page`` with what the release-age rules hold back taken out (and noted)."""
-        rule = self.o.release_age
-        if rule is None or not self._ages(name):
-            return page
-        settings = self.o.settings
-
-        def min_days(version: Version) -> float | None:
-            return settings.for_package(name, str(version)).min_release_age
-
-        verdict = apply_rule(page, rule, min_days if name in self._age_names else None)
-        self._held[name], self._untimed[name] = verdict.held, verdict.untimed
-        return verdict.page
-
     def held_back(self) -> list[dict[str, Any]]:
         """The releases the release-age rules held back that this run would otherwise
-        have taken, for the run record, by name and version: each one that a
-        requirement the run resolved (with the constraints, the target's Python, yanking
-        and pre-release rules) would have preferred to what it chose, or that
-        ``--multiple-versions`` would have built.  The others (an abandoned release
-        older than the one chosen) changed nothing and are not listed."""
-        found: dict[tuple[NormalizedName, Version], Held] = {}
-        specs: dict[NormalizedName, list[tuple[SpecifierSet, Candidate | Absence]]] = {}
-        for name, spec_text in sorted(self._resolved):  # not what was fetched ahead
-            if self._held.get(name):
-                specs.setdefault(name, []).append(
-                    (SpecifierSet(spec_text), self._choices[(name, spec_text)]))
+        have taken, for the run record (see :meth:`Aging.held_back`): by the
+        requirements the run resolved (not what was fetched ahead), and with
+        ``--multiple-versions`` every version a target allows."""
+        wanted = [(name, SpecifierSet(spec), self._choices[(name, spec)])
+                  for name, spec in sorted(self._resolved)]
         if self.o.multiple_versions:
-            for req in self.o.requirements:
-                name = canonicalize_name(req.name)
-                if self._held.get(name) and self.o.target.wants(req, frozenset()):
-                    specs.setdefault(name, []).append((req.specifier, Absence.NO_MATCH))
-        for name, wanted in specs.items():
+            wanted += [(canonicalize_name(req.name), req.specifier, Absence.NO_MATCH)
+                       for req in self.o.requirements if self.o.target.wants(req, frozenset())]
+
+        def unaged(name: NormalizedName) -> list[Candidate] | None:
             page = self.pages.get(name)
             if page is None:
-                continue
-            held = {h.version: h for h in self._held[name]}
-            unaged = with_git(sdist_candidates(page, self.o.target,
-                                               self.o.hashes.for_name(name)),
-                              self.git.get(name, ()))
-            for spec, choice in wanted:
-                for c in choose_all(unaged, spec, self.constraints.get(name, [])):
-                    if c.version in held and (not isinstance(choice, Candidate)
-                                              or c.version > choice.version):
-                        found[(name, c.version)] = held[c.version]
-        return [found[k].to_json(k[0]) for k in sorted(found)]
+                return None
+            return self.git.candidates(name, sdist_candidates(
+                page, self.o.target, self.o.hashes.for_name(name)))
+
+        return self.aging.held_back(wanted, unaged, self.constraints)
+
+    def _page_candidates(self, name: NormalizedName) -> list[Candidate] | None:
+        """The candidates of ``name``'s page, read once (None: no page here, or none)."""
+        if self.pages.get(name) is None:
+            return None
+        self._read_page(name)
+        return self._candidates[name]
+
+    def _read_page(self, name: NormalizedName) -> None:
+        if name not in self._candidates:
+            page = self.pages[name]
+            found = [] if page is None else sdist_candidates(
+                self.aging.page(name, page), self.o.target, self.o.hashes.for_name(name))
+            self._candidates[name] = self.git.candidates(name, found)
 
     def _choose(self, name: NormalizedName, spec: SpecifierSet) -> Candidate | Absence:
         key = (name, str(spec))
         if key not in self._choices:
             page = self.pages[name]
-            if name not in self._candidates:
-                found = [] if page is None else sdist_candidates(
-                    self._aged(name, page), self.o.target, self.o.hashes.for_name(name))
-                self._candidates[name] = with_git(found, self.git.get(name, ()))
+            self._read_page(name)
             if page is None and not self._candidates[name]:
                 self._choices[key] = Absence.NO_PROJECT
             else:
@@ -743,9 +618,7 @@ class Planner:
             self.graph.add_edge(e)
         if owner is not None:  # a build environment
             self.in_build_envs.update(res.nodes)
-            if self.o.multiple_versions:
-                for node in res.nodes:
-                    self._env_owners.setdefault(node, set()).add(owner)
+            self.versions.owned(res.nodes, owner)
         for name in res.missing_pages:
             self._waiters.setdefault(name, set()).add(owner)
             self.request_page(name)
@@ -767,7 +640,6 @@ class Planner:
         page = self.pages.get(name)
         versions = available_versions(page, self.o.target) if page else []
         shown = ", ".join(versions[-12:]) or "none"
-        held = self._held.get(name, ())
         if why is Absence.NO_PROJECT:
             msg = f"The index {index} has no project named {req.name!r}."
             hint = "Check the spelling of the requirement, or pass the right --index-url."
@@ -787,26 +659,17 @@ class Planner:
                    f"{' (the combined requirements of one build environment)' if combined else ''}"
                    f"; versions with an sdist: {shown}.")
             hint = "Loosen the requirement, or publish a matching sdist on the index."
-        if held:
-            wanted_spec = absent.combined if absent.combined is not None else req.specifier
-            fits = [h for h in held if wanted_spec.contains(h.version, prereleases=True)]
-            named = fits or list(held)
-            msg += (f" The release-age rules held back {len(named)} release"
-                    f"{'s' if len(named) > 1 else ''} of {name}"
-                    f"{' that would satisfy it' if fits else ''}: "
-                    + "; ".join(str(h) for h in named[:12])
-                    + (f"; and {len(named) - 12} more" if len(named) > 12 else "") + ".")
-            hint = ("Wait until a release is old enough, lower --min-release-age or raise "
-                    f"--max-release-age, or exempt {name} in the settings "
-                    f"([packages.{name}] min-release-age = 0).")
+        aged = self.aging.explain(
+            name, absent.combined if absent.combined is not None else req.specifier)
+        if aged is not None:
+            msg, hint = f"{msg} {aged[0]}", aged[1]
         return ResolutionError(msg, hint=hint, chain=absent.chain)
 
     def hooks_for(self, node: NodeId) -> PackageHooks:
         settings = self.o.settings.for_package(node.name, node.version)
-        direct = next((p for p in self.git.get(node.name, ())
-                       if p.direct and str(p.version) == node.version), None)
-        if direct is not None:  # name @ git+URL: the requirement names the source
-            settings = replace(settings, source=direct.source)
+        source = self.git.direct_source(node)
+        if source is not None:  # name @ git+URL: the requirement names the source
+            settings = replace(settings, source=source)
         return self.o.plugins.hooks(node.name, node.version, settings)
 
     def add_node(self, c: Candidate, chain: tuple[str, ...]) -> None:
@@ -816,30 +679,15 @@ class Planner:
         yanked = yank_warning(c)
         if yanked is not None:
             self.progress.emit(Warn(yanked))
-        if c.file.filename in self._untimed.get(c.name, ()):
-            self._untimed_file(c, chain)
+        untimed = self.aging.untimed_file(c, chain)  # the release-age rules could not judge
+        if isinstance(untimed, ResolutionError):
+            raise untimed
+        if untimed is not None:
+            self.progress.emit(untimed)
         self.states[node] = NodeState(node, c, chain, self.hooks_for(node))
         self._dirty.add(node)
         self.graph.add_node(node, SdistRef(c.file.url, c.file.filename, c.file.sha256))
         self.progress.emit(Discovered(str(node)))
-
-    def _untimed_file(self, c: Candidate, chain: tuple[str, ...]) -> None:
-        """``c`` is used, but the release-age rules could not judge its file: a warning
-        (once per project), or an error under --strict."""
-        why = untimed_reason(c.file)
-        if self.o.run.strict:
-            raise ResolutionError(
-                f"The release-age rules cannot judge {c.file.filename} of {c.name} "
-                f"{c.version}: {why}; --strict refuses it.",
-                hint=f"Use an index that serves PEP 691 JSON pages with PEP 700 upload "
-                f"times, exempt {c.name} in the settings ([packages.{c.name}] "
-                "min-release-age = 0, with no --max-release-age), or run without --strict.",
-                chain=chain)
-        if c.name not in self._untimed_warned:
-            self._untimed_warned.add(c.name)
-            self.progress.emit(Warn(
-                f"{c.name}: the release-age rules cannot judge {c.file.filename} ({why}); "
-                f"{c.name} {c.version} is used unchecked"))
 
     # -- what happened -----------------------------------------------------------------
 
