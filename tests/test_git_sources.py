@@ -6,6 +6,7 @@ provenance by commit, and reused by commit."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import shutil
@@ -400,3 +401,24 @@ def test_public_url_and_scrub():
     assert source.url == "https://h/r" and source.remote == "https://me:tok@h/r"
     assert "tok" not in repr(source) and "tok" not in source.uri
     assert source == GitSource.at("https://h/r", "a" * 40)
+
+
+def test_git_sources_and_hash_checking_mode_do_not_go_together(tmp_path, run_bootstrap):
+    """As pip refuses VCS requirements under --hash: an sdist made from a commit has no
+    hash to pin beforehand.  Refused before anything is fetched or built."""
+    repo, commit = _repo(tmp_path, Pkg("gitpkg", "1.0"))
+    index = _index(tmp_path)
+    digest = hashlib.sha256((tmp_path / "dists" / "plain-1.0.tar.gz").read_bytes()).hexdigest()
+    reqs = tmp_path / "hashed.txt"
+    reqs.write_text(f"plain==1.0 --hash=sha256:{digest}\n")
+    # in the same file, the git line is refused for having no --hash; given apart, it is
+    # refused for what it is
+    run = run_bootstrap(f"gitpkg @ git+{repo.as_uri()}@{commit}", "-r", str(reqs),
+                        index=index)
+    assert run.code == 1 and "Traceback" not in run.stderr
+    assert "hash-checking mode" in run.stderr and "gitpkg" in run.stderr
+    assert not list(run.out.glob("wheels/*.whl"))
+    settings = _settings(tmp_path, repo.as_uri(), commit)
+    by_settings = run_bootstrap("-r", str(reqs), "--settings", str(settings), index=index,
+                                out=tmp_path / "out2")
+    assert by_settings.code == 1 and "gitpkg" in by_settings.stderr

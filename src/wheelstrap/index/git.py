@@ -29,6 +29,8 @@ import re
 import shutil
 import subprocess
 import tarfile
+import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -230,15 +232,28 @@ def tag_version(tag: str) -> Version | None:
         return None
 
 
+#: one lock per bare repository: fetches of several versions from one URL run on the I/O
+#: threads at once, and git does not share a shallow repository between two fetches
+_REPO_LOCKS: dict[Path, threading.Lock] = {}
+_REPO_LOCKS_GUARD = threading.Lock()
+
+
+def _repo_lock(path: Path) -> threading.Lock:
+    with _REPO_LOCKS_GUARD:
+        return _REPO_LOCKS.setdefault(path, threading.Lock())
+
+
 class GitRepo:
     """A bare repository under ``folder`` that holds the fetched commits of one
     repository (by its URL without credentials; they are passed to each fetch and
-    stored nowhere: no remote is configured)."""
+    stored nowhere: no remote is configured).  Its changes (a fetch, an archive) are
+    made one at a time."""
 
     def __init__(self, folder: Path, source: GitSource) -> None:
         self.url = source.url
         self.remote = source.remote
         self.path = folder / (hashlib.sha256(self.url.encode()).hexdigest()[:24] + ".git")
+        self._lock = _repo_lock(self.path)
 
     def _has(self, commit: str) -> bool:
         if not self.path.is_dir():
@@ -248,6 +263,10 @@ class GitRepo:
 
     def fetch(self, commit: str) -> None:
         """Make ``commit`` present (network: this is the one place that fetches)."""
+        with self._lock:
+            self._fetch(commit)
+
+    def _fetch(self, commit: str) -> None:
         if self._has(commit):
             return
         if not self.path.is_dir():
@@ -270,7 +289,8 @@ class GitRepo:
                 hint="Pin a commit that exists there (git log in a clone of it lists them).")
 
     def commit_time(self, commit: str) -> int:
-        out = git(["show", "-s", "--format=%ct", commit], cwd=self.path).stdout
+        out = git(["show", "-s", "--format=%ct", "--end-of-options", commit],
+                  cwd=self.path).stdout
         return int(out.decode().strip())
 
     def read(self, commit: str, path: str) -> bytes | None:
@@ -282,7 +302,12 @@ class GitRepo:
         """The commit's tree as ``dest`` (a .tar.gz whose one folder is ``prefix``; member
         times are the commit's), written through a temporary file."""
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tar = dest.with_name(dest.name + ".tar.part")
+        with self._lock, tempfile.TemporaryDirectory(dir=dest.parent,
+                                                     prefix=".archive-") as work:
+            return self._archive(commit, prefix, dest, Path(work))
+
+    def _archive(self, commit: str, prefix: str, dest: Path, work: Path) -> Path:
+        tar = work / "tree.tar"
         try:
             with open(tar, "wb") as fh:
                 proc = subprocess.run(
@@ -293,7 +318,7 @@ class GitRepo:
                 raise SourceError(f"git archive of {self.url} {commit} failed: {_stderr(proc)}")
             if not tarfile.is_tarfile(tar):
                 raise SourceError(f"git archive of {self.url} {commit} wrote no tar archive.")
-            part = dest.with_name(dest.name + ".part")
+            part = work / "tree.tar.gz"
             with open(tar, "rb") as src, open(part, "wb") as raw, \
                     gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
                 shutil.copyfileobj(src, gz)

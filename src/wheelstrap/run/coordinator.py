@@ -158,6 +158,7 @@ class Coordinator:
                            options.archive_limits)
         self.workers = workers or Workers(options.jobs)
         backend.uv_binary()  # locate uv once, before worker threads exist
+        _no_git_under_hashes(options)
         self.seeds = SeedIndex.load(options.seed_stores, options.archive_limits)
         self.pins = PinnedCandidates.load(self.layout.state / "resolved.json", options.index_url,
                                           self.layout.sdists)
@@ -769,6 +770,25 @@ class Coordinator:
             self.pins, self.seeds)
         if problem is not None:
             self.progress.emit(Warn(problem))
+
+
+def _no_git_under_hashes(options: Options) -> None:
+    """pip's hash-checking mode (a ``--hash`` in the requirement files) pins every sdist by
+    its hash; an sdist made from a git commit has no hash anyone could pin beforehand, so,
+    as pip does with VCS requirements, the two do not go together."""
+    if not options.hashes.required:
+        return
+    named = sorted({p.name for p in options.git}
+                   | {str(name) for name, _, _ in options.settings.git_sources()}
+                   | {r.name for r in options.requirements
+                      if r.url is not None and r.url.startswith("git+")})
+    if named:
+        raise UserInputError(
+            f"The requirement files give --hash (pip's hash-checking mode), and "
+            f"{', '.join(named)} would be built from a git commit, whose sdist has no hash "
+            "to check: the two do not go together.",
+            hint="Pin those packages to a release on the index with its --hash, or drop "
+            "the --hash lines and rely on the pinned commits.")
 
 
 def _run_resolution(options: Options, held_back: list[dict[str, Any]]) -> dict[str, Any]:

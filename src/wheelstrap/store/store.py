@@ -344,7 +344,8 @@ class Store:
         repo.fetch(source.commit)
         epoch = repo.commit_time(source.commit)
         module = canonicalize_name(name).replace("-", "_")
-        tree = self.git_dir / "trees" / f"{source.commit}.tar.gz"
+        # by commit and by the folder it unpacks to (one commit may be two versions)
+        tree = self.git_dir / "trees" / f"{source.commit}-{module}-{version}.tar.gz"
         if not tree.is_file():
             repo.archive(source.commit, f"{module}-{version}", tree)
         raw = repo.read(source.commit, "pyproject.toml")
