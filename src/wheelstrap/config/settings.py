@@ -20,6 +20,7 @@ File format (TOML)::
     source = { url = "https://.../x.tar.gz", sha256 = "..." }   # in a "NAME==V" table
     prebuilt = { sha256 = "..." | ["...", ...] }
     plugin = "module:Class" | "relative/file.py:Class"
+    cargo = { allow-unlocked = true }   # a cargo build without Cargo.lock: let cargo resolve
 
 Every matching table applies: tables without a specifier first, then tables with one, each
 group in file order.  A later layer's ``env`` and ``config-settings`` keys override an
@@ -39,6 +40,8 @@ JSON form (``PackageSettings.to_json``), schema ``wheelstrap-package-settings`` 
      "env": {name: value}, "config-settings": {key: value | [value]},
      "source": {"url", "sha256"} | null, "prebuilt": {"sha256": [hex]} | null,
      "plugin": "module:Class" | null}
+
+and, when set, ``"cargo": {"allow-unlocked": true}``.
 """
 
 from __future__ import annotations
@@ -75,14 +78,16 @@ SCHEMA_VERSION = 1
 
 #: Variables the build runner sets itself; a settings file may not override them.
 RESERVED_ENV = frozenset({"PATH", "VIRTUAL_ENV", "SOURCE_DATE_EPOCH", "PYTHONHASHSEED",
-                          "PYTHONNOUSERSITE", "PIP_NO_INDEX", "PYTHONPATH", "PYTHONHOME"})
+                          "PYTHONNOUSERSITE", "PIP_NO_INDEX", "PYTHONPATH", "PYTHONHOME",
+                          "CARGO_HOME", "CARGO_NET_OFFLINE"})
 
 _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _ARCHIVES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")
-_BUILD_ONLY = ("build-requires", "patches", "env", "config-settings", "source", "plugin")
+_BUILD_ONLY = ("build-requires", "patches", "env", "config-settings", "source", "plugin",
+               "cargo")
 
 ConfigValue = str | tuple[str, ...]
 
@@ -257,6 +262,8 @@ class PackageSettings:
     source: SourceOverride | None = None
     prebuilt: Prebuilt | None = None
     plugin: PluginSpec | None = None
+    #: a cargo build whose sdist has no Cargo.lock may resolve one (``cargo.allow-unlocked``)
+    allow_unlocked: bool = False
     #: The tables that made these settings, for provenance; not part of the digest.
     tables: tuple[str, ...] = field(default=(), compare=False)
 
@@ -284,6 +291,8 @@ class PackageSettings:
             "env": dict(self.env),
             "config-settings": self.config_settings_dict(),
             "plugin": self.plugin.spec if self.plugin else None,
+            # only when set: the digests of settings without it stay as they were
+            **({"cargo": {"allow-unlocked": True}} if self.allow_unlocked else {}),
         }
 
     def digest(self) -> str:
@@ -320,7 +329,9 @@ def _layer(layers: Sequence[PackageSettings]) -> PackageSettings:
     config: dict[str, ConfigValue] = {}
     patches: dict[str, PatchFile] = {}
     source = prebuilt = plugin = None
+    unlocked = False
     for layer in layers:
+        unlocked = unlocked or layer.allow_unlocked
         env.update(layer.env)
         config.update(layer.config_settings)
         for patch in layer.patches:  # the same patch listed by two tables applies once
@@ -338,7 +349,7 @@ def _layer(layers: Sequence[PackageSettings]) -> PackageSettings:
         patches=tuple(patches.values()),
         env=tuple(sorted(env.items())),
         config_settings=tuple(sorted(config.items())),
-        source=source, prebuilt=prebuilt, plugin=plugin,
+        source=source, prebuilt=prebuilt, plugin=plugin, allow_unlocked=unlocked,
         tables=tuple(t for layer in layers for t in layer.tables),
     )
 
@@ -625,6 +636,20 @@ def _parse_plugin(value: object, where: str, r: _Reading) -> PluginSpec | None:
     return None
 
 
+def _parse_cargo(value: object, where: str, r: _Reading) -> bool:
+    if not isinstance(value, dict):
+        r.problems.add(where, "must be a table such as { allow-unlocked = true }")
+        return False
+    for key in value:
+        if key != "allow-unlocked":
+            r.problems.add(f"{where}.{key}", "unknown key (expected allow-unlocked)")
+    allowed = value.get("allow-unlocked", False)
+    if not isinstance(allowed, bool):
+        r.problems.add(f"{where}.allow-unlocked", "must be true or false")
+        return False
+    return allowed
+
+
 #: Each key of a ``[packages.NAME]`` table: the PackageSettings field it sets and the
 #: parser of its value (which reports what is wrong and returns what is usable).
 _KEY_PARSERS: dict[str, tuple[str, Callable[[Any, str, _Reading], object]]] = {
@@ -636,6 +661,7 @@ _KEY_PARSERS: dict[str, tuple[str, Callable[[Any, str, _Reading], object]]] = {
     "source": ("source", _parse_source),
     "prebuilt": ("prebuilt", _parse_prebuilt),
     "plugin": ("plugin", _parse_plugin),
+    "cargo": ("allow_unlocked", _parse_cargo),
 }
 
 

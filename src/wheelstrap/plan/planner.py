@@ -347,7 +347,7 @@ class Planner:
             env=tuple(_env_wheel(a) for a in env), target=self._target,
             source_date_epoch=st.source_date_epoch, policy=self.o.policy, hooks=st.hooks,
             python=self.python, hidden=self.hidden, limits=self.o.archive_limits,
-            bytecode=self.bytecode)
+            bytecode=self.bytecode, vendored=st.vendored)
 
     def wake(self, subject: NodeId | NormalizedName, discovers: bool = True) -> None:
         """Something happened to ``subject`` (a node built, failed or blocked, a page
@@ -594,6 +594,7 @@ class Planner:
         st = self._took_in(node)
         st.sdist_path, st.sdist_sha256, st.sdist_url = got.sdist, got.sha256, got.url
         st.system, st.source_date_epoch = got.system, got.source_date_epoch
+        st.vendored = got.vendored
         st.sdist_size = got.sdist.stat().st_size
         st.build_requires = st.hooks.build_requires(got.system.requires, dynamic=False)
         if got.static_requires is not None and self.o.static_discovery:
@@ -733,6 +734,7 @@ class Planner:
             stage=None if unit.key.ordinary else unit.stage,
             settings=None if st.hooks.settings.is_empty and st.hooks.plugin is None
             else st.hooks.to_json(),
+            vendored=spec.vendored,
         )
 
     # -- the run's documents -----------------------------------------------------------

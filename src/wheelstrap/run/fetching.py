@@ -15,12 +15,14 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from wheelstrap.build import toolchain
 from wheelstrap.config.hooks import PackageHooks
 from wheelstrap.dist.reader import Reader
 from wheelstrap.errors import WheelstrapError
 from wheelstrap.index.client import IndexClient
 from wheelstrap.index.reqfiles import HashPolicy
 from wheelstrap.index.resolve import Candidate
+from wheelstrap.model.build import Vendored
 from wheelstrap.model.graph import NodeId
 from wheelstrap.plan.ahead import LIKELY_BACKENDS, backend_rank
 from wheelstrap.plan.nodes import Fetched, NodeState
@@ -71,10 +73,15 @@ class Fetching:
                 allowed=self.hashes.for_name(st.id.name))
             self.bytes_in(st.id)
             facts = self.facts(st.id, path, digest, st.hooks)
+            vendored: tuple[Vendored, ...] = ()
+            if facts.cargo is not None:  # before its first build: the toolchain is here
+                rust = toolchain.require()
+                vendored = (Vendored("cargo", facts.cargo.crates, facts.cargo.unlocked,
+                                     rust.versions),)
         except WheelstrapError as exc:
             raise exc.with_chain(st.chain) from None
         return Fetched(path, digest, url, facts.system, facts.source_date_epoch,
-                       facts.static_requires, facts.likely_requires)
+                       facts.static_requires, facts.likely_requires, vendored)
 
     def fetch_ahead(self, node: NodeId, c: Candidate, hooks: PackageHooks
                     ) -> tuple[int, tuple[Requirement, ...]] | None:

@@ -12,8 +12,11 @@ https://in-toto.io/Statement/v1 and https://slsa.dev/provenance/v1.  Fields:
   and for cycle members the cycle, the stage, the fixed-point, seed-check and
   cross-check results;
 - ``buildDefinition.resolvedDependencies``: the sdist, then every wheel installed in the
-  build environment (annotated ``built``, ``seed`` or ``stage0``), then every seed the
-  wheel descends from through its build environments, transitively;
+  build environment (annotated ``built``, ``seed`` or ``stage0``), then every crate
+  vendored for a cargo build (role ``vendored-crate``, ``pkg:cargo/NAME@VERSION``, the
+  lock's sha256), then every seed the wheel descends from through its build
+  environments, transitively; a cargo build's ``internalParameters.toolchains`` holds
+  ``cargo -V`` and ``rustc -V``;
 - ``runDetails.builder``: wheelstrap and its version.
 
 A statement depends only on the build's inputs and results: it holds no timestamps and
@@ -120,6 +123,11 @@ class ProvenanceWriter:
             "descends_from_seeds": [d["digest"]["sha256"] for d in descended],
             "descends_from_stage0": [d["digest"]["sha256"] for d in stage0],
         }
+        if record.vendored:
+            internal["toolchains"] = {name: version for v in record.vendored
+                                      for name, version in v.tools}
+            internal["vendored"] = [{"kind": v.kind, "unlocked": v.unlocked}
+                                    for v in record.vendored]
         if cycle is not None:
             mine = [c for c in cycle.get("seed_checks", []) if c["name"] == record.name]
             cross = cycle.get("cross_check")
@@ -152,7 +160,7 @@ class ProvenanceWriter:
                         {"uri": record.sdist_url, "name": record.sdist,
                          "digest": {"sha256": record.sdist_sha256},
                          "annotations": {"role": "source"}},
-                        *env, *descended,
+                        *env, *_vendored(record), *descended,
                         *[d for d in stage0 if d["digest"]["sha256"] not in
                           {w.sha256 for w in record.build_env}],
                     ],
@@ -203,6 +211,14 @@ class ProvenanceWriter:
         todo = (item for record, cycle in self._shipped if not written(record, cycle)
                 for item in self._files(record.wheel, self.statement(record, cycle, by_sha)))
         atomic_write_texts((path, text) for path, text in todo if not _holds(path, text))
+
+
+def _vendored(record: BuildRecord) -> list[dict[str, Any]]:
+    """The crates fetched for the build, checked against the sdist's Cargo.lock."""
+    return [{"uri": f"pkg:cargo/{c.name}@{c.version}", "name": c.filename,
+             "digest": {"sha256": c.sha256},
+             "annotations": {"role": "vendored-crate", "name": c.name, "version": c.version}}
+            for v in record.vendored for c in v.crates]
 
 
 def _by_sha(seeds: SeedIndex) -> dict[str, Seed]:
