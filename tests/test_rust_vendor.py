@@ -301,7 +301,7 @@ def test_git_and_other_registries_are_refused(tmp_path: Path) -> None:
 
 def test_a_crate_without_checksum_is_refused() -> None:
     text = good_lock().replace(f'checksum = "{sha(LEAF)}"\n', "")
-    with pytest.raises(SourceError, match="tinyleaf 0.1.0 has no sha256 checksum"):
+    with pytest.raises(SourceError, match=r"tinyleaf 0\.1\.0 has no sha256 checksum"):
         parse_lock(text, "Cargo.lock")
 
 
@@ -463,7 +463,13 @@ def test_no_toolchain_is_said_before_any_build(
 
 def test_the_toolchain_and_crates_enter_the_content_address() -> None:
     from wheelstrap.model.build import (
-        BackendSpec, BuildPolicy, BuildSpec, InputFile, UnitKey, Vendored)
+        BackendSpec,
+        BuildPolicy,
+        BuildSpec,
+        InputFile,
+        UnitKey,
+        Vendored,
+    )
 
     class Hooks:
         def digest(self) -> str:

@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from wheelstrap.build import toolchain
-from wheelstrap.build.vendor import Provision
+from wheelstrap.build.vendor.base import Provision
 from wheelstrap.dist.archives import extract
 from wheelstrap.dist.cargo import find_locks, parse_lock
 from wheelstrap.dist.cargo import manifests as declared_manifests
