@@ -336,10 +336,15 @@ def test_vendored_crate_has_the_checksums_cargo_checks(tmp_path: Path) -> None:
     crate = Crate("tinydep", "0.2.1", sha(DEP))
     archive = tmp_path / crate.filename
     archive.write_bytes(DEP)
-    (tmp_path / "vendor").mkdir()
     from wheelstrap.model.limits import DEFAULT_LIMITS
 
-    folder = vendor_cargo.unpack_crate(crate, archive, tmp_path / "vendor", DEFAULT_LIMITS)
+    store = tmp_path / "store"
+    folder = vendor_cargo.unpack_crate(crate, archive, store, DEFAULT_LIMITS)
+    assert folder == store / "unpacked" / sha(DEP) / "tinydep-0.2.1"
+    assert vendor_cargo.unpack_crate(crate, archive, store, DEFAULT_LIMITS) == folder
+    assert sorted(p.name for p in (store / "unpacked").iterdir()) == [sha(DEP)]
+    vendor_cargo.link_vendor([crate], store, tmp_path / "vendor")
+    assert (tmp_path / "vendor" / "tinydep-0.2.1").resolve() == folder.resolve()
     sums = json.loads((folder / ".cargo-checksum.json").read_text())
     assert sums["package"] == sha(DEP)
     assert sums["files"]["src/lib.rs"] == sha(
@@ -489,3 +494,41 @@ def test_the_toolchain_and_crates_enter_the_content_address() -> None:
     one = spec((Vendored("cargo", (crate,), tools=(("rustc", "rustc 1.0.0"),)),))
     other_rust = spec((Vendored("cargo", (crate,), tools=(("rustc", "rustc 1.1.0"),)),))
     assert len({plain.key(), one.key(), other_rust.key()}) == 3
+
+
+# -- the real thing ----------------------------------------------------------------------
+
+@pytest.mark.network
+def test_rpds_py_and_maturin_from_their_sdists(tmp_path: Path,
+                                               rust: toolchain.RustToolchain) -> None:
+    """rpds-py from PyPI, built by maturin, itself built from its sdist (setuptools-rust):
+    the Rust side of Python bootstrapped from sdists, offline in the sandbox, from
+    crates checked against both locks.  About 9 minutes on 2 cores, most of it
+    maturin's own compile."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    env = {**os.environ, vendor_cargo.STORE_VARIABLE: str(tmp_path / "crates")}
+    proc = subprocess.run([sys.executable, "-m", "wheelstrap", "bootstrap", "rpds-py",
+                           "-o", str(out)], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    order = {b["name"]: b for b in json.loads((out / "build-order.json").read_text())["builds"]}
+    for name in ("maturin", "rpds-py"):
+        (vendored,) = order[name]["vendored"]
+        assert vendored["kind"] == "cargo" and len(vendored["crates"]) > 10
+        assert vendored["tools"]["rustc"] == dict(rust.versions)["rustc"]
+        assert not any(w["seed"] for w in order[name]["build_env"])
+    assert any(w["filename"].startswith("maturin-") for w in order["rpds-py"]["build_env"])
+    wheel = out / "wheels" / order["rpds-py"]["wheel"]
+    doc = json.loads((out / "provenance" / f"{wheel.name}.intoto.json").read_text())
+    crates = [d for d in doc["predicate"]["buildDefinition"]["resolvedDependencies"]
+              if d["annotations"]["role"] == "vendored-crate"]
+    assert any(d["name"].startswith("pyo3-") for d in crates)
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--isolated", "-q", "--no-index",
+                    "--no-deps", "--target", str(target), str(wheel)], check=True)
+    check = subprocess.run([sys.executable, "-c", "import rpds; print(rpds.HashTrieMap({1: 2}))"],
+                           env={**os.environ, "PYTHONPATH": str(target)}, capture_output=True,
+                           text=True, check=True)
+    assert "1: 2" in check.stdout

@@ -125,6 +125,8 @@ def _private_dirs(spec: BuildSpec) -> tuple[Path, ...]:
     coordinator): CARGO_HOME and RUSTUP_HOME (their toolchain is shown back to cargo
     builds), and the store of crates."""
     store = vendor_cargo.store_dir()
+    if spec.vendored:  # hidden from its first build on (the crates it unpacks are shown)
+        store.mkdir(parents=True, exist_ok=True)
     return (*toolchain.private_dirs(), *((store,) if store.is_dir() else ()))
 
 

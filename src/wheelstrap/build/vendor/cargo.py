@@ -12,10 +12,11 @@ build.
   by default from ``https://static.crates.io/crates``; by wheelstrap itself, outside the
   sandbox, before the build's hooks run.  A file whose sha256 is not the lock's
   checksum is refused and not kept.
-- **The vendored source**: each crate unpacked (checked like an sdist, see
-  :mod:`wheelstrap.dist.archives`) into ``WORK/cargo/vendor/NAME-VERSION`` with the
-  ``.cargo-checksum.json`` cargo checks (the sha256 of every file, and the crate's
-  checksum), read-only to the build; and ``WORK/cargo/home/config.toml`` replacing
+- **The vendored source**: each crate unpacked once per machine (checked like an sdist,
+  see :mod:`wheelstrap.dist.archives`) into the store's ``unpacked/SHA256/NAME-VERSION``
+  with the ``.cargo-checksum.json`` cargo checks (the sha256 of every file, and the
+  crate's checksum); ``WORK/cargo/vendor/NAME-VERSION`` links to it, and both are
+  read-only to the build; and ``WORK/cargo/home/config.toml`` replacing
   crates.io with that folder, ``[net] offline = true``.  The build gets
   ``CARGO_HOME=WORK/cargo/home`` and ``CARGO_NET_OFFLINE=true``: never the user's
   ``~/.cargo``.
@@ -29,6 +30,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -39,7 +41,7 @@ from wheelstrap.dist.archives import extract
 from wheelstrap.dist.cargo import find_locks, parse_lock
 from wheelstrap.dist.cargo import manifests as declared_manifests
 from wheelstrap.dist.sources import read_pyproject
-from wheelstrap.errors import BuildFailure, SourceError, UserInputError
+from wheelstrap.errors import BuildFailure, InternalError, SourceError, UserInputError
 from wheelstrap.fsutil import atomic_destination, atomic_write_text, sha256_file
 from wheelstrap.model.build import Crate, Vendored
 from wheelstrap.model.limits import ArchiveLimits
@@ -49,6 +51,7 @@ URL_VARIABLE = "WHEELSTRAP_CRATES_URL"
 STORE_VARIABLE = "WHEELSTRAP_CRATES_STORE"
 MAX_CRATE_BYTES = 256 << 20
 DOWNLOADS = 8
+ATTEMPTS = 3
 _TIMEOUT = 60.0
 
 
@@ -80,22 +83,38 @@ def _mismatch(crate: Crate, actual: str, url: str) -> SourceError:
              f"fails again, check ${URL_VARIABLE} (a mirror must serve crates.io's files).")
 
 
-def _download(crate: Crate, store: Path, client: object) -> Path:
-    """The crate's file in the store, downloaded and checked if it is not there yet."""
-    import httpx
+class _Retry(Exception):
+    pass
 
-    assert isinstance(client, httpx.Client)
+
+def _download(crate: Crate, store: Path, client: object) -> Path:
+    """The crate's file in the store, downloaded and checked if it is not there yet
+    (up to :data:`ATTEMPTS` times when the connection fails or the server errs)."""
     dest = stored(crate, store)
     if dest.is_file():
         if sha256_file(dest) == crate.sha256:
             return dest
         dest.unlink(missing_ok=True)  # damaged: fetched again
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return _download_once(crate, dest, client, last=attempt == ATTEMPTS)
+        except _Retry:
+            time.sleep(0.5 * attempt)
+    raise InternalError("unreachable")  # pragma: no cover
+
+
+def _download_once(crate: Crate, dest: Path, client: object, last: bool) -> Path:
+    import httpx
+
+    assert isinstance(client, httpx.Client)
     url = crate_url(crate)
     digest = hashlib.sha256()
     size = 0
     try:
         with atomic_destination(dest, durable=False) as tmp, open(tmp, "wb") as out, \
                 client.stream("GET", url) as answer:
+            if answer.status_code >= 500 and not last:
+                raise _Retry()
             if answer.status_code != 200:
                 raise SourceError(
                     f"The crate {crate.name} {crate.version} could not be downloaded: "
@@ -113,6 +132,13 @@ def _download(crate: Crate, store: Path, client: object) -> Path:
             out.flush()
             if digest.hexdigest() != crate.sha256:
                 raise _mismatch(crate, digest.hexdigest(), url)
+    except httpx.TransportError as exc:
+        if not last:
+            raise _Retry() from exc
+        raise SourceError(f"The crate {crate.name} {crate.version} could not be downloaded "
+                          f"from {url}: {exc}.",
+                          hint=f"Check that this machine reaches {url} (or set "
+                               f"${URL_VARIABLE} to a mirror), then run again.") from exc
     except httpx.HTTPError as exc:
         raise SourceError(f"The crate {crate.name} {crate.version} could not be downloaded "
                           f"from {url}: {exc}.",
@@ -129,7 +155,9 @@ def fetch(crates: Iterable[Crate], store: Path | None = None) -> dict[Crate, Pat
     wanted = sorted(set(crates))
     if not wanted:
         return {}
-    with httpx.Client(timeout=_TIMEOUT, trust_env=False, follow_redirects=True) as client, \
+    # like the index client: the environment's certificate authorities and proxies
+    with httpx.Client(timeout=_TIMEOUT, follow_redirects=True,
+                      headers={"User-Agent": "wheelstrap"}) as client, \
             ThreadPoolExecutor(DOWNLOADS, thread_name_prefix="crates") as pool:
         futures = {c: pool.submit(_download, c, store, client) for c in wanted}
         return {c: f.result() for c, f in futures.items()}
@@ -147,12 +175,19 @@ def _file_sums(folder: Path) -> dict[str, str]:
     return sums
 
 
-def unpack_crate(crate: Crate, archive: Path, vendor: Path, limits: ArchiveLimits) -> Path:
-    """``vendor/NAME-VERSION``: the crate unpacked, with its ``.cargo-checksum.json``."""
-    dest = vendor / crate.folder
+def unpacked(crate: Crate, store: Path) -> Path:
+    return store / "unpacked" / crate.sha256 / crate.folder
+
+
+def unpack_crate(crate: Crate, archive: Path, store: Path, limits: ArchiveLimits) -> Path:
+    """The crate unpacked in the store (``unpacked/SHA256/NAME-VERSION``), with its
+    ``.cargo-checksum.json``: made once per machine, under a temporary name, then
+    renamed into place (a concurrent build that made it first wins)."""
+    dest = unpacked(crate, store)
     if (dest / ".cargo-checksum.json").is_file():
         return dest
-    tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=vendor))
+    dest.parent.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=dest.parent.parent))
     try:
         extract(archive, tmp, limits, what=f"crate {crate.filename}")
         top = tmp / crate.folder
@@ -162,11 +197,28 @@ def unpack_crate(crate: Crate, archive: Path, vendor: Path, limits: ArchiveLimit
         sums = _file_sums(top)
         (top / ".cargo-checksum.json").write_text(
             json.dumps({"files": sums, "package": crate.sha256}, sort_keys=True), "utf-8")
-        shutil.rmtree(dest, ignore_errors=True)
-        os.replace(top, dest)
+        for extra in tmp.iterdir():  # only the crate's folder is kept
+            if extra != top:
+                shutil.rmtree(extra) if extra.is_dir() and not extra.is_symlink() \
+                    else extra.unlink()
+        try:
+            os.rename(tmp, dest.parent)
+        except OSError:  # made meanwhile by another build (or left damaged: made again)
+            if not (dest / ".cargo-checksum.json").is_file():
+                shutil.rmtree(dest.parent, ignore_errors=True)
+                os.rename(tmp, dest.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def link_vendor(crates: Iterable[Crate], store: Path, vendor: Path) -> None:
+    """``vendor/NAME-VERSION``, a link to each crate unpacked in the store, and nothing
+    else: the directory source cargo reads."""
+    shutil.rmtree(vendor, ignore_errors=True)
+    vendor.mkdir(parents=True)
+    for crate in crates:
+        (vendor / crate.folder).symlink_to(unpacked(crate, store))
 
 
 def cargo_config(vendor: Path) -> str:
@@ -247,13 +299,18 @@ class CargoVendor:
         home = base / "home"
         vendor.mkdir(parents=True, exist_ok=True)
         home.mkdir(parents=True, exist_ok=True)
-        files = fetch(crates)
+        store = store_dir()
+        files = fetch(crates, store)
         for crate in crates:
-            unpack_crate(crate, files[crate], vendor, limits)
+            unpack_crate(crate, files[crate], store, limits)
+        link_vendor(crates, store, vendor)
         atomic_write_text(home / "config.toml", cargo_config(vendor), durable=False)
         _log(log, f"# wheelstrap: {len(crates)} crates verified against Cargo.lock and "
                   f"vendored in {vendor}; Rust toolchain: "
                   f"{'; '.join(v for _, v in found.versions)}\n")
         env = {"CARGO_HOME": str(home), "CARGO_NET_OFFLINE": "true"}
         env.update({k: v for k, v in found.environment("").items() if k != "PATH"})
-        return Provision(env=env, shown=(found.root, str(vendor)), path=(found.bin,))
+        # the crates unpacked in the store are shown read-only (public code, whichever
+        # build unpacked them); the rest of the store stays hidden
+        return Provision(env=env, shown=(found.root, str(vendor), str(store / "unpacked")),
+                         path=(found.bin,))
