@@ -532,3 +532,20 @@ def test_rpds_py_and_maturin_from_their_sdists(tmp_path: Path,
                            env={**os.environ, "PYTHONPATH": str(target)}, capture_output=True,
                            text=True, check=True)
     assert "1: 2" in check.stdout
+
+
+def test_a_new_toolchain_is_not_a_run_with_nothing_to_do(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from wheelstrap.config.fastpath import invocation_key
+
+    def key() -> str:
+        return invocation_key(requirements=["x==1"], files=[], index_url="u", python=None,
+                              seed_stores=[], options={})
+
+    rustup = tmp_path / "rustup"
+    (rustup / "toolchains").mkdir(parents=True)
+    monkeypatch.setenv("RUSTUP_HOME", str(rustup))
+    before = key()
+    assert key() == before
+    os.utime(rustup / "toolchains", ns=(1, 1))  # a toolchain installed or updated
+    assert key() != before
