@@ -204,7 +204,7 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 
 
 def cargo_pkg(lock: str | None, secrets: list[str] = (), version: str = "1.0",
-              settings_table: str = "") -> Pkg:
+              settings_table: str = "", deps: bool = True) -> Pkg:
     pyproject = f"""[build-system]
 requires = []
 build-backend = "cargobackend"
@@ -227,8 +227,10 @@ secrets = {json.dumps(list(secrets))}
     files = {
         "pyproject.toml": pyproject,
         "_backend/cargobackend.py": CARGO_BACKEND,
-        "rust/Cargo.toml": crate_manifest("tinyrust", "0.1.0", {"tinydep": "0.2"}),
-        "rust/src/main.rs": 'fn main() { println!("{}", tinydep::answer()); }\n',
+        "rust/Cargo.toml": crate_manifest("tinyrust", "0.1.0",
+                                          {"tinydep": "0.2"} if deps else {}),
+        "rust/src/main.rs": 'fn main() { println!("{}", tinydep::answer()); }\n' if deps
+        else 'fn main() { println!("{}", 6 * 7); }\n',
     }
     if lock is not None:
         files["rust/Cargo.lock"] = lock
@@ -445,6 +447,26 @@ def test_a_cargo_sdist_without_lock_is_refused_before_any_build(
     assert "tinyrust_py-1.0.tar.gz builds with cargo but has no Cargo.lock" in text
     assert "allow-unlocked" in text
     assert not list(run.out.rglob("build.log"))  # type: ignore[attr-defined]
+
+
+def test_allow_unlocked_lets_cargo_resolve_a_lock_when_the_build_is_prepared(
+        crates: CrateServer, fake_home: Path, serve_index: Callable[..., object],
+        run_bootstrap: Callable[..., object], tmp_path: Path) -> None:
+    """No lock, and settings that allow it: cargo generate-lockfile resolves one (this
+    crate depends on nothing, so no registry is asked), and the build goes on."""
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[packages.tinyrust-py]\ncargo = { allow-unlocked = true }\n')
+    index = serve_index([cargo_pkg(None, deps=False)])
+    run = run_bootstrap("tinyrust-py", "--settings", str(settings),  # type: ignore[attr-defined]
+                        index=index.url)
+    assert run.code == 0, run.stderr  # type: ignore[attr-defined]
+    out: Path = run.out  # type: ignore[attr-defined]
+    texts = wheel_texts(out / "wheels" / "tinyrust_py-1.0-py3-none-any.whl")
+    assert texts["tinyrust_py/answer.txt"] == "42\n"
+    (build,) = json.loads((out / "build-order.json").read_text())["builds"]
+    assert build["vendored"][0]["unlocked"] is True and build["vendored"][0]["crates"] == []
+    log = "".join(p.read_text() for p in out.rglob("*.log") if "tinyrust" in p.name)
+    assert "cargo generate-lockfile" in log
 
 
 def test_no_toolchain_is_said_before_any_build(
