@@ -186,6 +186,14 @@ def _probe():
         seen["vendor_writable"] = True
     except OSError:
         seen["vendor_writable"] = False
+    import shutil
+    rustc = shutil.which("rustc")
+    seen["rustc"] = rustc
+    try:
+        open(os.path.join(os.path.dirname(rustc), "wheelstrap-probe"), "w").close()
+        seen["toolchain_writable"] = True
+    except OSError:
+        seen["toolchain_writable"] = False
     return seen
 
 
@@ -362,6 +370,8 @@ def fake_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
               rust: toolchain.RustToolchain) -> Path:
     """A HOME whose ~/.cargo holds credentials (the toolchain stays where it is, found
     through RUSTUP_HOME and PATH)."""
+    # cargo as the machine has it (rustup's proxy, for a rustup install)
+    cargo = shutil.which("cargo") or str(toolchain.cargo_home() / "bin" / "cargo")
     home = tmp_path / "home"
     (home / ".cargo" / "registry").mkdir(parents=True)
     (home / ".cargo" / "credentials.toml").write_text('[registry]\ntoken = "SECRET"\n')
@@ -371,7 +381,8 @@ def fake_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("CARGO_REGISTRY_TOKEN", "SECRET-TOKEN")
     if rust.rustup_home is not None:
         monkeypatch.setenv("RUSTUP_HOME", rust.rustup_home)
-    monkeypatch.setenv("PATH", os.pathsep.join((rust.bin, os.environ.get("PATH", ""))))
+    monkeypatch.setenv("PATH", os.pathsep.join((os.path.dirname(cargo),
+                                                os.environ.get("PATH", ""))))
     return home
 
 
@@ -391,8 +402,11 @@ def test_cargo_build_runs_offline_in_the_sandbox_from_verified_crates(
     assert seen["secrets"] == {s: "FileNotFoundError" for s in secrets}
     assert seen["env"]["CARGO_REGISTRY_TOKEN"] is None
     assert seen["env"]["CARGO_NET_OFFLINE"] == "true"
+    assert seen["env"]["RUSTUP_TOOLCHAIN"] == toolchain.find().name  # type: ignore[union-attr]
     assert not seen["env"]["CARGO_HOME"].startswith(str(fake_home))
     assert seen["vendor_writable"] is False
+    assert seen["toolchain_writable"] is False
+    assert seen["rustc"] == str(Path(toolchain.find().bin) / "rustc")  # type: ignore[union-attr]
     log = "".join(p.read_text() for p in out.rglob("*.log") if "tinyrust" in p.name)
     assert "2 crates verified against Cargo.lock" in log
     assert "network: none" in log and "Compiling tinydep v0.2.1" in log
