@@ -539,8 +539,8 @@ def test_rpds_py_and_maturin_from_their_sdists(tmp_path: Path,
                                                rust: toolchain.RustToolchain) -> None:
     """rpds-py from PyPI, built by maturin, itself built from its sdist (setuptools-rust):
     the Rust side of Python bootstrapped from sdists, offline in the sandbox, from
-    crates checked against both locks.  About 9 minutes on 2 cores, most of it
-    maturin's own compile."""
+    crates checked against both locks.  11 to 17 minutes on a shared 2-core VM, nearly
+    all of it maturin's own compile (already its minimal build, --no-default-features)."""
     import subprocess
     import sys
 
