@@ -585,3 +585,23 @@ def test_a_new_toolchain_is_not_a_run_with_nothing_to_do(tmp_path: Path,
     assert key() == before
     os.utime(rustup / "toolchains", ns=(1, 1))  # a toolchain installed or updated
     assert key() != before
+
+
+def test_the_cargo_settings_key_is_checked_and_enters_the_digest(tmp_path: Path) -> None:
+    from wheelstrap.config.settings import parse_settings
+
+    ok = parse_settings({"packages": {"foo": {"cargo": {"allow-unlocked": True}}}}, tmp_path)
+    plain = parse_settings({"packages": {"foo": {"env": {}}}}, tmp_path)
+    allowed = ok.for_package("foo", "1")  # type: ignore[arg-type]
+    assert allowed.allow_unlocked and allowed.to_json()["cargo"] == {"allow-unlocked": True}
+    other = plain.for_package("foo", "1")  # type: ignore[arg-type]
+    assert not other.allow_unlocked and "cargo" not in other.to_json()
+    assert allowed.digest() != other.digest()
+    with pytest.raises(UserInputError) as err:
+        parse_settings({"packages": {"foo": {"cargo": {"allow-unlocked": "yes", "x": 1}},
+                                     "bar": {"env": {"CARGO_HOME": "/x"}}}}, tmp_path)
+    assert err.value.message.splitlines()[1:] == [
+        "  packages.foo.cargo.x: unknown key (expected allow-unlocked)",
+        "  packages.foo.cargo.allow-unlocked: must be true or false",
+        "  packages.bar.env.CARGO_HOME: is set by wheelstrap for every build and cannot be "
+        "changed"]
