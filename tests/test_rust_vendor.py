@@ -479,8 +479,35 @@ def test_allow_unlocked_lets_cargo_resolve_a_lock_when_the_build_is_prepared(
     assert texts["tinyrust_py/answer.txt"] == "42\n"
     (build,) = json.loads((out / "build-order.json").read_text())["builds"]
     assert build["vendored"][0]["unlocked"] is True and build["vendored"][0]["crates"] == []
-    log = "".join(p.read_text() for p in out.rglob("*.log") if "tinyrust" in p.name)
-    assert "cargo generate-lockfile" in log
+    (prepared,) = out.rglob("prepare.log")  # resolved when the sdist was fetched
+    assert "cargo generate-lockfile" in prepared.read_text()
+
+
+@pytest.mark.network
+def test_allow_unlocked_resolves_from_crates_io_once(
+        fake_home: Path, serve_index: Callable[..., object],
+        run_bootstrap: Callable[..., object], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No lock: the crates cargo resolves from crates.io when the sdist is fetched are
+    fetched, checked and recorded like a locked build's (a few seconds)."""
+    monkeypatch.setenv(vendor_cargo.STORE_VARIABLE, str(tmp_path / "store"))
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[packages.tinyrust-py]\ncargo = { allow-unlocked = true }\n')
+    pkg = cargo_pkg(None, deps=False)
+    pkg.extra_files["rust/Cargo.toml"] = crate_manifest("tinyrust", "0.1.0", {"itoa": "=1.0.11"})
+    pkg.extra_files["rust/src/main.rs"] = (
+        'fn main() { println!("{}", itoa::Buffer::new().format(42u8)); }\n')
+    index = serve_index([pkg])
+    run = run_bootstrap("tinyrust-py", "--settings", str(settings),  # type: ignore[attr-defined]
+                        index=index.url)
+    assert run.code == 0, run.stderr  # type: ignore[attr-defined]
+    out: Path = run.out  # type: ignore[attr-defined]
+    texts = wheel_texts(out / "wheels" / "tinyrust_py-1.0-py3-none-any.whl")
+    assert texts["tinyrust_py/answer.txt"] == "42\n"
+    (build,) = json.loads((out / "build-order.json").read_text())["builds"]
+    (vendored,) = build["vendored"]
+    assert vendored["unlocked"] is True
+    assert [c[:2] for c in vendored["crates"]] == [["itoa", "1.0.11"]]
 
 
 def test_no_toolchain_is_said_before_any_build(

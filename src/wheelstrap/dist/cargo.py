@@ -43,7 +43,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 class CargoFacts:
     """What a cargo build needs before it runs: every crate of its locks (sorted, each
     once), the locks read (paths inside the tree), and whether it has none and the
-    settings let cargo resolve one (``unlocked``)."""
+    settings let cargo resolve one (``unlocked``: the store then fills in ``crates``)."""
 
     crates: tuple[Crate, ...]
     locks: tuple[str, ...]

@@ -40,7 +40,8 @@ from packaging.tags import Tag
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from wheelstrap.build import scratch
+from wheelstrap.build import scratch, toolchain
+from wheelstrap.build.vendor.cargo import resolve_unlocked
 from wheelstrap.config import fastpath
 from wheelstrap.config.settings import (
     Prebuilt,
@@ -383,6 +384,10 @@ class Store:
                 root, _ = self.source_tree(node, sdist, hooks)
             cargo = cargo_facts(root, pyproject, sdist.name,
                                 allow_unlocked=hooks.settings.allow_unlocked)
+            if cargo is not None and cargo.unlocked:  # resolved once, kept in the record
+                crates = resolve_unlocked(root, self.node_dir(node), toolchain.require(),
+                                          self.node_dir(node) / "prepare.log")
+                cargo = CargoFacts(tuple(crates), (), unlocked=True)
         static = None if patched or pkg_info is None else final_requires(pkg_info)
         likely = srcpack.static_requires(pyproject, pkg_info)
         self.cache.put(key, {

@@ -237,36 +237,52 @@ def _log(log: Path, text: str) -> None:
         fh.write(text)
 
 
-def resolve_unlocked(root: Path, work: Path, found: toolchain.RustToolchain,
-                     log: Path) -> list[Crate]:
-    """An sdist without a lock whose settings allow it: ``cargo generate-lockfile``
-    resolves one from crates.io (cargo only reads the manifests: no code of the sdist
-    runs), with a CARGO_HOME of its own, and its crates are then fetched as if locked."""
-    pyproject = read_pyproject(root)
-    manifests = [m for m in declared_manifests(pyproject) if (root / m).is_file()]
+def generate_locks(root: Path, found: toolchain.RustToolchain, home: Path, log: Path,
+                   offline: bool) -> None:
+    """``cargo generate-lockfile`` for each manifest of the tree at ``root``, with
+    ``CARGO_HOME=home``: from crates.io, or (``offline``) from the vendored crates that
+    ``home``'s config names, which gives the same lock again."""
+    manifests = [m for m in declared_manifests(read_pyproject(root)) if (root / m).is_file()]
     if not manifests:
         raise UserInputError(f"{root.name} builds with cargo but has no Cargo.toml where "
                              "its pyproject.toml says.",
                              hint="Pin another version of the package.")
-    home = work / "cargo" / "resolve-home"
-    home.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARGO")}
     env.update(found.environment(env.get("PATH", os.defpath)))
     env["CARGO_HOME"] = str(home)
     for manifest in manifests:
         argv = [str(Path(found.bin) / "cargo"), "generate-lockfile", "--manifest-path",
-                str(root / manifest)]
+                str(root / manifest), *(["--offline"] if offline else [])]
         _log(log, f"# wheelstrap: the sdist has no Cargo.lock (allowed by its settings)\n"
                   f"$ {' '.join(argv)}\n")
-        with open(log, "ab") as out:
-            proc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                  stdin=subprocess.DEVNULL, timeout=600, cwd=root)
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env,
+                              stdin=subprocess.DEVNULL, timeout=600, cwd=root)
+        _log(log, proc.stdout + proc.stderr)
         if proc.returncode != 0:
-            raise BuildFailure(f"cargo generate-lockfile failed for {manifest} (exit "
-                               f"{proc.returncode}); see the build log.", log=str(log))
+            said = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+            raise SourceError(f"{root.name} has no Cargo.lock, and cargo could not resolve "
+                              f"one for {manifest}: {said}",
+                              hint="Check that this machine reaches crates.io, or ask the "
+                                   "project to ship Cargo.lock in its sdist.")
+
+
+def resolve_unlocked(root: Path, work: Path, found: toolchain.RustToolchain,
+                     log: Path) -> list[Crate]:
+    """An sdist without a lock whose settings allow it: ``cargo generate-lockfile``
+    resolves one from crates.io in the tree at ``root`` (cargo only reads the manifests:
+    no code of the sdist runs), with a CARGO_HOME of its own under ``work``; returns its
+    crates, to be fetched as if the sdist had locked them (the lock itself is removed
+    again: the tree stays as the sdist has it).  Run by the coordinator when
+    the sdist is fetched, so that they enter the build's description."""
+    pyproject = read_pyproject(root)
+    home = work / "cargo" / "resolve-home"
+    home.mkdir(parents=True, exist_ok=True)
+    generate_locks(root, found, home, log, offline=False)
     crates: dict[tuple[str, str], Crate] = {}
     for lock in find_locks(root, pyproject):
-        found_crates, other = parse_lock((root / lock).read_text("utf-8"), lock)
+        text = (root / lock).read_text("utf-8")
+        (root / lock).unlink()  # the tree stays as the sdist has it: a lock is not its own
+        found_crates, other = parse_lock(text, lock)
         if other:
             raise UserInputError(f"{root.name} needs crates that are not on crates.io "
                                  f"({'; '.join(other[:5])}).",
@@ -291,9 +307,7 @@ class CargoVendor:
                 f"The build was planned with the Rust toolchain {planned}, but this "
                 f"machine has {have}.",
                 hint="Give every worker the same Rust toolchain as the coordinator.")
-        crates = list(wanted.crates)
-        if wanted.unlocked:
-            crates = resolve_unlocked(root, work, found, log)
+        crates = list(wanted.crates)  # an unlocked build's, as resolved when it was fetched
         base = work / "cargo"
         vendor = base / "vendor"
         home = base / "home"
@@ -305,6 +319,9 @@ class CargoVendor:
             unpack_crate(crate, files[crate], store, limits)
         link_vendor(crates, store, vendor)
         atomic_write_text(home / "config.toml", cargo_config(vendor), durable=False)
+        if wanted.unlocked and not find_locks(root, read_pyproject(root)):
+            # the lock resolved when the sdist was fetched, made again from its crates
+            generate_locks(root, found, home, log, offline=True)
         _log(log, f"# wheelstrap: {len(crates)} crates verified against Cargo.lock and "
                   f"vendored in {vendor}; Rust toolchain: "
                   f"{'; '.join(v for _, v in found.versions)}\n")
