@@ -632,3 +632,10 @@ def test_the_cargo_settings_key_is_checked_and_enters_the_digest(tmp_path: Path)
         "  packages.foo.cargo.allow-unlocked: must be true or false",
         "  packages.bar.env.CARGO_HOME: is set by wheelstrap for every build and cannot be "
         "changed"]
+
+
+def test_a_crate_the_registry_lacks_says_so(crates: CrateServer) -> None:
+    with pytest.raises(SourceError) as err:
+        vendor_cargo.fetch([Crate("tinydep", "9.9.9", sha(DEP))])
+    assert "tinydep 9.9.9 that the sdist's Cargo.lock pins is not at" in err.value.message
+    assert "pin an older release" in (err.value.hint or "")

@@ -115,6 +115,14 @@ def _download_once(crate: Crate, dest: Path, client: object, last: bool) -> Path
                 client.stream("GET", url) as answer:
             if answer.status_code >= 500 and not last:
                 raise _Retry()
+            if answer.status_code in (404, 410):
+                raise SourceError(
+                    f"The crate {crate.name} {crate.version} that the sdist's Cargo.lock "
+                    f"pins is not at {url} (HTTP {answer.status_code}).",
+                    hint="The registry this machine reaches does not have that version (a "
+                         "mirror that lags behind, or a crate removed): pin an older "
+                         "release of the package with a constraint, or point "
+                         f"${URL_VARIABLE} at a registry that has it.")
             if answer.status_code != 200:
                 raise SourceError(
                     f"The crate {crate.name} {crate.version} could not be downloaded: "
