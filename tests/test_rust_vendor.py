@@ -245,6 +245,14 @@ secrets = {json.dumps(list(secrets))}
     return Pkg("tinyrust-py", version, code="NAME = 'tinyrust-py'\n", extra_files=files)
 
 
+def assert_no_build(out: Path) -> None:
+    """Nothing of the package was built or even started: no log, no start event."""
+    assert not (out / "logs" / "tinyrust-py-1.0.log").exists()
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert not [e for e in events if e.get("event") == "started"
+                and str(e.get("node", "")).startswith("tinyrust-py")]
+
+
 def good_lock() -> str:
     return lock_text({k: sha(v) for k, v in CRATES.items()})
 
@@ -398,6 +406,8 @@ def test_cargo_build_runs_offline_in_the_sandbox_from_verified_crates(
     wheel = out / "wheels" / "tinyrust_py-1.0-py3-none-any.whl"
     texts = wheel_texts(wheel)
     assert texts["tinyrust_py/answer.txt"] == "42\n"  # the vendored crates compiled
+    with pytest.raises(AssertionError):  # what the refusals below check is there here
+        assert_no_build(out)
     seen = json.loads(texts["tinyrust_py/seen.json"])
     assert seen["secrets"] == {s: "FileNotFoundError" for s in secrets}
     assert seen["env"]["CARGO_REGISTRY_TOKEN"] is None
@@ -438,7 +448,7 @@ def test_cargo_build_runs_offline_in_the_sandbox_from_verified_crates(
     assert texts["tinyrust_py/answer.txt"] == "42\n"
 
 
-def test_a_crate_that_does_not_match_the_lock_fails_the_build(
+def test_a_crate_that_does_not_match_the_lock_is_refused_before_any_build(
         crates: CrateServer, fake_home: Path, serve_index: Callable[..., object],
         run_bootstrap: Callable[..., object]) -> None:
     bad = lock_text({("tinydep", "0.2.1"): sha(DEP), ("tinyleaf", "0.1.0"): "ab" * 32})
@@ -449,6 +459,7 @@ def test_a_crate_that_does_not_match_the_lock_fails_the_build(
     assert "but the sdist's Cargo.lock pins checksum " + "ab" * 32 in \
         run.stderr.replace("\n", " ")  # type: ignore[attr-defined]
     assert not list((run.out / "wheels").glob("*.whl"))  # type: ignore[attr-defined]
+    assert_no_build(run.out)  # type: ignore[attr-defined]
 
 
 def test_a_cargo_sdist_without_lock_is_refused_before_any_build(
@@ -460,7 +471,7 @@ def test_a_cargo_sdist_without_lock_is_refused_before_any_build(
     text = " ".join(run.stderr.split())  # type: ignore[attr-defined]
     assert "tinyrust_py-1.0.tar.gz builds with cargo but has no Cargo.lock" in text
     assert "allow-unlocked" in text
-    assert not list(run.out.rglob("build.log"))  # type: ignore[attr-defined]
+    assert_no_build(run.out)  # type: ignore[attr-defined]
 
 
 def test_allow_unlocked_lets_cargo_resolve_a_lock_when_the_build_is_prepared(
@@ -526,7 +537,7 @@ def test_no_toolchain_is_said_before_any_build(
     text = " ".join(run.stderr.split())  # type: ignore[attr-defined]
     assert "no Rust toolchain was found here" in text and "rustup.rs" in text
     assert not crates.hits
-    assert not list(run.out.rglob("build.log"))  # type: ignore[attr-defined]
+    assert_no_build(run.out)  # type: ignore[attr-defined]
 
 
 def test_the_toolchain_and_crates_enter_the_content_address() -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 from wheelstrap.build import toolchain
+from wheelstrap.build.vendor import cargo as crates_store
 from wheelstrap.config.hooks import PackageHooks
 from wheelstrap.dist.reader import Reader
 from wheelstrap.errors import WheelstrapError
@@ -66,7 +67,9 @@ class Fetching:
 
     def fetch(self, st: NodeState) -> Fetched:
         """(I/O pool) The verified sdist, its URL, its ``[build-system]``, the runtime
-        requirements it declares final and those it likely has (for fetching ahead)."""
+        requirements it declares final and those it likely has (for fetching ahead); for
+        a cargo build, its crates fetched and checked into the crates store (a build on
+        another machine fetches them into its own)."""
         try:
             path, digest, url = self.store.fetch_sdist(
                 self.client, st.candidate, self.warn, st.hooks.settings.source,
@@ -74,8 +77,9 @@ class Fetching:
             self.bytes_in(st.id)
             facts = self.facts(st.id, path, digest, st.hooks)
             vendored: tuple[Vendored, ...] = ()
-            if facts.cargo is not None:  # before its first build: the toolchain is here
-                rust = toolchain.require()
+            if facts.cargo is not None:  # before its first build: the toolchain is here,
+                rust = toolchain.require()  # and every crate, checked, in the store
+                crates_store.fetch(facts.cargo.crates)
                 vendored = (Vendored("cargo", facts.cargo.crates, facts.cargo.unlocked,
                                      rust.versions),)
         except WheelstrapError as exc:
