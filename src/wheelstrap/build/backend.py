@@ -362,18 +362,25 @@ class Runner:
         self.settings = settings
         self.workdir = workdir if workdir is not None else log.parent
         #: more host folders every sandboxed call sees, read-only (the bytecode the
-        #: environment's ``__pycache__`` links lead to: see :mod:`.bytecode`)
+        #: environment's ``__pycache__`` links lead to: see :mod:`.bytecode`; a
+        #: vendored source and the toolchain that builds it: see :mod:`.vendor`)
         self.shown: tuple[str, ...] = ()
+        #: more variables of every call, and folders put first on its PATH (vendors)
+        self.provided: dict[str, str] = {}
+        self.path_first: tuple[str, ...] = ()
 
     def environ(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _SCRUB and not k.startswith("PIP_")}
         bindir = str(self.env_dir / "bin")
-        env["PATH"] = bindir + os.pathsep + env.get("PATH", os.defpath)
+        env["PATH"] = os.pathsep.join((bindir, *self.path_first, env.get("PATH", os.defpath)))
         env["VIRTUAL_ENV"] = str(self.env_dir)
         env["SOURCE_DATE_EPOCH"] = str(self.settings.source_date_epoch)
         env["PYTHONHASHSEED"] = "0"
         env["PYTHONNOUSERSITE"] = "1"
         env["PIP_NO_INDEX"] = "1"  # a backend that shells out to pip must not reach an index
+        for var in [k for k in env if k.startswith(("CARGO_REGISTR", "CARGO_HTTP"))]:
+            del env[var]  # registry tokens and credential providers stay out of builds
+        env.update(self.provided)
         env.update(self.settings.env)
         return env
 

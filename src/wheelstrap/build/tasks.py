@@ -31,8 +31,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wheelstrap.build import backend, bytecode, scratch
+from wheelstrap.build import backend, bytecode, scratch, toolchain, vendor
 from wheelstrap.build.inputs import Inputs
+from wheelstrap.build.vendor import cargo as vendor_cargo
 from wheelstrap.config.hooks import hooks_of
 from wheelstrap.dist.sources import unpack
 from wheelstrap.errors import BuildFailure, WheelstrapError
@@ -120,6 +121,16 @@ def run_task(spec: BuildSpec, inputs: Inputs, workdir: str | None,
     return outcome
 
 
+def _private_dirs(spec: BuildSpec) -> tuple[Path, ...]:
+    """What of this machine's user set-up builds never see (beyond HOME, hidden by the
+    coordinator): CARGO_HOME and RUSTUP_HOME (their toolchain is shown back to cargo
+    builds), and the store of crates."""
+    store = vendor_cargo.store_dir()
+    if spec.vendored:  # hidden from its first build on (the crates it unpacks are shown)
+        store.mkdir(parents=True, exist_ok=True)
+    return (*toolchain.private_dirs(), *((store,) if store.is_dir() else ()))
+
+
 def _run_in(spec: BuildSpec, inputs: Inputs, work: Path, keep: bool,
             then: BuildSpec | None = None) -> Outcome:
     work.mkdir(parents=True, exist_ok=True)
@@ -135,7 +146,8 @@ def _run_in(spec: BuildSpec, inputs: Inputs, work: Path, keep: bool,
         spec.source_date_epoch, spec.policy.isolate_network,
         env=tuple(sorted({**hooks_of(spec).environment(log), **_sdist_env(spec)}.items())),
         sandbox=spec.policy.sandbox, timeout=timeout or None,
-        hidden=backend.hidden_dirs(hidden[0], hidden[1:]) if hidden else (),
+        hidden=(*(backend.hidden_dirs(hidden[0], hidden[1:]) if hidden else ()),
+                *_private_dirs(spec)),
         max_write_bytes=scratch.write_limit(work, backend.DEFAULT_MAX_WRITE_BYTES),
         write_note=scratch.MEMORY_NOTE if memory else "")
     runner = backend.Runner(work / "env", log, settings)
@@ -154,6 +166,14 @@ def _run_in(spec: BuildSpec, inputs: Inputs, work: Path, keep: bool,
         start = time.monotonic()
         root = _source_and_environment(spec, sdist, work, venv, wheels, log)
         timings["env"] = time.monotonic() - start
+        if spec.vendored:
+            start = time.monotonic()
+            for given in vendor.provide(spec.vendored, root, work, log,
+                                        spec.limits or DEFAULT_LIMITS):
+                runner.provided.update(given.env)
+                runner.shown = (*runner.shown, *given.shown)
+                runner.path_first = (*runner.path_first, *given.path)
+            timings["vendor"] = time.monotonic() - start
         start = time.monotonic()
         config = hooks_of(spec).config_settings(log)
         if spec.phase == "prepare" and then is not None:

@@ -3,7 +3,8 @@
 When a successful run resolved every version through an exact pin (``==`` in the
 requirements or constraints), its outputs are a function of the invocation alone: the
 requirement and constraint files, the index, the target interpreter, the seed stores'
-manifests, the options, and wheelstrap's version.  Such a run leaves a stamp,
+manifests, the options, wheelstrap's version, and where the Rust toolchain of cargo
+builds lies (the crates are pinned by the sdists).  Such a run leaves a stamp,
 ``OUT/.wheelstrap/stamp.json``, holding a digest of that invocation and the sha256 of
 every file it wrote.  A later run with the same invocation digest only checks those
 hashes; if every one matches, there is nothing to build or write.  Any difference, a
@@ -55,6 +56,28 @@ def _requirement_files(paths: Iterable[Path]) -> list[list[str]]:
     return sorted(out)
 
 
+def _stat(path: str | Path) -> list[Any]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return [str(path), "missing"]
+    return [str(path), st.st_size, st.st_mtime_ns]
+
+
+def rust_fingerprint() -> list[Any]:
+    """What changes when the Rust toolchain of cargo builds changes, by a few ``stat``
+    calls (running ``rustc -V`` would cost more than the fast path itself): the real
+    ``cargo`` on PATH, rustup's settings and its folder of toolchains (an update renames
+    a new toolchain into place), and ``RUSTUP_TOOLCHAIN``."""
+    import shutil
+
+    cargo = shutil.which("cargo")
+    rustup = Path(os.environ.get("RUSTUP_HOME") or Path.home() / ".rustup")
+    return [_stat(os.path.realpath(cargo)) if cargo else None,
+            _stat(rustup / "settings.toml"), _stat(rustup / "toolchains"),
+            os.environ.get("RUSTUP_TOOLCHAIN")]
+
+
 def invocation_key(*, requirements: Sequence[str], files: Sequence[Path], index_url: str,
                    python: str | None, seed_stores: Sequence[Path],
                    options: dict[str, Any]) -> str:
@@ -75,7 +98,7 @@ def invocation_key(*, requirements: Sequence[str], files: Sequence[Path], index_
                       sha256_file(manifest) if manifest.is_file() else "none"])
     doc = {"schema": SCHEMA, "wheelstrap": __version__, "requirements": list(requirements),
            "files": _requirement_files(files), "index": index_url, "target": target,
-           "seeds": seeds, "options": options}
+           "seeds": seeds, "options": options, "rust": rust_fingerprint()}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 

@@ -22,6 +22,7 @@ File format (TOML)::
     prebuilt = { sha256 = "..." | ["...", ...] }
     plugin = "module:Class" | "relative/file.py:Class"
     min-release-age = DAYS                     # overrides --min-release-age (0: none)
+    cargo = { allow-unlocked = true }   # a cargo build without Cargo.lock: let cargo resolve
 
 Every matching table applies: tables without a specifier first, then tables with one, each
 group in file order.  A later layer's ``env`` and ``config-settings`` keys override an
@@ -47,6 +48,8 @@ JSON form (``PackageSettings.to_json``), schema ``wheelstrap-package-settings`` 
 
 ``min-release-age`` chooses which release is built, not how: it is in ``to_json`` (and so
 in provenance) but not in ``digest()``, so that it never changes a build's address.
+
+and, when set, ``"cargo": {"allow-unlocked": true}``.
 """
 
 from __future__ import annotations
@@ -84,14 +87,16 @@ SCHEMA_VERSION = 1
 
 #: Variables the build runner sets itself; a settings file may not override them.
 RESERVED_ENV = frozenset({"PATH", "VIRTUAL_ENV", "SOURCE_DATE_EPOCH", "PYTHONHASHSEED",
-                          "PYTHONNOUSERSITE", "PIP_NO_INDEX", "PYTHONPATH", "PYTHONHOME"})
+                          "PYTHONNOUSERSITE", "PIP_NO_INDEX", "PYTHONPATH", "PYTHONHOME",
+                          "CARGO_HOME", "CARGO_NET_OFFLINE"})
 
 _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _ARCHIVES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")
-_BUILD_ONLY = ("build-requires", "patches", "env", "config-settings", "source", "plugin")
+_BUILD_ONLY = ("build-requires", "patches", "env", "config-settings", "source", "plugin",
+               "cargo")
 
 ConfigValue = str | tuple[str, ...]
 
@@ -270,6 +275,8 @@ class PackageSettings:
     #: the minimum release age of this package in days, instead of the run's
     #: ``--min-release-age`` (0: none); resolution only, so not part of the digest
     min_release_age: float | None = None
+    #: a cargo build whose sdist has no Cargo.lock may resolve one (``cargo.allow-unlocked``)
+    allow_unlocked: bool = False
     #: The tables that made these settings, for provenance; not part of the digest.
     tables: tuple[str, ...] = field(default=(), compare=False)
 
@@ -297,6 +304,8 @@ class PackageSettings:
             "env": dict(self.env),
             "config-settings": self.config_settings_dict(),
             "plugin": self.plugin.spec if self.plugin else None,
+            # only when set: the digests of settings without it stay as they were
+            **({"cargo": {"allow-unlocked": True}} if self.allow_unlocked else {}),
         }
 
     def digest(self) -> str:
@@ -348,7 +357,9 @@ def _layer(layers: Sequence[PackageSettings]) -> PackageSettings:
     patches: dict[str, PatchFile] = {}
     source = prebuilt = plugin = None
     min_age: float | None = None
+    unlocked = False
     for layer in layers:
+        unlocked = unlocked or layer.allow_unlocked
         env.update(layer.env)
         config.update(layer.config_settings)
         for patch in layer.patches:  # the same patch listed by two tables applies once
@@ -368,6 +379,7 @@ def _layer(layers: Sequence[PackageSettings]) -> PackageSettings:
         env=tuple(sorted(env.items())),
         config_settings=tuple(sorted(config.items())),
         source=source, prebuilt=prebuilt, plugin=plugin, min_release_age=min_age,
+        allow_unlocked=unlocked,
         tables=tuple(t for layer in layers for t in layer.tables),
     )
 
@@ -702,6 +714,20 @@ def _parse_min_age(value: object, where: str, r: _Reading) -> float | None:
     return float(value)
 
 
+def _parse_cargo(value: object, where: str, r: _Reading) -> bool:
+    if not isinstance(value, dict):
+        r.problems.add(where, "must be a table such as { allow-unlocked = true }")
+        return False
+    for key in value:
+        if key != "allow-unlocked":
+            r.problems.add(f"{where}.{key}", "unknown key (expected allow-unlocked)")
+    allowed = value.get("allow-unlocked", False)
+    if not isinstance(allowed, bool):
+        r.problems.add(f"{where}.allow-unlocked", "must be true or false")
+        return False
+    return allowed
+
+
 #: Each key of a ``[packages.NAME]`` table: the PackageSettings field it sets and the
 #: parser of its value (which reports what is wrong and returns what is usable).
 _KEY_PARSERS: dict[str, tuple[str, Callable[[Any, str, _Reading], object]]] = {
@@ -714,6 +740,7 @@ _KEY_PARSERS: dict[str, tuple[str, Callable[[Any, str, _Reading], object]]] = {
     "prebuilt": ("prebuilt", _parse_prebuilt),
     "plugin": ("plugin", _parse_plugin),
     "min-release-age": ("min_release_age", _parse_min_age),
+    "cargo": ("allow_unlocked", _parse_cargo),
 }
 
 

@@ -142,6 +142,41 @@ class BackendSpec:
     backend_path: tuple[str, ...] | None = None
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class Crate:
+    """A crate of crates.io pinned by an sdist's ``Cargo.lock``: its ``.crate`` file has
+    ``sha256`` (the lock's ``checksum``)."""
+
+    name: str
+    version: str
+    sha256: str
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}-{self.version}.crate"
+
+    @property
+    def folder(self) -> str:
+        return f"{self.name}-{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class Vendored:
+    """What one vendor (``kind``: ``"cargo"`` today) fetches for a build before its
+    hooks run, offline in the sandbox: the pinned ``crates``; ``unlocked`` when the sdist
+    has no lock and its settings let cargo resolve one; ``tools``: the toolchain the build
+    needs, as its version lines (``("cargo", "cargo 1.95.0 (...)")``)."""
+
+    kind: str
+    crates: tuple[Crate, ...] = ()
+    unlocked: bool = False
+    tools: tuple[tuple[str, str], ...] = ()
+
+    def identity(self) -> dict[str, Any]:
+        return {"kind": self.kind, "crates": [[c.name, c.version, c.sha256] for c in self.crates],
+                "unlocked": self.unlocked, "tools": dict(self.tools)}
+
+
 @dataclass(frozen=True, slots=True)
 class BuildSpec:
     """One build task: everything that determines its result, and nothing else."""
@@ -171,6 +206,8 @@ class BuildSpec:
     #: The folder of bytecode the coordinator compiles ahead on this machine, if any
     #: (never changes a result: see :mod:`wheelstrap.build.bytecode`).
     bytecode: str | None = field(default=None, compare=False)
+    #: What vendors fetch before the hooks run (crates), and the toolchains they need.
+    vendored: tuple[Vendored, ...] = ()
 
     @property
     def label(self) -> str:
@@ -192,6 +229,8 @@ class BuildSpec:
         }
         if self.policy.embed_sbom and self.cycle and self.phase == "build":
             ident["sbom_cycle"] = sorted(self.cycle)
+        if self.vendored:  # absent otherwise: the addresses of other builds stay as they were
+            ident["vendored"] = [v.identity() for v in self.vendored]
         return ident
 
     def key(self) -> str:

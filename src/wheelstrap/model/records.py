@@ -9,7 +9,7 @@ from typing import Any
 
 from packaging.version import Version
 
-from wheelstrap.model.build import EnvWheel
+from wheelstrap.model.build import EnvWheel, Vendored
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +32,15 @@ class BuildRecord:
     settings: dict[str, Any] | None = None  # per-package settings and plugin, if any
     prebuilt: bool = False  # taken from the index by a pinned hash, not built here
     cache: str | None = None  # the shared build cache it was taken from (then reused)
+    vendored: tuple[Vendored, ...] = ()  # crates fetched for the build, and its toolchain
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["build_env"] = [asdict(w) for w in self.build_env]
         data["dynamic_requires"] = list(self.dynamic_requires)
+        del data["vendored"]
+        if self.vendored:  # only for builds that had some
+            data["vendored"] = [v.identity() for v in self.vendored]
         return data
 
 

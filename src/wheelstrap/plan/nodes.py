@@ -12,7 +12,7 @@ from wheelstrap.config.hooks import PackageHooks
 from wheelstrap.dist.sources import BuildSystem
 from wheelstrap.dist.srcpack import NotPure, PackPlan
 from wheelstrap.index.resolve import Candidate
-from wheelstrap.model.build import ORDINARY, BuildSpec, UnitKey
+from wheelstrap.model.build import ORDINARY, BuildSpec, UnitKey, Vendored
 from wheelstrap.model.graph import NodeId
 from wheelstrap.model.records import BuildRecord
 from wheelstrap.model.wheel import WheelRef
@@ -51,6 +51,7 @@ class NodeState:
     # the wheel will declare, so discovery goes on through the node before it is built
     static_requires: tuple[Requirement, ...] | None = None
     source_date_epoch: int = 0
+    vendored: tuple[Vendored, ...] = ()  # what vendors fetch for its builds (crates)
     units: dict[UnitKey, Unit] = field(default_factory=dict)
     final: WheelRef | None = None
     cycle: CycleRun | None = None
@@ -92,3 +93,5 @@ class Fetched:
     likely_requires: tuple[str, ...] | None
     #: ``sdist`` is a git commit's tree, from which ``build_sdist`` makes the sdist
     make_sdist: bool = False
+    #: what vendors fetch for its builds (crates, with the toolchain)
+    vendored: tuple[Vendored, ...] = ()

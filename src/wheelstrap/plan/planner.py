@@ -437,7 +437,7 @@ class Planner:
             cycle=tuple(str(m.name) for m in st.cycle.members)
             if not key.ordinary and st.cycle is not None else (),
             python=self.python, hidden=self.hidden, limits=self.o.archive_limits,
-            bytecode=self.bytecode)
+            bytecode=self.bytecode, vendored=st.vendored)
 
     def wake(self, subject: NodeId | NormalizedName, discovers: bool = True) -> None:
         """Something happened to ``subject`` (a node built, failed or blocked, a page
@@ -735,6 +735,7 @@ class Planner:
         st.sdist_path, st.sdist_sha256, st.sdist_url = got.sdist, got.sha256, public_url(got.url)
         st.system, st.source_date_epoch = got.system, got.source_date_epoch
         st.make_sdist = got.make_sdist
+        st.vendored = got.vendored
         st.sdist_size = got.sdist.stat().st_size
         st.build_requires = st.hooks.build_requires(got.system.requires, dynamic=False)
         if got.static_requires is not None and self.o.static_discovery:
@@ -882,6 +883,7 @@ class Planner:
             stage=None if unit.key.ordinary else unit.stage, cache=avail.cached_from,
             settings=None if st.hooks.settings.is_empty and st.hooks.plugin is None
             else st.hooks.to_json(),
+            vendored=spec.vendored,
         )
 
     # -- the run's documents -----------------------------------------------------------

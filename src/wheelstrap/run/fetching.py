@@ -15,6 +15,8 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from wheelstrap.build import toolchain
+from wheelstrap.build.vendor import cargo as crates_store
 from wheelstrap.config.hooks import PackageHooks
 from wheelstrap.dist.reader import Reader
 from wheelstrap.errors import WheelstrapError
@@ -23,6 +25,7 @@ from wheelstrap.index.client import IndexClient
 from wheelstrap.index.git import GitSource
 from wheelstrap.index.reqfiles import HashPolicy
 from wheelstrap.index.resolve import Candidate
+from wheelstrap.model.build import Vendored
 from wheelstrap.model.graph import NodeId
 from wheelstrap.plan.ahead import LIKELY_BACKENDS, backend_rank
 from wheelstrap.plan.nodes import Fetched, NodeState
@@ -66,7 +69,9 @@ class Fetching:
 
     def fetch(self, st: NodeState) -> Fetched:
         """(I/O pool) The verified sdist, its URL, its ``[build-system]``, the runtime
-        requirements it declares final and those it likely has (for fetching ahead)."""
+        requirements it declares final and those it likely has (for fetching ahead); for
+        a cargo build, its crates fetched and checked into the crates store (a build on
+        another machine fetches them into its own)."""
         source = st.hooks.settings.source
         try:
             if isinstance(source, GitSource):
@@ -76,10 +81,11 @@ class Fetching:
                 allowed=self.hashes.for_node(st.id.name, st.id.version))
             self.bytes_in(st.id)
             facts = self.facts(st.id, path, digest, st.hooks)
+            vendored = _vendor(facts)
         except WheelstrapError as exc:
             raise exc.with_chain(st.chain) from None
         return Fetched(path, digest, url, facts.system, facts.source_date_epoch,
-                       facts.static_requires, facts.likely_requires)
+                       facts.static_requires, facts.likely_requires, vendored=vendored)
 
     def _fetch_git(self, st: NodeState, source: GitSource) -> Fetched:
         """The sdist made from ``source``'s commit before (a warm run: no git, no
@@ -89,7 +95,7 @@ class Fetching:
             path, digest = made
             facts = self.facts(st.id, path, digest, st.hooks)
             return Fetched(path, digest, source.uri, facts.system, facts.source_date_epoch,
-                           facts.static_requires, None)
+                           facts.static_requires, None, vendored=_vendor(facts))
         tree, epoch, system = self.store.fetch_git(source, st.id.name, st.id.version)
         return Fetched(tree, sha256_file(tree), source.uri, system, epoch, None, None,
                        make_sdist=True)
@@ -156,3 +162,14 @@ class Fetching:
                 n.name in LIKELY_BACKENDS and n not in landed for n in ahead):
             return BACKEND_FIRST_LINES
         return DOWNLOADS
+
+
+def _vendor(facts: SourceFacts) -> tuple[Vendored, ...]:
+    """What a build of this sdist is given by vendors: for a cargo build, before its first
+    build, the toolchain checked to be here and every crate fetched and checked into the
+    store."""
+    if facts.cargo is None:
+        return ()
+    rust = toolchain.require()
+    crates_store.fetch(facts.cargo.crates)
+    return (Vendored("cargo", facts.cargo.crates, facts.cargo.unlocked, rust.versions),)

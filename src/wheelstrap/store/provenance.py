@@ -16,8 +16,11 @@ https://in-toto.io/Statement/v1 and https://slsa.dev/provenance/v1.  Fields:
 - ``buildDefinition.resolvedDependencies``: the sdist (for an sdist made from a git
   commit: the repository at that commit, ``git+URL@COMMIT`` with digest ``gitCommit``,
   then the sdist made from it, by its sha256), then every wheel installed in the
-  build environment (annotated ``built``, ``seed`` or ``stage0``), then every seed the
-  wheel descends from through its build environments, transitively;
+  build environment (annotated ``built``, ``seed`` or ``stage0``), then every crate
+  vendored for a cargo build (role ``vendored-crate``, ``pkg:cargo/NAME@VERSION``, the
+  lock's sha256), then every seed the wheel descends from through its build
+  environments, transitively; a cargo build's ``internalParameters.toolchains`` holds
+  ``cargo -V`` and ``rustc -V``;
 - ``runDetails.builder``: wheelstrap and its version.
 
 :func:`read_statement` is the one reader of these statements (``verify``, the build
@@ -148,6 +151,11 @@ class ProvenanceWriter:
             "descends_from_seeds": [d["digest"]["sha256"] for d in descended],
             "descends_from_stage0": [d["digest"]["sha256"] for d in stage0],
         }
+        if record.vendored:
+            internal["toolchains"] = {name: version for v in record.vendored
+                                      for name, version in v.tools}
+            internal["vendored"] = [{"kind": v.kind, "unlocked": v.unlocked}
+                                    for v in record.vendored]
         if cycle is not None:
             mine = [c for c in cycle.get("seed_checks", []) if c["name"] == record.name]
             cross = cycle.get("cross_check")
@@ -180,7 +188,7 @@ class ProvenanceWriter:
                     "internalParameters": internal,
                     "resolvedDependencies": [
                         *_source_entries(record),
-                        *env, *descended,
+                        *env, *_vendored(record), *descended,
                         *[d for d in stage0 if d["digest"]["sha256"] not in
                           {w.sha256 for w in record.build_env}],
                     ],
@@ -257,6 +265,14 @@ def _source_entries(record: BuildRecord) -> list[dict[str, Any]]:
     return [{"uri": uri, "digest": {"gitCommit": commit}, "annotations": {"role": "source"}},
             {"name": record.sdist, "digest": {"sha256": record.sdist_sha256},
              "annotations": {"role": "sdist", "madeFrom": uri, "by": "build_sdist"}}]
+
+
+def _vendored(record: BuildRecord) -> list[dict[str, Any]]:
+    """The crates fetched for the build, checked against the sdist's Cargo.lock."""
+    return [{"uri": f"pkg:cargo/{c.name}@{c.version}", "name": c.filename,
+             "digest": {"sha256": c.sha256},
+             "annotations": {"role": "vendored-crate", "name": c.name, "version": c.version}}
+            for v in record.vendored for c in v.crates]
 
 
 def _by_sha(seeds: SeedIndex) -> dict[str, Seed]:

@@ -40,7 +40,8 @@ from packaging.tags import Tag
 from packaging.utils import InvalidSdistFilename, canonicalize_name, parse_sdist_filename
 from packaging.version import InvalidVersion, Version
 
-from wheelstrap.build import scratch
+from wheelstrap.build import scratch, toolchain
+from wheelstrap.build.vendor.cargo import resolve_unlocked
 from wheelstrap.config import fastpath
 from wheelstrap.config.settings import (
     Prebuilt,
@@ -50,6 +51,7 @@ from wheelstrap.config.settings import (
     prebuilt_wheels,
 )
 from wheelstrap.dist import srcpack
+from wheelstrap.dist.cargo import CargoFacts, cargo_facts, uses_cargo
 from wheelstrap.dist.reader import Reader, archive_texts
 from wheelstrap.dist.sources import (
     MAX_PYPROJECT_SIZE,
@@ -113,6 +115,7 @@ class SourceFacts:
     source_date_epoch: int
     static_requires: tuple[str, ...] | None  # declared final (PEP 643); None: not promised
     likely_requires: tuple[str, ...] | None  # static in pyproject.toml or PKG-INFO: a hint
+    cargo: CargoFacts | None = None  # a cargo build: the crates its Cargo.lock pins
 
 
 @dataclass(frozen=True, slots=True)
@@ -464,7 +467,7 @@ class Store:
         """What :meth:`source_facts` found in this sdist before (with these settings),
         without reading it; None when nothing usable is on record."""
         cached = self.cache.get(_facts_key(digest, hooks))
-        if cached is None or "likely_requires" not in cached:  # older records: a miss
+        if cached is None or "cargo" not in cached:  # older records: a miss
             return None
         try:  # checked like the tree itself: a damaged record is a miss
             table = {"requires": cached["requires"], "build-backend": cached["backend"]}
@@ -475,8 +478,9 @@ class Store:
                 static = tuple(str(Requirement(str(r))) for r in static)
             if likely is not None:
                 likely = tuple(str(Requirement(str(r))) for r in likely)
+            cargo = None if cached["cargo"] is None else CargoFacts.from_json(cached["cargo"])
             return SourceFacts(parse_build_system({"build-system": table}, sdist.name),
-                               int(cached["source_date_epoch"]), static, likely)
+                               int(cached["source_date_epoch"]), static, likely, cargo)
         except (KeyError, TypeError, ValueError, WheelstrapError):
             return None
 
@@ -495,12 +499,23 @@ class Store:
         patched = bool(hooks.settings.patches) or hooks.plugin is not None
         if not patched:  # the tree is the archive's
             read = _archive_facts(sdist, self.limits, reader or self.reader)
+        root: Path | None = None
         if read is None:
             root, epoch = self.source_tree(node, sdist, hooks)
             pyproject, pkg_info = read_pyproject(root), srcpack.read_pkg_info(root)
         else:
             pyproject, pkg_info, epoch = read
         system = parse_build_system(pyproject, sdist.name)
+        cargo = None
+        if uses_cargo(pyproject):  # its locks are read from the (patched) tree
+            if root is None:
+                root, _ = self.source_tree(node, sdist, hooks)
+            cargo = cargo_facts(root, pyproject, sdist.name,
+                                allow_unlocked=hooks.settings.allow_unlocked)
+            if cargo is not None and cargo.unlocked:  # resolved once, kept in the record
+                crates = resolve_unlocked(root, self.node_dir(node), toolchain.require(),
+                                          self.node_dir(node) / "prepare.log")
+                cargo = CargoFacts(tuple(crates), (), unlocked=True)
         static = None if patched or pkg_info is None else final_requires(pkg_info)
         likely = srcpack.static_requires(pyproject, pkg_info)
         self.cache.put(key, {
@@ -508,8 +523,9 @@ class Store:
             "backend_path": list(system.backend_path) if system.backend_path is not None
             else None, "source_date_epoch": epoch,
             "static_requires": list(static) if static is not None else None,
-            "likely_requires": list(likely) if likely is not None else None})
-        return SourceFacts(system, epoch, static, likely)
+            "likely_requires": list(likely) if likely is not None else None,
+            "cargo": cargo.to_json() if cargo is not None else None})
+        return SourceFacts(system, epoch, static, likely, cargo)
 
     # -- fetching ahead ----------------------------------------------------------------
 
