@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from wheelstrap.ui.common import say, verbosity, verbosity_options
+from wheelstrap.ui.common import say, stderr_is_terminal, verbosity, verbosity_options
+from wheelstrap.ui.display import make_reporter
+from wheelstrap.ui.launch import launch
 
 if TYPE_CHECKING:
     from wheelstrap.errors import WheelstrapError
@@ -148,7 +150,6 @@ def _rebuild_affected(ctx: click.Context, directory: Path, result: Recall,
     from wheelstrap.model.schema import read_graph
     from wheelstrap.plan.invocation import read_invocation
     from wheelstrap.run.headstart import begin
-    from wheelstrap.ui.cli import launch  # bootstrap's way of running (the same display)
 
     if not result.affected:
         return [], result
@@ -169,7 +170,8 @@ def _rebuild_affected(ctx: click.Context, directory: Path, result: Recall,
     head = begin()
     ctx.call_on_close(head.close)
     try:
-        launch(options, verbosity(o.quiet, o.verbose), head)
+        launch(options, make_reporter(verbosity(o.quiet, o.verbose), stderr_is_terminal(),
+                                      workers=options.jobs), head)
     except ResolutionError as exc:
         raise _rebuild_resolution_error(exc, name, excluded, bool(held)) from exc
     except WheelstrapError as exc:

@@ -12,7 +12,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -21,7 +21,8 @@ from wheelstrap.fsutil import tail
 from wheelstrap.ui.affected import affected
 from wheelstrap.ui.attest import cache, keys, verify_command
 from wheelstrap.ui.common import say, stderr_is_terminal, verbosity, verbosity_options
-from wheelstrap.ui.display import LiveReporter, PlainReporter, make_reporter
+from wheelstrap.ui.display import make_reporter
+from wheelstrap.ui.launch import describe_cycle, launch
 from wheelstrap.ui.options import (
     age_rule,
     archive_limits,
@@ -31,39 +32,7 @@ from wheelstrap.ui.options import (
 )
 from wheelstrap.ui.options import requirements as read_requirements
 
-if TYPE_CHECKING:  # the build machinery is imported only when a run needs it
-    from wheelstrap.model.build import BuildPolicy
-    from wheelstrap.plan.options import Options
-    from wheelstrap.run.cluster import SchedulerSpec
-    from wheelstrap.run.coordinator import Result
-    from wheelstrap.run.headstart import HeadStart
-    from wheelstrap.run.workers import Workers
-
 DEFAULT_INDEX = "https://pypi.org/simple/"  # the client's default, without importing it
-
-
-def describe_cycle(cycle: dict[str, Any]) -> str:
-    """A few lines about one cycles.json entry."""
-    broken = cycle.get("broken_by") or {}
-    if broken.get("method") == "seeds":
-        how = "seeds " + ", ".join(s["wheel"] for s in broken.get("seeds", []))
-    elif broken.get("method") == "source":
-        how = "stage-0 wheels packed from the sources of " + ", ".join(
-            f"{s['name']} {s['version']}" for s in broken.get("stage0", []))
-    else:
-        how = "nothing (unbroken)"
-    fixed = "fixed point" if cycle.get("fixed_point") else "NO fixed point"
-    lines = [f"{cycle['id']}: {cycle['explanation']}",
-             f"  broken by {how}; {cycle.get('stages', 0)} stages, {fixed}; "
-             f"status: {cycle.get('status')}"]
-    for check in cycle.get("seed_checks", []):
-        verdict = "reproduced" if check["reproduced"] else "DIFFERS"
-        lines.append(f"  seed {check['seed_wheel']}: {verdict}")
-    cross = cycle.get("cross_check")
-    if cross is not None:
-        verdict = "identical" if cross["identical"] else "DIFFERENT"
-        lines.append(f"  cross-check against a seedless build: {verdict}")
-    return "\n".join(lines)
 
 
 def render_error(exc: WheelstrapError, debug: bool) -> None:
@@ -361,19 +330,8 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
                       stamp_key=key if max_release_age is None else None,
                       release_age=rule, multiple_versions=multiple_versions,
                       settings_file=settings_file, as_of_given=as_of is not None)
-    launch(options, level, head, cluster_spec, advertise)
-
-
-def launch(options: Options, level: int, head: HeadStart,
-            cluster_spec: SchedulerSpec | None = None, advertise: str | None = None) -> None:
-    """Run a bootstrap with ``options`` and say how it went."""
-    reporter = make_reporter(level, stderr_is_terminal(), workers=options.jobs)
-    _warn_without_isolation(options.policy, reporter)
-    if cluster_spec is None:
-        result = _run_bootstrap(options, reporter, None, head)
-    else:
-        result = _run_on_cluster(options, reporter, head, cluster_spec, advertise)
-    _conclude(result, reporter, options.output)
+    launch(options, make_reporter(level, stderr_is_terminal(), workers=options.jobs), head,
+           cluster_spec, advertise, before_run=start_collecting)
 
 
 def _nothing_changed(output: Path, key: str) -> bool:
@@ -389,56 +347,6 @@ def _nothing_changed(output: Path, key: str) -> bool:
         f"version pinned; {files} output files verified by sha256); wheels in "
         f"{output / 'wheels'}")
     return True
-
-
-def _warn_without_isolation(policy: BuildPolicy, reporter: PlainReporter) -> None:
-    from wheelstrap.build.backend import network_isolation_available
-
-    if (policy.sandbox == "none" and policy.isolate_network
-            and not network_isolation_available()):
-        reporter.warning("'unshare -rn' is not available here: build backends run with "
-                         "network access.")
-
-
-def _run_on_cluster(options: Options, reporter: PlainReporter, head: HeadStart,
-                    spec: SchedulerSpec, advertise: str | None) -> Result:
-    from wheelstrap.run.cluster import Cluster, default_advertise_host
-    from wheelstrap.run.workers import ClusterWorkers
-
-    host = advertise or default_advertise_host(spec)
-    with Cluster(spec, options.target.markers, advertise_host=host) as cluster:
-        for worker, why in cluster.skipped:
-            reporter.warning(f"Dask worker {worker} is not used: {why}")
-        with cluster.input_server() as server:
-            workers = ClusterWorkers(cluster, server)
-            if isinstance(reporter, LiveReporter):  # its estimate of the time left
-                reporter.workers = workers.capacity()
-            reporter.info(f"building on {workers.describe()}")
-            return _run_bootstrap(options, reporter, workers, head)
-
-
-def _conclude(result: Result, reporter: PlainReporter, output: Path) -> None:
-    for cycle in result.cycles:
-        say(describe_cycle(cycle))
-    if result.prebuilt:
-        reporter.warning(f"{len(result.prebuilt)} wheel(s) taken prebuilt from the index, not "
-                         "built from source: " + ", ".join(result.prebuilt))
-    for table in result.unused_settings:
-        reporter.warning(f"the settings table {table} matched no package of this run")
-    say(f"done: {result.built} built, {result.reused} reused; wheels in {output / 'wheels'}")
-
-
-def _run_bootstrap(options: Options, reporter: PlainReporter,
-                   workers: Workers | None, head: HeadStart) -> Result:
-    from wheelstrap.run.coordinator import bootstrap as run
-
-    if options.index_url.startswith(("https://", "http://")):
-        from wheelstrap.index.client import import_httpx
-
-        import_httpx()  # the run's first step needs it: imported with the rest
-    start_collecting()
-    with reporter:  # the live view, on a terminal, is drawn while the run goes
-        return run(options, reporter, workers, head)
 
 
 @main.command()
