@@ -248,6 +248,36 @@ def test_a_failed_rebuild_says_why_and_leaves_the_question_answerable(
     assert not affected(str(run.out), "xzlib==1.0", "--json").stdout.count('"hits"')
 
 
+def _shown(out: Path) -> dict[str, bytes]:
+    """The documents, provenance, wheels and index pages of ``out``, by path."""
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and p.relative_to(out).parts[0] in (
+                "provenance", "wheels", "build-order.json", "graph.json", "cycles.json",
+                "failures.json", "constraints.txt", "pylock.toml", "sbom.cdx.json",
+                "report.html")}
+
+
+def test_a_rebuild_that_fails_after_shipping_leaves_the_output_as_it_was(
+        serve_index, run_bootstrap):
+    index = serve_index(CHAIN)
+    run = run_bootstrap("chainapp", index=index.url)
+    assert run.code == 0, run.stderr
+    before = _shown(run.out)
+    assert "pylock.toml" in before and "wheels/simple/xzlib/index.html" in before
+    # the fixed release builds and ships, and then breaks the build of lowback
+    make_sdist(Pkg("xzlib", "2.0", code="raise ImportError('xzlib 2.0 is broken')\n"),
+               index.folder)
+    failed = affected(str(run.out), "xzlib==1.0", "--rebuild", "-q")
+    assert failed.exit_code == 1
+    assert "Building lowback 1.0 failed" in failed.output
+    assert "were put back as the run wrote them" in failed.output
+    assert _shown(run.out) == before  # not a file more, less or different
+    assert (run.out / "logs" / "xzlib-2.0.log").is_file()  # the attempt's own record
+    assert not (run.out / ".wheelstrap" / "snapshot").exists()
+    again = affected(str(run.out), "xzlib==1.0", "--json")
+    assert again.exit_code == 0 and '"hits"' in again.stdout
+
+
 def _invocation(out: Path) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads((out / "build-order.json").read_text())["invocation"]
     return doc

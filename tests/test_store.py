@@ -91,3 +91,50 @@ def test_build_folders_queued_for_removal_are_removed_before_the_run_ends(
     assert run.code == 0, run.stderr
     work = run.out / ".wheelstrap" / "work"
     assert [d for d in work.glob("*/*") if d.is_dir() and d.name != "source"] == []
+
+
+def test_a_snapshot_puts_back_every_document_wheel_and_page_and_only_those(
+        tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "out")
+    store = Store(layout)
+    root = layout.root
+    kept = {"build-order.json": "old order", "graph.json": "old graph",
+            "report.html": "old report", "failures.json": "old failures",
+            "provenance/a-1.0-py3-none-any.whl.intoto.json": "old statement",
+            "wheels/a-1.0-py3-none-any.whl": "old wheel",
+            "wheels/simple/a/index.html": "old page", "wheels/simple/index.html": "old root"}
+    for rel, text in kept.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    (root / "logs").mkdir()
+    with store.locked():
+        store.open_run()
+        snap = store.snapshot()
+        # the run replaces some files, adds others and removes none of its own
+        for rel in ("build-order.json", "wheels/a-1.0-py3-none-any.whl",
+                    "wheels/simple/a/index.html", "provenance/a-1.0-py3-none-any.whl.intoto.json"):
+            tmp = root / (rel + ".new")
+            tmp.write_text("new")
+            tmp.replace(root / rel)
+        added = ["pylock.toml", "sbom.cdx.json", "constraints.txt", "cycles.json",
+                 "wheels/b-2.0-py3-none-any.whl", "wheels/simple/b/index.html",
+                 "provenance/b-2.0-py3-none-any.whl.intoto.json"]
+        for rel in added:
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_text("new")
+        (root / "logs" / "b-2.0.log").write_text("the attempt")
+        store.restore(snap)
+    for rel, text in kept.items():
+        assert (root / rel).read_text() == text, rel
+    for rel in added:
+        assert not (root / rel).exists(), rel
+    assert not (root / "wheels" / "simple" / "b").exists()
+    assert (root / "logs" / "b-2.0.log").read_text() == "the attempt"  # the attempt's
+    assert not (layout.state / "snapshot").exists()
+    # a run that went well drops its snapshot and keeps what it wrote
+    with store.locked():
+        snap = store.snapshot()
+        (root / "pylock.toml").write_text("new")
+        store.drop(snap)
+    assert (root / "pylock.toml").read_text() == "new"
+    assert not (layout.state / "snapshot").exists()

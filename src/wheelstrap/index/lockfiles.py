@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,7 @@ from packaging.version import Version
 
 from wheelstrap.errors import Problems, UserInputError
 from wheelstrap.index.git import GitSource, check_url, is_commit
-from wheelstrap.index.reqfiles import HASH_ALGORITHMS
-from wheelstrap.index.reqfiles import lock_kind as lock_kind  # where callers look for it
+from wheelstrap.index.reqfiles import HASH_ALGORITHMS, AllowedHashes, HashPolicy, lock_kind
 from wheelstrap.model.target import Target
 
 #: The largest lock file read.
@@ -97,6 +96,14 @@ class LockSelection:
     git: dict[NormalizedName, tuple[Version | None, GitSource]] = field(default_factory=dict)
     #: the entries whose markers exclude the target
     skipped: list[SkippedEntry] = field(default_factory=list)
+
+    def hash_policy(self, policy: HashPolicy) -> HashPolicy:
+        """``policy`` (what the requirement files say) with the sdist hashes the locks pin,
+        each for its one version (:attr:`HashPolicy.locked`)."""
+        locked = {key: AllowedHashes(s.name, {a: frozenset({d}) for a, d in s.hashes.items()},
+                                     (s.where,))
+                  for key, s in self.sdists.items() if s.hashes}
+        return replace(policy, locked=locked)
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,6 +81,30 @@ def available_versions(page: ProjectPage, target: Target) -> list[str]:
             if not c.file.yanked]
 
 
+def versions_besides(index_url: str, name: str, excluded: Sequence[str], target: Target
+                     ) -> tuple[list[str], list[str]]:
+    """Ask the index at ``index_url`` (once, no retries to speak of) for ``name``: the
+    versions with a usable sdist for ``target`` (see :func:`available_versions`), and those
+    of them that are none of ``excluded`` (compared as versions)."""
+    from packaging.version import InvalidVersion
+
+    from wheelstrap.index.client import IndexClient
+
+    def same(a: str, b: str) -> bool:
+        try:
+            return Version(a) == Version(b)
+        except InvalidVersion:
+            return a == b
+
+    client = IndexClient(index_url, retries=1)
+    try:
+        page = client.project_page(name)
+    finally:
+        client.close()
+    versions = available_versions(page, target) if page is not None else []
+    return versions, [v for v in versions if not any(same(v, x) for x in excluded)]
+
+
 def yank_warning(c: Candidate) -> str | None:
     """What to tell the user when ``c`` is a yanked file that :func:`choose` took because
     it is pinned exactly (PEP 592); None for a file that is not yanked."""

@@ -13,15 +13,19 @@ run id; paths as they were given.  No secret: the signing key by its path only, 
 credentials in a URL (the user and password of the index, the caches and git URLs are
 left out).  What only says how a run goes, not what it makes (``-j``, retries, timeouts
 of the index, ``--keep-going``, the archive limits, where builds work), is not recorded.
-``affected --rebuild`` runs a recorded invocation again (:func:`read_invocation`).
+``affected --rebuild`` runs a recorded invocation again (:func:`read_invocation`, then
+:meth:`Invocation.to_options`).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -33,8 +37,14 @@ from wheelstrap.index.git import GitSource
 from wheelstrap.index.reqfiles import AllowedHashes, HashPolicy
 from wheelstrap.model.build import BuildPolicy, RunPolicy
 from wheelstrap.model.schema import DigestsDoc, GitPinDoc, InvocationDoc
+from wheelstrap.model.target import Target
 from wheelstrap.model.urls import public_url
 from wheelstrap.plan.options import GitPin, Options
+
+if TYPE_CHECKING:
+    from wheelstrap.config.hooks import Plugins
+    from wheelstrap.config.settings import Settings
+    from wheelstrap.index.age import AgeRule
 
 
 def _public_requirement(req: Requirement) -> str:
@@ -105,6 +115,81 @@ class Invocation:
     caches: tuple[str, ...] = ()
     trusted_keys: tuple[Path, ...] = ()
     python: str | None = None
+
+    def settings_path(self, given: Path | None) -> Path | None:
+        """The settings file a run of this invocation reads: ``given``, else the recorded
+        one, refused when that is not here."""
+        if given is not None:
+            return given
+        path = self.settings_file
+        if path is not None and not path.is_file():
+            raise UserInputError(
+                f"The run's settings file {path} does not exist here.",
+                hint="Run this from the folder the run was started in (its paths are "
+                "recorded as they were given), or pass --settings with the run's settings "
+                "file.")
+        return path
+
+    def to_options(self, *, output: Path, jobs: int, given: Given, settings: Settings,
+                   plugins: Plugins, caches: tuple[str, ...], release_age: AgeRule,
+                   exclusions: Sequence[str] = (), held: Sequence[str] = ()) -> Options:
+        """The options of a run of this invocation into ``output``, with what ``given``
+        says instead of the record, the settings read from :meth:`settings_path` and the
+        caches and release-age rules as the command line makes them; ``exclusions`` join
+        the constraints, ``held`` constrains this run only.  Refused, before anything is
+        touched, when a part of it cannot be had here: the index, the interpreter, the
+        signing key, or the recorded settings file as it was."""
+        index_url = given.index_url or self.index_url
+        if index_url is None:
+            raise UserInputError(
+                "The run's index is not recorded in its provenance statements.",
+                hint="Pass --index-url, the index the run used.")
+        settings_file = self.settings_path(given.settings_file)
+        if given.settings_file is None and self.settings_digest not in (None,
+                                                                       settings.digest()):
+            raise UserInputError(
+                f"The settings file {settings_file} has changed since the run "
+                "(build-order.json records the digest of what it said then): rebuilding "
+                "with it would rebuild every package it applies to as it says now, not only "
+                "the affected wheels.",
+                hint=f"Put the file back as it was, or pass --settings {settings_file} to "
+                "rebuild with the file as it is now.")
+        python = given.python or self.python
+        if python is not None and os.path.realpath(python) == os.path.realpath(sys.executable):
+            python = None  # this interpreter (an older output records it with links resolved)
+        if python is not None and shutil.which(python) is None:
+            raise UserInputError(f"The run's target interpreter {python} does not exist here.",
+                                 hint="Pass --python with the interpreter to build for.")
+        signing_key = given.signing_key or self.signing_key
+        if signing_key is not None and not signing_key.is_file():
+            raise UserInputError(f"The run's signing key {signing_key} does not exist here.",
+                                 hint="Pass --signing-key (or set WHEELSTRAP_SIGNING_KEY) "
+                                 "with the run's key.")
+        recorded = {str(c) for c in self.constraints}
+        return Options(
+            requirements=self.requirements,
+            constraints=(*self.constraints,
+                         *(Requirement(x) for x in exclusions if x not in recorded)),
+            held=tuple(Requirement(h) for h in held), output=output, index_url=index_url,
+            target=Target.for_interpreter(python) if python is not None else Target.current(),
+            jobs=jobs, policy=self.policy, run=self.run, signing_key=signing_key,
+            caches=caches, trusted_keys=self.trusted_keys,
+            seed_stores=given.seed_stores or self.seed_stores, settings=settings,
+            plugins=plugins, settings_file=settings_file, hashes=self.hashes, git=self.git,
+            release_age=release_age, as_of_given=self.as_of is not None,
+            multiple_versions=self.multiple_versions)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Given:
+    """What the command line gives instead of the recorded invocation (None or empty:
+    the record's)."""
+
+    index_url: str | None = None
+    settings_file: Path | None = None
+    python: str | None = None
+    seed_stores: tuple[Path, ...] = ()
+    signing_key: Path | None = None
 
 
 def _allowed(name: str, digests: Mapping[str, Sequence[str]], where: str) -> AllowedHashes:

@@ -87,3 +87,7 @@ class Options:
     #: constraints for this run only, applied like ``constraints`` but no part of the
     #: invocation the run records (``affected --rebuild`` holds the other packages so)
     held: tuple[Requirement, ...] = ()
+    #: a run that fails (or is stopped) puts OUT's documents, provenance, wheels and index
+    #: pages back as the earlier run left them (:meth:`wheelstrap.store.store.Store.restore`;
+    #: ``affected --rebuild``, whose question must stay answerable for the next attempt)
+    restore_on_failure: bool = False

@@ -214,6 +214,7 @@ class Coordinator:
             for note in self.store.open_run():
                 self.progress.emit(Warn(note))
             self.store.forget_stamp()
+            kept = self.store.snapshot() if self.o.restore_on_failure else None
             self.p.durations = self.store.load_durations()
             self.events = self.store.event_log()
             self.progress.subscribe(self.events)
@@ -247,7 +248,17 @@ class Coordinator:
                                                duration=round(self.events.now(), 3)))
                 self.events.close()
                 self.store.save_durations(self.p.durations)
-                self._write_outputs(ok)
+                if kept is not None and not ok:  # OUT as the earlier run left it
+                    self.store.restore(kept)
+                else:
+                    try:
+                        self._write_outputs(ok)
+                    except BaseException:
+                        if kept is not None:
+                            self.store.restore(kept)
+                        raise
+                    if kept is not None:
+                        self.store.drop(kept)
             if self.o.stamp_key is not None and not self.p.unpinned:
                 self.store.write_stamp(self.o.stamp_key, len(self.p.records))
         unused = tuple(self.o.settings.unused(

@@ -5,6 +5,9 @@ run left half-made (:meth:`Store.open_run`), and makes the run's writers of
 ``events.jsonl`` and ``provenance/`` (:meth:`Store.event_log`,
 :meth:`Store.provenance_writer`), the index pages written as wheels ship
 (:meth:`Store.write_project_page`) and the fast-path stamp (:meth:`Store.write_stamp`).
+For a run that must leave no trace of a failure in OUT (``affected --rebuild``) it keeps
+what OUT shows when the run begins and puts it back should the run fail
+(:meth:`Store.snapshot`, :meth:`Store.restore`).
 
 The store answers reuse before anything is dispatched (:meth:`Store.reuse`,
 :meth:`Store.dynamic`), and verifies and publishes what build tasks return, atomically
@@ -136,6 +139,21 @@ class Documents:
     invocation: Mapping[str, Any] | None = None
 
 
+#: The documents and views a run writes at the top of OUT (see docs/output.md).
+DOCUMENTS = ("build-order.json", "graph.json", "cycles.json", "failures.json",
+             "constraints.txt", "pylock.toml", "sbom.cdx.json", "report.html")
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What OUT showed when a run began (:meth:`Store.snapshot`): its documents, its
+    provenance, its wheels and their index pages, as hard links (or copies) in
+    ``folder``, by their paths relative to OUT."""
+
+    folder: Path
+    files: frozenset[str]
+
+
 def safe_name(node: NodeId) -> str:
     return f"{node.name}-{node.version}"
 
@@ -167,6 +185,7 @@ class Store:
         wheels its builds handed over and nobody published, and its unfinished build
         folders.  Returns what was removed, in words, for the log."""
         self.layout.prepare()
+        shutil.rmtree(self.layout.state / "snapshot", ignore_errors=True)  # a stopped run's
         temporaries = remove_temporaries_under(self.layout.root, skip=(self.layout.work,))
         units = 0
         with os.scandir(self.layout.work) as entries:
@@ -187,6 +206,62 @@ class Store:
             notes.append(f"removed {units} unfinished build folder(s) a stopped run left "
                          f"in {self.layout.work}")
         return notes
+
+    def _shown(self) -> list[str]:
+        """What a :class:`Snapshot` covers, as OUT holds it now: the run's documents,
+        ``provenance/``, ``wheels/*.whl`` and ``wheels/simple/`` (no temporary file)."""
+        root = self.layout.root
+        found = [name for name in DOCUMENTS if (root / name).is_file()]
+        for folder, pattern in ((root / "provenance", "**/*"), (self.layout.wheels, "*.whl"),
+                                (self.layout.wheels / "simple", "**/*")):
+            found += [p.relative_to(root).as_posix() for p in folder.glob(pattern)
+                      if p.is_file() and not p.name.startswith(".")]
+        return found
+
+    def snapshot(self) -> Snapshot:
+        """Keep what OUT shows now (see :meth:`_shown`) so that :meth:`restore` can put
+        it back: hard links, which cost no copy (every writer replaces a file, never
+        rewrites it in place), or copies where the file system has none.  Taken under the
+        output's lock, before the run writes anything."""
+        folder = self.layout.state / "snapshot"
+        shutil.rmtree(folder, ignore_errors=True)
+        files = self._shown()
+        for rel in files:
+            dest = folder / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(self.layout.root / rel, dest)
+            except OSError:
+                shutil.copy2(self.layout.root / rel, dest)
+        return Snapshot(folder, frozenset(files))
+
+    def restore(self, kept: Snapshot) -> None:
+        """Put OUT back as :meth:`snapshot` found it: what the run added since is
+        removed, what it replaced comes back (each file by one rename); the logs,
+        ``events.jsonl`` and the private state stay as the run left them."""
+        root = self.layout.root
+        for rel in self._shown():
+            if rel not in kept.files:
+                (root / rel).unlink(missing_ok=True)
+        for rel in sorted(kept.files):
+            dest, src = root / rel, kept.folder / rel
+            try:
+                if dest.exists() and os.path.samefile(src, dest):
+                    continue
+            except OSError:
+                pass
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dest)
+        simple = self.layout.wheels / "simple"
+        if simple.is_dir():  # the pages of projects the run added
+            for folder in simple.iterdir():
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
+        self.drop(kept)
+
+    def drop(self, kept: Snapshot) -> None:
+        """The run went well: its snapshot is not needed."""
+        shutil.rmtree(kept.folder, ignore_errors=True)
 
     def locked(self) -> DirectoryLock:
         """The output's lock: one run at a time writes into it."""
