@@ -151,3 +151,21 @@ def test_signing_an_unchanged_pinned_output_is_not_taken_for_nothing_to_do(
     assert signed.code == 0, signed.stderr
     assert "nothing changed" not in signed.stderr
     assert len(list((signed.out / "provenance").glob("*.dsse.json"))) == 2
+
+
+def test_a_public_key_file_whose_key_id_is_not_its_keys_is_refused(tmp_path: Path) -> None:
+    """The key id a signature names must be the key's own (securesystemslib computes it
+    from the key), so two files cannot claim one id for two keys."""
+    from wheelstrap.errors import UserInputError
+    from wheelstrap.store.signing import load_public_key, load_trusted
+
+    key = _keys(tmp_path)
+    pub = key.with_name(key.name + ".pub")
+    assert load_public_key(pub).keyid == json.loads(pub.read_text())["keyid"]
+    other = tmp_path / "keys" / "other"
+    assert CliRunner().invoke(main, ["keys", "generate", str(other)]).exit_code == 0
+    forged = json.loads(other.with_name("other.pub").read_text())
+    forged["keyid"] = json.loads(pub.read_text())["keyid"]  # claims the first key's id
+    (tmp_path / "forged.pub").write_text(json.dumps(forged))
+    with pytest.raises(UserInputError, match="but the key's is"):
+        load_trusted([pub, tmp_path / "forged.pub"])

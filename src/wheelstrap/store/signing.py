@@ -68,6 +68,10 @@ class Signer:
         self._signer = CryptoSigner(key)
         self.keyid: str = self._signer.public_key.keyid
 
+    def sign(self, env: Any) -> None:
+        """Add this key's signature to a securesystemslib ``Envelope``."""
+        env.sign(self._signer)
+
     def envelope(self, statement: bytes, payload_type: str = PAYLOAD_TYPE) -> dict[str, Any]:
         """The DSSE envelope of a statement (its exact bytes are the payload)."""
         from securesystemslib.dsse import Envelope
@@ -126,9 +130,24 @@ def load_public_key(path: Path) -> Any:
         key = SSlibKey.from_dict(doc["keyid"], fields)
     except (KeyError, TypeError, ValueError) as exc:
         raise _bad_public_key(path, f"is not a public key ({exc})") from None
-    if key.keytype != "ed25519" or key.keyid != key.keyid.lower():
+    if key.keytype != "ed25519":
         raise _bad_public_key(path, f"is a {key.keytype} key, not an ed25519 key")
+    if key.keyid != _keyid(key):  # the id a signature names must be this key's own
+        raise _bad_public_key(path, f"says its key id is {key.keyid}, but the key's is "
+                              f"{_keyid(key)}")
     return key
+
+
+def _keyid(key: Any) -> str:
+    """A key's id as securesystemslib computes it: the sha256 of the canonical JSON of its
+    type, scheme and value."""
+    import hashlib
+
+    from securesystemslib.formats import encode_canonical
+
+    text = encode_canonical({"keytype": key.keytype, "scheme": key.scheme,
+                             "keyval": key.keyval})
+    return hashlib.sha256(str(text).encode()).hexdigest()
 
 
 class BadEnvelope(Exception):
@@ -208,6 +227,6 @@ def countersign(doc: dict[str, Any], signer: Signer) -> dict[str, Any]:
 
     env = Envelope.from_dict(copy.deepcopy(doc))
     if signer.keyid not in env.signatures:
-        env.sign(signer._signer)
+        signer.sign(env)
     out: dict[str, Any] = env.to_dict()
     return out
