@@ -22,15 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
-from wheelstrap.index.simple import ProjectFile, ProjectPage
+from wheelstrap.index.simple import ProjectFile, ProjectPage, dist_version
 
 #: PEP 700: ``yyyy-mm-ddThh:mm:ss.ffffffZ``, the fraction optional, in UTC.  An explicit
 #: ``+00:00`` is taken too (it says the same); any other offset, or none, is malformed.
@@ -135,17 +129,6 @@ class AgeVerdict:
     untimed: frozenset[str]  # file names
 
 
-def _version_of(filename: str) -> Version | None:
-    try:
-        if filename.endswith(".whl"):
-            return parse_wheel_filename(filename)[1]
-        if filename.endswith(_SDIST_SUFFIXES):
-            return parse_sdist_filename(filename)[1]
-    except (InvalidSdistFilename, InvalidWheelFilename, InvalidVersion):
-        return None
-    return None
-
-
 def apply_rule(page: ProjectPage, rule: AgeRule,
                min_days_for: Callable[[Version], float | None] | None = None) -> AgeVerdict:
     """Judge the sdists of ``page`` by ``rule``; ``min_days_for(version)`` is the minimum
@@ -154,7 +137,7 @@ def apply_rule(page: ProjectPage, rule: AgeRule,
     newest: dict[Version, datetime] = {}  # the last upload of each release
     timeless: set[Version] = set()  # releases with a file of unknown time
     for f in page.files:
-        version = _version_of(f.filename)
+        version = dist_version(f.filename)
         if version is None:
             continue
         if f.filename.endswith(_SDIST_SUFFIXES):

@@ -561,16 +561,23 @@ def render_project_json(name: str, entries: Sequence[IndexEntry]) -> str:
     return json.dumps(doc, indent=1) + "\n"
 
 
+def dist_version(filename: str) -> Version | None:
+    """The version a wheel's or an sdist's file name gives (None: not a distribution's
+    name, or one that gives no valid version)."""
+    try:
+        if filename.endswith(".whl"):
+            return parse_wheel_filename(filename)[1]
+        if filename.endswith((".tar.gz", ".zip")):
+            return parse_sdist_filename(filename)[1]
+    except ValueError:  # packaging's InvalidWheelFilename/InvalidSdistFilename/InvalidVersion
+        return None
+    return None
+
+
 def _versions(filenames: Iterable[str]) -> list[str]:
     """PEP 700's ``versions``: the version of each file, once each, oldest first (the
     order carries no meaning; this one is stable)."""
-    found: set[Version] = set()
-    for filename in filenames:
-        try:
-            found.add(parse_wheel_filename(filename)[1] if filename.endswith(".whl")
-                      else parse_sdist_filename(filename)[1])
-        except ValueError:  # not a distribution's name: it has no version to give
-            continue
+    found = {v for v in map(dist_version, filenames) if v is not None}
     return [str(v) for v in sorted(found)]
 
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -221,7 +221,7 @@ class Coordinator:
             self.progress.emit(RunStarted(
                 targets=[str(r) for r in self.o.requirements], jobs=self.o.jobs,
                 strict=self.o.run.strict, workers=self.workers.describe(),
-                wall=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
+                wall=format_time(datetime.now(UTC))))
             if self.o.lock_skipped:
                 self.progress.emit(Note(_skipped_note(self.o.lock_skipped)))
             ok = False
