@@ -529,7 +529,8 @@ class Planner:
         else:
             combined = absent.combined
             wanted = str(combined) if combined is not None else str(req.specifier)
-            msg = (f"No source distribution of {name} satisfies {wanted!r}"
+            what = repr(wanted) if wanted else "any version (no specifier)"
+            msg = (f"No source distribution of {name} satisfies {what}"
                    f"{' (the combined requirements of one build environment)' if combined else ''}"
                    f"; versions with an sdist: {shown}.")
             hint = "Loosen the requirement, or publish a matching sdist on the index."
