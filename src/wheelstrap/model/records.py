@@ -4,7 +4,7 @@ order of those entries (which does not depend on timing)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from packaging.version import Version
@@ -32,11 +32,18 @@ class BuildRecord:
     settings: dict[str, Any] | None = None  # per-package settings and plugin, if any
     prebuilt: bool = False  # taken from the index by a pinned hash, not built here
     cache: str | None = None  # the shared build cache it was taken from (then reused)
+    #: the system requirements its build needed, as found on this machine (kind, name,
+    #: path, version)
+    system_tools: tuple[dict[str, Any], ...] = field(default=(), hash=False)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["build_env"] = [asdict(w) for w in self.build_env]
         data["dynamic_requires"] = list(self.dynamic_requires)
+        if self.system_tools:
+            data["system_tools"] = [dict(t) for t in self.system_tools]
+        else:
+            del data["system_tools"]
         return data
 
 

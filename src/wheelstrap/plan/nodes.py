@@ -51,6 +51,7 @@ class NodeState:
     # the wheel will declare, so discovery goes on through the node before it is built
     static_requires: tuple[Requirement, ...] | None = None
     source_date_epoch: int = 0
+    external: tuple[str, ...] = ()  # PEP 725 build-requires and host-requires, as written
     units: dict[UnitKey, Unit] = field(default_factory=dict)
     final: WheelRef | None = None
     cycle: CycleRun | None = None
@@ -88,3 +89,5 @@ class Fetched:
     static_requires: tuple[str, ...] | None
     #: those it likely has (for fetching ahead only)
     likely_requires: tuple[str, ...] | None
+    #: what its PEP 725 ``[external]`` table says a build needs, as written
+    external: tuple[str, ...] = ()

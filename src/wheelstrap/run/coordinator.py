@@ -319,6 +319,8 @@ class Coordinator:
                 self._dispatch()
                 if top.complete and not self._inflight:
                     return
+                if not self._inflight and p.holding:  # discovery is over: say it all
+                    raise p.refusal()
                 if not self._inflight:
                     failure = p.failure_summary(str(self.layout.logs)) if p.failed else None
                     p.cycles.deadlock(failure, self._stall_state())
@@ -410,7 +412,7 @@ class Coordinator:
             del self.p.to_fetch[:free]
         if not self.p.to_fetch:
             self._dispatch_ahead()
-        if not self.p.ready:
+        if not self.p.ready or not self.p.may_build:  # see may_build and refusal
             return
         free = self.workers.capacity() - self._building
         if free <= 0:

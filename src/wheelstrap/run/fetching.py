@@ -74,7 +74,7 @@ class Fetching:
         except WheelstrapError as exc:
             raise exc.with_chain(st.chain) from None
         return Fetched(path, digest, url, facts.system, facts.source_date_epoch,
-                       facts.static_requires, facts.likely_requires)
+                       facts.static_requires, facts.likely_requires, facts.external)
 
     def fetch_ahead(self, node: NodeId, c: Candidate, hooks: PackageHooks
                     ) -> tuple[int, tuple[Requirement, ...]] | None:

@@ -9,8 +9,10 @@ https://in-toto.io/Statement/v1 and https://slsa.dev/provenance/v1.  Fields:
 - ``buildDefinition.externalParameters``: the sdist (url, filename, sha256), the index,
   the target interpreter;
 - ``buildDefinition.internalParameters``: SOURCE_DATE_EPOCH, wheelstrap's recipe version,
-  and for cycle members the cycle, the stage, the fixed-point, seed-check and
-  cross-check results;
+  the system requirements the build needed as found on this machine (``system_tools``:
+  kind, name, path, the first line of ``--version`` or ``pkg-config --modversion``; only
+  when the package has any), and for cycle members the cycle, the stage, the fixed-point,
+  seed-check and cross-check results;
 - ``buildDefinition.resolvedDependencies``: the sdist, then every wheel installed in the
   build environment (annotated ``built``, ``seed`` or ``stage0``), then every seed the
   wheel descends from through its build environments, transitively;
@@ -130,6 +132,8 @@ class ProvenanceWriter:
             "descends_from_seeds": [d["digest"]["sha256"] for d in descended],
             "descends_from_stage0": [d["digest"]["sha256"] for d in stage0],
         }
+        if record.system_tools:
+            internal["system_tools"] = [dict(t) for t in record.system_tools]
         if cycle is not None:
             mine = [c for c in cycle.get("seed_checks", []) if c["name"] == record.name]
             cross = cycle.get("cross_check")

@@ -261,6 +261,9 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option("--settings", "settings_file", type=click.Path(path_type=Path), default=None,
               help="Per-package settings: requirement edits, patches, env, config settings, "
               "plugins (TOML).")
+@click.option("--no-builtin-settings", is_flag=True,
+              help="Leave out wheelstrap's built-in settings (known system needs and upstream "
+              "packaging bugs; 'wheelstrap settings --builtin' lists them).")
 @click.option("--sandbox", type=click.Choice(["bubblewrap", "none"]), default="bubblewrap",
               show_default=True,
               help="Confine every build hook with bubblewrap, or not at all (recorded in "
@@ -291,7 +294,8 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
               signing_key: Path | None, caches: Sequence[str], trusted: Sequence[Path],
               seed_stores: Sequence[Path],
               max_stages: int, strict: bool, no_source_bootstrap: bool, cross_check: bool,
-              keep_going: bool, settings_file: Path | None, sandbox: str,
+              keep_going: bool, settings_file: Path | None, no_builtin_settings: bool,
+              sandbox: str,
               work_on_disk: bool, build_timeout: float | None, max_unpacked_size: str,
               max_archive_members: int,
               max_compression_ratio: float, scheduler: str | None, advertise: str | None,
@@ -306,7 +310,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
         from wheelstrap.run.cluster import parse_scheduler
 
         cluster_spec = parse_scheduler(scheduler)
-    custom = _customizations(settings_file)
+    custom = _customizations(settings_file, builtin=not no_builtin_settings)
     policy = BuildPolicy(sandbox="none" if sandbox == "none" else "bubblewrap",
                          isolate_network=not no_network_isolation, timeout=build_timeout)
     run_policy = RunPolicy(max_stages=max_stages, strict=strict,
@@ -316,7 +320,10 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
         python=python, seed_stores=list(seed_stores),
         options={"policy": policy.identity(), "run": run_policy.to_json(),
                  "settings": custom[0].digest() if custom else None,
-                 "plugins": custom[1].digest() if custom else None,
+                 # plugins are loaded for a settings file or installed ones (the built-in
+                 # settings name none)
+                 "plugins": custom[1].digest() if custom and (
+                     settings_file is not None or fastpath.plugins_installed()) else None,
                  "req_files": [str(p) for p in req_files],
                  "con_files": [str(p) for p in con_files],
                  # signed or not, and with which key file (not its contents: no secret)
@@ -358,18 +365,23 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
     _conclude(result, reporter, output)
 
 
-def _customizations(settings_file: Path | None) -> tuple[Settings, Plugins] | None:
-    """The settings file and the plugins, loaded; None when there are none to load (no
-    settings file, no plugin installed): the "nothing changed" check of a warm run then
-    imports nothing for them."""
+def _customizations(settings_file: Path | None, builtin: bool = True
+                    ) -> tuple[Settings, Plugins] | None:
+    """The settings file over the built-in settings (unless ``builtin`` is off), and the
+    plugins, loaded; None when there are none to load (no settings, no plugin
+    installed): the "nothing changed" check of a warm run then imports nothing for them."""
     from wheelstrap.config import fastpath
 
-    if settings_file is None and not fastpath.plugins_installed():
+    if settings_file is None and not builtin and not fastpath.plugins_installed():
         return None
     from wheelstrap.config.hooks import load_plugins
     from wheelstrap.config.settings import NO_SETTINGS, read_settings
 
     settings = read_settings(settings_file) if settings_file is not None else NO_SETTINGS
+    if builtin:
+        from wheelstrap.config.builtin import builtin_settings
+
+        settings = settings.over(builtin_settings())
     return settings, load_plugins(settings)
 
 
@@ -774,24 +786,47 @@ def graph(directory: Path, fmt: str) -> None:
 
 
 @main.command("settings")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", required=False, type=click.Path(path_type=Path))
 @click.argument("packages", nargs=-1)
-def settings_check(file: Path, packages: Sequence[str]) -> None:
+@click.option("--builtin", "show_builtin", is_flag=True,
+              help="List wheelstrap's built-in settings (each table, its reason, its upstream "
+              "issue and the system requirements it names).")
+@click.option("--no-builtin-settings", is_flag=True,
+              help="Show the effective settings of PACKAGES without the built-in settings.")
+def settings_check(file: Path | None, packages: Sequence[str], show_builtin: bool,
+                   no_builtin_settings: bool) -> None:
     """Check a settings FILE (and load its plugins); show the effective settings of each
-    PACKAGE given as NAME==VERSION, as they enter provenance."""
+    PACKAGE given as NAME==VERSION, as they enter provenance (the built-in settings
+    included, as a bootstrap applies them)."""
     import json
 
     from packaging.utils import canonicalize_name
 
+    from wheelstrap.config.builtin import builtin_settings
     from wheelstrap.config.hooks import load_plugins
-    from wheelstrap.config.settings import read_settings
+    from wheelstrap.config.settings import NO_SETTINGS, read_settings
     from wheelstrap.errors import UserInputError
 
-    settings = read_settings(file)
+    if file is not None and "==" in file.name and not file.exists():  # FILE left out
+        file, packages = None, (str(file), *packages)
+    if show_builtin:
+        for line in _describe_builtin(builtin_settings()):
+            click.echo(line)
+    if file is None:
+        if not show_builtin and not packages:
+            raise UserInputError("Nothing to check: no settings FILE was given.",
+                                 hint="Pass a settings file, or --builtin to list the "
+                                 "built-in settings.")
+        if not packages:
+            return
+    settings = read_settings(file) if file is not None else NO_SETTINGS
     plugins = load_plugins(settings)
-    click.echo(f"{file}: {len(settings.tables)} tables, "
-               f"{len(plugins.by_project)} plugins from entry points, "
-               f"{len(plugins.by_spec)} named in the file; no problems found")
+    if file is not None:
+        click.echo(f"{file}: {len(settings.tables)} tables, "
+                   f"{len(plugins.by_project)} plugins from entry points, "
+                   f"{len(plugins.by_spec)} named in the file; no problems found")
+    if not no_builtin_settings:
+        settings = settings.over(builtin_settings())
     for package in packages:
         name, sep, version = package.partition("==")
         if not sep or not name or not version:
@@ -801,3 +836,27 @@ def settings_check(file: Path, packages: Sequence[str]) -> None:
         hooks = plugins.hooks(cname, version, settings.for_package(cname, version))
         click.echo(json.dumps({"name": cname, "version": version, **hooks.to_json()},
                               indent=2, sort_keys=True))
+
+
+def _describe_builtin(settings: Settings) -> list[str]:
+    """A few lines per built-in table: its name, reason, upstream link and needs."""
+    lines = [f"{len(settings.tables)} built-in settings tables (--no-builtin-settings "
+             "leaves them out):"]
+    for t in settings.tables:
+        lines.append(f"{t.label.removeprefix('packages.')}")
+        if t.reason:
+            lines.append(f"  reason: {t.reason}")
+        if t.upstream:
+            lines.append(f"  upstream: {t.upstream}")
+        for r in t.values.system_requires:
+            provided = ", ".join(f"{d} {p}" for d, p in (("Debian", r.debian),
+                                                         ("Fedora", r.fedora)) if p)
+            instead = f"; instead of {', '.join(r.instead_of)} from the index" \
+                if r.instead_of else ""
+            lines.append(f"  needs {r.label}" + (f" ({provided})" if provided else "")
+                         + instead)
+        edits = t.values.build_requires
+        for e in edits:
+            for name in e.remove:
+                lines.append(f"  drops the build requirement {name}")
+    return lines
