@@ -240,7 +240,6 @@ class Planner:
         #: no build starts any more, discovery goes on so that one message names all
         self.holding = False
         self._awaited_pages: set[NormalizedName] = set()  # asked by the plan, not arrived
-        self._discovered = False  # see may_build
 
     # -- planning ----------------------------------------------------------------------
 
@@ -369,17 +368,13 @@ class Planner:
 
     @property
     def may_build(self) -> bool:
-        """Whether builds may start.  Not before discovery has first gone as far as it
-        can without building (every page the plan asked for arrived, every sdist it
-        asked for fetched and read, its PEP 725 table and settings checked): so what a
-        tree lacks of the system is known, and said at once, before any build.  Not once
-        the run holds for missing system requirements."""
-        if not self._discovered:
-            if (self._dirty or self._awaited_pages
-                    or any(st.fetching for st in self.states.values())):
-                return False
-            self._discovered = True
-        return not self.holding
+        """Whether builds may start now: not while an index page the plan asked for is on
+        its way (the package it names joins the graph with its settings, whose system
+        requirements are then checked: a tree's missing tools are so known, and said at
+        once, before the builds they would have let start), and not once the run holds
+        for missing system requirements.  Downloads of sdists do not hold builds up (an
+        sdist's PEP 725 table is checked when it is read)."""
+        return not self._awaited_pages and not self.holding
 
     def refusal(self) -> MissingSystemRequirements:
         """The one error of a run that stops for missing system requirements: every
