@@ -169,7 +169,8 @@ def table(outcomes: list[Outcome], markdown: bool) -> str:
         lines += ["| " + " | ".join(r) + " |" for r in rows]
     else:
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head) - 1)]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True))
+                 + "  " + r[-1]
                  for r in [head, *rows]]
     counts: dict[str, int] = {}
     for o in outcomes:
