@@ -352,6 +352,10 @@ class Planner:
         mapped, unmapped = system.from_external(st.external) if st.sourced else ((), ())
         if unmapped:
             self.system_unmapped[node] = unmapped
+            self.progress.emit(Warn(
+                f"{node}: its sdist's [external] table (PEP 725) names "
+                f"{', '.join(unmapped)}, which wheelstrap cannot check; should the build "
+                "fail for want of it, a system-requires setting can say what it needs"))
         found = system.check((*st.hooks.settings.system_requires, *mapped), self.probe)
         self.system_found[node] = found.found
         if not found.missing:
