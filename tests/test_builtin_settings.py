@@ -95,6 +95,18 @@ def test_settings_builtin_lists_the_collection():
     assert nothing.exit_code == 1 and "--builtin" in nothing.output
 
 
+def test_the_registry_gaps_file_is_valid_and_not_built_in():
+    path = Path(__file__).parent / "data" / "settings-registry-gaps.toml"
+    result = CliRunner().invoke(main, ["settings", str(path), "platformdirs==4.14.9"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output[result.output.index("{"):])
+    assert doc["settings"]["build-requires"] == [
+        {"add": [], "remove": ["python-sbom"], "replace": {}}]
+    assert [p["files"] for p in doc["settings"]["patches"]] == [["pyproject.toml"]]
+    assert "python-sbom" not in json.dumps([t.values.to_json()
+                                            for t in builtin_settings().tables])
+
+
 def _psycopg_ready() -> bool:
     return shutil.which("cc") is not None and shutil.which("pg_config") is not None
 
