@@ -855,8 +855,11 @@ def _describe_builtin(settings: Settings) -> list[str]:
                 if r.instead_of else ""
             lines.append(f"  needs {r.label}" + (f" ({provided})" if provided else "")
                          + instead)
-        edits = t.values.build_requires
-        for e in edits:
+        for e in t.values.build_requires:
             for name in e.remove:
                 lines.append(f"  drops the build requirement {name}")
+        for patch in t.values.patches:
+            lines.append(f"  patches {', '.join(patch.files)} ({patch.name})")
+        for var, value in t.values.env:
+            lines.append(f"  sets {var}={value}")
     return lines
