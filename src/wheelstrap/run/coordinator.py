@@ -412,10 +412,14 @@ class Coordinator:
             del self.p.to_fetch[:free]
         if not self.p.to_fetch:
             self._dispatch_ahead()
-        if not self.p.ready or not self.p.may_build:  # see may_build and refusal
+        if not self.p.ready:
             return
         free = self.workers.capacity() - self._building
         if free <= 0:
+            return
+        if self.p.top_due is not None:  # a build would start: the targets' closure first,
+            self.p.plan(settle=True)  # so that the pages it asks for are awaited
+        if not self.p.may_build:  # see may_build and refusal
             return
         self.p.ready.sort(key=lambda p: -rank(p.node))
         free -= self._kept_for_backends(rank, rank(self.p.ready[0].node), free)

@@ -310,7 +310,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
         from wheelstrap.run.cluster import parse_scheduler
 
         cluster_spec = parse_scheduler(scheduler)
-    custom = _customizations(settings_file, builtin=not no_builtin_settings)
+    custom = _customizations(settings_file)
     policy = BuildPolicy(sandbox="none" if sandbox == "none" else "bubblewrap",
                          isolate_network=not no_network_isolation, timeout=build_timeout)
     run_policy = RunPolicy(max_stages=max_stages, strict=strict,
@@ -320,10 +320,9 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
         python=python, seed_stores=list(seed_stores),
         options={"policy": policy.identity(), "run": run_policy.to_json(),
                  "settings": custom[0].digest() if custom else None,
-                 # plugins are loaded for a settings file or installed ones (the built-in
-                 # settings name none)
-                 "plugins": custom[1].digest() if custom and (
-                     settings_file is not None or fastpath.plugins_installed()) else None,
+                 "plugins": custom[1].digest() if custom else None,
+                 # the built-in settings' files, unparsed: a warm run stays light
+                 "builtin": None if no_builtin_settings else fastpath.builtin_digest(),
                  "req_files": [str(p) for p in req_files],
                  "con_files": [str(p) for p in con_files],
                  # signed or not, and with which key file (not its contents: no secret)
@@ -350,6 +349,10 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
         from wheelstrap.config.settings import NO_SETTINGS
 
         custom = NO_SETTINGS, NO_PLUGINS
+    if not no_builtin_settings:  # below the user's settings
+        from wheelstrap.config.builtin import builtin_settings
+
+        custom = custom[0].over(builtin_settings()), custom[1]
     options = Options(requirements=tuple(top), constraints=tuple(reqs.constraints),
                       output=output, index_url=index_url, target=target, jobs=jobs,
                       policy=policy, run=run_policy, retries=retries,
@@ -365,23 +368,18 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
     _conclude(result, reporter, output)
 
 
-def _customizations(settings_file: Path | None, builtin: bool = True
-                    ) -> tuple[Settings, Plugins] | None:
-    """The settings file over the built-in settings (unless ``builtin`` is off), and the
-    plugins, loaded; None when there are none to load (no settings, no plugin
-    installed): the "nothing changed" check of a warm run then imports nothing for them."""
+def _customizations(settings_file: Path | None) -> tuple[Settings, Plugins] | None:
+    """The settings file and the plugins, loaded; None when there are none to load (no
+    settings file, no plugin installed): the "nothing changed" check of a warm run then
+    imports nothing for them.  (The built-in settings are layered below afterwards.)"""
     from wheelstrap.config import fastpath
 
-    if settings_file is None and not builtin and not fastpath.plugins_installed():
+    if settings_file is None and not fastpath.plugins_installed():
         return None
     from wheelstrap.config.hooks import load_plugins
     from wheelstrap.config.settings import NO_SETTINGS, read_settings
 
     settings = read_settings(settings_file) if settings_file is not None else NO_SETTINGS
-    if builtin:
-        from wheelstrap.config.builtin import builtin_settings
-
-        settings = settings.over(builtin_settings())
     return settings, load_plugins(settings)
 
 
