@@ -154,3 +154,21 @@ def test_builtin_psycopg2_from_pypi_builds_or_is_refused_up_front(tmp_path):
         "internalParameters"]["system_tools"]
     pg = next(t for t in tools if t["name"] == "pg_config")
     assert pg["version"].startswith("PostgreSQL")
+
+
+@pytest.mark.network
+def test_builtin_settings_build_setuptools_scm_10_0_2_as_released(tmp_path):
+    """Its sdist's backend-path leaves the sdist: refused as released, built with the
+    built-in table (patch and pretend version) and nothing else."""
+    if shutil.which("patch") is None:
+        pytest.skip("GNU patch missing")
+    cmd = [sys.executable, "-m", "wheelstrap", "bootstrap", "setuptools-scm==10.0.2"]
+    bare = subprocess.run([*cmd, "-o", str(tmp_path / "bare"), "--no-builtin-settings"],
+                          capture_output=True, text=True, check=False)
+    assert bare.returncode == 1 and "backend-path" in bare.stderr
+    proc = subprocess.run([*cmd, "-o", str(tmp_path / "out")], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    builds = json.loads((tmp_path / "out" / "build-order.json").read_text())["builds"]
+    scm = next(b for b in builds if b["name"] == "setuptools-scm")
+    assert scm["settings"]["settings"]["tables"] == ['builtin packages."setuptools-scm==10.0.2"']
