@@ -137,7 +137,8 @@ def test_several_versions_of_one_package_are_built_and_recorded(serve_index, run
     assert (run.out / "constraints.txt").read_text().split() == ["app==1.0", "multi==2.0"]
 
 
-def test_prereleases_only_when_named(serve_index, run_bootstrap, tmp_path):
+def test_prereleases_when_named_or_when_nothing_else_satisfies(serve_index, run_bootstrap,
+                                                              tmp_path):
     index = serve_index([Pkg("pre", "1.0"), Pkg("pre", "2.0b1"), Pkg("onlypre", "3.0rc1")])
     run = run_bootstrap("pre", index=index.url)
     assert run.wheels == ["pre-1.0-py3-none-any.whl"]
@@ -147,9 +148,13 @@ def test_prereleases_only_when_named(serve_index, run_bootstrap, tmp_path):
     cons.write_text("pre==2.0b1\n")
     run = run_bootstrap("pre", "-c", str(cons), index=index.url, out=tmp_path / "o3")
     assert run.wheels == ["pre-2.0b1-py3-none-any.whl"]
+    # PEP 440: when only a pre-release satisfies the requirement, it is taken (issue 23)
     run = run_bootstrap("onlypre", index=index.url, out=tmp_path / "o4")
+    assert run.code == 0, run.stderr
+    assert run.wheels == ["onlypre-3.0rc1-py3-none-any.whl"]
+    run = run_bootstrap("onlypre>=4", index=index.url, out=tmp_path / "o5")
     assert run.code == 1
-    assert "No source distribution of onlypre satisfies" in run.stderr
+    assert "No source distribution of onlypre satisfies '>=4'" in run.stderr
 
 
 def test_dynamic_build_requirement_is_built_first(serve_index, run_bootstrap):

@@ -78,6 +78,16 @@ class InternalError(WheelstrapError):
     """A bug in wheelstrap itself."""
 
 
+class MissingSystemRequirements(UserInputError):
+    """Builds need commands or libraries this machine lacks; ``missing`` lists them
+    (kind, name, debian, fedora) for the documents."""
+
+    def __init__(self, message: str, *, missing: Sequence[dict[str, Any]] = (),
+                 hint: str | None = None, chain: Sequence[str] = ()) -> None:
+        super().__init__(message, hint=hint, chain=chain)
+        self.missing = list(missing)
+
+
 class SandboxUnavailable(UserInputError):
     """Build backends must run in a sandbox that this machine cannot provide."""
 

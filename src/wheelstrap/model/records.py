@@ -4,7 +4,7 @@ order of those entries (which does not depend on timing)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from packaging.version import Version
@@ -33,6 +33,9 @@ class BuildRecord:
     prebuilt: bool = False  # taken from the index by a pinned hash, not built here
     cache: str | None = None  # the shared build cache it was taken from (then reused)
     vendored: tuple[Vendored, ...] = ()  # crates fetched for the build, and its toolchain
+    #: the system requirements its build needed, as found on this machine (kind, name,
+    #: path, version)
+    system_tools: tuple[dict[str, Any], ...] = field(default=(), hash=False)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -41,6 +44,10 @@ class BuildRecord:
         del data["vendored"]
         if self.vendored:  # only for builds that had some
             data["vendored"] = [v.identity() for v in self.vendored]
+        if self.system_tools:
+            data["system_tools"] = [dict(t) for t in self.system_tools]
+        else:
+            del data["system_tools"]
         return data
 
 

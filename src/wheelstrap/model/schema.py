@@ -134,6 +134,7 @@ class InvocationDoc(TypedDict):
     build: dict[str, Any]  # sandbox, isolate_network, timeout, embed_sbom
     release_age: dict[str, Any]  # min_days, max_days, as_of
     multiple_versions: bool
+    builtin_settings: NotRequired[bool]  # absent in older records: on
     seed_stores: list[str]
     settings: dict[str, str] | None  # path, digest
     signing_key: str | None
@@ -431,6 +432,8 @@ def _check_invocation(c: _Checker, inv: Any, where: str) -> None:
         return
     for key in ("requirements", "constraints", "seed_stores", "caches", "trusted_keys"):
         c.items(inv[key], f"{where}.{key}", lambda v, w: c.kind(v, "str", w))
+    if "builtin_settings" in inv:
+        c.kind(inv["builtin_settings"], "bool", f"{where}.builtin_settings")
     for key in ("hashes", "locked_hashes"):
         for name, digests in inv[key].items():
             at = f"{where}.{key}[{json.dumps(name)}]"

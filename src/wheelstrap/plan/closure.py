@@ -89,6 +89,8 @@ class Absent:
     why: Absence
     chain: tuple[str, ...]
     combined: SpecifierSet | None
+    src: NodeId | None = None  # the package that asked for it (None: the targets)
+    kind: str = "toplevel"  # the edge's kind: toplevel, install, build-system, build-backend
 
 
 def resolve_environment(roots: Iterable[Root], chain: tuple[str, ...], provider: Provider,
@@ -138,7 +140,7 @@ def _walk(roots: list[Root], chain: tuple[str, ...], provider: Provider, lookup:
         before = chains.get(item.src, chain)
         if isinstance(choice, Absence):
             return Absent(name, req, choice, (*before, f"{link} ?"),
-                          overrides.get(name)), specs, chosen
+                          overrides.get(name), item.src, item.kind), specs, chosen
         node = NodeId(name, str(choice.version))
         result.candidates.setdefault(node, choice)
         chains.setdefault(node, (*before, f"{link} {node}"))

@@ -83,6 +83,7 @@ def record(options: Options) -> InvocationDoc:
                         "as_of": format_time(rule.now) if rule and options.as_of_given
                         else None},
         "multiple_versions": options.multiple_versions,
+        "builtin_settings": options.builtin_settings,
         "seed_stores": [str(p) for p in options.seed_stores],
         "settings": settings,
         "signing_key": str(options.signing_key) if options.signing_key is not None else None,
@@ -108,6 +109,7 @@ class Invocation:
     max_release_age: float | None = None
     as_of: str | None = None
     multiple_versions: bool = False
+    builtin_settings: bool = True  # wheelstrap's own settings under the user's (older: on)
     seed_stores: tuple[Path, ...] = ()
     settings_file: Path | None = None
     settings_digest: str | None = None
@@ -177,7 +179,7 @@ class Invocation:
             seed_stores=given.seed_stores or self.seed_stores, settings=settings,
             plugins=plugins, settings_file=settings_file, hashes=self.hashes, git=self.git,
             release_age=release_age, as_of_given=self.as_of is not None,
-            multiple_versions=self.multiple_versions)
+            multiple_versions=self.multiple_versions, builtin_settings=self.builtin_settings)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -249,6 +251,7 @@ def read_invocation(doc: InvocationDoc, path: Path) -> Invocation:
                            timeout=build["timeout"], embed_sbom=build["embed_sbom"]),
         min_release_age=age["min_days"], max_release_age=age["max_days"],
         as_of=age["as_of"], multiple_versions=doc["multiple_versions"],
+        builtin_settings=doc.get("builtin_settings", True),
         seed_stores=tuple(Path(p) for p in doc["seed_stores"]),
         settings_file=Path(settings["path"]) if settings is not None else None,
         settings_digest=settings["digest"] if settings is not None else None,

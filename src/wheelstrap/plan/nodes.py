@@ -52,6 +52,7 @@ class NodeState:
     static_requires: tuple[Requirement, ...] | None = None
     source_date_epoch: int = 0
     vendored: tuple[Vendored, ...] = ()  # what vendors fetch for its builds (crates)
+    external: tuple[str, ...] = ()  # PEP 725 build-requires and host-requires, as written
     units: dict[UnitKey, Unit] = field(default_factory=dict)
     final: WheelRef | None = None
     cycle: CycleRun | None = None
@@ -95,3 +96,5 @@ class Fetched:
     make_sdist: bool = False
     #: what vendors fetch for its builds (crates, with the toolchain)
     vendored: tuple[Vendored, ...] = ()
+    #: what its PEP 725 ``[external]`` table says a build needs, as written
+    external: tuple[str, ...] = ()

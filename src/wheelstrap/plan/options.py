@@ -78,6 +78,9 @@ class Options:
     #: build every version the requirements and constraints allow of each top-level
     #: requirement, not only the newest (``--multiple-versions``)
     multiple_versions: bool = False
+    #: wheelstrap's built-in settings are layered under ``settings`` (no
+    #: --no-builtin-settings); recorded so that a rerun of the invocation does the same
+    builtin_settings: bool = True
     work_in_memory: bool = True  # small builds work in /dev/shm (see wheelstrap.build.scratch)
     #: the file ``settings`` were read from (the run record names it, with its digest)
     settings_file: Path | None = None

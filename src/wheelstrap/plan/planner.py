@@ -29,13 +29,17 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
+from wheelstrap.build import system as system_probe
 from wheelstrap.build.tasks import Built as BuiltOutcome
 from wheelstrap.build.tasks import Failed, Outcome, Prepared
+from wheelstrap.config import system
 from wheelstrap.config.hooks import PackageHooks
 from wheelstrap.config.settings import Prebuilt
+from wheelstrap.config.system import Probe, SystemRequirement, ToolFound
 from wheelstrap.dist.srcpack import NotPure, PackPlan
 from wheelstrap.errors import (
     BuildFailure,
+    MissingSystemRequirements,
     ResolutionError,
     SourceError,
     UserInputError,
@@ -163,6 +167,17 @@ def _env_wheel(a: WheelRef) -> EnvWheel:
     return EnvWheel(a.path.name, a.sha256, a.seed is not None, a.stage0, a.prebuilt)
 
 
+def settings_hint(owner: NormalizedName, name: NormalizedName, kind: str) -> str:
+    """What settings would drop or replace the requirement ``name`` of ``owner`` (a build
+    requirement when ``kind`` is build-system or build-backend, else a runtime one)."""
+    key = "build-requires" if kind in ("build-system", "build-backend") else "requires"
+    what = "build" if key == "build-requires" else "package"
+    return (f"If {owner}'s {what} can do without it, or it is named otherwise on this index, "
+            f"a settings file (--settings) can drop or replace it: [packages.{owner}] "
+            f"{key}.remove = [\"{name}\"], or {key}.replace = {{ {name} = \"other\" }} "
+            "(see docs/settings.md); a patch may be needed too where the sdist uses it.")
+
+
 class Planner:
     """The graph, the nodes' states, and every decision of one run."""
 
@@ -234,6 +249,18 @@ class Planner:
             choose=self._choose, pinned=self._pinned, in_graph=self.states.__contains__,
             hooks=self.hooks_for, page_requests=self._page_requests))
         self.cycles = CycleDriver(self)
+        #: looks at this machine for a system requirement (a test may replace it)
+        self.probe: Probe = system_probe.probe
+        #: the system requirements of each node checked so far (settings, then the
+        #: sdist's PEP 725 table once it is read): found, missing, not mapped
+        self.system_found: dict[NodeId, tuple[ToolFound, ...]] = {}
+        self.system_missing: dict[NodeId, tuple[SystemRequirement, ...]] = {}
+        self.system_unmapped: dict[NodeId, tuple[str, ...]] = {}
+        self._system_checked: dict[NodeId, bool] = {}  # whether with its sdist's table
+        #: a system requirement is missing and the run stops (without --keep-going):
+        #: no build starts any more, discovery goes on so that one message names all
+        self.holding = False
+        self._awaited_pages: set[NormalizedName] = set()  # asked by the plan, not arrived
 
     def use_git(self, pins: Iterable[GitPin]) -> None:
         """Make these versions from git commits (before the run plans anything)."""
@@ -341,7 +368,10 @@ class Planner:
         if st.hooks.settings.prebuilt is not None:
             self._plan_prebuilt(st)
             return
-        if not st.sourced:
+        usable = self._system_ok(st)
+        if not usable and (self.o.keep_going or st.sourced):
+            return
+        if not st.sourced:  # a refused node's sdist too: it may name more of what is missing
             if not st.fetching:
                 st.fetching = True
                 self.to_fetch.append(node)  # started by the coordinator, in order of rank
@@ -389,8 +419,68 @@ class Planner:
             if hit is not None:
                 self._built(st, unit, spec, hit, reused=True)
                 return
+        if self.holding:  # the run stops for missing system requirements
+            return
         unit.busy = True
         self.ready.append(Pending(node, spec, env, self._then(st, key, spec, env)))
+
+    # -- system requirements -----------------------------------------------------------
+
+    def _system_ok(self, st: NodeState) -> bool:
+        """Whether this machine has what ``st``'s build needs, as far as is known: its
+        settings' ``system-requires`` at once, its sdist's PEP 725 ``[external]`` once
+        read.  When something is missing, the node is refused: with --keep-going it
+        fails (what depends on it is blocked), else the run holds every build and stops
+        once discovery is over, naming everything missing at once (:meth:`refusal`)."""
+        node = st.id
+        if node in self.failed or self._system_checked.get(node) == st.sourced:
+            return node not in self.system_missing
+        self._system_checked[node] = st.sourced
+        mapped, unmapped = system.from_external(st.external) if st.sourced else ((), ())
+        if unmapped:
+            self.system_unmapped[node] = unmapped
+            self.progress.emit(Warn(
+                f"{node}: its sdist's [external] table (PEP 725) names "
+                f"{', '.join(unmapped)}, which wheelstrap cannot check; should the build "
+                "fail for want of it, a system-requires setting can say what it needs"))
+        found = system.check((*st.hooks.settings.system_requires, *mapped), self.probe)
+        self.system_found[node] = found.found
+        if not found.missing:
+            return True
+        self.system_missing[node] = found.missing
+        if self.o.keep_going:
+            text, hint = system.message(system.gather({str(node): found.missing}))
+            self.fail(node, MissingSystemRequirements(
+                text, hint=hint, chain=st.chain,
+                missing=[r.to_json() for r in found.missing]))
+        else:
+            self.holding = True
+        return False
+
+    @property
+    def may_build(self) -> bool:
+        """Whether builds may start now: not while an index page the plan asked for is on
+        its way (the package it names joins the graph with its settings, whose system
+        requirements are then checked: a tree's missing tools are so known, and said at
+        once, before the builds they would have let start), and not once the run holds
+        for missing system requirements.  Downloads of sdists do not hold builds up (an
+        sdist's PEP 725 table is checked when it is read)."""
+        return not self._awaited_pages and not self.holding
+
+    def refusal(self) -> MissingSystemRequirements:
+        """The one error of a run that stops for missing system requirements: every
+        requirement missing, the packages that need each, and how to install them.  The
+        refused packages count as failed (failures.json names what each misses)."""
+        missing = system.gather({str(n): reqs for n, reqs in self.system_missing.items()})
+        text, hint = system.message(missing)
+        for node, reqs in self.system_missing.items():
+            if node not in self.failed:
+                own, own_hint = system.message(system.gather({str(node): reqs}))
+                self.failed[node] = MissingSystemRequirements(
+                    own, hint=own_hint, chain=self.states[node].chain,
+                    missing=[r.to_json() for r in reqs])
+        return MissingSystemRequirements(text, hint=hint,
+                                         missing=[m.requirement.to_json() for m in missing])
 
     def _then(self, st: NodeState, key: UnitKey, spec: BuildSpec, env: tuple[WheelRef, ...]
               ) -> BuildSpec | None:
@@ -470,6 +560,8 @@ class Planner:
         self._dirty.add(node)
 
     def request_page(self, name: NormalizedName) -> None:
+        if name not in self.pages:
+            self._awaited_pages.add(name)
         if self.fx.take_over_page(name):  # asked ahead, on its way: awaited now
             self.ahead.unshown.discard(name)
             self.progress.emit(Resolving(name))
@@ -643,6 +735,8 @@ class Planner:
         if why is Absence.NO_PROJECT:
             msg = f"The index {index} has no project named {req.name!r}."
             hint = "Check the spelling of the requirement, or pass the right --index-url."
+            if absent.src is not None:
+                hint += " " + settings_hint(absent.src.name, name, absent.kind)
         elif why is Absence.NO_SDIST:
             msg = (f"{name} has no usable source distribution on {index} (yanked files, wheels "
                    f"and files whose requires-python excludes Python {py} are not used).")
@@ -655,7 +749,8 @@ class Planner:
         else:
             combined = absent.combined
             wanted = str(combined) if combined is not None else str(req.specifier)
-            msg = (f"No source distribution of {name} satisfies {wanted!r}"
+            what = repr(wanted) if wanted else "any version (no specifier)"
+            msg = (f"No source distribution of {name} satisfies {what}"
                    f"{' (the combined requirements of one build environment)' if combined else ''}"
                    f"; versions with an sdist: {shown}.")
             hint = "Loosen the requirement, or publish a matching sdist on the index."
@@ -703,17 +798,23 @@ class Planner:
         self.progress.emit(Warn(f"{node} failed ({exc.message}); continuing with the rest"))
 
     def failure_summary(self, logs: str) -> WheelstrapError:
-        lines = [f"  {n}: {e.message}" for n, e in sorted(self.failed.items())]
+        lines = [f"  {n}: {e.message.splitlines()[0]}" for n, e in sorted(self.failed.items())]
         for n, dep in sorted(self.blocked.items()):
             lines.append(f"  {n}: not built, because {dep} could not be")
+        hint = f"Every other wheel was built. The logs are in {logs}."
+        if self.system_missing:  # one list of what is missing, one install command
+            text, install = system.message(system.gather(
+                {str(n): reqs for n, reqs in self.system_missing.items()}))
+            lines.append(text)
+            hint += " " + install
         return BuildFailure(
             f"{len(self.failed)} package(s) failed and {len(self.blocked)} could not be built "
-            "because of them:\n" + "\n".join(lines),
-            hint=f"Every other wheel was built. The logs are in {logs}.")
+            "because of them:\n" + "\n".join(lines), hint=hint)
 
     def page_arrived(self, name: NormalizedName, page: ProjectPage | None,
                      since: float) -> None:
         self.pages[name] = page
+        self._awaited_pages.discard(name)
         self._candidates.pop(name, None)
         self.wake(name)
         self.progress.emit(PageArrived(name, round(self.now() - since, 4),
@@ -736,6 +837,7 @@ class Planner:
         st.system, st.source_date_epoch = got.system, got.source_date_epoch
         st.make_sdist = got.make_sdist
         st.vendored = got.vendored
+        st.external = got.external
         st.sdist_size = got.sdist.stat().st_size
         st.build_requires = st.hooks.build_requires(got.system.requires, dynamic=False)
         if got.static_requires is not None and self.o.static_discovery:
@@ -884,6 +986,7 @@ class Planner:
             settings=None if st.hooks.settings.is_empty and st.hooks.plugin is None
             else st.hooks.to_json(),
             vendored=spec.vendored,
+            system_tools=tuple(t.to_json() for t in self.system_found.get(st.id, ())),
         )
 
     # -- the run's documents -----------------------------------------------------------
@@ -909,5 +1012,7 @@ class Planner:
             docs.append({"name": node.name, "version": node.version, "error": exc.message,
                          "hint": exc.hint, "log": getattr(exc, "log", None),
                          "tail": getattr(exc, "tail", ""), "chain": list(exc.chain),
-                         "blocked": blocked_by.get(node, [])})
+                         "blocked": blocked_by.get(node, []),
+                         **({"missing": exc.missing}
+                            if isinstance(exc, MissingSystemRequirements) else {})})
         return docs

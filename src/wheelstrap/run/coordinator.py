@@ -346,6 +346,8 @@ class Coordinator:
                 self._dispatch()
                 if top.complete and not self._inflight:
                     return
+                if not self._inflight and p.holding:  # discovery is over: say it all
+                    raise p.refusal()
                 if not self._inflight:
                     failure = p.failure_summary(str(self.layout.logs)) if p.failed else None
                     p.cycles.deadlock(failure, self._stall_state())
@@ -444,6 +446,10 @@ class Coordinator:
             return
         free = self.workers.capacity() - self._building
         if free <= 0:
+            return
+        if self.p.top_due is not None:  # a build would start: the targets' closure first,
+            self.p.plan(settle=True)  # so that the pages it asks for are awaited
+        if not self.p.may_build:  # see may_build and refusal
             return
         self.p.ready.sort(key=lambda p: -rank(p.node))
         free -= self._kept_for_backends(rank, rank(self.p.ready[0].node), free)

@@ -85,7 +85,8 @@ class Fetching:
         except WheelstrapError as exc:
             raise exc.with_chain(st.chain) from None
         return Fetched(path, digest, url, facts.system, facts.source_date_epoch,
-                       facts.static_requires, facts.likely_requires, vendored=vendored)
+                       facts.static_requires, facts.likely_requires, vendored=vendored,
+                       external=facts.external)
 
     def _fetch_git(self, st: NodeState, source: GitSource) -> Fetched:
         """The sdist made from ``source``'s commit before (a warm run: no git, no
@@ -95,7 +96,8 @@ class Fetching:
             path, digest = made
             facts = self.facts(st.id, path, digest, st.hooks)
             return Fetched(path, digest, source.uri, facts.system, facts.source_date_epoch,
-                           facts.static_requires, None, vendored=_vendor(facts))
+                           facts.static_requires, None, vendored=_vendor(facts),
+                           external=facts.external)
         tree, epoch, system = self.store.fetch_git(source, st.id.name, st.id.version)
         return Fetched(tree, sha256_file(tree), source.uri, system, epoch, None, None,
                        make_sdist=True)

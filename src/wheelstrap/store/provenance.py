@@ -11,8 +11,10 @@ https://in-toto.io/Statement/v1 and https://slsa.dev/provenance/v1.  Fields:
   release-age rules, ``resolution`` (``min_release_age_days``, ``max_release_age_days``;
   not the time they were judged at, which is in ``build-order.json``);
 - ``buildDefinition.internalParameters``: SOURCE_DATE_EPOCH, wheelstrap's recipe version,
-  and for cycle members the cycle, the stage, the fixed-point, seed-check and
-  cross-check results;
+  the system requirements the build needed as found on this machine (``system_tools``:
+  kind, name, path, the first line of ``--version`` or ``pkg-config --modversion``; only
+  when the package has any), and for cycle members the cycle, the stage, the fixed-point,
+  seed-check and cross-check results;
 - ``buildDefinition.resolvedDependencies``: the sdist (for an sdist made from a git
   commit: the repository at that commit, ``git+URL@COMMIT`` with digest ``gitCommit``,
   then the sdist made from it, by its sha256), then every wheel installed in the
@@ -156,6 +158,8 @@ class ProvenanceWriter:
                                       for name, version in v.tools}
             internal["vendored"] = [{"kind": v.kind, "unlocked": v.unlocked}
                                     for v in record.vendored]
+        if record.system_tools:
+            internal["system_tools"] = [dict(t) for t in record.system_tools]
         if cycle is not None:
             mine = [c for c in cycle.get("seed_checks", []) if c["name"] == record.name]
             cross = cycle.get("cross_check")

@@ -43,7 +43,7 @@ from packaging.tags import Tag
 from packaging.utils import InvalidSdistFilename, canonicalize_name, parse_sdist_filename
 from packaging.version import InvalidVersion, Version
 
-from wheelstrap.build import scratch, toolchain
+from wheelstrap.build import scratch, syshints, toolchain
 from wheelstrap.build.vendor.cargo import resolve_unlocked
 from wheelstrap.config import fastpath
 from wheelstrap.config.settings import (
@@ -53,6 +53,7 @@ from wheelstrap.config.settings import (
     fetch_source,
     prebuilt_wheels,
 )
+from wheelstrap.config.system import external_entries
 from wheelstrap.dist import srcpack
 from wheelstrap.dist.cargo import CargoFacts, cargo_facts, uses_cargo
 from wheelstrap.dist.reader import Reader, archive_texts
@@ -119,6 +120,7 @@ class SourceFacts:
     static_requires: tuple[str, ...] | None  # declared final (PEP 643); None: not promised
     likely_requires: tuple[str, ...] | None  # static in pyproject.toml or PKG-INFO: a hint
     cargo: CargoFacts | None = None  # a cargo build: the crates its Cargo.lock pins
+    external: tuple[str, ...] = ()  # PEP 725 [external] entries a build needs, as written
 
 
 @dataclass(frozen=True, slots=True)
@@ -542,7 +544,7 @@ class Store:
         """What :meth:`source_facts` found in this sdist before (with these settings),
         without reading it; None when nothing usable is on record."""
         cached = self.cache.get(_facts_key(digest, hooks))
-        if cached is None or "cargo" not in cached:  # older records: a miss
+        if cached is None or "cargo" not in cached or "external" not in cached:  # older
             return None
         try:  # checked like the tree itself: a damaged record is a miss
             table = {"requires": cached["requires"], "build-backend": cached["backend"]}
@@ -554,8 +556,10 @@ class Store:
             if likely is not None:
                 likely = tuple(str(Requirement(str(r))) for r in likely)
             cargo = None if cached["cargo"] is None else CargoFacts.from_json(cached["cargo"])
+            external = tuple(str(e) for e in cached["external"])
             return SourceFacts(parse_build_system({"build-system": table}, sdist.name),
-                               int(cached["source_date_epoch"]), static, likely, cargo)
+                               int(cached["source_date_epoch"]), static, likely, cargo,
+                               external)
         except (KeyError, TypeError, ValueError, WheelstrapError):
             return None
 
@@ -593,14 +597,16 @@ class Store:
                 cargo = CargoFacts(tuple(crates), (), unlocked=True)
         static = None if patched or pkg_info is None else final_requires(pkg_info)
         likely = srcpack.static_requires(pyproject, pkg_info)
+        external = external_entries(pyproject)
         self.cache.put(key, {
+            "external": list(external),
             "requires": [str(r) for r in system.requires], "backend": system.backend,
             "backend_path": list(system.backend_path) if system.backend_path is not None
             else None, "source_date_epoch": epoch,
             "static_requires": list(static) if static is not None else None,
             "likely_requires": list(likely) if likely is not None else None,
             "cargo": cargo.to_json() if cargo is not None else None})
-        return SourceFacts(system, epoch, static, likely, cargo)
+        return SourceFacts(system, epoch, static, likely, cargo, external)
 
     # -- fetching ahead ----------------------------------------------------------------
 
@@ -722,9 +728,12 @@ class Store:
         what = spec.label if spec.unit.ordinary else \
             f"{spec.name} {spec.version} (stage {spec.unit.stage} of its build cycle)"
         error = failed.error
+        from_log = syshints.hint(
+            failed.report.log[-syshints.SEARCH_BYTES:].decode("utf-8", "replace"), spec.name)
         return BuildFailure(
             f"Building {what} failed in {failed.phase}: {error.message.rstrip('.')}.",
             hint=(f"{error.hint} " if error.hint else "")
+            + (f"{from_log} " if from_log else "")
             + f"The full backend output is in {log}.",
             chain=chain, log=str(log), tail=tail(failed.report.log),
         )

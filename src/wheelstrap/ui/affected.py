@@ -192,17 +192,21 @@ def _rebuild_options(invocation: Invocation, directory: Path, o: RebuildOptions,
     anything is touched, when a part of it cannot be had here."""
     from dataclasses import replace
 
-    from wheelstrap.config.hooks import NO_PLUGINS
-    from wheelstrap.config.settings import NO_SETTINGS
     from wheelstrap.plan.invocation import Given
-    from wheelstrap.ui.options import age_rule, cache_urls, check_sandbox, customizations
+    from wheelstrap.ui.options import (
+        age_rule,
+        cache_urls,
+        check_sandbox,
+        customizations,
+        with_builtin,
+    )
 
     inv = invocation
     given = Given(index_url=o.index_url or _with_credentials(inv.index_url),
                   settings_file=o.settings_file, python=o.python,
                   seed_stores=o.seed_stores, signing_key=o.signing_key)
-    custom = customizations(inv.settings_path(o.settings_file))
-    settings, plugins = custom if custom is not None else (NO_SETTINGS, NO_PLUGINS)
+    settings, plugins = with_builtin(customizations(inv.settings_path(o.settings_file)),
+                                     inv.builtin_settings)
     options = inv.to_options(
         output=directory, jobs=o.jobs, given=given, settings=settings, plugins=plugins,
         caches=cache_urls(inv.caches, inv.trusted_keys),

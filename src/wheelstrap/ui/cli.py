@@ -12,7 +12,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -29,8 +29,12 @@ from wheelstrap.ui.options import (
     cache_urls,
     check_sandbox,
     customizations,
+    with_builtin,
 )
 from wheelstrap.ui.options import requirements as read_requirements
+
+if TYPE_CHECKING:
+    from wheelstrap.config.settings import Settings
 
 DEFAULT_INDEX = "https://pypi.org/simple/"  # the client's default, without importing it
 
@@ -228,6 +232,9 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option("--settings", "settings_file", type=click.Path(path_type=Path), default=None,
               help="Per-package settings: requirement edits, patches, env, config settings, "
               "plugins (TOML).")
+@click.option("--no-builtin-settings", is_flag=True,
+              help="Leave out wheelstrap's built-in settings (known system needs and upstream "
+              "packaging bugs; 'wheelstrap settings --builtin' lists them).")
 @click.option("--sandbox", type=click.Choice(["bubblewrap", "none"]), default="bubblewrap",
               show_default=True,
               help="Confine every build hook with bubblewrap, or not at all (recorded in "
@@ -261,7 +268,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
               max_stages: int, strict: bool, no_source_bootstrap: bool, cross_check: bool,
               keep_going: bool, min_release_age: float | None,
               max_release_age: float | None, as_of: str | None, multiple_versions: bool,
-              settings_file: Path | None, sandbox: str,
+              settings_file: Path | None, no_builtin_settings: bool, sandbox: str,
               work_on_disk: bool, build_timeout: float | None, max_unpacked_size: str,
               max_archive_members: int,
               max_compression_ratio: float, scheduler: str | None, advertise: str | None,
@@ -288,6 +295,8 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
         options={"policy": policy.identity(), "run": run_policy.to_json(),
                  "settings": custom[0].digest() if custom else None,
                  "plugins": custom[1].digest() if custom else None,
+                 # the built-in settings' files, unparsed: a warm run stays light
+                 "builtin": None if no_builtin_settings else fastpath.builtin_digest(),
                  "req_files": [str(p) for p in req_files],
                  "con_files": [str(p) for p in con_files],
                  "release_age": [min_release_age, max_release_age, as_of],
@@ -311,11 +320,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
     target = Target.for_interpreter(python) if python else Target.current()
     top, reqs, git, remotes, skipped = read_requirements(requirements, req_files, con_files,
                                                          target)
-    if custom is None:
-        from wheelstrap.config.hooks import NO_PLUGINS
-        from wheelstrap.config.settings import NO_SETTINGS
-
-        custom = NO_SETTINGS, NO_PLUGINS
+    custom = with_builtin(custom, not no_builtin_settings)
     options = Options(requirements=tuple(top), constraints=tuple(reqs.constraints),
                       output=output, index_url=index_url, target=target, jobs=jobs,
                       policy=policy, run=run_policy, retries=retries,
@@ -329,6 +334,7 @@ def bootstrap(requirements: Sequence[str], req_files: Sequence[Path], con_files:
                       # with a maximum age is never taken as unchanged
                       stamp_key=key if max_release_age is None else None,
                       release_age=rule, multiple_versions=multiple_versions,
+                      builtin_settings=not no_builtin_settings,
                       settings_file=settings_file, as_of_given=as_of is not None)
     launch(options, make_reporter(level, stderr_is_terminal(), workers=options.jobs), head,
            cluster_spec, advertise, before_run=start_collecting)
@@ -573,24 +579,47 @@ def graph(directory: Path, fmt: str) -> None:
 
 
 @main.command("settings")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", required=False, type=click.Path(path_type=Path))
 @click.argument("packages", nargs=-1)
-def settings_check(file: Path, packages: Sequence[str]) -> None:
+@click.option("--builtin", "show_builtin", is_flag=True,
+              help="List wheelstrap's built-in settings (each table, its reason, its upstream "
+              "issue and the system requirements it names).")
+@click.option("--no-builtin-settings", is_flag=True,
+              help="Show the effective settings of PACKAGES without the built-in settings.")
+def settings_check(file: Path | None, packages: Sequence[str], show_builtin: bool,
+                   no_builtin_settings: bool) -> None:
     """Check a settings FILE (and load its plugins); show the effective settings of each
-    PACKAGE given as NAME==VERSION, as they enter provenance."""
+    PACKAGE given as NAME==VERSION, as they enter provenance (the built-in settings
+    included, as a bootstrap applies them)."""
     import json
 
     from packaging.utils import canonicalize_name
 
+    from wheelstrap.config.builtin import builtin_settings
     from wheelstrap.config.hooks import load_plugins
-    from wheelstrap.config.settings import read_settings
+    from wheelstrap.config.settings import NO_SETTINGS, read_settings
     from wheelstrap.errors import UserInputError
 
-    settings = read_settings(file)
+    if file is not None and "==" in file.name and not file.exists():  # FILE left out
+        file, packages = None, (str(file), *packages)
+    if show_builtin:
+        for line in _describe_builtin(builtin_settings()):
+            click.echo(line)
+    if file is None:
+        if not show_builtin and not packages:
+            raise UserInputError("Nothing to check: no settings FILE was given.",
+                                 hint="Pass a settings file, or --builtin to list the "
+                                 "built-in settings.")
+        if not packages:
+            return
+    settings = read_settings(file) if file is not None else NO_SETTINGS
     plugins = load_plugins(settings)
-    click.echo(f"{file}: {len(settings.tables)} tables, "
-               f"{len(plugins.by_project)} plugins from entry points, "
-               f"{len(plugins.by_spec)} named in the file; no problems found")
+    if file is not None:
+        click.echo(f"{file}: {len(settings.tables)} tables, "
+                   f"{len(plugins.by_project)} plugins from entry points, "
+                   f"{len(plugins.by_spec)} named in the file; no problems found")
+    if not no_builtin_settings:
+        settings = settings.over(builtin_settings())
     for package in packages:
         name, sep, version = package.partition("==")
         if not sep or not name or not version:
@@ -606,3 +635,30 @@ main.add_command(affected)
 main.add_command(keys)
 main.add_command(verify_command)
 main.add_command(cache)
+
+
+def _describe_builtin(settings: Settings) -> list[str]:
+    """A few lines per built-in table: its name, reason, upstream link and needs."""
+    lines = [f"{len(settings.tables)} built-in settings tables (--no-builtin-settings "
+             "leaves them out):"]
+    for t in settings.tables:
+        lines.append(f"{t.label.removeprefix('packages.')}")
+        if t.reason:
+            lines.append(f"  reason: {t.reason}")
+        if t.upstream:
+            lines.append(f"  upstream: {t.upstream}")
+        for r in t.values.system_requires:
+            provided = ", ".join(f"{d} {p}" for d, p in (("Debian", r.debian),
+                                                         ("Fedora", r.fedora)) if p)
+            instead = f"; instead of {', '.join(r.instead_of)} from the index" \
+                if r.instead_of else ""
+            lines.append(f"  needs {r.label}" + (f" ({provided})" if provided else "")
+                         + instead)
+        for e in t.values.build_requires:
+            for name in e.remove:
+                lines.append(f"  drops the build requirement {name}")
+        for patch in t.values.patches:
+            lines.append(f"  patches {', '.join(patch.files)} ({patch.name})")
+        for var, value in t.values.env:
+            lines.append(f"  sets {var}={value}")
+    return lines

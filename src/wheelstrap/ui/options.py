@@ -152,3 +152,18 @@ def requirements(requirements: Sequence[str], req_files: Sequence[Path],
         raise UserInputError("Nothing to bootstrap: no requirement was given.",
                              hint="Name packages (wheelstrap bootstrap hatchling) or pass -r FILE.")
     return top, reqs, git, remotes, skipped
+
+
+def with_builtin(custom: tuple[Settings, Plugins] | None, builtin: bool
+                 ) -> tuple[Settings, Plugins]:
+    """The run's settings and plugins: the user's (``custom``; None: none), over
+    wheelstrap's built-in settings unless ``builtin`` is off (--no-builtin-settings)."""
+    from wheelstrap.config.hooks import NO_PLUGINS
+    from wheelstrap.config.settings import NO_SETTINGS
+
+    settings, plugins = custom if custom is not None else (NO_SETTINGS, NO_PLUGINS)
+    if builtin:
+        from wheelstrap.config.builtin import builtin_settings
+
+        settings = settings.over(builtin_settings())
+    return settings, plugins
