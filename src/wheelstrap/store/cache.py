@@ -156,7 +156,7 @@ class RemoteCache:
         except (ValueError, RecursionError):
             raise _Refused("it is not JSON") from None
         if not isinstance(entry, dict) or entry.get("schema") != ENTRY_SCHEMA \
-                or entry.get("version") != VERSION:
+                or type(entry.get("version")) is not int or entry["version"] != VERSION:
             raise _Refused(f"it is not a {ENTRY_SCHEMA} v{VERSION} document")
         if entry.get("key") != key:
             raise _Refused(f"it is the entry of another build ({entry.get('key')!r}), signed "
@@ -279,6 +279,7 @@ class Pushed:
     requires: int
     written: int  # entries new or changed in DEST
     stale: int  # records whose wheel is gone or changed: left out
+    damaged: int = 0  # records that are not wheelstrap's (wrong types, a path outside OUT)
 
 
 def _dest_folder(dest: str) -> Path:
@@ -308,25 +309,45 @@ def push(out: Path, dest: str, signer: Signer) -> Pushed:
     except OSError as exc:
         raise UserInputError(f"Cannot create the cache folder {root}: "
                              f"{exc.strerror or exc}.", hint="Choose another DEST.") from None
+    try:
+        return _push(layout, root, signer)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise UserInputError(
+            f"cache push into {root} stopped: {exc.strerror or exc}{where}. The entries "
+            "written before it are complete; none is half-written.",
+            hint="Make DEST a folder you can write to (and OUT readable), then push "
+            "again: what is there already is not written twice.") from None
+
+
+def _push(layout: Layout, root: Path, signer: Signer) -> Pushed:
     marker = json.dumps({"schema": CACHE_SCHEMA, "version": VERSION}) + "\n"
     _put_text(root / "wheelstrap-cache.json", marker)
-    wheels = requires = written = stale = 0
+    wheels = requires = written = stale = damaged = 0
     for key, record in _records(BuildCache(layout.cache)):
         files: list[tuple[str, Path]] = []
-        if set(record) == {"requires"} and isinstance(record["requires"], list):
-            entry: dict[str, Any] = {"kind": "dynamic-requires",
-                                     "requires": [str(r) for r in record["requires"]]}
+        if set(record) == {"requires"}:
+            raw = record["requires"]
+            if not (isinstance(raw, list) and all(isinstance(r, str) for r in raw)):
+                damaged += 1
+                continue
+            entry: dict[str, Any] = {"kind": "dynamic-requires", "requires": raw}
             requires += 1
-        elif isinstance(record.get("path"), str) and _is_sha256(record.get("sha256")):
-            wheel = layout.root / record["path"]
+        elif "path" in record:
+            wheel = BuildCache.wheel_of(layout.root, record)
+            rd, rp = record.get("requires_dist", []), record.get("requires_python")
+            if wheel is None or not _is_sha256(record.get("sha256")) \
+                    or not (isinstance(rd, list) and all(isinstance(r, str) for r in rd)) \
+                    or not (rp is None or isinstance(rp, str)):
+                damaged += 1
+                continue
             if not wheel.is_file() or sha256_file(wheel) != record["sha256"]:
                 stale += 1
                 continue
             statement, envelope = _statement_files(layout, wheel, record["sha256"])
             entry = {"kind": "wheel",
                      "wheel": {"filename": wheel.name, "sha256": record["sha256"],
-                               "requires_dist": record.get("requires_dist", []),
-                               "requires_python": record.get("requires_python")},
+                               "requires_dist": rd, "requires_python": rp},
                      "statement": _ref(statement), "envelope": _ref(envelope)}
             files = [(wheel.name, wheel)] + [(p.name, p) for p in (statement, envelope) if p]
             wheels += 1
@@ -343,7 +364,7 @@ def push(out: Path, dest: str, signer: Signer) -> Pushed:
         text = envelope_text(signer.envelope(payload, ENTRY_TYPE))
         if _put_text(folder / "entry.dsse.json", text):
             written += 1
-    return Pushed(wheels, requires, written, stale)
+    return Pushed(wheels, requires, written, stale, damaged)
 
 
 def _records(cache: BuildCache) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -354,7 +375,7 @@ def _records(cache: BuildCache) -> Iterator[tuple[str, dict[str, Any]]]:
     for shard in shards:
         for path in sorted(shard.glob("*.json")):
             record = cache.get(path.stem)
-            if record is not None and len(path.stem) == 64:
+            if record is not None and _is_sha256(path.stem):
                 yield path.stem, record
 
 

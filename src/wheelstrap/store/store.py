@@ -554,8 +554,8 @@ class Store:
         if cached is None:
             return self._from_remote(spec)
         try:
-            wheel = self.layout.root / str(cached["path"])
-            if not wheel.is_file() or sha256_file(wheel) != cached["sha256"]:
+            wheel = BuildCache.wheel_of(self.layout.root, cached)
+            if wheel is None or not wheel.is_file() or sha256_file(wheel) != cached["sha256"]:
                 return self._from_remote(spec)
             info = _cached_info(cached, spec) or read_metadata(wheel, limits=self.limits)
         except (KeyError, TypeError, ValueError, OSError, WheelFormatError):

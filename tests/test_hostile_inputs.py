@@ -1,0 +1,508 @@
+"""Hostile input to the paths that read what someone else wrote: shared build cache entries
+(``bootstrap --cache``), damaged build records (``cache push``), ``verify`` targets,
+``affected`` documents, settings and lock files that name git sources, and the upload
+times of index pages.  The rule for each: a one-paragraph wheelstrap error and exit 1,
+never a traceback nor exit 2 (an internal error); for untrusted remote content, a warning,
+a refusal and the run goes on; nothing half-written, nothing written outside the folder
+the command writes to; no hang (a FIFO is never opened for blocking reads)."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import os
+import shutil
+import threading
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from scenario import Pkg, build_wheel
+
+from wheelstrap.dist.validate import validate_wheel
+from wheelstrap.index.client import IndexClient
+from wheelstrap.store.cache import (
+    ENTRY_SCHEMA,
+    ENTRY_TYPE,
+    MAX_ENTRY_BYTES,
+    MAX_STATEMENT_BYTES,
+    CachedWheel,
+    RemoteCache,
+    entry_path,
+)
+from wheelstrap.store.signing import (
+    Signer,
+    envelope_text,
+    generate_keys,
+    load_public_key,
+)
+from wheelstrap.ui.cli import main
+
+KEY = "ab" * 32  # the content address the tests look up
+
+
+def cli(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def clean_failure(result: Result, *needles: str) -> None:
+    """Exit 1 with a wheelstrap error, no traceback."""
+    assert result.exit_code == 1, (result.exit_code, result.output, result.exception)
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    assert result.output.lstrip().startswith("error:") or "\nerror:" in result.output, \
+        result.output
+    for needle in needles:
+        assert needle in result.output, result.output
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    """Every file (and link) under ``folder``, for before/after comparisons."""
+    found: dict[str, bytes] = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            rel = str(p.relative_to(folder))
+            if p.is_symlink():
+                found[rel] = b"-> " + os.readlink(p).encode()
+            elif p.is_file():
+                found[rel] = p.read_bytes()
+    return found
+
+
+def in_thread(fn: Callable[[], Any], limit: float = 120) -> Any:
+    """``fn()`` in a thread; fails (instead of hanging the suite) if it never returns,
+    as a blocking read of a FIFO would."""
+    box: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            box.append(fn())
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(limit)
+    assert not t.is_alive(), "it hangs (a blocking read?)"
+    if errors:
+        raise errors[0]
+    return box[0]
+
+
+# -- 1. shared build cache entries ------------------------------------------------------
+
+
+class Cache:
+    """A file:// cache folder holding one entry (for :data:`KEY`), signed by a key the
+    reader trusts, and a reader of it that takes the wheel of pick 1.0 into ``out``."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp = tmp_path
+        key = tmp_path / "keys" / "k"
+        key.parent.mkdir()
+        generate_keys(key)
+        self.signer = Signer(key)
+        self.trusted = [load_public_key(key.with_name("k.pub"))]
+        self.root = tmp_path / "cache"
+        self.folder = self.root / entry_path(KEY)
+        self.folder.mkdir(parents=True)
+        self.out = tmp_path / "out"
+        self.wheel = build_wheel(Pkg("pick"), tmp_path / "built")
+        self.warnings: list[str] = []
+
+    def sha(self, data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()
+
+    def good_entry(self) -> dict[str, Any]:
+        data = self.wheel.read_bytes()
+        (self.folder / self.wheel.name).write_bytes(data)
+        return {"schema": ENTRY_SCHEMA, "version": 1, "key": KEY, "kind": "wheel",
+                "wheel": {"filename": self.wheel.name, "sha256": self.sha(data),
+                          "requires_dist": [], "requires_python": None},
+                "statement": None, "envelope": None}
+
+    def sign(self, payload: bytes | dict[str, Any]) -> None:
+        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.put(envelope_text(self.signer.envelope(raw, ENTRY_TYPE)).encode())
+
+    def put(self, body: bytes) -> None:
+        (self.folder / "entry.dsse.json").write_bytes(body)
+
+    def take(self, url: str | None = None, client: IndexClient | None = None
+             ) -> CachedWheel | None:
+        extra = {"client": client} if client is not None else {}
+        remote = RemoteCache([url or self.root.as_uri()], self.trusted,
+                             self.warnings.append, **extra)
+
+        def check(path: Path) -> None:
+            validate_wheel(path, "pick", "1.0", None)
+
+        try:
+            return in_thread(lambda: remote.wheel(
+                KEY, lambda filename: self.out / "wheels" / filename, check))
+        finally:
+            remote.close()
+
+    def refused(self, url: str | None = None, client: IndexClient | None = None,
+                needle: str = "") -> None:
+        """The entry is not taken, with one warning, and nothing of it is in OUT or
+        anywhere outside the cache folder."""
+        before = {k: v for k, v in tree(self.tmp).items() if not k.startswith("out")}
+        assert self.take(url, client) is None
+        assert len(self.warnings) == 1, self.warnings
+        assert needle in self.warnings[0], self.warnings
+        assert "ignored" in self.warnings[0] or "cannot be read" in self.warnings[0]
+        assert [p for p in self.out.rglob("*") if not p.is_dir()] == [] \
+            if self.out.exists() else True
+        after = {k: v for k, v in tree(self.tmp).items() if not k.startswith("out")}
+        assert after == before
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Cache:
+    return Cache(tmp_path)
+
+
+def test_a_good_entry_is_taken(cache: Cache) -> None:
+    """The harness itself: an honest entry is taken (so a refusal below means something)."""
+    cache.sign(cache.good_entry())
+    got = cache.take()
+    assert got is not None and got.path == cache.out / "wheels" / cache.wheel.name
+    assert cache.warnings == []
+    assert sorted(p.name for p in (cache.out / "wheels").iterdir()) == [cache.wheel.name]
+
+
+@pytest.mark.parametrize("body", [
+    b"", b"not json", b"\xff\xfe\x00", b"[" * 100_000, b"[]", b'"x"', b"null",
+    b'{"payload": 3}', b'{"payloadType": [], "payload": "!!", "signatures": {}}',
+    b'{"payloadType": "application/vnd.wheelstrap.cache-entry+json", "payload": "e30=", '
+    b'"signatures": [{"keyid": 1, "sig": null}]}',
+    b'{"payloadType": "application/vnd.wheelstrap.cache-entry+json", "payload": "e30=", '
+    b'"signatures": "x"}',
+], ids=lambda b: repr(b[:24]))
+def test_an_entry_that_is_no_signed_envelope_is_ignored(cache: Cache, body: bytes) -> None:
+    cache.good_entry()
+    cache.put(body)
+    cache.refused(needle="is ignored")
+
+
+def test_an_entry_over_the_size_limit_is_not_read(cache: Cache) -> None:
+    cache.good_entry()
+    cache.put(b" " * (MAX_ENTRY_BYTES + 1))
+    cache.refused(needle=f"larger than {MAX_ENTRY_BYTES} bytes")
+
+
+@pytest.mark.parametrize("payload", [
+    b"not json", b"\xff\xfe", b"[" * 100_000, b"[1, 2]", b'"entry"', b"null", b"1e999",
+    json.dumps({"schema": ENTRY_SCHEMA, "version": 1, "key": KEY, "kind": "wheel",
+                "wheel": {"filename": "x" * 10_000_000}}).encode()[:MAX_ENTRY_BYTES // 2],
+], ids=lambda b: repr(b[:16]))
+def test_a_signed_payload_that_is_no_entry_is_ignored(cache: Cache, payload: bytes) -> None:
+    cache.good_entry()
+    cache.sign(payload)
+    cache.refused(needle="is ignored")
+
+
+WRONG = [None, 1, -1, 1.5, True, "x", "", [], [1], {}, {"a": 1}]
+
+
+def _entry_fields() -> list[tuple[str, ...]]:
+    """Every field of a wheel entry, top level and inside ``wheel``."""
+    return [(k,) for k in ("schema", "version", "key", "kind", "wheel")] + [
+        ("wheel", k) for k in ("filename", "sha256", "requires_dist", "requires_python")]
+
+
+@pytest.mark.parametrize("field", _entry_fields(), ids=".".join)
+def test_every_field_of_an_entry_with_a_wrong_type_is_refused(cache: Cache,
+                                                             field: tuple[str, ...]) -> None:
+    good = cache.good_entry()
+    for value in WRONG:
+        if field == ("wheel", "requires_python") and (value is None or isinstance(value, str)):
+            continue  # of the right type (what the wheel's METADATA says is used anyway)
+        if field == ("wheel", "requires_dist") and value == []:
+            continue
+        entry = json.loads(json.dumps(good))
+        holder = entry
+        for part in field[:-1]:
+            holder = holder[part]
+        if type(holder[field[-1]]) is type(value) and holder[field[-1]] == value:
+            continue  # the good value itself
+        holder[field[-1]] = value
+        cache.sign(entry)
+        cache.warnings.clear()
+        cache.refused(needle="is ignored")
+
+
+@pytest.mark.parametrize("name", [
+    "../pick-1.0-py3-none-any.whl", "../../outside.whl", "sub/pick-1.0-py3-none-any.whl",
+    "/tmp/pick-1.0-py3-none-any.whl", "pick\x00-1.0-py3-none-any.whl", ".pick.whl",
+    "..", ".", "", "pick-1.0.tar.gz", "pick-1.0-py3-none-any.whl\\..\\x.whl",
+    "other-1.0-py3-none-any.whl", "pick-2.0-py3-none-any.whl", "pick-1.0-py3-none-any",
+])
+def test_a_wheel_file_name_that_is_no_plain_wheel_name_is_refused(cache: Cache,
+                                                                  name: str) -> None:
+    entry = cache.good_entry()
+    data = cache.wheel.read_bytes()
+    if "\x00" not in name and name not in ("", ".", "..") and not name.startswith("/"):
+        # the file is there, with the sha256 the entry gives: only the name is wrong
+        target = cache.folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    entry["wheel"]["filename"] = name
+    cache.sign(entry)
+    cache.refused(needle="is ignored")
+    assert not (cache.out / "outside.whl").exists() and not (cache.tmp / "outside.whl").exists()
+
+
+def _zip_bomb(path: Path) -> None:
+    """A wheel-named zip whose one member unpacks to 100 MB of zeros (ratio ~1000)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf, \
+            zf.open("pick/bomb.bin", "w", force_zip64=True) as member:
+        chunk = bytes(1 << 20)
+        for _ in range(100):
+            member.write(chunk)
+
+
+@pytest.mark.parametrize("make", ["garbage", "empty", "bomb", "other-package", "fifo",
+                                  "missing", "symlink-outside"])
+def test_a_wheel_that_is_not_this_builds_is_refused(cache: Cache, make: str) -> None:
+    entry = cache.good_entry()
+    target = cache.folder / cache.wheel.name
+    if make == "garbage":
+        target.write_bytes(os.urandom(4096))
+    elif make == "empty":
+        target.write_bytes(b"")
+    elif make == "bomb":
+        _zip_bomb(target)
+    elif make == "other-package":
+        other = build_wheel(Pkg("other"), cache.tmp / "other")
+        target.write_bytes(other.read_bytes())
+    elif make == "fifo":
+        target.unlink()
+        os.mkfifo(target)
+    elif make == "missing":
+        target.unlink()
+    elif make == "symlink-outside":  # a link to a file that is not the wheel
+        target.unlink()
+        secret = cache.tmp / "secret.txt"
+        secret.write_text("secret")
+        target.symlink_to(secret)
+    if make not in ("fifo", "missing", "symlink-outside"):
+        # signed for the bytes that are there: only what they are can refuse them
+        entry["wheel"]["sha256"] = cache.sha(target.read_bytes())
+    cache.sign(entry)
+    cache.refused(needle="is ignored")
+
+
+def _statement(cache: Cache, text: bytes) -> dict[str, Any]:
+    entry = cache.good_entry()
+    name = cache.wheel.name + ".intoto.json"
+    (cache.folder / name).write_bytes(text)
+    entry["statement"] = {"filename": name, "sha256": cache.sha(text)}
+    return entry
+
+
+@pytest.mark.parametrize("text", [
+    b"not json", b"[" * 100_000, b"[]", b'{"subject": {}}', b'{"subject": "x"}',
+    b'{"subject": [1]}', b'{"subject": [{"name": 1, "digest": []}]}',
+    b'{"subject": [{"name": "pick-1.0-py3-none-any.whl", "digest": {"sha256": 5}}]}',
+], ids=lambda b: repr(b[:20]))
+def test_a_statement_that_is_no_statement_of_the_wheel_is_refused(cache: Cache,
+                                                                 text: bytes) -> None:
+    cache.sign(_statement(cache, text))
+    cache.refused(needle="is ignored")
+
+
+def test_a_statement_over_the_size_limit_is_refused(cache: Cache) -> None:
+    cache.sign(_statement(cache, b" " * (MAX_STATEMENT_BYTES + 1)))
+    cache.refused(needle=f"larger than {MAX_STATEMENT_BYTES} bytes")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink-outside", "folder"])
+def test_an_entry_that_is_no_regular_file_does_not_hang_the_run(cache: Cache,
+                                                                kind: str) -> None:
+    cache.good_entry()
+    entry = cache.folder / "entry.dsse.json"
+    if kind == "fifo":
+        os.mkfifo(entry)
+    elif kind == "symlink-outside":
+        (cache.tmp / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+        entry.symlink_to(cache.tmp / "passwd")
+    else:
+        entry.mkdir()
+    if kind == "folder":  # as if there were no entry: nothing to say
+        assert cache.take() is None and cache.warnings == []
+        return
+    cache.refused()
+
+
+class _Hostile(http.server.BaseHTTPRequestHandler):
+    """Answers every request with a 500, or begins an answer and then says nothing."""
+
+    mode = "500"
+
+    def do_GET(self) -> None:
+        if self.mode == "500":
+            self.send_response(500)
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.write(b"boom\n")
+        else:
+            self.server.stalled.wait()  # type: ignore[attr-defined]
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def hostile_http() -> Iterator[Callable[[str], str]]:
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(mode: str) -> str:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                 type("H", (_Hostile,), {"mode": mode}))
+        server.daemon_threads = True
+        server.stalled = threading.Event()  # type: ignore[attr-defined]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield start
+    for s in servers:
+        s.stalled.set()  # type: ignore[attr-defined]
+        s.shutdown()
+        s.server_close()
+
+
+@pytest.mark.parametrize("mode", ["500", "silent"])
+def test_a_cache_that_fails_or_stalls_costs_the_build_only(cache: Cache, hostile_http,
+                                                          mode: str) -> None:
+    url = hostile_http(mode)
+    client = IndexClient(retries=1, backoff=0.01, timeout=0.5, connect_timeout=0.5,
+                         request_deadline=1.0)
+    cache.refused(url, client, needle="cannot be read")
+    assert "not asked again" in cache.warnings[0]
+
+
+# -- 2. cache push of a damaged output ----------------------------------------------------
+
+
+@pytest.fixture
+def built(serve_index, run_bootstrap, tmp_path: Path) -> dict[str, Any]:
+    """An output of two builds (one with a prepare result: a requires record), signed."""
+    key = tmp_path / "keys" / "k"
+    key.parent.mkdir()
+    generate_keys(key)
+    index = serve_index([Pkg("lib", dynamic=["helper"]), Pkg("helper")])
+    run = run_bootstrap("lib", "--signing-key", str(key), index=index.url,
+                        out=tmp_path / "out")
+    assert run.code == 0, run.stderr
+    return {"out": run.out, "key": key, "index": index, "run": run_bootstrap}
+
+
+def _records(out: Path) -> dict[Path, dict[str, Any]]:
+    return {p: json.loads(p.read_text())
+            for p in sorted((out / ".wheelstrap" / "cache").glob("*/*.json"))}
+
+
+def _plant(out: Path, record: bytes | dict[str, Any], n: int) -> None:
+    key = hashlib.sha256(f"planted {n}".encode()).hexdigest()
+    path = out / ".wheelstrap" / "cache" / key[:2] / f"{key}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(record if isinstance(record, bytes) else json.dumps(record).encode())
+
+
+def test_cache_push_leaves_out_damaged_records_and_never_reads_outside_out(
+        built: dict[str, Any], tmp_path: Path) -> None:
+    out = built["out"]
+    secret = tmp_path / "secret-1.0-py3-none-any.whl"  # outside OUT, named like a wheel
+    secret.write_bytes(b"not for the cache")
+    digest = hashlib.sha256(secret.read_bytes()).hexdigest()
+    (out / "wheels" / "linked-1.0-py3-none-any.whl").symlink_to(secret)
+    hostile: list[bytes | dict[str, Any]] = [
+        {"path": os.path.relpath(secret, out), "sha256": digest},
+        {"path": str(secret), "sha256": digest},
+        {"path": "wheels/../../" + secret.name, "sha256": digest},
+        {"path": "wheels/linked-1.0-py3-none-any.whl", "sha256": digest},
+        {"path": "wheels/\x00.whl", "sha256": digest},
+        {"path": 5, "sha256": digest}, {"path": [], "sha256": []},
+        {"path": "wheels/x.whl", "sha256": "short"},
+        {"requires": "helper"}, {"requires": [1, None]}, {"requires": {"a": 1}},
+        b'{"path": "wheels/', b"\xff\xfe", b"[" * 100_000, b"[]", b"null",
+    ]
+    honest = list(_records(out).values())
+    n_wheels = sum("path" in r for r in honest)
+    n_requires = sum(set(r) == {"requires"} for r in honest)
+    good = next(r for r in honest if "path" in r)
+    hostile += [{**good, "requires_dist": "x"}, {**good, "requires_dist": [1]},
+                {**good, "requires_python": 3}]
+    for n, record in enumerate(hostile):
+        _plant(out, record, n)
+    fifo_key = hashlib.sha256(b"fifo").hexdigest()
+    (out / ".wheelstrap" / "cache" / fifo_key[:2]).mkdir(exist_ok=True)
+    os.mkfifo(out / ".wheelstrap" / "cache" / fifo_key[:2] / f"{fifo_key}.json")
+    dest = tmp_path / "dest"
+    result = in_thread(lambda: cli("cache", "push", str(out), str(dest), "--signing-key",
+                                   str(built["key"])))
+    assert result.exit_code == 0, result.output
+    assert f"{n_wheels} wheels and {n_requires} prepare results" in result.output
+    # every record that parses and is not wheelstrap's (the others are no record at all)
+    assert "14 damaged records left out" in result.output, result.output
+    names = {p.name for p in dest.rglob("*") if p.is_file()}
+    assert not any("secret" in n or "linked" in n for n in names), names
+    for p in dest.rglob("*"):
+        assert not p.is_symlink()
+        if p.is_file():
+            assert b"not for the cache" not in p.read_bytes()
+            assert p.name == "wheelstrap-cache.json" or p.relative_to(dest).parts[0] == "v1"
+
+
+def test_cache_push_into_a_dest_it_cannot_write_is_a_clear_error(
+        built: dict[str, Any], tmp_path: Path) -> None:
+    out, key = built["out"], str(built["key"])
+    a_file = tmp_path / "a-file"
+    a_file.write_text("keep me")
+    clean_failure(cli("cache", "push", str(out), str(a_file), "--signing-key", key),
+                  "Cannot create the cache folder")
+    assert a_file.read_text() == "keep me"
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "v1").write_text("a file where a folder goes")
+    clean_failure(cli("cache", "push", str(out), str(blocked), "--signing-key", key),
+                  "cache push into")
+    marker = tmp_path / "marker"
+    (marker / "wheelstrap-cache.json").mkdir(parents=True)
+    clean_failure(cli("cache", "push", str(out), str(marker), "--signing-key", key),
+                  "cache push into")
+    for folder in (blocked, marker):  # nothing half-written
+        assert not [p for p in folder.rglob("*") if ".wheelstrap-tmp-" in p.name]
+    clean_failure(cli("cache", "push", str(out), "https://example.org/cache",
+                      "--signing-key", key), "cache push writes into a folder")
+
+
+def test_a_record_naming_a_file_outside_out_is_not_reused(built: dict[str, Any],
+                                                         tmp_path: Path) -> None:
+    """The output's own build records are checked like a cache entry: a record (damaged,
+    or planted) whose path leaves OUT does not make a file elsewhere a build's wheel."""
+    out = built["out"]
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    for path, record in _records(out).items():
+        if "path" in record:
+            wheel = out / record["path"]
+            moved = outside / wheel.name
+            shutil.move(wheel, moved)
+            record["path"] = os.path.relpath(moved, out)
+            path.write_text(json.dumps(record))
+    moved_before = tree(outside)
+    again = built["run"]("lib", index=built["index"].url, out=out)
+    assert again.code == 0, again.stderr
+    assert again.wheels == sorted(moved_before)  # built again, in OUT
+    assert tree(outside) == moved_before
+    order = json.loads((out / "build-order.json").read_text())
+    assert all(not b["reused"] for b in order["builds"])
