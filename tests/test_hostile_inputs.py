@@ -8,6 +8,7 @@ the command writes to; no hang (a FIFO is never opened for blocking reads)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.server
 import json
@@ -506,3 +507,144 @@ def test_a_record_naming_a_file_outside_out_is_not_reused(built: dict[str, Any],
     assert tree(outside) == moved_before
     order = json.loads((out / "build-order.json").read_text())
     assert all(not b["reused"] for b in order["builds"])
+
+
+# -- 3. verify targets ---------------------------------------------------------------------
+
+
+def verify(*args: str) -> Result:
+    return in_thread(lambda: cli("verify", *args))
+
+
+def no_crash(result: Result) -> None:
+    """A verdict (exit 0, 3 or 4) or a clear error (exit 1): never exit 2, no traceback."""
+    assert result.exit_code in (0, 1, 3, 4), (result.exit_code, result.output)
+    assert "Traceback" not in result.output and "internal error" not in result.output
+
+
+def test_verify_of_garbage_empty_folders_and_odd_files(tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    generate_keys(key)
+    pub = str(key) + ".pub"
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / "x-1.0-py3-none-any.whl").write_bytes(os.urandom(1000))
+    (garbage / ".whl").write_bytes(b"")
+    (garbage / "x-1.0-py3-none-any.whl.intoto.dsse.json").write_bytes(b"[" * 100_000)
+    result = verify(str(garbage), "--trust", pub)
+    no_crash(result)
+    assert result.exit_code == 3 and "FAILED" in result.output, result.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    clean_failure(verify(str(empty), "--trust", pub), "holds no wheel")
+    fifo = tmp_path / "fifo-1.0-py3-none-any.whl"
+    os.mkfifo(fifo)
+    clean_failure(verify(str(fifo), "--trust", pub), "neither a wheel")
+    for url in ("ftp://host/x-1.0-py3-none-any.whl", "gopher://h/x.whl", "file:x.whl",
+                "http://[::1/x.whl", "https://host/not-a-wheel.txt"):
+        result = verify(url, "--trust", pub)
+        no_crash(result)
+        assert result.exit_code == 1, (url, result.output)
+    huge = tmp_path / "huge"
+    huge.mkdir()
+    (huge / "x-1.0-py3-none-any.whl").write_bytes(b"PK")
+    (huge / "x-1.0-py3-none-any.whl.intoto.dsse.json").write_bytes(b" " * (9 << 20))
+    result = verify(str(huge), "--trust", pub)
+    no_crash(result)
+    assert result.exit_code == 3 and "larger than" in result.output, result.output
+
+
+def test_verify_of_hostile_lock_files(tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    generate_keys(key)
+    pub = str(key) + ".pub"
+    (tmp_path / "w").mkdir()
+    os.mkfifo(tmp_path / "w" / "fifo-1.0-py3-none-any.whl")
+    (tmp_path / "w" / "ok-1.0-py3-none-any.whl").write_bytes(b"PK")
+    os.mkfifo(tmp_path / "w" / "ok-1.0-py3-none-any.whl.intoto.dsse.json")
+    locks = {
+        "malformed": "[[packages",
+        "not-utf8": b"\xff\xfe[[packages]]",
+        "no-packages": 'lock-version = "1.0"\n',
+        "packages-a-string": 'packages = "x"\n',
+        "wheels-wrong": '[[packages]]\nname = "a"\nwheels = "x"\n',
+        "entries-wrong": '[[packages]]\nname = 1\nwheels = [1, "x", {path = 3}, {url = []}]\n',
+        "nul": '[[packages]]\nname = "a"\n[[packages.wheels]]\npath = "a\\u0000b.whl"\n',
+        "control": '[[packages]]\nname = "a"\n[[packages.wheels]]\npath = "a\\nb.whl"\n',
+        "schemes": '[[packages]]\nname = "a"\n[[packages.wheels]]\nurl = "ftp://h/a.whl"\n'
+                   '[[packages.wheels]]\nurl = "data:,x.whl"\n',
+        "bad-sha": '[[packages]]\nname = "a"\n[[packages.wheels]]\npath = "w/a.whl"\n'
+                   'hashes = {sha256 = ["x"]}\n',
+    }
+    for name, text in locks.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        lock = folder / "pylock.toml"
+        lock.write_bytes(text if isinstance(text, bytes) else text.encode())
+        clean_failure(verify(str(lock), "--trust", pub), str(lock))
+    # entries that are wheel locations, however odd: a verdict each, never a crash
+    traversal = tmp_path / "traversal"
+    traversal.mkdir()
+    lock = traversal / "pylock.toml"
+    lock.write_text('[[packages]]\nname = "a"\n'
+                    '[[packages.wheels]]\npath = "../../../../../../etc/passwd.whl"\n'
+                    '[[packages.wheels]]\npath = "../w/fifo-1.0-py3-none-any.whl"\n'
+                    '[[packages.wheels]]\npath = "../w/ok-1.0-py3-none-any.whl"\n'
+                    '[[packages.wheels]]\nurl = "file:///etc/passwd.whl"\n')
+    result = verify(str(lock), "--trust", pub)
+    no_crash(result)
+    assert result.exit_code == 3, result.output
+    assert "not a regular file" in result.output, result.output
+
+
+def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every path into a JSON document (keys and list indices), parents first."""
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield (*prefix, k)
+            yield from _paths(v, (*prefix, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield (*prefix, i)
+            yield from _paths(v, (*prefix, i))
+
+
+def test_verify_of_signed_statements_with_wrong_types_everywhere(
+        built: dict[str, Any], tmp_path: Path) -> None:
+    """A statement signed by a trusted key but of wrong shape, field by field: a failed
+    verdict or a pass (for fields no check reads), never a crash."""
+    out, key = built["out"], built["key"]
+    pub = str(key) + ".pub"
+    wheel = next(p for p in (out / "wheels").glob("lib-*.whl"))
+    envelope = json.loads((out / "provenance" / f"{wheel.name}.intoto.dsse.json").read_text())
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    signer = Signer(key)
+    folder = tmp_path / "target"
+    folder.mkdir()
+    shutil.copy(wheel, folder / wheel.name)
+    for p in (out / "wheels").glob("*.whl"):  # its build environment, beside it
+        shutil.copy(p, folder / p.name)
+        src = out / "provenance" / f"{p.name}.intoto.dsse.json"
+        if src.is_file() and p.name != wheel.name:
+            shutil.copy(src, folder / src.name)
+    target = folder / f"{wheel.name}.intoto.dsse.json"
+
+    def check(doc: Any) -> Result:
+        payload = json.dumps(doc).encode()
+        target.write_text(envelope_text(signer.envelope(payload)))
+        result = cli("verify", str(folder / wheel.name), "--trust", pub)
+        no_crash(result)
+        return result
+
+    assert check(statement).exit_code == 0  # the harness: the honest statement verifies
+    odd: list[Any] = [None, 1, True, "x", "../../x.whl", "a\x00b", [], {}, [{}], {"a": []}]
+    for path in _paths(statement):
+        for value in odd:
+            doc = json.loads(json.dumps(statement))
+            holder = doc
+            for part in path[:-1]:
+                holder = holder[part]
+            holder[path[-1]] = value
+            check(doc)
+    for doc in ([], "x", None, 1, {"subject": "x"}, {}):
+        assert check(doc).exit_code == 3

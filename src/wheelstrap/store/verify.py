@@ -39,10 +39,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote, unquote, urljoin, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
 
 from wheelstrap.errors import Problems, UserInputError, WheelstrapError
-from wheelstrap.fsutil import sha256_file
+from wheelstrap.fsutil import open_regular, sha256_file
 from wheelstrap.store import signing
 from wheelstrap.store.provenance import BUILD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE
 
@@ -135,17 +135,25 @@ class Wheel:
     expected_by: str = ""  # which: "pylock.toml", or the wheel whose statement names it
 
 
+def _split(url: str) -> SplitResult:
+    try:
+        return urlsplit(url)
+    except ValueError as exc:  # an unclosed [ of an IPv6 host, a bad port...
+        raise UserInputError(f"{url!r} is not a URL ({exc}).",
+                             hint="Point at the wheel by a path or an http(s) URL.") from None
+
+
 def _url_place(url: str) -> Place:
     return Place(base=url.rsplit("/", 1)[0] + "/")
 
 
 def _wheel_at(location: str, lock_dir: Path | None = None) -> tuple[Location, Place]:
     """A wheel's location and place from a path, a ``file://`` URL or an http(s) URL."""
-    scheme = urlsplit(location).scheme.lower() if "://" in location else ""
+    scheme = _split(location).scheme.lower() if "://" in location else ""
     if scheme in ("http", "https"):
         return location, _url_place(location)
     if scheme == "file":
-        path = Path(unquote(urlsplit(location).path))
+        path = Path(unquote(_split(location).path))
     elif scheme:
         raise UserInputError(f"{location!r} is neither a path nor an http(s) or file:// URL.",
                              hint="Point at the wheel by a path or an http(s) URL.")
@@ -171,7 +179,7 @@ def collect(targets: Sequence[str]) -> list[Wheel]:
     wheels: list[Wheel] = []
     for target in targets:
         if "://" in target:
-            if not urlsplit(target).path.endswith(".whl"):
+            if not _split(target).path.endswith(".whl"):
                 raise UserInputError(f"{target} is a URL, but not of a wheel.",
                                      hint="Only a wheel may be named by URL; give a "
                                      "pylock.toml or a folder as a path.")
@@ -200,7 +208,7 @@ def collect(targets: Sequence[str]) -> list[Wheel]:
 
 
 def _basename(url: str) -> str:
-    return unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    return unquote(_split(url).path.rsplit("/", 1)[-1])
 
 
 def _folder(path: Path) -> list[Wheel]:
@@ -251,6 +259,8 @@ def _lock_wheel(entry: object, lock_dir: Path) -> Wheel | str:
     where = entry.get("url", entry.get("path"))
     if not isinstance(where, str) or not where:
         return "a wheel with neither url nor path"
+    if any(c < " " for c in where):
+        return f"a wheel whose location {where!r} holds a control character"
     hashes = entry.get("hashes")
     sha = hashes.get("sha256") if isinstance(hashes, dict) else None
     if sha is not None and (not isinstance(sha, str) or not _SHA256.fullmatch(sha.lower())):
@@ -304,7 +314,7 @@ class Fetcher:
     def small(self, loc: Location) -> bytes | None:
         if isinstance(loc, Path):
             try:
-                with open(loc, "rb") as fh:
+                with open_regular(loc) as fh:  # a FIFO must not block
                     data = fh.read(MAX_ENVELOPE + 1)
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 return None
@@ -383,6 +393,17 @@ def _sha(value: Any, what: str) -> str:
     return value
 
 
+def _plain_name(name: object) -> bool:
+    """Whether ``name`` is a file name and nothing else: not a path, no leading dot, no
+    control character (a statement names the files looked for beside it, or fetched)."""
+    return isinstance(name, str) and bool(name) and not name.startswith(".") \
+        and not any(c in "/\\" or c < " " for c in name)
+
+
+def _plain_wheel_name(name: object) -> bool:
+    return _plain_name(name) and isinstance(name, str) and name.endswith(".whl")
+
+
 def read_claims(payload: bytes) -> Claims:
     """The facts of a statement of wheelstrap's (Refused("statement", ...) otherwise)."""
     try:
@@ -420,7 +441,7 @@ def read_claims(payload: bytes) -> Claims:
         elif role == "build-environment":
             kind = _get(dep, "annotations", "kind")
             dname = _get(dep, "name")
-            if not isinstance(kind, str) or not isinstance(dname, str) or "/" in dname:
+            if not isinstance(kind, str) or not _plain_wheel_name(dname):
                 raise Refused("statement", "a build-environment entry is malformed")
             env.append(EnvEntry(dname, _sha(_get(dep, "digest", "sha256"),
                                             f"the digest of {dname}"), kind))
@@ -428,13 +449,15 @@ def read_claims(payload: bytes) -> Claims:
     seeds, stage0 = _get(internal, "descends_from_seeds"), _get(internal, "descends_from_stage0")
     epoch = _get(internal, "source_date_epoch")
     if not isinstance(prebuilt, bool) or not isinstance(seeds, list) \
-            or not isinstance(stage0, list) or not isinstance(epoch, int):
+            or not isinstance(stage0, list) or type(epoch) is not int:
         raise Refused("statement", "its internalParameters are malformed")
     target, policy = _get(ext, "target"), _get(ext, "buildPolicy")
     settings = ext.get("settings") if isinstance(ext, dict) else None
     strings = [sdist.get(k) if isinstance(sdist, dict) else None
                for k in ("url", "filename", "sha256")]
     url, filename, sdist_sha = (s if isinstance(s, str) else "" for s in strings)
+    if not _plain_name(filename):
+        filename = ""  # no usable sdist: a rebuild says so
     return Claims(
         subject=name, subject_sha256=subject_sha, sdist_url=url, sdist_filename=filename,
         sdist_sha256=sdist_sha, source_sha256=source, env=tuple(env), prebuilt=prebuilt,
