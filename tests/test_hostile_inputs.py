@@ -648,3 +648,80 @@ def test_verify_of_signed_statements_with_wrong_types_everywhere(
             check(doc)
     for doc in ([], "x", None, 1, {"subject": "x"}, {}):
         assert check(doc).exit_code == 3
+
+
+# -- 4. affected: damaged run records, odd queries ---------------------------------------
+
+
+@pytest.fixture
+def cyclic(serve_index, run_bootstrap, tmp_path: Path) -> Path:
+    """An output with a build cycle (cycles.json with stages) and a chain of builds."""
+    from test_cycles import SELF
+
+    index = serve_index([Pkg("app", deps=["lib"], build_requires=["helper"]), Pkg("lib"),
+                         Pkg("helper"), *SELF])
+    run = run_bootstrap("app", "user", index=index.url, out=tmp_path / "out")
+    assert run.code == 0, run.stderr
+    assert (run.out / "cycles.json").is_file()
+    return run.out
+
+
+def affected(out: Path, query: str) -> Result:
+    result = in_thread(lambda: cli("affected", str(out), query))
+    assert result.exit_code in (0, 1), (query, result.exit_code, result.output)
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    return result
+
+
+def test_affected_with_odd_queries(cyclic: Path) -> None:
+    assert "selfback" in affected(cyclic, "selfback").output  # the harness
+    for query in ("selfback; python_version > '3'", "selfback @ https://h/x.whl", "", " ",
+                  "!!!", "selfback\x00", "selfback==", "selfback[", "selfback<=1.0,>=",
+                  "selfback (>=1", "https://h/selfback-1.0.tar.gz"):
+        clean_failure(affected(cyclic, query))
+    for query in ("a" * 100_000, "selfback===garbage" + "!" * 50, "SelfBack<=99"):
+        affected(cyclic, query)  # a valid requirement: an answer
+
+
+def test_affected_with_damaged_records_of_every_type(cyclic: Path) -> None:
+    """Each field of build-order.json and cycles.json replaced, in turn, by values of
+    other types: an answer or a one-paragraph error naming the file, never a crash."""
+    odd: list[Any] = [None, 1, "x", [], {}]
+    for doc_name in ("build-order.json", "cycles.json"):
+        path = cyclic / doc_name
+        honest = path.read_text()
+        statement = json.loads(honest)
+        try:
+            for p in _paths(statement):
+                for value in odd:
+                    doc = json.loads(honest)
+                    holder = doc
+                    for part in p[:-1]:
+                        holder = holder[part]
+                    holder[p[-1]] = value
+                    path.write_text(json.dumps(doc))
+                    result = affected(cyclic, "selfback")
+                    if result.exit_code == 1:
+                        assert doc_name in result.output, result.output
+            for body in ("", "[" * 100_000, "\xff", "[]", "null"):
+                path.write_text(body)
+                clean_failure(in_thread(lambda: cli("affected", str(cyclic), "selfback")),
+                              doc_name)
+        finally:
+            path.write_text(honest)
+
+
+def test_affected_follows_self_referencing_and_looping_records(cyclic: Path) -> None:
+    """Build environments that name the wheel itself, and every build naming every other:
+    the search ends, and finds what it finds."""
+    path = cyclic / "build-order.json"
+    doc = json.loads(path.read_text())
+    template = next(e for b in doc["builds"] for e in b["build_env"])
+    entries = [{**template, "filename": b["wheel"], "sha256": b["sha256"]}
+               for b in doc["builds"]]
+    for b in doc["builds"]:
+        b["build_env"] = [*b["build_env"], *entries]
+    path.write_text(json.dumps(doc))
+    result = affected(cyclic, "lib")
+    assert result.exit_code == 0, result.output
+    assert "app" in result.output and "user" in result.output, result.output
