@@ -725,3 +725,159 @@ def test_affected_follows_self_referencing_and_looping_records(cyclic: Path) -> 
     result = affected(cyclic, "lib")
     assert result.exit_code == 0, result.output
     assert "app" in result.output and "user" in result.output, result.output
+
+
+# -- 5. settings: min-release-age and git sources -----------------------------------------
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+MARKER = "wheelstrap-hostile-git-marker"
+
+
+def _settings(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "settings.toml"
+    path.write_text(body)
+    return path
+
+
+@pytest.mark.parametrize("value", ["-1", '"7"', "nan", "inf", "-inf", "true", "[]", "{}",
+                                   "-0.5", '"-1"'])
+def test_a_min_release_age_that_is_no_number_of_days(tmp_path: Path, value: str) -> None:
+    path = _settings(tmp_path, f"[packages.pick]\nmin-release-age = {value}\n")
+    clean_failure(cli("settings", str(path)), "min-release-age", "number of days")
+
+
+def test_a_huge_min_release_age_holds_every_release_back(tmp_path: Path, run_bootstrap) -> None:
+    """1e308 days (or the largest TOML integer) is a valid, absurd minimum age: no
+    release is that old, so the run says none is left, and does not overflow."""
+    from scenario import make_dists, write_json_index
+
+    pkgs = [Pkg("pick", "1.0")]
+    folder = make_dists(pkgs, tmp_path / "dists")
+    simple = write_json_index(folder, pkgs, {"pick-1.0.tar.gz": "2020-01-01T00:00:00Z"})
+    for n, value in enumerate(("1e308", "9223372036854775807")):
+        path = _settings(tmp_path, f"[packages.pick]\nmin-release-age = {value}\n")
+        run = run_bootstrap("pick", "--settings", str(path), index=simple.as_uri(),
+                            out=tmp_path / f"o{n}")
+        assert run.code == 1, run.stderr
+        assert "minimum release age" in run.stderr and "Traceback" not in run.stderr
+
+
+HOSTILE_URLS = [
+    "ext::sh -c touch% /tmp/" + MARKER, "-oProxyCommand=touch /tmp/" + MARKER,
+    "--upload-pack=touch /tmp/" + MARKER, "ssh://-oProxyCommand=touch%20x/repo",
+    "ssh://-oProxyCommand=x@host/repo", "https://host/re\npo", "https://host/repo\x00",
+    "fd::17", "https://host:port/repo", "http://[::1/repo", "", "file", "/local/path",
+    "git@host:repo.git",
+]
+HOSTILE_REVS = ["--upload-pack=touch /tmp/" + MARKER, "-c", "HEAD", "main", "0123",
+                COMMIT.upper(), COMMIT + "0", ""]
+HOSTILE_REFS = ["--upload-pack=touch /tmp/" + MARKER, "-x", "", "a b", "a\nb", "a~1", 1]
+
+
+def test_git_sources_in_settings_that_could_reach_git_as_options(tmp_path: Path) -> None:
+    for url in HOSTILE_URLS:
+        path = _settings(tmp_path, f'[packages."pick==1.0"]\nsource = {{ git = '
+                         f'{json.dumps(url)}, rev = "{COMMIT}" }}\n')
+        clean_failure(cli("settings", str(path)), ".git")
+    for rev in HOSTILE_REVS:
+        path = _settings(tmp_path, f'[packages."pick==1.0"]\nsource = {{ git = '
+                         f'"https://host/repo", rev = {json.dumps(rev)} }}\n')
+        clean_failure(cli("settings", str(path)), ".rev")
+    for ref in HOSTILE_REFS:
+        path = _settings(tmp_path, f'[packages."pick==1.0"]\nsource = {{ git = '
+                         f'"https://host/repo", rev = "{COMMIT}", ref = {json.dumps(ref)} }}\n')
+        clean_failure(cli("settings", str(path)), ".ref")
+    assert not Path("/tmp", MARKER).exists()
+
+
+def test_git_requirements_that_could_reach_git_as_options(tmp_path: Path,
+                                                          run_bootstrap) -> None:
+    """``name @ git+URL@REV`` with an option for a URL, a host or a revision: refused
+    before git runs (nothing is created by an option that git would have run)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    marker = tmp_path / MARKER
+    cases = [f"pick @ git+{repo.as_uri()}@--upload-pack=touch%20{marker}",
+             f"pick @ git+{repo.as_uri()}@-c",
+             f"pick @ git+ssh://-oProxyCommand=touch%20{marker}/repo@{COMMIT}",
+             f"pick @ git+ssh://-oProxyCommand=x@host/repo@{COMMIT}",
+             f"pick @ git+ext::sh -c touch% {marker}@{COMMIT}",
+             "pick @ git+https://host/repo@main~1",
+             f"pick @ git+fd::7@{COMMIT}"]
+    for n, req in enumerate(cases):
+        run = run_bootstrap(req, index="http://127.0.0.1:9/simple/", out=tmp_path / f"o{n}")
+        assert run.code == 1, (req, run.stderr)
+        assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+        assert not marker.exists()
+        assert not (tmp_path / f"o{n}" / "wheels").exists() or not any(
+            (tmp_path / f"o{n}" / "wheels").iterdir())
+
+
+def test_a_git_source_that_is_no_repository_is_a_clear_error(tmp_path: Path,
+                                                             run_bootstrap) -> None:
+    not_repo = tmp_path / "not-a-repo"
+    not_repo.mkdir()
+    (not_repo / "file.txt").write_text("x")
+    for n, url in enumerate((not_repo.as_uri(), (tmp_path / "missing").as_uri())):
+        run = run_bootstrap(f"pick @ git+{url}@{COMMIT}",
+                            index="http://127.0.0.1:9/simple/", out=tmp_path / f"o{n}")
+        assert run.code == 1, run.stderr
+        assert "cannot be fetched" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_git_runs_with_only_the_transports_a_url_may_name(tmp_path: Path,
+                                                          monkeypatch) -> None:
+    """Even when the user's git configuration allows ``ext::`` (which runs a command),
+    wheelstrap's git calls do not: the command-line configuration forbids it."""
+    from wheelstrap.errors import SourceError
+    from wheelstrap.index import git
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text('[protocol "ext"]\n\tallow = always\n'
+                                     '[protocol]\n\tallow = always\n')
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    marker = tmp_path / MARKER
+    with pytest.raises(SourceError):
+        git.ls_remote(f"ext::sh -c touch% {marker}", "HEAD")
+    with pytest.raises(SourceError):
+        git.GitRepo(tmp_path / "git", f"ext::sh -c touch% {marker}").fetch(COMMIT)
+    assert not marker.exists()
+
+
+# -- 6. lock files (-r pylock.toml) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [
+    "[[packages", "\xff", 'lock-version = "2.0"\ncreated-by = "x"\n',
+    'lock-version = 1\ncreated-by = "x"\n', 'lock-version = "1.0"\n',
+    'lock-version = "1.0"\ncreated-by = "x"\npackages = "x"\n',
+    'lock-version = "1.0"\ncreated-by = "x"\n[[packages]]\nname = 1\n',
+    'lock-version = "1.0"\ncreated-by = "x"\n[[packages]]\nname = "' + "a" * 100_000 + '"\n'
+    'version = "1.0"\nsdist = { name = "a.tar.gz", hashes = {} }\n',
+    'lock-version = "1.0"\ncreated-by = "x"\n[[packages]]\nname = "../../etc"\n'
+    'version = "1.0"\nsdist = { url = "https://h/a.tar.gz", hashes = { sha256 = "x" } }\n',
+    'lock-version = "1.0"\ncreated-by = "x"\n[[packages]]\nname = "a\\u0000b"\n'
+    'version = "1.0"\n',
+    'lock-version = "1.0"\ncreated-by = "x"\n[[packages]]\nname = "a"\nversion = "!!"\n',
+] + [
+    'lock-version = "1.0"\ncreated-by = "x"\n[[packages]]\nname = "a"\nversion = "1.0"\n'
+    f'vcs = {{ type = "git", url = {json.dumps(url)}, commit-id = "{COMMIT}" }}\n'
+    for url in HOSTILE_URLS if url
+] + [
+    'lock-version = "1.0"\ncreated-by = "x"\n[[packages]]\nname = "a"\nversion = "1.0"\n'
+    f'vcs = {{ type = "git", url = "https://host/r", commit-id = {json.dumps(rev)} }}\n'
+    for rev in HOSTILE_REVS[:2]
+], ids=lambda b: repr(b[-40:]))
+def test_hostile_lock_files_stop_before_anything_runs(tmp_path: Path, run_bootstrap,
+                                                     body: str) -> None:
+    lock = tmp_path / "pylock.toml"
+    lock.write_bytes(body.encode("utf-8", "surrogateescape") if body != "\xff" else b"\xff")
+    run = run_bootstrap("-r", str(lock), index="http://127.0.0.1:9/simple/")
+    assert run.code == 1, run.stderr
+    assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+    assert "pylock.toml" in run.stderr, run.stderr
+    assert not (tmp_path / "out" / "wheels").exists() or not any(
+        (tmp_path / "out" / "wheels").iterdir())
+    assert not Path("/tmp", MARKER).exists()

@@ -63,8 +63,18 @@ class GitReference:
     rev: str | None
 
 
+def valid_ref(ref: str) -> bool:
+    """Whether ``ref`` can be a branch or tag name (or a commit id) as git takes it on a
+    command line: never one that begins with ``-`` (an option), nor with a control
+    character, a space or one of ``~^:?*[\\`` (``git check-ref-format``)."""
+    return bool(ref) and not ref.startswith("-") and not any(
+        c <= " " or c == "\x7f" or c in "~^:?*[\\" for c in ref)
+
+
 def check_url(url: str) -> str | None:
     """What is wrong with a repository URL, or None."""
+    if any(c < " " or c == "\x7f" for c in url):
+        return f"{url!r} holds a control character"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises for a port that is not a number
@@ -74,6 +84,9 @@ def check_url(url: str) -> str | None:
         return f"{url!r} is not an https://, http://, ssh://, git:// or file:// URL"
     if parts.scheme != "file" and not parts.netloc:
         return f"{url!r} names no host"
+    if (parts.hostname or "").startswith("-") or (parts.username or "").startswith("-"):
+        # ssh://-oProxyCommand=...: ssh would take the host or user for an option
+        return f"{url!r} has a host or user name that begins with '-'"
     if parts.query or parts.fragment:
         return f"{url!r} has a query or fragment, which a git source does not take"
     return None
@@ -95,6 +108,10 @@ def parse_reference(url: str) -> GitReference:
         if not rev:
             raise UserInputError(f"{url!r} ends in '@' without a revision.",
                                  hint="Write git+URL@COMMIT (40 hex digits).")
+        if not valid_ref(rev):
+            raise UserInputError(f"{url!r} names the revision {rev!r}, which is neither a "
+                                 "commit id nor a branch or tag name.",
+                                 hint="Write git+URL@COMMIT (40 hex digits).")
     if parts.fragment and not all(p.startswith("egg=") for p in parts.fragment.split("&")):
         raise UserInputError(
             f"{url!r} has a '#' fragment other than egg= (such as subdirectory=); wheelstrap "
@@ -105,6 +122,15 @@ def parse_reference(url: str) -> GitReference:
     if problem is not None:
         raise UserInputError(problem + ".", hint="Write git+https://host/repo@COMMIT.")
     return GitReference(base, rev)
+
+
+#: Every git command takes these first: only the transports a URL may name are allowed,
+#: so that nothing a repository or a redirect says can reach ``ext::`` (which runs a
+#: command) or another remote helper; ``ext`` and ``fd`` are named too, so that a
+#: configuration file that allows them does not win over the general rule.
+_SAFE_CONFIG = ("-c", "protocol.allow=never", "-c", "protocol.ext.allow=never",
+                "-c", "protocol.fd.allow=never",
+                *(x for p in _SCHEMES for x in ("-c", f"protocol.{p}.allow=always")))
 
 
 def _env() -> dict[str, str]:
@@ -122,7 +148,8 @@ def git(args: list[str], *, cwd: Path | None = None, check: bool = True
             "A git source needs the 'git' program, which is not installed.",
             hint="Install it (Debian: apt-get install git).")
     try:
-        proc = subprocess.run([exe, *args], cwd=cwd, env=_env(), capture_output=True,
+        proc = subprocess.run([exe, *_SAFE_CONFIG, *args], cwd=cwd, env=_env(),
+                              capture_output=True,
                               timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as exc:
         raise SourceError(f"git {args[0]} took longer than {GIT_TIMEOUT} s.") from exc
@@ -206,7 +233,7 @@ class GitRepo:
         try:
             with open(tar, "wb") as fh:
                 proc = subprocess.run(
-                    [shutil.which("git") or "git", "archive", "--format=tar",
+                    [shutil.which("git") or "git", *_SAFE_CONFIG, "archive", "--format=tar",
                      f"--prefix={prefix}/", commit], cwd=self.path, env=_env(), stdout=fh,
                     stderr=subprocess.PIPE, timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL)
             if proc.returncode != 0:
