@@ -881,3 +881,55 @@ def test_hostile_lock_files_stop_before_anything_runs(tmp_path: Path, run_bootst
     assert not (tmp_path / "out" / "wheels").exists() or not any(
         (tmp_path / "out" / "wheels").iterdir())
     assert not Path("/tmp", MARKER).exists()
+
+
+# -- 7. upload times and --as-of ----------------------------------------------------------
+
+
+def test_absurd_upload_times_are_judged_or_named_never_a_crash(tmp_path: Path,
+                                                               run_bootstrap) -> None:
+    """Every version of pick but 1.0 has an absurd upload-time: each is either judged
+    (a real, if odd, time: the far past or the far future) or named as untimed; the run
+    builds an acceptable version and does not overflow."""
+    from scenario import make_dists, write_json_index
+
+    times: dict[str, object] = {"pick-1.0.tar.gz": "2020-01-01T00:00:00Z"}
+    odd: list[object] = ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z",
+                         "99999-01-01T00:00:00Z", "-001-01-01T00:00:00Z",
+                         "0000-01-01T00:00:00Z", "2020-13-45T25:61:61Z", 1700000000, -1,
+                         1e308, None, [], {"a": 1}, True, "x" * 100_000, "2020-01-01",
+                         "2020-01-01T00:00:00+14:00", "2020-01-01T00:00:00\x00Z"]
+    pkgs = [Pkg("pick", "1.0")]
+    for i, value in enumerate(odd):
+        pkgs.append(Pkg("pick", f"2.{i}"))
+        times[f"pick-2.{i}.tar.gz"] = value
+    folder = make_dists(pkgs, tmp_path / "dists")
+    simple = write_json_index(folder, pkgs, times)
+    for n, args in enumerate((["--min-release-age", "30"], ["--max-release-age", "1e6"],
+                              ["--min-release-age", "1e300", "--as-of", "0001-01-01"],
+                              ["--max-release-age", "0.001", "--as-of", "9999-12-31"])):
+        run = run_bootstrap("pick", *args, index=simple.as_uri(), out=tmp_path / f"o{n}")
+        assert run.code in (0, 1), run.stderr
+        assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+        if run.code == 1:
+            assert "error:" in run.stderr
+    run = run_bootstrap("pick<2", "--min-release-age", "30", index=simple.as_uri(),
+                        out=tmp_path / "honest")
+    assert run.code == 0 and run.wheels == ["pick-1.0-py3-none-any.whl"], run.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["--as-of", "garbage"], ["--as-of", ""], ["--as-of", "0001-01-01T00:00:00+01:00"],
+    ["--as-of", "9999-12-31T23:59:59-05:00"], ["--as-of", "2026-02-30"],
+    ["--as-of", "2026-01-01T00:00:00+99:00"], ["--as-of", "\x00"],
+    ["--min-release-age", "nan"], ["--min-release-age", "inf"],
+    ["--max-release-age", "nan"], ["--max-release-age", "inf"],
+])
+def test_bad_release_age_options_are_clear_errors(tmp_path: Path, run_bootstrap,
+                                                  args: list[str]) -> None:
+    run = run_bootstrap("pick", *args, index="http://127.0.0.1:9/simple/")
+    assert run.code == 1, run.stderr
+    assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+    assert args[0] in run.stderr, run.stderr
+    assert not (tmp_path / "out" / "wheels").exists() or not any(
+        (tmp_path / "out" / "wheels").iterdir())
