@@ -933,3 +933,56 @@ def test_bad_release_age_options_are_clear_errors(tmp_path: Path, run_bootstrap,
     assert args[0] in run.stderr, run.stderr
     assert not (tmp_path / "out" / "wheels").exists() or not any(
         (tmp_path / "out" / "wheels").iterdir())
+
+
+# -- 1 (end to end). a bootstrap with a poisoned shared cache -----------------------------
+
+
+def test_a_bootstrap_with_poisoned_cache_entries_builds_them_itself(
+        serve_index, run_bootstrap, tmp_path: Path) -> None:
+    """Entries signed by the trusted key but naming a wheel outside the entry's folder, a
+    wheel that is not a zip, and an entry that is not JSON: each is ignored with a warning,
+    the package is built here, and nothing of the bad entries is in OUT."""
+    from test_cache import TARGETS, TREE, _entries, _resign
+
+    key = tmp_path / "keys" / "k"
+    key.parent.mkdir()
+    generate_keys(key)
+    index = serve_index(TREE)
+    first = run_bootstrap(*TARGETS, "--signing-key", str(key), index=index.url,
+                          out=tmp_path / "first")
+    assert first.code == 0, first.stderr
+    dest = tmp_path / "cache"
+    assert cli("cache", "push", str(first.out), str(dest), "--signing-key",
+               str(key)).exit_code == 0
+    entries = _entries(dest)
+    by = {n.split("-")[0]: f["folder"] for n, f in entries.items()}
+    planted = tmp_path / "planted-1.0-py3-none-any.whl"  # outside the cache, signed for
+    planted.write_bytes((by["app"] / next(n for n in entries if n.startswith("app-")))
+                        .read_bytes())
+
+    def escape(entry: dict[str, Any]) -> None:
+        entry["wheel"]["filename"] = "../../../../planted-1.0-py3-none-any.whl"
+
+    _resign(by["app"], key, escape)
+    lib_wheel = next(n for n in entries if n.startswith("lib-"))
+    (by["lib"] / lib_wheel).write_bytes(b"not a zip " * 100)
+
+    def garbage_wheel(entry: dict[str, Any]) -> None:
+        entry["wheel"]["sha256"] = hashlib.sha256(b"not a zip " * 100).hexdigest()
+
+    _resign(by["lib"], key, garbage_wheel)
+    (by["helper"] / "entry.dsse.json").write_text("{not json")
+    second = run_bootstrap(*TARGETS, "--cache", str(dest), "--trust", str(key) + ".pub",
+                           index=index.url, out=tmp_path / "second")
+    assert second.code == 0, second.stderr
+    assert second.stderr.count("The build runs here instead") >= 3, second.stderr
+    order = {b["name"]: b for b in json.loads(
+        (second.out / "build-order.json").read_text())["builds"]}
+    for victim in ("app", "lib", "helper"):
+        assert order[victim]["cache"] is None and not order[victim]["reused"]
+    # the honest wheels, built here, and nothing else
+    assert {p.name: p.read_bytes() for p in (second.out / "wheels").glob("*.whl")} == \
+        {p.name: p.read_bytes() for p in (first.out / "wheels").glob("*.whl")}
+    assert not [p for p in second.out.rglob("*") if "planted" in p.name
+                or p.name.startswith("cache-")]
