@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from wheelstrap.errors import UserInputError, WheelstrapError
-from wheelstrap.fsutil import atomic_copy, atomic_write_text, sha256_file
+from wheelstrap.fsutil import TMP_PREFIX, atomic_copy, atomic_write_text, sha256_file
 from wheelstrap.index.client import IndexClient
 from wheelstrap.store.output import BuildCache, Layout
 from wheelstrap.store.signing import (
@@ -207,7 +207,9 @@ class RemoteCache:
         statement, envelope = self._statement(where, entry, filename, digest)
         final = dest(filename)
         final.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix="cache-", dir=final.parent)) / filename
+        # a temporary folder (TMP_PREFIX): what a killed run leaves is removed by the next
+        staging = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + "cache-", dir=final.parent)
+                       ) / filename
         try:
             try:
                 self.client.download(where + filename, staging, digest)
