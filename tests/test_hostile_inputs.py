@@ -215,6 +215,22 @@ def test_an_entry_that_is_no_signed_envelope_is_ignored(cache: Cache, body: byte
     cache.refused(needle="is ignored")
 
 
+@pytest.mark.parametrize("requires", ["helper", [1], ["!!!"], ["helper", None], {"a": 1},
+                                      ["helper >= "], None])
+def test_a_prepare_result_that_is_no_list_of_requirements_is_ignored(
+        cache: Cache, requires: Any) -> None:
+    cache.sign({"schema": ENTRY_SCHEMA, "version": 1, "key": KEY, "kind": "dynamic-requires",
+                "requires": requires})
+    remote = RemoteCache([cache.root.as_uri()], cache.trusted, cache.warnings.append)
+    assert remote.requires(KEY) is None
+    assert len(cache.warnings) == 1 and "is ignored" in cache.warnings[0], cache.warnings
+    cache.warnings.clear()
+    cache.sign({"schema": ENTRY_SCHEMA, "version": 1, "key": KEY, "kind": "dynamic-requires",
+                "requires": ["helper>=1", "other; python_version > '3'"]})
+    assert remote.requires(KEY) == ("helper>=1", "other; python_version > '3'")
+    assert cache.warnings == []
+
+
 def test_an_entry_over_the_size_limit_is_not_read(cache: Cache) -> None:
     cache.good_entry()
     cache.put(b" " * (MAX_ENTRY_BYTES + 1))
@@ -507,6 +523,21 @@ def test_cache_push_into_a_dest_it_cannot_write_is_a_clear_error(
         assert not [p for p in folder.rglob("*") if ".wheelstrap-tmp-" in p.name]
     clean_failure(cli("cache", "push", str(out), "https://example.org/cache",
                       "--signing-key", key), "cache push writes into a folder")
+
+
+def test_a_damaged_prepare_record_is_a_miss_not_a_failed_run(built: dict[str, Any]) -> None:
+    """A build record of a prepare (what the backend asked for) that holds no list of
+    requirements: the prepare runs again, and the run succeeds."""
+    out = built["out"]
+    damaged = 0
+    for path, record in _records(out).items():
+        if set(record) == {"requires"}:
+            path.write_text(json.dumps({"requires": ["not a requirement!!", 3]}))
+            damaged += 1
+    assert damaged
+    again = built["run"]("lib", index=built["index"].url, out=out)
+    assert again.code == 0, again.stderr
+    assert again.wheels == ["helper-1.0-py3-none-any.whl", "lib-1.0-py3-none-any.whl"]
 
 
 def test_a_record_naming_a_file_outside_out_is_not_reused(built: dict[str, Any],

@@ -44,7 +44,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from wheelstrap.errors import UserInputError, WheelstrapError
 from wheelstrap.fsutil import TMP_PREFIX, atomic_copy, atomic_write_text, sha256_file
@@ -87,6 +87,21 @@ class CachedWheel:
 
 class _Refused(Exception):
     """An entry that is not used (the message says why)."""
+
+
+def requirement_strings(value: Any) -> TypeGuard[list[str]]:
+    """Whether ``value`` is a list of PEP 508 requirement strings (what a backend's
+    ``get_requires_for_build_wheel`` returns), as a record or an entry must hold."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
+        return False
+    try:
+        for r in value:
+            Requirement(r)
+    except InvalidRequirement:
+        return False
+    return True
 
 
 def _is_sha256(value: Any) -> bool:
@@ -167,12 +182,12 @@ class RemoteCache:
 
     def requires(self, key: str) -> tuple[str, ...] | None:
         """What ``get_requires_for_build_wheel`` returned for the prepare of ``key``."""
-        for _, _, entry in self._entries(key, "dynamic-requires"):
+        for _, where, entry in self._entries(key, "dynamic-requires"):
             raw = entry.get("requires")
-            if isinstance(raw, list) and all(isinstance(r, str) for r in raw):
+            if requirement_strings(raw):
                 return tuple(raw)
-            self.warn(f"The build cache entry of {key} is ignored: its requirements are "
-                      "malformed.")
+            self.warn(f"The build cache entry {where} is ignored: its requirements are "
+                      "malformed. The build runs here instead.")
         return None
 
     def wheel(self, key: str, dest: Callable[[str], Path],
@@ -330,7 +345,7 @@ def _push(layout: Layout, root: Path, signer: Signer) -> Pushed:
         files: list[tuple[str, Path]] = []
         if set(record) == {"requires"}:
             raw = record["requires"]
-            if not (isinstance(raw, list) and all(isinstance(r, str) for r in raw)):
+            if not requirement_strings(raw):
                 damaged += 1
                 continue
             entry: dict[str, Any] = {"kind": "dynamic-requires", "requires": raw}

@@ -80,7 +80,7 @@ from wheelstrap.model.limits import DEFAULT_LIMITS, ArchiveLimits
 from wheelstrap.model.records import BuildRecord
 from wheelstrap.model.target import Target
 from wheelstrap.model.wheel import WheelInfo, WheelRef
-from wheelstrap.store.cache import RemoteCache
+from wheelstrap.store.cache import RemoteCache, requirement_strings
 from wheelstrap.store.events import EventLog
 from wheelstrap.store.output import (
     BuildCache,
@@ -535,8 +535,8 @@ class Store:
         """What ``get_requires_for_build_wheel`` returned for these very inputs before
         (here, or on a machine whose shared cache this run trusts)."""
         cached = self.cache.get(spec.key())
-        if cached is not None and isinstance(cached.get("requires"), list):
-            return tuple(str(r) for r in cached["requires"])
+        if cached is not None and requirement_strings(cached.get("requires")):
+            return tuple(cached["requires"])  # (a damaged record is a miss)
         if self.remote is None:
             return None
         raw = self.remote.requires(spec.key())
