@@ -1040,3 +1040,22 @@ def test_a_bootstrap_with_poisoned_cache_entries_builds_them_itself(
         {p.name: p.read_bytes() for p in (first.out / "wheels").glob("*.whl")}
     assert not [p for p in second.out.rglob("*") if "planted" in p.name
                 or "cache-" in p.name]
+
+
+@pytest.mark.parametrize("url", ["http://[::1/", "", "file:///nonexistent/", "/dev/null",
+                                 "http://127.0.0.1:notaport/", "file://host/x",
+                                 "http://127.0.0.1:9/", "https://user:pass@[zz]/",
+                                 "file:///dev/", "relative/no/such/folder"])
+def test_odd_cache_urls_cost_the_cache_not_the_run(serve_index, run_bootstrap,
+                                                   tmp_path: Path, url: str) -> None:
+    key = tmp_path / "k"
+    generate_keys(key)
+    index = serve_index([Pkg("pick")])
+    run = run_bootstrap("pick", "--cache", url, "--trust", str(key) + ".pub",
+                        index=index.url)
+    assert run.code in (0, 1), run.stderr
+    assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+    if run.code == 0:
+        assert run.wheels == ["pick-1.0-py3-none-any.whl"]
+    else:
+        assert "--cache" in run.stderr or "cache URL" in run.stderr, run.stderr
