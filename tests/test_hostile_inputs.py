@@ -883,7 +883,7 @@ def test_git_runs_with_only_the_transports_a_url_may_name(tmp_path: Path,
                                                           monkeypatch) -> None:
     """Even when the user's git configuration allows ``ext::`` (which runs a command),
     wheelstrap's git calls do not: the command-line configuration forbids it."""
-    from wheelstrap.errors import SourceError
+    from wheelstrap.errors import SourceError, UserInputError
     from wheelstrap.index import git
 
     home = tmp_path / "home"
@@ -895,8 +895,15 @@ def test_git_runs_with_only_the_transports_a_url_may_name(tmp_path: Path,
     marker = tmp_path / MARKER
     with pytest.raises(SourceError):
         git.ls_remote(f"ext::sh -c touch% {marker}", "HEAD")
-    with pytest.raises(SourceError):
-        git.GitRepo(tmp_path / "git", f"ext::sh -c touch% {marker}").fetch(COMMIT)
+    assert not marker.exists()
+    with pytest.raises(UserInputError):  # and a repository is made only of a checked URL
+        git.GitRepo(tmp_path / "git", f"ext::sh -c touch% {marker}")
+    repo = git.GitRepo(tmp_path / "git", (tmp_path / "r").as_uri())
+    for commit in ("--output=" + str(marker), "HEAD", COMMIT[:-1]):
+        with pytest.raises(UserInputError):
+            repo.commit_time(commit)
+        with pytest.raises(UserInputError):
+            repo.fetch(commit)
     assert not marker.exists()
 
 
@@ -1059,3 +1066,26 @@ def test_odd_cache_urls_cost_the_cache_not_the_run(serve_index, run_bootstrap,
         assert run.wheels == ["pick-1.0-py3-none-any.whl"]
     else:
         assert "--cache" in run.stderr or "cache URL" in run.stderr, run.stderr
+
+
+def test_a_recorded_git_pin_that_could_reach_git_as_an_option_is_refused(
+        built: dict[str, Any], tmp_path: Path) -> None:
+    """``affected --rebuild`` runs the invocation build-order.json records again: a git
+    pin in it is checked as the settings check one, before git runs."""
+    out = built["out"]
+    path = out / "build-order.json"
+    honest = json.loads(path.read_text())
+    marker = tmp_path / MARKER
+    pins = [{"url": f"ext::sh -c touch% {marker}"}, {"commit": f"--output={marker}"},
+            {"ref": f"--upload-pack=touch {marker}"}, {"url": "ssh://-oProxyCommand=x/r"}]
+    for n, bad in enumerate(pins):
+        doc = json.loads(json.dumps(honest))
+        doc["invocation"]["git"] = [{"name": "lib", "version": "1.0",
+                                     "url": "https://host/repo", "commit": COMMIT,
+                                     "ref": None, **bad}]
+        path.write_text(json.dumps(doc))
+        result = in_thread(lambda: cli("affected", str(out), "helper", "--rebuild"))
+        clean_failure(result, "records an invocation that cannot be run again",
+                      "invocation.git[0]")
+        assert not marker.exists()
+    path.write_text(json.dumps(honest))

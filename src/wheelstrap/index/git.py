@@ -184,10 +184,22 @@ class GitRepo:
     """A bare repository under ``folder`` that holds the fetched commits of one URL."""
 
     def __init__(self, folder: Path, url: str) -> None:
+        problem = check_url(url)
+        if problem is not None:  # every way in checks it; this is the last line
+            raise UserInputError(problem + ".", hint="Write git+https://host/repo@COMMIT.")
         self.url = url
         self.path = folder / (hashlib.sha256(url.encode()).hexdigest()[:24] + ".git")
 
+    @staticmethod
+    def _check(commit: str) -> None:
+        """A commit reaches git commands where an option could (``git show COMMIT``):
+        only a full commit id does."""
+        if not is_commit(commit):
+            raise UserInputError(f"{commit!r} is not a full commit id (40 lowercase hex "
+                                 "digits).", hint="Pin the commit by its full id.")
+
     def _has(self, commit: str) -> bool:
+        self._check(commit)
         if not self.path.is_dir():
             return False
         return git(["cat-file", "-e", f"{commit}^{{commit}}"], cwd=self.path,
@@ -217,17 +229,20 @@ class GitRepo:
                 hint="Pin a commit that exists there (git log in a clone of it lists them).")
 
     def commit_time(self, commit: str) -> int:
+        self._check(commit)
         out = git(["show", "-s", "--format=%ct", commit], cwd=self.path).stdout
         return int(out.decode().strip())
 
     def read(self, commit: str, path: str) -> bytes | None:
         """The bytes of ``path`` at ``commit``, or None when it has none."""
+        self._check(commit)
         proc = git(["show", f"{commit}:{path}"], cwd=self.path, check=False)
         return proc.stdout if proc.returncode == 0 else None
 
     def archive(self, commit: str, prefix: str, dest: Path) -> Path:
         """The commit's tree as ``dest`` (a .tar.gz whose one folder is ``prefix``; member
         times are the commit's), written through a temporary file."""
+        self._check(commit)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tar = dest.with_name(dest.name + ".tar.part")
         try:
