@@ -1078,7 +1078,7 @@ def test_a_recorded_git_pin_that_could_reach_git_as_an_option_is_refused(
     marker = tmp_path / MARKER
     pins = [{"url": f"ext::sh -c touch% {marker}"}, {"commit": f"--output={marker}"},
             {"ref": f"--upload-pack=touch {marker}"}, {"url": "ssh://-oProxyCommand=x/r"}]
-    for n, bad in enumerate(pins):
+    for bad in pins:
         doc = json.loads(json.dumps(honest))
         doc["invocation"]["git"] = [{"name": "lib", "version": "1.0",
                                      "url": "https://host/repo", "commit": COMMIT,
@@ -1089,3 +1089,23 @@ def test_a_recorded_git_pin_that_could_reach_git_as_an_option_is_refused(
                       "invocation.git[0]")
         assert not marker.exists()
     path.write_text(json.dumps(honest))
+
+
+def test_a_sha256_repository_is_a_clear_error(tmp_path: Path, run_bootstrap) -> None:
+    """A branch that names no SHA-1 commit (a SHA-256 repository) stops the run with an
+    error naming it; the 64-digit id never reaches git as a commit."""
+    import subprocess
+
+    repo = tmp_path / "r256"
+    try:
+        subprocess.run(["git", "init", "-q", "--object-format=sha256", str(repo)], check=True,
+                       capture_output=True)
+    except subprocess.CalledProcessError:
+        pytest.skip("this git makes no SHA-256 repository")
+    (repo / "f").write_text("x")
+    for args in (["add", "f"], ["-c", "user.name=t", "-c", "user.email=t@example.invalid",
+                                "commit", "-qm", "x"], ["branch", "-M", "main"]):
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+    run = run_bootstrap(f"pick @ git+{repo.as_uri()}@main", index="http://127.0.0.1:9/s/")
+    assert run.code == 1, run.stderr
+    assert "not a SHA-1 commit id" in run.stderr and "Traceback" not in run.stderr

@@ -176,6 +176,10 @@ def ls_remote(url: str, ref: str) -> str | None:
         f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}", f"refs/heads/{ref}", ref]
     for name in wanted:
         if name in found:
+            if not is_commit(found[name]):  # a SHA-256 repository, or a broken answer
+                raise SourceError(f"The git repository {url} names {found[name][:80]!r} for "
+                                  f"{ref!r}, which is not a SHA-1 commit id.",
+                                  hint="wheelstrap builds from SHA-1 repositories only.")
             return found[name]
     return None
 
