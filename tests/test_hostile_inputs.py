@@ -1109,3 +1109,36 @@ def test_a_sha256_repository_is_a_clear_error(tmp_path: Path, run_bootstrap) -> 
     run = run_bootstrap(f"pick @ git+{repo.as_uri()}@main", index="http://127.0.0.1:9/s/")
     assert run.code == 1, run.stderr
     assert "not a SHA-1 commit id" in run.stderr and "Traceback" not in run.stderr
+
+
+# -- a slice of fuzz/fuzz_trusted.py -------------------------------------------------------
+
+TRUSTED_INPUTS = {"cache_entry": 60, "statement": 300, "verify_lock": 150, "pylock": 150,
+                  "settings": 300}
+
+
+@pytest.mark.parametrize("target", sorted(TRUSTED_INPUTS))
+def test_fuzz_trusted_slice(tmp_path: Path, target: str) -> None:
+    import importlib.util
+    import random
+    import signal
+    import sys
+
+    harness = Path(__file__).parent.parent / "fuzz" / "fuzz_trusted.py"
+    spec = importlib.util.spec_from_file_location("fuzz_trusted", harness)
+    assert spec is not None and spec.loader is not None
+    fz = importlib.util.module_from_spec(spec)
+    sys.modules["fuzz_trusted"] = fz
+    spec.loader.exec_module(fz)
+    old = signal.signal(signal.SIGALRM, fz._alarm)
+    try:
+        gen = fz.TARGETS[target](random.Random(f"7-{target}"), tmp_path)
+        tally = fz.Tally()
+        while tally.tried < TRUSTED_INPUTS[target]:
+            blob, call = next(gen)
+            fz.run_one(tally, blob, call, 120.0)  # "no hang", never a speed
+    finally:
+        signal.signal(signal.SIGALRM, old)
+    assert not tally.internal, {k: (n, tally.repro[k][:300]) for k, n in tally.internal.items()}
+    assert tally.escapes == 0, tally.escape_repro
+    assert tally.hangs == 0
