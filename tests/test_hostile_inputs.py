@@ -629,6 +629,8 @@ def test_verify_of_hostile_lock_files(tmp_path: Path) -> None:
                    '[[packages.wheels]]\nurl = "data:,x.whl"\n',
         "bad-sha": '[[packages]]\nname = "a"\n[[packages.wheels]]\npath = "w/a.whl"\n'
                    'hashes = {sha256 = ["x"]}\n',
+        "escape-in-name": '[[packages]]\nname = "a"\n[[packages.wheels]]\npath = "w/a.whl"\n'
+                          'name = "\\u001b]0;owned\\u0007a-1.0-py3-none-any.whl"\n',
     }
     for name, text in locks.items():
         folder = tmp_path / name

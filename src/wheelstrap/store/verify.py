@@ -271,8 +271,8 @@ def _lock_wheel(entry: object, lock_dir: Path) -> Wheel | str:
         return exc.message
     name = entry.get("name")
     filename = name if isinstance(name, str) and name else _basename(str(location))
-    if not filename.endswith(".whl") or "/" in filename:
-        return f"{where!r} is not a wheel"
+    if not _plain_wheel_name(filename):  # (a name is printed: no control character)
+        return f"{where!r} is not a wheel ({filename!r})"
     return Wheel(filename, location, place, expected=sha.lower() if sha else None,
                  expected_by="pylock.toml")
 
