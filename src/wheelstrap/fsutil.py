@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -173,9 +175,33 @@ def is_sha256(value: object) -> bool:
     return isinstance(value, str) and _SHA256_HEX.fullmatch(value) is not None
 
 
+def open_regular(path: Path) -> IO[bytes]:
+    """``path`` opened for reading in binary, if it is a regular file (links followed).
+
+    A FIFO, a socket or a device raises OSError (EINVAL) at once instead of blocking or
+    reading forever, a folder IsADirectoryError, a path with a NUL character OSError: a
+    file named by someone else (a cache, a lock file, an attestation) cannot hang a run."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except ValueError:  # an embedded NUL
+        raise OSError(errno.EINVAL, "the path contains a NUL character", str(path)) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def sha256_file(path: Path) -> str:
+    """The sha256 of a regular file (see :func:`open_regular`)."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         copy_verified(chunks_of(fh), hashers=(h,))
     return h.hexdigest()
 

@@ -88,7 +88,7 @@ from packaging.version import InvalidVersion, Version
 from wheelstrap.config.system import KINDS, SystemRequirement
 from wheelstrap.dist.patching import PatchFile, UnsafePatch
 from wheelstrap.errors import Problems, SourceError, UserInputError
-from wheelstrap.index.git import GitSource, check_url, is_commit
+from wheelstrap.index.git import GitSource, check_url, is_commit, valid_ref
 from wheelstrap.index.simple import ProjectFile
 
 SCHEMA = "wheelstrap-package-settings"
@@ -672,7 +672,7 @@ def _parse_git(raw: dict[str, Any], where: str, r: _Reading) -> GitSource | None
         r.problems.add(f"{where}.rev", "is required: the full commit id (40 lowercase hex "
                        "digits); a branch or tag name goes in ref, and must name that commit")
         ok = False
-    if ref is not None and (not isinstance(ref, str) or not ref or ref.startswith("-")):
+    if ref is not None and (not isinstance(ref, str) or not valid_ref(ref)):
         r.problems.add(f"{where}.ref", "must be a branch or tag name")
         ok = False
     if not ok:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from packaging.version import Version
@@ -55,15 +55,31 @@ def untimed_reason(f: ProjectFile) -> str:
 
 
 def format_time(t: datetime) -> str:
-    """A time as recorded and shown: ISO 8601 in UTC, to the second."""
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """A time as recorded and shown: ISO 8601 in UTC, to the second (four-digit year)."""
+    u = t.astimezone(UTC)
+    return f"{u.year:04d}-{u:%m-%dT%H:%M:%S}Z"
 
 
 def parse_time(text: str) -> datetime:
     """A time given by the user (``--as-of``): ISO 8601, a date or a date and time; a
-    time without an offset is UTC.  Raises ValueError."""
+    time without an offset is UTC.  Raises ValueError (also for a time that has no UTC
+    equivalent, such as year 1 at an offset east of Greenwich)."""
     t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    try:
+        return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("it is out of the range of dates in UTC") from None
+
+
+def _younger(now: datetime, t: datetime, days: float) -> bool:
+    """Whether ``t`` is less than ``days`` before ``now`` (any number of days: a huge
+    one does not overflow a timedelta)."""
+    return (now - t).total_seconds() < days * 86400
+
+
+def _older(now: datetime, t: datetime, days: float) -> bool:
+    """Whether ``t`` is more than ``days`` before ``now``."""
+    return (now - t).total_seconds() > days * 86400
 
 
 def _days(d: float) -> str:
@@ -162,7 +178,7 @@ def apply_rule(page: ProjectPage, rule: AgeRule,
                 untimed.add(f.filename)
         why = None
         if rule.max_days is not None and version not in timeless and version in newest \
-                and rule.now - newest[version] > timedelta(days=rule.max_days):
+                and _older(rule.now, newest[version], rule.max_days):
             why = (f"abandoned: its last upload was {format_time(newest[version])}, more "
                    f"than --max-release-age {_days(rule.max_days)} before "
                    f"{format_time(rule.now)}")
@@ -171,7 +187,7 @@ def apply_rule(page: ProjectPage, rule: AgeRule,
         if why is None and min_days:
             for f in files:
                 t = upload_time(f)
-                if t is not None and rule.now - t < timedelta(days=min_days):
+                if t is not None and _younger(rule.now, t, min_days):
                     young.append((f, t))
             if young and len(young) < len(files):  # an older file of it remains
                 dropped.update(f.filename for f, _ in young)

@@ -20,7 +20,13 @@ from urllib.parse import unquote, urlparse
 from packaging.utils import canonicalize_name
 
 from wheelstrap.errors import IndexAccessError, SourceError
-from wheelstrap.fsutil import LimitExceeded, atomic_destination, chunks_of, copy_verified
+from wheelstrap.fsutil import (
+    LimitExceeded,
+    atomic_destination,
+    chunks_of,
+    copy_verified,
+    open_regular,
+)
 from wheelstrap.index.simple import (
     ACCEPT,
     JSON_TYPE,
@@ -294,7 +300,7 @@ class IndexClient:
         scheme = _scheme(url)
         if scheme == "file":
             try:
-                with open(file_path(url), "rb") as fh:
+                with open_regular(file_path(url)) as fh:  # a FIFO must not block
                     body: bytes | None = fh.read(limit + 1)
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 return None

@@ -90,8 +90,18 @@ class GitReference:
     rev: str | None
 
 
+def valid_ref(ref: str) -> bool:
+    """Whether ``ref`` can be a branch or tag name (or a commit id) as git takes it on a
+    command line: never one that begins with ``-`` (an option), nor with a control
+    character, a space or one of ``~^:?*[\\`` (``git check-ref-format``)."""
+    return bool(ref) and not ref.startswith("-") and not any(
+        c <= " " or c == "\x7f" or c in "~^:?*[\\" for c in ref)
+
+
 def check_url(url: str) -> str | None:
     """What is wrong with a repository URL, or None."""
+    if any(c < " " or c == "\x7f" for c in url):
+        return f"{url!r} holds a control character"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises for a port that is not a number
@@ -102,6 +112,9 @@ def check_url(url: str) -> str | None:
         return f"{shown!r} is not an https://, http://, ssh://, git:// or file:// URL"
     if parts.scheme != "file" and not parts.netloc:
         return f"{shown!r} names no host"
+    if (parts.hostname or "").startswith("-") or (parts.username or "").startswith("-"):
+        # ssh://-oProxyCommand=...: ssh would take the host or user for an option
+        return f"{shown!r} has a host or user name that begins with '-'"
     if parts.query or parts.fragment:
         return f"{shown!r} has a query or fragment, which a git source does not take"
     return None
@@ -122,6 +135,10 @@ def parse_reference(url: str) -> GitReference:
         path, rev = path.rsplit("@", 1)
         if not rev:
             raise UserInputError(f"{public_url(url)!r} ends in '@' without a revision.",
+                                 hint="Write git+URL@COMMIT (40 hex digits).")
+        if not valid_ref(rev):
+            raise UserInputError(f"{url!r} names the revision {rev!r}, which is neither a "
+                                 "commit id nor a branch or tag name.",
                                  hint="Write git+URL@COMMIT (40 hex digits).")
     if parts.fragment and not all(p.startswith("egg=") for p in parts.fragment.split("&")):
         raise UserInputError(
@@ -150,6 +167,15 @@ def public_requirement(req: Requirement) -> tuple[Requirement, tuple[str, str] |
     return public, (public_url(full), full)
 
 
+#: Every git command takes these first: only the transports a URL may name are allowed,
+#: so that nothing a repository or a redirect says can reach ``ext::`` (which runs a
+#: command) or another remote helper; ``ext`` and ``fd`` are named too, so that a
+#: configuration file that allows them does not win over the general rule.
+_SAFE_CONFIG = ("-c", "protocol.allow=never", "-c", "protocol.ext.allow=never",
+                "-c", "protocol.fd.allow=never",
+                *(x for p in _SCHEMES for x in ("-c", f"protocol.{p}.allow=always")))
+
+
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update({"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"})
@@ -165,7 +191,8 @@ def git(args: list[str], *, cwd: Path | None = None, check: bool = True
             "A git source needs the 'git' program, which is not installed.",
             hint="Install it (Debian: apt-get install git).")
     try:
-        proc = subprocess.run([exe, *args], cwd=cwd, env=_env(), capture_output=True,
+        proc = subprocess.run([exe, *_SAFE_CONFIG, *args], cwd=cwd, env=_env(),
+                              capture_output=True,
                               timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as exc:
         raise SourceError(f"git {args[0]} took longer than {GIT_TIMEOUT} s.") from exc
@@ -196,6 +223,10 @@ def ls_remote(url: str, ref: str) -> str | None:
         f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}", f"refs/heads/{ref}", ref]
     for name in wanted:
         if name in found:
+            if not is_commit(found[name]):  # a SHA-256 repository, or a broken answer
+                raise SourceError(f"The git repository {url} names {found[name][:80]!r} for "
+                                  f"{ref!r}, which is not a SHA-1 commit id.",
+                                  hint="wheelstrap builds from SHA-1 repositories only.")
             return found[name]
     return None
 
@@ -254,8 +285,21 @@ class GitRepo:
         self.remote = source.remote
         self.path = folder / (hashlib.sha256(self.url.encode()).hexdigest()[:24] + ".git")
         self._lock = _repo_lock(self.path)
+        problem = check_url(self.remote)
+        if problem is not None:  # every way in checks it; this is the last line
+            raise UserInputError(scrub(problem) + ".",
+                                 hint="Write git+https://host/repo@COMMIT.")
+
+    @staticmethod
+    def _check(commit: str) -> None:
+        """A commit reaches git commands where an option could (``git show COMMIT``):
+        only a full commit id does."""
+        if not is_commit(commit):
+            raise UserInputError(f"{commit!r} is not a full commit id (40 lowercase hex "
+                                 "digits).", hint="Pin the commit by its full id.")
 
     def _has(self, commit: str) -> bool:
+        self._check(commit)
         if not self.path.is_dir():
             return False
         return git(["cat-file", "-e", f"{commit}^{{commit}}"], cwd=self.path,
@@ -289,18 +333,21 @@ class GitRepo:
                 hint="Pin a commit that exists there (git log in a clone of it lists them).")
 
     def commit_time(self, commit: str) -> int:
+        self._check(commit)
         out = git(["show", "-s", "--format=%ct", "--end-of-options", commit],
                   cwd=self.path).stdout
         return int(out.decode().strip())
 
     def read(self, commit: str, path: str) -> bytes | None:
         """The bytes of ``path`` at ``commit``, or None when it has none."""
+        self._check(commit)
         proc = git(["show", f"{commit}:{path}"], cwd=self.path, check=False)
         return proc.stdout if proc.returncode == 0 else None
 
     def archive(self, commit: str, prefix: str, dest: Path) -> Path:
         """The commit's tree as ``dest`` (a .tar.gz whose one folder is ``prefix``; member
         times are the commit's), written through a temporary file."""
+        self._check(commit)
         dest.parent.mkdir(parents=True, exist_ok=True)
         with self._lock, tempfile.TemporaryDirectory(dir=dest.parent,
                                                      prefix=".archive-") as work:
@@ -311,7 +358,7 @@ class GitRepo:
         try:
             with open(tar, "wb") as fh:
                 proc = subprocess.run(
-                    [shutil.which("git") or "git", "archive", "--format=tar",
+                    [shutil.which("git") or "git", *_SAFE_CONFIG, "archive", "--format=tar",
                      f"--prefix={prefix}/", commit], cwd=self.path, env=_env(), stdout=fh,
                     stderr=subprocess.PIPE, timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL)
             if proc.returncode != 0:

@@ -183,8 +183,12 @@ def _read_one(path: Path, target: Target, selection: LockSelection,
             problems.add(f"{where}: {name} is locked twice for this target "
                          f"({seen[name]} and {pkg.version})")
             continue
+        url_problem = check_url(pkg.vcs.url) if pkg.vcs is not None and pkg.vcs.url else None
+        if pkg.vcs is not None and pkg.vcs.type == "git" and url_problem is not None:
+            problems.add(f"{where}: its vcs url {url_problem}")
+            continue
         if pkg.vcs is not None and pkg.vcs.type == "git" and pkg.vcs.url \
-                and not pkg.vcs.subdirectory and check_url(pkg.vcs.url) is None:
+                and not pkg.vcs.subdirectory:
             if not is_commit(pkg.vcs.commit_id):
                 problems.add(f"{where}: commit-id {pkg.vcs.commit_id!r} is not a full "
                              "commit id (40 lowercase hex digits)")

@@ -33,7 +33,7 @@ from packaging.version import InvalidVersion, Version
 
 from wheelstrap.errors import Problems, UserInputError
 from wheelstrap.index.age import format_time
-from wheelstrap.index.git import GitSource
+from wheelstrap.index.git import GitSource, check_url, is_commit, valid_ref
 from wheelstrap.index.reqfiles import AllowedHashes, HashPolicy
 from wheelstrap.model.build import BuildPolicy, RunPolicy
 from wheelstrap.model.schema import DigestsDoc, GitPinDoc, InvocationDoc
@@ -228,7 +228,7 @@ def read_invocation(doc: InvocationDoc, path: Path) -> Invocation:
     for i, pin in enumerate(doc["git"]):
         try:
             git.append(_git_pin(pin))
-        except InvalidVersion as exc:
+        except (InvalidVersion, UserInputError) as exc:
             problems.add(f"invocation.git[{i}]", str(exc))
     run, build, age = doc["run"], doc["build"], doc["release_age"]
     if build["sandbox"] not in ("bubblewrap", "none"):
@@ -261,5 +261,13 @@ def read_invocation(doc: InvocationDoc, path: Path) -> Invocation:
 
 
 def _git_pin(pin: GitPinDoc) -> GitPin:
+    """A recorded git pin, checked as the settings check one (UserInputError)."""
+    problem = check_url(pin["url"])
+    if problem is not None:
+        raise UserInputError(problem)
+    if not is_commit(pin["commit"]):
+        raise UserInputError(f"{pin['commit']!r} is not a full commit id")
+    if pin["ref"] is not None and not valid_ref(pin["ref"]):
+        raise UserInputError(f"{pin['ref']!r} is not a branch or tag name")
     return GitPin(canonicalize_name(pin["name"]), Version(pin["version"]),
                   GitSource(pin["url"], pin["commit"], pin["ref"]), direct=True)

@@ -44,10 +44,10 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from wheelstrap.errors import UserInputError, WheelstrapError
-from wheelstrap.fsutil import atomic_copy, atomic_write_text, is_sha256, sha256_file
+from wheelstrap.fsutil import TMP_PREFIX, atomic_copy, atomic_write_text, is_sha256, sha256_file
 from wheelstrap.index.client import IndexClient
 from wheelstrap.model.urls import public_url, scrub
 from wheelstrap.store.output import BuildCache, Layout
@@ -90,6 +90,21 @@ class CachedWheel:
 
 class _Refused(Exception):
     """An entry that is not used (the message says why)."""
+
+
+def requirement_strings(value: Any) -> TypeGuard[list[str]]:
+    """Whether ``value`` is a list of PEP 508 requirement strings (what a backend's
+    ``get_requires_for_build_wheel`` returns), as a record or an entry must hold."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
+        return False
+    try:
+        for r in value:
+            Requirement(r)
+    except InvalidRequirement:
+        return False
+    return True
 
 
 def _file_ref(entry: dict[str, Any], field_name: str) -> tuple[str, str] | None:
@@ -158,7 +173,7 @@ class RemoteCache:
         except (ValueError, RecursionError):
             raise _Refused("it is not JSON") from None
         if not isinstance(entry, dict) or entry.get("schema") != ENTRY_SCHEMA \
-                or entry.get("version") != VERSION:
+                or type(entry.get("version")) is not int or entry["version"] != VERSION:
             raise _Refused(f"it is not a {ENTRY_SCHEMA} v{VERSION} document")
         if entry.get("key") != key:
             raise _Refused(f"it is the entry of another build ({entry.get('key')!r}), signed "
@@ -169,12 +184,12 @@ class RemoteCache:
 
     def requires(self, key: str) -> tuple[str, ...] | None:
         """What ``get_requires_for_build_wheel`` returned for the prepare of ``key``."""
-        for _, _, entry in self._entries(key, "dynamic-requires"):
+        for _, where, entry in self._entries(key, "dynamic-requires"):
             raw = entry.get("requires")
-            if isinstance(raw, list) and all(isinstance(r, str) for r in raw):
+            if requirement_strings(raw):
                 return tuple(raw)
-            self._warn(f"The build cache entry of {key} is ignored: its requirements are "
-                      "malformed.")
+            self._warn(f"The build cache entry {where} is ignored: its requirements are "
+                       "malformed. The build runs here instead.")
         return None
 
     def wheel(self, key: str, dest: Callable[[str], Path],
@@ -209,7 +224,9 @@ class RemoteCache:
         statement, envelope = self._statement(where, entry, filename, digest)
         final = dest(filename)
         final.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix="cache-", dir=final.parent)) / filename
+        # a temporary folder (TMP_PREFIX): what a killed run leaves is removed by the next
+        staging = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + "cache-", dir=final.parent)
+                       ) / filename
         try:
             try:
                 self.client.download(where + filename, staging, digest)
@@ -279,6 +296,7 @@ class Pushed:
     requires: int
     written: int  # entries new or changed in DEST
     stale: int  # records whose wheel is gone or changed: left out
+    damaged: int = 0  # records that are not wheelstrap's (wrong types, a path outside OUT)
 
 
 def _dest_folder(dest: str) -> Path:
@@ -308,25 +326,45 @@ def push(out: Path, dest: str, signer: Signer) -> Pushed:
     except OSError as exc:
         raise UserInputError(f"Cannot create the cache folder {root}: "
                              f"{exc.strerror or exc}.", hint="Choose another DEST.") from None
+    try:
+        return _push(layout, root, signer)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise UserInputError(
+            f"cache push into {root} stopped: {exc.strerror or exc}{where}. The entries "
+            "written before it are complete; none is half-written.",
+            hint="Make DEST a folder you can write to (and OUT readable), then push "
+            "again: what is there already is not written twice.") from None
+
+
+def _push(layout: Layout, root: Path, signer: Signer) -> Pushed:
     marker = json.dumps({"schema": CACHE_SCHEMA, "version": VERSION}) + "\n"
     _put_text(root / "wheelstrap-cache.json", marker)
-    wheels = requires = written = stale = 0
+    wheels = requires = written = stale = damaged = 0
     for key, record in _records(BuildCache(layout.cache)):
         files: list[tuple[str, Path]] = []
-        if set(record) == {"requires"} and isinstance(record["requires"], list):
-            entry: dict[str, Any] = {"kind": "dynamic-requires",
-                                     "requires": [str(r) for r in record["requires"]]}
+        if set(record) == {"requires"}:
+            raw = record["requires"]
+            if not requirement_strings(raw):
+                damaged += 1
+                continue
+            entry: dict[str, Any] = {"kind": "dynamic-requires", "requires": raw}
             requires += 1
-        elif isinstance(record.get("path"), str) and is_sha256(record.get("sha256")):
-            wheel = layout.root / record["path"]
+        elif "path" in record:
+            wheel = BuildCache.wheel_of(layout.root, record)
+            rd, rp = record.get("requires_dist", []), record.get("requires_python")
+            if wheel is None or not is_sha256(record.get("sha256")) \
+                    or not (isinstance(rd, list) and all(isinstance(r, str) for r in rd)) \
+                    or not (rp is None or isinstance(rp, str)):
+                damaged += 1
+                continue
             if not wheel.is_file() or sha256_file(wheel) != record["sha256"]:
                 stale += 1
                 continue
             statement, envelope = _statement_files(layout, wheel, record["sha256"])
             entry = {"kind": "wheel",
                      "wheel": {"filename": wheel.name, "sha256": record["sha256"],
-                               "requires_dist": record.get("requires_dist", []),
-                               "requires_python": record.get("requires_python")},
+                               "requires_dist": rd, "requires_python": rp},
                      "statement": _ref(statement), "envelope": _ref(envelope)}
             files = [(wheel.name, wheel)] + [(p.name, p) for p in (statement, envelope) if p]
             wheels += 1
@@ -343,7 +381,7 @@ def push(out: Path, dest: str, signer: Signer) -> Pushed:
         text = envelope_text(signer.envelope(payload, ENTRY_TYPE))
         if _put_text(folder / "entry.dsse.json", text):
             written += 1
-    return Pushed(wheels, requires, written, stale)
+    return Pushed(wheels, requires, written, stale, damaged)
 
 
 def _records(cache: BuildCache) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -354,7 +392,7 @@ def _records(cache: BuildCache) -> Iterator[tuple[str, dict[str, Any]]]:
     for shard in shards:
         for path in sorted(shard.glob("*.json")):
             record = cache.get(path.stem)
-            if record is not None and len(path.stem) == 64:
+            if record is not None and is_sha256(path.stem):
                 yield path.stem, record
 
 

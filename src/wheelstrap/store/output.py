@@ -28,7 +28,10 @@ from wheelstrap.dist.wheels import requires_python
 from wheelstrap.fsutil import (
     atomic_write_text,
     atomic_write_texts,
+    open_regular,
     sha256_file,
+    stays_inside,
+    within,
 )
 from wheelstrap.index.simple import IndexEntry, render_project_html, render_root_html
 from wheelstrap.model.records import BuildRecord
@@ -198,10 +201,26 @@ class BuildCache:
     def get(self, key: str) -> dict[str, Any] | None:
         path = self.folder / key[:2] / f"{key}.json"
         try:
-            data = json.loads(path.read_text("utf-8"))
-        except (OSError, ValueError):
+            with open_regular(path) as fh:  # a damaged output: a FIFO must not block
+                data = json.loads(fh.read().decode("utf-8"))
+        except (OSError, ValueError, RecursionError):
             return None
         return data if isinstance(data, dict) else None
+
+    @staticmethod
+    def wheel_of(root: Path, record: Mapping[str, Any]) -> Path | None:
+        """The wheel file a record's ``path`` names under the output ``root``, or None
+        when the record is damaged: no path, a path leaving the output (``..``, absolute,
+        through a link), or a name that is not a wheel's.  A record is the output's own,
+        but a damaged or planted one must not make a file elsewhere a build's wheel."""
+        rel = record.get("path")
+        if not isinstance(rel, str) or not stays_inside(rel):
+            return None
+        path = root / rel
+        name = path.name
+        if not name.endswith(".whl") or name.startswith(".") or not within(root, path):
+            return None
+        return path
 
     def put(self, key: str, value: dict[str, Any]) -> None:
         # a record is checked when read; a lost one costs a rebuild (no fsync); only

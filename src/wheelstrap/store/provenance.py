@@ -377,6 +377,18 @@ def _digest(value: Any, what: str) -> str:
     return str(value)
 
 
+def plain_name(name: object) -> bool:
+    """Whether ``name`` is a file name and nothing else: not a path, no leading dot, no
+    control character (a statement names files looked for beside it, or fetched, or
+    printed)."""
+    return isinstance(name, str) and bool(name) and not name.startswith(".") \
+        and not any(c in "/\\" or c < " " for c in name)
+
+
+def plain_wheel_name(name: object) -> bool:
+    return plain_name(name) and isinstance(name, str) and name.endswith(".whl")
+
+
 def read_statement(payload: bytes | str) -> Statement:
     """The fields of a statement of wheelstrap's (:class:`BadStatement` when it is not
     one: not JSON, another type, or fields of the wrong shape)."""
@@ -426,7 +438,7 @@ def read_statement(payload: bytes | str) -> Statement:
         elif role == "build-environment":
             kind = _at(dep, "annotations", "kind")
             dname = _at(dep, "name")
-            if not isinstance(kind, str) or not isinstance(dname, str) or "/" in dname:
+            if not isinstance(kind, str) or not plain_wheel_name(dname):
                 raise BadStatement("a build-environment entry is malformed")
             env.append(EnvEntry(dname, _digest(_at(dep, "digest", "sha256"),
                                                f"the digest of {dname}"), kind))
@@ -434,7 +446,7 @@ def read_statement(payload: bytes | str) -> Statement:
     seeds, stage0 = _at(internal, "descends_from_seeds"), _at(internal, "descends_from_stage0")
     epoch = _at(internal, "source_date_epoch")
     if not isinstance(prebuilt, bool) or not isinstance(seeds, list) \
-            or not isinstance(stage0, list) or not isinstance(epoch, int):
+            or not isinstance(stage0, list) or type(epoch) is not int:
         raise BadStatement("its internalParameters are malformed")
     target, policy = _at(ext, "target"), _at(ext, "buildPolicy")
     settings, index = ext.get("settings"), ext.get("index")
@@ -442,6 +454,8 @@ def read_statement(payload: bytes | str) -> Statement:
     strings = [sdist.get(k) if isinstance(sdist, dict) else None
                for k in ("url", "filename", "sha256")]
     url, filename, sdist_sha = (s if isinstance(s, str) else "" for s in strings)
+    if not plain_name(filename):
+        filename = ""  # no usable sdist: a rebuild says so
     return Statement(
         subject=name, subject_sha256=subject_sha, sdist_url=url, sdist_filename=filename,
         sdist_sha256=sdist_sha, index=index if isinstance(index, str) else None,

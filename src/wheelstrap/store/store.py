@@ -86,7 +86,7 @@ from wheelstrap.model.limits import DEFAULT_LIMITS, ArchiveLimits
 from wheelstrap.model.records import BuildRecord
 from wheelstrap.model.target import Target
 from wheelstrap.model.wheel import WheelInfo, WheelRef
-from wheelstrap.store.cache import RemoteCache
+from wheelstrap.store.cache import RemoteCache, requirement_strings
 from wheelstrap.store.events import EventLog
 from wheelstrap.store.output import (
     BuildCache,
@@ -648,8 +648,8 @@ class Store:
         """What ``get_requires_for_build_wheel`` returned for these very inputs before
         (here, or on a machine whose shared cache this run trusts)."""
         cached = self.cache.get(spec.key())
-        if cached is not None and isinstance(cached.get("requires"), list):
-            return tuple(str(r) for r in cached["requires"])
+        if cached is not None and requirement_strings(cached.get("requires")):
+            return tuple(cached["requires"])  # (a damaged record is a miss)
         if self.remote is None:
             return None
         raw = self.remote.requires(spec.key())
@@ -667,8 +667,8 @@ class Store:
         if cached is None:
             return self._from_remote(spec)
         try:
-            wheel = self.layout.root / str(cached["path"])
-            if not wheel.is_file() or sha256_file(wheel) != cached["sha256"]:
+            wheel = BuildCache.wheel_of(self.layout.root, cached)
+            if wheel is None or not wheel.is_file() or sha256_file(wheel) != cached["sha256"]:
                 return self._from_remote(spec)
             info = _cached_info(cached, spec) or read_metadata(wheel, limits=self.limits)
         except (KeyError, TypeError, ValueError, OSError, WheelFormatError):

@@ -39,14 +39,20 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote, unquote, urljoin, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
 
 from wheelstrap.errors import Problems, UserInputError, WheelstrapError
 from wheelstrap.fsutil import is_sha256, sha256_file
 from wheelstrap.index.lockfiles import load_pylock
 from wheelstrap.index.reqfiles import lock_kind
 from wheelstrap.store import signing
-from wheelstrap.store.provenance import BadStatement, EnvEntry, Statement, read_statement
+from wheelstrap.store.provenance import (
+    BadStatement,
+    EnvEntry,
+    Statement,
+    plain_wheel_name,
+    read_statement,
+)
 
 if TYPE_CHECKING:
     from packaging.pylock import PackageWheel
@@ -136,17 +142,25 @@ class Wheel:
     expected_by: str = ""  # which: "pylock.toml", or the wheel whose statement names it
 
 
+def _split(url: str) -> SplitResult:
+    try:
+        return urlsplit(url)
+    except ValueError as exc:  # an unclosed [ of an IPv6 host, a bad port...
+        raise UserInputError(f"{url!r} is not a URL ({exc}).",
+                             hint="Point at the wheel by a path or an http(s) URL.") from None
+
+
 def _url_place(url: str) -> Place:
     return Place(base=url.rsplit("/", 1)[0] + "/")
 
 
 def _wheel_at(location: str, lock_dir: Path | None = None) -> tuple[Location, Place]:
     """A wheel's location and place from a path, a ``file://`` URL or an http(s) URL."""
-    scheme = urlsplit(location).scheme.lower() if "://" in location else ""
+    scheme = _split(location).scheme.lower() if "://" in location else ""
     if scheme in ("http", "https"):
         return location, _url_place(location)
     if scheme == "file":
-        path = Path(unquote(urlsplit(location).path))
+        path = Path(unquote(_split(location).path))
     elif scheme:
         raise UserInputError(f"{location!r} is neither a path nor an http(s) or file:// URL.",
                              hint="Point at the wheel by a path or an http(s) URL.")
@@ -167,7 +181,7 @@ def collect(targets: Sequence[str]) -> list[Wheel]:
     wheels: list[Wheel] = []
     for target in targets:
         if "://" in target:
-            if not urlsplit(target).path.endswith(".whl"):
+            if not _split(target).path.endswith(".whl"):
                 raise UserInputError(f"{target} is a URL, but not of a wheel.",
                                      hint="Only a wheel may be named by URL; give a "
                                      "pylock.toml or a folder as a path.")
@@ -196,7 +210,7 @@ def collect(targets: Sequence[str]) -> list[Wheel]:
 
 
 def _basename(url: str) -> str:
-    return unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    return unquote(_split(url).path.rsplit("/", 1)[-1])
 
 
 def _folder(path: Path) -> list[Wheel]:
@@ -233,6 +247,8 @@ def _lock_wheel(entry: PackageWheel, lock_dir: Path) -> Wheel | str:
     where = entry.url or entry.path
     if not where:
         return "a wheel with neither url nor path"
+    if any(c < " " for c in where):
+        return f"a wheel whose location {where!r} holds a control character"
     sha = entry.hashes.get("sha256")
     if sha is not None and not is_sha256(sha.lower()):
         return f"a wheel whose sha256 {sha!r} is not a sha256"
@@ -241,8 +257,8 @@ def _lock_wheel(entry: PackageWheel, lock_dir: Path) -> Wheel | str:
     except UserInputError as exc:
         return exc.message
     filename = entry.name or _basename(str(location))
-    if not filename.endswith(".whl") or "/" in filename:
-        return f"{where!r} is not a wheel"
+    if not plain_wheel_name(filename):  # (a name is printed: no control character)
+        return f"{where!r} is not a wheel ({filename!r})"
     return Wheel(filename, location, place, expected=sha.lower() if sha else None,
                  expected_by="pylock.toml")
 

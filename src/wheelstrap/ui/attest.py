@@ -111,4 +111,6 @@ def cache_push(output: Path, dest: str, signing_key: Path | None) -> None:
     say(f"{pushed.wheels} wheels and {pushed.requires} prepare results in {dest} "
         f"({pushed.written} entries written, the others were there already)"
         + (f"; {pushed.stale} records left out, their wheels are gone or changed"
-           if pushed.stale else ""))
+           if pushed.stale else "")
+        + (f"; {pushed.damaged} damaged records left out (wrong types, or a path outside "
+           f"{output})" if pushed.damaged else ""))

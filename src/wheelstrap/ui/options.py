@@ -28,6 +28,7 @@ def age_rule(min_days: float | None, max_days: float | None, as_of: str | None
              ) -> AgeRule:
     """The release-age rules, judged at ``as_of`` or now: the time is taken once, here,
     for the whole run."""
+    import math
     from datetime import UTC, datetime
 
     from wheelstrap.errors import UserInputError
@@ -42,6 +43,10 @@ def age_rule(min_days: float | None, max_days: float | None, as_of: str | None
             raise UserInputError(f"--as-of {as_of!r} is not an ISO 8601 time ({exc}).",
                                  hint="Give a date or a time in UTC, such as 2026-12-01 or "
                                  "2026-12-01T12:00:00Z.") from None
+    for option, days in (("--min-release-age", min_days), ("--max-release-age", max_days)):
+        if days is not None and not math.isfinite(days):
+            raise UserInputError(f"{option} {days} is not a number of days.",
+                                 hint="Give a finite number of days, such as 7 or 0.5.")
     return AgeRule(now=now, min_days=min_days, max_days=max_days)
 
 
