@@ -29,6 +29,7 @@ from wheelstrap.model.build import Vendored
 from wheelstrap.model.graph import NodeId
 from wheelstrap.plan.ahead import LIKELY_BACKENDS, backend_rank
 from wheelstrap.plan.nodes import Fetched, NodeState
+from wheelstrap.run.gitfetch import fetch_tree
 from wheelstrap.run.turns import Turns
 from wheelstrap.store.store import SourceFacts, Store
 
@@ -96,7 +97,7 @@ class Fetching:
             facts = self.facts(st.id, path, digest, st.hooks)
             return Fetched(path, digest, source.uri, facts.system, facts.source_date_epoch,
                            facts.static_requires, None, vendored=_vendor(facts))
-        tree, epoch, system = self.store.fetch_git(source, st.id.name, st.id.version)
+        tree, epoch, system = fetch_tree(self.store, source, st.id.name, st.id.version)
         return Fetched(tree, sha256_file(tree), source.uri, system, epoch, None, None,
                        make_sdist=True)
 
