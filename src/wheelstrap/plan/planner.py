@@ -572,7 +572,8 @@ class Planner:
             if page is None:
                 return None
             return self.git.candidates(name, sdist_candidates(
-                page, self.o.target, self.o.hashes.for_name(name)))
+                page, self.o.target, self.o.hashes.for_name(name),
+                self.o.hashes.locked_versions(name)))
 
         return self.aging.held_back(wanted, unaged, self.constraints)
 
@@ -587,7 +588,8 @@ class Planner:
         if name not in self._candidates:
             page = self.pages[name]
             found = [] if page is None else sdist_candidates(
-                self.aging.page(name, page), self.o.target, self.o.hashes.for_name(name))
+                self.aging.page(name, page), self.o.target, self.o.hashes.for_name(name),
+                self.o.hashes.locked_versions(name))
             self._candidates[name] = self.git.candidates(name, found)
 
     def _choose(self, name: NormalizedName, spec: SpecifierSet) -> Candidate | Absence:
