@@ -462,3 +462,26 @@ def test_a_rebuild_builds_the_commit_a_branch_named_at_the_run(tmp_path, run_boo
     # the rebuild's own record keeps the commit, and the branch it came from
     assert doc["invocation"]["requirements"] == recorded["requirements"]
     assert doc["invocation"]["git_refs"] == recorded["git_refs"]
+
+
+def test_build_sdist_gets_what_get_requires_for_build_sdist_asks_for(tmp_path, run_bootstrap):
+    """A git tree whose backend's get_requires_for_build_sdist asks for sdhelper (and
+    whose build_sdist fails without it): sdhelper is built and installed first, then the
+    sdist is made; the wheel's build needs no sdhelper."""
+    pkg = Pkg("gitpkg", "1.0")
+    repo, _ = _repo(tmp_path, pkg)
+    with open(repo / "pyproject.toml", "a") as fh:  # [tool.tiny] is its last table
+        fh.write('sdist-requires = ["sdhelper"]\n')
+    _git(repo, "commit", "-q", "-am", "sdist-requires")
+    commit = _git(repo, "rev-parse", "HEAD")
+    pkgs = [Pkg("sdhelper", "1.0")]
+    index = write_static_index(make_dists(pkgs, tmp_path / "dists"), pkgs).as_uri()
+    run = run_bootstrap(f"gitpkg @ git+{repo.as_uri()}@{commit}", index=index)
+    assert run.code == 0, run.stderr
+    assert run.wheels == ["gitpkg-1.0-py3-none-any.whl", "sdhelper-1.0-py3-none-any.whl"]
+    sdist_tasks = [e for e in _events(run.out)
+                   if e.get("event") == "finished" and e.get("phase") == "sdist"]
+    assert len(sdist_tasks) == 2  # asked, then made with sdhelper installed
+    builds = {b["name"]: b for b in json.loads((run.out / "build-order.json").read_text())
+              ["builds"]}
+    assert [w for w in builds["gitpkg"]["build_env"] if "sdhelper" in str(w)] == []

@@ -84,7 +84,12 @@ from wheelstrap.plan.closure import (
     Root,
     resolve_environment,
 )
-from wheelstrap.plan.gitsources import GitSources, is_git_file, seeded_sdist_error
+from wheelstrap.plan.gitsources import (
+    GitSources,
+    is_git_file,
+    sdist_task,
+    seeded_sdist_error,
+)
 from wheelstrap.plan.nodes import Fetched, NodeState, Pending, Unit
 from wheelstrap.plan.options import GitPin, Options
 from wheelstrap.plan.schedule import remaining_path
@@ -374,7 +379,8 @@ class Planner:
             if seeded is not None:
                 raise seeded
             unit.busy = True
-            self.ready.append(Pending(node, self._spec(st, key, "sdist", env), env))
+            self.ready.append(Pending(
+                node, sdist_task(self._spec(st, key, "sdist", env), unit.dynamic), env))
             return
         spec = self._spec(st, key, "prepare" if unit.dynamic is None else "build", env)
         # Reuse is decided here, before anything is dispatched.
@@ -789,8 +795,11 @@ class Planner:
                                           rounded(timings)))
             raise error
         if spec.phase == "sdist":  # a git tree's sdist is made: go on from it
-            assert isinstance(outcome, BuiltOutcome)
             self.progress.emit(TaskFinished(task, worker, duration, rounded(timings)))
+            if isinstance(outcome, Prepared):  # build_sdist needs more: made with it next
+                unit.dynamic = self._dynamic(st, outcome.dynamic)
+                return
+            assert isinstance(outcome, BuiltOutcome)
             self.fx.adopt_sdist(pending, outcome)
             st.units.pop(spec.unit, None)
             st.system, st.make_sdist = None, False  # fetched again: now the sdist
