@@ -220,13 +220,20 @@ class PinnedCandidates:
                         known.setdefault(str(name), {})[str(version)] = entry
         return cls(path, index_url, sdists, known)
 
-    def lookup(self, name: NormalizedName, specs: Sequence[SpecifierSet]) -> Candidate | None:
+    def lookup(self, name: NormalizedName, specs: Sequence[SpecifierSet],
+               locked: Mapping[Version, AllowedHashes] | None = None) -> Candidate | None:
+        """The sdist an earlier run resolved for the version ``specs`` pin exactly, when
+        it is still here (and is the one a lock pins for that version, ``locked``)."""
         version = exact_pin(specs)
         if version is None:
             return None
         entry = self.known.get(name, {}).get(str(version))
         if entry is None or not (self.sdists / str(entry["filename"])).is_file():
             return None
+        pin = locked.get(version) if locked else None
+        if pin is not None and (not pin.admits_sha256(str(entry["sha256"])) or (
+                "sha256" not in pin.digests and pin.filename not in (None, entry["filename"]))):
+            return None  # another file of the version: the index says which is the lock's
         if not all(s.contains(version, prereleases=True) for s in specs):
             return None
         f = ProjectFile(str(entry["filename"]), str(entry["url"]), str(entry["sha256"]),

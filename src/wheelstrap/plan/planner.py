@@ -560,7 +560,8 @@ class Planner:
     def _pinned(self, name: NormalizedName, spec: SpecifierSet) -> Candidate | Absence | None:
         if self.aging.judges(name):  # the upload time is on the index page, not in the memory
             return None
-        return self.pins.lookup(name, [spec, *self.constraints.get(name, [])])
+        return self.pins.lookup(name, [spec, *self.constraints.get(name, [])],
+                                self.o.hashes.locked_versions(name))
 
     def held_back(self) -> list[dict[str, Any]]:
         """The releases the release-age rules held back that this run would otherwise
