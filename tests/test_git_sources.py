@@ -422,3 +422,66 @@ def test_git_sources_and_hash_checking_mode_do_not_go_together(tmp_path, run_boo
     by_settings = run_bootstrap("-r", str(reqs), "--settings", str(settings), index=index,
                                 out=tmp_path / "out2")
     assert by_settings.code == 1 and "gitpkg" in by_settings.stderr
+
+
+def test_a_rebuild_builds_the_commit_a_branch_named_at_the_run(tmp_path, run_bootstrap):
+    """``gitpkg @ git+URL@main``: the run builds main's commit and records the requirement
+    by it (main kept in git_refs); main then moves, and ``affected --rebuild`` (its
+    build requirement, plain 1.0, is the culprit) builds the same commit, not main's new
+    one."""
+    from click.testing import CliRunner
+
+    from wheelstrap.ui.cli import main as cli
+
+    repo, commit = _repo(tmp_path, Pkg("gitpkg", "1.0", build_requires=["plain"]))
+    pkgs = [Pkg("plain", "1.0")]
+    folder = make_dists(pkgs, tmp_path / "dists")
+    index = write_static_index(folder, pkgs).as_uri()
+    run = run_bootstrap(f"gitpkg @ git+{repo.as_uri()}@main", index=index)
+    assert run.code == 0, run.stderr
+    doc = json.loads((run.out / "build-order.json").read_text())
+    recorded = doc["invocation"]
+    assert recorded["requirements"] == [f"gitpkg @ git+{repo.as_uri()}@{commit}"]
+    assert recorded["git_refs"] == [{"name": "gitpkg", "ref": "main", "commit": commit}]
+
+    (repo / "gitpkg" / "__init__.py").write_text("NAME = 'main moved on'\n")
+    _git(repo, "commit", "-q", "-am", "second")
+    moved = _git(repo, "rev-parse", "HEAD")
+    assert moved != commit
+    pkgs.append(Pkg("plain", "2.0"))
+    make_dists(pkgs[1:], folder)
+    write_static_index(folder, pkgs)
+    rebuilt = CliRunner().invoke(cli, ["affected", str(run.out), "plain==1.0", "--rebuild",
+                                       "--no-hold", "-q"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    doc = json.loads((run.out / "build-order.json").read_text())
+    builds = {b["name"]: b for b in doc["builds"]}
+    assert builds["plain"]["version"] == "2.0"  # the rebuild did run
+    assert builds["gitpkg"]["sdist_url"] == f"git+{repo.as_uri()}@{commit}"
+    assert moved not in json.dumps(doc)
+    # the rebuild's own record keeps the commit, and the branch it came from
+    assert doc["invocation"]["requirements"] == recorded["requirements"]
+    assert doc["invocation"]["git_refs"] == recorded["git_refs"]
+
+
+def test_build_sdist_gets_what_get_requires_for_build_sdist_asks_for(tmp_path, run_bootstrap):
+    """A git tree whose backend's get_requires_for_build_sdist asks for sdhelper (and
+    whose build_sdist fails without it): sdhelper is built and installed first, then the
+    sdist is made; the wheel's build needs no sdhelper."""
+    pkg = Pkg("gitpkg", "1.0")
+    repo, _ = _repo(tmp_path, pkg)
+    with open(repo / "pyproject.toml", "a") as fh:  # [tool.tiny] is its last table
+        fh.write('sdist-requires = ["sdhelper"]\n')
+    _git(repo, "commit", "-q", "-am", "sdist-requires")
+    commit = _git(repo, "rev-parse", "HEAD")
+    pkgs = [Pkg("sdhelper", "1.0")]
+    index = write_static_index(make_dists(pkgs, tmp_path / "dists"), pkgs).as_uri()
+    run = run_bootstrap(f"gitpkg @ git+{repo.as_uri()}@{commit}", index=index)
+    assert run.code == 0, run.stderr
+    assert run.wheels == ["gitpkg-1.0-py3-none-any.whl", "sdhelper-1.0-py3-none-any.whl"]
+    sdist_tasks = [e for e in _events(run.out)
+                   if e.get("event") == "finished" and e.get("phase") == "sdist"]
+    assert len(sdist_tasks) == 2  # asked, then made with sdhelper installed
+    builds = {b["name"]: b for b in json.loads((run.out / "build-order.json").read_text())
+              ["builds"]}
+    assert [w for w in builds["gitpkg"]["build_env"] if "sdhelper" in str(w)] == []

@@ -83,3 +83,36 @@ def test_the_layer_contracts_hold() -> None:
     assert lint is not None, "import-linter is a test dependency: pip install -e '.[test]'"
     done = subprocess.run([lint], cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+#: What of wheelstrap.index.git runs git (over the network, or reading a repository).
+_GIT_RUNNERS = {"GitRepo", "git", "ls_remote", "tags_at"}
+
+
+def _git_runners_used(path: Path) -> list[str]:
+    """The names of :mod:`wheelstrap.index.git` that run ``git`` which ``path`` imports
+    (or reaches as attributes of the module)."""
+    import ast
+
+    found = []
+    tree = ast.parse(path.read_text("utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "wheelstrap.index.git":
+            found += [a.name for a in node.names if a.name in _GIT_RUNNERS or a.name == "*"]
+        elif isinstance(node, ast.ImportFrom) and node.module == "wheelstrap.index":
+            found += [a.name for a in node.names if a.name == "git"]
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name == "wheelstrap.index.git"]
+    return found
+
+
+def test_the_store_runs_no_git() -> None:
+    """The store writes OUT: fetching and reading git repositories is the run's
+    (run/gitfetch.py), the store only records and places what was made."""
+    store = ROOT / "src" / "wheelstrap" / "store"
+    used = {str(p.relative_to(store)): names for p in sorted(store.rglob("*.py"))
+            if (names := _git_runners_used(p))}
+    assert used == {}
+    # and the check sees such an import where there is one
+    assert _git_runners_used(ROOT / "src" / "wheelstrap" / "run" / "gitfetch.py") == [
+        "GitRepo", "ls_remote", "tags_at"]

@@ -215,3 +215,53 @@ def test_an_entry_whose_requires_python_excludes_the_target(tmp_path, run_bootst
     assert ok.code == 0, ok.stderr
     assert ok.wheels == ["app-1.0-py3-none-any.whl"]
     assert "not for this target" in ok.stderr and "future 1.0" in ok.stderr
+
+
+def _zip_sdist(pkg: Pkg, folder: Path) -> Path:
+    """``pkg``'s sdist as a .zip beside its .tar.gz (a file of its own: other bytes)."""
+    import zipfile
+
+    path = folder / f"{pkg.module}-{pkg.version}.zip"
+    top = f"{pkg.module}-{pkg.version}"
+    tree = {**pkg.tree(), f"{pkg.module}/__init__.py": "NAME = 'from the zip'\n"}
+    with zipfile.ZipFile(path, "w") as zf:
+        for rel, text in sorted(tree.items()):
+            zf.writestr(zipfile.ZipInfo(f"{top}/{rel}", (2020, 1, 1, 0, 0, 0)), text)
+    return path
+
+
+def test_a_lock_pinning_the_zip_of_a_version_builds_from_the_zip(tmp_path, run_bootstrap,
+                                                                   trap):
+    """The index has a .tar.gz and a .zip of app 1.0 (the .tar.gz is what a run takes
+    otherwise); the lock pins the .zip: by its sha256, or by its sha512 and name when the
+    index advertises a sha256 only."""
+    base, _ = trap
+    pkg = Pkg("app", "1.0")
+    folder, index = _index(tmp_path, [pkg])
+    zipped = _zip_sdist(pkg, folder)
+    page = folder / "simple" / "app" / "index.html"
+    page.write_text(page.read_text().replace(
+        "</body>", f'<a href="../../{zipped.name}#sha256={_sha(zipped)}">{zipped.name}</a>\n'
+        "</body>"))
+    # without the lock, the .tar.gz is the one taken (so the lock makes the choice)
+    plain = run_bootstrap("app==1.0", index=index)
+    assert plain.code == 0, plain.stderr
+    order = json.loads((plain.out / "build-order.json").read_text())
+    assert [b["sdist"] for b in order["builds"]] == [pkg.filename]
+    # into the same output, whose memory of the run's choices says .tar.gz
+    entry = _entry(pkg, folder, base)
+    entry["sdist"] = {"name": zipped.name, "url": f"{base}/{zipped.name}",
+                      "hashes": {"sha256": _sha(zipped)}}
+    run = run_bootstrap("-r", str(_lock(tmp_path / "pylock.toml", [entry])), index=index)
+    assert run.code == 0, run.stderr
+    order = json.loads((run.out / "build-order.json").read_text())
+    assert [(b["name"], b["sdist"], b["sdist_sha256"]) for b in order["builds"]] == [
+        ("app", zipped.name, _sha(zipped))]
+    # by its sha512 (which the index does not advertise) and its name
+    entry["sdist"] = {"name": zipped.name, "url": f"{base}/{zipped.name}",
+                      "hashes": {"sha512": hashlib.sha512(zipped.read_bytes()).hexdigest()}}
+    again = run_bootstrap("-r", str(_lock(tmp_path / "pylock.sha512.toml", [entry])), index=index,
+                          out=tmp_path / "out2")
+    assert again.code == 0, again.stderr
+    order = json.loads((again.out / "build-order.json").read_text())
+    assert [b["sdist"] for b in order["builds"]] == [zipped.name]

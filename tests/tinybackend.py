@@ -3,7 +3,8 @@
 It is shipped inside synthetic sdists, either in-tree (``backend-path``) or as the
 importable module of a backend package that other packages build with.  It reads
 ``[project]`` (name, version, dependencies, requires-python) and ``[tool.tiny]``:
-``dynamic-requires`` (returned by ``get_requires_for_build_wheel``) and
+``dynamic-requires`` (returned by ``get_requires_for_build_wheel``), ``sdist-requires``
+(returned by ``get_requires_for_build_sdist``, and needed by ``build_sdist``) and
 ``packages`` (folders or modules to put in the wheel), ``handshake`` (see
 ``_handshake``); entry points come from
 ``[project.entry-points]`` and ``[project.scripts]``.  Wheels are deterministic:
@@ -31,17 +32,21 @@ def get_requires_for_build_wheel(config_settings=None):
 
 
 def get_requires_for_build_sdist(config_settings=None):
-    return []
+    return list(_config()[1].get("sdist-requires", []))
 
 
 def build_sdist(sdist_directory, config_settings=None):
-    """The tree as it is (minus .git and bytecode), PKG-INFO added, deterministic."""
+    """The tree as it is (minus .git and bytecode), PKG-INFO added, deterministic; the
+    ``sdist-requires`` must be installed."""
     import gzip
+    import importlib.metadata
     import io
     import re
     import tarfile
 
-    project, _ = _config()
+    project, tiny = _config()
+    for name in tiny.get("sdist-requires", []):
+        importlib.metadata.distribution(name)  # PackageNotFoundError: not installed
     dist = project["name"].replace("-", "_").replace(".", "_")
     # a dynamic version: as setuptools-scm does without .git, from its variable
     scm = "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_" + re.sub(r"[^A-Z0-9]", "_",

@@ -819,17 +819,30 @@ ConfigSettings = Mapping[str, "str | list[str]"]
 
 def get_requires_for_build_wheel(source: Path, system: BackendSpec, env: BuildEnv,
                                  config_settings: ConfigSettings | None = None) -> list[str]:
+    return _get_requires("get_requires_for_build_wheel", source, system, env, config_settings)
+
+
+def get_requires_for_build_sdist(source: Path, system: BackendSpec, env: BuildEnv,
+                                 config_settings: ConfigSettings | None = None) -> list[str]:
+    """PEP 517 ``get_requires_for_build_sdist`` (a git tree's sdist is to be made): what
+    ``build_sdist`` needs beyond ``[build-system].requires``; none when the backend has
+    no such hook (pyproject-hooks answers [] then, as PEP 517 says)."""
+    return _get_requires("get_requires_for_build_sdist", source, system, env, config_settings)
+
+
+def _get_requires(hook: str, source: Path, system: BackendSpec, env: BuildEnv,
+                  config_settings: ConfigSettings | None) -> list[str]:
     from pyproject_hooks import BackendUnavailable, HookMissing
 
     caller = hook_caller(source, system, env)
     try:
         with env.runner.logging_warnings():
-            result = caller.get_requires_for_build_wheel(dict(config_settings or {}))
+            result = getattr(caller, hook)(dict(config_settings or {}))
     except (BackendUnavailable, HookMissing, subprocess.CalledProcessError) as exc:
-        raise _backend_error("get_requires_for_build_wheel", exc, env.runner) from exc
+        raise _backend_error(hook, exc, env.runner) from exc
     if not isinstance(result, list) or not all(isinstance(r, str) for r in result):
         raise BuildFailure(
-            f"get_requires_for_build_wheel returned {result!r}, not a list of strings",
+            f"{hook} returned {result!r}, not a list of strings",
             log=str(env.runner.log), tail=tail(env.runner.log))
     return result
 

@@ -3,7 +3,9 @@
 ``run_task(spec, inputs, workdir, then)`` is the whole protocol.  It fetches its inputs
 (the sdist and every build-environment wheel) by sha256 through ``inputs``, unpacks and
 patches the sources, makes a fresh ``uv`` environment, calls one PEP 517 hook, and
-returns an outcome value: :class:`Prepared` (the backend's dynamic build requirements),
+returns an outcome value: :class:`Prepared` (the backend's dynamic build requirements;
+of an ``sdist`` task, those of ``get_requires_for_build_sdist`` when it asks for any and
+the environment is not yet made with them: ``build_sdist`` then waits for it),
 :class:`Built` (the wheel) or :class:`Failed` (what went wrong, with the log).  A prepare
 given ``then`` (the build of the same unit in the same environment) goes on to build
 when the backend asks for nothing a build uses, in the interpreter that answered: one backend
@@ -55,7 +57,7 @@ class Report:
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    dynamic: tuple[str, ...]  # get_requires_for_build_wheel, as the backend returned it
+    dynamic: tuple[str, ...]  # get_requires_for_build_wheel (_sdist), as returned
     report: Report
     then: Built | Failed | None = None  # the build that followed in the same task, if any
 
@@ -157,6 +159,7 @@ def _run_in(spec: BuildSpec, inputs: Inputs, work: Path, keep: bool,
 
         python = worker_python()
     venv = backend.BuildEnv(runner.env_dir, python, runner)
+    hook = "build_sdist"  # of an sdist task: the hook it is at
     try:
         start = time.monotonic()
         cache = work / "inputs"
@@ -183,7 +186,14 @@ def _run_in(spec: BuildSpec, inputs: Inputs, work: Path, keep: bool,
             raw = backend.get_requires_for_build_wheel(root, spec.backend, venv, config)
             timings["hook"] = time.monotonic() - start
             return Prepared(tuple(raw), Report(_read_log(log), _worker(), timings))
+        if spec.phase == "sdist" and not spec.sdist_requires_known:
+            hook = "get_requires_for_build_sdist"
+            raw = backend.get_requires_for_build_sdist(root, spec.backend, venv, config)
+            if raw:  # build_sdist needs more: the planner makes its environment first
+                timings["hook"] = time.monotonic() - start
+                return Prepared(tuple(raw), Report(_read_log(log), _worker(), timings))
         if spec.phase == "sdist":
+            hook = "build_sdist"
             made = backend.build_sdist(root, spec.backend, venv, _outdir(work), config)
             timings["hook"] = time.monotonic() - start
             report = Report(_read_log(log), _worker(), timings)
@@ -194,7 +204,7 @@ def _run_in(spec: BuildSpec, inputs: Inputs, work: Path, keep: bool,
         return _build(spec, venv, root, work, keep, timings, log)
     except WheelstrapError as exc:
         phase = {"prepare": "get_requires_for_build_wheel",
-                 "sdist": "build_sdist"}.get(spec.phase, "build_wheel")
+                 "sdist": hook}.get(spec.phase, "build_wheel")
         return Failed(phase, exc, Report(_read_log(log), _worker(), timings))
 
 

@@ -13,7 +13,9 @@ an entry without an sdist is an error naming it.  An entry locked to a git commi
 (``vcs``, type ``git``) is made from that commit instead, as a git source is
 (:mod:`wheelstrap.index.git`).  The sdist itself comes from the index
 (``--index-url``), like every other file of the run: the lock pins the version and, when
-it carries one, the sdist's hash (sha256, sha384 or sha512), which the downloaded file
+it carries one, the sdist's hash (sha256, sha384 or sha512), which chooses among the
+version's sdists on the index (a ``.zip`` beside a ``.tar.gz``: the one whose advertised
+sha256 it admits, then the one of the lock's file name) and which the downloaded file
 must then match (see
 :meth:`wheelstrap.index.reqfiles.HashPolicy.for_node`).  The lock's own sdist URL is not
 fetched, so a run draws from one index whatever the lock was made against, and the hash
@@ -31,11 +33,17 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from packaging.markers import Marker
-from packaging.pylock import Pylock, PylockUnsupportedVersionError, PylockValidationError
+from packaging.pylock import (
+    PackageSdist,
+    Pylock,
+    PylockUnsupportedVersionError,
+    PylockValidationError,
+)
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
@@ -83,6 +91,7 @@ class LockedSdist:
     version: str
     hashes: Mapping[str, str]
     where: str  # "FILE (packages NAME VERSION)", for messages
+    filename: str | None = None  # the file name the lock gives it
 
 
 @dataclass(slots=True)
@@ -101,7 +110,7 @@ class LockSelection:
         """``policy`` (what the requirement files say) with the sdist hashes the locks pin,
         each for its one version (:attr:`HashPolicy.locked`)."""
         locked = {key: AllowedHashes(s.name, {a: frozenset({d}) for a, d in s.hashes.items()},
-                                     (s.where,))
+                                     (s.where,), s.filename)
                   for key, s in self.sdists.items() if s.hashes}
         return replace(policy, locked=locked)
 
@@ -219,7 +228,20 @@ def _read_one(path: Path, target: Target, selection: LockSelection,
                   if alg.lower() in HASH_ALGORITHMS}
         selection.requirements.append(Requirement(f"{name}=={version}"))
         key = (name, version)
-        selection.sdists[key] = LockedSdist(name, version, hashes, where)
+        selection.sdists[key] = LockedSdist(name, version, hashes, where,
+                                            _sdist_filename(pkg.sdist))
+
+
+def _sdist_filename(sdist: PackageSdist) -> str | None:
+    """The file name a lock gives its sdist: ``name``, else the end of its url or path."""
+    if sdist.name:
+        return sdist.name
+    where = sdist.url or sdist.path
+    if not where:
+        return None
+    last = urlsplit(where).path.rstrip("/").rsplit("/", 1)[-1] if sdist.url \
+        else PurePosixPath(where).name
+    return unquote(last) or None
 
 
 def _environment(target: Target, lock: Pylock) -> dict[str, Any]:

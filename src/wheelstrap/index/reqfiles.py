@@ -47,6 +47,9 @@ class AllowedHashes:
     name: NormalizedName
     digests: Mapping[str, frozenset[str]]
     where: tuple[str, ...]
+    #: the file name a lock gives its sdist: among the files of the version that the
+    #: digests admit (an index need not advertise the lock's algorithm), this one is taken
+    filename: str | None = None
 
     def admits_sha256(self, sha256: str | None) -> bool:
         """False only when ``sha256`` (what an index advertises) is known and cannot
@@ -98,6 +101,21 @@ class HashPolicy:
                 "hash-checking mode), build requirements and dependencies included.",
                 hint=f"Add a line '{cname}==VERSION --hash=sha256:DIGEST' to a -c "
                 "constraints file.")
+        return found
+
+    def locked_versions(self, name: str) -> dict[Version, AllowedHashes]:
+        """The sdist hashes a lock pins for the versions of ``name``: they choose among
+        the sdists of one version (a ``.zip`` beside a ``.tar.gz``) the one the lock
+        pins (see :func:`wheelstrap.index.resolve.sdist_candidates`)."""
+        cname = canonicalize_name(name)
+        found = {}
+        for (locked_name, version), allowed in self.locked.items():
+            if locked_name != cname:
+                continue
+            try:
+                found[Version(version)] = allowed
+            except InvalidVersion:
+                continue
         return found
 
     def for_node(self, name: str, version: str) -> AllowedHashes | None:

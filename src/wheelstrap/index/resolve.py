@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -40,12 +40,17 @@ class Absence(Enum):
 
 
 def sdist_candidates(page: ProjectPage, target: Target,
-                     allowed: AllowedHashes | None = None) -> list[Candidate]:
+                     allowed: AllowedHashes | None = None,
+                     locked: Mapping[Version, AllowedHashes] | None = None) -> list[Candidate]:
     """Sdists on ``page`` admitting the target Python, newest first; yanked ones included
     (marked by ``file.yanked``: :func:`choose` takes them only when pinned exactly).
 
     ``allowed`` (hash-checking mode) drops the files whose advertised sha256 cannot match.
-    For one version a file that is not yanked is preferred, then .tar.gz over .zip."""
+    ``locked`` (the sdist a lock pins, by version: see
+    :meth:`~wheelstrap.index.reqfiles.HashPolicy.locked_versions`) chooses among the files
+    of its version: one whose advertised sha256 it admits, then the one of the lock's
+    file name (see :func:`_rank`).  For one version a file that is not yanked is
+    preferred, then .tar.gz over .zip."""
     found: dict[Version, Candidate] = {}
     for f in page.files:
         if not f.filename.endswith(_SDIST_SUFFIXES):  # wheels, mostly: no parse, no raise
@@ -60,8 +65,9 @@ def sdist_candidates(page: ProjectPage, target: Target,
             continue
         if name != page.name:
             continue
+        pin = locked.get(version) if locked else None
         current = found.get(version)
-        if current is None or _rank(f) < _rank(current.file):
+        if current is None or _rank(f, pin) < _rank(current.file, pin):
             found[version] = Candidate(page.name, version, f)
     return [found[v] for v in sorted(found, reverse=True)]
 
@@ -70,8 +76,15 @@ def sdist_candidates(page: ProjectPage, target: Target,
 _SDIST_SUFFIXES = (".tar.gz", ".zip")
 
 
-def _rank(f: ProjectFile) -> tuple[bool, bool]:
-    return f.yanked, f.filename.endswith(".zip")
+def _rank(f: ProjectFile, pin: AllowedHashes | None = None
+          ) -> tuple[bool, bool, bool, bool]:
+    """Lower is preferred: admitted by the lock's hash (when none is, the file stays a
+    candidate, and its download says which hash it has instead), of the lock's file name,
+    not yanked, not a .zip."""
+    if pin is None:
+        return False, False, f.yanked, f.filename.endswith(".zip")
+    named = pin.filename is not None and f.filename != pin.filename
+    return not pin.admits_sha256(f.sha256), named, f.yanked, f.filename.endswith(".zip")
 
 
 def available_versions(page: ProjectPage, target: Target) -> list[str]:
@@ -225,13 +238,20 @@ class PinnedCandidates:
                         known.setdefault(str(name), {})[str(version)] = entry
         return cls(path, index_url, sdists, known)
 
-    def lookup(self, name: NormalizedName, specs: Sequence[SpecifierSet]) -> Candidate | None:
+    def lookup(self, name: NormalizedName, specs: Sequence[SpecifierSet],
+               locked: Mapping[Version, AllowedHashes] | None = None) -> Candidate | None:
+        """The sdist an earlier run resolved for the version ``specs`` pin exactly, when
+        it is still here (and is the one a lock pins for that version, ``locked``)."""
         version = exact_pin(specs)
         if version is None:
             return None
         entry = self.known.get(name, {}).get(str(version))
         if entry is None or not (self.sdists / str(entry["filename"])).is_file():
             return None
+        pin = locked.get(version) if locked else None
+        if pin is not None and (not pin.admits_sha256(str(entry["sha256"])) or (
+                "sha256" not in pin.digests and pin.filename not in (None, entry["filename"]))):
+            return None  # another file of the version: the index says which is the lock's
         if not all(s.contains(version, prereleases=True) for s in specs):
             return None
         f = ProjectFile(str(entry["filename"]), str(entry["url"]), str(entry["sha256"]),

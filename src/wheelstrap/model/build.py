@@ -208,6 +208,10 @@ class BuildSpec:
     bytecode: str | None = field(default=None, compare=False)
     #: What vendors fetch before the hooks run (crates), and the toolchains they need.
     vendored: tuple[Vendored, ...] = ()
+    #: An ``sdist`` task whose environment already holds what the backend's
+    #: ``get_requires_for_build_sdist`` asked for (an earlier ``sdist`` task's answer):
+    #: ``build_sdist`` runs without asking again.  (In ``env`` already: no identity.)
+    sdist_requires_known: bool = False
 
     @property
     def label(self) -> str:

@@ -120,6 +120,16 @@ class GitPinDoc(TypedDict):
     ref: str | None
 
 
+class GitRefDoc(TypedDict):
+    """A ``name @ git+URL@REF`` requirement whose REF (a branch or tag, or ``HEAD`` when
+    none was written) named ``commit`` at the run: the recorded requirement pins that
+    commit, and this keeps what was written."""
+
+    name: str
+    ref: str
+    commit: str
+
+
 class InvocationDoc(TypedDict):
     """What a run was asked to do, enough to run it again (``build-order.json``
     ``invocation``; the format is in docs/output.md)."""
@@ -129,6 +139,7 @@ class InvocationDoc(TypedDict):
     hashes: dict[str, DigestsDoc]  # name -> digests (hash-checking mode when not empty)
     locked_hashes: dict[str, DigestsDoc]  # "name version" -> digests (a lock file's)
     git: list[GitPinDoc]  # versions a lock file makes from git commits
+    git_refs: NotRequired[list[GitRefDoc]]  # absent in the output of an older wheelstrap
     index_url: str
     run: dict[str, Any]  # max_stages, strict, source_bootstrap, cross_check
     build: dict[str, Any]  # sandbox, isolate_network, timeout, embed_sbom
@@ -428,8 +439,12 @@ def _check_invocation(c: _Checker, inv: Any, where: str) -> None:
             "locked_hashes": "dict", "git": "list", "index_url": "str", "run": "dict",
             "build": "dict", "release_age": "dict", "multiple_versions": "bool",
             "seed_stores": "list", "settings": "dict?", "signing_key": "str?",
-            "caches": "list", "trusted_keys": "list", "python": "str"}):
+            "caches": "list", "trusted_keys": "list", "python": "str"},
+            {"git_refs": "list"}):
         return
+    inv.setdefault("git_refs", [])
+    c.items(inv["git_refs"], f"{where}.git_refs", lambda g, w: c.fields(
+        g, w, {"name": "str", "ref": "str", "commit": "str"}))
     for key in ("requirements", "constraints", "seed_stores", "caches", "trusted_keys"):
         c.items(inv[key], f"{where}.{key}", lambda v, w: c.kind(v, "str", w))
     if "builtin_settings" in inv:

@@ -9,13 +9,16 @@ settings a node builds under, the error that stops the run).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
+from packaging.requirements import Requirement
 from packaging.utils import NormalizedName
 
 from wheelstrap.errors import UserInputError
 from wheelstrap.index.git import GitSource
 from wheelstrap.index.resolve import Candidate
 from wheelstrap.index.simple import ProjectFile
+from wheelstrap.model.build import BuildSpec
 from wheelstrap.model.graph import NodeId
 from wheelstrap.model.wheel import WheelRef
 from wheelstrap.plan.options import GitPin
@@ -71,6 +74,14 @@ class GitSources:
         """The source a ``name @ git+URL`` requirement names for ``node``, if one does."""
         return next((p.source for p in self.pins.get(node.name, ())
                      if p.direct and str(p.version) == node.version), None)
+
+
+def sdist_task(spec: BuildSpec, asked: tuple[Requirement, ...] | None) -> BuildSpec:
+    """The ``sdist`` task of a git tree, ``spec``: its first asks the backend's
+    ``get_requires_for_build_sdist`` and, when that asks for more, comes back with the
+    answer (``asked``, which the planner adds to the environment's requirements, as a
+    prepare's) before ``build_sdist``; the next, whose environment holds them, builds."""
+    return spec if asked is None else replace(spec, sdist_requires_known=True)
 
 
 def seeded_sdist_error(node: NodeId, chain: tuple[str, ...], env: Sequence[WheelRef]

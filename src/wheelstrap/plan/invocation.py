@@ -13,6 +13,9 @@ run id; paths as they were given.  No secret: the signing key by its path only, 
 credentials in a URL (the user and password of the index, the caches and git URLs are
 left out).  What only says how a run goes, not what it makes (``-j``, retries, timeouts
 of the index, ``--keep-going``, the archive limits, where builds work), is not recorded.
+A ``name @ git+URL@REF`` requirement whose REF is a branch or tag (or none: the default
+branch) is recorded by the commit the run built (``name @ git+URL@COMMIT``), and REF in
+``git_refs``: a rebuild builds that same commit, wherever the branch has moved since.
 ``affected --rebuild`` runs a recorded invocation again (:func:`read_invocation`, then
 :meth:`Invocation.to_options`).
 """
@@ -28,15 +31,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from wheelstrap.errors import Problems, UserInputError
 from wheelstrap.index.age import format_time
-from wheelstrap.index.git import GitSource, check_url, is_commit, valid_ref
+from wheelstrap.index.git import GitSource, check_url, is_commit, parse_reference, valid_ref
 from wheelstrap.index.reqfiles import AllowedHashes, HashPolicy
 from wheelstrap.model.build import BuildPolicy, RunPolicy
-from wheelstrap.model.schema import DigestsDoc, GitPinDoc, InvocationDoc
+from wheelstrap.model.schema import DigestsDoc, GitPinDoc, GitRefDoc, InvocationDoc
 from wheelstrap.model.target import Target
 from wheelstrap.model.urls import public_url
 from wheelstrap.plan.options import GitPin, Options
@@ -59,13 +62,49 @@ def _digests(allowed: AllowedHashes) -> DigestsDoc:
     return {alg: sorted(ds) for alg, ds in sorted(allowed.digests.items())}
 
 
-def record(options: Options) -> InvocationDoc:
-    """The invocation of a run with ``options``, for ``build-order.json``."""
+def _pinned_requirements(options: Options, resolved: Sequence[GitPin]
+                         ) -> tuple[list[Requirement], list[GitRefDoc]]:
+    """The requirements, each ``name @ git+URL@REF`` one that the run resolved to a commit
+    (``resolved``: the run's git pins) written ``name @ git+URL@COMMIT``, so that a run of
+    the record builds that commit again whatever REF names by then; and the REFs as
+    written (those of ``options.git_refs`` too: a rebuild's requirement is by commit)."""
+    commits = {p.name: p.source.commit for p in resolved if p.direct}
+    reqs: list[Requirement] = []
+    refs: list[GitRefDoc] = []
+    for req in options.requirements:
+        name = canonicalize_name(req.name)
+        if not req.url or not req.url.startswith("git+"):
+            reqs.append(req)
+            continue
+        try:
+            written = parse_reference(req.url)
+        except UserInputError:
+            reqs.append(req)
+            continue
+        commit = commits.get(name)
+        if commit is not None and written.rev != commit:
+            pinned = Requirement(str(req))
+            pinned.url = f"git+{written.url}@{commit}"
+            reqs.append(pinned)
+            refs.append({"name": name, "ref": written.rev or "HEAD", "commit": commit})
+            continue
+        reqs.append(req)
+        ref = options.git_refs.get(name)
+        if ref is not None and written.rev is not None:
+            refs.append({"name": name, "ref": ref, "commit": written.rev})
+    return reqs, refs
+
+
+def record(options: Options, resolved: Sequence[GitPin] = ()) -> InvocationDoc:
+    """The invocation of a run with ``options``, for ``build-order.json``; ``resolved``:
+    the git pins the run made (a requirement's branch or tag is recorded by the commit it
+    named, see :func:`_pinned_requirements`)."""
     rule = options.release_age
     settings = ({"path": str(options.settings_file), "digest": options.settings.digest()}
                 if options.settings_file is not None else None)
+    requirements, git_refs = _pinned_requirements(options, resolved)
     return {
-        "requirements": [_public_requirement(r) for r in options.requirements],
+        "requirements": [_public_requirement(r) for r in requirements],
         "constraints": [str(c) for c in options.constraints],
         "hashes": {name: _digests(a) for name, a in sorted(options.hashes.by_name.items())},
         "locked_hashes": {f"{name} {version}": _digests(a) for (name, version), a
@@ -73,6 +112,7 @@ def record(options: Options) -> InvocationDoc:
         "git": [{"name": p.name, "version": str(p.version), "url": public_url(p.source.url),
                  "commit": p.source.commit, "ref": p.source.ref}
                 for p in options.git if p.direct],
+        "git_refs": git_refs,
         "index_url": public_url(options.index_url),
         "run": options.run.to_json(),
         "build": {"sandbox": options.policy.sandbox,
@@ -102,6 +142,7 @@ class Invocation:
     constraints: tuple[Requirement, ...] = ()
     hashes: HashPolicy = field(default_factory=HashPolicy)
     git: tuple[GitPin, ...] = ()
+    git_refs: Mapping[NormalizedName, str] = field(default_factory=dict)
     index_url: str | None
     run: RunPolicy = field(default_factory=RunPolicy)
     policy: BuildPolicy = field(default_factory=BuildPolicy)
@@ -178,6 +219,7 @@ class Invocation:
             caches=caches, trusted_keys=self.trusted_keys,
             seed_stores=given.seed_stores or self.seed_stores, settings=settings,
             plugins=plugins, settings_file=settings_file, hashes=self.hashes, git=self.git,
+            git_refs=self.git_refs,
             release_age=release_age, as_of_given=self.as_of is not None,
             multiple_versions=self.multiple_versions, builtin_settings=self.builtin_settings)
 
@@ -243,6 +285,7 @@ def read_invocation(doc: InvocationDoc, path: Path) -> Invocation:
         hashes=HashPolicy({canonicalize_name(n): _allowed(n, d, where)
                            for n, d in doc["hashes"].items()}, locked),
         git=tuple(git), index_url=doc["index_url"],
+        git_refs={canonicalize_name(r["name"]): r["ref"] for r in doc.get("git_refs", [])},
         run=RunPolicy(max_stages=run["max_stages"], strict=run["strict"],
                       source_bootstrap=run["source_bootstrap"],
                       cross_check=run["cross_check"]),

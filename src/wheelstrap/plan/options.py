@@ -62,6 +62,9 @@ class Options:
     hashes: HashPolicy = field(default_factory=HashPolicy)  # --hash in requirement files
     #: the versions made from git commits (settings' sources and direct requirements)
     git: tuple[GitPin, ...] = ()
+    #: of a ``name @ git+URL@REF`` requirement that an earlier run resolved to a commit
+    #: and recorded by it (``affected --rebuild``): the REF as written, by name
+    git_refs: Mapping[NormalizedName, str] = field(default_factory=dict)
     #: the URLs with credentials of the git repositories the requirements name, by the
     #: same URL without them (which is all the requirements hold): for the fetch only
     git_remotes: Mapping[str, str] = field(default_factory=dict, repr=False)

@@ -88,7 +88,12 @@ from wheelstrap.plan.closure import (
     Root,
     resolve_environment,
 )
-from wheelstrap.plan.gitsources import GitSources, is_git_file, seeded_sdist_error
+from wheelstrap.plan.gitsources import (
+    GitSources,
+    is_git_file,
+    sdist_task,
+    seeded_sdist_error,
+)
 from wheelstrap.plan.nodes import Fetched, NodeState, Pending, Unit
 from wheelstrap.plan.options import GitPin, Options
 from wheelstrap.plan.schedule import remaining_path
@@ -404,7 +409,8 @@ class Planner:
             if seeded is not None:
                 raise seeded
             unit.busy = True
-            self.ready.append(Pending(node, self._spec(st, key, "sdist", env), env))
+            self.ready.append(Pending(
+                node, sdist_task(self._spec(st, key, "sdist", env), unit.dynamic), env))
             return
         spec = self._spec(st, key, "prepare" if unit.dynamic is None else "build", env)
         # Reuse is decided here, before anything is dispatched.
@@ -646,7 +652,8 @@ class Planner:
     def _pinned(self, name: NormalizedName, spec: SpecifierSet) -> Candidate | Absence | None:
         if self.aging.judges(name):  # the upload time is on the index page, not in the memory
             return None
-        return self.pins.lookup(name, [spec, *self.constraints.get(name, [])])
+        return self.pins.lookup(name, [spec, *self.constraints.get(name, [])],
+                                self.o.hashes.locked_versions(name))
 
     def held_back(self) -> list[dict[str, Any]]:
         """The releases the release-age rules held back that this run would otherwise
@@ -664,7 +671,8 @@ class Planner:
             if page is None:
                 return None
             return self.git.candidates(name, sdist_candidates(
-                page, self.o.target, self.o.hashes.for_name(name)))
+                page, self.o.target, self.o.hashes.for_name(name),
+                self.o.hashes.locked_versions(name)))
 
         return self.aging.held_back(wanted, unaged, self.constraints)
 
@@ -679,7 +687,8 @@ class Planner:
         if name not in self._candidates:
             page = self.pages[name]
             found = [] if page is None else sdist_candidates(
-                self.aging.page(name, page), self.o.target, self.o.hashes.for_name(name))
+                self.aging.page(name, page), self.o.target, self.o.hashes.for_name(name),
+                self.o.hashes.locked_versions(name))
             self._candidates[name] = self.git.candidates(name, found)
 
     def _choose(self, name: NormalizedName, spec: SpecifierSet) -> Candidate | Absence:
@@ -889,8 +898,11 @@ class Planner:
                                           rounded(timings)))
             raise error
         if spec.phase == "sdist":  # a git tree's sdist is made: go on from it
-            assert isinstance(outcome, BuiltOutcome)
             self.progress.emit(TaskFinished(task, worker, duration, rounded(timings)))
+            if isinstance(outcome, Prepared):  # build_sdist needs more: made with it next
+                unit.dynamic = self._dynamic(st, outcome.dynamic)
+                return
+            assert isinstance(outcome, BuiltOutcome)
             self.fx.adopt_sdist(pending, outcome)
             st.units.pop(spec.unit, None)
             st.system, st.make_sdist = None, False  # fetched again: now the sdist

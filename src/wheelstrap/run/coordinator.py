@@ -90,7 +90,7 @@ from wheelstrap.plan.ahead import (
 )
 from wheelstrap.plan.invocation import record as invocation_record
 from wheelstrap.plan.nodes import Fetched, NodeState, Pending
-from wheelstrap.plan.options import Options
+from wheelstrap.plan.options import GitPin, Options
 from wheelstrap.plan.planner import Planner
 from wheelstrap.run.fetching import DOWNLOADS, Fetching
 from wheelstrap.run.gitpins import git_pins
@@ -147,6 +147,9 @@ class Coordinator:
                  client: IndexClient | None = None, workers: Workers | None = None,
                  head: HeadStart | None = None) -> None:
         self.o = options
+        #: the versions made from git commits, with the commits the requirements' branches
+        #: and tags named (recorded by commit in the invocation)
+        self.git_resolved: tuple[GitPin, ...] = ()
         self._head = head or HeadStart()  # helpers the command started before the run
         #: the run's one stream of progress: the display, and events.jsonl once it runs
         self.progress = Progress()
@@ -226,7 +229,8 @@ class Coordinator:
                 self.progress.emit(Note(_skipped_note(self.o.lock_skipped)))
             ok = False
             try:
-                self.p.use_git(git_pins(self.o, self.store, self.progress.warning).git)
+                self.git_resolved = git_pins(self.o, self.store, self.progress.warning).git
+                self.p.use_git(self.git_resolved)
                 with contextlib.ExitStack() as stack:
                     # backends' warnings go to their logs until the last build has ended
                     stack.enter_context(backend.backend_warnings_to_logs())
@@ -783,7 +787,7 @@ class Coordinator:
             constraints=[(n.name, n.version) for n in self.p.top_env.nodes]
             if complete and self.p.top_env is not None else None,
             resolution=_run_resolution(self.o, self.p.held_back()),
-            invocation=invocation_record(self.o)),
+            invocation=invocation_record(self.o, self.git_resolved)),
             self.pins, self.seeds)
         if problem is not None:
             self.progress.emit(Warn(problem))

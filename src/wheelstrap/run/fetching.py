@@ -29,6 +29,7 @@ from wheelstrap.model.build import Vendored
 from wheelstrap.model.graph import NodeId
 from wheelstrap.plan.ahead import LIKELY_BACKENDS, backend_rank
 from wheelstrap.plan.nodes import Fetched, NodeState
+from wheelstrap.run.gitfetch import fetch_tree
 from wheelstrap.run.turns import Turns
 from wheelstrap.store.store import SourceFacts, Store
 
@@ -98,7 +99,7 @@ class Fetching:
             return Fetched(path, digest, source.uri, facts.system, facts.source_date_epoch,
                            facts.static_requires, None, vendored=_vendor(facts),
                            external=facts.external)
-        tree, epoch, system = self.store.fetch_git(source, st.id.name, st.id.version)
+        tree, epoch, system = fetch_tree(self.store, source, st.id.name, st.id.version)
         return Fetched(tree, sha256_file(tree), source.uri, system, epoch, None, None,
                        make_sdist=True)
 

@@ -34,6 +34,7 @@ from wheelstrap.index.git import (
 )
 from wheelstrap.model.urls import public_url, scrub
 from wheelstrap.plan.options import GitPin, Options
+from wheelstrap.run.gitfetch import project_facts
 from wheelstrap.store.store import Store
 
 
@@ -67,7 +68,7 @@ def _version_of(req: Requirement, name: NormalizedName, source: GitSource, store
     """The version a direct reference's commit builds: the static ``[project]`` version
     of its ``pyproject.toml``, else the version a tag at the commit names (``1.2``,
     ``v1.2``); a user error naming what was found when there is neither."""
-    stated, static, tags = store.git_project(source)
+    stated, static, tags = project_facts(store, source)
     if stated is not None and canonicalize_name(stated) != name:
         raise UserInputError(
             f"{req}: commit {source.commit} of {source.url} is the project "

@@ -77,7 +77,7 @@ from wheelstrap.fsutil import (
     sha256_file,
     tail,
 )
-from wheelstrap.index.git import GitRepo, GitSource, ls_remote, tags_at
+from wheelstrap.index.git import GitSource
 from wheelstrap.index.simple import ProjectFile
 from wheelstrap.model.build import BuildSpec, UnitKey, cache_key
 from wheelstrap.model.durations import Durations
@@ -402,76 +402,24 @@ class Store:
             return None
         return path, str(cached["sha256"])
 
-    def fetch_git(self, source: GitSource, name: str, version: str
-                  ) -> tuple[Path, int, BuildSystem]:
-        """(network) Fetch ``source``'s commit, check that its ``ref`` names it, and pack
-        its tree (``git archive``) as a source archive for ``build_sdist``; returns the
-        archive, the commit's time (its SOURCE_DATE_EPOCH) and its ``[build-system]``."""
-        if source.ref is not None:
-            found = ls_remote(source.remote, source.ref)
-            if found is None:
-                raise SourceError(
-                    f"The git repository {source.url} has no branch or tag {source.ref!r}, "
-                    f"which the source of {name} {version} names.",
-                    hint="Fix ref, or drop it and pin only the commit (rev).")
-            if found != source.commit:
-                raise SourceError(
-                    f"{source.ref!r} of {source.url} is commit {found}, not the pinned "
-                    f"commit {source.commit} of {name} {version}: the branch or tag moved, "
-                    "or the pin is wrong. Nothing was built from it.",
-                    hint="Check which commit you mean to build, and pin it in rev.")
-        repo = GitRepo(self.git_dir, source)
-        repo.fetch(source.commit)
-        epoch = repo.commit_time(source.commit)
-        module = canonicalize_name(name).replace("-", "_")
-        # by commit and by the folder it unpacks to (one commit may be two versions)
-        tree = self.git_dir / "trees" / f"{source.commit}-{module}-{version}.tar.gz"
-        if not tree.is_file():
-            repo.archive(source.commit, f"{module}-{version}", tree)
-        raw = repo.read(source.commit, "pyproject.toml")
-        try:
-            pyproject = tomllib.loads(raw.decode("utf-8")) if raw is not None else {}
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise SourceError(f"The pyproject.toml of {source.uri} is not valid TOML: {exc}."
-                              ) from exc
-        return tree, epoch, parse_build_system(pyproject, f"{name} at {source.uri}")
+    def git_project_record(self, source: GitSource
+                           ) -> tuple[str | None, str | None, tuple[str, ...]] | None:
+        """What :func:`wheelstrap.run.gitfetch.project_facts` learnt of ``source``'s
+        commit before (its project's name, static version and tags), or None."""
+        cached = self.cache.get(_git_project_key(source))
+        if cached is None or not isinstance(cached.get("tags"), list):
+            return None
+        name, version = cached.get("name"), cached.get("version")
+        return (name if isinstance(name, str) else None,
+                version if isinstance(version, str) else None,
+                tuple(str(t) for t in cached["tags"]))
 
-    def git_project(self, source: GitSource
-                    ) -> tuple[str | None, str | None, tuple[str, ...]]:
-        """What a direct reference's commit says of its project: the ``[project]`` name of
-        its ``pyproject.toml`` and its version when static (None otherwise), and the
-        tags that point at the commit (see :func:`wheelstrap.index.git.tags_at`);
-        remembered by commit, so a warm run reads nothing."""
-        key = cache_key({"kind": "git-project-2", "url": source.url,
-                         "commit": source.commit})
-        cached = self.cache.get(key)
-        if cached is not None and isinstance(cached.get("tags"), list):
-            name, version = cached.get("name"), cached.get("version")
-            return (name if isinstance(name, str) else None,
-                    version if isinstance(version, str) else None,
-                    tuple(str(t) for t in cached["tags"]))
-        repo = GitRepo(self.git_dir, source)
-        repo.fetch(source.commit)
-        raw = repo.read(source.commit, "pyproject.toml")
-        try:
-            project = tomllib.loads(raw.decode("utf-8")).get("project", {}) if raw else {}
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError):
-            project = {}
-        if not isinstance(project, dict):
-            project = {}
-        name, version = project.get("name"), project.get("version")
-        dynamic = project.get("dynamic")
-        if not isinstance(version, str) or (isinstance(dynamic, list) and "version" in dynamic):
-            version = None
-        try:
-            tags = tuple(tags_at(source.remote, source.commit))
-        except SourceError:
-            if version is None:  # the tags are what the version would come from
-                raise
-            tags = ()  # with a static version they serve a warning only
-        found = (name if isinstance(name, str) else None, version, tags)
-        self.cache.put(key, {"name": found[0], "version": version, "tags": list(tags)})
-        return found
+    def remember_git_project(self, source: GitSource,
+                             found: tuple[str | None, str | None, tuple[str, ...]]) -> None:
+        """Remember what a commit says of its project (see :meth:`git_project_record`)."""
+        name, version, tags = found
+        self.cache.put(_git_project_key(source),
+                       {"name": name, "version": version, "tags": list(tags)})
 
     def adopt_git_sdist(self, source: GitSource, name: str, version: str,
                         filename: str, path: str | None, data: bytes | None) -> None:
@@ -877,6 +825,10 @@ class Store:
         shutil.rmtree(self.node_dir(node), ignore_errors=True)
         if self.memory is not None:
             shutil.rmtree(self.memory / "work" / safe_name(node), ignore_errors=True)
+
+
+def _git_project_key(source: GitSource) -> str:
+    return cache_key({"kind": "git-project-2", "url": source.url, "commit": source.commit})
 
 
 def _git_key(source: GitSource, name: str, version: str) -> str:
