@@ -24,6 +24,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from wheelstrap.dist.wheels import dist_info_names
 from wheelstrap.errors import BuildFailure, UserInputError
 
 _HUNK = re.compile(rb"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
@@ -257,13 +258,8 @@ def rewrite_requires_dist(wheel: Path, dest: Path, requires: Sequence[Requiremen
     """
     with zipfile.ZipFile(wheel) as zin:
         infos = zin.infolist()
-        dist_info = [i.filename for i in infos
-                     if i.filename.count("/") == 1 and i.filename.endswith(".dist-info/METADATA")]
-        if len(dist_info) != 1:
-            raise BuildFailure(f"{wheel.name} has {len(dist_info)} METADATA files; its "
-                               "requirements cannot be rewritten.")
-        metadata_name = dist_info[0]
-        record_name = metadata_name.rsplit("/", 1)[0] + "/RECORD"
+        metadata_name, record_name = dist_info_names(wheel, infos,
+                                                     "its requirements cannot be rewritten")
         metadata = _replace_requires_dist(zin.read(metadata_name), requires)
         with zipfile.ZipFile(dest, "w") as zout:
             for info in infos:

@@ -53,7 +53,7 @@ from packaging.metadata import parse_email
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from wheelstrap.dist.archives import scan
-from wheelstrap.dist.wheels import MAX_METADATA_SIZE
+from wheelstrap.dist.wheels import MAX_METADATA_SIZE, dist_info_names
 from wheelstrap.errors import BuildFailure, SourceError
 from wheelstrap.model.build import EnvWheel, InputFile
 from wheelstrap.model.limits import DEFAULT_LIMITS, ArchiveLimits
@@ -391,13 +391,9 @@ def embed(wheel: Path, dest: Path, text: str, source_date_epoch: int,
 def _embed(wheel: Path, dest: Path, data: bytes, source_date_epoch: int) -> None:
     with zipfile.ZipFile(wheel) as zin:
         infos = zin.infolist()
-        metadata = [i.filename for i in infos
-                    if i.filename.count("/") == 1 and i.filename.endswith(".dist-info/METADATA")]
-        if len(metadata) != 1:
-            raise BuildFailure(f"{wheel.name} has {len(metadata)} METADATA files; no SBOM can "
-                               "be embedded in it.")
-        dist_info = metadata[0].rsplit("/", 1)[0]
-        record_name = f"{dist_info}/RECORD"
+        metadata_name, record_name = dist_info_names(wheel, infos,
+                                                     "no SBOM can be embedded in it")
+        dist_info = metadata_name.rsplit("/", 1)[0]
         sbom_name = f"{dist_info}/sboms/{EMBEDDED_NAME}"
         if record_name not in {i.filename for i in infos}:
             raise BuildFailure(f"{wheel.name} has no RECORD; no SBOM can be embedded in it.")

@@ -19,7 +19,7 @@ from packaging.version import InvalidVersion, Version
 from wheelstrap.model.wheel import WheelInfo
 from wheelstrap.dist.archives import READ_ERRORS, scan
 from wheelstrap.model.limits import DEFAULT_LIMITS, ArchiveLimits
-from wheelstrap.errors import SourceError
+from wheelstrap.errors import BuildFailure, SourceError
 
 MAX_METADATA_SIZE = 16 << 20  # bytes; a METADATA file is a few kilobytes
 
@@ -137,3 +137,14 @@ def requires_python(wheel: Path) -> str | None:
         return read_metadata(wheel).requires_python
     except WheelFormatError:
         return None
+
+
+def dist_info_names(wheel: Path, infos: list[zipfile.ZipInfo], doing: str) -> tuple[str, str]:
+    """The METADATA and RECORD member names of the one ``.dist-info`` folder of a wheel
+    (``infos``: its members), for rewriting it; :class:`BuildFailure` naming what could
+    not be ``doing`` when there is not exactly one METADATA."""
+    metadata = [i.filename for i in infos
+                if i.filename.count("/") == 1 and i.filename.endswith(".dist-info/METADATA")]
+    if len(metadata) != 1:
+        raise BuildFailure(f"{wheel.name} has {len(metadata)} METADATA files; {doing}.")
+    return metadata[0], metadata[0].rsplit("/", 1)[0] + "/RECORD"
