@@ -139,6 +139,8 @@ def run_tree(tree: str, args: argparse.Namespace) -> Outcome:
         cmd.append("--keep-going")
     if args.settings:
         cmd += ["--settings", str(args.settings)]
+    for constraints in args.constraint:
+        cmd += ["-c", str(constraints)]
     if args.jobs:
         cmd += ["-j", str(args.jobs)]
     started = time.time()
@@ -193,6 +195,9 @@ def main() -> int:
                     help="pass --keep-going to each run (default: on)")
     ap.add_argument("--settings", type=Path, default=None,
                     help="a settings file for every run (e.g. this registry's gaps)")
+    ap.add_argument("-c", "--constraint", type=Path, action="append", default=[],
+                    help="a constraints file for every run (e.g. this registry's gaps in "
+                    "what it serves)")
     ap.add_argument("--index-url", default=os.environ.get("WHEELSTRAP_INDEX_URL",
                                                           "https://pypi.org/simple/"))
     ap.add_argument("-j", "--jobs", type=int, default=None)
