@@ -88,7 +88,12 @@ class FakeExecutor(Executor):
 
         def release() -> None:
             deadline = time.monotonic() + 30
-            while not hold() and time.monotonic() < deadline:
+            while not hold():
+                if time.monotonic() > deadline:  # what the test waits for never came
+                    future.set_exception(AssertionError(
+                        f"the held task {spec.label} waited 30 s for a condition that "
+                        "never held"))
+                    return
                 time.sleep(0.01)
             future.set_result(outcome)
 

@@ -206,10 +206,18 @@ def _ahead_downloaded(*nodes: str) -> Callable[[Coordinator], bool]:
     """Holds the first task until every one of ``nodes`` was downloaded ahead."""
     def ready(planner: Coordinator) -> bool:
         try:
-            text = (planner.layout.root / "events.jsonl").read_text()
+            lines = (planner.layout.root / "events.jsonl").read_text().splitlines()
         except OSError:
             return False
-        return all(f'"downloaded", "node": "{n}", "ahead": true' in text for n in nodes)
+        done = set()
+        for line in lines:
+            try:
+                e = json.loads(line)
+            except ValueError:  # a line being written
+                continue
+            if e.get("event") == "downloaded" and e.get("ahead") is True:
+                done.add(e.get("node"))
+        return set(nodes) <= done
     return ready
 
 
