@@ -29,13 +29,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
-from wheelstrap.build import system as system_probe
 from wheelstrap.build.tasks import Built as BuiltOutcome
 from wheelstrap.build.tasks import Failed, Outcome, Prepared
-from wheelstrap.config import system
 from wheelstrap.config.hooks import PackageHooks
 from wheelstrap.config.settings import Prebuilt
-from wheelstrap.config.system import Probe, SystemRequirement, ToolFound
 from wheelstrap.dist.srcpack import NotPure, PackPlan
 from wheelstrap.errors import (
     BuildFailure,
@@ -99,6 +96,7 @@ from wheelstrap.plan.options import GitPin, Options
 from wheelstrap.plan.schedule import remaining_path
 from wheelstrap.plan.stages import CycleRun
 from wheelstrap.plan.stalls import CycleDriver
+from wheelstrap.plan.sysneeds import SystemNeeds
 from wheelstrap.plan.versions import OtherVersions, Skip, explain, merge, other_versions
 from wheelstrap.seeds.store import SeedIndex
 
@@ -254,14 +252,9 @@ class Planner:
             choose=self._choose, pinned=self._pinned, in_graph=self.states.__contains__,
             hooks=self.hooks_for, page_requests=self._page_requests))
         self.cycles = CycleDriver(self)
-        #: looks at this machine for a system requirement (a test may replace it)
-        self.probe: Probe = system_probe.probe
         #: the system requirements of each node checked so far (settings, then the
         #: sdist's PEP 725 table once it is read): found, missing, not mapped
-        self.system_found: dict[NodeId, tuple[ToolFound, ...]] = {}
-        self.system_missing: dict[NodeId, tuple[SystemRequirement, ...]] = {}
-        self.system_unmapped: dict[NodeId, tuple[str, ...]] = {}
-        self._system_checked: dict[NodeId, bool] = {}  # whether with its sdist's table
+        self.system = SystemNeeds()
         #: a system requirement is missing and the run stops (without --keep-going):
         #: no build starts any more, discovery goes on so that one message names all
         self.holding = False
@@ -433,35 +426,19 @@ class Planner:
     # -- system requirements -----------------------------------------------------------
 
     def _system_ok(self, st: NodeState) -> bool:
-        """Whether this machine has what ``st``'s build needs, as far as is known: its
-        settings' ``system-requires`` at once, its sdist's PEP 725 ``[external]`` once
-        read.  When something is missing, the node is refused: with --keep-going it
-        fails (what depends on it is blocked), else the run holds every build and stops
-        once discovery is over, naming everything missing at once (:meth:`refusal`)."""
-        node = st.id
-        if node in self.failed or self._system_checked.get(node) == st.sourced:
-            return node not in self.system_missing
-        self._system_checked[node] = st.sourced
-        mapped, unmapped = system.from_external(st.external) if st.sourced else ((), ())
-        if unmapped:
-            self.system_unmapped[node] = unmapped
-            self.progress.emit(Warn(
-                f"{node}: its sdist's [external] table (PEP 725) names "
-                f"{', '.join(unmapped)}, which wheelstrap cannot check; should the build "
-                "fail for want of it, a system-requires setting can say what it needs"))
-        found = system.check((*st.hooks.settings.system_requires, *mapped), self.probe)
-        self.system_found[node] = found.found
-        if not found.missing:
-            return True
-        self.system_missing[node] = found.missing
-        if self.o.keep_going:
-            text, hint = system.message(system.gather({str(node): found.missing}))
-            self.fail(node, MissingSystemRequirements(
-                text, hint=hint, chain=st.chain,
-                missing=[r.to_json() for r in found.missing]))
-        else:
+        """Whether this machine has what ``st``'s build needs, as far as is known (see
+        :class:`~wheelstrap.plan.sysneeds.SystemNeeds`).  When something is missing, the
+        node is refused: with --keep-going it fails (what depends on it is blocked), else
+        the run holds every build and stops once discovery is over, naming everything
+        missing at once (:meth:`refusal`)."""
+        judged = self.system.judge(st, self.o.keep_going, st.id in self.failed)
+        if judged.warning is not None:
+            self.progress.emit(Warn(judged.warning))
+        if judged.failure is not None:
+            self.fail(st.id, judged.failure)
+        if judged.hold:
             self.holding = True
-        return False
+        return judged.ok
 
     @property
     def may_build(self) -> bool:
@@ -474,19 +451,11 @@ class Planner:
         return not self._awaited_pages and not self.holding
 
     def refusal(self) -> MissingSystemRequirements:
-        """The one error of a run that stops for missing system requirements: every
-        requirement missing, the packages that need each, and how to install them.  The
+        """The one error of a run that stops for missing system requirements; the
         refused packages count as failed (failures.json names what each misses)."""
-        missing = system.gather({str(n): reqs for n, reqs in self.system_missing.items()})
-        text, hint = system.message(missing)
-        for node, reqs in self.system_missing.items():
-            if node not in self.failed:
-                own, own_hint = system.message(system.gather({str(node): reqs}))
-                self.failed[node] = MissingSystemRequirements(
-                    own, hint=own_hint, chain=self.states[node].chain,
-                    missing=[r.to_json() for r in reqs])
-        return MissingSystemRequirements(text, hint=hint,
-                                         missing=[m.requirement.to_json() for m in missing])
+        error, each = self.system.refusal(self.states, self.failed)
+        self.failed.update(each)
+        return error
 
     def _then(self, st: NodeState, key: UnitKey, spec: BuildSpec, env: tuple[WheelRef, ...]
               ) -> BuildSpec | None:
@@ -811,9 +780,9 @@ class Planner:
         for n, dep in sorted(self.blocked.items()):
             lines.append(f"  {n}: not built, because {dep} could not be")
         hint = f"Every other wheel was built. The logs are in {logs}."
-        if self.system_missing:  # one list of what is missing, one install command
-            text, install = system.message(system.gather(
-                {str(n): reqs for n, reqs in self.system_missing.items()}))
+        missing = self.system.summary()
+        if missing is not None:  # one list of what is missing, one install command
+            text, install = missing
             lines.append(text)
             hint += " " + install
         return BuildFailure(
@@ -998,7 +967,7 @@ class Planner:
             settings=None if st.hooks.settings.is_empty and st.hooks.plugin is None
             else st.hooks.to_json(),
             vendored=spec.vendored,
-            system_tools=tuple(t.to_json() for t in self.system_found.get(st.id, ())),
+            system_tools=tuple(t.to_json() for t in self.system.found.get(st.id, ())),
         )
 
     # -- the run's documents -----------------------------------------------------------
