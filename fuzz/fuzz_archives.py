@@ -723,6 +723,24 @@ TARGETS: dict[str, Callable[[random.Random, Path], Iterator[tuple[bytes, Callabl
 }
 
 
+def run_target(gen_of: Callable[[random.Random, Path], Iterator[tuple[bytes, Callable[[], str]]]],
+               name: str, args: argparse.Namespace, tmpdir: Path) -> tuple[Tally, float]:
+    """Feed one target ``args.inputs`` inputs (or for ``args.seconds``), each under
+    ``args.time_limit``, in a folder of its own under ``tmpdir``: its tally and seconds."""
+    rng = random.Random(f"{args.seed}-{name}")
+    tmp = tmpdir / name
+    tmp.mkdir()
+    tally = Tally()
+    start = time.monotonic()
+    gen = gen_of(rng, tmp)
+    while tally.tried < args.inputs:
+        if args.seconds and time.monotonic() - start > args.seconds:
+            break
+        blob, call = next(gen)
+        run_one(tally, blob, call, args.time_limit)
+    return tally, time.monotonic() - start
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seed", type=int, default=1)
@@ -738,18 +756,8 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="wheelstrap-fuzz-") as tmpdir:
         for name in args.targets.split(","):
-            rng = random.Random(f"{args.seed}-{name}")
-            tmp = Path(tmpdir) / name
-            tmp.mkdir()
-            tally = Tally()
-            start = time.monotonic()
-            gen = TARGETS[name](rng, tmp)
-            while tally.tried < args.inputs:
-                if args.seconds and time.monotonic() - start > args.seconds:
-                    break
-                blob, call = next(gen)
-                run_one(tally, blob, call, args.time_limit)
-            rows.append((name, tally, time.monotonic() - start))
+            tally, secs = run_target(TARGETS[name], name, args, Path(tmpdir))
+            rows.append((name, tally, secs))
             for attr in ("tried", "ok", "clean", "hangs", "escapes"):
                 setattr(total, attr, getattr(total, attr) + getattr(tally, attr))
             total.internal.update(tally.internal)

@@ -32,7 +32,6 @@ import random
 import signal
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -41,13 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from fuzz_archives import (
-    Tally,
     _alarm,
     _json_mutate,
     _rmtree,
     mutate,
     rand_value,
-    run_one,
+    run_target,
     to_toml,
 )
 
@@ -342,20 +340,10 @@ def main() -> int:
         print(f"{'target':<14}{'inputs':>8}{'accepted':>10}{'clean err':>10}{'internal':>10}"
               f"{'hangs':>7}{'escapes':>8}{'secs':>7}")
         for name in args.targets.split(","):
-            rng = random.Random(f"{args.seed}-{name}")
-            tmp = Path(tmpdir) / name
-            tmp.mkdir()
-            tally = Tally()
-            start = time.monotonic()
-            gen = TARGETS[name](rng, tmp)
-            while tally.tried < args.inputs:
-                if args.seconds and time.monotonic() - start > args.seconds:
-                    break
-                blob, call = next(gen)
-                run_one(tally, blob, call, args.time_limit)
+            tally, secs = run_target(TARGETS[name], name, args, Path(tmpdir))
             print(f"{name:<14}{tally.tried:>8}{tally.ok:>10}{tally.clean:>10}"
                   f"{tally.internal_total():>10}{tally.hangs:>7}{tally.escapes:>8}"
-                  f"{time.monotonic() - start:>7.1f}")
+                  f"{secs:>7.1f}")
             for kind, n in tally.internal.most_common():
                 print(f"    {n:>6}  {kind}: {tally.repro[kind][:300]!r}")
             if tally.escape_repro is not None:

@@ -8,6 +8,7 @@ the command writes to; no hang (a FIFO is never opened for blocking reads)."""
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import http.server
@@ -1127,7 +1128,6 @@ TRUSTED_INPUTS = {"cache_entry": 60, "statement": 300, "verify_lock": 150, "pylo
 @pytest.mark.parametrize("target", sorted(TRUSTED_INPUTS))
 def test_fuzz_trusted_slice(tmp_path: Path, target: str) -> None:
     import importlib.util
-    import random
     import signal
     import sys
 
@@ -1139,11 +1139,9 @@ def test_fuzz_trusted_slice(tmp_path: Path, target: str) -> None:
     spec.loader.exec_module(fz)
     old = signal.signal(signal.SIGALRM, fz._alarm)
     try:
-        gen = fz.TARGETS[target](random.Random(f"7-{target}"), tmp_path)
-        tally = fz.Tally()
-        while tally.tried < TRUSTED_INPUTS[target]:
-            blob, call = next(gen)
-            fz.run_one(tally, blob, call, 120.0)  # "no hang", never a speed
+        args = argparse.Namespace(seed=7, inputs=TRUSTED_INPUTS[target], seconds=0,
+                                  time_limit=120.0)  # "no hang", never a speed
+        tally, _ = fz.run_target(fz.TARGETS[target], target, args, tmp_path)
     finally:
         signal.signal(signal.SIGALRM, old)
     assert not tally.internal, {k: (n, tally.repro[k][:300]) for k, n in tally.internal.items()}
