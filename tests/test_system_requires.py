@@ -204,3 +204,78 @@ instead-of = ["not-on-index", "also-not-on-index"]
     (build,) = json.loads((run.out / "build-order.json").read_text())["builds"]
     assert build["build_env"] == [] and build["dynamic_requires"] == []
     assert [t["name"] for t in build["system_tools"]] == ["sh"]
+
+
+# -- [backends."B"] tables -------------------------------------------------------------
+
+def test_a_backend_table_covers_every_sdist_that_names_the_backend(
+        serve_index, run_bootstrap, tmp_path):
+    """Every sdist built with the tiny in-tree backend gets its table's requirements once
+    read: the missing tool refuses the run before any build, naming each package; a
+    package's own table can correct its backend's entry."""
+    index = serve_index(STATIC_TREE)
+    settings = _settings(tmp_path, f"""
+[backends."tinybackend"]
+reason = "every tiny build needs the tool"
+system-requires = [{{ command = "{MISSING}", debian = "no-such-deb", fedora = "no-such-rpm" }}]
+
+[packages.lib-one]
+system-requires = [{{ command = "{MISSING}", debian = "corrected-deb" }}]
+""")
+    run = run_bootstrap("app", "--settings", str(settings), index=index.url)
+    assert run.code == 1
+    err = run.stderr
+    assert f"command {MISSING}: needed by app 1.0, lib-one 1.0, lib-two 1.0, " \
+        "speedup 1.0\n" in err, err
+    assert "apt-get install corrected-deb no-such-deb" in err
+    assert "Traceback" not in err
+    failures = _failures(run.out)
+    assert failures["lib-one"]["missing"][0]["debian"] == "corrected-deb"
+    assert failures["app"]["missing"][0]["debian"] == "no-such-deb"
+
+
+def test_a_backend_table_drops_what_the_command_stands_in_for_and_is_recorded(
+        serve_index, run_bootstrap, tmp_path):
+    index = serve_index([Pkg("needs", build_requires=["not-on-index>=1"],
+                             dynamic=["also-not-on-index"])])
+    settings = _settings(tmp_path, """
+[[backends."tinybackend".system-requires]]
+command = "sh"
+debian = "dash"
+fedora = "bash"
+instead-of = ["not-on-index", "also-not-on-index"]
+""")
+    run = run_bootstrap("needs", "--settings", str(settings), index=index.url)
+    assert run.code == 0, run.stderr
+    (build,) = json.loads((run.out / "build-order.json").read_text())["builds"]
+    assert build["build_env"] == [] and build["dynamic_requires"] == []
+    assert [t["name"] for t in build["system_tools"]] == ["sh"]
+    (statement,) = (run.out / "provenance").glob("*.intoto.json")
+    recorded = json.loads(statement.read_text())["predicate"]["buildDefinition"][
+        "externalParameters"]["settings"]["settings"]
+    assert recorded["tables"] == ['backends."tinybackend"']
+    # the other backends' sdists are not touched: the table is unused, and says nothing
+    assert "unused" not in run.stderr
+
+
+def test_bad_backend_tables_are_reported_with_the_other_problems(run_bootstrap, tmp_path):
+    settings = _settings(tmp_path, """
+[backends."not a backend!"]
+system-requires = []
+
+[backends."mesonpy"]
+env = { X = "1" }
+system-requires = [{ command = "ninja", colour = "red" }]
+
+[backends.hatchling]
+reason = 3
+""")
+    run = run_bootstrap("a", "--settings", str(settings), index="http://127.0.0.1:9/")
+    assert run.code == 1
+    err = run.stderr
+    assert "backends.\"not a backend!\": 'not a backend!' is not a build-backend" in err, err
+    assert "backends.\"mesonpy\".env: unknown key (expected one of system-requires, " \
+        "reason, upstream)" in err
+    assert "backends.\"mesonpy\".system-requires[0].colour: unknown key" in err
+    assert "backends.\"hatchling\".reason: must be a non-empty string" in err
+    assert "Traceback" not in err

