@@ -650,3 +650,45 @@ def test_a_crate_the_registry_lacks_says_so(crates: CrateServer) -> None:
         vendor_cargo.fetch([Crate("tinydep", "9.9.9", sha(DEP))])
     assert "tinydep 9.9.9 that the sdist's Cargo.lock pins is not at" in err.value.message
     assert "pin an older release" in (err.value.hint or "")
+
+
+def test_a_dask_worker_elsewhere_fetches_the_crates_from_where_the_run_planned(
+        crates: CrateServer, rust: toolchain.RustToolchain,
+        serve_index: Callable[..., object], run_bootstrap: Callable[..., object],
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker with its own HOME, its own (empty) crates store and none of the run's
+    WHEELSTRAP_ variables, as on another machine: it fetches the build's crates from the
+    registry the coordinator planned with (the build's description says which), checks
+    them against the lock into its own store, and builds offline."""
+    from daskprocs import DaskProcesses
+
+    cargo = shutil.which("cargo") or str(toolchain.cargo_home() / "bin" / "cargo")
+    # the toolchain where the machine has it; nothing else of this HOME
+    monkeypatch.setenv("CARGO_HOME", str(toolchain.cargo_home()))
+    if rust.rustup_home is not None:
+        monkeypatch.setenv("RUSTUP_HOME", rust.rustup_home)
+    monkeypatch.setenv("PATH", os.pathsep.join((os.path.dirname(cargo),
+                                                os.environ.get("PATH", ""))))
+    cluster = DaskProcesses(tmp_path / "cluster")
+    try:
+        cluster.start_scheduler()
+        cluster.start_worker("far")
+        cluster.wait_for_workers(1)
+        index = serve_index([cargo_pkg(good_lock(), [])])
+        run = run_bootstrap("tinyrust-py", "--scheduler", cluster.address,  # type: ignore[attr-defined]
+                            "--advertise", "127.0.0.1", index=index.url)
+        assert run.code == 0, run.stderr  # type: ignore[attr-defined]
+        assert "building on 1 Dask worker(s)" in run.stderr  # type: ignore[attr-defined]
+    finally:
+        for proc in reversed(cluster.procs):
+            cluster.stop(proc)
+    wheel = run.out / "wheels" / "tinyrust_py-1.0-py3-none-any.whl"  # type: ignore[attr-defined]
+    assert wheel_texts(wheel)["tinyrust_py/answer.txt"] == "42\n"
+    # each crate downloaded twice: once by the coordinator, once by the worker
+    served = sorted(h for h in crates.hits if h.endswith(".crate"))
+    assert served == sorted(2 * [f"/crates/{n}/{n}-{v}.crate" for n, v in CRATES]), served
+    far_store = tmp_path / "cluster" / "far" / "home" / ".cache" / "wheelstrap" / "crates"
+    assert sorted(p.name for p in far_store.glob("sha256/*/*.crate")) == sorted(
+        f"{sha(data)}.crate" for data in CRATES.values())
+    order = json.loads((run.out / "build-order.json").read_text())  # type: ignore[attr-defined]
+    assert crates.url not in json.dumps(order)  # where crates came from is recorded nowhere

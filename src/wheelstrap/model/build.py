@@ -171,6 +171,11 @@ class Vendored:
     crates: tuple[Crate, ...] = ()
     unlocked: bool = False
     tools: tuple[tuple[str, str], ...] = ()
+    #: where the crates were fetched from when the build was planned, so that a worker
+    #: on another machine fetches from there too; not part of the identity (the lock's
+    #: checksums pin what is fetched) and recorded nowhere (a mirror's URL may carry a
+    #: credential)
+    source: str = field(default="", compare=False, repr=False)
 
     def identity(self) -> dict[str, Any]:
         return {"kind": self.kind, "crates": [[c.name, c.version, c.sha256] for c in self.crates],

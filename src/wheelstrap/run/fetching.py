@@ -174,5 +174,7 @@ def _vendor(facts: SourceFacts) -> tuple[Vendored, ...]:
     if facts.cargo is None:
         return ()
     rust = toolchain.require()
-    crates_store.fetch(facts.cargo.crates)
-    return (Vendored("cargo", facts.cargo.crates, facts.cargo.unlocked, rust.versions),)
+    source = crates_store.registry_url()
+    crates_store.fetch(facts.cargo.crates, base=source)
+    return (Vendored("cargo", facts.cargo.crates, facts.cargo.unlocked, rust.versions,
+                     source),)

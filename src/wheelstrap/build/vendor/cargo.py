@@ -65,9 +65,15 @@ def store_dir() -> Path:
     return base.absolute() / "wheelstrap" / "crates"
 
 
-def crate_url(crate: Crate) -> str:
-    base = os.environ.get(URL_VARIABLE, "").strip() or DEFAULT_URL
-    return f"{base.rstrip('/')}/{crate.name}/{crate.filename}"
+def registry_url() -> str:
+    """Where crates are downloaded from here: ``$WHEELSTRAP_CRATES_URL``, or crates.io.
+    A build's description carries the one it was planned with (``Vendored.source``), so
+    that a worker on another machine fetches from the same place."""
+    return os.environ.get(URL_VARIABLE, "").strip() or DEFAULT_URL
+
+
+def crate_url(crate: Crate, base: str | None = None) -> str:
+    return f"{(base or registry_url()).rstrip('/')}/{crate.name}/{crate.filename}"
 
 
 def stored(crate: Crate, store: Path) -> Path:
@@ -87,7 +93,7 @@ class _Retry(Exception):
     pass
 
 
-def _download(crate: Crate, store: Path, client: object) -> Path:
+def _download(crate: Crate, store: Path, client: object, base: str | None) -> Path:
     """The crate's file in the store, downloaded and checked if it is not there yet
     (up to :data:`ATTEMPTS` times when the connection fails or the server errs)."""
     dest = stored(crate, store)
@@ -97,17 +103,18 @@ def _download(crate: Crate, store: Path, client: object) -> Path:
         dest.unlink(missing_ok=True)  # damaged: fetched again
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            return _download_once(crate, dest, client, last=attempt == ATTEMPTS)
+            return _download_once(crate, dest, client, base, last=attempt == ATTEMPTS)
         except _Retry:
             time.sleep(0.5 * attempt)
     raise InternalError("unreachable")  # pragma: no cover
 
 
-def _download_once(crate: Crate, dest: Path, client: object, last: bool) -> Path:
+def _download_once(crate: Crate, dest: Path, client: object, base: str | None,
+                   last: bool) -> Path:
     import httpx
 
     assert isinstance(client, httpx.Client)
-    url = crate_url(crate)
+    url = crate_url(crate, base)
     digest = hashlib.sha256()
     size = 0
     try:
@@ -155,8 +162,10 @@ def _download_once(crate: Crate, dest: Path, client: object, last: bool) -> Path
     return dest
 
 
-def fetch(crates: Iterable[Crate], store: Path | None = None) -> dict[Crate, Path]:
-    """Every crate's checked file in the store, downloading what is missing."""
+def fetch(crates: Iterable[Crate], store: Path | None = None,
+          base: str | None = None) -> dict[Crate, Path]:
+    """Every crate's checked file in the store, downloading what is missing (from
+    ``base``; None: :func:`registry_url`)."""
     import httpx
 
     store = store if store is not None else store_dir()
@@ -167,7 +176,7 @@ def fetch(crates: Iterable[Crate], store: Path | None = None) -> dict[Crate, Pat
     with httpx.Client(timeout=_TIMEOUT, follow_redirects=True,
                       headers={"User-Agent": "wheelstrap"}) as client, \
             ThreadPoolExecutor(DOWNLOADS, thread_name_prefix="crates") as pool:
-        futures = {c: pool.submit(_download, c, store, client) for c in wanted}
+        futures = {c: pool.submit(_download, c, store, client, base) for c in wanted}
         return {c: f.result() for c, f in futures.items()}
 
 
@@ -322,7 +331,7 @@ class CargoVendor:
         vendor.mkdir(parents=True, exist_ok=True)
         home.mkdir(parents=True, exist_ok=True)
         store = store_dir()
-        files = fetch(crates, store)
+        files = fetch(crates, store, wanted.source or None)
         for crate in crates:
             unpack_crate(crate, files[crate], store, limits)
         link_vendor(crates, store, vendor)
