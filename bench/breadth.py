@@ -15,7 +15,10 @@ minutes) is stopped (SIGTERM, then SIGKILL).  Outcomes:
 
 - ``built``: the run succeeded (wheels built and reused, from its last line);
 - ``refused``: stopped before building for missing system requirements, which are
-  named (from ``failures.json``: the ``missing`` of each refused package);
+  named (from ``failures.json``: the ``missing`` of each refused package), or for
+  another reason found as the plan was made, before any build hook of the failed
+  packages ran (no build log: a build requirement or sdist the index lacks, a cargo
+  sdist without ``Cargo.lock``, ...), with its class;
 - ``failed``: a build or the resolution failed; the class of the failure is read from
   ``failures.json`` or the error (missing build requirement, no sdist, command or header
   missing, compiler error, Rust/cargo, build timeout, cycle, ...);
@@ -70,12 +73,19 @@ CLASSES = (
     ("build timeout", re.compile(r"was stopped after|timed out|time limit")),
     ("command or header missing", re.compile(r"The log says this is missing|"
                                              r": (?:command )?not found|fatal error: .*\.h")),
+    ("Cargo.lock missing or unusable", re.compile(r"Cargo\.lock")),
     ("Rust/cargo", re.compile(r"\bcargo\b|\brustc\b|maturin|puccinialin|rustup")),
     ("compiler error", re.compile(r"error: command '.*(gcc|g\+\+|cc|c\+\+)' failed|"
                                   r"\berror:.*\.(c|cpp|cc|h):|compilation terminated")),
     ("build cycle", re.compile(r"cycle", re.I)),
     ("sandbox", re.compile(r"bubblewrap|bwrap|sandbox")),
 )
+
+
+#: how a build hook's failure is said (a failure said otherwise was found as the plan
+#: was made, before any hook of the package ran)
+_IN_A_HOOK = re.compile(r"failed in (?:build_wheel|build_sdist|get_requires_for_build_"
+                        r"(?:wheel|sdist)|prepare_metadata_for_build_wheel)")
 
 
 def classify(text: str) -> str:
@@ -121,10 +131,21 @@ def outcome_of(tree: str, code: int | None, stderr: str, out: Path, seconds: flo
     if failures and all(f.get("missing") for f in failures):
         return Outcome(tree, "refused", "missing " + ", ".join(missing), seconds,
                        built, reused)
+    if failures and not any(f.get("log") for f in failures):
+        # no build hook ran for any of them: refused as the plan was made (a build
+        # requirement or an sdist the index lacks, a cargo sdist without lock, ...)
+        first = failures[0]
+        text = " ".join(str(first.get(k) or "") for k in ("error", "hint"))
+        extra = f"; also missing {', '.join(missing)}" if missing else ""
+        return Outcome(tree, "refused", f"{classify(text)} ({first.get('name')} "
+                       f"{first.get('version')}){extra}", seconds, built, reused)
     texts = [" ".join(str(f.get(k) or "") for k in ("error", "hint", "tail"))
              for f in failures if not f.get("missing")]
     if not texts:
-        texts = [_error_lines(stderr)]
+        error = _error_lines(stderr)
+        if not _IN_A_HOOK.search(error):  # the run stopped as its plan was made
+            return Outcome(tree, "refused", classify(error), seconds, built, reused)
+        texts = [error]
     first = failures[0] if failures and not failures[0].get("missing") else None
     where = f" ({first['name']} {first['version']})" if first else ""
     extra = f"; also missing {', '.join(missing)}" if missing else ""

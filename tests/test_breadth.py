@@ -25,9 +25,10 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 def test_breadth_reports_built_refused_and_failed_trees(serve_index, tmp_path):
     broken = Pkg("broken")
     broken.extra_files["_backend/tinybackend.py"] = BROKEN_BACKEND
-    index = serve_index([Pkg("fine"), Pkg("needy"), broken])
+    index = serve_index([Pkg("fine"), Pkg("needy"), broken,
+                         Pkg("unbuildable", build_requires=["not-on-the-index"])])
     listing = tmp_path / "list.txt"
-    listing.write_text("# a comment\nfine\nneedy\nbroken\n")
+    listing.write_text("# a comment\nfine\nneedy\nbroken\nunbuildable\n")
     settings = tmp_path / "settings.toml"
     settings.write_text('[packages.needy]\nsystem-requires = [{ command = '
                         '"wheelstrap-no-such-tool", debian = "no-such-deb" }]\n')
@@ -44,4 +45,7 @@ def test_breadth_reports_built_refused_and_failed_trees(serve_index, tmp_path):
     assert got["needy"]["detail"] == "missing wheelstrap-no-such-tool (no-such-deb)"
     assert got["broken"]["outcome"] == "failed"
     assert got["broken"]["detail"] == "command or header missing (broken 1.0)"
-    assert "1 built, 1 failed, 1 refused of 3" in proc.stdout
+    # refused as the plan was made, no build hook run: with the class of the reason
+    assert got["unbuildable"]["outcome"] == "refused", got["unbuildable"]
+    assert got["unbuildable"]["detail"] == "build requirement not on the index"
+    assert "1 built, 1 failed, 2 refused of 4" in proc.stdout
