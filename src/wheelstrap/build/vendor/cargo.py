@@ -10,8 +10,9 @@ build.
   may fill the store at once, and a file found there is checked again before use.
 - **The download** (:func:`crate_url`): ``$WHEELSTRAP_CRATES_URL/NAME/NAME-VERSION.crate``,
   by default from ``https://static.crates.io/crates``; by wheelstrap itself, outside the
-  sandbox, before the build's hooks run.  A file whose sha256 is not the lock's
-  checksum is refused and not kept.
+  sandbox, before the build's hooks run (a worker elsewhere uses the base the run was
+  planned with, which the build's description carries).  A file whose sha256 is not the
+  lock's checksum is refused and not kept.
 - **The vendored source**: each crate unpacked once per machine (checked like an sdist,
   see :mod:`wheelstrap.dist.archives`) into the store's ``unpacked/SHA256/NAME-VERSION``
   with the ``.cargo-checksum.json`` cargo checks (the sha256 of every file, and the
