@@ -188,12 +188,16 @@ system-requires = [{ command = "x", pkg-config = "y" }, { debian = "z" },
     assert "packages.a.system-requires[2].colour: unknown key" in err
 
 
+@pytest.mark.parametrize(("table", "label"), [
+    ("packages.needs", "packages.needs"),
+    ('backends."tinybackend"', 'backends."tinybackend"'),  # every sdist of the backend
+])
 def test_instead_of_drops_the_python_build_requirement_the_command_stands_in_for(
-        serve_index, run_bootstrap, tmp_path):
+        serve_index, run_bootstrap, tmp_path, table, label):
     index = serve_index([Pkg("needs", build_requires=["not-on-index>=1"],
                              dynamic=["also-not-on-index"])])
-    settings = _settings(tmp_path, """
-[[packages.needs.system-requires]]
+    settings = _settings(tmp_path, f"""
+[[{table}.system-requires]]
 command = "sh"
 debian = "dash"
 fedora = "bash"
@@ -204,6 +208,11 @@ instead-of = ["not-on-index", "also-not-on-index"]
     (build,) = json.loads((run.out / "build-order.json").read_text())["builds"]
     assert build["build_env"] == [] and build["dynamic_requires"] == []
     assert [t["name"] for t in build["system_tools"]] == ["sh"]
+    (statement,) = (run.out / "provenance").glob("*.intoto.json")
+    recorded = json.loads(statement.read_text())["predicate"]["buildDefinition"][
+        "externalParameters"]["settings"]["settings"]
+    assert recorded["tables"] == [label]
+    assert "unused" not in run.stderr
 
 
 # -- [backends."B"] tables -------------------------------------------------------------
@@ -232,30 +241,6 @@ system-requires = [{{ command = "{MISSING}", debian = "corrected-deb" }}]
     failures = _failures(run.out)
     assert failures["lib-one"]["missing"][0]["debian"] == "corrected-deb"
     assert failures["app"]["missing"][0]["debian"] == "no-such-deb"
-
-
-def test_a_backend_table_drops_what_the_command_stands_in_for_and_is_recorded(
-        serve_index, run_bootstrap, tmp_path):
-    index = serve_index([Pkg("needs", build_requires=["not-on-index>=1"],
-                             dynamic=["also-not-on-index"])])
-    settings = _settings(tmp_path, """
-[[backends."tinybackend".system-requires]]
-command = "sh"
-debian = "dash"
-fedora = "bash"
-instead-of = ["not-on-index", "also-not-on-index"]
-""")
-    run = run_bootstrap("needs", "--settings", str(settings), index=index.url)
-    assert run.code == 0, run.stderr
-    (build,) = json.loads((run.out / "build-order.json").read_text())["builds"]
-    assert build["build_env"] == [] and build["dynamic_requires"] == []
-    assert [t["name"] for t in build["system_tools"]] == ["sh"]
-    (statement,) = (run.out / "provenance").glob("*.intoto.json")
-    recorded = json.loads(statement.read_text())["predicate"]["buildDefinition"][
-        "externalParameters"]["settings"]["settings"]
-    assert recorded["tables"] == ['backends."tinybackend"']
-    # the other backends' sdists are not touched: the table is unused, and says nothing
-    assert "unused" not in run.stderr
 
 
 def test_bad_backend_tables_are_reported_with_the_other_problems(run_bootstrap, tmp_path):
