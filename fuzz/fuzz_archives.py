@@ -36,7 +36,7 @@ import time
 import traceback
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -741,13 +741,19 @@ def run_target(gen_of: Callable[[random.Random, Path], Iterator[tuple[bytes, Cal
     return tally, time.monotonic() - start
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def campaign_parser(doc: str, targets: Iterable[str]) -> argparse.ArgumentParser:
+    """The options of a fuzzing campaign (this one's and fuzz_trusted.py's)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--inputs", type=int, default=1000, help="inputs per target")
     ap.add_argument("--seconds", type=float, default=0, help="stop each target after this")
     ap.add_argument("--time-limit", type=float, default=5.0, help="per input, seconds")
-    ap.add_argument("--targets", default=",".join(TARGETS))
+    ap.add_argument("--targets", default=",".join(targets))
+    return ap
+
+
+def main() -> int:
+    ap = campaign_parser(__doc__ or "", TARGETS)
     ap.add_argument("--show", type=int, default=3, help="reproducers shown per target")
     args = ap.parse_args()
     sys.setrecursionlimit(1000)

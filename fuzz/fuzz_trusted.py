@@ -24,7 +24,6 @@ escape.  It reuses the bookkeeping and mutators of ``fuzz_archives.py``.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
 import json
@@ -43,6 +42,7 @@ from fuzz_archives import (
     _alarm,
     _json_mutate,
     _rmtree,
+    campaign_parser,
     mutate,
     rand_value,
     run_target,
@@ -327,13 +327,7 @@ TARGETS: dict[str, Callable[[random.Random, Path], Gen]] = {
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--inputs", type=int, default=1000, help="inputs per target")
-    ap.add_argument("--seconds", type=float, default=0, help="stop each target after this")
-    ap.add_argument("--time-limit", type=float, default=5.0, help="per input, seconds")
-    ap.add_argument("--targets", default=",".join(TARGETS))
-    args = ap.parse_args()
+    args = campaign_parser(__doc__ or "", TARGETS).parse_args()
     signal.signal(signal.SIGALRM, _alarm)
     bad = 0
     with tempfile.TemporaryDirectory(prefix="wheelstrap-fuzz-") as tmpdir:
