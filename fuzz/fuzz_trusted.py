@@ -248,21 +248,28 @@ def _toml_or_mutated(rng: random.Random, doc: dict[str, Any]) -> bytes:
     return mutate(rng, to_toml(doc).encode())
 
 
-def gen_verify_lock(rng: random.Random, tmp: Path) -> Gen:
-    from wheelstrap.store.verify import collect
-
+def _lock_file_gen(rng: random.Random, tmp: Path, seed: dict[str, Any],
+                   read: Callable[[Path], object]) -> Gen:
+    """Mutants of the lock ``seed``, each written to a pylock.toml of its own for
+    ``read``."""
     while True:
-        text = _toml_or_mutated(rng, WHEEL_LOCK)
+        text = _toml_or_mutated(rng, seed)
 
         def call(text: bytes = text) -> str:
             folder = Path(tempfile.mkdtemp(dir=tmp))
             try:
                 (folder / "pylock.toml").write_bytes(text)
-                collect([str(folder / "pylock.toml")])
+                read(folder / "pylock.toml")
                 return "ok"
             finally:
                 _rmtree(folder)
         yield text, call
+
+
+def gen_verify_lock(rng: random.Random, tmp: Path) -> Gen:
+    from wheelstrap.store.verify import collect
+
+    return _lock_file_gen(rng, tmp, WHEEL_LOCK, lambda path: collect([str(path)]))
 
 
 def gen_pylock(rng: random.Random, tmp: Path) -> Gen:
@@ -270,18 +277,7 @@ def gen_pylock(rng: random.Random, tmp: Path) -> Gen:
     from wheelstrap.model.target import Target
 
     target = Target.current()
-    while True:
-        text = _toml_or_mutated(rng, LOCK)
-
-        def call(text: bytes = text) -> str:
-            folder = Path(tempfile.mkdtemp(dir=tmp))
-            try:
-                (folder / "pylock.toml").write_bytes(text)
-                read_locks([folder / "pylock.toml"], target)
-                return "ok"
-            finally:
-                _rmtree(folder)
-        yield text, call
+    return _lock_file_gen(rng, tmp, LOCK, lambda path: read_locks([path], target))
 
 
 # -- settings: git sources and release ages -----------------------------------------------
